@@ -1,0 +1,123 @@
+"""Type stubs and API documentation of the native module ``ncnnq._native``.
+
+Everything here is re-exported by ``ncnnq``; import it from there.
+"""
+
+from os import PathLike
+from typing import Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+StrPath = Union[str, PathLike[str]]
+ParamValue = Union[int, float, str, list[int], list[float]]
+
+class Model:
+    """An ncnn model: layers in file order, blobs, params and weights.
+
+    Weights are exposed as read-only numpy views that share memory with the model.
+    """
+
+    @staticmethod
+    def load(param: StrPath, bin: StrPath | None = None) -> Model:
+        """Load a ``.param`` (text or binary, detected from content) and optionally its ``.bin``.
+
+        Raises ``ParamError`` (file, line, layer named), ``WeightsError`` (layer and byte offset
+        named; also for a truncated ``.bin`` or trailing bytes) or ``FileError``.
+        """
+    @staticmethod
+    def from_bytes(param: bytes, bin: bytes | None = None, name: str = "<memory>") -> Model:
+        """Parse a model held in memory; ``name`` appears in error messages."""
+    def with_random_weights(self, seed: int = 7767517) -> Model:
+        """A copy whose every weight array holds seeded random values (for weightless params)."""
+    def save(
+        self,
+        param: StrPath,
+        bin: StrPath | None = None,
+        storage: str = "keep",
+        binary: bool = False,
+    ) -> None:
+        """Write the model with ncnn's writer conventions, atomically (temp file + rename).
+
+        ``storage`` applies to tagged float arrays: ``"keep"`` (as loaded), ``"fp32"`` or
+        ``"fp16"``. int8 arrays stay int8. ``binary=True`` writes a ``.param.bin``.
+        """
+    def param_text(self) -> str:
+        """The text ``.param`` this model would be saved as."""
+    def bin_bytes(self, storage: str = "keep") -> bytes:
+        """The ``.bin`` this model would be saved as."""
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer, in file order."""
+    def layer(self, name: str) -> Layer:
+        """The layer with this name (``InputError`` if none)."""
+    def __len__(self) -> int: ...
+    @property
+    def blobs(self) -> list[str]:
+        """Blob names, in the order they are produced."""
+    def blob_shape(self, name: str) -> tuple[int, int, int, int, int] | None:
+        """The ``-23330`` shape hint of a blob as (dims, w, h, d, c), or None."""
+    @property
+    def inputs(self) -> list[str]:
+        """Blobs produced by Input layers."""
+    @property
+    def outputs(self) -> list[str]:
+        """Blobs that no layer consumes."""
+    @property
+    def warnings(self) -> list[str]:
+        """Non-fatal findings from loading (ignored trailing layers, type-confused params, …)."""
+    @property
+    def has_weights(self) -> bool:
+        """Whether every layer holds the weight arrays its params describe."""
+
+class Layer:
+    """A view of one layer of a :class:`Model`."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def bottoms(self) -> list[str]: ...
+    @property
+    def tops(self) -> list[str]: ...
+    @property
+    def params(self) -> dict[int, ParamValue]:
+        """Parameters as written in the file (defaults are not filled in)."""
+    def param(self, id: int) -> ParamValue | None:
+        """A parameter's effective value: as written, or the layer type's default."""
+    @property
+    def param_names(self) -> list[tuple[int, str]]:
+        """(id, name) of every parameter ncnn defines for this layer type."""
+    @property
+    def key_params(self) -> list[int]:
+        """Ids of the parameters ``ncnnq info`` shows."""
+    def set_param(self, id: int, value: ParamValue) -> None:
+        """Set parameter ``id`` (0..29); ints stay ints, floats floats."""
+    @property
+    def weights(self) -> dict[str, npt.NDArray[np.float32] | npt.NDArray[np.float16] | npt.NDArray[np.int8]]:
+        """Weight arrays by name (``weight``, ``bias``, ``slope``, …) as read-only views."""
+    @property
+    def weight_storage(self) -> list[tuple[str, str]]:
+        """(name, storage) per array: ``fp32``, ``fp16``, ``int8`` or ``codebook``."""
+    def set_weight(self, name: str, values: npt.ArrayLike) -> None:
+        """Copy values into an existing array (same length), converted to its storage."""
+
+class Net:
+    """The inference engine on a model (fp32 now; int8 layers as the quantizer writes them).
+
+    ``Net(model)`` takes a :class:`Model`; ``Net(param, bin)`` loads files. A layer type the engine
+    lacks raises ``UnsupportedLayerError`` here, naming the layer.
+    """
+
+    def __init__(self, model: Model | StrPath, bin: StrPath | None = None, threads: int = 1) -> None: ...
+    @property
+    def threads(self) -> int: ...
+    def run(self, inputs: dict[str, npt.NDArray[np.float32]], outputs: list[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """Feed blobs (C-contiguous float32 arrays in numpy order: (w,), (h, w), (c, h, w) or
+        (c, d, h, w)) and return the requested blobs. Any blob may be fed or extracted. The GIL
+        is released while the network runs."""

@@ -1,0 +1,96 @@
+"""What ``ncnnq info`` shows about a model, as plain data (the CLI only renders it)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ._native import Layer, Model
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    index: int
+    type: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    key_params: str
+    weight_count: int
+    storage: str
+    shapes: str
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    rows: list[LayerRow]
+    layer_types: Counter[str]
+    blob_count: int
+    weight_count: int
+    weight_bytes: int
+    inputs: list[str]
+    outputs: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+_BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "int8": 1, "codebook": 1}
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ",".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _key_params(layer: Layer) -> str:
+    names = dict(layer.param_names)
+    written = layer.params
+    shown = [i for i in layer.key_params if i in written] or sorted(written)[:6]
+    return " ".join(f"{names.get(i, str(i))}={_format_value(written[i])}" for i in shown)
+
+
+def _shape_text(shape: tuple[int, int, int, int, int] | None) -> str:
+    if shape is None:
+        return ""
+    dims, w, h, d, c = shape
+    extents = {1: [w], 2: [w, h], 3: [w, h, c], 4: [w, h, d, c]}.get(dims)
+    return "x".join(map(str, extents)) if extents else "?"
+
+
+def _row(model: Model, layer: Layer) -> LayerRow:
+    weights = layer.weights
+    storages = sorted({s for _, s in layer.weight_storage})
+    return LayerRow(
+        index=layer.index,
+        type=layer.type,
+        name=layer.name,
+        inputs=layer.bottoms,
+        outputs=layer.tops,
+        key_params=_key_params(layer),
+        weight_count=sum(int(a.size) for a in weights.values()),
+        storage="/".join(storages),
+        shapes=" ".join(filter(None, (_shape_text(model.blob_shape(t)) for t in layer.tops))),
+    )
+
+
+def _weight_bytes(layer: Layer) -> int:
+    sizes = {name: int(array.size) for name, array in layer.weights.items()}
+    return sum(sizes[name] * _BYTES_PER_VALUE[storage] for name, storage in layer.weight_storage)
+
+
+def summarize(model: Model) -> ModelSummary:
+    """Per-layer rows and totals for a loaded model."""
+    layers = model.layers
+    rows = [_row(model, layer) for layer in layers]
+    return ModelSummary(
+        rows=rows,
+        layer_types=Counter(r.type for r in rows),
+        blob_count=len(model.blobs),
+        weight_count=sum(r.weight_count for r in rows),
+        weight_bytes=sum(_weight_bytes(layer) for layer in layers),
+        inputs=model.inputs,
+        outputs=model.outputs,
+        warnings=model.warnings,
+    )

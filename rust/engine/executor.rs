@@ -1,0 +1,220 @@
+//! Runs a graph: only the layers the requested outputs depend on, in file order, each blob
+//! freed after its last reader. A layer that is a blob's last reader receives it by value, so
+//! element-wise layers work in place without copying.
+
+use super::tensor::Tensor;
+use crate::error::{Error, Result};
+use crate::layers::{self, Context, Op};
+use crate::model::Graph;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct NetOptions {
+    /// Worker threads for this net's kernels (rayon pool of that size).
+    pub threads: usize,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions { threads: 1 }
+    }
+}
+
+struct Node {
+    name: String,
+    type_name: String,
+    bottoms: Vec<usize>,
+    tops: Vec<usize>,
+    op: Box<dyn Op>,
+}
+
+pub struct Net {
+    nodes: Vec<Node>,
+    blob_names: Vec<String>,
+    producer: Vec<Option<usize>>,
+    pool: rayon::ThreadPool,
+}
+
+/// Sees every blob a run computes, as it is produced (calibration statistics, shape inference).
+pub trait Observer {
+    /// Whether `blob` should be shown to [`Observer::observe`].
+    fn wants(&self, blob: usize) -> bool;
+    fn observe(&mut self, blob: usize, tensor: &Tensor);
+}
+
+impl Net {
+    /// Builds every layer's op. A layer type the engine lacks is reported here, naming the layer.
+    pub fn new(graph: &Graph, options: &NetOptions) -> Result<Net> {
+        let mut nodes = Vec::with_capacity(graph.layers.len());
+        for layer in &graph.layers {
+            let op = layers::build(layer)?;
+            nodes.push(Node {
+                name: layer.name.clone(),
+                type_name: layer.type_name.clone(),
+                bottoms: layer.bottoms.clone(),
+                tops: layer.tops.clone(),
+                op,
+            });
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads.max(1))
+            .thread_name(|i| format!("ncnnq-{i}"))
+            .build()
+            .map_err(|e| Error::input(format!("cannot start {} threads: {e}", options.threads)))?;
+        Ok(Net {
+            nodes,
+            blob_names: graph.blobs.iter().map(|b| b.name.clone()).collect(),
+            producer: graph.blobs.iter().map(|b| b.producer).collect(),
+            pool,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    pub fn blob_index(&self, name: &str) -> Result<usize> {
+        self.blob_names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| Error::input(format!("the model has no blob named {name:?}")))
+    }
+
+    pub fn blob_name(&self, index: usize) -> &str {
+        &self.blob_names[index]
+    }
+
+    pub fn blob_count(&self) -> usize {
+        self.blob_names.len()
+    }
+
+    /// Runs on this net's thread pool.
+    pub fn run(&self, inputs: Vec<(usize, Tensor)>, outputs: &[usize]) -> Result<Vec<Tensor>> {
+        self.pool.install(|| self.run_here(inputs, outputs, None))
+    }
+
+    /// Runs on the caller's rayon context (e.g. one image per worker during calibration).
+    pub fn run_here(
+        &self,
+        inputs: Vec<(usize, Tensor)>,
+        outputs: &[usize],
+        mut observer: Option<&mut dyn Observer>,
+    ) -> Result<Vec<Tensor>> {
+        let fed: Vec<usize> = inputs.iter().map(|(b, _)| *b).collect();
+        let needed = self.needed_layers(&fed, outputs, observer.as_deref())?;
+
+        let mut readers = vec![0usize; self.blob_names.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            if needed[i] {
+                for &b in &node.bottoms {
+                    readers[b] += 1;
+                }
+            }
+        }
+        for &b in outputs {
+            readers[b] += 1;
+        }
+
+        let mut blobs: Vec<Option<Arc<Tensor>>> = vec![None; self.blob_names.len()];
+        for (b, t) in inputs {
+            if let Some(obs) = observer.as_deref_mut() {
+                if obs.wants(b) {
+                    obs.observe(b, &t);
+                }
+            }
+            blobs[b] = Some(Arc::new(t));
+        }
+
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !needed[i] {
+                continue;
+            }
+            let mut bottoms = Vec::with_capacity(node.bottoms.len());
+            for &b in &node.bottoms {
+                readers[b] -= 1;
+                let t = if readers[b] == 0 { blobs[b].take() } else { blobs[b].clone() };
+                let t = t.ok_or_else(|| Error::input(format!("blob {:?} was consumed twice", self.blob_names[b])))?;
+                if t.is_i8() && !node.op.accepts_int8() {
+                    return Err(Error::layer(
+                        &node.name,
+                        &node.type_name,
+                        format!(
+                            "receives int8 data from blob {:?}, which only int8 convolutions can read",
+                            self.blob_names[b]
+                        ),
+                    ));
+                }
+                bottoms.push(t);
+            }
+            let ctx = Context { layer: &node.name, layer_type: &node.type_name };
+            let tops = node.op.forward(bottoms, &ctx)?;
+            if tops.len() != node.tops.len() {
+                return Err(Error::layer(
+                    &node.name,
+                    &node.type_name,
+                    format!("produced {} outputs, expected {}", tops.len(), node.tops.len()),
+                ));
+            }
+            for (&b, t) in node.tops.iter().zip(tops) {
+                if let Some(obs) = observer.as_deref_mut() {
+                    if obs.wants(b) {
+                        obs.observe(b, &t);
+                    }
+                }
+                if readers[b] > 0 {
+                    blobs[b] = Some(t);
+                }
+            }
+        }
+
+        outputs
+            .iter()
+            .map(|&b| {
+                let t = blobs[b]
+                    .take()
+                    .ok_or_else(|| Error::input(format!("blob {:?} was not computed", self.blob_names[b])))?;
+                // An output listed twice is shared; the last taker gets the original.
+                Ok(Arc::try_unwrap(t).unwrap_or_else(|shared| {
+                    let copy = (*shared).clone();
+                    blobs[b] = Some(shared);
+                    copy
+                }))
+            })
+            .collect()
+    }
+
+    /// Marks the layers that must run to produce `outputs` (and blobs the observer wants)
+    /// from the fed blobs.
+    fn needed_layers(&self, fed: &[usize], outputs: &[usize], observer: Option<&dyn Observer>) -> Result<Vec<bool>> {
+        let mut needed = vec![false; self.nodes.len()];
+        let mut is_fed = vec![false; self.blob_names.len()];
+        for &b in fed {
+            is_fed[b] = true;
+        }
+        let mut stack: Vec<usize> = outputs.to_vec();
+        if let Some(obs) = observer {
+            stack.extend((0..self.blob_names.len()).filter(|&b| obs.wants(b)));
+        }
+        while let Some(b) = stack.pop() {
+            if is_fed[b] {
+                continue;
+            }
+            let Some(p) = self.producer[b] else {
+                return Err(Error::input(format!(
+                    "blob {:?} has no producer and was not given as input",
+                    self.blob_names[b]
+                )));
+            };
+            if needed[p] {
+                continue;
+            }
+            let node = &self.nodes[p];
+            if node.type_name == "Input" {
+                return Err(Error::input(format!("input {:?} was not given", self.blob_names[b])));
+            }
+            needed[p] = true;
+            stack.extend(&node.bottoms);
+        }
+        Ok(needed)
+    }
+}

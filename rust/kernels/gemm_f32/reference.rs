@@ -1,0 +1,23 @@
+//! Portable reference: row by row, accumulating k-outer so the inner loop runs along contiguous
+//! rows of B and C (which compilers vectorize).
+
+use super::Epilogue;
+use rayon::prelude::*;
+
+pub fn gemm(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue) {
+    debug_assert_eq!(a.len(), m * k);
+    debug_assert_eq!(b.len(), k * n);
+    debug_assert_eq!(c.len(), m * n);
+    if n == 0 {
+        return;
+    }
+    c.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        row.iter_mut().for_each(|v| *v = 0.0);
+        let arow = &a[i * k..(i + 1) * k];
+        for (p, &av) in arow.iter().enumerate() {
+            let brow = &b[p * n..(p + 1) * n];
+            row.iter_mut().zip(brow).for_each(|(cv, &bv)| *cv += av * bv);
+        }
+        epilogue.finish_row(i, row);
+    });
+}

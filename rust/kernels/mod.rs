@@ -1,0 +1,4 @@
+//! Compute kernels, one folder per family: a portable reference implementation of each op, SIMD
+//! variants beside it, and the dispatch chosen once per process.
+
+pub mod gemm_f32;

@@ -1,0 +1,43 @@
+//! Concat along one axis.
+
+use super::{one, Context, Op, Params};
+use crate::engine::tensor::{resolve_axis, split_at_axis, with_axis_len};
+use crate::engine::Tensor;
+use crate::error::Result;
+use crate::model::Layer;
+use std::sync::Arc;
+
+struct Concat {
+    axis: i32,
+}
+
+impl Op for Concat {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let first = bottoms.first().ok_or_else(|| ctx.shape_error("no inputs"))?.shape;
+        let axis = resolve_axis(self.axis, first.dims)
+            .ok_or_else(|| ctx.shape_error(format!("axis {} is out of range for {first}", self.axis)))?;
+        let (outer, _, inner) = split_at_axis(&first, axis);
+        let mut total = 0;
+        for b in &bottoms {
+            let (o, n, i) = if b.shape.dims == first.dims { split_at_axis(&b.shape, axis) } else { (0, 0, 0) };
+            if o != outer || i != inner {
+                return Err(ctx.shape_error(format!("cannot concat {} with {} on axis {}", first, b.shape, self.axis)));
+            }
+            total += n;
+        }
+        let shape = with_axis_len(&first, axis, total);
+        let mut out = Vec::with_capacity(shape.len());
+        for o in 0..outer {
+            for b in &bottoms {
+                let (_, n, _) = split_at_axis(&b.shape, axis);
+                out.extend_from_slice(&b.f32()[o * n * inner..(o + 1) * n * inner]);
+            }
+        }
+        one(Tensor::new(shape, out))
+    }
+}
+
+pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    Ok(Box::new(Concat { axis: p.int(0) }))
+}

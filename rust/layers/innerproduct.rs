@@ -1,0 +1,72 @@
+//! InnerProduct: a fully connected layer. A 2-D input whose width equals num_input is treated as
+//! independent rows; anything else is flattened (c, h, w order) into one vector.
+
+use super::activation::Activation;
+use super::{one, single, Context, Op, Params};
+use crate::engine::{Shape, Tensor};
+use crate::error::Result;
+use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
+use crate::model::Layer;
+use std::sync::Arc;
+
+struct InnerProduct {
+    num_output: usize,
+    num_input: usize,
+    weights: PackedA,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+}
+
+impl Op for InnerProduct {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        let s = x.shape;
+        let epilogue = Epilogue { bias: self.bias.as_deref(), activation: self.activation };
+        if s.dims == 2 && s.w == self.num_input {
+            // rows × num_input -> rows × num_output: out = x · Wᵀ, computed as (W · xᵀ)ᵀ.
+            let rows = s.h;
+            let mut xt = vec![0.0; self.num_input * rows];
+            for (r, row) in x.f32().chunks(self.num_input).enumerate() {
+                for (i, &v) in row.iter().enumerate() {
+                    xt[i * rows + r] = v;
+                }
+            }
+            let mut yt = vec![0.0; self.num_output * rows];
+            gemm_f32::gemm(&self.weights, &xt, rows, &mut yt, epilogue);
+            let mut y = vec![0.0; rows * self.num_output];
+            for o in 0..self.num_output {
+                for r in 0..rows {
+                    y[r * self.num_output + o] = yt[o * rows + r];
+                }
+            }
+            return one(Tensor::new(Shape::d2(self.num_output, rows), y));
+        }
+        if s.len() != self.num_input {
+            return Err(ctx.shape_error(format!(
+                "input {s} has {} values, the weights expect {}",
+                s.len(),
+                self.num_input
+            )));
+        }
+        let mut out = vec![0.0; self.num_output];
+        gemm_f32::gemm(&self.weights, x.f32(), 1, &mut out, epilogue);
+        one(Tensor::new(Shape::d1(self.num_output), out))
+    }
+}
+
+pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    if p.int(8) != 0 {
+        return Err(super::unsupported(layer, "int8 inner product"));
+    }
+    let num_output = p.int(0);
+    let weight_size = p.int(2);
+    if num_output <= 0 || weight_size <= 0 || weight_size % num_output != 0 {
+        return Err(p.invalid(format!("weight_data_size {weight_size} is not a multiple of num_output {num_output}")));
+    }
+    let num_output = num_output as usize;
+    let num_input = weight_size as usize / num_output;
+    let weights = PackedA::new(&p.weight_f32("weight")?, num_output, num_input);
+    let bias = if p.int(1) != 0 { Some(p.weight_f32("bias")?) } else { None };
+    Ok(Box::new(InnerProduct { num_output, num_input, weights, bias, activation: Activation::of_layer(&p) }))
+}

@@ -1,0 +1,221 @@
+//! Pooling (2-D, on the w×h plane of each channel): max/average, global, adaptive, and ncnn's
+//! four pad modes with its tail-padding and count-exclude-pad rules.
+
+use super::{one, single, Context, Op, Params};
+use crate::engine::{Shape, Tensor};
+use crate::error::Result;
+use crate::model::Layer;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Method {
+    Max,
+    Avg,
+}
+
+struct Pooling {
+    method: Method,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    /// left, right, top, bottom
+    pads: [usize; 4],
+    global: bool,
+    pad_mode: i32,
+    count_include_pad: bool,
+    adaptive: bool,
+    out_size: (i32, i32),
+}
+
+/// The padded plane a window slides over: explicit pads plus the pad mode's extra.
+struct Bordered {
+    left: usize,
+    top: usize,
+    w: usize,
+    h: usize,
+    /// Extra right/bottom padding of pad mode 0 (Caffe's ceil mode).
+    tail: (usize, usize),
+}
+
+impl Pooling {
+    fn border(&self, w: usize, h: usize) -> Bordered {
+        let [pl, pr, pt, pb] = self.pads;
+        let (kw, kh) = self.kernel;
+        let (sw, sh) = self.stride;
+        match self.pad_mode {
+            0 => {
+                let tail = |n: usize, p0: usize, p1: usize, k: usize, s: usize| {
+                    let span = (n + p0 + p1) as isize - k as isize;
+                    let rem = span.rem_euclid(s as isize) as usize;
+                    if rem != 0 {
+                        s - rem
+                    } else {
+                        0
+                    }
+                };
+                let tw = tail(w, pl, pr, kw, sw);
+                let th = tail(h, pt, pb, kh, sh);
+                Bordered { left: pl, top: pt, w: w + pl + pr + tw, h: h + pt + pb + th, tail: (tw, th) }
+            }
+            2 | 3 => {
+                let wpad = (kw + (w - 1) / sw * sw).saturating_sub(w);
+                let hpad = (kh + (h - 1) / sh * sh).saturating_sub(h);
+                let (left, top) =
+                    if self.pad_mode == 2 { (wpad / 2, hpad / 2) } else { (wpad - wpad / 2, hpad - hpad / 2) };
+                Bordered { left, top, w: w + wpad, h: h + hpad, tail: (0, 0) }
+            }
+            _ => Bordered { left: pl, top: pt, w: w + pl + pr, h: h + pt + pb, tail: (0, 0) },
+        }
+    }
+
+    fn pool_plane(&self, src: &[f32], w: usize, h: usize, b: &Bordered, out: &mut [f32], outw: usize) {
+        let (kw, kh) = self.kernel;
+        let (sw, sh) = self.stride;
+        let [_, pr, _, pb] = self.pads;
+        let outh = out.len() / outw;
+        for oy in 0..outh {
+            for ox in 0..outw {
+                let y0 = oy * sh;
+                let x0 = ox * sw;
+                let mut acc = if self.method == Method::Max { f32::MIN } else { 0.0 };
+                let mut area = 0usize;
+                for ky in 0..kh {
+                    let by = y0 + ky;
+                    let inside_y = by >= b.top && by < b.top + h;
+                    // ncnn excludes explicit pads and the tail pad from the average's count.
+                    let counted_y = by >= self.pads[2] && by < b.h - pb - b.tail.1;
+                    for kx in 0..kw {
+                        let bx = x0 + kx;
+                        let inside = inside_y && bx >= b.left && bx < b.left + w;
+                        let v = if inside {
+                            src[(by - b.top) * w + (bx - b.left)]
+                        } else if self.method == Method::Max {
+                            -f32::MAX
+                        } else {
+                            0.0
+                        };
+                        match self.method {
+                            Method::Max => acc = acc.max(v),
+                            Method::Avg => {
+                                acc += v;
+                                if counted_y && bx >= self.pads[0] && bx < b.w - pr - b.tail.0 {
+                                    area += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                out[oy * outw + ox] = match self.method {
+                    Method::Max => acc,
+                    Method::Avg if self.count_include_pad => acc / (kw * kh) as f32,
+                    Method::Avg => acc / area.max(1) as f32,
+                };
+            }
+        }
+    }
+
+    fn adaptive_plane(&self, src: &[f32], w: usize, h: usize, out: &mut [f32], outw: usize, outh: usize) {
+        for oy in 0..outh {
+            let y0 = oy * h / outh;
+            let y1 = ((oy + 1) * h).div_ceil(outh);
+            for ox in 0..outw {
+                let x0 = ox * w / outw;
+                let x1 = ((ox + 1) * w).div_ceil(outw);
+                let mut acc = if self.method == Method::Max { f32::MIN } else { 0.0 };
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        let v = src[y * w + x];
+                        acc = if self.method == Method::Max { acc.max(v) } else { acc + v };
+                    }
+                }
+                out[oy * outw + ox] = match self.method {
+                    Method::Max => acc,
+                    Method::Avg => acc / ((y1 - y0) * (x1 - x0)) as f32,
+                };
+            }
+        }
+    }
+}
+
+impl Op for Pooling {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        let s = x.shape;
+        if s.dims < 2 || s.dims == 4 {
+            return Err(ctx.shape_error(format!("Pooling takes a 2-D or 3-D blob, got {s}")));
+        }
+        let (w, h, c) = (s.w, s.h, s.c);
+        let src = x.f32();
+        let plane = w * h;
+        if self.global {
+            let out: Vec<f32> = (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    let v = &src[ch * plane..(ch + 1) * plane];
+                    match self.method {
+                        Method::Max => v.iter().copied().fold(f32::MIN, f32::max),
+                        Method::Avg => v.iter().sum::<f32>() / plane as f32,
+                    }
+                })
+                .collect();
+            return one(Tensor::new(Shape::d1(c), out));
+        }
+        let out_shape = |ow: usize, oh: usize| if s.dims == 2 { Shape::d2(ow, oh) } else { Shape::d3(ow, oh, c) };
+        if self.adaptive {
+            let ow = if self.out_size.0 == -233 { w } else { self.out_size.0.max(1) as usize };
+            let oh = if self.out_size.1 == -233 { h } else { self.out_size.1.max(1) as usize };
+            let mut out = vec![0.0; ow * oh * c];
+            out.par_chunks_mut(ow * oh)
+                .enumerate()
+                .for_each(|(ch, o)| self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh));
+            return one(Tensor::new(out_shape(ow, oh), out));
+        }
+        let b = self.border(w, h);
+        let (kw, kh) = self.kernel;
+        if b.w < kw || b.h < kh {
+            return Err(ctx.shape_error(format!("kernel {kw}x{kh} is larger than the padded input {}x{}", b.w, b.h)));
+        }
+        let ow = (b.w - kw) / self.stride.0 + 1;
+        let oh = (b.h - kh) / self.stride.1 + 1;
+        let mut out = vec![0.0; ow * oh * c];
+        out.par_chunks_mut(ow * oh)
+            .enumerate()
+            .for_each(|(ch, o)| self.pool_plane(&src[ch * plane..(ch + 1) * plane], w, h, &b, o, ow));
+        one(Tensor::new(out_shape(ow, oh), out))
+    }
+}
+
+pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    let method = match p.int(0) {
+        0 => Method::Max,
+        1 => Method::Avg,
+        other => return Err(p.invalid(format!("pooling_type {other} is not 0 (max) or 1 (avg)"))),
+    };
+    let positive = |id: u32, what: &str| -> Result<usize> {
+        let v = p.int(id);
+        if v <= 0 {
+            return Err(p.invalid(format!("{what} must be positive, got {v}")));
+        }
+        Ok(v as usize)
+    };
+    let global = p.int(4) != 0;
+    let adaptive = p.int(7) != 0;
+    let (kernel, stride) = if global || adaptive {
+        ((1, 1), (1, 1))
+    } else {
+        ((positive(1, "kernel_w")?, positive(11, "kernel_h")?), (positive(2, "stride_w")?, positive(12, "stride_h")?))
+    };
+    let pad = |id: u32| p.int(id).max(0) as usize;
+    Ok(Box::new(Pooling {
+        method,
+        kernel,
+        stride,
+        pads: [pad(3), pad(14), pad(13), pad(15)],
+        global,
+        pad_mode: p.int(5),
+        count_include_pad: p.int(6) != 0,
+        adaptive,
+        out_size: (p.int(8), p.int(18)),
+    }))
+}

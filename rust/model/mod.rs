@@ -1,0 +1,101 @@
+//! The ncnn model codec: `.param` (text and binary), `.bin`, and the graph IR they load into.
+
+pub mod bin_file;
+pub mod float_text;
+pub mod graph;
+pub mod layer_spec;
+pub mod param_bin;
+pub mod param_dict;
+pub mod param_text;
+pub mod random_weights;
+pub mod weights;
+
+pub use graph::{Blob, BlobShape, Graph, Layer};
+pub use param_dict::{ParamDict, ParamValue};
+pub use weights::{Storage, Weight, WeightData};
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// How `.param` files are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamFormat {
+    Text,
+    Binary,
+}
+
+/// Parses a `.param` (text or binary, detected from the content).
+pub fn parse_param(data: &[u8], file: &str) -> Result<Graph> {
+    if param_bin::is_binary_param(data) {
+        return param_bin::parse(data, file);
+    }
+    let text = std::str::from_utf8(data).map_err(|e| Error::Param {
+        file: file.to_string(),
+        line: 1 + data[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+        layer: None,
+        message: "file is neither UTF-8 text nor a binary param".into(),
+    })?;
+    param_text::parse(text, file)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Loads a model. Without a `.bin` the layers carry no weights (use
+/// [`random_weights::fill_random_weights`] to run such a model).
+pub fn load(param: &Path, bin: Option<&Path>) -> Result<Graph> {
+    let param_name = param.display().to_string();
+    let mut graph = parse_param(&read_file(param)?, &param_name)?;
+    if let Some(bin) = bin {
+        bin_file::read_weights(&mut graph, &read_file(bin)?, &bin.display().to_string())?;
+    }
+    Ok(graph)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+/// failure never leaves a half-written file behind.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Io {
+            path: path.display().to_string(),
+            message: format!("folder {} does not exist", dir.display()),
+        });
+    }
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Error::Io { path: path.display().to_string(), message: "not a file path".into() })?;
+    let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// Serializes the param file.
+pub fn param_bytes(graph: &Graph, format: ParamFormat) -> Result<Vec<u8>> {
+    match format {
+        ParamFormat::Text => Ok(param_text::write(graph)?.into_bytes()),
+        ParamFormat::Binary => param_bin::write(graph),
+    }
+}
+
+/// Saves a model: both files are fully serialized before either is written.
+pub fn save(graph: &Graph, param: &Path, bin: Option<&Path>, storage: Storage, format: ParamFormat) -> Result<()> {
+    let param_data = param_bytes(graph, format)?;
+    let bin_data = match bin {
+        Some(_) => Some(bin_file::write_weights(graph, storage)?),
+        None => None,
+    };
+    write_atomically(param, &param_data)?;
+    if let (Some(path), Some(data)) = (bin, bin_data) {
+        write_atomically(path, &data)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! PyO3 glue only: converts numpy <-> slices and errors -> exceptions. No logic lives here.
+
+mod errors;
+mod model;
+mod net;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<model::PyModel>()?;
+    m.add_class::<model::PyLayer>()?;
+    m.add_class::<net::PyNet>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
