@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod concat;
 pub mod convolution;
+pub mod deconvolution;
 pub mod innerproduct;
 pub mod passthrough;
 pub mod pooling;
@@ -140,6 +141,8 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Pooling" => pooling::build,
         "Convolution" => convolution::build,
         "InnerProduct" => innerproduct::build,
+        "Deconvolution" => deconvolution::build,
+        "DeconvolutionDepthWise" => deconvolution::build_depthwise,
         _ => return None,
     })
 }
