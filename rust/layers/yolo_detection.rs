@@ -176,9 +176,7 @@ impl Op for Yolov3DetectionOutput {
                             }
                         }
                         // ncnn's expression, operator precedence included: 1 / (1 + e^-obj · (1 + e^-cls)).
-                        let e_obj = f64::from(-ch(4)[k]).exp();
-                        let e_cls = f64::from(-class_score).exp();
-                        let confidence = (1.0 / (1.0 + e_obj * (1.0 + e_cls))) as f32;
+                        let confidence = 1.0 / (1.0 + (-ch(4)[k]).exp() * (1.0 + (-class_score).exp()));
                         if confidence < self.confidence_threshold {
                             continue;
                         }
