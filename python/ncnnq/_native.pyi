@@ -120,4 +120,5 @@ class Net:
     def run(self, inputs: dict[str, npt.NDArray[np.float32]], outputs: list[str]) -> dict[str, npt.NDArray[np.float32]]:
         """Feed blobs (C-contiguous float32 arrays in numpy order: (w,), (h, w), (c, h, w) or
         (c, d, h, w)) and return the requested blobs. Any blob may be fed or extracted. The GIL
-        is released while the network runs."""
+        is released while the network runs. A blob ncnn leaves empty (a detection layer that
+        found nothing) comes back as an array of shape (0,)."""

@@ -14,6 +14,11 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// ncnn's empty Mat (dims 0): what detection layers return when nothing is detected.
+    pub fn empty() -> Self {
+        Shape { dims: 0, w: 0, h: 0, d: 0, c: 0 }
+    }
+
     pub fn d1(w: usize) -> Self {
         Shape { dims: 1, w, h: 1, d: 1, c: 1 }
     }
@@ -41,6 +46,7 @@ impl Shape {
     /// Extents outermost first (numpy order).
     pub fn to_numpy(&self) -> Vec<usize> {
         match self.dims {
+            0 => vec![0],
             1 => vec![self.w],
             2 => vec![self.h, self.w],
             3 => vec![self.c, self.h, self.w],
@@ -65,6 +71,7 @@ impl Shape {
 impl std::fmt::Display for Shape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.dims {
+            0 => write!(f, "[empty]"),
             1 => write!(f, "[w={}]", self.w),
             2 => write!(f, "[w={},h={}]", self.w, self.h),
             3 => write!(f, "[w={},h={},c={}]", self.w, self.h, self.c),
@@ -90,6 +97,11 @@ impl Tensor {
     pub fn new(shape: Shape, data: Vec<f32>) -> Self {
         debug_assert_eq!(shape.len(), data.len());
         Tensor { shape, data: TensorData::F32(data) }
+    }
+
+    /// An empty tensor (ncnn's empty Mat); numpy sees shape (0,).
+    pub fn empty() -> Self {
+        Tensor::new(Shape::empty(), Vec::new())
     }
 
     pub fn zeros(shape: Shape) -> Self {

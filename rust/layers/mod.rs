@@ -2,13 +2,21 @@
 //! to its implementation.
 
 pub mod activation;
+pub mod attention;
 pub mod concat;
 pub mod convolution;
 pub mod deconvolution;
+pub mod detection_output;
+pub mod embed;
+pub mod gemm;
 pub mod innerproduct;
+pub mod norm;
+pub mod normalize;
 pub mod passthrough;
 pub mod pooling;
+pub mod priorbox;
 pub mod softmax;
+pub mod yolo_detection;
 
 use crate::engine::Tensor;
 use crate::error::{Error, Result};
@@ -87,6 +95,17 @@ impl<'a> Params<'a> {
         self.layer.params.float_array(id)
     }
 
+    /// A float array as current ncnn hands it to layers that read `pd.get(id, Mat())` as
+    /// floats: an all-int array (`-23300=1,40`) is converted by value, unlike
+    /// [`Params::floats`], which reinterprets int elements bitwise (what Yolov3DetectionOutput's
+    /// mask still gets; measured against ncnn 1.0.20261020).
+    pub fn float_values(&self, id: u32) -> Vec<f32> {
+        match self.layer.params.get(id) {
+            Some(crate::model::ParamValue::IntArray(v)) => v.iter().map(|&i| i as f32).collect(),
+            _ => self.layer.params.float_array(id),
+        }
+    }
+
     pub fn string(&self, id: u32) -> String {
         self.layer.params.string(id)
     }
@@ -143,6 +162,20 @@ fn registry(type_name: &str) -> Option<Builder> {
         "InnerProduct" => innerproduct::build,
         "Deconvolution" => deconvolution::build,
         "DeconvolutionDepthWise" => deconvolution::build_depthwise,
+        "LRN" => normalize::build_lrn,
+        "MVN" => normalize::build_mvn,
+        "Normalize" => normalize::build_normalize,
+        "LayerNorm" => norm::build_layernorm,
+        "RMSNorm" => norm::build_rmsnorm,
+        "GroupNorm" => norm::build_groupnorm,
+        "InstanceNorm" => norm::build_instancenorm,
+        "Gemm" => gemm::build,
+        "MultiHeadAttention" => attention::build,
+        "Embed" => embed::build,
+        "PriorBox" => priorbox::build,
+        "DetectionOutput" => detection_output::build,
+        "YoloDetectionOutput" => yolo_detection::build_yolo,
+        "Yolov3DetectionOutput" => yolo_detection::build_yolov3,
         _ => return None,
     })
 }

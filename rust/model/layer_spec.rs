@@ -810,7 +810,8 @@ const YOLOV3_DETECTION_OUTPUT: &[ParamSpec] = &[
     float(2, "confidence_threshold", 0.01),
     float(3, "nms_threshold", 0.45),
     floats(4, "biases"),
-    ints(5, "mask"),
+    // Read as floats; benchmark files write the floats' bit patterns as ints.
+    floats(5, "mask"),
     floats(6, "anchors_scale"),
 ];
 
@@ -906,7 +907,7 @@ static SPECS: &[LayerSpec] = &[
             int(1, "channel_shared", 0),
             float(2, "eps", 0.0001),
             int(3, "scale_data_size", 0),
-            int(4, "across_channel", 0),
+            int(4, "across_channel", 1),
             int(9, "eps_mode", 0)
         ],
         normalize_weights

@@ -1,0 +1,220 @@
+//! Parameter-free (or scale-only) normalizations of 3-D feature maps: LRN, MVN and Normalize
+//! (SSD's L2 normalization). ncnn reads these as w×h×c; a 1-D or 2-D blob is one channel.
+
+use super::{one, single, take, Context, Op, Params};
+use crate::engine::{Shape, Tensor};
+use crate::error::Result;
+use crate::model::Layer;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// (channels, elements per channel) of a blob up to 3-D; 4-D blobs are not a form ncnn's
+/// kernels for these layers handle.
+fn planes(s: &Shape, ctx: &Context) -> Result<(usize, usize)> {
+    if s.dims > 3 {
+        return Err(ctx.shape_error(format!("takes blobs of up to 3 dims, got {s}")));
+    }
+    Ok((s.c, s.w * s.h))
+}
+
+struct Lrn {
+    within_channel: bool,
+    local_size: usize,
+    alpha: f32,
+    beta: f32,
+    bias: f32,
+}
+
+impl Op for Lrn {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        let (channels, size) = planes(&x.shape, ctx)?;
+        let (w, h) = (x.shape.w, x.shape.h);
+        let src = x.f32();
+        let square: Vec<f32> = src.iter().map(|v| v * v).collect();
+        let mut out = vec![0.0f32; src.len()];
+        let half = self.local_size / 2;
+        if !self.within_channel {
+            let alpha_div = self.alpha / self.local_size as f32;
+            out.par_chunks_mut(size.max(1)).enumerate().for_each(|(q, o)| {
+                // local_size channels: half before, the rest after (ncnn pads channels this way).
+                let lo = q.saturating_sub(half);
+                let hi = (q + self.local_size - half - 1).min(channels.saturating_sub(1));
+                let mut ss = vec![0.0f32; size];
+                for p in lo..=hi {
+                    ss.iter_mut().zip(&square[p * size..(p + 1) * size]).for_each(|(s, &v)| *s += v);
+                }
+                let xq = &src[q * size..(q + 1) * size];
+                for ((o, &v), &s) in o.iter_mut().zip(xq).zip(&ss) {
+                    *o = v * (self.bias + alpha_div * s).powf(-self.beta);
+                }
+            });
+        } else {
+            // Window rows/cols run from -half to local_size-half-1 around each pixel, zero outside.
+            let alpha_div = self.alpha / (self.local_size * self.local_size) as f32;
+            let (before, after) = (half as isize, (self.local_size - half - 1) as isize);
+            out.par_chunks_mut(size.max(1)).enumerate().for_each(|(q, o)| {
+                let sq = &square[q * size..(q + 1) * size];
+                let xq = &src[q * size..(q + 1) * size];
+                for i in 0..h as isize {
+                    for j in 0..w as isize {
+                        let mut ss = 0.0f32;
+                        for y in (i - before).max(0)..(i + after + 1).min(h as isize) {
+                            let row = &sq[y as usize * w..(y as usize + 1) * w];
+                            for xx in (j - before).max(0)..(j + after + 1).min(w as isize) {
+                                ss += row[xx as usize];
+                            }
+                        }
+                        let k = i as usize * w + j as usize;
+                        o[k] = xq[k] * (self.bias + alpha_div * ss).powf(-self.beta);
+                    }
+                }
+            });
+        }
+        one(Tensor::new(x.shape, out))
+    }
+}
+
+pub fn build_lrn(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    let region = p.int(0);
+    let local_size = p.int(1);
+    if !(0..=1).contains(&region) {
+        return Err(p.invalid(format!("region_type {region} is not 0 (across channels) or 1 (within channel)")));
+    }
+    if local_size <= 0 {
+        return Err(p.invalid(format!("local_size {local_size} must be positive")));
+    }
+    Ok(Box::new(Lrn {
+        within_channel: region == 1,
+        local_size: local_size as usize,
+        alpha: p.float(2),
+        beta: p.float(3),
+        bias: p.float(4),
+    }))
+}
+
+struct Mvn {
+    normalize_variance: bool,
+    across_channels: bool,
+    eps: f32,
+}
+
+impl Op for Mvn {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        let (channels, size) = planes(&x.shape, ctx)?;
+        // ncnn creates the output as w×h×c whatever the input's dims.
+        let shape = Shape::d3(x.shape.w, x.shape.h, channels);
+        let mut t = take(x).reshaped(shape);
+        if size == 0 {
+            return one(t);
+        }
+        let data = t.f32_mut();
+        let sums: Vec<f32> = data.chunks(size).map(|c| c.iter().sum()).collect();
+        let total = (channels * size) as f32;
+        let global_mean = sums.iter().sum::<f32>() / total;
+        for (q, c) in data.chunks_mut(size).enumerate() {
+            let mean = if self.across_channels { global_mean } else { sums[q] / size as f32 };
+            c.iter_mut().for_each(|v| *v -= mean);
+        }
+        if self.normalize_variance {
+            let sq: Vec<f32> = data.chunks(size).map(|c| c.iter().map(|v| v * v).sum()).collect();
+            let global_inv = 1.0 / ((sq.iter().sum::<f32>() / total).sqrt() + self.eps);
+            for (q, c) in data.chunks_mut(size).enumerate() {
+                let inv =
+                    if self.across_channels { global_inv } else { 1.0 / ((sq[q] / size as f32).sqrt() + self.eps) };
+                c.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        one(t)
+    }
+}
+
+pub fn build_mvn(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    Ok(Box::new(Mvn { normalize_variance: p.int(0) != 0, across_channels: p.int(1) != 0, eps: p.float(2) }))
+}
+
+struct Normalize {
+    across_spatial: bool,
+    across_channel: bool,
+    channel_shared: bool,
+    eps: f32,
+    eps_mode: i32,
+    scale: Vec<f32>,
+}
+
+impl Normalize {
+    /// 1 / ‖x‖ with the framework's way of guarding against zero.
+    fn inv_norm(&self, ssum: f32) -> f32 {
+        match self.eps_mode {
+            0 => 1.0 / (ssum + self.eps).sqrt(),  // caffe, mxnet
+            1 => 1.0 / ssum.sqrt().max(self.eps), // pytorch
+            _ => 1.0 / ssum.max(self.eps).sqrt(), // tensorflow
+        }
+    }
+
+    fn scale(&self, q: usize) -> f32 {
+        if self.channel_shared {
+            self.scale[0]
+        } else {
+            self.scale[q]
+        }
+    }
+}
+
+impl Op for Normalize {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let mut t = take(single(bottoms, ctx)?);
+        let (channels, size) = planes(&t.shape, ctx)?;
+        let needed = if self.channel_shared { 1 } else { channels };
+        if self.scale.len() < needed {
+            return Err(ctx.shape_error(format!(
+                "input {} needs {needed} scales, the layer has {}",
+                t.shape,
+                self.scale.len()
+            )));
+        }
+        if size == 0 || !(self.across_spatial || self.across_channel) {
+            return one(t);
+        }
+        let data = t.f32_mut();
+        if self.across_spatial {
+            let ssums: Vec<f32> = data.chunks(size).map(|c| c.iter().map(|v| v * v).sum()).collect();
+            let global = self.inv_norm(ssums.iter().sum());
+            data.par_chunks_mut(size).enumerate().for_each(|(q, c)| {
+                let a = if self.across_channel { global } else { self.inv_norm(ssums[q]) };
+                let s = a * self.scale(q);
+                c.iter_mut().for_each(|v| *v *= s);
+            });
+        } else {
+            let mut inv = vec![0.0f32; size];
+            for c in data.chunks(size) {
+                inv.iter_mut().zip(c).for_each(|(s, v)| *s += v * v);
+            }
+            inv.iter_mut().for_each(|s| *s = self.inv_norm(*s));
+            data.par_chunks_mut(size).enumerate().for_each(|(q, c)| {
+                let s = self.scale(q);
+                c.iter_mut().zip(&inv).for_each(|(v, &a)| *v = *v * a * s);
+            });
+        }
+        one(t)
+    }
+}
+
+pub fn build_normalize(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    let scale = p.weight_f32("scale")?;
+    if scale.is_empty() {
+        return Err(p.invalid("scale_data_size is 0"));
+    }
+    Ok(Box::new(Normalize {
+        across_spatial: p.int(0) != 0,
+        across_channel: p.int(4) != 0,
+        channel_shared: p.int(1) != 0,
+        eps: p.float(2),
+        eps_mode: p.int(9),
+        scale,
+    }))
+}
