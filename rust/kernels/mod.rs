@@ -2,3 +2,4 @@
 //! variants beside it, and the dispatch chosen once per process.
 
 pub mod gemm_f32;
+pub mod gemm_i8;
