@@ -196,7 +196,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(super::unsupported(layer, "dynamic_weight=1"));
     }
     if p.int(8) != 0 {
-        return Err(super::unsupported(layer, "int8 convolution"));
+        return super::convolution_int8::build(layer);
     }
     let geometry = Geometry::from_params(&p)?;
     let num_output = p.int(0);

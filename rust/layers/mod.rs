@@ -5,11 +5,15 @@ pub mod activation;
 pub mod attention;
 pub mod concat;
 pub mod convolution;
+pub mod convolution_depthwise_int8;
+pub mod convolution_int8;
 pub mod deconvolution;
 pub mod detection_output;
 pub mod embed;
 pub mod gemm;
 pub mod innerproduct;
+pub mod innerproduct_int8;
+pub mod int8;
 pub mod norm;
 pub mod normalize;
 pub mod passthrough;
@@ -159,6 +163,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Concat" => concat::build,
         "Pooling" => pooling::build,
         "Convolution" => convolution::build,
+        "ConvolutionDepthWise" => convolution_depthwise_int8::build,
         "InnerProduct" => innerproduct::build,
         "Deconvolution" => deconvolution::build,
         "DeconvolutionDepthWise" => deconvolution::build_depthwise,
