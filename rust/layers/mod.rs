@@ -9,6 +9,7 @@ pub mod innerproduct;
 pub mod passthrough;
 pub mod pooling;
 pub mod softmax;
+pub mod unaryop;
 
 use crate::engine::Tensor;
 use crate::error::{Error, Result};
@@ -178,6 +179,10 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Erf" => activation::build_erf,
         "Threshold" => activation::build_threshold,
         "PReLU" => activation::build_prelu,
+        "UnaryOp" => unaryop::build_unaryop,
+        "Power" => unaryop::build_power,
+        "Exp" => unaryop::build_exp,
+        "Log" => unaryop::build_log,
         "BatchNorm" => channelwise::build_batchnorm,
         "Scale" => channelwise::build_scale,
         "Bias" => channelwise::build_bias,
