@@ -2,6 +2,7 @@
 //! to its implementation.
 
 pub mod activation;
+pub mod binaryop;
 pub mod channelwise;
 pub mod concat;
 pub mod convolution;
@@ -183,6 +184,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Power" => unaryop::build_power,
         "Exp" => unaryop::build_exp,
         "Log" => unaryop::build_log,
+        "BinaryOp" => binaryop::build,
         "BatchNorm" => channelwise::build_batchnorm,
         "Scale" => channelwise::build_scale,
         "Bias" => channelwise::build_bias,
