@@ -6,6 +6,7 @@ pub mod binaryop;
 pub mod channelwise;
 pub mod concat;
 pub mod convolution;
+pub mod eltwise;
 pub mod innerproduct;
 pub mod passthrough;
 pub mod pooling;
@@ -185,6 +186,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Exp" => unaryop::build_exp,
         "Log" => unaryop::build_log,
         "BinaryOp" => binaryop::build,
+        "Eltwise" => eltwise::build,
         "BatchNorm" => channelwise::build_batchnorm,
         "Scale" => channelwise::build_scale,
         "Bias" => channelwise::build_bias,
