@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod binaryop;
+pub mod cast;
 pub mod channelwise;
 pub mod concat;
 pub mod convolution;
@@ -190,6 +191,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "BatchNorm" => channelwise::build_batchnorm,
         "Scale" => channelwise::build_scale,
         "Bias" => channelwise::build_bias,
+        "Cast" => cast::build,
         "Softmax" => softmax::build,
         "Concat" => concat::build,
         "Pooling" => pooling::build,
