@@ -206,7 +206,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     }
     let num_output = num_output as usize;
     let k = weight_size as usize / num_output;
-    if k % (geometry.kernel.0 * geometry.kernel.1) != 0 {
+    if !k.is_multiple_of(geometry.kernel.0 * geometry.kernel.1) {
         return Err(p.invalid("weight_data_size does not match kernel size"));
     }
     let weights = PackedA::new(&p.weight_f32("weight")?, num_output, k);
