@@ -7,6 +7,7 @@ pub mod convolution;
 pub mod innerproduct;
 pub mod passthrough;
 pub mod pooling;
+pub mod slice;
 pub mod softmax;
 
 use crate::engine::Tensor;
@@ -140,6 +141,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Pooling" => pooling::build,
         "Convolution" => convolution::build,
         "InnerProduct" => innerproduct::build,
+        "Slice" => slice::build,
         _ => return None,
     })
 }
