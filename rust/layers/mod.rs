@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod concat;
 pub mod convolution;
+pub mod crop;
 pub mod innerproduct;
 pub mod passthrough;
 pub mod pooling;
@@ -142,6 +143,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Convolution" => convolution::build,
         "InnerProduct" => innerproduct::build,
         "Slice" => slice::build,
+        "Crop" => crop::build,
         _ => return None,
     })
 }
