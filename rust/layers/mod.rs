@@ -6,6 +6,7 @@ pub mod concat;
 pub mod convolution;
 pub mod crop;
 pub mod innerproduct;
+pub mod padding;
 pub mod passthrough;
 pub mod pooling;
 pub mod slice;
@@ -144,6 +145,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "InnerProduct" => innerproduct::build,
         "Slice" => slice::build,
         "Crop" => crop::build,
+        "Padding" => padding::build,
         _ => return None,
     })
 }
