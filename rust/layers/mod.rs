@@ -9,6 +9,7 @@ pub mod innerproduct;
 pub mod padding;
 pub mod passthrough;
 pub mod pooling;
+pub mod reshape;
 pub mod slice;
 pub mod softmax;
 
@@ -146,6 +147,10 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Slice" => slice::build,
         "Crop" => crop::build,
         "Padding" => padding::build,
+        "Reshape" => reshape::build_reshape,
+        "Flatten" => reshape::build_flatten,
+        "Squeeze" => reshape::build_squeeze,
+        "ExpandDims" => reshape::build_expanddims,
         _ => return None,
     })
 }
