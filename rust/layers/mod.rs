@@ -8,6 +8,7 @@ pub mod crop;
 pub mod innerproduct;
 pub mod padding;
 pub mod passthrough;
+pub mod permute;
 pub mod pooling;
 pub mod reshape;
 pub mod slice;
@@ -151,6 +152,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Flatten" => reshape::build_flatten,
         "Squeeze" => reshape::build_squeeze,
         "ExpandDims" => reshape::build_expanddims,
+        "Permute" => permute::build,
         _ => return None,
     })
 }
