@@ -11,6 +11,7 @@ pub mod passthrough;
 pub mod permute;
 pub mod pooling;
 pub mod reshape;
+pub mod shuffle;
 pub mod slice;
 pub mod softmax;
 
@@ -153,6 +154,9 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Squeeze" => reshape::build_squeeze,
         "ExpandDims" => reshape::build_expanddims,
         "Permute" => permute::build,
+        "ShuffleChannel" => shuffle::build_shufflechannel,
+        "PixelShuffle" => shuffle::build_pixelshuffle,
+        "Reorg" => shuffle::build_reorg,
         _ => return None,
     })
 }
