@@ -6,6 +6,7 @@ pub mod concat;
 pub mod convolution;
 pub mod crop;
 pub mod innerproduct;
+pub mod interp;
 pub mod padding;
 pub mod passthrough;
 pub mod permute;
@@ -157,6 +158,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "ShuffleChannel" => shuffle::build_shufflechannel,
         "PixelShuffle" => shuffle::build_pixelshuffle,
         "Reorg" => shuffle::build_reorg,
+        "Interp" => interp::build,
         _ => return None,
     })
 }
