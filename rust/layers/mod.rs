@@ -11,6 +11,7 @@ pub mod padding;
 pub mod passthrough;
 pub mod permute;
 pub mod pooling;
+pub mod reduction;
 pub mod reshape;
 pub mod shuffle;
 pub mod slice;
@@ -159,6 +160,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "PixelShuffle" => shuffle::build_pixelshuffle,
         "Reorg" => shuffle::build_reorg,
         "Interp" => interp::build,
+        "Reduction" => reduction::build,
         _ => return None,
     })
 }
