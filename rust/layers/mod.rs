@@ -2,6 +2,7 @@
 //! to its implementation.
 
 pub mod activation;
+pub mod argmax;
 pub mod concat;
 pub mod convolution;
 pub mod crop;
@@ -161,6 +162,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Reorg" => shuffle::build_reorg,
         "Interp" => interp::build,
         "Reduction" => reduction::build,
+        "ArgMax" => argmax::build,
         _ => return None,
     })
 }
