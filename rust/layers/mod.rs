@@ -8,6 +8,7 @@ pub mod convolution;
 pub mod crop;
 pub mod innerproduct;
 pub mod interp;
+pub mod memorydata;
 pub mod padding;
 pub mod passthrough;
 pub mod permute;
@@ -163,6 +164,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Interp" => interp::build,
         "Reduction" => reduction::build,
         "ArgMax" => argmax::build,
+        "MemoryData" => memorydata::build,
         _ => return None,
     })
 }
