@@ -18,6 +18,7 @@ pub mod reshape;
 pub mod shuffle;
 pub mod slice;
 pub mod softmax;
+pub mod tile;
 
 use crate::engine::Tensor;
 use crate::error::{Error, Result};
@@ -165,6 +166,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Reduction" => reduction::build,
         "ArgMax" => argmax::build,
         "MemoryData" => memorydata::build,
+        "Tile" => tile::build,
         _ => return None,
     })
 }
