@@ -2,7 +2,7 @@
 //! `woffset2`… = what to leave at the far end), by numpy-style `starts`/`ends`/`axes`, or by the
 //! size of a second (reference) bottom.
 
-use super::{unsupported, Context, Op, Params};
+use super::{check_axes, unsupported, Context, Op, Params};
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -189,7 +189,9 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let ends = p.ints(10);
     let offset = [p.int(0), p.int(1), p.int(13), p.int(2)];
     let mode = if !starts.is_empty() && !ends.is_empty() {
-        Mode::Numpy { starts, ends, axes: p.ints(11) }
+        let axes = p.ints(11);
+        check_axes(&p, "axis", &axes)?;
+        Mode::Numpy { starts, ends, axes }
     } else {
         let out = [p.int(3), p.int(4), p.int(14), p.int(5)];
         let offset2 = [p.int(6), p.int(7), p.int(15), p.int(8)];

@@ -136,6 +136,14 @@ pub fn unsupported(layer: &Layer, detail: &str) -> Error {
     Error::Unsupported { layer: layer.name.clone(), layer_type: layer.type_name.clone(), detail: detail.to_string() }
 }
 
+/// Rejects axes outside -4..=3 (no blob has more than 4 dims), as ncnn's load_param does.
+pub fn check_axes(p: &Params, what: &str, axes: &[i32]) -> Result<()> {
+    match axes.iter().find(|a| !(-4..=3).contains(*a)) {
+        Some(a) => Err(p.invalid(format!("{what} {a} is outside -4..3"))),
+        None => Ok(()),
+    }
+}
+
 type Builder = fn(&Layer) -> Result<Box<dyn Op>>;
 
 /// ncnn layer type -> implementation. A type missing here is reported when a model loads.

@@ -80,5 +80,9 @@ impl Op for Permute {
 
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
-    Ok(Box::new(Permute { order_type: p.int(0) }))
+    let order_type = p.int(0);
+    if !(0..24).contains(&order_type) {
+        return Err(p.invalid(format!("order_type {order_type} is not one of 0..23")));
+    }
+    Ok(Box::new(Permute { order_type }))
 }

@@ -1,7 +1,7 @@
 //! Reduction over all axes or a list of axes, with ncnn's eleven operations, `keepdims` and a
 //! final `coeff` factor.
 
-use super::{single, Context, Op, Params};
+use super::{check_axes, single, Context, Op, Params};
 use crate::engine::tensor::resolve_axis;
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
@@ -144,6 +144,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let operation = Operation::from_code(p.int(0))
         .ok_or_else(|| p.invalid(format!("operation {} is not one of 0..10", p.int(0))))?;
     let axes = p.ints(3);
+    check_axes(&p, "axis", &axes)?;
     // ncnn refuses axes written before it stopped counting a batch axis (formats.md §1.8).
     if !axes.is_empty() && p.int(5) == 0 {
         return Err(p.invalid("axes (3) without 5=1 (fixbug0): param is too old, regenerate it"));

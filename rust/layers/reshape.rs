@@ -2,7 +2,7 @@
 //! The tensor is dense, so each is a relabelling of the same buffer (no copy when the bottom is
 //! uniquely owned).
 
-use super::{single, take, unsupported, Context, Op, Params};
+use super::{check_axes, single, take, unsupported, Context, Op, Params};
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -161,7 +161,9 @@ impl Op for Squeeze {
 pub fn build_squeeze(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     let flags = [p.int(0) != 0, p.int(1) != 0, p.int(11) != 0, p.int(2) != 0];
-    Ok(Box::new(Squeeze { flags, axes: p.ints(3) }))
+    let axes = p.ints(3);
+    check_axes(&p, "axis", &axes)?;
+    Ok(Box::new(Squeeze { flags, axes }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,5 +195,6 @@ impl Op for ExpandDims {
 pub fn build_expanddims(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     let axes = p.ints(3);
+    check_axes(&p, "axis", &axes)?;
     Ok(Box::new(ExpandDims { axes }))
 }

@@ -2,7 +2,7 @@
 //! −233 = an equal share of what is left) or by split points (`indices`, negative counts from the
 //! end; the last top takes the rest).
 
-use super::{Context, Op, Params};
+use super::{check_axes, Context, Op, Params};
 use crate::engine::tensor::{resolve_axis, split_at_axis, with_axis_len};
 use crate::engine::Tensor;
 use crate::error::Result;
@@ -91,5 +91,6 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     if slices.is_empty() && indices.is_empty() {
         return Err(p.invalid("neither slices (0) nor indices (2) is given"));
     }
+    check_axes(&p, "axis", &[p.int(1)])?;
     Ok(Box::new(Slice { slices, indices, axis: p.int(1), tops: layer.tops.len() }))
 }

@@ -18,7 +18,7 @@ impl Tile {
     fn factors(&self, dims: usize) -> [i32; 4] {
         let mut f = [1i32; 4];
         if self.repeats.is_empty() {
-            // Axis over numpy order; ncnn matches it literally (a negative axis tiles nothing).
+            // Axis over numpy order (0..3, checked at build); past the blob's rank it tiles nothing.
             let slot = match (dims, self.axis) {
                 (1, _) => Some(0),
                 (2, 0) => Some(1),
@@ -56,9 +56,6 @@ impl Op for Tile {
         if f == [1; 4] && (self.repeats.is_empty() || self.repeats.len() == s.dims) {
             return Ok(vec![x]);
         }
-        if f.iter().any(|&v| v <= 0) {
-            return Err(ctx.shape_error(format!("repeat counts {f:?} (w,h,d,c) must be positive")));
-        }
         let f = f.map(|v| v as usize);
         let (w, h, d, c) = (s.w, s.h, s.d, s.c);
         let (ow, oh, od, oc) = (w * f[0], h * f[1], d * f[2], c * f[3]);
@@ -90,8 +87,12 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(unsupported(layer, "repeats from a second input"));
     }
     let repeats = p.ints(2);
-    if repeats.len() > 4 {
-        return Err(p.invalid(format!("{} repeats (at most 4)", repeats.len())));
+    if repeats.len() > 4 || repeats.iter().any(|&r| r < 1) {
+        return Err(p.invalid(format!("repeats {repeats:?}: at most 4, each at least 1")));
     }
-    Ok(Box::new(Tile { axis: p.int(0), tiles: p.int(1), repeats }))
+    let (axis, tiles) = (p.int(0), p.int(1));
+    if !(0..=3).contains(&axis) || tiles < 1 {
+        return Err(p.invalid(format!("axis {axis} (0..3) or tiles {tiles} (at least 1) is out of range")));
+    }
+    Ok(Box::new(Tile { axis, tiles, repeats }))
 }
