@@ -14,6 +14,9 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
+    /// resize_type 0: ncnn passes a blob of unchanged size through and leaves any other output
+    /// unwritten.
+    None,
     Nearest,
     Bilinear,
     Bicubic,
@@ -265,7 +268,7 @@ impl Op for Interp {
                 if ow == s.w {
                     return Ok(vec![x]);
                 }
-                self.check_taps(&[s.w], ctx)?;
+                self.check_method(&[s.w], ctx)?;
                 let mut out = vec![0.0; ow * s.h];
                 self.resize_rows(src, s.w, ow, &mut out);
                 super::one(Tensor::new(Shape::d2(ow, s.h), out))
@@ -274,7 +277,7 @@ impl Op for Interp {
                 if ow == s.w && oh == s.h {
                     return Ok(vec![x]);
                 }
-                self.check_taps(&[s.w, s.h], ctx)?;
+                self.check_method(&[s.w, s.h], ctx)?;
                 let plane = s.w * s.h;
                 let mut out = vec![0.0; ow * oh * s.c];
                 out.par_chunks_mut(ow * oh)
@@ -287,9 +290,12 @@ impl Op for Interp {
 }
 
 impl Interp {
-    /// Bicubic reads 4 samples around each position and ncnn does not clamp them: below 4 input
-    /// samples it would read outside the blob.
-    fn check_taps(&self, extents: &[usize], ctx: &Context) -> Result<()> {
+    /// A resize must have a method, and bicubic reads 4 samples around each position without
+    /// clamping them: below 4 input samples ncnn would read outside the blob.
+    fn check_method(&self, extents: &[usize], ctx: &Context) -> Result<()> {
+        if self.method == Method::None {
+            return Err(ctx.shape_error("resize_type 0 cannot change the size"));
+        }
         if self.method == Method::Bicubic && extents.iter().any(|&n| n < 4) {
             return Err(ctx.shape_error(format!("bicubic resize needs at least 4 samples per axis, got {extents:?}")));
         }
@@ -303,6 +309,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(unsupported(layer, "output size given as an expression (9=size_expr)"));
     }
     let method = match p.int(0) {
+        0 => Method::None,
         1 => Method::Nearest,
         2 => Method::Bilinear,
         3 => Method::Bicubic,
