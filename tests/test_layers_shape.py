@@ -347,8 +347,10 @@ INTERP_CASES = [
     ((3, 6, 8), "0=1 1=1.3 2=1.7 4=5"),
     ((3, 6, 8), "0=2 1=1.3 2=1.7 4=5"),
     ((3, 6, 8), "0=3 1=1.3 2=0.6 3=4"),
-    # same size: passes through
+    # same size: passes through, even without a method
     ((3, 6, 8), "0=2 3=6 4=8"),
+    ((3, 6, 8), "0=0"),
+    ((7,), "0=0 3=2 4=3"),
     # 2-D resizes w only
     ((4, 9), "0=1 1=2.0 2=2.0"),
     ((4, 9), "0=2 3=3 4=14"),
@@ -362,7 +364,7 @@ INTERP_CASES = [
 
 @pytest.mark.parametrize("shape,params", INTERP_CASES)
 def test_interp(tmp_path, shape, params):
-    exact = params.startswith("0=1") or len(shape) == 1
+    exact = params.startswith(("0=0", "0=1")) or len(shape) == 1
     one(tmp_path, "Interp", params, _rand(shape), exact=exact)
 
 
@@ -414,10 +416,40 @@ def test_reduction(tmp_path, op, dims, form):
     one(tmp_path, "Reduction", f"0={op} {form}{coeff}", _rand(REDUCE_SHAPES[dims], lo, hi), exact=exact)
 
 
-def test_reduction_axes_need_fixbug0(tmp_path):
-    param, _ = _save(tmp_path, ["Reduction op 1 1 x y 0=0 1=0 -23303=1,0"], ["x"])
-    with pytest.raises(ncnnq.LayerError, match="fixbug0"):
-        ncnnq.Net(param)
+
+
+# ---------------------------------------------------------------------------------------------
+# Params ncnn refuses at load time are refused when the net is built
+
+REFUSED = [
+    ("Slice", "-23300=2,-233,-233 1=4"),
+    ("Crop", "-23309=1,0 -23310=1,1 -23311=1,4"),
+    ("Padding", "4=3"),
+    ("Squeeze", "-23303=1,4"),
+    ("ExpandDims", "-23303=1,-5"),
+    ("Permute", "0=24"),
+    ("ShuffleChannel", "0=0"),
+    ("PixelShuffle", "0=0"),
+    ("Reorg", "0=0"),
+    ("Interp", "0=4"),
+    ("Reduction", "0=11"),
+    ("Reduction", "0=0 1=0 -23303=1,4 5=1"),
+    ("Reduction", "0=0 1=0 -23303=1,0"),  # axes without fixbug0
+    ("Softmax", "0=1"),  # axis != 0 without fixbug0
+    ("Tile", "0=4"),
+    ("Tile", "-23302=2,2,0"),
+    ("Pooling", "0=2 1=2"),
+    ("Pooling", "0=0 1=2 2=0"),
+]
+
+
+@pytest.mark.parametrize("layer_type,params", REFUSED)
+def test_refused_params(tmp_path, layer_type, params):
+    param, bin_path = _save(tmp_path, [f"{layer_type} op 1 1 x y {params}"], ["x"])
+    with pytest.raises(RuntimeError, match="could not load"):
+        make_ncnn_net(param, bin_path)
+    with pytest.raises(ncnnq.LayerError):
+        ncnnq.Net(param, bin_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,10 +558,6 @@ def test_softmax(tmp_path, dims, params):
     one(tmp_path, "Softmax", params, _rand(SHAPES[dims], -4, 4), exact=False)
 
 
-def test_softmax_axis_needs_fixbug0(tmp_path):
-    param, _ = _save(tmp_path, ["Softmax op 1 1 x y 0=1"], ["x"])
-    with pytest.raises(ncnnq.LayerError, match="fixbug0"):
-        ncnnq.Net(param)
 
 
 # ---------------------------------------------------------------------------------------------
