@@ -2,24 +2,35 @@
 //! to its implementation.
 
 pub mod activation;
+pub mod argmax;
 pub mod attention;
 pub mod binaryop;
 pub mod cast;
 pub mod channelwise;
 pub mod concat;
 pub mod convolution;
+pub mod crop;
 pub mod deconvolution;
 pub mod detection_output;
 pub mod eltwise;
 pub mod embed;
 pub mod gemm;
 pub mod innerproduct;
+pub mod interp;
+pub mod memorydata;
 pub mod norm;
 pub mod normalize;
+pub mod padding;
 pub mod passthrough;
+pub mod permute;
 pub mod pooling;
 pub mod priorbox;
+pub mod reduction;
+pub mod reshape;
+pub mod shuffle;
+pub mod slice;
 pub mod softmax;
+pub mod tile;
 pub mod unaryop;
 pub mod yolo_detection;
 
@@ -175,6 +186,14 @@ pub fn unsupported(layer: &Layer, detail: &str) -> Error {
     Error::Unsupported { layer: layer.name.clone(), layer_type: layer.type_name.clone(), detail: detail.to_string() }
 }
 
+/// Rejects axes outside -4..=3 (no blob has more than 4 dims), as ncnn's load_param does.
+pub fn check_axes(p: &Params, what: &str, axes: &[i32]) -> Result<()> {
+    match axes.iter().find(|a| !(-4..=3).contains(*a)) {
+        Some(a) => Err(p.invalid(format!("{what} {a} is outside -4..3"))),
+        None => Ok(()),
+    }
+}
+
 type Builder = fn(&Layer) -> Result<Box<dyn Op>>;
 
 /// ncnn layer type -> implementation. A type missing here is reported when a model loads.
@@ -233,6 +252,22 @@ fn registry(type_name: &str) -> Option<Builder> {
         "DetectionOutput" => detection_output::build,
         "YoloDetectionOutput" => yolo_detection::build_yolo,
         "Yolov3DetectionOutput" => yolo_detection::build_yolov3,
+        "Slice" => slice::build,
+        "Crop" => crop::build,
+        "Padding" => padding::build,
+        "Reshape" => reshape::build_reshape,
+        "Flatten" => reshape::build_flatten,
+        "Squeeze" => reshape::build_squeeze,
+        "ExpandDims" => reshape::build_expanddims,
+        "Permute" => permute::build,
+        "ShuffleChannel" => shuffle::build_shufflechannel,
+        "PixelShuffle" => shuffle::build_pixelshuffle,
+        "Reorg" => shuffle::build_reorg,
+        "Interp" => interp::build,
+        "Reduction" => reduction::build,
+        "ArgMax" => argmax::build,
+        "MemoryData" => memorydata::build,
+        "Tile" => tile::build,
         _ => return None,
     })
 }
