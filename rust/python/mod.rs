@@ -1,5 +1,6 @@
 //! PyO3 glue only: converts numpy <-> slices and errors -> exceptions. No logic lives here.
 
+mod calib;
 mod errors;
 mod model;
 mod net;
@@ -11,6 +12,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyModel>()?;
     m.add_class::<model::PyLayer>()?;
     m.add_class::<net::PyNet>()?;
+    m.add_class::<calib::PyStatsCollector>()?;
+    m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
