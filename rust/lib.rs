@@ -7,6 +7,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod pixels;
+pub mod quantize;
 
 #[cfg(feature = "python")]
 mod python;

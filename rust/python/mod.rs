@@ -4,6 +4,7 @@ mod calib;
 mod errors;
 mod model;
 mod net;
+mod quantize;
 
 use pyo3::prelude::*;
 
@@ -15,6 +16,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<calib::PyStatsCollector>()?;
     m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
+    m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
