@@ -5,6 +5,7 @@ pub mod error;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod optimize;
 
 #[cfg(feature = "python")]
 mod python;
