@@ -11,6 +11,7 @@ pub mod fuse_batchnorm;
 pub mod fuse_binaryop;
 pub mod pattern;
 pub mod replace;
+pub mod shape_inference;
 
 use crate::error::{Error, Result};
 use crate::model::weights::f32_to_f16_bits;
@@ -215,7 +216,11 @@ pub fn optimize(input: &Graph, options: &Options) -> Result<(Graph, Report)> {
     g.compact_blobs();
     g.relink().map_err(|e| Error::input(format!("internal error: the optimized graph is invalid: {e}")))?;
 
-    let shape_inference = ShapeInference::Skipped { reason: "not implemented yet".into() };
+    let shape_inference = if options.no_shape_inference {
+        ShapeInference::Skipped { reason: "disabled by the caller".into() }
+    } else {
+        shape_inference::infer(&mut g)
+    };
 
     let notes = Vec::new();
     if cut_start.is_some() || cut_end.is_some() {
