@@ -5,6 +5,7 @@
 //! pass would change what the network computes (it skips checks the spec lists as bugs) the pass
 //! here declines and says why; README.md lists every such difference.
 
+pub mod cut;
 pub mod eliminate;
 pub mod fuse_activation;
 pub mod fuse_batchnorm;
@@ -222,9 +223,11 @@ pub fn optimize(input: &Graph, options: &Options) -> Result<(Graph, Report)> {
         shape_inference::infer(&mut g)
     };
 
-    let notes = Vec::new();
+    let mut notes = Vec::new();
     if cut_start.is_some() || cut_end.is_some() {
-        return Err(Error::input(format!("cutting is not implemented yet ({} layers kept)", original_index.len())));
+        let (cut_graph, note) = cut::cut(&g, &original_index, cut_start, cut_end)?;
+        g = cut_graph;
+        notes.push(note);
     }
     set_storage(&mut g, options.fp16);
     let after = counts(&g);
