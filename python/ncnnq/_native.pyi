@@ -72,6 +72,17 @@ class Model:
     def has_weights(self) -> bool:
         """Whether every layer holds the weight arrays its params describe."""
 
+def optimize(
+    model: Model,
+    fp16: bool = False,
+    cut_start: str | None = None,
+    cut_end: str | None = None,
+    shape_inference: bool = True,
+) -> tuple[Model, dict[str, object]]:
+    """ncnnoptimize's passes (see ``ncnnq.optimize``, which types the report): returns the
+    optimized model and the report as plain dicts and lists. Raises ``InputError`` for an unknown
+    cut layer or a model without weights."""
+
 class Layer:
     """A view of one layer of a :class:`Model`."""
 

@@ -20,6 +20,7 @@ from ._native import Model
 from .calibrate import calibrate, calibrated_layers, input_specs_from_options, samples_from_lists, weight_only_table
 from .errors import Error, InputError
 from .ncnn_args import parse_table_options
+from .optimize import OptimizeReport, optimize_files
 from .summary import ModelSummary, summarize
 from .int8 import quantize, save_int8
 from .table import Table
@@ -156,6 +157,36 @@ def _cmd_int8(args: argparse.Namespace, console: Console) -> None:
     for w in report.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"wrote [bold]{args.out_param}[/] and [bold]{args.out_bin}[/]")
+def _render_optimize(console: Console, title: str, report: OptimizeReport) -> None:
+    table = Table_(title=title, header_style="bold")
+    table.add_column("pass")
+    table.add_column("fired", justify="right")
+    table.add_column("layers (surviving layer first)", overflow="fold")
+    for p in report.fired:
+        table.add_row(p.name, str(p.count), ", ".join("+".join(f) for f in p.fired))
+    if not report.fired:
+        table.add_row("[dim]no pass matched[/]", "0", "")
+    console.print(table)
+    counts = Table_(header_style="bold")
+    for column in ("", "before", "after"):
+        counts.add_column(column, justify="right" if column else "left")
+    for label, attr in [("layers", "layers"), ("blobs", "blobs"), ("weight bytes", "weight_bytes")]:
+        counts.add_row(label, f"{getattr(report.before, attr):,}", f"{getattr(report.after, attr):,}")
+    console.print(counts)
+    si = report.shape_inference
+    if si.ran:
+        console.print(f"shape inference: {si.new_hints} new shape hints")
+    else:
+        console.print(f"[yellow]shape inference skipped:[/] {si.reason}")
+    for d in report.declined:
+        console.print(f"[yellow]kept (ncnnoptimize would rewrite):[/] {d}")
+    for note in report.notes:
+        console.print(note)
+
+
+def _cmd_optimize(args: argparse.Namespace, console: Console) -> None:
+    report = optimize_files(args.inparam, args.inbin, args.outparam, args.outbin, args.flag, args.cutstart, args.cutend)
+    _render_optimize(console, f"{args.inparam} -> {args.outparam}", report)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,6 +208,15 @@ def _parser() -> argparse.ArgumentParser:
         int8.add_argument(name)
     int8.add_argument("--fp32", action="store_true", help="store the float layers' weights as fp32 instead of fp16")
     int8.set_defaults(run=_cmd_int8)
+    opt = sub.add_parser("optimize", help="ncnnoptimize: fuse and remove layers, add shape hints, write the model")
+    opt.add_argument("inparam", help="input .param")
+    opt.add_argument("inbin", help="input .bin, or null for seeded random weights")
+    opt.add_argument("outparam", help="output .param")
+    opt.add_argument("outbin", help="output .bin")
+    opt.add_argument("flag", nargs="?", default="0", help="0 fp32 weights (default), 1 or 65536 fp16")
+    opt.add_argument("cutstart", nargs="?", help="keep only the layers from this one (name)")
+    opt.add_argument("cutend", nargs="?", help="keep only the layers up to this one (name)")
+    opt.set_defaults(run=_cmd_optimize)
     demo_cmd = sub.add_parser("demo", help="run the main job on the embedded demo model")
     demo_cmd.set_defaults(run=_cmd_demo)
     return parser

@@ -4,6 +4,7 @@ mod calib;
 mod errors;
 mod model;
 mod net;
+mod optimize;
 mod quantize;
 
 use pyo3::prelude::*;
@@ -17,6 +18,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
     m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
+    m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
