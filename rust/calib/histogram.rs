@@ -151,7 +151,8 @@ mod tests {
     #[test]
     fn widening_equals_direct_binning_in_any_order() {
         let mut seed = 7;
-        let batches: Vec<Vec<f32>> = (0..6).map(|k| (0..999).map(|_| xorshift(&mut seed) * (k as f32 + 1.0)).collect()).collect();
+        let batches: Vec<Vec<f32>> =
+            (0..6).map(|k| (0..999).map(|_| xorshift(&mut seed) * (k as f32 + 1.0)).collect()).collect();
         let absmax = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let mut forward = WideningHistogram::new();
         for b in &batches {

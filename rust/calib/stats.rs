@@ -139,7 +139,11 @@ impl Collector {
     /// Runs every sample (its fed blobs) through `net` in parallel on the current rayon pool.
     /// On failure, the error of the earliest failing sample is returned with its position in
     /// `samples`.
-    pub fn add_samples(&mut self, net: &Net, samples: Vec<Vec<(usize, Tensor)>>) -> std::result::Result<(), (usize, Error)> {
+    pub fn add_samples(
+        &mut self,
+        net: &Net,
+        samples: Vec<Vec<(usize, Tensor)>>,
+    ) -> std::result::Result<(), (usize, Error)> {
         let n = samples.len();
         let this: &Collector = self;
         let errors: Vec<(usize, Error)> = samples

@@ -86,8 +86,10 @@ pub fn from_pixels(
         }
     }
     for c in 0..cout {
-        let norm_c = if norm.is_empty() { 1.0 } else { *norm.get(c).ok_or_else(|| too_short("norm", norm.len(), cout))? };
-        let mean_c = if mean.is_empty() { 0.0 } else { *mean.get(c).ok_or_else(|| too_short("mean", mean.len(), cout))? };
+        let norm_c =
+            if norm.is_empty() { 1.0 } else { *norm.get(c).ok_or_else(|| too_short("norm", norm.len(), cout))? };
+        let mean_c =
+            if mean.is_empty() { 0.0 } else { *mean.get(c).ok_or_else(|| too_short("mean", mean.len(), cout))? };
         if mean.is_empty() && norm.is_empty() {
             break;
         }

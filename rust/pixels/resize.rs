@@ -44,7 +44,8 @@ pub fn resize_bilinear(src: &[u8], sw: usize, sh: usize, channels: usize, dw: us
         for (dx, &(sx, a0, a1)) in xs.iter().enumerate() {
             let sx1 = (sx + 1).min(sw - 1);
             for c in 0..channels {
-                let v = i32::from(row[sx * channels + c]) * i32::from(a0) + i32::from(row[sx1 * channels + c]) * i32::from(a1);
+                let v = i32::from(row[sx * channels + c]) * i32::from(a0)
+                    + i32::from(row[sx1 * channels + c]) * i32::from(a1);
                 out[dx * channels + c] = (v >> 4) as i16;
             }
         }

@@ -37,7 +37,8 @@ pub fn from_pixels<'py>(
         _ => return Err(Error::input(format!("pixels must be (height, width[, channels]), got shape {shape:?}"))).py(),
     };
     if c != from.channels() {
-        return Err(Error::input(format!("{pixel_from} pixels have {} channels, the array has {c}", from.channels()))).py();
+        return Err(Error::input(format!("{pixel_from} pixels have {} channels, the array has {c}", from.channels())))
+            .py();
     }
     if w == 0 || h == 0 || width == 0 || height == 0 {
         return Err(Error::input("empty image or target size")).py();
@@ -82,7 +83,10 @@ impl PyStatsCollector {
             ("absmax", None) => StatsMode::Absmax,
             ("histogram", None) => StatsMode::Histogram,
             ("linear", Some(a)) => StatsMode::Linear(a),
-            _ => return Err(Error::input(format!("bad statistics mode {mode:?} (absmax needed only for 'linear')"))).py(),
+            _ => {
+                return Err(Error::input(format!("bad statistics mode {mode:?} (absmax needed only for 'linear')")))
+                    .py()
+            }
         };
         let graph = model.get().read();
         let net = py.detach(|| engine::Net::new(&graph, &engine::NetOptions { threads })).py()?;

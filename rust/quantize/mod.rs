@@ -65,9 +65,11 @@ pub fn check_table(graph: &Graph, table: &ScaleTable) -> Vec<String> {
         };
         bad_values(key, values, &rewrite::zero_rows(layer, k, values.len()), &mut problems);
         match rewrite::expected_weight_scales(layer, k) {
-            Ok(Some(n)) if n != values.len() => {
-                problems.push(format!("{key}: {} scales, but layer {name} ({}) needs {n}", values.len(), layer.type_name))
-            }
+            Ok(Some(n)) if n != values.len() => problems.push(format!(
+                "{key}: {} scales, but layer {name} ({}) needs {n}",
+                values.len(),
+                layer.type_name
+            )),
             Ok(_) => {}
             Err(e) => problems.push(format!("{key}: {e}")),
         }

@@ -43,7 +43,12 @@ pub fn fuse(graph: &mut Graph, report: &mut Report) {
             let branches: Option<Vec<f32>> = consumer
                 .tops
                 .iter()
-                .map(|&t| single_consumer(graph, j, t).map(|k| &graph.layers[k]).filter(|l| is_int8_conv(l)).and_then(bottom_scale))
+                .map(|&t| {
+                    single_consumer(graph, j, t)
+                        .map(|k| &graph.layers[k])
+                        .filter(|l| is_int8_conv(l))
+                        .and_then(bottom_scale)
+                })
                 .collect();
             match branches {
                 Some(s) if !s.is_empty() && s.iter().all(|v| v.to_bits() == s[0].to_bits()) => Some(s[0]),
