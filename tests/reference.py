@@ -50,7 +50,9 @@ def run_ncnn_net(net, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict
     ex = net.create_extractor()
     ex.set_light_mode(False)  # keep intermediate blobs so several can be extracted
     for name, value in inputs.items():
-        assert ex.input(name, ncnn.Mat(np.ascontiguousarray(value, dtype=np.float32))) == 0, name
+        # clone(): ncnn.Mat(array) keeps numpy's dense channel step, which layers that copy
+        # whole channel ranges misread; a clone has ncnn's aligned layout.
+        assert ex.input(name, ncnn.Mat(np.ascontiguousarray(value, dtype=np.float32)).clone()) == 0, name
     result = {}
     for name in outputs:
         ret, mat = ex.extract(name)

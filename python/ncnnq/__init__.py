@@ -21,6 +21,7 @@ from .errors import (
     UnsupportedLayerError,
     WeightsError,
 )
+from .optimize import OptimizeReport, optimize
 from .summary import ModelSummary, summarize
 
 __all__ = [
@@ -33,11 +34,13 @@ __all__ = [
     "Model",
     "Net",
     "ModelSummary",
+    "OptimizeReport",
     "ParamError",
     "ShapeError",
     "TableError",
     "UnsupportedLayerError",
     "WeightsError",
     "__version__",
+    "optimize",
     "summarize",
 ]

@@ -72,6 +72,17 @@ class Model:
     def has_weights(self) -> bool:
         """Whether every layer holds the weight arrays its params describe."""
 
+def optimize(
+    model: Model,
+    fp16: bool = False,
+    cut_start: str | None = None,
+    cut_end: str | None = None,
+    shape_inference: bool = True,
+) -> tuple[Model, dict[str, object]]:
+    """ncnnoptimize's passes (see ``ncnnq.optimize``, which types the report): returns the
+    optimized model and the report as plain dicts and lists. Raises ``InputError`` for an unknown
+    cut layer or a model without weights."""
+
 class Layer:
     """A view of one layer of a :class:`Model`."""
 
@@ -122,3 +133,49 @@ class Net:
         (c, d, h, w)) and return the requested blobs. Any blob may be fed or extracted. The GIL
         is released while the network runs. A blob ncnn leaves empty (a detection layer that
         found nothing) comes back as an array of shape (0,)."""
+
+def from_pixels(
+    pixels: npt.NDArray[np.uint8],
+    pixel_from: str,
+    pixel_to: str,
+    width: int,
+    height: int,
+    mean: list[float] = ...,
+    norm: list[float] = ...,
+) -> npt.NDArray[np.float32]:
+    """Interleaved 8-bit pixels (h, w[, c]) to a float (c, height, width) tensor, exactly as
+    ``ncnn::Mat::from_pixels_resize`` + ``substract_mean_normalize`` do it: ncnn's fixed-point
+    bilinear resize, its pixel conversions (RGB, BGR, GRAY, RGBA, BGRA; integer luma), then
+    ``(x - mean[c]) * norm[c]``. The GIL is released."""
+
+class StatsCollector:
+    """Activation statistics of some blobs of a model over a calibration set, collected while the
+    fp32 engine runs, in parallel across samples on ``threads`` threads. Results do not depend on
+    the thread count or on the order samples arrive in.
+
+    ``mode``: ``"absmax"``; ``"histogram"`` (absmax and a 65536-bin widening histogram in one
+    pass); ``"linear"`` (ncnn2table's pass 2: a 2048-bin histogram over [0, absmax) with the given
+    ``absmax`` per blob).
+    """
+
+    def __init__(
+        self, model: Model, blobs: list[str], mode: str = "histogram", absmax: list[float] | None = None, threads: int = 1
+    ) -> None: ...
+    def add(self, samples: list[dict[str, npt.NDArray[np.float32]]]) -> None:
+        """Runs a batch of samples and merges their statistics. A failing sample raises with
+        ``sample_index`` (its position in the batch) set on the exception."""
+    @property
+    def samples(self) -> int: ...
+    def result(self) -> dict[str, dict[str, object]]:
+        """{blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}."""
+
+def conv_patches(
+    model: Model, layer: str, input: npt.NDArray[np.float32], count: int, seed: int = 0
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint64]]:
+    """im2col columns (c·kh·kw, n) of a Convolution/ConvolutionDepthWise input at up to ``count``
+    sampled output positions, with the layer's padding; and those positions (oy·outw + ox)."""
+
+def quantize_model(
+    model: Model, weights: dict[str, list[float]], activations: dict[str, float]
+) -> tuple[Model, dict[str, list]]:
+    """ncnn2int8's rewrite with a table's scales. Use ``ncnnq.quantize`` instead."""

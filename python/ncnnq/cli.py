@@ -11,18 +11,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Table as Table_
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from . import demo
 from ._native import Model
-from .errors import Error
+from .calibrate import calibrate, calibrated_layers, input_specs_from_options, samples_from_lists, weight_only_table
+from .errors import Error, InputError
+from .ncnn_args import parse_table_options
+from .optimize import OptimizeReport, optimize_files
 from .summary import ModelSummary, summarize
+from .int8 import quantize, save_int8
+from .table import Table
 
 EXIT_BAD_INPUT = 2
 
 
 def _render_summary(console: Console, title: str, summary: ModelSummary) -> None:
-    table = Table(title=title, header_style="bold", show_lines=False)
+    table = Table_(title=title, header_style="bold", show_lines=False)
     for column, justify in [("#", "right"), ("type", "left"), ("name", "left"), ("inputs", "left"),
                             ("outputs", "left"), ("key params", "left"), ("weights", "right"),
                             ("storage", "left"), ("shape", "left")]:
@@ -55,6 +62,133 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
     _render_summary(console, str(param), summarize(Model.load(param, bin_path)))
 
 
+class _RichProgress:
+    """Calibration progress as rich bars: items/s and time remaining per stage."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self._task: int | None = None
+
+    def start(self, stage: str, total: int | None) -> None:
+        if self._task is None:
+            self._progress.start()
+        self._task = self._progress.add_task(stage, total=total, rate="")
+
+    def advance(self, n: int) -> None:
+        assert self._task is not None
+        self._progress.advance(self._task, n)
+        task = self._progress.tasks[self._task]
+        if task.elapsed:
+            self._progress.update(self._task, rate=f"{task.completed / task.elapsed:.1f}/s")
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._progress.stop()
+
+
+def _render_table_report(console: Console, table: Table) -> None:
+    out = Table_(title="calibration", header_style="bold")
+    for column, justify in [("layer", "left"), ("type", "left"), ("absmax", "right"), ("threshold", "right"),
+                            ("scale", "right"), ("warning", "left")]:
+        out.add_column(column, justify=justify)
+    for r in table.report:
+        out.add_row(r.layer, r.type, f"{r.absmax:.4g}", f"{r.threshold:.4g}", f"{r.scale:.6g}",
+                    "[yellow]" + "; ".join(r.warnings) + "[/]" if r.warnings else "")
+    console.print(out)
+
+
+def _cmd_table(args: argparse.Namespace, console: Console) -> None:
+    positional = [a for a in args.args if "=" not in a]
+    options = parse_table_options([a for a in args.args if "=" in a])
+    if [a for a in args.args if "=" in a] != args.args[len(positional):]:
+        raise InputError("options (key=value) must come after the file arguments")
+    if len(positional) == 3:
+        param, bin_path, table_path = positional
+        lists = None
+    elif len(positional) == 4:
+        param, bin_path, list_spec, table_path = positional
+        lists = [Path(p) for p in list_spec.split(",")]
+    else:
+        raise InputError("usage: ncnnq table model.param model.bin [list.txt[,list2.txt...]] out.table [key=value ...]")
+    table_path = Path(table_path)
+    if not table_path.parent.is_dir():
+        raise InputError(f"{table_path}: folder {table_path.parent} does not exist")
+    model = Model.load(param, bin_path)
+    if lists is None:
+        table = weight_only_table(model)
+        if calibrated_layers(model):
+            console.print("[yellow]warning:[/] no calibration data: convolution and inner product layers get no "
+                          "scales (they stay float in ncnnq int8)")
+        table.save(table_path)
+        console.print(f"wrote [bold]{table_path}[/] ({len(table.weights)} weight-only entries)")
+        return
+    input_type = "npy" if options.type == 1 else "image"
+    specs = input_specs_from_options(model, options.mean, options.norm, options.shape, options.pixel, input_type)
+    samples = samples_from_lists(model, lists)
+    progress = _RichProgress(console)
+    try:
+        table = calibrate(model, samples, options.method, specs=specs, input_type=input_type,
+                          threads=options.thread, progress=progress)
+    finally:
+        progress.close()
+    table.save(table_path)
+    _render_table_report(console, table)
+    console.print(f"wrote [bold]{table_path}[/] ({len(table.activations)} layers, method={options.method})")
+
+
+def _cmd_int8(args: argparse.Namespace, console: Console) -> None:
+    for out in (args.out_param, args.out_bin):
+        if not Path(out).resolve().parent.is_dir():
+            raise InputError(f"{out}: folder {Path(out).parent} does not exist")
+    model = Model.load(args.in_param, args.in_bin)
+    table = Table.load(args.table)
+    int8, report = quantize(model, table)
+    save_int8(int8, args.out_param, args.out_bin, fp32=args.fp32)
+    console.print(f"quantized [bold]{len(report.quantized)}[/] layers, requantized outputs of "
+                  f"[bold]{len(report.requantized)}[/], kept [bold]{len(report.kept_float)}[/] in float")
+    for name, reason in report.kept_float:
+        console.print(f"  float: {name} ({reason})")
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"wrote [bold]{args.out_param}[/] and [bold]{args.out_bin}[/]")
+def _render_optimize(console: Console, title: str, report: OptimizeReport) -> None:
+    table = Table_(title=title, header_style="bold")
+    table.add_column("pass")
+    table.add_column("fired", justify="right")
+    table.add_column("layers (surviving layer first)", overflow="fold")
+    for p in report.fired:
+        table.add_row(p.name, str(p.count), ", ".join("+".join(f) for f in p.fired))
+    if not report.fired:
+        table.add_row("[dim]no pass matched[/]", "0", "")
+    console.print(table)
+    counts = Table_(header_style="bold")
+    for column in ("", "before", "after"):
+        counts.add_column(column, justify="right" if column else "left")
+    for label, attr in [("layers", "layers"), ("blobs", "blobs"), ("weight bytes", "weight_bytes")]:
+        counts.add_row(label, f"{getattr(report.before, attr):,}", f"{getattr(report.after, attr):,}")
+    console.print(counts)
+    si = report.shape_inference
+    if si.ran:
+        console.print(f"shape inference: {si.new_hints} new shape hints")
+    else:
+        console.print(f"[yellow]shape inference skipped:[/] {si.reason}")
+    for d in report.declined:
+        console.print(f"[yellow]kept (ncnnoptimize would rewrite):[/] {d}")
+    for note in report.notes:
+        console.print(note)
+
+
+def _cmd_optimize(args: argparse.Namespace, console: Console) -> None:
+    report = optimize_files(args.inparam, args.inbin, args.outparam, args.outbin, args.flag, args.cutstart, args.cutend)
+    _render_optimize(console, f"{args.inparam} -> {args.outparam}", report)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ncnnq", description="ncnn post-training int8 quantization")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +196,27 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("param", nargs="?", help=".param file (text or binary)")
     info.add_argument("bin", nargs="?", help=".bin weights file")
     info.set_defaults(run=_cmd_info)
+    table = sub.add_parser(
+        "table",
+        help="calibrate: ncnn2table's arguments (model.param model.bin list.txt out.table mean=[..] norm=[..] "
+        "shape=[..] pixel=BGR thread=N method=kl|aciq|eq type=0|1)",
+    )
+    table.add_argument("args", nargs=argparse.REMAINDER)
+    table.set_defaults(run=_cmd_table)
+    int8 = sub.add_parser("int8", help="quantize with a table, like ncnn2int8: in.param in.bin out.param out.bin model.table")
+    for name in ("in_param", "in_bin", "out_param", "out_bin", "table"):
+        int8.add_argument(name)
+    int8.add_argument("--fp32", action="store_true", help="store the float layers' weights as fp32 instead of fp16")
+    int8.set_defaults(run=_cmd_int8)
+    opt = sub.add_parser("optimize", help="ncnnoptimize: fuse and remove layers, add shape hints, write the model")
+    opt.add_argument("inparam", help="input .param")
+    opt.add_argument("inbin", help="input .bin, or null for seeded random weights")
+    opt.add_argument("outparam", help="output .param")
+    opt.add_argument("outbin", help="output .bin")
+    opt.add_argument("flag", nargs="?", default="0", help="0 fp32 weights (default), 1 or 65536 fp16")
+    opt.add_argument("cutstart", nargs="?", help="keep only the layers from this one (name)")
+    opt.add_argument("cutend", nargs="?", help="keep only the layers up to this one (name)")
+    opt.set_defaults(run=_cmd_optimize)
     demo_cmd = sub.add_parser("demo", help="run the main job on the embedded demo model")
     demo_cmd.set_defaults(run=_cmd_demo)
     return parser

@@ -88,6 +88,11 @@ impl Net {
         self.blob_names.len()
     }
 
+    /// Runs `f` on this net's thread pool (e.g. to process several samples in parallel).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
     /// Runs on this net's thread pool.
     pub fn run(&self, inputs: Vec<(usize, Tensor)>, outputs: &[usize]) -> Result<Vec<Tensor>> {
         self.pool.install(|| self.run_here(inputs, outputs, None))

@@ -14,8 +14,13 @@ struct Concat {
 impl Op for Concat {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let first = bottoms.first().ok_or_else(|| ctx.shape_error("no inputs"))?.shape;
-        let axis = resolve_axis(self.axis, first.dims)
-            .ok_or_else(|| ctx.shape_error(format!("axis {} is out of range for {first}", self.axis)))?;
+        // ncnn joins 1-D blobs along w whatever the axis says.
+        let axis = if first.dims == 1 {
+            0
+        } else {
+            resolve_axis(self.axis, first.dims)
+                .ok_or_else(|| ctx.shape_error(format!("axis {} is out of range for {first}", self.axis)))?
+        };
         let (outer, _, inner) = split_at_axis(&first, axis);
         let mut total = 0;
         for b in &bottoms {

@@ -2,24 +2,40 @@
 //! to its implementation.
 
 pub mod activation;
+pub mod argmax;
 pub mod attention;
+pub mod binaryop;
+pub mod cast;
+pub mod channelwise;
 pub mod concat;
 pub mod convolution;
 pub mod convolution_depthwise_int8;
 pub mod convolution_int8;
+pub mod crop;
 pub mod deconvolution;
 pub mod detection_output;
+pub mod eltwise;
 pub mod embed;
 pub mod gemm;
 pub mod innerproduct;
 pub mod innerproduct_int8;
 pub mod int8;
+pub mod interp;
+pub mod memorydata;
 pub mod norm;
 pub mod normalize;
+pub mod padding;
 pub mod passthrough;
+pub mod permute;
 pub mod pooling;
 pub mod priorbox;
+pub mod reduction;
+pub mod reshape;
+pub mod shuffle;
+pub mod slice;
 pub mod softmax;
+pub mod tile;
+pub mod unaryop;
 pub mod yolo_detection;
 
 use crate::engine::Tensor;
@@ -67,6 +83,31 @@ pub fn single(mut bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Arc<Tensor
 
 pub fn one(t: Tensor) -> Result<Vec<Arc<Tensor>>> {
     Ok(vec![Arc::new(t)])
+}
+
+/// Elements per parallel task of the element-wise helpers: small blobs stay on one thread.
+const PAR_CHUNK: usize = 1 << 14;
+
+/// Applies `f` to every element in place, on the current rayon pool.
+pub fn map_inplace(data: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    use rayon::prelude::*;
+    data.par_chunks_mut(PAR_CHUNK).for_each(|chunk| chunk.iter_mut().for_each(|x| *x = f(*x)));
+}
+
+/// A one-input layer that maps every element through a function, in place.
+pub struct Map<F>(pub F);
+
+impl<F: Fn(f32) -> f32 + Send + Sync> Op for Map<F> {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let mut t = take(single(bottoms, ctx)?);
+        map_inplace(t.f32_mut(), &self.0);
+        one(t)
+    }
+}
+
+/// Boxes an element-wise function as an op.
+pub fn map_op(f: impl Fn(f32) -> f32 + Send + Sync + 'static) -> Result<Box<dyn Op>> {
+    Ok(Box::new(Map(f)))
 }
 
 /// A layer's parameters with ncnn's defaults filled in from the codec's parameter table.
@@ -149,6 +190,14 @@ pub fn unsupported(layer: &Layer, detail: &str) -> Error {
     Error::Unsupported { layer: layer.name.clone(), layer_type: layer.type_name.clone(), detail: detail.to_string() }
 }
 
+/// Rejects axes outside -4..=3 (no blob has more than 4 dims), as ncnn's load_param does.
+pub fn check_axes(p: &Params, what: &str, axes: &[i32]) -> Result<()> {
+    match axes.iter().find(|a| !(-4..=3).contains(*a)) {
+        Some(a) => Err(p.invalid(format!("{what} {a} is outside -4..3"))),
+        None => Ok(()),
+    }
+}
+
 type Builder = fn(&Layer) -> Result<Box<dyn Op>>;
 
 /// ncnn layer type -> implementation. A type missing here is reported when a model loads.
@@ -159,6 +208,33 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Noop" => passthrough::build_noop,
         "Dropout" => passthrough::build_dropout,
         "ReLU" => activation::build_relu,
+        "Sigmoid" => activation::build_sigmoid,
+        "Swish" => activation::build_swish,
+        "HardSwish" => activation::build_hardswish,
+        "HardSigmoid" => activation::build_hardsigmoid,
+        "GELU" => activation::build_gelu,
+        "Clip" => activation::build_clip,
+        "ELU" => activation::build_elu,
+        "CELU" => activation::build_celu,
+        "SELU" => activation::build_selu,
+        "Mish" => activation::build_mish,
+        "TanH" => activation::build_tanh,
+        "AbsVal" => activation::build_absval,
+        "Softplus" => activation::build_softplus,
+        "BNLL" => activation::build_bnll,
+        "Erf" => activation::build_erf,
+        "Threshold" => activation::build_threshold,
+        "PReLU" => activation::build_prelu,
+        "UnaryOp" => unaryop::build_unaryop,
+        "Power" => unaryop::build_power,
+        "Exp" => unaryop::build_exp,
+        "Log" => unaryop::build_log,
+        "BinaryOp" => binaryop::build,
+        "Eltwise" => eltwise::build,
+        "BatchNorm" => channelwise::build_batchnorm,
+        "Scale" => channelwise::build_scale,
+        "Bias" => channelwise::build_bias,
+        "Cast" => cast::build,
         "Softmax" => softmax::build,
         "Concat" => concat::build,
         "Pooling" => pooling::build,
@@ -181,6 +257,22 @@ fn registry(type_name: &str) -> Option<Builder> {
         "DetectionOutput" => detection_output::build,
         "YoloDetectionOutput" => yolo_detection::build_yolo,
         "Yolov3DetectionOutput" => yolo_detection::build_yolov3,
+        "Slice" => slice::build,
+        "Crop" => crop::build,
+        "Padding" => padding::build,
+        "Reshape" => reshape::build_reshape,
+        "Flatten" => reshape::build_flatten,
+        "Squeeze" => reshape::build_squeeze,
+        "ExpandDims" => reshape::build_expanddims,
+        "Permute" => permute::build,
+        "ShuffleChannel" => shuffle::build_shufflechannel,
+        "PixelShuffle" => shuffle::build_pixelshuffle,
+        "Reorg" => shuffle::build_reorg,
+        "Interp" => interp::build,
+        "Reduction" => reduction::build,
+        "ArgMax" => argmax::build,
+        "MemoryData" => memorydata::build,
+        "Tile" => tile::build,
         _ => return None,
     })
 }

@@ -44,11 +44,12 @@ impl Pooling {
         let (sw, sh) = self.stride;
         match self.pad_mode {
             0 => {
+                // C's remainder (negative when the kernel overhangs the padded input), as in ncnn.
                 let tail = |n: usize, p0: usize, p1: usize, k: usize, s: usize| {
                     let span = (n + p0 + p1) as isize - k as isize;
-                    let rem = span.rem_euclid(s as isize) as usize;
+                    let rem = span % s as isize;
                     if rem != 0 {
-                        s - rem
+                        (s as isize - rem) as usize
                     } else {
                         0
                     }
@@ -105,10 +106,11 @@ impl Pooling {
                         }
                     }
                 }
+                // A window wholly in the padding has no counted element: ncnn divides by 0 too.
                 out[oy * outw + ox] = match self.method {
                     Method::Max => acc,
                     Method::Avg if self.count_include_pad => acc / (kw * kh) as f32,
-                    Method::Avg => acc / area.max(1) as f32,
+                    Method::Avg => acc / area as f32,
                 };
             }
         }
@@ -141,6 +143,8 @@ impl Op for Pooling {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let x = single(bottoms, ctx)?;
         let s = x.shape;
+        // A 2-D blob pools as one channel and comes out 3-D, as in ncnn's unpacked path (ncnn packs
+        // a 2-D blob whose h is a multiple of 4 and then pools rows as channels).
         if s.dims < 2 || s.dims == 4 {
             return Err(ctx.shape_error(format!("Pooling takes a 2-D or 3-D blob, got {s}")));
         }
@@ -160,10 +164,15 @@ impl Op for Pooling {
                 .collect();
             return one(Tensor::new(Shape::d1(c), out));
         }
-        let out_shape = |ow: usize, oh: usize| if s.dims == 2 { Shape::d2(ow, oh) } else { Shape::d3(ow, oh, c) };
+        let out_shape = |ow: usize, oh: usize| Shape::d3(ow, oh, c);
         if self.adaptive {
-            let ow = if self.out_size.0 == -233 { w } else { self.out_size.0.max(1) as usize };
-            let oh = if self.out_size.1 == -233 { h } else { self.out_size.1.max(1) as usize };
+            let size = |v: i32, n: usize| match v {
+                -233 => Ok(n),
+                v if v > 0 => Ok(v as usize),
+                v => Err(ctx.shape_error(format!("adaptive output size {v} (positive or -233)"))),
+            };
+            let ow = size(self.out_size.0, w)?;
+            let oh = size(self.out_size.1, h)?;
             let mut out = vec![0.0; ow * oh * c];
             out.par_chunks_mut(ow * oh)
                 .enumerate()

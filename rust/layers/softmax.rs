@@ -14,8 +14,13 @@ struct Softmax {
 impl Op for Softmax {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let mut t = take(single(bottoms, ctx)?);
-        let axis = resolve_axis(self.axis, t.shape.dims)
-            .ok_or_else(|| ctx.shape_error(format!("axis {} is out of range for {}", self.axis, t.shape)))?;
+        // ncnn normalizes a 1-D blob whole whatever the axis says.
+        let axis = if t.shape.dims == 1 {
+            0
+        } else {
+            resolve_axis(self.axis, t.shape.dims)
+                .ok_or_else(|| ctx.shape_error(format!("axis {} is out of range for {}", self.axis, t.shape)))?
+        };
         let (outer, n, inner) = split_at_axis(&t.shape, axis);
         let data = t.f32_mut();
         for o in 0..outer {
@@ -42,5 +47,9 @@ impl Op for Softmax {
 
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
+    // ncnn refuses a non-zero axis written before its 3-D axis fix (formats.md §1.8).
+    if p.int(0) != 0 && p.int(1) == 0 {
+        return Err(p.invalid("axis != 0 without 1=1 (fixbug0): param is too old, regenerate it"));
+    }
     Ok(Box::new(Softmax { axis: p.int(0) }))
 }

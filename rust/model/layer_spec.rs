@@ -819,8 +819,8 @@ const HARD_ACT: &[ParamSpec] = &[float(0, "alpha", 0.2), float(1, "beta", 0.5)];
 const EXP_LOG: &[ParamSpec] = &[float(0, "base", -1.0), float(1, "scale", 1.0), float(2, "shift", 0.0)];
 const SQUEEZE: &[ParamSpec] =
     &[int(0, "squeeze_w", 0), int(1, "squeeze_h", 0), int(11, "squeeze_d", 0), int(2, "squeeze_c", 0), ints(3, "axes")];
-const EXPAND_DIMS: &[ParamSpec] =
-    &[int(0, "expand_w", 0), int(1, "expand_h", 0), int(11, "expand_d", 0), int(2, "expand_c", 0), ints(3, "axes")];
+// ncnn dropped ExpandDims' expand_w/h/c flags (0, 1, 2): only axes is read.
+const EXPAND_DIMS: &[ParamSpec] = &[ints(3, "axes")];
 const NONE: &[ParamSpec] = &[];
 
 macro_rules! spec {

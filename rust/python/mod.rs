@@ -1,8 +1,11 @@
 //! PyO3 glue only: converts numpy <-> slices and errors -> exceptions. No logic lives here.
 
+mod calib;
 mod errors;
 mod model;
 mod net;
+mod optimize;
+mod quantize;
 
 use pyo3::prelude::*;
 
@@ -11,6 +14,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyModel>()?;
     m.add_class::<model::PyLayer>()?;
     m.add_class::<net::PyNet>()?;
+    m.add_class::<calib::PyStatsCollector>()?;
+    m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
+    m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
+    m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,43 @@
+"""``ncnnq.quantize``: ncnn2int8's job — an fp32 model and a scale table in, the int8 model real
+ncnn runs out (int8 weights and scales for calibrated layers, requantize fusion, the other
+layers' weights stored as fp16 unless asked otherwise)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _native
+from ._native import Model
+from .errors import InputError
+from .table import Table
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    quantized: list[tuple[str, str]] = field(default_factory=list)
+    """(layer, type) given int8 weights."""
+    kept_float: list[tuple[str, str]] = field(default_factory=list)
+    """(layer, reason) of calibrable layers left in float (mixed precision)."""
+    requantized: list[str] = field(default_factory=list)
+    """Layers whose int8 output feeds int8 convolutions directly (+100)."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def quantize(model: Model, table: Table) -> tuple[Model, QuantizeReport]:
+    """The int8 model for ``table``. Every problem of a table that does not fit the model (unknown
+    layers, wrong number of scales, non-finite or non-positive scales) is reported at once, as an
+    ``InputError``, before anything is produced. A layer missing from the table, or with only one
+    of its two entries, stays in float — only that layer."""
+    weights = {k: [float(x) for x in v] for k, v in table.weights.items()}
+    int8, report = _native.quantize_model(model, weights, {k: float(v) for k, v in table.activations.items()})
+    return int8, QuantizeReport(**report)
+
+
+def save_int8(model: Model, param: str | os.PathLike[str], bin_path: str | os.PathLike[str], fp32: bool = False) -> None:
+    """Writes an int8 model the way ncnn2int8 stores it: float arrays as fp16 (or fp32 when
+    asked), int8 arrays as int8. Both files are complete before either replaces anything."""
+    if Path(param).resolve() == Path(bin_path).resolve():
+        raise InputError("the .param and .bin outputs must be different files")
+    model.save(param, bin_path, storage="fp32" if fp32 else "fp16")

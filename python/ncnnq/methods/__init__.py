@@ -1,0 +1,1 @@
+"""Calibration math, one module per method: thresholds from statistics, weight scales from weights."""

@@ -1,0 +1,23 @@
+"""Turning collected histograms into ncnn2table's 2048-bin histogram over [0, absmax)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+NCNN_BINS = 2048
+
+
+def rebin(counts: np.ndarray, hist_range: float, absmax: float, bins: int = NCNN_BINS) -> np.ndarray:
+    """Re-bins fine counts over [0, hist_range) into ``bins`` equal bins over [0, absmax),
+    assuming a uniform density inside each fine bin. With hist_range <= 2·absmax and 65536 fine
+    bins, every output bin spans at least 16 fine bins, so only the split edge bins are estimated."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if absmax <= 0 or hist_range <= 0 or counts.sum() == 0:
+        return np.zeros(bins)
+    fine_edges = np.linspace(0.0, hist_range, counts.size + 1)
+    cumulative = np.concatenate([[0.0], np.cumsum(counts)])
+    edges = np.linspace(0.0, absmax, bins + 1)
+    out = np.diff(np.interp(edges, fine_edges, cumulative))
+    # ncnn clamps |v| == absmax into the last bin; the mass at or above absmax belongs there too.
+    out[-1] += cumulative[-1] - np.interp(absmax, fine_edges, cumulative)
+    return out

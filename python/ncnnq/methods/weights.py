@@ -1,0 +1,95 @@
+"""Weight scales as ncnn2table computes them (quantization.md §4): per output channel for
+Convolution and InnerProduct, per group for ConvolutionDepthWise, 31/absmax ("6-bit") for
+3x3 stride-1 dilation-1 convolutions; with aciq, absmax replaced by the ACIQ clip.
+
+Where ncnn divides by a zero absmax (an all-zero channel) and writes ``inf`` — which ncnn2int8 then
+quantizes to NaN·0 = -127 on x86 — ncnnq writes 1.0: the channel's int8 weights are zero and it
+produces its bias, as intended.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._native import Layer
+from .aciq import aciq_clip
+
+ZERO_CHANNEL_SCALE = np.float32(1.0)
+
+
+def is_winograd_6bit(layer: Layer) -> bool:
+    """ncnn quantizes 3x3 stride-1 dilation-1 Convolution weights to ±31 for int8 Winograd."""
+    if layer.type != "Convolution":
+        return False
+    return all(layer.param(i) == v for i, v in [(1, 3), (11, 3), (2, 1), (12, 1), (3, 1), (13, 1)])
+
+
+def _slices(layer: Layer, weights: np.ndarray) -> np.ndarray:
+    if layer.type == "ConvolutionDepthWise":
+        rows = int(layer.param(7))  # group
+    else:
+        rows = int(layer.param(0))  # num_output
+    return weights.reshape(rows, -1)
+
+
+def weight_scales(layer: Layer, method: str = "kl") -> np.ndarray:
+    """float32 scales, one per output channel (Convolution, InnerProduct) or group (ConvolutionDepthWise)."""
+    w = np.asarray(layer.weights["weight"], dtype=np.float32)
+    rows = _slices(layer, w)
+    six_bit = is_winograd_6bit(layer)
+    qmax = np.float32(31.0 if six_bit else 127.0)
+    absmax = np.abs(rows).max(axis=1).astype(np.float32)
+    if method == "aciq":
+        n = rows.shape[1]
+        bits = 6 if six_bit else 8
+        absmax = np.array([aciq_clip(float(a), n, bits) for a in absmax], dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        scales = qmax / absmax
+    return np.where(absmax > 0, scales, ZERO_CHANNEL_SCALE).astype(np.float32)
+
+
+def _row_scales(rows: np.ndarray) -> np.ndarray:
+    """127/absmax per row, 1 for an all-zero row (ncnn's zero guard for static scales)."""
+    absmax = np.abs(rows).max(axis=1).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        return np.where(absmax > 0, np.float32(127.0) / absmax, np.float32(1.0)).astype(np.float32)
+
+
+def _static_entries(layer: Layer) -> list[tuple[str, np.ndarray]]:
+    w = {k: np.asarray(v, dtype=np.float32) for k, v in layer.weights.items()}
+    name = layer.name
+    if layer.type == "Embed":
+        return [(f"{name}_param_0", _row_scales(w["weight"].reshape(1, -1)))]
+    if layer.type == "MultiHeadAttention":
+        embed_dim = int(layer.param(0))
+        return [
+            (f"{name}_param_0", _row_scales(w["q_weight"].reshape(embed_dim, -1))),
+            (f"{name}_param_1", _row_scales(w["k_weight"].reshape(embed_dim, -1))),
+            (f"{name}_param_2", _row_scales(w["v_weight"].reshape(embed_dim, -1))),
+            (f"{name}_param_3", _row_scales(w["out_weight"].reshape(1, -1))),
+        ]
+    directions = 2 if layer.param(2) == 2 else 1
+    if layer.type == "LSTM":
+        rows = 4 * int(layer.param(3)) * directions
+    elif layer.type == "GRU":
+        rows = 3 * int(layer.param(0)) * directions
+    else:
+        rows = int(layer.param(0)) * directions
+    return [
+        (f"{name}_param_0", _row_scales(w["weight_xc"].reshape(rows, -1))),
+        (f"{name}_param_1", _row_scales(w["weight_hc"].reshape(rows, -1))),
+    ]
+
+
+STATIC_TYPES = ("Embed", "MultiHeadAttention", "RNN", "LSTM", "GRU")
+
+
+def static_scales(layers: list[Layer]) -> dict[str, np.ndarray]:
+    """Weight-only scales that need no data (quantization.md §4.5), in ncnn2table's order: all
+    Embed lines, then MultiHeadAttention, RNN, LSTM, GRU, each in layer order."""
+    out: dict[str, np.ndarray] = {}
+    for kind in STATIC_TYPES:
+        for layer in layers:
+            if layer.type == kind:
+                out.update(_static_entries(layer))
+    return out

@@ -1,0 +1,327 @@
+//! Interp: nearest / bilinear / bicubic resize with ncnn's coordinate rules.
+//!
+//! Shapes follow ncnn: a 3-D blob is resized on w and h; a 2-D blob only on w (each row on its
+//! own); a 1-D blob of n values becomes n channels of outw×outh, each filled with its value. The
+//! size is output_width × output_height when both are set, else the input size times the scales
+//! (truncated), or the w×h of a second bottom with dynamic_target_size.
+
+use super::{unsupported, Context, Op, Params};
+use crate::engine::{Shape, Tensor};
+use crate::error::Result;
+use crate::model::Layer;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Method {
+    /// resize_type 0: ncnn passes a blob of unchanged size through and leaves any other output
+    /// unwritten.
+    None,
+    Nearest,
+    Bilinear,
+    Bicubic,
+}
+
+struct Interp {
+    method: Method,
+    height_scale: f32,
+    width_scale: f32,
+    output_height: i32,
+    output_width: i32,
+    dynamic: bool,
+    align_corner: bool,
+}
+
+/// Source positions and weights along one axis: `taps` weights per output starting at `index`
+/// (bilinear: index, index+1; bicubic: index-1 .. index+2).
+struct Coeffs {
+    index: Vec<isize>,
+    weights: Vec<f32>,
+    taps: usize,
+}
+
+/// ncnn's source coordinate of output `dx`: half-pixel centres, or corners aligned.
+fn source_coord(dx: usize, scale: f64, align_corner: bool) -> f32 {
+    if align_corner {
+        (dx as f64 * scale) as f32
+    } else {
+        ((dx as f64 + 0.5) * scale - 0.5) as f32
+    }
+}
+
+/// Source step per output sample: corners aligned, else 1/scale when the size came from a
+/// scale factor, else input size / output size.
+fn axis_scale(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> f64 {
+    match (align_corner, factor) {
+        (true, _) => (n as f64 - 1.0) / (out as f64 - 1.0),
+        (false, Some(f)) => 1.0 / f as f64,
+        (false, None) => n as f64 / out as f64,
+    }
+}
+
+fn linear_coeffs(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> Coeffs {
+    let scale = axis_scale(n, out, align_corner, factor);
+    let mut c = Coeffs { index: Vec::with_capacity(out), weights: Vec::with_capacity(out * 2), taps: 2 };
+    for dx in 0..out {
+        let mut fx = source_coord(dx, scale, align_corner);
+        let mut sx = fx.floor() as isize;
+        fx -= sx as f32;
+        if sx < 0 {
+            sx = 0;
+            fx = 0.0;
+        }
+        if sx >= n as isize - 1 {
+            sx = n as isize - 2;
+            fx = 1.0;
+        }
+        c.index.push(sx);
+        c.weights.extend([1.0 - fx, fx]);
+    }
+    c
+}
+
+fn cubic_weights(fx: f32) -> [f32; 4] {
+    const A: f32 = -0.75;
+    let fx0 = fx + 1.0;
+    let fx1 = fx;
+    let fx2 = 1.0 - fx;
+    let c0 = A * fx0 * fx0 * fx0 - 5.0 * A * fx0 * fx0 + 8.0 * A * fx0 - 4.0 * A;
+    let c1 = (A + 2.0) * fx1 * fx1 * fx1 - (A + 3.0) * fx1 * fx1 + 1.0;
+    let c2 = (A + 2.0) * fx2 * fx2 * fx2 - (A + 3.0) * fx2 * fx2 + 1.0;
+    [c0, c1, c2, 1.0 - c0 - c1 - c2]
+}
+
+fn cubic_coeffs(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> Coeffs {
+    let scale = axis_scale(n, out, align_corner, factor);
+    let n = n as isize;
+    let mut c = Coeffs { index: Vec::with_capacity(out), weights: Vec::with_capacity(out * 4), taps: 4 };
+    for dx in 0..out {
+        let mut fx = source_coord(dx, scale, align_corner);
+        let mut sx = fx.floor() as isize;
+        fx -= sx as f32;
+        let mut a = cubic_weights(fx);
+        // Taps outside the input fold onto the edge samples; the checks run in sequence as in ncnn.
+        if sx <= -1 {
+            sx = 1;
+            a = [1.0 - a[3], a[3], 0.0, 0.0];
+        }
+        if sx == 0 {
+            sx = 1;
+            a = [a[0] + a[1], a[2], a[3], 0.0];
+        }
+        if sx == n - 2 {
+            sx = n - 3;
+            a = [0.0, a[0], a[1], a[2] + a[3]];
+        }
+        if sx >= n - 1 {
+            sx = n - 3;
+            a = [0.0, 0.0, a[0], 1.0 - a[0]];
+        }
+        c.index.push(sx);
+        c.weights.extend(a);
+    }
+    c
+}
+
+impl Coeffs {
+    /// First tap's offset from `index` (bicubic starts one sample to the left).
+    fn first(&self) -> isize {
+        if self.taps == 4 {
+            -1
+        } else {
+            0
+        }
+    }
+
+    /// Resamples one row. A tap with weight 0 may point outside the row (ncnn reads it and
+    /// multiplies by 0); it is skipped here.
+    fn apply(&self, row: &[f32], out: &mut [f32]) {
+        for (dx, o) in out.iter_mut().enumerate() {
+            let base = self.index[dx] + self.first();
+            let w = &self.weights[dx * self.taps..(dx + 1) * self.taps];
+            let mut acc = 0.0f32;
+            for (k, &wk) in w.iter().enumerate() {
+                let i = base + k as isize;
+                if i >= 0 && (i as usize) < row.len() {
+                    acc += row[i as usize] * wk;
+                }
+            }
+            *o = acc;
+        }
+    }
+}
+
+impl Interp {
+    /// The scale factor that sets an axis' sampling step: none when its output size is explicit
+    /// (param or second input), in which case the step is input size / output size.
+    fn factor(&self, explicit_size: i32, scale: f32) -> Option<f32> {
+        (explicit_size == 0 && !self.dynamic).then_some(scale)
+    }
+
+    fn coeffs(&self, n: usize, out: usize, factor: Option<f32>) -> Coeffs {
+        match self.method {
+            Method::Bicubic => cubic_coeffs(n, out, self.align_corner, factor),
+            _ => linear_coeffs(n, out, self.align_corner, factor),
+        }
+    }
+
+    /// Nearest-neighbour source step (align_corner does not apply).
+    fn nearest_step(n: usize, out: usize, factor: Option<f32>) -> f32 {
+        match factor {
+            Some(f) => 1.0 / f,
+            None => n as f32 / out as f32,
+        }
+    }
+
+    fn nearest_index(step: f32, n: usize, out: usize) -> Vec<usize> {
+        (0..out).map(|x| ((x as f32 * step) as usize).min(n - 1)).collect()
+    }
+
+    /// Resizes every row of a plane of `h` rows from `w` to `ow` samples.
+    fn resize_rows(&self, src: &[f32], w: usize, ow: usize, out: &mut [f32]) {
+        let fx = self.factor(self.output_width, self.width_scale);
+        if self.method == Method::Nearest {
+            let xs = Self::nearest_index(Self::nearest_step(w, ow, fx), w, ow);
+            for (row, o) in src.chunks(w).zip(out.chunks_mut(ow)) {
+                for (v, &x) in o.iter_mut().zip(&xs) {
+                    *v = row[x];
+                }
+            }
+            return;
+        }
+        let cx = self.coeffs(w, ow, fx);
+        for (row, o) in src.chunks(w).zip(out.chunks_mut(ow)) {
+            cx.apply(row, o);
+        }
+    }
+
+    /// Resizes one w×h plane to ow×oh: horizontal pass per source row, then vertical blend.
+    fn resize_plane(&self, src: &[f32], w: usize, h: usize, ow: usize, oh: usize, out: &mut [f32]) {
+        let fx = self.factor(self.output_width, self.width_scale);
+        let fy = self.factor(self.output_height, self.height_scale);
+        if self.method == Method::Nearest {
+            let ys = Self::nearest_index(Self::nearest_step(h, oh, fy), h, oh);
+            let xs = Self::nearest_index(Self::nearest_step(w, ow, fx), w, ow);
+            for (o, &y) in out.chunks_mut(ow).zip(&ys) {
+                let row = &src[y * w..(y + 1) * w];
+                for (v, &x) in o.iter_mut().zip(&xs) {
+                    *v = row[x];
+                }
+            }
+            return;
+        }
+        let cx = self.coeffs(w, ow, fx);
+        let cy = self.coeffs(h, oh, fy);
+        let mut rows = vec![0.0f32; h * ow];
+        for (row, r) in src.chunks(w).zip(rows.chunks_mut(ow)) {
+            cx.apply(row, r);
+        }
+        for (dy, o) in out.chunks_mut(ow).enumerate() {
+            let base = cy.index[dy] + cy.first();
+            let b = &cy.weights[dy * cy.taps..(dy + 1) * cy.taps];
+            o.fill(0.0);
+            for (k, &bk) in b.iter().enumerate() {
+                let y = base + k as isize;
+                if y < 0 || y as usize >= h {
+                    continue;
+                }
+                let r = &rows[y as usize * ow..(y as usize + 1) * ow];
+                for (v, &s) in o.iter_mut().zip(r) {
+                    *v += s * bk;
+                }
+            }
+        }
+    }
+}
+
+impl Op for Interp {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = bottoms.first().ok_or_else(|| ctx.shape_error("no input"))?.clone();
+        let s = x.shape;
+        if s.dims == 4 {
+            return Err(ctx.shape_error(format!("takes a 1-D, 2-D or 3-D blob, got {s}")));
+        }
+        let (ow, oh) = if self.dynamic {
+            let r = bottoms.get(1).ok_or_else(|| ctx.shape_error("dynamic_target_size needs a second input"))?;
+            (r.shape.w as i64, r.shape.h as i64)
+        } else if self.output_width != 0 && self.output_height != 0 {
+            (self.output_width as i64, self.output_height as i64)
+        } else {
+            // A 1-D blob counts as 1×1 here.
+            let (w, h) = if s.dims == 1 { (1.0, 1.0) } else { (s.w as f32, s.h as f32) };
+            ((w * self.width_scale) as i64, (h * self.height_scale) as i64)
+        };
+        let (ow, oh) = match (usize::try_from(ow), usize::try_from(oh)) {
+            (Ok(w), Ok(h)) if w > 0 && (h > 0 || s.dims == 2) => (w, h),
+            _ => return Err(ctx.shape_error(format!("output size {ow}x{oh} is empty"))),
+        };
+        let src = x.f32();
+        match s.dims {
+            1 => {
+                let mut out = Vec::with_capacity(ow * oh * s.w);
+                for &v in src {
+                    out.extend(std::iter::repeat_n(v, ow * oh));
+                }
+                super::one(Tensor::new(Shape::d3(ow, oh, s.w), out))
+            }
+            2 => {
+                if ow == s.w {
+                    return Ok(vec![x]);
+                }
+                self.check_method(&[s.w], ctx)?;
+                let mut out = vec![0.0; ow * s.h];
+                self.resize_rows(src, s.w, ow, &mut out);
+                super::one(Tensor::new(Shape::d2(ow, s.h), out))
+            }
+            _ => {
+                if ow == s.w && oh == s.h {
+                    return Ok(vec![x]);
+                }
+                self.check_method(&[s.w, s.h], ctx)?;
+                let plane = s.w * s.h;
+                let mut out = vec![0.0; ow * oh * s.c];
+                out.par_chunks_mut(ow * oh)
+                    .zip(src.par_chunks(plane))
+                    .for_each(|(o, channel)| self.resize_plane(channel, s.w, s.h, ow, oh, o));
+                super::one(Tensor::new(Shape::d3(ow, oh, s.c), out))
+            }
+        }
+    }
+}
+
+impl Interp {
+    /// A resize must have a method, and bicubic reads 4 samples around each position without
+    /// clamping them: below 4 input samples ncnn would read outside the blob.
+    fn check_method(&self, extents: &[usize], ctx: &Context) -> Result<()> {
+        if self.method == Method::None {
+            return Err(ctx.shape_error("resize_type 0 cannot change the size"));
+        }
+        if self.method == Method::Bicubic && extents.iter().any(|&n| n < 4) {
+            return Err(ctx.shape_error(format!("bicubic resize needs at least 4 samples per axis, got {extents:?}")));
+        }
+        Ok(())
+    }
+}
+
+pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    if !p.string(9).is_empty() {
+        return Err(unsupported(layer, "output size given as an expression (9=size_expr)"));
+    }
+    let method = match p.int(0) {
+        0 => Method::None,
+        1 => Method::Nearest,
+        2 => Method::Bilinear,
+        3 => Method::Bicubic,
+        other => return Err(p.invalid(format!("resize_type {other} is not 1 (nearest), 2 (bilinear) or 3 (bicubic)"))),
+    };
+    Ok(Box::new(Interp {
+        method,
+        height_scale: p.float(1),
+        width_scale: p.float(2),
+        output_height: p.int(3),
+        output_width: p.int(4),
+        dynamic: p.int(5) != 0,
+        align_corner: p.int(6) != 0,
+    }))
+}

@@ -1,0 +1,175 @@
+//! Calibration glue: ncnn-exact pixel preprocessing and the statistics collector.
+
+use super::errors::{to_py, IntoPyResult};
+use super::model::PyModel;
+use super::net::{tensor_from_numpy, tensor_to_numpy};
+use crate::calib::{Collector, StatsMode};
+use crate::engine::{self, Tensor};
+use crate::error::Error;
+use crate::pixels::{self, PixelType};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::sync::Mutex;
+
+/// Interleaved u8 pixels (h, w, channels) -> float (c, h, w) tensor, resized to (width, height)
+/// with ncnn's fixed-point bilinear filter, converted and normalized like
+/// `ncnn::Mat::from_pixels_resize` + `substract_mean_normalize`.
+#[pyfunction]
+#[pyo3(signature = (pixels, pixel_from, pixel_to, width, height, mean=vec![], norm=vec![]))]
+#[allow(clippy::too_many_arguments)]
+pub fn from_pixels<'py>(
+    py: Python<'py>,
+    pixels: PyReadonlyArrayDyn<'py, u8>,
+    pixel_from: &str,
+    pixel_to: &str,
+    width: usize,
+    height: usize,
+    mean: Vec<f32>,
+    norm: Vec<f32>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let from = PixelType::parse(pixel_from).py()?;
+    let to = PixelType::parse(pixel_to).py()?;
+    let shape = pixels.shape().to_vec();
+    let (h, w, c) = match shape[..] {
+        [h, w, c] => (h, w, c),
+        [h, w] => (h, w, 1),
+        _ => return Err(Error::input(format!("pixels must be (height, width[, channels]), got shape {shape:?}"))).py(),
+    };
+    if c != from.channels() {
+        return Err(Error::input(format!("{pixel_from} pixels have {} channels, the array has {c}", from.channels())))
+            .py();
+    }
+    if w == 0 || h == 0 || width == 0 || height == 0 {
+        return Err(Error::input("empty image or target size")).py();
+    }
+    let data = pixels.as_slice().map_err(|_| to_py(Error::input("pixels must be C-contiguous")))?.to_vec();
+    let tensor = py
+        .detach(|| {
+            let resized =
+                if (w, h) == (width, height) { data } else { pixels::resize_bilinear(&data, w, h, c, width, height) };
+            pixels::from_pixels(&resized, width, height, from, to, &mean, &norm)
+        })
+        .py()?;
+    tensor_to_numpy(py, tensor)
+}
+
+#[pyclass(name = "StatsCollector", module = "ncnnq._native", frozen)]
+pub struct PyStatsCollector {
+    net: engine::Net,
+    names: Vec<String>,
+    collector: Mutex<Collector>,
+}
+
+fn lock(c: &Mutex<Collector>) -> std::sync::MutexGuard<'_, Collector> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[pymethods]
+impl PyStatsCollector {
+    /// Watches `blobs` of `model` (fp32). mode: "absmax", "histogram" (one pass, widening
+    /// fine histogram) or "linear" (ncnn's pass 2; needs `absmax`, one per blob).
+    #[new]
+    #[pyo3(signature = (model, blobs, mode="histogram", absmax=None, threads=1))]
+    fn new(
+        py: Python<'_>,
+        model: &Bound<'_, PyModel>,
+        blobs: Vec<String>,
+        mode: &str,
+        absmax: Option<Vec<f32>>,
+        threads: usize,
+    ) -> PyResult<Self> {
+        let mode = match (mode, absmax) {
+            ("absmax", None) => StatsMode::Absmax,
+            ("histogram", None) => StatsMode::Histogram,
+            ("linear", Some(a)) => StatsMode::Linear(a),
+            _ => {
+                return Err(Error::input(format!("bad statistics mode {mode:?} (absmax needed only for 'linear')")))
+                    .py()
+            }
+        };
+        let graph = model.get().read();
+        let net = py.detach(|| engine::Net::new(&graph, &engine::NetOptions { threads })).py()?;
+        let indices: Vec<usize> = blobs.iter().map(|b| net.blob_index(b)).collect::<Result<_, _>>().py()?;
+        let collector = Collector::new(&net, indices, mode, net.threads()).py()?;
+        Ok(PyStatsCollector { net, names: blobs, collector: Mutex::new(collector) })
+    }
+
+    /// Runs a batch of samples ({input blob: float32 array} each) in parallel and merges their
+    /// statistics. A failing sample raises with `sample_index` set on the exception.
+    fn add(&self, py: Python<'_>, samples: &Bound<'_, PyList>) -> PyResult<()> {
+        let mut batch: Vec<Vec<(usize, Tensor)>> = Vec::with_capacity(samples.len());
+        for item in samples.iter() {
+            let d = item.cast::<PyDict>()?;
+            let mut inputs = Vec::with_capacity(d.len());
+            for (k, v) in d.iter() {
+                let name: String = k.extract()?;
+                inputs.push((self.net.blob_index(&name).py()?, tensor_from_numpy(&name, &v)?));
+            }
+            batch.push(inputs);
+        }
+        let result = py.detach(|| {
+            let mut guard = lock(&self.collector);
+            let c: &mut Collector = &mut guard;
+            self.net.install(|| c.add_samples(&self.net, batch))
+        });
+        if let Err((index, error)) = result {
+            let err = to_py(error);
+            err.value(py).setattr("sample_index", index)?;
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn samples(&self) -> u64 {
+        lock(&self.collector).samples()
+    }
+
+    /// {blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}.
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = lock(&self.collector);
+        let out = PyDict::new(py);
+        for (name, s) in self.names.iter().zip(c.stats().iter()) {
+            let d = PyDict::new(py);
+            d.set_item("absmax", s.absmax)?;
+            d.set_item("elements", s.elements)?;
+            d.set_item("non_finite", s.non_finite)?;
+            if let Some(h) = &s.histogram {
+                d.set_item("histogram", PyArray1::from_slice(py, h.counts()))?;
+                d.set_item("histogram_range", h.range())?;
+            }
+            if let Some(h) = &s.linear {
+                d.set_item("linear", PyArray1::from_slice(py, &h.counts))?;
+            }
+            out.set_item(name, d)?;
+        }
+        Ok(out)
+    }
+}
+
+/// im2col columns of a Convolution/ConvolutionDepthWise layer's input at up to `count` sampled
+/// output positions: returns (columns (c·kh·kw, n), positions (n,) as oy·outw + ox).
+#[pyfunction]
+#[pyo3(signature = (model, layer, input, count, seed=0))]
+pub fn conv_patches<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyModel>,
+    layer: &str,
+    input: &Bound<'py, PyAny>,
+    count: usize,
+    seed: u64,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let x = tensor_from_numpy("input", input)?;
+    let graph = model.get().read();
+    let l = graph
+        .layer_index(layer)
+        .map(|i| &graph.layers[i])
+        .ok_or_else(|| Error::input(format!("no layer named {layer:?}")))
+        .py()?;
+    let p = py.detach(|| crate::calib::patches::sample_patches(l, &x, count, seed)).py()?;
+    let n = p.positions.len();
+    let cols = PyArray1::from_vec(py, p.columns).reshape([p.rows, n])?.into_any();
+    let pos = PyArray1::from_vec(py, p.positions.into_iter().map(|v| v as u64).collect()).into_any();
+    Ok((cols, pos))
+}
