@@ -3,11 +3,14 @@
 //! de-scale, bias, activation, float or requantized output). Uses the int8 path chosen for the
 //! GEMM family ([`gemm_i8::selected`]).
 //!
-//! The SIMD bodies run one output row at a time, a vector of pixels per step, with every kernel
-//! tap multiplied in as a sign-extended int32 lane against the weight in the low int16 half
+//! The SIMD bodies run a span of output pixels a vector at a time, with every kernel tap
+//! multiplied in as a sign-extended int32 lane against the weight in the low int16 half
 //! (`vpmaddwd` / `vpdpwssd`: `x·w + hi·0`), so stride 2 costs no shuffles: widening 2L bytes to
-//! int16 puts the even pixels in the low halves. Other strides, and the pixels past the last full
-//! vector, use the scalar body.
+//! int16 puts the even pixels in the low halves. With stride 1 the whole plane is one span over
+//! the padded width (output pixel (oy, ox) at oy·pw + ox; the pw − ow extra columns per row are
+//! computed and dropped), so narrow rows do not leave vectors half empty; with stride 2 each
+//! output row is a span. AVX-512 finishes a span with masked loads and stores; the other paths
+//! and other strides use the scalar body for what does not fill a vector.
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
@@ -36,11 +39,11 @@ pub struct DwSource<'a> {
     pub oh: usize,
 }
 
-/// One output row of one channel: `acc[ox] = Σ_taps w[t] · plane[row_t + ox·sw]`.
+/// A span of output pixels of one channel: `acc[j] = Σ_taps w[t] · data[taps[t] + j·stride]`.
 pub(crate) struct Row<'a> {
     /// The whole input buffer, so vector loads may run past a plane as long as they stay inside.
     pub data: &'a [i8],
-    /// Offset in `data` of each tap's first input byte for this output row.
+    /// Offset in `data` of each tap's first input byte for this span.
     pub taps: &'a [usize],
     pub weights: &'a [i8],
     pub stride: usize,
@@ -92,23 +95,36 @@ pub fn depthwise(path: Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mut 
         _ => row_reference,
     };
     let out = out.ptr();
+    let (sw, sh) = src.stride;
+    // Stride 1: one span over the padded width for the whole plane (see the module notes).
+    let wide = sw == 1 && sh == 1;
+    let span_len = if wide { (src.oh - 1) * src.pw + src.ow } else { src.ow };
     let channel = |ch: usize| {
         let mut acc = vec![0i32; n];
+        let mut wide_acc = vec![0i32; if wide && src.pw != src.ow { span_len } else { 0 }];
         let mut taps = vec![0usize; maxk];
         let plane = ch * src.pw * src.ph;
-        for oy in 0..src.oh {
+        let spans = if wide { 1 } else { src.oh };
+        for oy in 0..spans {
             for (t, tap) in taps.iter_mut().enumerate() {
                 let (ky, kx) = (t / kw, t % kw);
-                *tap = plane + (oy * src.stride.1 + ky * src.dilation.1) * src.pw + kx * src.dilation.0;
+                *tap = plane + (oy * sh + ky * src.dilation.1) * src.pw + kx * src.dilation.0;
             }
-            let row = Row {
-                data: src.data,
-                taps: &taps,
-                weights: &weights[ch * maxk..(ch + 1) * maxk],
-                stride: src.stride.0,
+            let row = Row { data: src.data, taps: &taps, weights: &weights[ch * maxk..(ch + 1) * maxk], stride: sw };
+            let dst = if !wide {
+                &mut acc[oy * src.ow..(oy + 1) * src.ow]
+            } else if wide_acc.is_empty() {
+                &mut acc[..]
+            } else {
+                &mut wide_acc[..]
             };
             // SAFETY: `path` is available (asserted above).
-            unsafe { row_fn(&row, &mut acc[oy * src.ow..(oy + 1) * src.ow]) };
+            unsafe { row_fn(&row, dst) };
+        }
+        if !wide_acc.is_empty() {
+            for (oy, row) in acc.chunks_mut(src.ow).enumerate() {
+                row.copy_from_slice(&wide_acc[oy * src.pw..oy * src.pw + src.ow]);
+            }
         }
         let dst = match out {
             // SAFETY: channel ch's n outputs belong to this task.
