@@ -9,6 +9,7 @@
 use super::epilogue::{Epilogue, Out, OutPtr};
 use super::{pack, reference, Path};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// The quantized, padded input of a convolution and its geometry: B is its im2col matrix,
 /// rows `(c, ky, kx)` for channels `c0..c0+channels`, columns the output pixels `(oy, ox)`.
@@ -338,28 +339,38 @@ pub enum Activations<'a> {
 }
 
 /// The quantized input planes (`c` channels of `h×w`) with `pads` = [left, right, top, bottom]
-/// filled with `pad_value`: (c, h + top + bottom, w + left + right).
-pub fn quantize_pad(
+/// filled with `pad_value`: (c, h + top + bottom, w + left + right). An int8 input without
+/// padding is borrowed as is.
+pub fn quantize_pad<'a>(
     path: Path,
-    x: Activations,
+    x: Activations<'a>,
     scale: f32,
     (c, h, w): (usize, usize, usize),
     pads: [usize; 4],
     pad_value: i8,
-) -> (Vec<i8>, usize, usize) {
+) -> (Cow<'a, [i8]>, usize, usize) {
     let [left, right, top, bottom] = pads;
     let (pw, ph) = (w + left + right, h + top + bottom);
-    let mut out = vec![pad_value; c * pw * ph];
     if pw == w && ph == h {
-        match x {
-            Activations::F32(v) => quantize(path, v, scale, &mut out),
-            Activations::I8(v) => out.copy_from_slice(v),
-        }
-        return (out, pw, ph);
+        return match x {
+            Activations::F32(v) => {
+                let mut out = vec![0i8; v.len()];
+                quantize(path, v, scale, &mut out);
+                (Cow::Owned(out), pw, ph)
+            }
+            Activations::I8(v) => (Cow::Borrowed(v), pw, ph),
+        };
     }
+    let mut out = vec![0i8; c * pw * ph];
+    // Each plane: pad rows, then per input row its left pad, values, right pad.
     let plane = |(ch, dst): (usize, &mut [i8])| {
+        dst[..top * pw].fill(pad_value);
+        dst[(top + h) * pw..].fill(pad_value);
         for y in 0..h {
-            let d = &mut dst[(y + top) * pw + left..(y + top) * pw + left + w];
+            let row = &mut dst[(y + top) * pw..(y + top + 1) * pw];
+            row[..left].fill(pad_value);
+            row[left + w..].fill(pad_value);
+            let d = &mut row[left..left + w];
             let s = (ch * h + y) * w;
             match x {
                 Activations::F32(v) => quantize_chunk(path, &v[s..s + w], scale, d),
@@ -372,5 +383,5 @@ pub fn quantize_pad(
     } else {
         out.chunks_mut(pw * ph).enumerate().for_each(plane);
     }
-    (out, pw, ph)
+    (Cow::Owned(out), pw, ph)
 }

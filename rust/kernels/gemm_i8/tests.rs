@@ -345,3 +345,34 @@ fn the_intended_path_runs() {
     assert!(out.iter().all(|&v| v == 32.0));
     assert!(counters::gemm_calls(chosen) > before, "the {chosen} GEMM kernel did not run");
 }
+
+#[test]
+fn quantize_pad_fills_borders_and_quantizes_the_interior() {
+    let mut rng = Rng::new(31);
+    for path in paths() {
+        for _ in 0..40 {
+            let (c, h, w) = (1 + rng.below(4), 1 + rng.below(9), 1 + rng.below(40));
+            let pads = [rng.below(3), rng.below(3), rng.below(3), rng.below(2)];
+            let x: Vec<f32> = (0..c * h * w).map(|_| rng.f32(-2.0, 2.0)).collect();
+            let q: Vec<i8> = rng.bytes(c * h * w, 0);
+            let pad = rng.next() as i8;
+            let (pw, ph) = (w + pads[0] + pads[1], h + pads[2] + pads[3]);
+            let want = |v: &dyn Fn(usize) -> i8| -> Vec<i8> {
+                let mut out = vec![pad; c * pw * ph];
+                for ch in 0..c {
+                    for y in 0..h {
+                        for xx in 0..w {
+                            out[(ch * ph + y + pads[2]) * pw + xx + pads[0]] = v((ch * h + y) * w + xx);
+                        }
+                    }
+                }
+                out
+            };
+            let (got, gw, gh) = quantize_pad(path, Activations::F32(&x), 30.0, (c, h, w), pads, pad);
+            assert_eq!((gw, gh), (pw, ph));
+            assert_eq!(&got[..], &want(&|i| epilogue::float2int8(x[i] * 30.0))[..], "{path} f32 {pads:?}");
+            let (got, _, _) = quantize_pad(path, Activations::I8(&q), 30.0, (c, h, w), pads, pad);
+            assert_eq!(&got[..], &want(&|i| q[i])[..], "{path} i8 {pads:?}");
+        }
+    }
+}
