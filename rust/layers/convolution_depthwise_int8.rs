@@ -26,6 +26,8 @@ struct Depthwise {
     activation: Activation,
     requant: Option<f32>,
     pad_value: i8,
+    /// Whether ncnn's x86 kernel for this shape adds the bias with an FMA (see `build`).
+    fused: bool,
 }
 
 impl Depthwise {
@@ -59,6 +61,7 @@ impl Depthwise {
             bias: self.bias.as_deref(),
             activation: self.activation,
             requant: self.requant,
+            fused: self.fused,
         };
         let shape = Shape::d3(ow, oh, self.channels);
         let mut out =
@@ -146,6 +149,13 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
             activation,
             requant,
             pad_value: int8::pad_byte(geometry.pad_value),
+            // Measured against ncnn's x86 kernels: its unpacked 3×3 stride 1/2 kernels fuse
+            // `acc·scale + bias`; the packed ones (channels % 8 == 0) and all other shapes
+            // multiply, then add.
+            fused: !group.is_multiple_of(8)
+                && geometry.kernel == (3, 3)
+                && geometry.dilation == (1, 1)
+                && matches!(geometry.stride, (1, 1) | (2, 2)),
         }))));
     }
     let out_g = num_output / group;

@@ -78,6 +78,8 @@ impl ConvInt8 {
             bias: self.bias.as_deref().map(|b| &b[from..]),
             activation: self.activation,
             requant: self.requant,
+            // ncnn's x86 int8 convolutions de-scale and add the bias with one FMA.
+            fused: true,
         }
     }
 

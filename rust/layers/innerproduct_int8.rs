@@ -26,7 +26,8 @@ impl Op for InnerProductInt8 {
         let x = single(bottoms, ctx)?;
         let s = x.shape;
         let ep =
-            Epilogue { scale: &self.scale, bias: self.bias.as_deref(), activation: self.activation, requant: None };
+            // ncnn's x86 int8 inner product multiplies, then adds the bias.
+            Epilogue { scale: &self.scale, bias: self.bias.as_deref(), activation: self.activation, requant: None, fused: false };
         let q = quantized_vector(self.path, &x, self.s_in);
         if s.dims == 2 && s.w == self.num_input {
             // Rows × num_input → rows × num_output, each row its own product.

@@ -55,6 +55,7 @@ fn every_path_matches_the_definition() {
             bias: (i % 3 != 0).then_some(&bias[..]),
             activation: [Activation::Relu, Activation::Identity, Activation::LeakyRelu(0.2)][i % 3],
             requant: int8.then_some(57.3),
+            fused: i % 5 < 2,
         };
         let acc = reference_i32(&src, &weights);
         let mut want_f = vec![0f32; channels * n];
@@ -97,7 +98,7 @@ fn the_selected_path_runs_the_depthwise_kernel() {
         oh: 3,
     };
     let scale = [1.0f32, 1.0];
-    let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None };
+    let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
     let mut out = vec![0f32; 2 * 54];
     depthwise(path, &src, &[2i8; 18], &ep, Out::F32(&mut out));
     assert!(out.iter().all(|&v| v == 18.0));

@@ -2,7 +2,8 @@
 //! fused activation, then float output or requantization with round-half-away-from-zero and a
 //! clamp to ±127. One scalar body, inlined into each path's `#[target_feature]` wrapper, so the
 //! compiler vectorizes it per instruction set without changing a value (the fused multiply-add
-//! is exactly rounded everywhere; without FMA hardware it is a libm call, slow but equal).
+//! is exactly rounded everywhere; without FMA hardware it is a libm call, slow but equal; Rust
+//! never contracts a product and a sum on its own).
 
 use crate::layers::activation::Activation;
 
@@ -16,6 +17,9 @@ pub struct Epilogue<'a> {
     pub activation: Activation,
     /// `s_out` when the output is requantized to int8 (int8_scale_term > 100).
     pub requant: Option<f32>,
+    /// `acc·scale + bias` as one fused multiply-add (ncnn's x86 convolutions) or as a product
+    /// then a sum (its inner products and most depthwise kernels).
+    pub fused: bool,
 }
 
 /// `1/(s_in·s_w)` in float32, multiply first (ncnn's order); 0 when `s_w` is 0.
@@ -87,7 +91,17 @@ pub fn quantize_body(x: &[f32], scale: f32, out: &mut [i8]) {
 }
 
 #[inline(always)]
-fn row_with<F: Fn(f32) -> f32>(
+fn descale<const FUSED: bool>(a: i32, comp: i32, scale: f32, bias: f32) -> f32 {
+    let v = a.wrapping_sub(comp) as f32;
+    if FUSED {
+        v.mul_add(scale, bias)
+    } else {
+        v * scale + bias
+    }
+}
+
+#[inline(always)]
+fn row_with<const FUSED: bool, F: Fn(f32) -> f32>(
     acc: &[i32],
     comp: i32,
     scale: f32,
@@ -96,22 +110,21 @@ fn row_with<F: Fn(f32) -> f32>(
     act: F,
     out: OutPtr,
 ) {
-    // ncnn's x86 dequantize fuses `acc·scale + bias` into one FMA; we do too, so float outputs
-    // agree bit for bit. bias −0.0 stands for "no bias": fma(x, s, −0.0) == x·s exactly, so one
-    // loop serves both.
+    // bias −0.0 stands for "no bias": x·s + (−0.0) and fma(x, s, −0.0) both equal x·s exactly,
+    // so one loop serves both.
     match (out, requant) {
         (OutPtr::F32(o), _) => {
             // SAFETY: the caller gives `acc.len()` writable elements at `o`.
             let o = unsafe { std::slice::from_raw_parts_mut(o, acc.len()) };
             for (d, &a) in o.iter_mut().zip(acc) {
-                *d = act((a.wrapping_sub(comp) as f32).mul_add(scale, bias));
+                *d = act(descale::<FUSED>(a, comp, scale, bias));
             }
         }
         (OutPtr::I8(o), Some(s_out)) => {
             // SAFETY: as above.
             let o = unsafe { std::slice::from_raw_parts_mut(o, acc.len()) };
             for (d, &a) in o.iter_mut().zip(acc) {
-                *d = float2int8(act((a.wrapping_sub(comp) as f32).mul_add(scale, bias)) * s_out);
+                *d = float2int8(act(descale::<FUSED>(a, comp, scale, bias)) * s_out);
             }
         }
         (OutPtr::I8(_), None) => unreachable!("int8 output without s_out is rejected by the callers"),
@@ -127,13 +140,24 @@ fn row_with<F: Fn(f32) -> f32>(
 pub(crate) unsafe fn finish_row_body(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
     let scale = ep.scale[row];
     let bias = ep.bias.map_or(-0.0, |b| b[row]);
+    if ep.fused {
+        with_activation::<true>(acc, comp, scale, bias, ep, out)
+    } else {
+        with_activation::<false>(acc, comp, scale, bias, ep, out)
+    }
+}
+
+#[inline(always)]
+fn with_activation<const FUSED: bool>(acc: &[i32], comp: i32, scale: f32, bias: f32, ep: &Epilogue, out: OutPtr) {
     let q = ep.requant;
     match ep.activation {
-        Activation::Identity => row_with(acc, comp, scale, bias, q, |v| v, out),
-        Activation::Relu => row_with(acc, comp, scale, bias, q, |v| v.max(0.0), out),
-        Activation::LeakyRelu(s) => row_with(acc, comp, scale, bias, q, move |v| if v > 0.0 { v } else { v * s }, out),
-        Activation::Clip(lo, hi) => row_with(acc, comp, scale, bias, q, move |v| v.max(lo).min(hi), out),
-        other => row_with(acc, comp, scale, bias, q, move |v| other.apply(v), out),
+        Activation::Identity => row_with::<FUSED, _>(acc, comp, scale, bias, q, |v| v, out),
+        Activation::Relu => row_with::<FUSED, _>(acc, comp, scale, bias, q, |v| v.max(0.0), out),
+        Activation::LeakyRelu(s) => {
+            row_with::<FUSED, _>(acc, comp, scale, bias, q, move |v| if v > 0.0 { v } else { v * s }, out)
+        }
+        Activation::Clip(lo, hi) => row_with::<FUSED, _>(acc, comp, scale, bias, q, move |v| v.max(lo).min(hi), out),
+        other => row_with::<FUSED, _>(acc, comp, scale, bias, q, move |v| other.apply(v), out),
     }
 }
 

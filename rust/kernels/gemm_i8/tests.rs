@@ -138,6 +138,7 @@ fn epilogue_for<'a>(rng: &mut Rng, m: usize, scale: &'a mut Vec<f32>, bias: &'a 
         bias: with_bias.then_some(&bias[..]),
         activation,
         requant: int8.then(|| rng.f32(20.0, 90.0)),
+        fused: rng.below(2) == 0,
     };
     (int8, ep)
 }
@@ -203,7 +204,8 @@ fn sums_too_large_for_int16_and_extreme_values_are_exact() {
             let x = vec![xv; k * n];
             let src = ConvSource::dense(&x, k, n);
             let scale = vec![1.0f32; m];
-            let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None };
+            let ep =
+                Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
             let mut got = vec![0f32; m * n];
             conv_gemm(&PackedA::new(path, &w, m, k), &src, &ep, Out::F32(&mut got));
             let want = (k as i64 * i64::from(wv) * i64::from(xv)) as f32;
@@ -223,7 +225,13 @@ fn gemm_sizes_around_the_tiles() {
                     let x = rng.bytes(k * n, 0);
                     let src = ConvSource::dense(&x, k, n);
                     let scale = vec![1.0f32; m];
-                    let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None };
+                    let ep = Epilogue {
+                        scale: &scale,
+                        bias: None,
+                        activation: Activation::Identity,
+                        requant: None,
+                        fused: true,
+                    };
                     let mut got = vec![0f32; m * n];
                     conv_gemm(&PackedA::new(path, &w, m, k), &src, &ep, Out::F32(&mut got));
                     let want: Vec<f32> = reference::gemm_i32(&w, m, k, &x, n).iter().map(|&v| v as f32).collect();
@@ -339,7 +347,7 @@ fn the_intended_path_runs() {
     let (m, k, n) = (8, 16, 40);
     let (w, x) = (vec![1i8; m * k], vec![2i8; k * n]);
     let scale = vec![1.0f32; m];
-    let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None };
+    let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
     let mut out = vec![0f32; m * n];
     conv_gemm(&PackedA::new(selected(), &w, m, k), &ConvSource::dense(&x, k, n), &ep, Out::F32(&mut out));
     assert!(out.iter().all(|&v| v == 32.0));
