@@ -175,15 +175,8 @@ macro_rules! ymm_vnni_kernel {
             unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
                 finish_row_avx2(acc, comp, row, ep, out)
             }
-            unsafe fn pack_b(
-                src: &ConvSource,
-                rows: &[usize],
-                j0: usize,
-                kp: usize,
-                panel: &mut [u8],
-                scratch: &mut [i8],
-            ) {
-                pack_b_avx2::<Self>(src, rows, j0, kp, panel, scratch)
+            unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8], _: &mut [i8]) {
+                pack_b_ymm_u8(src, rows, j0, kp, panel)
             }
         }
 
@@ -231,8 +224,8 @@ impl Kernel for Avx2 {
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         finish_row_avx2(acc, comp, row, ep, out)
     }
-    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16], scratch: &mut [i8]) {
-        pack_b_avx2::<Self>(src, rows, j0, kp, panel, scratch)
+    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16], _: &mut [i8]) {
+        pack_b_avx2_i16(src, rows, j0, kp, panel)
     }
 }
 
@@ -276,16 +269,66 @@ unsafe fn pack_b_avx512<K: Kernel>(
     pack::pack_b_body::<K>(src, rows, j0, kp, panel, scratch)
 }
 
+/// Row `r` of B for a 16-column panel: one unaligned load when the panel is a single stride-1
+/// run inside the data, else gathered through a small buffer.
+#[inline(always)]
+unsafe fn gather16(src: &ConvSource, seg: &Segments, rows: &[usize], r: usize) -> __m128i {
+    let Some(&row) = rows.get(r) else { return _mm_setzero_si128() };
+    let sw = src.stride.0;
+    if seg.len == 1 && seg.runs[0].0 == 0 && seg.runs[0].1 == 16 && sw == 1 {
+        let at = row + seg.runs[0].2;
+        if at + 16 <= src.data.len() {
+            return _mm_loadu_si128(src.data.as_ptr().add(at) as *const __m128i);
+        }
+    }
+    let mut buf = [0i8; 16];
+    for &(a, b, off) in &seg.runs[..seg.len] {
+        for (i, v) in buf[a as usize..b as usize].iter_mut().enumerate() {
+            *v = src.data[row + off + i * sw];
+        }
+    }
+    _mm_loadu_si128(buf.as_ptr() as *const __m128i)
+}
+
+/// The AVX2 B panel: 16 columns, int16 pairs of rows `[k/2][16][2]`.
 #[target_feature(enable = "avx2")]
-unsafe fn pack_b_avx2<K: Kernel>(
-    src: &ConvSource,
-    rows: &[usize],
-    j0: usize,
-    kp: usize,
-    panel: &mut [K::B],
-    scratch: &mut [i8],
-) {
-    pack::pack_b_body::<K>(src, rows, j0, kp, panel, scratch)
+unsafe fn pack_b_avx2_i16(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16]) {
+    debug_assert_eq!(panel.len(), kp * 16);
+    let seg = Segments::of(src, j0, 16);
+    let out = panel.as_mut_ptr() as *mut __m256i;
+    for kg in 0..kp / 2 {
+        let a = _mm256_cvtepi8_epi16(gather16(src, &seg, rows, 2 * kg));
+        let b = _mm256_cvtepi8_epi16(gather16(src, &seg, rows, 2 * kg + 1));
+        // Per 128-bit half: lo holds pixels 0-3 (and 8-11), hi 4-7 (and 12-15).
+        let lo = _mm256_unpacklo_epi16(a, b);
+        let hi = _mm256_unpackhi_epi16(a, b);
+        _mm256_storeu_si256(out.add(2 * kg), _mm256_permute2x128_si256::<0x20>(lo, hi));
+        _mm256_storeu_si256(out.add(2 * kg + 1), _mm256_permute2x128_si256::<0x31>(lo, hi));
+    }
+}
+
+/// The ymm VNNI B panel: 16 columns, groups of 4 rows `[k/4][16][4]`, offset to u8.
+#[target_feature(enable = "avx2")]
+unsafe fn pack_b_ymm_u8(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8]) {
+    debug_assert_eq!(panel.len(), kp * 16);
+    let seg = Segments::of(src, j0, 16);
+    let flip = _mm_set1_epi8(-128);
+    let out = panel.as_mut_ptr() as *mut __m128i;
+    for kg in 0..kp / 4 {
+        let r0 = gather16(src, &seg, rows, 4 * kg);
+        let r1 = gather16(src, &seg, rows, 4 * kg + 1);
+        let r2 = gather16(src, &seg, rows, 4 * kg + 2);
+        let r3 = gather16(src, &seg, rows, 4 * kg + 3);
+        let t0 = _mm_unpacklo_epi8(r0, r1);
+        let t1 = _mm_unpackhi_epi8(r0, r1);
+        let t2 = _mm_unpacklo_epi8(r2, r3);
+        let t3 = _mm_unpackhi_epi8(r2, r3);
+        let o = out.add(4 * kg);
+        _mm_storeu_si128(o, _mm_xor_si128(_mm_unpacklo_epi16(t0, t2), flip));
+        _mm_storeu_si128(o.add(1), _mm_xor_si128(_mm_unpackhi_epi16(t0, t2), flip));
+        _mm_storeu_si128(o.add(2), _mm_xor_si128(_mm_unpacklo_epi16(t1, t3), flip));
+        _mm_storeu_si128(o.add(3), _mm_xor_si128(_mm_unpackhi_epi16(t1, t3), flip));
+    }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
