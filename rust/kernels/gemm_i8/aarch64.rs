@@ -3,7 +3,7 @@
 
 use super::epilogue::{self, Epilogue, OutPtr};
 use super::layout::{ConvSource, Kernel};
-use super::pack;
+use super::pack::{self, Segments};
 use std::arch::aarch64::*;
 use std::arch::asm;
 
@@ -21,17 +21,14 @@ impl Kernel for Neon {
     fn a_of(v: i8) -> i16 {
         i16::from(v)
     }
-    fn b_of(v: i8) -> i16 {
-        i16::from(v)
-    }
     unsafe fn micro(kg: usize, a: *const i16, b: *const i16, c: *mut i32) {
         micro_neon(kg, a, b, c)
     }
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         finish_row_neon(acc, comp, row, ep, out)
     }
-    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16], scratch: &mut [i8]) {
-        pack_b_neon::<Self>(src, rows, j0, kp, panel, scratch)
+    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16]) {
+        pack_b_neon_i16(src, rows, j0, kp, panel)
     }
 }
 
@@ -75,17 +72,14 @@ impl Kernel for Dotprod {
     fn a_of(v: i8) -> i8 {
         v
     }
-    fn b_of(v: i8) -> i8 {
-        v
-    }
     unsafe fn micro(kg: usize, a: *const i8, b: *const i8, c: *mut i32) {
         micro_dotprod(kg, a, b, c)
     }
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         finish_row_neon(acc, comp, row, ep, out)
     }
-    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i8], scratch: &mut [i8]) {
-        pack_b_neon::<Self>(src, rows, j0, kp, panel, scratch)
+    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i8]) {
+        pack_b_dotprod(src, rows, j0, kp, panel)
     }
 }
 
@@ -153,14 +147,52 @@ pub(crate) unsafe fn finish_row_neon(acc: &[i32], comp: i32, row: usize, ep: &Ep
     epilogue::finish_row_body(acc, comp, row, ep, out)
 }
 
+/// Row `r` of B for an 8-column panel: one load when the panel is a single stride-1 run inside
+/// the data, else gathered through a small buffer.
+#[inline(always)]
+unsafe fn gather8(src: &ConvSource, seg: &Segments, rows: &[usize], r: usize) -> int8x8_t {
+    let Some(&row) = rows.get(r) else { return vdup_n_s8(0) };
+    let sw = src.stride.0;
+    if seg.len == 1 && seg.runs[0].0 == 0 && seg.runs[0].1 == 8 && sw == 1 {
+        let at = row + seg.runs[0].2;
+        if at + 8 <= src.data.len() {
+            return vld1_s8(src.data.as_ptr().add(at));
+        }
+    }
+    let mut buf = [0i8; 8];
+    pack::gather_runs(src, seg, row, &mut buf);
+    vld1_s8(buf.as_ptr())
+}
+
+/// The NEON B panel: 8 columns of int16 per row, `[k][8]`.
 #[target_feature(enable = "neon")]
-unsafe fn pack_b_neon<K: Kernel>(
-    src: &ConvSource,
-    rows: &[usize],
-    j0: usize,
-    kp: usize,
-    panel: &mut [K::B],
-    scratch: &mut [i8],
-) {
-    pack::pack_b_body::<K>(src, rows, j0, kp, panel, scratch)
+unsafe fn pack_b_neon_i16(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16]) {
+    debug_assert_eq!(panel.len(), kp * 8);
+    let seg = Segments::of(src, j0, 8);
+    for k in 0..kp {
+        vst1q_s16(panel.as_mut_ptr().add(8 * k), vmovl_s8(gather8(src, &seg, rows, k)));
+    }
+}
+
+/// The dotprod B panel: 8 columns, groups of 4 rows `[k/4][8][4]`.
+#[target_feature(enable = "neon")]
+unsafe fn pack_b_dotprod(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i8]) {
+    debug_assert_eq!(panel.len(), kp * 8);
+    let seg = Segments::of(src, j0, 8);
+    for kg in 0..kp / 4 {
+        let r0 = gather8(src, &seg, rows, 4 * kg);
+        let r1 = gather8(src, &seg, rows, 4 * kg + 1);
+        let r2 = gather8(src, &seg, rows, 4 * kg + 2);
+        let r3 = gather8(src, &seg, rows, 4 * kg + 3);
+        // t0/t1: pixels 0-3 / 4-7 as (row 0, row 1) byte pairs; t2/t3 the same for rows 2, 3.
+        let t0 = vreinterpret_s16_s8(vzip1_s8(r0, r1));
+        let t1 = vreinterpret_s16_s8(vzip2_s8(r0, r1));
+        let t2 = vreinterpret_s16_s8(vzip1_s8(r2, r3));
+        let t3 = vreinterpret_s16_s8(vzip2_s8(r2, r3));
+        let o = panel.as_mut_ptr().add(32 * kg);
+        vst1_s8(o, vreinterpret_s8_s16(vzip1_s16(t0, t2)));
+        vst1_s8(o.add(8), vreinterpret_s8_s16(vzip2_s16(t0, t2)));
+        vst1_s8(o.add(16), vreinterpret_s8_s16(vzip1_s16(t1, t3)));
+        vst1_s8(o.add(24), vreinterpret_s8_s16(vzip2_s16(t1, t3)));
+    }
 }

@@ -137,7 +137,6 @@ pub(crate) trait Kernel: 'static {
     type A: Plain;
     type B: Plain;
     fn a_of(v: i8) -> Self::A;
-    fn b_of(v: i8) -> Self::B;
     /// `c[MR][NR] = Σ_g a[g][MR][G] · b[g][NR][G]` over `kg` groups (c overwritten).
     ///
     /// # Safety
@@ -148,11 +147,12 @@ pub(crate) trait Kernel: 'static {
     /// # Safety
     /// The CPU has the path's features; `out` holds `acc.len()` elements owned by the caller.
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr);
-    /// [`pack::pack_b_body`] compiled for the path.
+    /// Packs B's columns `j0..j0+NR` (all `kp` rows; rows past k and columns past n are zero)
+    /// into `[k / G][NR][G]` with the path's element type. `rows` are [`ConvSource::row_offsets`].
     ///
     /// # Safety
     /// The CPU has the path's features.
-    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [Self::B], scratch: &mut [i8]);
+    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [Self::B]);
 }
 
 /// Weights packed for one path: `m` rows of `k` int8 values.
@@ -255,13 +255,12 @@ pub(crate) fn drive<K: Kernel>(a: &PackedA, src: &ConvSource, ep: &Epilogue, out
         let mp0 = part * rows_per_part;
         let mp1 = ((part + 1) * rows_per_part).min(m_panels);
         let mut panel = Buf::zeroed::<K::B>(kp * nr);
-        let mut scratch = vec![0i8; K::G * nr];
         let mut tile = vec![0i32; mr * nr];
         for np in pt * panels_per_task..((pt + 1) * panels_per_task).min(n_panels) {
             let j0 = np * nr;
             let cols = nr.min(n - j0);
             // SAFETY: `drive::<K>` is only reached for a path the CPU has (PackedA::new / dispatch).
-            unsafe { K::pack_b(src, &rows, j0, kp, panel.view_mut::<K::B>(), &mut scratch) };
+            unsafe { K::pack_b(src, &rows, j0, kp, panel.view_mut::<K::B>()) };
             for mp in mp0..mp1 {
                 let i0 = mp * mr;
                 let a_panel = &a_data[mp * kp * mr..(mp + 1) * kp * mr];

@@ -1,5 +1,6 @@
 //! Packing: weights into the path's A layout `[row panel][k group][MR][G]` (once, at load) and
-//! im2col columns into B panels `[k group][NR][G]` (per panel, at run time).
+//! im2col columns into B panels `[k group][NR][G]` (per panel, at run time, by each path's
+//! SIMD packer, which reads the panel's input runs described by [`Segments`]).
 
 use super::layout::{Buf, ConvSource, Kernel, PackedA};
 use super::Path;
@@ -26,61 +27,46 @@ pub(crate) fn pack_a<K: Kernel>(path: Path, w: &[i8], m: usize, k: usize) -> Pac
     PackedA::from_parts(path, m, k, kp, data, comp)
 }
 
-/// Row `r` of B (first pixel at `data[row]`) for columns `j0..j0+dst.len()`, zero past the
-/// last column.
-#[inline(always)]
-pub(crate) fn gather_row(src: &ConvSource, row: usize, j0: usize, dst: &mut [i8]) {
-    let n = src.n();
-    let (sw, sh) = src.stride;
-    let end = (j0 + dst.len()).min(n);
-    if j0 >= end {
-        dst.fill(0);
-        return;
-    }
-    if sw == 1 && sh == 1 && src.pw == src.ow {
-        // Consecutive pixels are consecutive bytes (1×1 unpadded, or a dense matrix).
-        let s = row + j0;
-        dst[..end - j0].copy_from_slice(&src.data[s..s + end - j0]);
-    } else {
+/// Runs of a panel's columns that are evenly spaced in the input: lanes `a..b` read
+/// `data[row + off + (lane − a)·sw]`.
+pub(crate) struct Segments {
+    pub runs: [(u32, u32, usize); 33],
+    pub len: usize,
+}
+
+impl Segments {
+    pub fn of(src: &ConvSource, j0: usize, nr: usize) -> Segments {
+        let mut seg = Segments { runs: [(0, 0, 0); 33], len: 0 };
+        let end = (j0 + nr).min(src.n());
+        let (sw, sh) = src.stride;
         let mut j = j0;
         while j < end {
             let (oy, ox) = (j / src.ow, j % src.ow);
             let run = (src.ow - ox).min(end - j);
-            let base = row + oy * sh * src.pw + ox * sw;
-            for (i, v) in dst[j - j0..j - j0 + run].iter_mut().enumerate() {
-                *v = src.data[base + i * sw];
+            let off = oy * sh * src.pw + ox * sw;
+            let (a, b) = ((j - j0) as u32, (j - j0 + run) as u32);
+            match seg.runs[..seg.len].last_mut() {
+                // The next output row continues the same input run (a dense or 1×1 unpadded source).
+                Some(last) if last.2 + (last.1 - last.0) as usize * sw == off => last.1 = b,
+                _ => {
+                    seg.runs[seg.len] = (a, b, off);
+                    seg.len += 1;
+                }
             }
             j += run;
         }
+        seg
     }
-    dst[end - j0..].fill(0);
 }
 
-/// One B panel: columns `j0..j0+NR`, all `kp` rows (rows past k are zero), laid out
-/// `[k / G][NR][G]` with the path's element conversion.
+/// Row `row` of B for the panel's columns into `buf` (lanes past the last column stay as they
+/// are): the scalar gather the SIMD packers fall back to when a panel is not one contiguous run.
 #[inline(always)]
-pub(crate) fn pack_b_body<K: Kernel>(
-    src: &ConvSource,
-    rows: &[usize],
-    j0: usize,
-    kp: usize,
-    panel: &mut [K::B],
-    scratch: &mut [i8],
-) {
-    let (nr, g) = (K::NR, K::G);
-    for kg in 0..kp / g {
-        for r in 0..g {
-            let dst = &mut scratch[r * nr..(r + 1) * nr];
-            match rows.get(kg * g + r) {
-                Some(&row) => gather_row(src, row, j0, dst),
-                None => dst.fill(0),
-            }
-        }
-        let out = &mut panel[kg * nr * g..(kg + 1) * nr * g];
-        for j in 0..nr {
-            for r in 0..g {
-                out[j * g + r] = K::b_of(scratch[r * nr + j]);
-            }
+pub(crate) fn gather_runs(src: &ConvSource, seg: &Segments, row: usize, buf: &mut [i8]) {
+    let sw = src.stride.0;
+    for &(a, b, off) in &seg.runs[..seg.len] {
+        for (i, v) in buf[a as usize..b as usize].iter_mut().enumerate() {
+            *v = src.data[row + off + i * sw];
         }
     }
 }

@@ -3,7 +3,7 @@
 //! extreme values (±127 and the −128 ncnn never produces), and sums that would overflow int16.
 
 use super::epilogue::{self, Epilogue, Out, OutPtr};
-use super::layout::{drive, ConvSource};
+use super::layout::ConvSource;
 use super::*;
 use crate::layers::activation::Activation;
 
@@ -190,7 +190,7 @@ fn avxvnni_kernel_body_matches_the_reference_via_evex() {
     check_case("evex-ymm", 12, |w, m, k, src, ep, out| {
         let a = super::pack::pack_a::<super::x86::EvexYmm>(Path::AvxVnni, w, m, k);
         let mut out = out;
-        drive::<super::x86::EvexYmm>(&a, src, ep, out.ptr());
+        super::layout::drive::<super::x86::EvexYmm>(&a, src, ep, out.ptr());
     });
 }
 

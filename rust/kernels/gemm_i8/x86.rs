@@ -4,13 +4,8 @@
 
 use super::epilogue::{self, Epilogue, OutPtr};
 use super::layout::{ConvSource, Kernel};
-use super::pack;
+use super::pack::{self, Segments};
 use std::arch::x86_64::*;
-
-#[inline(always)]
-fn offset_u8(v: i8) -> u8 {
-    (v as u8) ^ 0x80
-}
 
 /// AVX-512 VNNI: 8 rows × 32 columns (two zmm of 16 int32 per row), `vpdpbusd` against a broadcast
 /// weight group.
@@ -26,59 +21,20 @@ impl Kernel for Vnni512 {
     fn a_of(v: i8) -> i8 {
         v
     }
-    fn b_of(v: i8) -> u8 {
-        offset_u8(v)
-    }
     unsafe fn micro(kg: usize, a: *const i8, b: *const u8, c: *mut i32) {
         micro_vnni512(kg, a, b, c)
     }
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         finish_row_avx512(acc, comp, row, ep, out)
     }
-    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8], scratch: &mut [i8]) {
-        if src.stride.0 <= 2 {
-            pack_b_vnni512(src, rows, j0, kp, panel)
-        } else {
-            pack_b_avx512::<Self>(src, rows, j0, kp, panel, scratch)
-        }
-    }
-}
-
-/// Runs of a panel's columns that are evenly spaced in the input: lanes `a..b` read
-/// `data[row + off + (lane − a)·sw]`.
-struct Segments {
-    runs: [(u32, u32, usize); 33],
-    len: usize,
-}
-
-impl Segments {
-    fn of(src: &ConvSource, j0: usize, nr: usize) -> Segments {
-        let mut seg = Segments { runs: [(0, 0, 0); 33], len: 0 };
-        let end = (j0 + nr).min(src.n());
-        let (sw, sh) = src.stride;
-        let mut j = j0;
-        while j < end {
-            let (oy, ox) = (j / src.ow, j % src.ow);
-            let run = (src.ow - ox).min(end - j);
-            let off = oy * sh * src.pw + ox * sw;
-            let (a, b) = ((j - j0) as u32, (j - j0 + run) as u32);
-            match seg.runs[..seg.len].last_mut() {
-                // The next output row continues the same input run (a dense or 1×1 unpadded source).
-                Some(last) if last.2 + (last.1 - last.0) as usize * sw == off => last.1 = b,
-                _ => {
-                    seg.runs[seg.len] = (a, b, off);
-                    seg.len += 1;
-                }
-            }
-            j += run;
-        }
-        seg
+    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8]) {
+        pack_b_vnni512(src, rows, j0, kp, panel)
     }
 }
 
 /// The AVX-512 B panel (32 columns, groups of 4 rows): each row's 32 bytes come from one masked
-/// load per run (stride 2: a 64-byte load narrowed to its even bytes), then four rows are
-/// interleaved into 4-byte groups and offset to u8.
+/// load per run (stride 2: a 64-byte load narrowed to its even bytes; larger strides gather), then
+/// four rows are interleaved into 4-byte groups and offset to u8.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn pack_b_vnni512(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8]) {
     debug_assert_eq!(panel.len(), kp * 32);
@@ -87,6 +43,11 @@ unsafe fn pack_b_vnni512(src: &ConvSource, rows: &[usize], j0: usize, kp: usize,
     let data = src.data.as_ptr();
     let load_row = |r: usize| -> __m256i {
         let Some(&row) = rows.get(r) else { return _mm256_setzero_si256() };
+        if sw > 2 {
+            let mut buf = [0i8; 32];
+            pack::gather_runs(src, &seg, row, &mut buf);
+            return _mm256_loadu_si256(buf.as_ptr() as *const __m256i);
+        }
         let mut v512 = _mm512_setzero_si512();
         let mut v = _mm256_setzero_si256();
         for &(a, b, off) in &seg.runs[..seg.len] {
@@ -166,16 +127,13 @@ macro_rules! ymm_vnni_kernel {
             fn a_of(v: i8) -> i8 {
                 v
             }
-            fn b_of(v: i8) -> u8 {
-                offset_u8(v)
-            }
             unsafe fn micro(kg: usize, a: *const i8, b: *const u8, c: *mut i32) {
                 $micro(kg, a, b, c)
             }
             unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
                 finish_row_avx2(acc, comp, row, ep, out)
             }
-            unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8], _: &mut [i8]) {
+            unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8]) {
                 pack_b_ymm_u8(src, rows, j0, kp, panel)
             }
         }
@@ -215,16 +173,13 @@ impl Kernel for Avx2 {
     fn a_of(v: i8) -> i16 {
         i16::from(v)
     }
-    fn b_of(v: i8) -> i16 {
-        i16::from(v)
-    }
     unsafe fn micro(kg: usize, a: *const i16, b: *const i16, c: *mut i32) {
         micro_avx2(kg, a, b, c)
     }
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         finish_row_avx2(acc, comp, row, ep, out)
     }
-    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16], _: &mut [i8]) {
+    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16]) {
         pack_b_avx2_i16(src, rows, j0, kp, panel)
     }
 }
@@ -257,18 +212,6 @@ pub(crate) unsafe fn finish_row_avx2(acc: &[i32], comp: i32, row: usize, ep: &Ep
     epilogue::finish_row_body(acc, comp, row, ep, out)
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn pack_b_avx512<K: Kernel>(
-    src: &ConvSource,
-    rows: &[usize],
-    j0: usize,
-    kp: usize,
-    panel: &mut [K::B],
-    scratch: &mut [i8],
-) {
-    pack::pack_b_body::<K>(src, rows, j0, kp, panel, scratch)
-}
-
 /// Row `r` of B for a 16-column panel: one unaligned load when the panel is a single stride-1
 /// run inside the data, else gathered through a small buffer.
 #[inline(always)]
@@ -282,11 +225,7 @@ unsafe fn gather16(src: &ConvSource, seg: &Segments, rows: &[usize], r: usize) -
         }
     }
     let mut buf = [0i8; 16];
-    for &(a, b, off) in &seg.runs[..seg.len] {
-        for (i, v) in buf[a as usize..b as usize].iter_mut().enumerate() {
-            *v = src.data[row + off + i * sw];
-        }
-    }
+    pack::gather_runs(src, seg, row, &mut buf);
     _mm_loadu_si128(buf.as_ptr() as *const __m128i)
 }
 
