@@ -23,11 +23,12 @@ from .images import InputSpec, image_tensor, npy_tensor
 from .methods.aciq import aciq_clip
 from .methods.histogram import NCNN_BINS, rebin
 from .methods.kl import kl_threshold
+from .methods.mse import mse_threshold
 from .methods.weights import static_scales, weight_scales
 from .table import LayerReport, Table
 
 CALIBRATED_TYPES = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
-METHODS = ("kl", "aciq", "eq")
+METHODS = ("kl", "aciq", "eq", "mse")
 
 InputValue = Union[str, os.PathLike, np.ndarray]
 
@@ -155,6 +156,12 @@ def _kl_scale(stats: dict) -> tuple[float | None, float]:
     return threshold, absmax
 
 
+def _mse_threshold(stats: dict) -> float | None:
+    absmax = float(stats["absmax"])
+    hist = rebin(stats["histogram"], float(stats["histogram_range"]), absmax, NCNN_BINS)
+    return mse_threshold(hist, absmax)
+
+
 def _aciq_threshold(stats: dict) -> float | None:
     absmax = float(stats["absmax"])
     return aciq_clip(absmax, int(stats["elements"]), 8) if absmax > 0 else None
@@ -234,7 +241,10 @@ def calibrate(
         collector = _native.StatsCollector(model, blobs, "histogram", threads=threads)
         runner.run(collector, samples, "statistics")
         stats = collector.result()
-        thresholds = {b: _kl_scale(stats[b])[0] for b in blobs}
+        if method == "mse":
+            thresholds = {b: _mse_threshold(stats[b]) for b in blobs}
+        else:
+            thresholds = {b: _kl_scale(stats[b])[0] for b in blobs}
 
     table = Table()
     for layer in layers:
