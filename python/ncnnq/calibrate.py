@@ -24,11 +24,11 @@ from .methods.aciq import aciq_clip
 from .methods.histogram import NCNN_BINS, rebin
 from .methods.kl import kl_threshold
 from .methods.mse import mse_threshold
-from .methods.weights import static_scales, weight_scales
+from .methods.weights import is_winograd_6bit, static_scales, weight_scales, winograd_safe_scales
 from .table import LayerReport, Table
+from .methods import METHODS
 
 CALIBRATED_TYPES = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
-METHODS = ("kl", "aciq", "eq", "mse")
 
 InputValue = Union[str, os.PathLike, np.ndarray]
 
@@ -248,13 +248,16 @@ def calibrate(
 
     table = Table()
     for layer in layers:
-        table.weights[f"{layer.name}_param_0"] = weight_scales(layer, "aciq" if method == "aciq" else "kl")
+        if method == "best" and is_winograd_6bit(layer):
+            table.weights[f"{layer.name}_param_0"] = winograd_safe_scales(layer)
+        else:
+            table.weights[f"{layer.name}_param_0"] = weight_scales(layer, "aciq" if method == "aciq" else "kl")
     for layer in layers:
         report = _report(layer, stats[layer.bottoms[0]], thresholds[layer.bottoms[0]])
         table.activations[layer.name] = report.scale
         table.report.append(report)
 
-    if method == "eq":
+    if method in ("eq", "best"):
         from .methods.eq import MAX_SAMPLES, equalize
 
         loaded = [_load(s, specs, input_type) for s in samples[:MAX_SAMPLES]]
