@@ -16,7 +16,7 @@ import ncnnq
 from ncnnq.calibrate import calibrate
 from ncnnq.images import InputSpec, image_tensor
 from ncnnq.methods.histogram import NCNN_BINS
-from ncnnq.methods.kl import _kl_for_thresholds
+from ncnnq.methods.kl import THRESHOLDS, kl_divergences
 from ncnnq.ncnn_args import parse_table_options
 from ncnnq.table import Table
 from reference import SHARED, ncnn_module
@@ -95,12 +95,10 @@ def _kl_near_tie(table: Table, layer: str) -> bool:
     best_t = 127.0 / two.activations[layer]
     stats = _exact_histogram(lay.bottoms[0])
     absmax = stats["absmax"]
-    p = stats["linear"] / stats["linear"].sum()
-    cumulative = np.concatenate([[0.0], np.cumsum(p)])
+    kl = kl_divergences(stats["linear"] / stats["linear"].sum())
     t_ours = int(round(ours_t / absmax * NCNN_BINS - 0.5))
     t_best = int(round(best_t / absmax * NCNN_BINS - 0.5))
-    kl = _kl_for_thresholds(p, cumulative, np.array([t_ours, t_best]))
-    return bool(kl[0] <= kl[1] * 1.0005)
+    return bool(kl[t_ours - THRESHOLDS[0]] <= kl[t_best - THRESHOLDS[0]] * 1.0005)
 
 
 @lru_cache(maxsize=None)
