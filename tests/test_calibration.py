@@ -257,3 +257,25 @@ def test_model_without_input_layer_is_refused(tiny):
     model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(1)
     with pytest.raises(ncnnq.InputError, match="no Input layer"):
         calibrate(model, [np.zeros(4, np.float32)])
+
+
+def test_npy_inputs_for_a_two_input_model(tmp_path):
+    text = ("7767517\n5 5\nInput a 0 1 a 0=6 1=5 2=2\nInput b 0 1 b 0=7\nConvolution ca 1 1 a xa 0=3 1=3 5=1 6=54\n"
+            "InnerProduct fb 1 1 b xb 0=4 1=1 2=28\nInnerProduct fa 1 1 xa ya 0=2 2=36\n")
+    model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(5)
+    model.save(tmp_path / "m.param", tmp_path / "m.bin")
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        np.save(tmp_path / f"a{i}.npy", rng.normal(size=(2, 5, 6)).astype(np.float32))
+        np.save(tmp_path / f"b{i}.npy", rng.normal(size=(7,)).astype(np.float32))
+    (tmp_path / "a.txt").write_text("".join(f"{tmp_path / f'a{i}.npy'}\n" for i in range(4)))
+    (tmp_path / "b.txt").write_text("".join(f"{tmp_path / f'b{i}.npy'}\n" for i in range(4)))
+    args = [str(tmp_path / "m.param"), str(tmp_path / "m.bin"), f"{tmp_path / 'a.txt'},{tmp_path / 'b.txt'}",
+            str(tmp_path / "t.table"), "shape=[6,5,2],[7]", "type=1", "thread=2", "method=aciq"]
+    r = _cli(*args)
+    assert r.returncode == 0, r.stderr
+    table = Table.load(tmp_path / "t.table")
+    assert list(table.activations) == ["ca", "fb", "fa"]
+    np.save(tmp_path / "b3.npy", rng.normal(size=(8,)).astype(np.float32))
+    r = _cli(*args)
+    assert r.returncode == 2 and "b3.npy" in r.stderr and "(8,)" in r.stderr and "b.txt:4" in r.stderr
