@@ -169,7 +169,7 @@ fn push_f32s(out: &mut Vec<u8>, values: &[f32]) {
 }
 
 fn push_padding(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
