@@ -1,4 +1,8 @@
 //! Compute kernels, one folder per family: a portable reference implementation of each op, SIMD
-//! variants beside it, and the dispatch chosen once per process.
+//! variants beside it, and the dispatch chosen once per process (see [`simd::selected`]).
 
 pub mod gemm_f32;
+pub mod simd;
+
+#[cfg(test)]
+pub(crate) mod testutil;
