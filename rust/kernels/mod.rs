@@ -4,6 +4,7 @@
 pub mod conv_depthwise;
 pub mod gemm_f32;
 pub mod simd;
+pub mod winograd;
 
 #[cfg(test)]
 pub(crate) mod testutil;

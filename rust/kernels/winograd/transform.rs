@@ -1,0 +1,346 @@
+//! The Winograd transforms, written on arrays of lanes (tiles for the input side, output
+//! channels for the output side) so each path's entry point compiles them into its vectors.
+
+// The transforms are matrix products; index loops mirror the formulas.
+#![allow(clippy::needless_range_loop)]
+
+use crate::kernels::simd::{Isa, RegAct};
+
+/// One Winograd variant F(M,3) with N = M+2 point tiles; matrices padded to 8.
+pub trait Variant {
+    const M: usize;
+    const N: usize;
+    const G: [[f32; 3]; 8];
+    const BT: [[f32; 8]; 8];
+    const AT: [[f32; 8]; 6];
+}
+
+pub struct F63;
+pub struct F43;
+
+impl Variant for F63 {
+    const M: usize = 6;
+    const N: usize = 8;
+    #[rustfmt::skip]
+    const G: [[f32; 3]; 8] = [
+        [1.0, 0.0, 0.0],
+        [-2.0 / 9.0, -2.0 / 9.0, -2.0 / 9.0],
+        [-2.0 / 9.0, 2.0 / 9.0, -2.0 / 9.0],
+        [1.0 / 90.0, 1.0 / 45.0, 2.0 / 45.0],
+        [1.0 / 90.0, -1.0 / 45.0, 2.0 / 45.0],
+        [1.0 / 45.0, 1.0 / 90.0, 1.0 / 180.0],
+        [1.0 / 45.0, -1.0 / 90.0, 1.0 / 180.0],
+        [0.0, 0.0, 1.0],
+    ];
+    #[rustfmt::skip]
+    const BT: [[f32; 8]; 8] = [
+        [1.0, 0.0, -5.25, 0.0, 5.25, 0.0, -1.0, 0.0],
+        [0.0, 1.0, 1.0, -4.25, -4.25, 1.0, 1.0, 0.0],
+        [0.0, -1.0, 1.0, 4.25, -4.25, -1.0, 1.0, 0.0],
+        [0.0, 0.5, 0.25, -2.5, -1.25, 2.0, 1.0, 0.0],
+        [0.0, -0.5, 0.25, 2.5, -1.25, -2.0, 1.0, 0.0],
+        [0.0, 2.0, 4.0, -2.5, -5.0, 0.5, 1.0, 0.0],
+        [0.0, -2.0, 4.0, 2.5, -5.0, -0.5, 1.0, 0.0],
+        [0.0, -1.0, 0.0, 5.25, 0.0, -5.25, 0.0, 1.0],
+    ];
+    #[rustfmt::skip]
+    const AT: [[f32; 8]; 6] = [
+        [1.0, 1.0, 1.0, 1.0, 1.0, 32.0, 32.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, -2.0, 16.0, -16.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 4.0, 8.0, 8.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, -8.0, 4.0, -4.0, 0.0],
+        [0.0, 1.0, 1.0, 16.0, 16.0, 2.0, 2.0, 0.0],
+        [0.0, 1.0, -1.0, 32.0, -32.0, 1.0, -1.0, 1.0],
+    ];
+}
+
+impl Variant for F43 {
+    const M: usize = 4;
+    const N: usize = 6;
+    #[rustfmt::skip]
+    const G: [[f32; 3]; 8] = [
+        [1.0 / 4.0, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+        [0.0; 3],
+        [0.0; 3],
+    ];
+    #[rustfmt::skip]
+    const BT: [[f32; 8]; 8] = [
+        [4.0, 0.0, -5.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, -4.0, -4.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 4.0, -4.0, -1.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, -2.0, -1.0, 2.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 4.0, 0.0, -5.0, 0.0, 1.0, 0.0, 0.0],
+        [0.0; 8],
+        [0.0; 8],
+    ];
+    #[rustfmt::skip]
+    const AT: [[f32; 8]; 6] = [
+        [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, -2.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 4.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, -8.0, 1.0, 0.0, 0.0],
+        [0.0; 8],
+        [0.0; 8],
+    ];
+}
+
+/// U = G g Gᵀ (N×N, row-major into `u`) of one 3×3 kernel.
+pub fn kernel<W: Variant>(g: &[f32], u: &mut [f32; 64]) {
+    let n = W::N;
+    let mut t = [[0.0f64; 3]; 8];
+    for (i, row) in t.iter_mut().enumerate().take(n) {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = (0..3).map(|k| W::G[i][k] as f64 * g[k * 3 + j] as f64).sum();
+        }
+    }
+    for i in 0..n {
+        for j in 0..n {
+            u[i * n + j] = (0..3).map(|k| t[i][k] * W::G[j][k] as f64).sum::<f64>() as f32;
+        }
+    }
+}
+
+/// Tiling of one convolution: padded input pw×ph, output ow×oh in tw×th tiles of m×m.
+pub struct Geometry {
+    pub pw: usize,
+    pub ph: usize,
+    pub ow: usize,
+    pub oh: usize,
+    pub tw: usize,
+    pub th: usize,
+    pub m: usize,
+}
+
+impl Geometry {
+    /// Top-left output (= padded input) corner of tile `t`, if it exists.
+    fn origin(&self, t: usize) -> Option<(usize, usize)> {
+        (t < self.tw * self.th).then(|| ((t / self.tw) * self.m, (t % self.tw) * self.m))
+    }
+}
+
+/// Calls `f(offset in the output plane, length)` for every output row of tiles t0..t0+count.
+pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMut(usize, usize)) {
+    for t in t0..t0 + count {
+        let Some((y0, x0)) = g.origin(t) else { break };
+        let len = g.m.min(g.ow - x0);
+        for y in y0..(y0 + g.m).min(g.oh) {
+            f(y * g.ow + x0, len);
+        }
+    }
+}
+
+/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[ξ][inch][L]`.
+#[inline(always)]
+fn input<W: Variant, const L: usize>(input: &[f32], inch: usize, g: &Geometry, t0: usize, v: &mut [f32]) {
+    let n = W::N;
+    let plane = g.pw * g.ph;
+    let origins: [Option<(usize, usize)>; L] = std::array::from_fn(|l| g.origin(t0 + l));
+    let mut d = [[[0.0f32; L]; 8]; 8];
+    let mut t = [[[0.0f32; L]; 8]; 8];
+    for c in 0..inch {
+        let src = &input[c * plane..(c + 1) * plane];
+        for (l, origin) in origins.iter().enumerate() {
+            let Some((y0, x0)) = *origin else {
+                for row in d.iter_mut() {
+                    for col in row.iter_mut() {
+                        col[l] = 0.0;
+                    }
+                }
+                continue;
+            };
+            if y0 + n <= g.ph && x0 + n <= g.pw {
+                for (r, row) in d.iter_mut().enumerate().take(n) {
+                    let s = &src[(y0 + r) * g.pw + x0..][..n];
+                    for (col, &x) in row.iter_mut().zip(s) {
+                        col[l] = x;
+                    }
+                }
+            } else {
+                // Edge tile: what lies past the padded input feeds only discarded outputs.
+                for (r, row) in d.iter_mut().enumerate().take(n) {
+                    for (cx, col) in row.iter_mut().enumerate().take(n) {
+                        let (y, x) = (y0 + r, x0 + cx);
+                        col[l] = if y < g.ph && x < g.pw { src[y * g.pw + x] } else { 0.0 };
+                    }
+                }
+            }
+        }
+        for i in 0..n {
+            for col in 0..n {
+                let mut acc = [0.0f32; L];
+                for k in 0..n {
+                    let cf = W::BT[i][k];
+                    if cf != 0.0 {
+                        for l in 0..L {
+                            acc[l] = cf.mul_add(d[k][col][l], acc[l]);
+                        }
+                    }
+                }
+                t[i][col] = acc;
+            }
+        }
+        for i in 0..n {
+            for j in 0..n {
+                let mut acc = [0.0f32; L];
+                for k in 0..n {
+                    let cf = W::BT[j][k];
+                    if cf != 0.0 {
+                        for l in 0..L {
+                            acc[l] = cf.mul_add(t[i][k][l], acc[l]);
+                        }
+                    }
+                }
+                v[((i * n + j) * inch + c) * L..][..L].copy_from_slice(&acc);
+            }
+        }
+    }
+}
+
+/// Y = Aᵀ M A for tiles t0..t0+count and output channels o0..o1, plus bias and the in-register
+/// activation, scattered into the output planes at `dst`. `mp` is `[ξ][count][outch_pad]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output<W: Variant, const L: usize>(
+    mp: &[f32],
+    outch_pad: usize,
+    g: &Geometry,
+    t0: usize,
+    count: usize,
+    o0: usize,
+    o1: usize,
+    bias: Option<&[f32]>,
+    act: RegAct,
+    dst: *mut f32,
+    _outch: usize,
+) {
+    let (n, m) = (W::N, W::M);
+    let plane = g.ow * g.oh;
+    let mut s = [[[0.0f32; L]; 8]; 6];
+    for r in 0..count {
+        let Some((y0, x0)) = g.origin(t0 + r) else { break };
+        let mut o = o0;
+        while o < o1 {
+            let lanes = L.min(o1 - o);
+            let load = |xi: usize| -> [f32; L] {
+                let base = (xi * count + r) * outch_pad + o;
+                <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
+            };
+            for (i, srow) in s.iter_mut().enumerate().take(m) {
+                for (col, sv) in srow.iter_mut().enumerate().take(n) {
+                    let mut acc = [0.0f32; L];
+                    for k in 0..n {
+                        let cf = W::AT[i][k];
+                        if cf != 0.0 {
+                            let x = load(k * n + col);
+                            for l in 0..L {
+                                acc[l] = cf.mul_add(x[l], acc[l]);
+                            }
+                        }
+                    }
+                    *sv = acc;
+                }
+            }
+            let b: [f32; L] = std::array::from_fn(|l| match bias {
+                Some(b) if l < lanes => b[o + l],
+                _ => 0.0,
+            });
+            for i in 0..m.min(g.oh - y0) {
+                for j in 0..m.min(g.ow - x0) {
+                    let mut acc = b;
+                    for k in 0..n {
+                        let cf = W::AT[j][k];
+                        if cf != 0.0 {
+                            for l in 0..L {
+                                acc[l] = cf.mul_add(s[i][k][l], acc[l]);
+                            }
+                        }
+                    }
+                    let at = (y0 + i) * g.ow + x0 + j;
+                    for (l, &y) in acc.iter().enumerate().take(lanes) {
+                        *dst.add((o + l) * plane + at) = act.apply_scalar(y);
+                    }
+                }
+            }
+            o += L;
+        }
+    }
+}
+
+pub type InputFn = unsafe fn(&[f32], usize, &Geometry, usize, usize, &mut [f32]);
+pub type OutputFn =
+    unsafe fn(&[f32], usize, &Geometry, usize, usize, usize, usize, Option<&[f32]>, RegAct, *mut f32, usize);
+
+macro_rules! entry_points {
+    ($input:ident, $output:ident, $features:literal, $in_lanes:literal, $out_lanes:literal) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $input<W: Variant>(x: &[f32], inch: usize, g: &Geometry, t0: usize, lanes: usize, v: &mut [f32]) {
+            debug_assert_eq!(lanes, $in_lanes);
+            input::<W, $in_lanes>(x, inch, g, t0, v)
+        }
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $output<W: Variant>(
+            mp: &[f32],
+            outch_pad: usize,
+            g: &Geometry,
+            t0: usize,
+            count: usize,
+            o0: usize,
+            o1: usize,
+            bias: Option<&[f32]>,
+            act: RegAct,
+            dst: *mut f32,
+            outch: usize,
+        ) {
+            output::<W, $out_lanes>(mp, outch_pad, g, t0, count, o0, o1, bias, act, dst, outch)
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+entry_points!(input_avx2, output_avx2, "avx2,fma", 6, 8);
+#[cfg(target_arch = "x86_64")]
+entry_points!(input_avx512, output_avx512, "avx512f,avx2,fma", 8, 16);
+#[cfg(target_arch = "aarch64")]
+entry_points!(input_neon, output_neon, "neon", 8, 8);
+
+/// The transform entry points of one path (whose lanes match its microkernel's mr).
+pub struct Fns {
+    isa: Isa,
+}
+
+impl Fns {
+    pub fn of(isa: Isa) -> Fns {
+        Fns { isa }
+    }
+
+    pub fn input<W: Variant>(&self) -> InputFn {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => input_avx2::<W>,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => input_avx512::<W>,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => input_neon::<W>,
+            other => panic!("no Winograd transforms for the {other:?} path"),
+        }
+    }
+
+    pub fn output<W: Variant>(&self) -> OutputFn {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => output_avx2::<W>,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => output_avx512::<W>,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => output_neon::<W>,
+            other => panic!("no Winograd transforms for the {other:?} path"),
+        }
+    }
+}
