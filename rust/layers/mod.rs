@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod concat;
 pub mod convolution;
+pub mod convolution_depthwise;
 pub mod innerproduct;
 pub mod passthrough;
 pub mod pooling;
@@ -139,6 +140,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Concat" => concat::build,
         "Pooling" => pooling::build,
         "Convolution" => convolution::build,
+        "ConvolutionDepthWise" => convolution_depthwise::build,
         "InnerProduct" => innerproduct::build,
         _ => return None,
     })
