@@ -318,6 +318,17 @@ impl RegAct {
         }
     }
 
+    /// On a lane array, with the match outside the lane loop so it vectorizes.
+    #[inline(always)]
+    pub fn apply_lanes<const L: usize>(self, x: [f32; L]) -> [f32; L] {
+        match self {
+            RegAct::None => x,
+            RegAct::Relu => x.map(|v| v.max(0.0)),
+            RegAct::Leaky(s) => x.map(|v| v.max(0.0) + v.min(0.0) * s),
+            RegAct::Clip(lo, hi) => x.map(|v| v.max(lo).min(hi)),
+        }
+    }
+
     #[inline(always)]
     pub fn apply_scalar(self, x: f32) -> f32 {
         match self {

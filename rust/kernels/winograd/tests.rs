@@ -87,3 +87,24 @@ fn winograd_splits_work_across_threads() {
         assert!((g - r).abs() <= 1e-4 * a + 1e-6, "{g} vs {r}");
     }
 }
+
+fn check_factored<W: transform::Variant>() {
+    for k in 0..W::N {
+        let mut unit = [[0.0f32; 1]; 8];
+        unit[k] = [1.0];
+        let bt = W::bt(&unit);
+        let at = W::at(&unit);
+        for i in 0..W::N {
+            assert_eq!(bt[i][0], W::BT[i][k], "Bt[{i}][{k}] of F({},3)", W::M);
+        }
+        for i in 0..W::M {
+            assert_eq!(at[i][0], W::AT[i][k], "At[{i}][{k}] of F({},3)", W::M);
+        }
+    }
+}
+
+#[test]
+fn factored_transforms_match_the_matrices() {
+    check_factored::<transform::F63>();
+    check_factored::<transform::F43>();
+}

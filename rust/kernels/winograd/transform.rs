@@ -11,8 +11,32 @@ pub trait Variant {
     const M: usize;
     const N: usize;
     const G: [[f32; 3]; 8];
+    /// The dense matrices, which the factored `bt`/`at` are tested against.
+    #[allow(dead_code)]
     const BT: [[f32; 8]; 8];
+    #[allow(dead_code)]
     const AT: [[f32; 8]; 6];
+    /// Bᵀ·d for one column of N values (factored: fewer operations than the dense matrix).
+    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8];
+    /// Aᵀ·m for one column of N values, M results.
+    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6];
+}
+
+/// One value per lane; plain arrays so each path's entry point vectorizes them to its width.
+pub type Lanes<const L: usize> = [f32; L];
+
+#[inline(always)]
+fn add<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
+    std::array::from_fn(|i| a[i] + b[i])
+}
+#[inline(always)]
+fn sub<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
+    std::array::from_fn(|i| a[i] - b[i])
+}
+/// a·s + b
+#[inline(always)]
+fn fma<const L: usize>(a: Lanes<L>, s: f32, b: Lanes<L>) -> Lanes<L> {
+    std::array::from_fn(|i| a[i].mul_add(s, b[i]))
 }
 
 pub struct F63;
@@ -52,6 +76,32 @@ impl Variant for F63 {
         [0.0, 1.0, 1.0, 16.0, 16.0, 2.0, 2.0, 0.0],
         [0.0, 1.0, -1.0, 32.0, -32.0, 1.0, -1.0, 1.0],
     ];
+    #[inline(always)]
+    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+        let r0 = fma(sub(d[4], d[2]), 5.25, sub(d[0], d[6]));
+        let r7 = fma(sub(d[3], d[5]), 5.25, sub(d[7], d[1]));
+        let a = fma(d[4], -4.25, add(d[2], d[6]));
+        let b = fma(d[3], -4.25, add(d[1], d[5]));
+        let c = fma(d[4], -1.25, fma(d[2], 0.25, d[6]));
+        let e = fma(d[5], 2.0, fma(d[3], -2.5, fma(d[1], 0.5, [0.0; L])));
+        let f = fma(fma(d[4], -1.25, d[2]), 4.0, d[6]);
+        let h = fma(d[5], 0.5, fma(d[3], -2.5, fma(d[1], 2.0, [0.0; L])));
+        [r0, add(a, b), sub(a, b), add(c, e), sub(c, e), add(f, h), sub(f, h), r7]
+    }
+    #[inline(always)]
+    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+        let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
+        let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
+        let (p5, n5) = (add(m[5], m[6]), sub(m[5], m[6]));
+        [
+            fma(p5, 32.0, add(add(m[0], p1), p3)),
+            fma(n5, 16.0, fma(n3, 2.0, n1)),
+            fma(p5, 8.0, fma(p3, 4.0, p1)),
+            fma(n5, 4.0, fma(n3, 8.0, n1)),
+            fma(p5, 2.0, fma(p3, 16.0, p1)),
+            add(fma(n3, 32.0, add(n1, n5)), m[7]),
+        ]
+    }
 }
 
 impl Variant for F43 {
@@ -88,6 +138,31 @@ impl Variant for F43 {
         [0.0; 8],
         [0.0; 8],
     ];
+    #[inline(always)]
+    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+        let a = fma(d[2], -4.0, d[4]);
+        let b = fma(d[1], -4.0, d[3]);
+        let c = sub(d[4], d[2]);
+        let e = sub(d[3], d[1]);
+        let z = [0.0; L];
+        [
+            fma(d[0], 4.0, fma(d[2], -5.0, d[4])),
+            add(a, b),
+            sub(a, b),
+            fma(e, 2.0, c),
+            fma(e, -2.0, c),
+            fma(d[1], 4.0, fma(d[3], -5.0, d[5])),
+            z,
+            z,
+        ]
+    }
+    #[inline(always)]
+    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+        let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
+        let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
+        let z = [0.0; L];
+        [add(add(m[0], p1), p3), fma(n3, 2.0, n1), fma(p3, 4.0, p1), add(fma(n3, 8.0, n1), m[5]), z, z]
+    }
 }
 
 /// U = G g Gᵀ (N×N, row-major into `u`) of one 3×3 kernel.
@@ -171,32 +246,18 @@ fn input<W: Variant, const L: usize>(input: &[f32], inch: usize, g: &Geometry, t
                 }
             }
         }
-        for i in 0..n {
-            for col in 0..n {
-                let mut acc = [0.0f32; L];
-                for k in 0..n {
-                    let cf = W::BT[i][k];
-                    if cf != 0.0 {
-                        for l in 0..L {
-                            acc[l] = cf.mul_add(d[k][col][l], acc[l]);
-                        }
-                    }
-                }
-                t[i][col] = acc;
+        // Columns first (t = Bᵀ d), then rows (V = t B).
+        for col in 0..n {
+            let column: [Lanes<L>; 8] = std::array::from_fn(|k| d[k][col]);
+            let out = W::bt(&column);
+            for i in 0..n {
+                t[i][col] = out[i];
             }
         }
         for i in 0..n {
+            let out = W::bt(&t[i]);
             for j in 0..n {
-                let mut acc = [0.0f32; L];
-                for k in 0..n {
-                    let cf = W::BT[j][k];
-                    if cf != 0.0 {
-                        for l in 0..L {
-                            acc[l] = cf.mul_add(t[i][k][l], acc[l]);
-                        }
-                    }
-                }
-                v[((i * n + j) * inch + c) * L..][..L].copy_from_slice(&acc);
+                v[((i * n + j) * inch + c) * L..][..L].copy_from_slice(&out[j]);
             }
         }
     }
@@ -222,6 +283,7 @@ unsafe fn output<W: Variant, const L: usize>(
     let (n, m) = (W::N, W::M);
     let plane = g.ow * g.oh;
     let mut s = [[[0.0f32; L]; 8]; 6];
+    debug_assert!(n <= 8 && m <= 6);
     for r in 0..count {
         let Some((y0, x0)) = g.origin(t0 + r) else { break };
         let mut o = o0;
@@ -231,39 +293,29 @@ unsafe fn output<W: Variant, const L: usize>(
                 let base = (xi * count + r) * outch_pad + o;
                 <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
             };
-            for (i, srow) in s.iter_mut().enumerate().take(m) {
-                for (col, sv) in srow.iter_mut().enumerate().take(n) {
-                    let mut acc = [0.0f32; L];
-                    for k in 0..n {
-                        let cf = W::AT[i][k];
-                        if cf != 0.0 {
-                            let x = load(k * n + col);
-                            for l in 0..L {
-                                acc[l] = cf.mul_add(x[l], acc[l]);
-                            }
-                        }
-                    }
-                    *sv = acc;
+            // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
+            for col in 0..n {
+                let column: [Lanes<L>; 8] = std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
+                let out = W::at(&column);
+                for i in 0..m {
+                    s[i][col] = out[i];
                 }
             }
-            let b: [f32; L] = std::array::from_fn(|l| match bias {
+            let b: Lanes<L> = std::array::from_fn(|l| match bias {
                 Some(b) if l < lanes => b[o + l],
                 _ => 0.0,
             });
             for i in 0..m.min(g.oh - y0) {
-                for j in 0..m.min(g.ow - x0) {
-                    let mut acc = b;
-                    for k in 0..n {
-                        let cf = W::AT[j][k];
-                        if cf != 0.0 {
-                            for l in 0..L {
-                                acc[l] = cf.mul_add(s[i][k][l], acc[l]);
-                            }
-                        }
-                    }
-                    let at = (y0 + i) * g.ow + x0 + j;
-                    for (l, &y) in acc.iter().enumerate().take(lanes) {
-                        *dst.add((o + l) * plane + at) = act.apply_scalar(y);
+                let mut y = W::at(&s[i]);
+                for yv in y.iter_mut().take(m) {
+                    *yv = act.apply_lanes(add(*yv, b));
+                }
+                let row = (y0 + i) * g.ow + x0;
+                let cols = m.min(g.ow - x0);
+                for l in 0..lanes {
+                    let d = dst.add((o + l) * plane + row);
+                    for j in 0..cols {
+                        *d.add(j) = y[j][l];
                     }
                 }
             }
