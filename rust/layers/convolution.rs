@@ -189,7 +189,7 @@ impl ConvCore {
         let (padded, pw, ph) = geo.pad_input(x.f32(), w, h, c, pad);
         let n = ow * oh;
         let mut out = vec![0.0; self.num_output * n];
-        if let Some(wino) = weights.winograd.as_ref().filter(|_| winograd::pays_for_size(ow, oh)) {
+        if let Some(wino) = weights.winograd.as_ref().filter(|w| winograd::pays_for_size(w, ow, oh)) {
             winograd::conv3x3s1(wino, &padded, pw, ph, &mut out, ow, oh, self.epilogue());
             return Ok(Tensor::new(Shape::d3(ow, oh, self.num_output), out));
         }

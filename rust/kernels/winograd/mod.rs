@@ -9,7 +9,7 @@
 
 #[cfg(test)]
 mod tests;
-mod transform;
+pub(crate) mod transform;
 
 use crate::kernels::gemm_f32::{Epilogue, Kernel, Tile};
 use crate::kernels::simd::RegAct;
@@ -23,18 +23,26 @@ pub fn pays(inch: usize, outch: usize) -> bool {
     Kernel::selected().has_micro() && inch >= 8 && outch >= 8
 }
 
-/// Which variant (tile size m) to use for an output, or None when the GEMM is cheaper.
-fn choose(ow: usize, oh: usize) -> Option<usize> {
-    // Multiplies per output pixel and channel pair, counting the padded edge tiles.
-    let cost = |m: usize| (ow.div_ceil(m) * oh.div_ceil(m) * (m + 2) * (m + 2)) as f64 / (ow * oh) as f64;
+/// Which variant (tile size m) to use, or None when the GEMM is cheaper. The estimate counts, per
+/// output pixel and channel pair: products including tiles padded to the kernel's mr (and the
+/// GEMM's columns padded to nr), the transforms, and the traffic of the transformed weights,
+/// which grow by (m+2)²/9 and are streamed once per run (what sinks Winograd on small outputs).
+fn choose(kernel: &Kernel, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
+    let pix = (ow * oh) as f64;
+    let direct = 9.0 * (ow * oh).next_multiple_of(kernel.nr) as f64 / pix;
+    let cost = |m: usize| {
+        let n2 = ((m + 2) * (m + 2)) as f64;
+        let tiles = (ow.div_ceil(m) * oh.div_ceil(m)).next_multiple_of(kernel.mr) as f64;
+        let transforms = 4.0 * (1.0 / inch as f64 + 1.0 / outch as f64) * n2 / (m * m) as f64;
+        tiles * n2 / pix + transforms + 8.0 * n2 / pix
+    };
     let (c6, c4) = (cost(6), cost(4));
-    // The GEMM does 9; transforms cost roughly a multiply's worth per element.
     let best = if c6 <= c4 { (6, c6) } else { (4, c4) };
-    (best.1 + 1.5 < 9.0 * 0.75).then_some(best.0)
+    (best.1 < 0.8 * direct).then_some(best.0)
 }
 
-pub fn pays_for_size(ow: usize, oh: usize) -> bool {
-    ow > 0 && oh > 0 && choose(ow, oh).is_some()
+pub fn pays_for_size(w: &Weights, ow: usize, oh: usize) -> bool {
+    ow > 0 && oh > 0 && choose(&Kernel::selected(), ow, oh, w.inch, w.outch).is_some()
 }
 
 /// U = G g Gᵀ of every (out, in) pair, packed as the B side of the microkernel:
@@ -138,7 +146,7 @@ pub(crate) fn conv3x3s1_with(
     if ow == 0 || oh == 0 || w.outch == 0 {
         return;
     }
-    match force_m.or_else(|| choose(ow, oh)).unwrap_or(4) {
+    match force_m.or_else(|| choose(&kernel, ow, oh, w.inch, w.outch)).unwrap_or(4) {
         6 => run::<transform::F63>(kernel, w, input, pw, ph, out, ow, oh, ep),
         _ => run::<transform::F43>(kernel, w, input, pw, ph, out, ow, oh, ep),
     }
@@ -209,6 +217,7 @@ fn run<W: Variant>(
                             kc: inch,
                             a: vbuf[((p - p0) * n2 + xi) * inch * mr..].as_ptr(),
                             b,
+                            ldb: nr,
                             c: mbuf[((p - p0) * n2 + xi) * mr * outch_pad + op * nr..].as_mut_ptr(),
                             ldc: outch_pad,
                             rows: mr,
