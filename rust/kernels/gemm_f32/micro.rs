@@ -42,7 +42,7 @@ unsafe fn micro<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
             }
         }
         a = a.add(MR);
-        b = b.add(nr);
+        b = b.add(t.ldb);
     }
     for (i, row) in acc.iter().enumerate() {
         for (v, &r) in row.iter().enumerate() {

@@ -37,11 +37,12 @@ impl Epilogue<'_> {
 }
 
 /// One microkernel call: a `rows`×`cols` tile of C (at most mr×nr) from kc steps of packed A
-/// (`[kc][mr]`) and packed B (`[kc][nr]`).
+/// (`[kc][mr]`) and B (kc rows of nr values, `ldb` apart: nr when packed).
 pub(crate) struct Tile {
     pub kc: usize,
     pub a: *const f32,
     pub b: *const f32,
+    pub ldb: usize,
     pub c: *mut f32,
     pub ldc: usize,
     pub rows: usize,
@@ -144,6 +145,11 @@ pub trait PackB: Sync {
     /// Writes rows `k0..k0+kc` of columns `j0..j0+cols` into `dst` as `[kc][nr]`, zero-filling
     /// columns `cols..nr`.
     fn pack(&self, k0: usize, kc: usize, j0: usize, cols: usize, nr: usize, dst: &mut [f32]);
+
+    /// The matrix itself (row-major, with its row stride) when the kernel can read it in place.
+    fn direct(&self) -> Option<(&[f32], usize)> {
+        None
+    }
 }
 
 /// A row-major k×n matrix.
@@ -160,6 +166,10 @@ impl PackB for DenseB<'_> {
             d[..cols].copy_from_slice(src);
             d[cols..].iter_mut().for_each(|v| *v = 0.0);
         }
+    }
+
+    fn direct(&self) -> Option<(&[f32], usize)> {
+        Some((self.data, self.n))
     }
 }
 
@@ -219,6 +229,7 @@ pub fn gemm(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32], ldc
     let row_groups = m_panels.div_ceil(panels_per_group);
     let out = OutPtr(c.as_mut_ptr());
     let k_blocks = k.div_ceil(KC).max(1);
+    let direct = b.direct();
 
     let job = |job: usize| {
         let (rg, cb) = (job % row_groups, job / row_groups);
@@ -236,9 +247,13 @@ pub fn gemm(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32], ldc
             for kb in 0..k_blocks {
                 let k0 = kb * KC;
                 let kc = KC.min(k - k0.min(k));
+                // Full panels of a dense B are read in place; packing them would cost as much as
+                // the products when m is small.
                 for jp in 0..jpanels {
                     let cols = nr.min(jcols - jp * nr);
-                    b.pack(k0, kc, j0 + jp * nr, cols, nr, &mut buf[jp * kc * nr..(jp + 1) * kc * nr]);
+                    if direct.is_none() || cols < nr || kc == 0 {
+                        b.pack(k0, kc, j0 + jp * nr, cols, nr, &mut buf[jp * kc * nr..(jp + 1) * kc * nr]);
+                    }
                 }
                 let last = kb + 1 == k_blocks;
                 for pi in p0..p1 {
@@ -251,10 +266,15 @@ pub fn gemm(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32], ldc
                     let apanel = a.data[pi * mr * k + k0 * mr..].as_ptr();
                     for jp in 0..jpanels {
                         let cols = nr.min(jcols - jp * nr);
+                        let (bp, ldb) = match direct {
+                            Some((data, ld)) if cols == nr && kc > 0 => (data[k0 * ld + j0 + jp * nr..].as_ptr(), ld),
+                            _ => (buf[jp * kc * nr..].as_ptr(), nr),
+                        };
                         let tile = Tile {
                             kc,
                             a: apanel,
-                            b: buf[jp * kc * nr..].as_ptr(),
+                            b: bp,
+                            ldb,
                             // SAFETY: within c (checked above); jobs write disjoint tiles.
                             c: unsafe { out.get().add(i0 * ldc + j0 + jp * nr) },
                             ldc,
