@@ -7,7 +7,8 @@ squeezenet_v1.1 runs with its real weights (../shared/data/models); the benchmar
 saved to a temporary .bin that both engines load. ncnn is configured as tests/reference.py's
 make_ncnn_net does (fp16/bf16 off) with its usual fast paths (Winograd, sgemm, packing) on.
 Runs alternate between the engines so background load hits both alike; the table shows medians
-after warm-up, and the cosine of the two outputs as a sanity check.
+after warm-up of wall-clock time and of process CPU time (all threads: on a busy machine the
+1-thread CPU time is the load-independent measure), and the cosine of the two outputs.
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def make_ncnn(param: Path, bin_path: Path, threads: int):
     return net
 
 
-def time_once(fn) -> float:
-    t0 = time.perf_counter()
+def time_once(fn) -> tuple[float, float]:
+    """(wall ms, process CPU ms) of one call."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return (time.perf_counter() - t0) * 1000.0
+    return (time.perf_counter() - t0) * 1000.0, (time.process_time() - c0) * 1000.0
 
 
 def bench(stem: str, threads: int, runs: int, warmup: int, tmp: Path) -> dict:
@@ -88,8 +90,18 @@ def bench(stem: str, threads: int, runs: int, warmup: int, tmp: Path) -> dict:
     for _ in range(runs):
         t_ours.append(time_once(run_ours))
         t_theirs.append(time_once(run_theirs))
-    m_ours, m_theirs = statistics.median(t_ours), statistics.median(t_theirs)
-    return {"ours": m_ours, "ncnn": m_theirs, "ratio": m_ours / m_theirs, "cos": cos}
+    med = lambda ts, i: statistics.median(t[i] for t in ts)  # noqa: E731
+    m_ours, m_theirs = med(t_ours, 0), med(t_theirs, 0)
+    c_ours, c_theirs = med(t_ours, 1), med(t_theirs, 1)
+    return {
+        "ours": m_ours,
+        "ncnn": m_theirs,
+        "ratio": m_ours / m_theirs,
+        "cpu_ours": c_ours,
+        "cpu_ncnn": c_theirs,
+        "cpu_ratio": c_ours / c_theirs,
+        "cos": cos,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.runs < 10:
         ap.error("--runs must be at least 10")
-    print(f"{'model':<16} {'threads':>7} {'ncnnq ms':>9} {'ncnn ms':>9} {'ratio':>6} {'cosine':>9}")
+    print(
+        f"{'model':<16} {'threads':>7} {'ncnnq ms':>9} {'ncnn ms':>9} {'ratio':>6}"
+        f" {'ncnnq cpu':>9} {'ncnn cpu':>9} {'ratio':>6} {'cosine':>9}"
+    )
     with tempfile.TemporaryDirectory(prefix="ncnnq-bench-") as tmp:
         for stem in args.models:
             for threads in args.threads:
@@ -111,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{stem:<16} {threads:>7}   skipped: {e}")
                     continue
                 print(
-                    f"{stem:<16} {threads:>7} {r['ours']:>9.2f} {r['ncnn']:>9.2f} {r['ratio']:>6.2f} {r['cos']:>9.6f}",
+                    f"{stem:<16} {threads:>7} {r['ours']:>9.2f} {r['ncnn']:>9.2f} {r['ratio']:>6.2f}"
+                    f" {r['cpu_ours']:>9.2f} {r['cpu_ncnn']:>9.2f} {r['cpu_ratio']:>6.2f} {r['cos']:>9.6f}",
                     flush=True,
                 )
     return 0
