@@ -112,6 +112,58 @@ pub mod x86 {
     use super::F32Vec;
     use std::arch::x86_64::*;
 
+    /// 4 lanes with FMA: for rows too narrow for the wider registers.
+    #[derive(Clone, Copy)]
+    pub struct Sse(pub __m128);
+
+    impl F32Vec for Sse {
+        const LANES: usize = 4;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Sse(_mm_setzero_ps())
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            Sse(_mm_set1_ps(x))
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Sse(_mm_loadu_ps(p))
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            _mm_storeu_ps(p, self.0)
+        }
+        #[inline(always)]
+        unsafe fn load_even(p: *const f32) -> Self {
+            Sse(_mm_shuffle_ps::<0b10_00_10_00>(_mm_loadu_ps(p), _mm_loadu_ps(p.add(4))))
+        }
+        #[inline(always)]
+        unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+            Sse(_mm_fmadd_ps(a.0, b.0, c.0))
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            Sse(_mm_add_ps(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sub(a: Self, b: Self) -> Self {
+            Sse(_mm_sub_ps(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn mul(a: Self, b: Self) -> Self {
+            Sse(_mm_mul_ps(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn max(a: Self, b: Self) -> Self {
+            Sse(_mm_max_ps(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn min(a: Self, b: Self) -> Self {
+            Sse(_mm_min_ps(a.0, b.0))
+        }
+    }
+
     #[derive(Clone, Copy)]
     pub struct Avx2(pub __m256);
 

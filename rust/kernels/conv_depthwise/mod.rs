@@ -97,13 +97,16 @@ unsafe fn body<V: F32Vec>(
     out: &mut [f32],
 ) {
     let l = V::LANES;
-    // Vector loads of output ox read inputs up to sw·(ox+l) + (kw-1)·dw, plus one more for
-    // the stride-2 deinterleave; keep them inside the row.
-    let reach = |ox: usize| sw * (ox + l) + (kw - 1) * dw + (sw - 1);
+    // A vector at output ox reads the row up to (excluding) sw·(ox+l) + (kw-1)·dw; the
+    // stride-2 deinterleave reads 2l values per tap. Keep the reads inside the row.
+    let fits = |ox: usize| ox + l <= p.ow && sw * (ox + l) + (kw - 1) * dw <= p.pw;
     let mut vec_end = 0;
-    while vec_end + l <= p.ow && reach(vec_end) <= p.pw {
+    while fits(vec_end) {
         vec_end += l;
     }
+    // The tail as one more vector overlapping the last: outputs are recomputed identically.
+    let overlap = (vec_end < p.ow && p.ow >= l && fits(p.ow - l)).then(|| p.ow - l);
+    let scalar_from = if overlap.is_some() { p.ow } else { vec_end };
     let mut wv = [V::zero(); 25];
     if kw * kh <= 25 {
         for (v, &s) in wv.iter_mut().zip(w) {
@@ -113,22 +116,32 @@ unsafe fn body<V: F32Vec>(
     let xp = x.as_ptr();
     for oy in 0..p.oh {
         let orow = &mut out[oy * p.ow..(oy + 1) * p.ow];
+        // A macro, not a closure: closures do not inherit the entry point's target features.
+        macro_rules! vector {
+            ($ox:expr) => {{
+                let ox = $ox;
+                let mut acc = V::splat(bias);
+                for ky in 0..kh {
+                    let row = xp.add((oy * sh + ky * dh) * p.pw + ox * sw);
+                    for kx in 0..kw {
+                        let q = row.add(kx * dw);
+                        let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
+                        let wk = if kw * kh <= 25 { wv[ky * kw + kx] } else { V::splat(w[ky * kw + kx]) };
+                        acc = V::fma(wk, v, acc);
+                    }
+                }
+                act.apply(acc).store(orow.as_mut_ptr().add(ox));
+            }};
+        }
         let mut ox = 0;
         while ox < vec_end {
-            let mut acc = V::splat(bias);
-            for ky in 0..kh {
-                let row = xp.add((oy * sh + ky * dh) * p.pw + ox * sw);
-                for kx in 0..kw {
-                    let q = row.add(kx * dw);
-                    let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
-                    let wk = if kw * kh <= 25 { wv[ky * kw + kx] } else { V::splat(w[ky * kw + kx]) };
-                    acc = V::fma(wk, v, acc);
-                }
-            }
-            act.apply(acc).store(orow.as_mut_ptr().add(ox));
+            vector!(ox);
             ox += l;
         }
-        for (ox, o) in orow.iter_mut().enumerate().skip(vec_end) {
+        if let Some(ox) = overlap {
+            vector!(ox);
+        }
+        for (ox, o) in orow.iter_mut().enumerate().skip(scalar_from) {
             let mut sum = bias;
             for ky in 0..kh {
                 let row = &x[(oy * sh + ky * dh) * p.pw..];
@@ -159,15 +172,25 @@ unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
-    use crate::kernels::simd::x86::{Avx2, Avx512};
+    use crate::kernels::simd::x86::{Avx2, Avx512, Sse};
 
+    // Narrow planes use fewer lanes: a wide vector would leave most of each row to the scalar
+    // tail.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn channel_avx2(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        specialised::<Avx2>(p, x, w, b, act, out)
+        if p.ow >= 8 {
+            specialised::<Avx2>(p, x, w, b, act, out)
+        } else {
+            specialised::<Sse>(p, x, w, b, act, out)
+        }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn channel_avx512(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        specialised::<Avx512>(p, x, w, b, act, out)
+        match p.ow {
+            16.. => specialised::<Avx512>(p, x, w, b, act, out),
+            8.. => specialised::<Avx2>(p, x, w, b, act, out),
+            _ => specialised::<Sse>(p, x, w, b, act, out),
+        }
     }
 }
 
