@@ -94,11 +94,11 @@ fn check_factored<W: transform::Variant>() {
         unit[k] = [1.0];
         let bt = W::bt(&unit);
         let at = W::at(&unit);
-        for i in 0..W::N {
-            assert_eq!(bt[i][0], W::BT[i][k], "Bt[{i}][{k}] of F({},3)", W::M);
+        for (i, v) in bt.iter().enumerate().take(W::N) {
+            assert_eq!(v[0], W::BT[i][k], "Bt[{i}][{k}] of F({},3)", W::M);
         }
-        for i in 0..W::M {
-            assert_eq!(at[i][0], W::AT[i][k], "At[{i}][{k}] of F({},3)", W::M);
+        for (i, v) in at.iter().enumerate().take(W::M) {
+            assert_eq!(v[0], W::AT[i][k], "At[{i}][{k}] of F({},3)", W::M);
         }
     }
 }
