@@ -212,15 +212,65 @@ pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMu
 
 /// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[ξ][inch][L]`.
 #[inline(always)]
-fn input<W: Variant, const L: usize>(input: &[f32], inch: usize, g: &Geometry, t0: usize, v: &mut [f32]) {
+fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
+    input: &[f32],
+    inch: usize,
+    g: &Geometry,
+    t0: usize,
+    v: &mut [f32],
+) {
     let n = W::N;
     let plane = g.pw * g.ph;
     let origins: [Option<(usize, usize)>; L] = std::array::from_fn(|l| g.origin(t0 + l));
+    // Eight lanes: gather by 8×8 transposes of 8-value row reads; a lane whose row has fewer
+    // readable values (edge tile, or no tile) reads a zero-padded copy instead.
+    let wide = AVX_GATHER && L == 8;
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
+    let full: [bool; L] = std::array::from_fn(|l| origins[l].is_some_and(|(y0, x0)| y0 + n <= g.ph && x0 + 8 <= g.pw));
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
+    let offsets: [usize; L] = std::array::from_fn(|l| origins[l].map_or(0, |(y0, x0)| y0 * g.pw + x0));
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
+    let mut edge = [[0.0f32; 8]; L];
     let mut d = [[[0.0f32; L]; 8]; 8];
     let mut t = [[[0.0f32; L]; 8]; 8];
     for c in 0..inch {
         let src = &input[c * plane..(c + 1) * plane];
+        if wide {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `wide` checked every row read stays in the plane; AVX_GATHER is only set
+            // by entry points compiled with AVX2.
+            unsafe {
+                for (r, row) in d.iter_mut().enumerate().take(n) {
+                    for (l, e) in edge.iter_mut().enumerate() {
+                        if full[l] {
+                            continue;
+                        }
+                        *e = [0.0; 8];
+                        if let Some((y0, x0)) = origins[l] {
+                            if y0 + r < g.ph {
+                                let avail = g.pw.saturating_sub(x0).min(8);
+                                e[..avail].copy_from_slice(&src[(y0 + r) * g.pw + x0..][..avail]);
+                            }
+                        }
+                    }
+                    let ptrs: [*const f32; 8] = std::array::from_fn(|l| {
+                        if full[l] {
+                            src.as_ptr().add(offsets[l] + r * g.pw)
+                        } else {
+                            edge[l].as_ptr()
+                        }
+                    });
+                    let cols = avx::transpose8(ptrs);
+                    for (col, x) in row.iter_mut().zip(cols) {
+                        std::arch::x86_64::_mm256_storeu_ps(col.as_mut_ptr(), x);
+                    }
+                }
+            }
+        }
         for (l, origin) in origins.iter().enumerate() {
+            if wide {
+                break;
+            }
             let Some((y0, x0)) = *origin else {
                 for row in d.iter_mut() {
                     for col in row.iter_mut() {
@@ -312,10 +362,21 @@ unsafe fn output<W: Variant, const L: usize>(
                 }
                 let row = (y0 + i) * g.ow + x0;
                 let cols = m.min(g.ow - x0);
-                for l in 0..lanes {
-                    let d = dst.add((o + l) * plane + row);
-                    for j in 0..cols {
-                        *d.add(j) = y[j][l];
+                // Whole rows with a constant count: a runtime count is compiled into masked
+                // vector stores, which are slow here.
+                if cols == W::M {
+                    for l in 0..lanes {
+                        let d = dst.add((o + l) * plane + row);
+                        for j in 0..W::M {
+                            *d.add(j) = y[j][l];
+                        }
+                    }
+                } else {
+                    for l in 0..lanes {
+                        let d = dst.add((o + l) * plane + row);
+                        for j in 0..cols {
+                            std::ptr::write_volatile(d.add(j), y[j][l]);
+                        }
                     }
                 }
             }
@@ -328,12 +389,49 @@ pub type InputFn = unsafe fn(&[f32], usize, &Geometry, usize, usize, &mut [f32])
 pub type OutputFn =
     unsafe fn(&[f32], usize, &Geometry, usize, usize, usize, usize, Option<&[f32]>, RegAct, *mut f32, usize);
 
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// Loads 8 floats from each of 8 rows and returns the columns.
+    #[inline(always)]
+    pub unsafe fn transpose8(rows: [*const f32; 8]) -> [__m256; 8] {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i]));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+}
+
 macro_rules! entry_points {
-    ($input:ident, $output:ident, $features:literal, $in_lanes:literal, $out_lanes:literal) => {
+    ($input:ident, $output:ident, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx_gather:literal) => {
         #[target_feature(enable = $features)]
         unsafe fn $input<W: Variant>(x: &[f32], inch: usize, g: &Geometry, t0: usize, lanes: usize, v: &mut [f32]) {
             debug_assert_eq!(lanes, $in_lanes);
-            input::<W, $in_lanes>(x, inch, g, t0, v)
+            input::<W, $in_lanes, $avx_gather>(x, inch, g, t0, v)
         }
         #[target_feature(enable = $features)]
         #[allow(clippy::too_many_arguments)]
@@ -356,11 +454,11 @@ macro_rules! entry_points {
 }
 
 #[cfg(target_arch = "x86_64")]
-entry_points!(input_avx2, output_avx2, "avx2,fma", 6, 8);
+entry_points!(input_avx2, output_avx2, "avx2,fma", 6, 8, false);
 #[cfg(target_arch = "x86_64")]
-entry_points!(input_avx512, output_avx512, "avx512f,avx2,fma", 8, 16);
+entry_points!(input_avx512, output_avx512, "avx512f,avx2,fma", 8, 16, true);
 #[cfg(target_arch = "aarch64")]
-entry_points!(input_neon, output_neon, "neon", 8, 8);
+entry_points!(input_neon, output_neon, "neon", 8, 8, false);
 
 /// The transform entry points of one path (whose lanes match its microkernel's mr).
 pub struct Fns {
