@@ -201,7 +201,7 @@ impl ConvCore {
             let c_out = &mut out[g * out_g * n..(g + 1) * out_g * n];
             if dense {
                 let b = DenseB { data: &padded[g * in_g * n..(g + 1) * in_g * n], n };
-                gemm_f32::gemm(a, &b, n, c_out, n, ep);
+                gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
             } else {
                 let b = ConvB {
                     input: &padded,
@@ -213,7 +213,7 @@ impl ConvCore {
                     stride: geo.stride,
                     ow,
                 };
-                gemm_f32::gemm(a, &b, n, c_out, n, ep);
+                gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
             }
         }
         Ok(Tensor::new(Shape::d3(ow, oh, self.num_output), out))
@@ -241,7 +241,14 @@ impl Op for Convolution {
         if s.dims == 1 && self.core.geometry.kernel == (1, 1) && s.w == k {
             // ncnn runs a 1x1 convolution of a flat blob as an InnerProduct.
             let mut out = vec![0.0; self.core.num_output];
-            gemm_f32::gemm(&weights.packed[0], &DenseB { data: x.f32(), n: 1 }, 1, &mut out, 1, self.core.epilogue());
+            gemm_f32::gemm_from(
+                &weights.packed[0],
+                &DenseB { data: x.f32(), n: 1 },
+                1,
+                &mut out,
+                1,
+                self.core.epilogue(),
+            );
             return one(Tensor::new(Shape::d1(self.core.num_output), out));
         }
         one(self.core.run(weights, x, ctx)?)

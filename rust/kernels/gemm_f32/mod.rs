@@ -195,8 +195,14 @@ impl OutPtr {
     }
 }
 
-/// C = A·B then the epilogue; `c` holds m rows of `ldc` floats, of which the first n are written.
-pub fn gemm(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32], ldc: usize, epilogue: Epilogue) {
+/// C = A·B then the epilogue, for a dense row-major B (k×n) and C (m×n).
+pub fn gemm(a: &PackedA, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue) {
+    gemm_from(a, &DenseB { data: b, n }, n, c, n, epilogue)
+}
+
+/// C = A·B then the epilogue, B from any source; `c` holds m rows of `ldc` floats, of which the
+/// first n are written.
+pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32], ldc: usize, epilogue: Epilogue) {
     let (m, k) = (a.m, a.k);
     assert!(ldc >= n && c.len() >= m.saturating_sub(1) * ldc + if m > 0 { n } else { 0 });
     if let Some(bias) = epilogue.bias {

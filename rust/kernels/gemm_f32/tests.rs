@@ -36,7 +36,7 @@ fn check(isa: Isa, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
     let packed = PackedA::for_kernel(Kernel::of(isa), &a, m, k);
     assert_eq!(packed.kernel.isa, isa);
     let mut c = vec![f32::NAN; m * ldc];
-    gemm(&packed, &DenseB { data: &b, n }, n, &mut c, ldc, ep);
+    gemm_from(&packed, &DenseB { data: &b, n }, n, &mut c, ldc, ep);
     let got: Vec<f32> = (0..m).flat_map(|i| c[i * ldc..i * ldc + n].to_vec()).collect();
     let mag = magnitude(&a, m, k, &b, n, ep.bias);
     assert_reassociated(&got, &want, &mag, k, &format!("{isa:?} m={m} n={n} k={k} {act:?} bias={with_bias}"));
@@ -168,7 +168,7 @@ fn the_intended_path_runs_on_this_cpu() {
     let a = PackedA::new(&[1.0; 6], 2, 3);
     assert_eq!(a.kernel.isa, expected);
     let mut c = vec![0.0; 8];
-    gemm(&a, &DenseB { data: &[1.0; 12], n: 4 }, 4, &mut c, 4, Epilogue::NONE);
+    gemm(&a, &[1.0; 12], 4, &mut c, Epilogue::NONE);
     assert_eq!(c, vec![3.0; 8]);
     assert!(runs(expected) > before, "the {expected:?} kernel did not run");
 }
