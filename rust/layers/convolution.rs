@@ -37,8 +37,12 @@ pub struct Padding {
 }
 
 impl Geometry {
+    pub fn from_params(p: &Params) -> Result<Geometry> {
+        Geometry::read(p, false)
+    }
+
     /// Reads the geometry; with `dynamic` the kernel size comes from the weight blob at run time.
-    pub fn from_params(p: &Params, dynamic: bool) -> Result<Geometry> {
+    pub fn read(p: &Params, dynamic: bool) -> Result<Geometry> {
         let positive = |id: u32, what: &str| -> Result<usize> {
             let v = p.int(id);
             if dynamic && (id == 1 || id == 11) {
@@ -297,7 +301,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(super::unsupported(layer, "int8 convolution"));
     }
     let dynamic = p.int(19) != 0;
-    let geometry = Geometry::from_params(&p, dynamic)?;
+    let geometry = Geometry::read(&p, dynamic)?;
     let num_output = p.int(0);
     let bias_term = p.int(5) != 0;
     let activation = Activation::of_layer(&p);

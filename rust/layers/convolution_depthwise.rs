@@ -108,7 +108,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(super::unsupported(layer, "int8 depthwise convolution"));
     }
     let dynamic = p.int(19) != 0;
-    let geometry = Geometry::from_params(&p, dynamic)?;
+    let geometry = Geometry::read(&p, dynamic)?;
     let (num_output, group) = (p.int(0), p.int(7));
     if num_output <= 0 || group <= 0 || num_output % group != 0 {
         return Err(p.invalid(format!("num_output {num_output} is not a positive multiple of group {group}")));
