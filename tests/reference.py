@@ -113,3 +113,33 @@ def input_shape(model, stem: str) -> tuple[int, ...]:
 def random_inputs(model, stem: str, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {name: rng.uniform(-1, 1, size=input_shape(model, stem)).astype(np.float32) for name in model.inputs[:1]}
+
+
+DETECTION_LAYERS = ("DetectionOutput", "YoloDetectionOutput", "Yolov3DetectionOutput")
+
+
+def unmatched_detections(ours: np.ndarray, theirs: np.ndarray, tol: float = 1e-4) -> list[int]:
+    """Rows of ncnn's detections (label, score, box) with no row of ours of the same label and all
+    values within ``tol``. Detections are sorted by score; scores equal to ~1e-6 may swap places,
+    so rows are matched as a set."""
+    used = np.zeros(len(ours), dtype=bool)
+    missing = []
+    for i, row in enumerate(theirs):
+        candidates = np.flatnonzero(~used & (ours[:, 0] == row[0]) & (np.abs(ours - row).max(axis=1) <= tol))
+        if candidates.size:
+            used[candidates[0]] = True
+        else:
+            missing.append(i)
+    return missing
+
+
+def assert_same_detections(ours: np.ndarray, theirs: np.ndarray, what: str) -> None:
+    """The same boxes, labels and scores within 1e-4 (as a set, see unmatched_detections)."""
+    assert ours.shape == theirs.shape, f"{what}: {ours.shape} vs ncnn {theirs.shape}"
+    if theirs.size == 0:
+        return
+    if theirs.ndim != 2:  # YoloDetectionOutput found nothing and returned its softmaxed input
+        assert_close(ours, theirs, what)
+        return
+    missing = unmatched_detections(ours, theirs)
+    assert not missing, f"{what}: {len(missing)} of {len(theirs)} ncnn detections have no match, e.g. {theirs[missing[:3]]}"

@@ -16,7 +16,7 @@ import ncnnq
 from ncnnq.calibrate import calibrate
 from ncnnq.images import InputSpec, image_tensor
 from ncnnq.methods.histogram import NCNN_BINS
-from ncnnq.methods.kl import _kl_for_thresholds
+from ncnnq.methods.kl import THRESHOLDS, kl_divergences
 from ncnnq.ncnn_args import parse_table_options
 from ncnnq.table import Table
 from reference import SHARED, ncnn_module
@@ -85,9 +85,9 @@ def test_image_modes_are_converted(tmp_path, mode):
 
 
 def _kl_near_tie(table: Table, layer: str) -> bool:
-    """Whether the threshold we chose is, under the exact histogram, a near-tie with ncnn's:
-    KL within 0.05 % of the optimum (the histograms of one-pass and two-pass differ only by
-    re-binning)."""
+    """Whether the threshold we chose is, under the exact histogram, a near-tie with ncnn's: its
+    KL divergence within 1 % of the optimum (the histograms of one-pass and two-pass differ only
+    by re-binning, which is enough to move the minimum of a curve that flat)."""
     model = _squeezenet()
     lay = model.layer(layer)
     two = _squeezenet_table("kl", True)
@@ -95,12 +95,10 @@ def _kl_near_tie(table: Table, layer: str) -> bool:
     best_t = 127.0 / two.activations[layer]
     stats = _exact_histogram(lay.bottoms[0])
     absmax = stats["absmax"]
-    p = stats["linear"] / stats["linear"].sum()
-    cumulative = np.concatenate([[0.0], np.cumsum(p)])
+    kl = kl_divergences(stats["linear"] / stats["linear"].sum())
     t_ours = int(round(ours_t / absmax * NCNN_BINS - 0.5))
     t_best = int(round(best_t / absmax * NCNN_BINS - 0.5))
-    kl = _kl_for_thresholds(p, cumulative, np.array([t_ours, t_best]))
-    return bool(kl[0] <= kl[1] * 1.0005)
+    return bool(kl[t_ours - THRESHOLDS[0]] <= kl[t_best - THRESHOLDS[0]] * 1.01)
 
 
 @lru_cache(maxsize=None)
@@ -259,3 +257,45 @@ def test_model_without_input_layer_is_refused(tiny):
     model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(1)
     with pytest.raises(ncnnq.InputError, match="no Input layer"):
         calibrate(model, [np.zeros(4, np.float32)])
+
+
+def test_npy_inputs_for_a_two_input_model(tmp_path):
+    text = ("7767517\n5 5\nInput a 0 1 a 0=6 1=5 2=2\nInput b 0 1 b 0=7\nConvolution ca 1 1 a xa 0=3 1=3 5=1 6=54\n"
+            "InnerProduct fb 1 1 b xb 0=4 1=1 2=28\nInnerProduct fa 1 1 xa ya 0=2 2=36\n")
+    model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(5)
+    model.save(tmp_path / "m.param", tmp_path / "m.bin")
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        np.save(tmp_path / f"a{i}.npy", rng.normal(size=(2, 5, 6)).astype(np.float32))
+        np.save(tmp_path / f"b{i}.npy", rng.normal(size=(7,)).astype(np.float32))
+    (tmp_path / "a.txt").write_text("".join(f"{tmp_path / f'a{i}.npy'}\n" for i in range(4)))
+    (tmp_path / "b.txt").write_text("".join(f"{tmp_path / f'b{i}.npy'}\n" for i in range(4)))
+    args = [str(tmp_path / "m.param"), str(tmp_path / "m.bin"), f"{tmp_path / 'a.txt'},{tmp_path / 'b.txt'}",
+            str(tmp_path / "t.table"), "shape=[6,5,2],[7]", "type=1", "thread=2", "method=aciq"]
+    r = _cli(*args)
+    assert r.returncode == 0, r.stderr
+    table = Table.load(tmp_path / "t.table")
+    assert list(table.activations) == ["ca", "fb", "fa"]
+    np.save(tmp_path / "b3.npy", rng.normal(size=(8,)).astype(np.float32))
+    r = _cli(*args)
+    assert r.returncode == 2 and "b3.npy" in r.stderr and "(8,)" in r.stderr and "b.txt:4" in r.stderr
+
+
+@lru_cache(maxsize=None)
+def _nanodet_table() -> Table:
+    model = ncnnq.Model.load(SHARED / "models" / "nanodet_m.param", SHARED / "models" / "nanodet_m.bin")
+    return calibrate(model, _png_list(), "kl", specs=[NANODET_SPEC], threads=2, two_pass=True)
+
+
+def test_nanodet_table_on_the_png_set_resized_to_320(shared):
+    """The 227x227 PNGs go through ncnn's bilinear resize to 320x320 first: this checks the resize
+    as well as the math. ncnn's inf weight scales (all-zero channels) are 1.0 in ncnnq's table."""
+    ref = Table.load(REF / "nanodet_m" / "nanodet_m-kl-png.table")
+    ours = _nanodet_table()
+    assert list(ours.weights)[: len(ref.weights)] == list(ref.weights)
+    for key, values in ref.weights.items():
+        finite = np.isfinite(values)
+        assert _formatted(ours.weights[key][finite]) == _formatted(values[finite]), key
+        assert np.all(ours.weights[key][~finite] == 1.0), key
+    off = {k: ours.activations[k] / v - 1 for k, v in ref.activations.items() if abs(ours.activations[k] / v - 1) > 0.01}
+    assert not off, off

@@ -2,13 +2,18 @@
 
     import ncnnq
     model = ncnnq.Model.load("model.param", "model.bin")
-    for layer in model.layers:
-        print(layer.type, layer.name, layer.params)
+    optimized, _ = ncnnq.optimize(model)
+    spec = ncnnq.InputSpec((227, 227, 3), "BGR", (104, 117, 123), (1, 1, 1))
+    table = ncnnq.calibrate(optimized, image_paths, "kl", specs=[spec])
+    int8, report = ncnnq.quantize(optimized, table)
+    ncnnq.save_int8(int8, "int8.param", "int8.bin")
+    ncnnq.Net("int8.param", "int8.bin", threads=2).run({"data": x}, ["prob"])
 """
 
 from __future__ import annotations
 
 from ._native import Layer, Model, Net, __version__
+from .calibrate import Sample, calibrate
 from .errors import (
     Error,
     FileError,
@@ -21,26 +26,36 @@ from .errors import (
     UnsupportedLayerError,
     WeightsError,
 )
+from .images import InputSpec
+from .int8 import QuantizeReport, quantize, save_int8
 from .optimize import OptimizeReport, optimize
 from .summary import ModelSummary, summarize
+from .table import Table
 
 __all__ = [
     "Error",
     "FileError",
     "ImageError",
     "InputError",
+    "InputSpec",
     "Layer",
     "LayerError",
     "Model",
-    "Net",
     "ModelSummary",
+    "Net",
     "OptimizeReport",
     "ParamError",
+    "QuantizeReport",
+    "Sample",
     "ShapeError",
+    "Table",
     "TableError",
     "UnsupportedLayerError",
     "WeightsError",
     "__version__",
+    "calibrate",
     "optimize",
+    "quantize",
+    "save_int8",
     "summarize",
 ]

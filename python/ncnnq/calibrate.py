@@ -23,11 +23,12 @@ from .images import InputSpec, image_tensor, npy_tensor
 from .methods.aciq import aciq_clip
 from .methods.histogram import NCNN_BINS, rebin
 from .methods.kl import kl_threshold
-from .methods.weights import static_scales, weight_scales
+from .methods.mse import mse_threshold
+from .methods.weights import is_winograd_6bit, static_scales, weight_scales, winograd_safe_scales
 from .table import LayerReport, Table
+from .methods import METHODS
 
 CALIBRATED_TYPES = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
-METHODS = ("kl", "aciq", "eq")
 
 InputValue = Union[str, os.PathLike, np.ndarray]
 
@@ -155,9 +156,21 @@ def _kl_scale(stats: dict) -> tuple[float | None, float]:
     return threshold, absmax
 
 
+def _mse_threshold(stats: dict) -> float | None:
+    absmax = float(stats["absmax"])
+    hist = rebin(stats["histogram"], float(stats["histogram_range"]), absmax, NCNN_BINS)
+    return mse_threshold(hist, absmax)
+
+
 def _aciq_threshold(stats: dict) -> float | None:
     absmax = float(stats["absmax"])
     return aciq_clip(absmax, int(stats["elements"]), 8) if absmax > 0 else None
+
+
+def _per_blob(pick, stats: dict, blobs: list[str], threads: int) -> dict:
+    """Thresholds for every blob, computed on ``threads`` threads (numpy releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return dict(zip(blobs, pool.map(lambda b: pick(stats[b]), blobs)))
 
 
 def _report(layer: Layer, stats: dict, threshold: float | None) -> LayerReport:
@@ -229,22 +242,26 @@ def calibrate(
         second = _native.StatsCollector(model, blobs, "linear", absmax=absmax, threads=threads)
         runner.run(second, samples, "histograms")
         stats = second.result()
-        thresholds = {b: _kl_scale(stats[b])[0] for b in blobs}
+        thresholds = _per_blob(lambda s: _kl_scale(s)[0], stats, blobs, threads)
     else:
         collector = _native.StatsCollector(model, blobs, "histogram", threads=threads)
         runner.run(collector, samples, "statistics")
         stats = collector.result()
-        thresholds = {b: _kl_scale(stats[b])[0] for b in blobs}
+        pick = _mse_threshold if method == "mse" else (lambda s: _kl_scale(s)[0])
+        thresholds = _per_blob(pick, stats, blobs, threads)
 
     table = Table()
     for layer in layers:
-        table.weights[f"{layer.name}_param_0"] = weight_scales(layer, "aciq" if method == "aciq" else "kl")
+        if method == "best" and is_winograd_6bit(layer):
+            table.weights[f"{layer.name}_param_0"] = winograd_safe_scales(layer)
+        else:
+            table.weights[f"{layer.name}_param_0"] = weight_scales(layer, "aciq" if method == "aciq" else "kl")
     for layer in layers:
         report = _report(layer, stats[layer.bottoms[0]], thresholds[layer.bottoms[0]])
         table.activations[layer.name] = report.scale
         table.report.append(report)
 
-    if method == "eq":
+    if method in ("eq", "best"):
         from .methods.eq import MAX_SAMPLES, equalize
 
         loaded = [_load(s, specs, input_type) for s in samples[:MAX_SAMPLES]]

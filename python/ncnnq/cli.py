@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .ncnn_args import parse_table_options
 from .optimize import OptimizeReport, optimize_files
 from .summary import ModelSummary, summarize
 from .int8 import quantize, save_int8
+from .pipeline import run_demo
 from .table import Table
 from . import runner
 
@@ -58,9 +60,30 @@ def _cmd_info(args: argparse.Namespace, console: Console) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ncnnq-demo-"))
     param, bin_path = demo.model_files()
-    console.print(f"[bold]ncnnq demo[/]: the embedded model {param.name}")
-    _render_summary(console, str(param), summarize(Model.load(param, bin_path)))
+    console.print(f"[bold]ncnnq demo[/]: the embedded model {param.name}, {len(demo.image_files())} images; "
+                  f"files in {workdir}")
+    progress = _RichProgress(console)
+    try:
+        result = run_demo(workdir, method=args.method, threads=args.threads, progress=progress)
+    finally:
+        progress.close()
+    steps = Table_(title="pipeline", header_style="bold")
+    steps.add_column("step")
+    steps.add_column("result")
+    steps.add_row("optimize", f"{result.optimize.before.layers} -> {result.optimize.after.layers} layers "
+                  f"({', '.join(f'{p.name} x{p.count}' for p in result.optimize.fired)})")
+    steps.add_row(f"table (method={args.method})", f"{len(result.table.activations)} layers calibrated")
+    steps.add_row("int8", f"{len(result.quantize.quantized)} layers int8, "
+                  f"{len(result.quantize.requantized)} requantized, {len(result.quantize.kept_float)} float")
+    a = result.agreement
+    steps.add_row("fp32 vs int8", f"top-1 agreement {a.top1:.1%} on {a.count} held-out images, "
+                  f"output cosine mean {a.cosine_mean:.5f} (min {a.cosine_min:.5f})")
+    steps.add_row("accuracy", f"fp32 {result.fp32_accuracy:.1%}, int8 {result.int8_accuracy:.1%}")
+    console.print(steps)
+    for name, path in result.files.items():
+        console.print(f"  {name}: {path}")
 
 
 class _RichProgress:
@@ -277,7 +300,10 @@ def _parser() -> argparse.ArgumentParser:
     bench_cmd = sub.add_parser("bench", help="latency of a model (fp32 or int8 as the file is): " + BENCH_USAGE)
     bench_cmd.add_argument("args", nargs=argparse.REMAINDER)
     bench_cmd.set_defaults(run=_cmd_bench)
-    demo_cmd = sub.add_parser("demo", help="run the main job on the embedded demo model")
+    demo_cmd = sub.add_parser("demo", help="the whole job on the embedded model: optimize, table, int8, agreement")
+    demo_cmd.add_argument("--method", default="kl", choices=["kl", "aciq", "eq", "mse", "best"])
+    demo_cmd.add_argument("--threads", type=int, default=2)
+    demo_cmd.add_argument("--workdir", help="where to write the files (default: a new temporary folder)")
     demo_cmd.set_defaults(run=_cmd_demo)
     return parser
 

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import InputError
+from .methods import METHODS
 
 PIXEL_FORMATS = ("BGR", "RGB", "GRAY", "RGBA", "BGRA", "RAW")
-METHODS = ("kl", "aciq", "eq")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 

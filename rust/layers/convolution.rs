@@ -1,13 +1,19 @@
 //! Convolution: 2-D convolution with dilation, stride, explicit or SAME padding, pad_value,
 //! optional bias and fused activation; the 1-D input form that ncnn runs as an InnerProduct.
-//! Computed as im2col + the f32 GEMM kernel.
+//! Computed by the f32 GEMM kernel with B packed straight from the padded input (implicit
+//! im2col), or by Winograd F(6,3) for 3×3 stride-1 kernels. `dynamic_weight=1` takes the weights
+//! (w=kw, h=kh, d=inch, c=outch) from the second input and the bias from the third.
 
 use super::activation::Activation;
-use super::{one, single, Context, Op, Params};
+use super::{one, Context, Op, Params};
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
-use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
+use crate::kernels::gemm_f32::im2col::ConvB;
+use crate::kernels::gemm_f32::{self, DenseB, Epilogue, PackedA};
+use crate::kernels::winograd;
 use crate::model::Layer;
+use rayon::prelude::*;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Kernel geometry shared by the convolution family.
@@ -32,8 +38,16 @@ pub struct Padding {
 
 impl Geometry {
     pub fn from_params(p: &Params) -> Result<Geometry> {
+        Geometry::read(p, false)
+    }
+
+    /// Reads the geometry; with `dynamic` the kernel size comes from the weight blob at run time.
+    pub fn read(p: &Params, dynamic: bool) -> Result<Geometry> {
         let positive = |id: u32, what: &str| -> Result<usize> {
             let v = p.int(id);
+            if dynamic && (id == 1 || id == 11) {
+                return Ok(v.max(1) as usize);
+            }
             if v <= 0 {
                 return Err(p.invalid(format!("{what} must be positive, got {v}")));
             }
@@ -90,126 +104,224 @@ impl Geometry {
         Some(((pw - ew) / self.stride.0 + 1, (ph - eh) / self.stride.1 + 1, pad))
     }
 
-    /// Copies the input into a padded buffer filled with pad_value.
-    pub fn pad_input(&self, src: &[f32], w: usize, h: usize, c: usize, pad: Padding) -> (Vec<f32>, usize, usize) {
+    /// The input with the padding applied (borrowed when there is none).
+    pub fn pad_input<'a>(
+        &self,
+        src: &'a [f32],
+        w: usize,
+        h: usize,
+        c: usize,
+        pad: Padding,
+    ) -> (Cow<'a, [f32]>, usize, usize) {
         if pad == (Padding { left: 0, right: 0, top: 0, bottom: 0 }) {
-            return (src.to_vec(), w, h);
+            return (Cow::Borrowed(src), w, h);
         }
         let pw = w + pad.left + pad.right;
         let ph = h + pad.top + pad.bottom;
         let mut out = vec![self.pad_value; pw * ph * c];
-        for ch in 0..c {
+        let fill = |(ch, dst): (usize, &mut [f32])| {
             for y in 0..h {
                 let s = &src[(ch * h + y) * w..(ch * h + y + 1) * w];
-                let d0 = (ch * ph + y + pad.top) * pw + pad.left;
-                out[d0..d0 + w].copy_from_slice(s);
+                let d0 = (y + pad.top) * pw + pad.left;
+                dst[d0..d0 + w].copy_from_slice(s);
             }
+        };
+        if c * pw * ph > 1 << 16 {
+            out.par_chunks_mut(pw * ph).enumerate().for_each(fill);
+        } else {
+            out.chunks_mut(pw * ph).enumerate().for_each(fill);
         }
-        (out, pw, ph)
+        (Cow::Owned(out), pw, ph)
+    }
+}
+
+/// A convolution's weights in the kernels' layouts.
+pub(crate) struct ConvWeights {
+    /// Per group: out_g × (in_g·kh·kw).
+    packed: Vec<PackedA>,
+    /// Transformed 3×3 weights, when Winograd pays for this layer.
+    winograd: Option<winograd::Weights>,
+}
+
+/// A (grouped) convolution: everything but where the weights come from.
+#[derive(Clone)]
+pub(crate) struct ConvCore {
+    pub geometry: Geometry,
+    pub num_output: usize,
+    /// Input channels expected (all groups).
+    pub inch: usize,
+    pub group: usize,
+    pub bias: Option<Vec<f32>>,
+    pub activation: Activation,
+}
+
+impl ConvCore {
+    /// Packs weights laid out `[group][out_g][in_g][kh][kw]`.
+    pub fn prepare(&self, weights: &[f32], allow_winograd: bool) -> ConvWeights {
+        let (kw, kh) = self.geometry.kernel;
+        let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
+        let k = in_g * kw * kh;
+        let packed =
+            (0..self.group).map(|g| PackedA::new(&weights[g * out_g * k..(g + 1) * out_g * k], out_g, k)).collect();
+        let g = &self.geometry;
+        let winograd = (allow_winograd
+            && self.group == 1
+            && g.kernel == (3, 3)
+            && g.stride == (1, 1)
+            && g.dilation == (1, 1)
+            && winograd::pays(self.inch, self.num_output))
+        .then(|| winograd::Weights::new(weights, self.num_output, self.inch));
+        ConvWeights { packed, winograd }
     }
 
-    /// im2col: rows (c, ky, kx), columns (oy, ox), from a padded input.
-    pub fn im2col(&self, padded: &[f32], pw: usize, ph: usize, c: usize, ow: usize, oh: usize) -> Vec<f32> {
-        let (kw, kh) = self.kernel;
-        let (dw, dh) = self.dilation;
-        let (sw, sh) = self.stride;
+    fn epilogue(&self) -> Epilogue<'_> {
+        Epilogue { bias: self.bias.as_deref(), activation: self.activation }
+    }
+
+    pub fn run(&self, weights: &ConvWeights, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let s = x.shape;
+        if s.dims == 4 {
+            return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
+        }
+        let (w, h, c) = (s.w, s.h, s.c);
+        if c != self.inch {
+            return Err(ctx.shape_error(format!("input {s} has {c} channels but the weights expect {}", self.inch)));
+        }
+        let geo = &self.geometry;
+        let (ow, oh, pad) =
+            geo.output_size(w, h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        let (padded, pw, ph) = geo.pad_input(x.f32(), w, h, c, pad);
         let n = ow * oh;
-        let mut col = vec![0.0f32; c * kh * kw * n];
-        for ch in 0..c {
-            let plane = &padded[ch * pw * ph..(ch + 1) * pw * ph];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let row = ((ch * kh + ky) * kw + kx) * n;
-                    let dst = &mut col[row..row + n];
-                    for oy in 0..oh {
-                        let srow = &plane[(oy * sh + ky * dh) * pw + kx * dw..];
-                        let drow = &mut dst[oy * ow..(oy + 1) * ow];
-                        if sw == 1 {
-                            drow.copy_from_slice(&srow[..ow]);
-                        } else {
-                            for (ox, d) in drow.iter_mut().enumerate() {
-                                *d = srow[ox * sw];
-                            }
-                        }
-                    }
-                }
+        let mut out = vec![0.0; self.num_output * n];
+        if let Some(wino) = weights.winograd.as_ref().filter(|w| winograd::pays_for_size(w, ow, oh)) {
+            winograd::conv3x3s1(wino, &padded, pw, ph, &mut out, ow, oh, self.epilogue());
+            return Ok(Tensor::new(Shape::d3(ow, oh, self.num_output), out));
+        }
+        let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
+        let dense = geo.kernel == (1, 1) && geo.stride == (1, 1) && pw == ow && ph == oh;
+        for (g, a) in weights.packed.iter().enumerate() {
+            let bias = self.bias.as_deref().map(|b| &b[g * out_g..(g + 1) * out_g]);
+            let ep = Epilogue { bias, activation: self.activation };
+            let c_out = &mut out[g * out_g * n..(g + 1) * out_g * n];
+            if dense {
+                let b = DenseB { data: &padded[g * in_g * n..(g + 1) * in_g * n], n };
+                gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
+            } else {
+                let b = ConvB {
+                    input: &padded,
+                    pw,
+                    ph,
+                    c0: g * in_g,
+                    kernel: geo.kernel,
+                    dilation: geo.dilation,
+                    stride: geo.stride,
+                    ow,
+                };
+                gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
             }
         }
-        col
+        Ok(Tensor::new(Shape::d3(ow, oh, self.num_output), out))
     }
 }
 
 struct Convolution {
-    geometry: Geometry,
-    num_output: usize,
-    /// num_input · kh · kw
-    k: usize,
-    weights: PackedA,
-    bias: Option<Vec<f32>>,
-    activation: Activation,
+    core: ConvCore,
+    /// None with dynamic_weight=1.
+    weights: Option<ConvWeights>,
+    bias_term: bool,
 }
 
 impl Op for Convolution {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let x = single(bottoms, ctx)?;
-        let s = x.shape;
-        let (kw, kh) = self.geometry.kernel;
-        if s.dims == 1 && kw == 1 && kh == 1 && s.w == self.k {
-            // ncnn runs a 1x1 convolution of a flat blob as an InnerProduct.
-            let mut out = vec![0.0; self.num_output];
-            gemm_f32::gemm(&self.weights, x.f32(), 1, &mut out, self.epilogue());
-            return one(Tensor::new(Shape::d1(self.num_output), out));
-        }
-        if s.dims == 4 {
-            return Err(ctx.shape_error(format!("Convolution takes 1-D to 3-D input, got {s}")));
-        }
-        let (w, h, c) = (s.w, s.h, s.c);
-        if c * kw * kh != self.k {
-            return Err(
-                ctx.shape_error(format!("input {s} has {c} channels but the weights expect {}", self.k / (kw * kh)))
-            );
-        }
-        let (ow, oh, pad) =
-            self.geometry.output_size(w, h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-        let (padded, pw, ph) = self.geometry.pad_input(x.f32(), w, h, c, pad);
-        drop(x);
-        let mut out = vec![0.0; self.num_output * ow * oh];
-        let col = if kw == 1 && kh == 1 && self.geometry.stride == (1, 1) {
-            padded
-        } else {
-            self.geometry.im2col(&padded, pw, ph, c, ow, oh)
+        let Some(weights) = &self.weights else {
+            return one(self.forward_dynamic(bottoms, ctx)?);
         };
-        gemm_f32::gemm(&self.weights, &col, ow * oh, &mut out, self.epilogue());
-        one(Tensor::new(Shape::d3(ow, oh, self.num_output), out))
+        if bottoms.len() != 1 {
+            return Err(ctx.shape_error(format!("expects 1 input, got {}", bottoms.len())));
+        }
+        let x = &bottoms[0];
+        let s = x.shape;
+        let k = self.core.inch * self.core.geometry.kernel.0 * self.core.geometry.kernel.1;
+        if s.dims == 1 && self.core.geometry.kernel == (1, 1) && s.w == k {
+            // ncnn runs a 1x1 convolution of a flat blob as an InnerProduct.
+            let mut out = vec![0.0; self.core.num_output];
+            gemm_f32::gemm_from(
+                &weights.packed[0],
+                &DenseB { data: x.f32(), n: 1 },
+                1,
+                &mut out,
+                1,
+                self.core.epilogue(),
+            );
+            return one(Tensor::new(Shape::d1(self.core.num_output), out));
+        }
+        one(self.core.run(weights, x, ctx)?)
     }
 }
 
 impl Convolution {
-    fn epilogue(&self) -> Epilogue<'_> {
-        Epilogue { bias: self.bias.as_deref(), activation: self.activation }
+    fn forward_dynamic(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Tensor> {
+        let want = if self.bias_term { 3 } else { 2 };
+        if bottoms.len() != want {
+            return Err(ctx.shape_error(format!(
+                "dynamic_weight=1 expects {want} inputs (data, weight{}), got {}",
+                if self.bias_term { ", bias" } else { "" },
+                bottoms.len()
+            )));
+        }
+        let wt = &bottoms[1];
+        let ws = wt.shape;
+        let outch = ws.c;
+        if outch == 0 || ws.w == 0 || ws.h == 0 || !ws.len().is_multiple_of(outch) {
+            return Err(ctx.shape_error(format!("weight blob {ws} is not [w=kw, h=kh, d=inch, c=outch]")));
+        }
+        let (kw, kh) = (ws.w, ws.h);
+        let inch = ws.len() / outch / (kw * kh);
+        let mut core = self.core.clone();
+        core.geometry.kernel = (kw, kh);
+        core.num_output = outch;
+        core.inch = inch;
+        core.group = 1;
+        core.bias = None;
+        if self.bias_term {
+            let b = bottoms[2].f32();
+            if b.len() != outch {
+                return Err(ctx.shape_error(format!("bias blob has {} values for {outch} outputs", b.len())));
+            }
+            core.bias = Some(b.to_vec());
+        }
+        let weights = core.prepare(wt.f32(), false);
+        core.run(&weights, &bottoms[0], ctx)
     }
 }
 
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
-    if p.int(19) != 0 {
-        return Err(super::unsupported(layer, "dynamic_weight=1"));
-    }
     if p.int(8) != 0 {
         return super::convolution_int8::build(layer);
     }
-    let geometry = Geometry::from_params(&p)?;
+    let dynamic = p.int(19) != 0;
+    let geometry = Geometry::read(&p, dynamic)?;
     let num_output = p.int(0);
+    let bias_term = p.int(5) != 0;
+    let activation = Activation::of_layer(&p);
+    if dynamic {
+        let core =
+            ConvCore { geometry, num_output: num_output.max(0) as usize, inch: 0, group: 1, bias: None, activation };
+        return Ok(Box::new(Convolution { core, weights: None, bias_term }));
+    }
     let weight_size = p.int(6);
     if num_output <= 0 || weight_size <= 0 || weight_size % num_output != 0 {
         return Err(p.invalid(format!("weight_data_size {weight_size} is not a multiple of num_output {num_output}")));
     }
     let num_output = num_output as usize;
     let k = weight_size as usize / num_output;
-    if !k.is_multiple_of(geometry.kernel.0 * geometry.kernel.1) {
+    let maxk = geometry.kernel.0 * geometry.kernel.1;
+    if !k.is_multiple_of(maxk) {
         return Err(p.invalid("weight_data_size does not match kernel size"));
     }
-    let weights = PackedA::new(&p.weight_f32("weight")?, num_output, k);
-    let bias = if p.int(5) != 0 { Some(p.weight_f32("bias")?) } else { None };
-    Ok(Box::new(Convolution { geometry, num_output, k, weights, bias, activation: Activation::of_layer(&p) }))
+    let bias = if bias_term { Some(p.weight_f32("bias")?) } else { None };
+    let core = ConvCore { geometry, num_output, inch: k / maxk, group: 1, bias, activation };
+    let weights = Some(core.prepare(&p.weight_f32("weight")?, true));
+    Ok(Box::new(Convolution { core, weights, bias_term }))
 }

@@ -1,7 +1,8 @@
-//! int8 ConvolutionDepthWise (runtime-int8.md §3): int8_scale_term 1/101 store one weight scale
-//! per group, 2/102 a single one; >100 requantizes the output. With group = channels =
-//! num_output it is a depthwise convolution (its own kernel); otherwise each group is an int8
-//! convolution with the group's weight scale on all its outputs.
+//! int8 ConvolutionDepthWise (runtime-int8.md §3; `convolution_depthwise::build` sends
+//! int8_scale_term ≠ 0 here): 1/101 store one weight scale per group, 2/102 a single one; >100
+//! requantizes the output. With group = channels = num_output it is a depthwise convolution (its
+//! own kernel); otherwise each group is an int8 convolution with the group's weight scale on all
+//! its outputs.
 
 use super::activation::Activation;
 use super::convolution::Geometry;
@@ -103,9 +104,6 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(super::unsupported(layer, "int8 with dynamic_weight=1"));
     }
     let flag = p.int(8);
-    if flag == 0 {
-        return Err(super::unsupported(layer, "float ConvolutionDepthWise is not in this build"));
-    }
     if ![1, 2, 101, 102].contains(&flag) {
         return Err(super::unsupported(
             layer,

@@ -5,14 +5,17 @@ use super::activation::Activation;
 use super::{one, single, Context, Op, Params};
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
-use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
+use crate::kernels::gemm_f32::{self, Epilogue};
+use crate::kernels::simd::{self, Isa};
 use crate::model::Layer;
 use std::sync::Arc;
 
 struct InnerProduct {
     num_output: usize,
     num_input: usize,
-    weights: PackedA,
+    /// Row-major num_output × num_input: every form is a matrix-vector product.
+    weights: Vec<f32>,
+    isa: Isa,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -23,21 +26,11 @@ impl Op for InnerProduct {
         let s = x.shape;
         let epilogue = Epilogue { bias: self.bias.as_deref(), activation: self.activation };
         if s.dims == 2 && s.w == self.num_input {
-            // rows × num_input -> rows × num_output: out = x · Wᵀ, computed as (W · xᵀ)ᵀ.
+            // rows × num_input -> rows × num_output, one product per row.
             let rows = s.h;
-            let mut xt = vec![0.0; self.num_input * rows];
-            for (r, row) in x.f32().chunks(self.num_input).enumerate() {
-                for (i, &v) in row.iter().enumerate() {
-                    xt[i * rows + r] = v;
-                }
-            }
-            let mut yt = vec![0.0; self.num_output * rows];
-            gemm_f32::gemm(&self.weights, &xt, rows, &mut yt, epilogue);
             let mut y = vec![0.0; rows * self.num_output];
-            for o in 0..self.num_output {
-                for r in 0..rows {
-                    y[r * self.num_output + o] = yt[o * rows + r];
-                }
+            for (xr, yr) in x.f32().chunks(self.num_input).zip(y.chunks_mut(self.num_output)) {
+                gemm_f32::gemv(self.isa, &self.weights, self.num_input, xr, yr, epilogue);
             }
             return one(Tensor::new(Shape::d2(self.num_output, rows), y));
         }
@@ -49,7 +42,7 @@ impl Op for InnerProduct {
             )));
         }
         let mut out = vec![0.0; self.num_output];
-        gemm_f32::gemm(&self.weights, x.f32(), 1, &mut out, epilogue);
+        gemm_f32::gemv(self.isa, &self.weights, self.num_input, x.f32(), &mut out, epilogue);
         one(Tensor::new(Shape::d1(self.num_output), out))
     }
 }
@@ -66,7 +59,14 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     }
     let num_output = num_output as usize;
     let num_input = weight_size as usize / num_output;
-    let weights = PackedA::new(&p.weight_f32("weight")?, num_output, num_input);
+    let weights = p.weight_f32("weight")?;
     let bias = if p.int(1) != 0 { Some(p.weight_f32("bias")?) } else { None };
-    Ok(Box::new(InnerProduct { num_output, num_input, weights, bias, activation: Activation::of_layer(&p) }))
+    Ok(Box::new(InnerProduct {
+        num_output,
+        num_input,
+        weights,
+        isa: simd::selected(),
+        bias,
+        activation: Activation::of_layer(&p),
+    }))
 }

@@ -9,6 +9,7 @@ pub mod cast;
 pub mod channelwise;
 pub mod concat;
 pub mod convolution;
+pub mod convolution_depthwise;
 pub mod convolution_depthwise_int8;
 pub mod convolution_int8;
 pub mod crop;
@@ -239,7 +240,7 @@ fn registry(type_name: &str) -> Option<Builder> {
         "Concat" => concat::build,
         "Pooling" => pooling::build,
         "Convolution" => convolution::build,
-        "ConvolutionDepthWise" => convolution_depthwise_int8::build,
+        "ConvolutionDepthWise" => convolution_depthwise::build,
         "InnerProduct" => innerproduct::build,
         "Deconvolution" => deconvolution::build,
         "DeconvolutionDepthWise" => deconvolution::build_depthwise,

@@ -3,16 +3,25 @@
 ncnn's EQ (which crashes as shipped: it indexes samples with the wrong loop variables) re-runs
 the whole network for every candidate scale of every channel. ncnnq runs the fp32 network once
 per sample (the first 50, as ncnn), keeps each calibrated layer's input patches and fp32 outputs
-at sampled output positions, and then searches each layer on those cached values alone, with all
-candidates of a channel evaluated in one vectorized product.
+at sampled output positions, and searches each layer on those cached values alone, all
+candidates of a channel in one vectorized product.
 
-Search, per layer, as ncnn: first each weight scale (per output channel, or per group for
-ConvolutionDepthWise), then the input scale; candidates 0.5·s … 1.985·s in 100 steps; the layer
-is simulated in int8 (round half away from zero, clamp ±127, integer accumulation, de-scale,
-bias, fused activation) and compared with the fp32 output by cosine similarity.
-Deliberate differences: the current scale is a candidate too (ncnn may move to a worse one), the
-cosine is pooled over all cached positions instead of summed per sample, and at most
-``POSITIONS`` output positions per layer are used (sampled uniformly, deterministically).
+As ncnn: first each weight scale (per output channel, or per group for ConvolutionDepthWise),
+then the input scale; candidates 0.5·s … 1.985·s in 100 steps; the layer is simulated in int8
+(round half away from zero, clamp ±127, integer accumulation, de-scale, bias, fused activation)
+and compared with its fp32 output by cosine similarity.
+
+Deliberate differences:
+- the current scale is a candidate too (ncnn may move to a worse one);
+- a weight scale is chosen by the cosine of its own channel's outputs (the only ones it moves),
+  on ``WEIGHT_POSITIONS`` positions; the input scale by the cosine of all outputs;
+- layers reading the same data (the branches after a Split) get one shared input scale,
+  maximizing the sum of their cosines, so requantize fusion through the Split stays exact;
+- the input scale is searched coarse to fine (every 4th candidate, then the neighbours of the best);
+- 3x3 stride-1 Convolution weights keep ncnn's ±31 range (candidates above the 6-bit scale are
+  skipped): real ncnn's int8 Winograd relies on it;
+- at most ``POSITIONS`` output positions per layer (sampled uniformly, deterministically), and the
+  cosine is pooled over them rather than summed per sample.
 """
 
 from __future__ import annotations
@@ -24,11 +33,11 @@ import numpy as np
 
 from .. import _native
 from .._native import Layer, Model
+from .weights import is_winograd_6bit
 
 CANDIDATES = 100
 POSITIONS = 1024
 MAX_SAMPLES = 50
-_CHUNK_FLOATS = 1 << 24
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
@@ -130,87 +139,105 @@ def _candidates(s: float | np.ndarray) -> np.ndarray:
     return np.concatenate([grid, s[..., None]], axis=-1).astype(np.float32)
 
 
+WEIGHT_POSITIONS = 256
+"""Positions used to choose one channel's weight scale (only that channel's outputs move)."""
+COARSE_STEP = 4
+
+
 class _Layer:
     """One layer's int8 simulation on its cache."""
 
     def __init__(self, layer: Layer, cache: LayerCache, weight_scales: np.ndarray, input_scale: float):
+        self.name = layer.name
         self.groups, self.per_group = _grouping(layer)
         self.x, self.ref = cache.x, cache.y
         self.w = np.asarray(layer.weights["weight"], dtype=np.float32).reshape(self.groups, self.per_group, -1)
         bias = layer.weights.get("bias")
         out = self.groups * self.per_group
-        self.bias = (np.zeros(out, np.float32) if bias is None else np.asarray(bias, np.float32)).reshape(self.groups, self.per_group, 1)
+        bias = np.zeros(out, np.float32) if bias is None else np.asarray(bias, np.float32)
+        self.bias = bias.reshape(self.groups, self.per_group, 1)
         self.act = activation(layer)
         self.per_group_scales = layer.type == "ConvolutionDepthWise"
+        # ncnn's int8 Winograd needs these weights within ±31: never scale them up.
+        self.six_bit = is_winograd_6bit(layer)
         self.ws = np.asarray(weight_scales, dtype=np.float32).reshape(self.groups, -1)  # (g, 1) or (1, o)
         self.s_in = np.float32(input_scale)
         self.bb = float((self.ref.astype(np.float64) ** 2).sum())
 
-    def outputs(self, ws: np.ndarray, s_in: np.float32) -> np.ndarray:
-        wq = quantize(self.w * ws[:, :, None] if ws.shape[1] == self.per_group else self.w * ws[:, :1, None])
-        xq = quantize(self.x * s_in)
-        acc = np.matmul(wq, xq)
-        descale = np.where(ws == 0, 0, 1 / (s_in * ws)).astype(np.float32)
-        descale = descale[:, :, None] if descale.shape[1] == self.per_group else descale[:, :1, None]
-        return self.act(acc * descale + self.bias)
+    def _descale_shape(self, a: np.ndarray) -> np.ndarray:
+        return a[:, :, None] if a.shape[1] == self.per_group else a[:, :1, None]
 
-    def cosine_terms(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per output channel Σ y·ref and Σ y² (float64)."""
-        y64 = y.astype(np.float64)
-        return (y64 * self.ref).sum(axis=-1), (y64 * y64).sum(axis=-1)
+    def quantized_weights(self) -> np.ndarray:
+        return quantize(self.w * self._descale_shape(self.ws))
+
+    def cosine(self, wq: np.ndarray, s_in: np.float32) -> float:
+        """Cosine of the int8 layer's outputs (weights wq, input scale s_in) with the fp32 ones."""
+        acc = np.matmul(wq, quantize(self.x * s_in))
+        descale = self._descale_shape(np.where(self.ws == 0, 0, 1 / (s_in * self.ws)).astype(np.float32))
+        y = self.act(acc * descale + self.bias)
+        ab = float(np.vdot(y, self.ref))
+        aa = float(np.vdot(y, y))
+        return ab / np.sqrt(max(aa * self.bb, 1e-300))
 
     def search_weight_scales(self) -> None:
-        ab, aa = self.cosine_terms(self.outputs(self.ws, self.s_in))
-        xq = quantize(self.x * self.s_in)
-        if self.per_group_scales:
-            units = [(g, slice(None)) for g in range(self.groups)]
-        else:
-            units = [(0, slice(o, o + 1)) for o in range(self.per_group)]
-        chunk = max(1, _CHUNK_FLOATS // ((CANDIDATES + 1) * self.x.shape[-1] * max(1, self.per_group if self.per_group_scales else 1)))
-        for start in range(0, len(units), chunk):
-            block = units[start : start + chunk]
-            for g, outs in block:
-                current = self.ws[g, 0] if self.per_group_scales else self.ws[0, outs][0]
-                cand = _candidates(current)  # (c,)
-                w = self.w[g, outs]  # (n_out, k)
-                wq = quantize(w[None] * cand[:, None, None])  # (c, n_out, k)
-                acc = np.matmul(wq, xq[g])  # (c, n_out, p)
-                descale = (1 / (self.s_in * cand)).astype(np.float32)[:, None, None]
-                y = self.act(acc * descale + self.bias[g, outs][None])
-                y64 = y.astype(np.float64)
-                ab_c = (y64 * self.ref[g, outs][None]).sum(axis=(1, 2))
-                aa_c = (y64 * y64).sum(axis=(1, 2))
-                ab_rest = ab.sum() - ab[g, outs].sum()
-                aa_rest = aa.sum() - aa[g, outs].sum()
-                total = (ab_rest + ab_c) / np.sqrt(np.maximum((aa_rest + aa_c) * self.bb, 1e-300))
-                best = int(np.argmax(total))
-                if self.per_group_scales:
-                    self.ws[g, :] = cand[best]
-                else:
-                    self.ws[0, outs] = cand[best]
-                per_out_y = y64[best]
-                ab[g, outs] = (per_out_y * self.ref[g, outs]).sum(axis=-1)
-                aa[g, outs] = (per_out_y * per_out_y).sum(axis=-1)
-
-    def search_input_scale(self) -> None:
-        best, best_cos = self.s_in, -np.inf
-        for s in _candidates(self.s_in):
-            ab, aa = self.cosine_terms(self.outputs(self.ws, np.float32(s)))
-            cos = ab.sum() / np.sqrt(max(aa.sum() * self.bb, 1e-300))
-            if cos > best_cos:
-                best, best_cos = np.float32(s), cos
-        self.s_in = best
+        """Per channel (or group), the candidate whose int8 outputs best match the fp32 ones."""
+        p = self.x.shape[-1]
+        cols = np.linspace(0, p - 1, min(p, WEIGHT_POSITIONS)).astype(np.int64)
+        xq = quantize(self.x[:, :, cols] * self.s_in)
+        ref = self.ref[:, :, cols]
+        units = [(g, slice(None)) for g in range(self.groups)] if self.per_group_scales else [
+            (0, slice(o, o + 1)) for o in range(self.per_group)
+        ]
+        for g, outs in units:
+            current = self.ws[g, 0] if self.per_group_scales else self.ws[0, outs][0]
+            cand = _candidates(current)
+            if self.six_bit:
+                cand = cand[cand <= current]
+            wq = quantize(self.w[g, outs][None] * cand[:, None, None])  # (c, n_out, k)
+            acc = np.matmul(wq, xq[g])  # (c, n_out, p)
+            y = self.act(acc * (1 / (self.s_in * cand)).astype(np.float32)[:, None, None] + self.bias[g, outs][None])
+            r = ref[g, outs][None]
+            # Only these outputs change: maximize their own cosine with the fp32 outputs.
+            ab = np.einsum("cop,cop->c", y, np.broadcast_to(r, y.shape), dtype=np.float64)
+            aa = np.einsum("cop,cop->c", y, y, dtype=np.float64)
+            bb = float(np.vdot(r, r))
+            score = ab / np.sqrt(np.maximum(aa * bb, 1e-300))
+            best = cand[int(np.argmax(score))]
+            if self.per_group_scales:
+                self.ws[g, :] = best
+            else:
+                self.ws[0, outs] = best
 
 
-def equalize_layer(layer: Layer, cache: LayerCache, weight_scales: np.ndarray, input_scale: float) -> tuple[np.ndarray, float]:
-    """The searched (weight scales, input scale) for one layer."""
-    sim = _Layer(layer, cache, weight_scales, input_scale)
-    if sim.bb == 0:
-        return np.asarray(weight_scales, np.float32), float(input_scale)
-    sim.search_weight_scales()
-    sim.search_input_scale()
-    scales = sim.ws[:, 0] if sim.per_group_scales else sim.ws[0]
-    return scales.astype(np.float32).copy(), float(sim.s_in)
+def search_input_scale(layers: Sequence[_Layer]) -> np.float32:
+    """One input scale for layers reading the same data (the branches after a Split must share it
+    for requantize fusion): the candidate maximizing the sum of their cosines, found coarse to
+    fine over ncnn's candidate grid."""
+    current = layers[0].s_in
+    cand = _candidates(current)
+    weights = [sim.quantized_weights() for sim in layers]
+    scores: dict[int, float] = {}
+
+    def score(i: int) -> float:
+        if i not in scores:
+            scores[i] = sum(sim.cosine(wq, np.float32(cand[i])) for sim, wq in zip(layers, weights))
+        return scores[i]
+
+    coarse = list(range(0, CANDIDATES, COARSE_STEP)) + [CANDIDATES]
+    best = max(coarse, key=score)
+    if best != CANDIDATES:
+        for i in range(max(0, best - COARSE_STEP + 1), min(CANDIDATES, best + COARSE_STEP)):
+            score(i)
+    best = max(scores, key=lambda i: (scores[i], i == CANDIDATES))
+    return np.float32(cand[best])
+
+
+def _source_blob(model: Model, blob: str) -> str:
+    """The blob a Split copies, for blobs a Split produced; else the blob itself."""
+    for layer in model.layers:
+        if layer.type == "Split" and blob in layer.tops:
+            return layer.bottoms[0]
+    return blob
 
 
 def equalize(
@@ -227,14 +254,31 @@ def equalize(
     caches = collect(model, layers, samples, threads, progress.advance)
     progress.finish()
     progress.start("eq: searching scales", len(layers))
-    reports = {r.layer: r for r in table.report}
+    sims = {}
     for layer in layers:
-        key = f"{layer.name}_param_0"
-        ws, s_in = equalize_layer(layer, caches[layer.name], table.weights[key], table.activations[layer.name])
-        table.weights[key] = ws
-        table.activations[layer.name] = s_in
-        if layer.name in reports and s_in > 0:
-            reports[layer.name].scale = s_in
-            reports[layer.name].threshold = 127.0 / s_in
+        sim = _Layer(layer, caches[layer.name], table.weights[f"{layer.name}_param_0"], table.activations[layer.name])
+        if sim.bb > 0:
+            sim.search_weight_scales()
+        sims[layer.name] = sim
         progress.advance(1)
     progress.finish()
+    groups: dict[str, list[_Layer]] = {}
+    for layer in layers:
+        groups.setdefault(_source_blob(model, layer.bottoms[0]), []).append(sims[layer.name])
+    progress.start("eq: searching input scales", len(groups))
+    for members in groups.values():
+        live = [m for m in members if m.bb > 0]
+        if live and len({m.s_in for m in members}) == 1:
+            s_in = search_input_scale(live)
+            for m in members:
+                m.s_in = s_in
+        progress.advance(1)
+    progress.finish()
+    reports = {r.layer: r for r in table.report}
+    for layer in layers:
+        sim = sims[layer.name]
+        table.weights[f"{layer.name}_param_0"] = (sim.ws[:, 0] if sim.per_group_scales else sim.ws[0]).astype(np.float32).copy()
+        table.activations[layer.name] = float(sim.s_in)
+        if layer.name in reports:
+            reports[layer.name].scale = float(sim.s_in)
+            reports[layer.name].threshold = 127.0 / float(sim.s_in)

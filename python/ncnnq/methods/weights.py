@@ -93,3 +93,41 @@ def static_scales(layers: list[Layer]) -> dict[str, np.ndarray]:
             if layer.type == kind:
                 out.update(_static_entries(layer))
     return out
+
+
+# ncnn's int8 Winograd F(4,3) kernel transform (integer G) and the largest gain of its input
+# transform (row sums of |Bᵀ| are at most 10, so |V| <= 10·10·127).
+_WINOGRAD43_KTM = np.array([[6, 0, 0], [-4, -4, -4], [-4, 4, -4], [1, 2, 4], [1, -2, 4], [0, 0, 6]], dtype=np.int64)
+_MAX_TRANSFORMED_INPUT = 100 * 127
+_INT32_MAX = 2**31 - 1
+_INT16_MAX = 2**15 - 1
+WINOGRAD_QMAX_CANDIDATES = (127, 111, 95, 79, 63, 47, 31)
+
+
+def _winograd_fits(q: np.ndarray) -> np.ndarray:
+    """For int8 3x3 weights q (out, in, 3, 3): whether each output channel's Winograd F(4,3)
+    products can never overflow ncnn's int16 kernel storage or int32 accumulation, for any input."""
+    u = np.einsum("ia,ocab,jb->ocij", _WINOGRAD43_KTM, q.astype(np.int64), _WINOGRAD43_KTM)
+    worst_sum = np.abs(u).sum(axis=1).reshape(q.shape[0], -1).max(axis=1)
+    return (np.abs(u).reshape(q.shape[0], -1).max(axis=1) <= _INT16_MAX) & (worst_sum * _MAX_TRANSFORMED_INPUT <= _INT32_MAX)
+
+
+def winograd_safe_scales(layer: Layer) -> np.ndarray:
+    """Per output channel, the widest weight range (127, 111, … 31 levels) whose Winograd F(4,3)
+    products provably fit ncnn's int16/int32 arithmetic; 31/absmax (ncnn's 6-bit rule) when none
+    wider does. For a 3x3 stride-1 Convolution; float32 scales like ``weight_scales``."""
+    w = np.asarray(layer.weights["weight"], dtype=np.float32)
+    out = int(layer.param(0))
+    rows = w.reshape(out, -1)
+    absmax = np.abs(rows).max(axis=1).astype(np.float32)
+    chosen = np.full(out, np.float32(31.0))
+    undecided = np.ones(out, dtype=bool)
+    for qmax in WINOGRAD_QMAX_CANDIDATES:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scales = np.where(absmax > 0, np.float32(qmax) / absmax, ZERO_CHANNEL_SCALE).astype(np.float32)
+        q = np.clip(np.trunc(rows * scales[:, None] + np.copysign(np.float32(0.5), rows)), -127, 127)
+        fits = _winograd_fits(q.reshape(out, -1, 3, 3)) & undecided
+        chosen[fits] = qmax
+        undecided &= ~fits
+    with np.errstate(divide="ignore"):
+        return np.where(absmax > 0, chosen / absmax, ZERO_CHANNEL_SCALE).astype(np.float32)

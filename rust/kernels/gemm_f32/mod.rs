@@ -1,9 +1,20 @@
-//! Single-precision matrix multiply: C (m×n) = A (m×k) · B (k×n), row-major, with an epilogue
-//! (per-row bias, fused activation). A is the weight side and is packed once at load.
+//! Single-precision matrix multiply: C (m×n) = A (m×k) · B (k×n) + per-row bias, then a fused
+//! activation. A is the weight side, packed once at load into panels of `mr` rows; B is packed
+//! per tile by a [`PackB`] source (a dense matrix, or an implicit im2col of a convolution input),
+//! so the full B never needs to exist.
+//!
+//! Work is split into jobs over column blocks (and row groups when there are few column blocks)
+//! and run on the caller's rayon pool; each job packs its B block into a thread-local buffer.
 
+pub mod im2col;
+mod micro;
 pub mod reference;
 
+use super::simd::{self, Isa, RegAct};
 use crate::layers::activation::Activation;
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What happens to each output row after accumulation.
 #[derive(Clone, Copy)]
@@ -25,21 +36,316 @@ impl Epilogue<'_> {
     }
 }
 
-/// The weight matrix, kept as given (row-major m×k) until the SIMD paths add their packing.
-pub struct PackedA {
-    pub m: usize,
-    pub k: usize,
-    pub data: Vec<f32>,
+/// One microkernel call: a `rows`×`cols` tile of C (at most mr×nr) from kc steps of packed A
+/// (`[kc][mr]`) and B (kc rows of nr values, `ldb` apart: nr when packed).
+pub(crate) struct Tile {
+    pub kc: usize,
+    pub a: *const f32,
+    pub b: *const f32,
+    pub ldb: usize,
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// mr values, used when `accumulate` is false.
+    pub bias: *const f32,
+    /// Add to C (a later k block) instead of starting from the bias.
+    pub accumulate: bool,
+    pub act: RegAct,
 }
 
-impl PackedA {
-    pub fn new(a: &[f32], m: usize, k: usize) -> Self {
-        assert_eq!(a.len(), m * k);
-        PackedA { m, k, data: a.to_vec() }
+type MicroFn = unsafe fn(&Tile);
+type GemvFn = unsafe fn(&[f32], usize, &[f32], &mut [f32], &[f32], RegAct);
+
+/// One path's kernels and tile shape.
+#[derive(Clone, Copy)]
+pub struct Kernel {
+    pub isa: Isa,
+    pub mr: usize,
+    pub nr: usize,
+    micro: Option<MicroFn>,
+    gemv: GemvFn,
+}
+
+impl Kernel {
+    /// The kernel of `isa` (which the caller has checked is available).
+    pub fn of(isa: Isa) -> Kernel {
+        micro::kernel(isa)
+    }
+
+    /// The process-wide choice (see [`simd::selected`]).
+    pub fn selected() -> Kernel {
+        Kernel::of(simd::selected())
+    }
+
+    /// Whether this path has a microkernel (the reference has none).
+    pub fn has_micro(&self) -> bool {
+        self.micro.is_some()
+    }
+
+    /// Runs one tile on this path's microkernel.
+    ///
+    /// # Safety
+    /// The tile's pointers must be valid for its sizes: `a` for kc·mr, `b` for kc·nr, `c` for
+    /// `rows` rows of `ldc` (at least `cols` written), `bias` for mr values.
+    pub(crate) unsafe fn run_tile(&self, tile: &Tile) {
+        let micro = self.micro.expect("run_tile on a path without a microkernel");
+        micro(tile)
     }
 }
 
-/// C = A·B then the epilogue. `b` is k×n row-major, `c` is m×n row-major.
-pub fn gemm(a: &PackedA, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue) {
-    reference::gemm(&a.data, a.m, a.k, b, n, c, epilogue)
+/// How many gemm/gemv calls ran on each path, so tests can check the intended path ran.
+static RUNS: [AtomicUsize; 4] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+
+fn count_run(isa: Isa) {
+    RUNS[isa as usize].fetch_add(1, Ordering::Relaxed);
 }
+
+pub fn runs(isa: Isa) -> usize {
+    RUNS[isa as usize].load(Ordering::Relaxed)
+}
+
+/// The weight matrix in the layout of one kernel: panels of `mr` rows, each stored k-major
+/// (`[k][mr]`, rows past m zero). The reference path keeps it row-major.
+pub struct PackedA {
+    pub m: usize,
+    pub k: usize,
+    pub kernel: Kernel,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    /// Packs for the process-wide kernel.
+    pub fn new(a: &[f32], m: usize, k: usize) -> Self {
+        PackedA::for_kernel(Kernel::selected(), a, m, k)
+    }
+
+    pub fn for_kernel(kernel: Kernel, a: &[f32], m: usize, k: usize) -> Self {
+        assert_eq!(a.len(), m * k);
+        if kernel.micro.is_none() {
+            return PackedA { m, k, kernel, data: a.to_vec() };
+        }
+        let mr = kernel.mr;
+        let panels = m.div_ceil(mr);
+        let mut data = vec![0.0; panels * mr * k];
+        for (pi, panel) in data.chunks_mut((mr * k).max(1)).enumerate().take(panels) {
+            for r in 0..mr.min(m - pi * mr) {
+                let row = &a[(pi * mr + r) * k..(pi * mr + r + 1) * k];
+                for (p, &v) in row.iter().enumerate() {
+                    panel[p * mr + r] = v;
+                }
+            }
+        }
+        PackedA { m, k, kernel, data }
+    }
+}
+
+/// A source of B, packed a block at a time.
+pub trait PackB: Sync {
+    /// Writes rows `k0..k0+kc` of columns `j0..j0+cols` into `dst` as `[kc][nr]`, zero-filling
+    /// columns `cols..nr`.
+    fn pack(&self, k0: usize, kc: usize, j0: usize, cols: usize, nr: usize, dst: &mut [f32]);
+
+    /// The matrix itself (row-major, with its row stride) when the kernel can read it in place.
+    fn direct(&self) -> Option<(&[f32], usize)> {
+        None
+    }
+}
+
+/// A row-major k×n matrix.
+pub struct DenseB<'a> {
+    pub data: &'a [f32],
+    pub n: usize,
+}
+
+impl PackB for DenseB<'_> {
+    fn pack(&self, k0: usize, kc: usize, j0: usize, cols: usize, nr: usize, dst: &mut [f32]) {
+        for p in 0..kc {
+            let src = &self.data[(k0 + p) * self.n + j0..][..cols];
+            let d = &mut dst[p * nr..(p + 1) * nr];
+            d[..cols].copy_from_slice(src);
+            d[cols..].iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+
+    fn direct(&self) -> Option<(&[f32], usize)> {
+        Some((self.data, self.n))
+    }
+}
+
+/// Depth of one k block: packed A panels (mr·KC) stay in L1 while B blocks come from L2.
+const KC: usize = 384;
+/// Columns per job (a multiple of every kernel's nr).
+const NC_PANELS: usize = 6;
+
+thread_local! {
+    static PACK_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A raw output pointer handed to jobs that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// Through a method, so closures capture the Send wrapper rather than its raw field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// C = A·B then the epilogue, for a dense row-major B (k×n) and C (m×n).
+pub fn gemm(a: &PackedA, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue) {
+    gemm_from(a, &DenseB { data: b, n }, n, c, n, epilogue)
+}
+
+/// C = A·B then the epilogue, B from any source; `c` holds m rows of `ldc` floats, of which the
+/// first n are written.
+pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32], ldc: usize, epilogue: Epilogue) {
+    let (m, k) = (a.m, a.k);
+    assert!(ldc >= n && c.len() >= m.saturating_sub(1) * ldc + if m > 0 { n } else { 0 });
+    if let Some(bias) = epilogue.bias {
+        assert!(bias.len() >= m);
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    let kernel = a.kernel;
+    count_run(kernel.isa);
+    let Some(micro) = kernel.micro else {
+        let mut dense = vec![0.0; k * n];
+        b.pack(0, k, 0, n, n, &mut dense);
+        let mut out = vec![0.0; m * n];
+        reference::gemm(&a.data, m, k, &dense, n, &mut out, epilogue);
+        for (i, row) in out.chunks(n).enumerate() {
+            c[i * ldc..i * ldc + n].copy_from_slice(row);
+        }
+        return;
+    };
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let (reg_act, rest_act) = RegAct::split(epilogue.activation);
+    let nc = nr * NC_PANELS;
+    let col_blocks = n.div_ceil(nc);
+    let m_panels = m.div_ceil(mr);
+    // With few column blocks, split rows too so every thread has work.
+    let threads = rayon::current_num_threads();
+    let row_groups = if col_blocks >= 2 * threads { 1 } else { (2 * threads).div_ceil(col_blocks).min(m_panels) };
+    let panels_per_group = m_panels.div_ceil(row_groups);
+    let row_groups = m_panels.div_ceil(panels_per_group);
+    let out = OutPtr(c.as_mut_ptr());
+    let k_blocks = k.div_ceil(KC).max(1);
+    let direct = b.direct();
+
+    let job = |job: usize| {
+        let (rg, cb) = (job % row_groups, job / row_groups);
+        let j0 = cb * nc;
+        let jcols = nc.min(n - j0);
+        let jpanels = jcols.div_ceil(nr);
+        let p0 = rg * panels_per_group;
+        let p1 = (p0 + panels_per_group).min(m_panels);
+        PACK_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let need = KC.min(k.max(1)) * jpanels * nr;
+            if buf.len() < need {
+                buf.resize(need, 0.0);
+            }
+            for kb in 0..k_blocks {
+                let k0 = kb * KC;
+                let kc = KC.min(k - k0.min(k));
+                // Full panels of a dense B are read in place; packing them would cost as much as
+                // the products when m is small.
+                for jp in 0..jpanels {
+                    let cols = nr.min(jcols - jp * nr);
+                    if direct.is_none() || cols < nr || kc == 0 {
+                        b.pack(k0, kc, j0 + jp * nr, cols, nr, &mut buf[jp * kc * nr..(jp + 1) * kc * nr]);
+                    }
+                }
+                let last = kb + 1 == k_blocks;
+                for pi in p0..p1 {
+                    let i0 = pi * mr;
+                    let rows = mr.min(m - i0);
+                    let mut bias = [0.0f32; 16];
+                    if let Some(bv) = epilogue.bias {
+                        bias[..rows].copy_from_slice(&bv[i0..i0 + rows]);
+                    }
+                    let apanel = a.data[pi * mr * k + k0 * mr..].as_ptr();
+                    for jp in 0..jpanels {
+                        let cols = nr.min(jcols - jp * nr);
+                        let (bp, ldb) = match direct {
+                            Some((data, ld)) if cols == nr && kc > 0 => (data[k0 * ld + j0 + jp * nr..].as_ptr(), ld),
+                            _ => (buf[jp * kc * nr..].as_ptr(), nr),
+                        };
+                        let tile = Tile {
+                            kc,
+                            a: apanel,
+                            b: bp,
+                            ldb,
+                            // SAFETY: within c (checked above); jobs write disjoint tiles.
+                            c: unsafe { out.get().add(i0 * ldc + j0 + jp * nr) },
+                            ldc,
+                            rows,
+                            cols,
+                            bias: bias.as_ptr(),
+                            accumulate: kb > 0,
+                            act: if last { reg_act } else { RegAct::None },
+                        };
+                        // SAFETY: the kernel's ISA was checked available when it was chosen.
+                        unsafe { micro(&tile) };
+                    }
+                    if let (true, Some(act)) = (last, rest_act) {
+                        for r in 0..rows {
+                            // SAFETY: this job's rows and columns of c.
+                            let row =
+                                unsafe { std::slice::from_raw_parts_mut(out.get().add((i0 + r) * ldc + j0), jcols) };
+                            act.apply_slice(row);
+                        }
+                    }
+                }
+            }
+        });
+    };
+    let jobs = row_groups * col_blocks;
+    if jobs == 1 || threads == 1 {
+        (0..jobs).for_each(job);
+    } else {
+        (0..jobs).into_par_iter().for_each(job);
+    }
+}
+
+/// y = A·x (A row-major m×k, not packed) then the epilogue: the 1-column case, where tiling
+/// would waste the kernel's width.
+pub fn gemv(isa: Isa, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+    let m = y.len();
+    assert!(a.len() == m * k && x.len() == k);
+    count_run(isa);
+    let kernel = Kernel::of(isa);
+    let (reg_act, rest_act) = RegAct::split(epilogue.activation);
+    let zeros;
+    let bias = match epilogue.bias {
+        Some(b) => &b[..m],
+        None => {
+            zeros = vec![0.0; m];
+            &zeros
+        }
+    };
+    // Rows per job: enough work to be worth a task.
+    let rows = (16384 / k.max(1)).clamp(4, 1024).next_multiple_of(4);
+    let run = |(ci, ys): (usize, &mut [f32])| {
+        let r0 = ci * rows;
+        let a = &a[r0 * k..(r0 + ys.len()) * k];
+        // SAFETY: the kernel's ISA is available (checked when chosen); sizes match.
+        unsafe { (kernel.gemv)(a, k, x, ys, &bias[r0..r0 + ys.len()], reg_act) };
+        if let Some(act) = rest_act {
+            act.apply_slice(ys);
+        }
+    };
+    if m <= rows || rayon::current_num_threads() == 1 {
+        y.chunks_mut(rows).enumerate().for_each(run);
+    } else {
+        y.par_chunks_mut(rows).enumerate().for_each(run);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! Every available path against the reference, on shapes with tails in every dimension.
+
+use super::im2col::ConvB;
+use super::*;
+use crate::kernels::testutil::{assert_reassociated, Rng};
+
+const ACTS: [Activation; 6] = [
+    Activation::Identity,
+    Activation::Relu,
+    Activation::LeakyRelu(0.1),
+    Activation::Clip(-0.3, 0.4),
+    Activation::Sigmoid,
+    Activation::HardSwish { alpha: 0.2, beta: 0.5 },
+];
+
+/// |A|·|B| + |bias|: the scale of each element's rounding error.
+fn magnitude(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let mut out = vec![0.0; m * n];
+    let bias_abs = bias.map(abs);
+    let ep = Epilogue { bias: bias_abs.as_deref(), activation: Activation::Identity };
+    reference::gemm(&abs(a), m, k, &abs(b), n, &mut out, ep);
+    out
+}
+
+fn check(isa: Isa, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let a = rng.vec(m * k);
+    let b = rng.vec(k * n);
+    let bias = rng.vec(m);
+    let act = ACTS[rng.below(ACTS.len())];
+    let with_bias = rng.below(2) == 0;
+    let ep = Epilogue { bias: with_bias.then_some(&bias[..]), activation: act };
+    let mut want = vec![0.0; m * n];
+    reference::gemm(&a, m, k, &b, n, &mut want, ep);
+    let packed = PackedA::for_kernel(Kernel::of(isa), &a, m, k);
+    assert_eq!(packed.kernel.isa, isa);
+    let mut c = vec![f32::NAN; m * ldc];
+    gemm_from(&packed, &DenseB { data: &b, n }, n, &mut c, ldc, ep);
+    let got: Vec<f32> = (0..m).flat_map(|i| c[i * ldc..i * ldc + n].to_vec()).collect();
+    let mag = magnitude(&a, m, k, &b, n, ep.bias);
+    assert_reassociated(&got, &want, &mag, k, &format!("{isa:?} m={m} n={n} k={k} {act:?} bias={with_bias}"));
+    // Columns past n in each row stay untouched.
+    for i in 0..m {
+        assert!(c[i * ldc + n..(i + 1) * ldc].iter().all(|v| v.is_nan()), "{isa:?}: wrote past n");
+    }
+}
+
+#[test]
+fn gemm_paths_match_reference_on_edge_shapes() {
+    let sizes = [0, 1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 33];
+    for isa in Isa::all_available() {
+        let mut seed = 1;
+        for &m in &sizes {
+            for &n in &sizes {
+                for &k in &[0, 1, 3, 7, 16, 17, 31] {
+                    seed += 1;
+                    check(isa, m, n, k, n + (seed as usize % 3), seed);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_paths_match_reference_on_random_shapes() {
+    let mut rng = Rng::new(99);
+    for isa in Isa::all_available() {
+        for seed in 0..40 {
+            // k past the k-block size exercises accumulation across blocks.
+            let (m, n, k) = (1 + rng.below(70), 1 + rng.below(600), rng.below(900));
+            check(isa, m, n, k, n, seed);
+        }
+    }
+}
+
+#[test]
+fn gemm_splits_work_across_threads() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    for isa in Isa::all_available() {
+        pool.install(|| {
+            check(isa, 67, 45, 400, 45, 5);
+            check(isa, 9, 1000, 50, 1000, 6);
+        });
+    }
+}
+
+#[test]
+fn gemv_paths_match_reference() {
+    let mut rng = Rng::new(7);
+    for isa in Isa::all_available() {
+        for &(m, k) in &[(0, 5), (1, 0), (1, 1), (3, 17), (5, 31), (13, 64), (37, 1000), (2000, 33), (7, 4099)] {
+            let a = rng.vec(m * k);
+            let x = rng.vec(k);
+            let bias = rng.vec(m);
+            for act in ACTS {
+                let ep = Epilogue { bias: Some(&bias), activation: act };
+                let mut want = vec![0.0; m];
+                reference::gemm(&a, m, k, &x, 1, &mut want, ep);
+                let mut got = vec![0.0; m];
+                gemv(isa, &a, k, &x, &mut got, ep);
+                let mag = magnitude(&a, m, k, &x, 1, ep.bias);
+                assert_reassociated(&got, &want, &mag, k, &format!("gemv {isa:?} m={m} k={k} {act:?}"));
+            }
+        }
+    }
+}
+
+/// The explicit im2col the implicit one must reproduce.
+#[allow(clippy::too_many_arguments)]
+fn im2col(x: &[f32], pw: usize, ph: usize, c: usize, kw: usize, kh: usize, d: usize, s: usize) -> (Vec<f32>, usize) {
+    let ow = (pw - (d * (kw - 1) + 1)) / s + 1;
+    let oh = (ph - (d * (kh - 1) + 1)) / s + 1;
+    let mut out = Vec::new();
+    for ch in 0..c {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        out.push(x[(ch * ph + oy * s + ky * d) * pw + ox * s + kx * d]);
+                    }
+                }
+            }
+        }
+    }
+    (out, ow * oh)
+}
+
+#[test]
+fn implicit_im2col_packs_the_explicit_matrix() {
+    let mut rng = Rng::new(3);
+    for &(pw, ph, c, kw, kh, d, s) in
+        &[(7, 5, 3, 3, 3, 1, 1), (9, 8, 2, 3, 2, 2, 2), (13, 6, 4, 1, 1, 1, 3), (5, 5, 1, 5, 5, 1, 1)]
+    {
+        let x = rng.vec(pw * ph * (c + 1));
+        let (full, n) = im2col(&x[pw * ph..], pw, ph, c, kw, kh, d, s);
+        let ow = (pw - (d * (kw - 1) + 1)) / s + 1;
+        let src = ConvB { input: &x, pw, ph, c0: 1, kernel: (kw, kh), dilation: (d, d), stride: (s, s), ow };
+        let k = c * kw * kh;
+        let j = n.min(2);
+        for &(k0, kc, j0, cols, nr) in &[(0, k, 0, n, n), (1, k - 1, j, n - j, n), (0, 1, n - 1, 1, 4)] {
+            let mut dst = vec![f32::NAN; kc * nr];
+            src.pack(k0, kc, j0, cols, nr, &mut dst);
+            for p in 0..kc {
+                for j in 0..nr {
+                    let want = if j < cols { full[(k0 + p) * n + j0 + j] } else { 0.0 };
+                    assert_eq!(dst[p * nr + j], want, "row {p} col {j}");
+                }
+            }
+        }
+    }
+}
+
+/// Fails when dispatch falls back to a slower path than this CPU supports.
+#[test]
+fn the_intended_path_runs_on_this_cpu() {
+    let forced = std::env::var("NCNNQ_KERNEL").ok().filter(|v| !v.is_empty());
+    let expected = if forced.is_some() { simd::selected() } else { Isa::best() };
+    #[cfg(target_arch = "x86_64")]
+    if forced.is_none() && is_x86_feature_detected!("avx512f") {
+        assert_eq!(expected, Isa::Avx512);
+    }
+    #[cfg(target_arch = "aarch64")]
+    if forced.is_none() {
+        assert_eq!(expected, Isa::Neon);
+    }
+    let before = runs(expected);
+    let a = PackedA::new(&[1.0; 6], 2, 3);
+    assert_eq!(a.kernel.isa, expected);
+    let mut c = vec![0.0; 8];
+    gemm(&a, &[1.0; 12], 4, &mut c, Epilogue::NONE);
+    assert_eq!(c, vec![3.0; 8]);
+    assert!(runs(expected) > before, "the {expected:?} kernel did not run");
+}

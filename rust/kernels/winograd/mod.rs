@@ -1,0 +1,262 @@
+//! Winograd convolution for 3×3 stride-1 kernels: F(6,3) (8×8 input tiles) and F(4,3) (6×6),
+//! the variant chosen per input size. Output = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per tile, the ⊙ summed
+//! over input channels as N² small GEMMs: for each transform position ξ,
+//! M_ξ (tiles × outch) = V_ξ (tiles × inch) · U_ξ (inch × outch). Tiles are the GEMM's row side
+//! so a few tiles waste little; U is packed once (lazily, on first use of each variant).
+//!
+//! The matrices are the Cook–Toom ones for the points 0, ±1, ±2, ±1/2 (and ∞), with F(6,3)'s
+//! ±1/2 columns scaled by 32 into Aᵀ (as ncnn does) to keep magnitudes balanced.
+
+#[cfg(test)]
+mod tests;
+pub(crate) mod transform;
+
+use crate::kernels::gemm_f32::{Epilogue, Kernel, Tile};
+use crate::kernels::simd::RegAct;
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+use transform::Variant;
+
+/// Whether Winograd can beat the GEMM for these channel counts (small ones are transform-bound).
+pub fn pays(inch: usize, outch: usize) -> bool {
+    Kernel::selected().has_micro() && inch >= 8 && outch >= 8
+}
+
+/// Which variant (tile size m) to use, or None when the GEMM is cheaper. The estimate counts, per
+/// output pixel and channel pair: products including tiles padded to the kernel's mr (and the
+/// GEMM's columns padded to nr), the transforms, and the traffic of the transformed weights,
+/// which grow by (m+2)²/9 and are streamed once per run (what sinks Winograd on small outputs).
+fn choose(kernel: &Kernel, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
+    let pix = (ow * oh) as f64;
+    let direct = 9.0 * (ow * oh).next_multiple_of(kernel.nr) as f64 / pix;
+    let cost = |m: usize| {
+        let n2 = ((m + 2) * (m + 2)) as f64;
+        let tiles = (ow.div_ceil(m) * oh.div_ceil(m)).next_multiple_of(kernel.mr) as f64;
+        let transforms = 4.0 * (1.0 / inch as f64 + 1.0 / outch as f64) * n2 / (m * m) as f64;
+        tiles * n2 / pix + transforms + 8.0 * n2 / pix
+    };
+    let (c6, c4) = (cost(6), cost(4));
+    let best = if c6 <= c4 { (6, c6) } else { (4, c4) };
+    (best.1 < 0.8 * direct).then_some(best.0)
+}
+
+pub fn pays_for_size(w: &Weights, ow: usize, oh: usize) -> bool {
+    ow > 0 && oh > 0 && choose(&Kernel::selected(), ow, oh, w.inch, w.outch).is_some()
+}
+
+/// U = G g Gᵀ of every (out, in) pair, packed as the B side of the microkernel:
+/// `[ξ][outch panel][inch][nr]`.
+struct Packed {
+    kernel: Kernel,
+    outch_pad: usize,
+    data: Vec<f32>,
+}
+
+pub struct Weights {
+    raw: Vec<f32>,
+    outch: usize,
+    inch: usize,
+    f63: OnceLock<Packed>,
+    f43: OnceLock<Packed>,
+}
+
+impl Weights {
+    /// From weights laid out `[outch][inch][3][3]`.
+    pub fn new(weights: &[f32], outch: usize, inch: usize) -> Weights {
+        assert_eq!(weights.len(), outch * inch * 9);
+        Weights { raw: weights.to_vec(), outch, inch, f63: OnceLock::new(), f43: OnceLock::new() }
+    }
+
+    fn packed<W: Variant>(&self, kernel: Kernel) -> &Packed {
+        let cell = if W::M == 6 { &self.f63 } else { &self.f43 };
+        let p = cell.get_or_init(|| self.pack::<W>(kernel));
+        assert_eq!(p.kernel.isa, kernel.isa);
+        p
+    }
+
+    fn pack<W: Variant>(&self, kernel: Kernel) -> Packed {
+        let (n2, nr) = (W::N * W::N, kernel.nr);
+        let outch_pad = self.outch.next_multiple_of(nr);
+        let panels = outch_pad / nr;
+        let mut data = vec![0.0; n2 * outch_pad * self.inch];
+        let mut u = [0.0f32; 64];
+        for o in 0..self.outch {
+            for i in 0..self.inch {
+                let g = &self.raw[(o * self.inch + i) * 9..][..9];
+                transform::kernel::<W>(g, &mut u);
+                let (panel, lane) = (o / nr, o % nr);
+                for (xi, &v) in u[..n2].iter().enumerate() {
+                    data[((xi * panels + panel) * self.inch + i) * nr + lane] = v;
+                }
+            }
+        }
+        Packed { kernel, outch_pad, data }
+    }
+}
+
+thread_local! {
+    static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// Through a method, so closures capture the Send wrapper rather than its raw field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// 3×3 stride-1 convolution of a padded input (`pw`×`ph`, inch planes) into `out`
+/// (outch planes of `ow`×`oh`, with ow = pw-2, oh = ph-2), then bias and activation.
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3s1(
+    w: &Weights,
+    input: &[f32],
+    pw: usize,
+    ph: usize,
+    out: &mut [f32],
+    ow: usize,
+    oh: usize,
+    ep: Epilogue,
+) {
+    conv3x3s1_with(Kernel::selected(), w, input, pw, ph, out, ow, oh, ep, None)
+}
+
+/// As [`conv3x3s1`] on a given path and optionally a forced tile size (tests).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv3x3s1_with(
+    kernel: Kernel,
+    w: &Weights,
+    input: &[f32],
+    pw: usize,
+    ph: usize,
+    out: &mut [f32],
+    ow: usize,
+    oh: usize,
+    ep: Epilogue,
+    force_m: Option<usize>,
+) {
+    assert!(pw == ow + 2 && ph == oh + 2 && input.len() == pw * ph * w.inch && out.len() == w.outch * ow * oh);
+    assert!(kernel.has_micro(), "Winograd needs a microkernel path");
+    if ow == 0 || oh == 0 || w.outch == 0 {
+        return;
+    }
+    match force_m.or_else(|| choose(&kernel, ow, oh, w.inch, w.outch)).unwrap_or(4) {
+        6 => run::<transform::F63>(kernel, w, input, pw, ph, out, ow, oh, ep),
+        _ => run::<transform::F43>(kernel, w, input, pw, ph, out, ow, oh, ep),
+    }
+}
+
+/// Budget for one job's transformed input and products (stays in L2).
+const JOB_BYTES: usize = 768 * 1024;
+
+#[allow(clippy::too_many_arguments)]
+fn run<W: Variant>(
+    kernel: Kernel,
+    w: &Weights,
+    input: &[f32],
+    pw: usize,
+    ph: usize,
+    out: &mut [f32],
+    ow: usize,
+    oh: usize,
+    ep: Epilogue,
+) {
+    let packed = w.packed::<W>(kernel);
+    let (m, n2) = (W::M, W::N * W::N);
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let (inch, outch, outch_pad) = (w.inch, w.outch, packed.outch_pad);
+    let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
+    let tile_panels = (tw * th).div_ceil(mr);
+    let per_panel = n2 * mr * (inch + outch_pad) * 4;
+    let group = (JOB_BYTES / per_panel).clamp(1, tile_panels);
+    let groups = tile_panels.div_ceil(group);
+    let threads = rayon::current_num_threads();
+    let o_panels = outch_pad / nr;
+    let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
+    let o_per = o_panels.div_ceil(o_splits);
+    let o_splits = o_panels.div_ceil(o_per);
+    let (reg_act, rest_act) = RegAct::split(ep.activation);
+    let zeros = [0.0f32; 16];
+    let dst = OutPtr(out.as_mut_ptr());
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m };
+    let fns = transform::Fns::of(kernel.isa);
+
+    let job = |job: usize| {
+        let (gi, os) = (job / o_splits, job % o_splits);
+        let p0 = gi * group;
+        let p1 = (p0 + group).min(tile_panels);
+        let (op0, op1) = (os * o_per, ((os + 1) * o_per).min(o_panels));
+        BUFS.with(|bufs| {
+            let (vbuf, mbuf) = &mut *bufs.borrow_mut();
+            let vlen = (p1 - p0) * n2 * inch * mr;
+            let mlen = (p1 - p0) * n2 * mr * outch_pad;
+            if vbuf.len() < vlen {
+                vbuf.resize(vlen, 0.0);
+            }
+            if mbuf.len() < mlen {
+                mbuf.resize(mlen, 0.0);
+            }
+            // V: [panel][ξ][inch][mr]
+            for p in p0..p1 {
+                let v = &mut vbuf[(p - p0) * n2 * inch * mr..][..n2 * inch * mr];
+                // SAFETY: the transform's ISA is the kernel's, available when chosen.
+                unsafe { (fns.input::<W>())(input, inch, &geo, p * mr, mr, v) };
+            }
+            // M: [panel][ξ][mr][outch_pad]
+            for xi in 0..n2 {
+                for op in op0..op1 {
+                    let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
+                    for p in p0..p1 {
+                        let tile = Tile {
+                            kc: inch,
+                            a: vbuf[((p - p0) * n2 + xi) * inch * mr..].as_ptr(),
+                            b,
+                            ldb: nr,
+                            c: mbuf[((p - p0) * n2 + xi) * mr * outch_pad + op * nr..].as_mut_ptr(),
+                            ldc: outch_pad,
+                            rows: mr,
+                            cols: nr,
+                            bias: zeros.as_ptr(),
+                            accumulate: false,
+                            act: RegAct::None,
+                        };
+                        // SAFETY: buffers sized above; full tiles.
+                        unsafe { kernel.run_tile(&tile) };
+                    }
+                }
+            }
+            let (o0, o1) = (op0 * nr, (op1 * nr).min(outch));
+            for p in p0..p1 {
+                let mp = &mbuf[(p - p0) * n2 * mr * outch_pad..][..n2 * mr * outch_pad];
+                // SAFETY: each job writes its own tiles and channels of out.
+                unsafe {
+                    (fns.output::<W>())(mp, outch_pad, &geo, p * mr, mr, o0, o1, ep.bias, reg_act, dst.get(), outch)
+                };
+            }
+            if let Some(act) = rest_act {
+                for p in p0..p1 {
+                    transform::for_each_tile_row(&geo, p * mr, mr, |offset, len| {
+                        for o in o0..o1 {
+                            // SAFETY: as above.
+                            let row =
+                                unsafe { std::slice::from_raw_parts_mut(dst.get().add(o * ow * oh + offset), len) };
+                            act.apply_slice(row);
+                        }
+                    });
+                }
+            }
+        });
+    };
+    let jobs = groups * o_splits;
+    if jobs == 1 || threads == 1 {
+        (0..jobs).for_each(job);
+    } else {
+        (0..jobs).into_par_iter().for_each(job);
+    }
+}

@@ -1,0 +1,110 @@
+//! Winograd against a direct convolution computed in f64.
+
+use super::*;
+use crate::kernels::simd::Isa;
+use crate::kernels::testutil::Rng;
+use crate::layers::activation::Activation;
+
+/// Direct 3×3 convolution of a padded input, f64 accumulation; also returns Σ|w·x| per output.
+fn direct(w: &[f32], x: &[f32], pw: usize, ph: usize, inch: usize, outch: usize, bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (ow, oh) = (pw - 2, ph - 2);
+    let mut out = vec![0.0; outch * ow * oh];
+    let mut mag = vec![0.0; outch * ow * oh];
+    for o in 0..outch {
+        for y in 0..oh {
+            for xx in 0..ow {
+                let (mut s, mut a) = (bias[o] as f64, bias[o].abs() as f64);
+                for i in 0..inch {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let p = w[((o * inch + i) * 3 + ky) * 3 + kx] as f64
+                                * x[(i * ph + y + ky) * pw + xx + kx] as f64;
+                            s += p;
+                            a += p.abs();
+                        }
+                    }
+                }
+                out[(o * oh + y) * ow + xx] = s as f32;
+                mag[(o * oh + y) * ow + xx] = a as f32;
+            }
+        }
+    }
+    (out, mag)
+}
+
+#[test]
+fn winograd_matches_direct_convolution_on_every_path() {
+    let mut rng = Rng::new(11);
+    let shapes =
+        [(1, 1, 1, 1), (3, 2, 5, 7), (8, 8, 6, 6), (5, 17, 13, 11), (16, 9, 28, 28), (33, 40, 7, 9), (4, 3, 40, 3)];
+    for isa in Isa::all_available().into_iter().filter(|&i| Kernel::of(i).has_micro()) {
+        let kernel = Kernel::of(isa);
+        for &(inch, outch, ow, oh) in &shapes {
+            let (pw, ph) = (ow + 2, oh + 2);
+            let w = rng.vec(outch * inch * 9);
+            let x = rng.vec(inch * pw * ph);
+            let bias = rng.vec(outch);
+            let (want, mag) = direct(&w, &x, pw, ph, inch, outch, &bias);
+            let weights = Weights::new(&w, outch, inch);
+            for m in [4, 6] {
+                for act in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
+                    let mut got = vec![f32::NAN; outch * ow * oh];
+                    let ep = Epilogue { bias: Some(&bias), activation: act };
+                    conv3x3s1_with(kernel, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(m));
+                    for (i, ((&g, &r), &a)) in got.iter().zip(&want).zip(&mag).enumerate() {
+                        let r = act.apply(r);
+                        // Transform rounding: a few ulps of the largest intermediate, which the
+                        // transforms scale by up to ~100 for F(6,3).
+                        let tol = 2e-5 * a * if m == 6 { 4.0 } else { 1.0 } + 1e-6;
+                        assert!(
+                            (g - r).abs() <= tol,
+                            "{isa:?} F({m},3) inch={inch} outch={outch} {ow}x{oh} {act:?} at {i}: {g} vs {r} (tol {tol})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn winograd_splits_work_across_threads() {
+    if !Kernel::selected().has_micro() {
+        return;
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    let mut rng = Rng::new(5);
+    let (inch, outch, ow, oh) = (12, 70, 30, 20);
+    let (pw, ph) = (ow + 2, oh + 2);
+    let w = rng.vec(outch * inch * 9);
+    let x = rng.vec(inch * pw * ph);
+    let bias = vec![0.0; outch];
+    let (want, mag) = direct(&w, &x, pw, ph, inch, outch, &bias);
+    let weights = Weights::new(&w, outch, inch);
+    let mut got = vec![0.0; outch * ow * oh];
+    pool.install(|| conv3x3s1(&weights, &x, pw, ph, &mut got, ow, oh, Epilogue::NONE));
+    for ((&g, &r), &a) in got.iter().zip(&want).zip(&mag) {
+        assert!((g - r).abs() <= 1e-4 * a + 1e-6, "{g} vs {r}");
+    }
+}
+
+fn check_factored<W: transform::Variant>() {
+    for k in 0..W::N {
+        let mut unit = [[0.0f32; 1]; 8];
+        unit[k] = [1.0];
+        let bt = W::bt(&unit);
+        let at = W::at(&unit);
+        for (i, v) in bt.iter().enumerate().take(W::N) {
+            assert_eq!(v[0], W::BT[i][k], "Bt[{i}][{k}] of F({},3)", W::M);
+        }
+        for (i, v) in at.iter().enumerate().take(W::M) {
+            assert_eq!(v[0], W::AT[i][k], "At[{i}][{k}] of F({},3)", W::M);
+        }
+    }
+}
+
+#[test]
+fn factored_transforms_match_the_matrices() {
+    check_factored::<transform::F63>();
+    check_factored::<transform::F43>();
+}

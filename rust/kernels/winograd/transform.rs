@@ -1,0 +1,496 @@
+//! The Winograd transforms, written on arrays of lanes (tiles for the input side, output
+//! channels for the output side) so each path's entry point compiles them into its vectors.
+
+// The transforms are matrix products; index loops mirror the formulas.
+#![allow(clippy::needless_range_loop)]
+
+use crate::kernels::simd::{Isa, RegAct};
+
+/// One Winograd variant F(M,3) with N = M+2 point tiles; matrices padded to 8.
+pub trait Variant {
+    const M: usize;
+    const N: usize;
+    const G: [[f32; 3]; 8];
+    /// The dense matrices, which the factored `bt`/`at` are tested against.
+    #[allow(dead_code)]
+    const BT: [[f32; 8]; 8];
+    #[allow(dead_code)]
+    const AT: [[f32; 8]; 6];
+    /// Bᵀ·d for one column of N values (factored: fewer operations than the dense matrix).
+    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8];
+    /// Aᵀ·m for one column of N values, M results.
+    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6];
+}
+
+/// One value per lane; plain arrays so each path's entry point vectorizes them to its width.
+pub type Lanes<const L: usize> = [f32; L];
+
+#[inline(always)]
+fn add<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
+    std::array::from_fn(|i| a[i] + b[i])
+}
+#[inline(always)]
+fn sub<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
+    std::array::from_fn(|i| a[i] - b[i])
+}
+/// a·s + b
+#[inline(always)]
+fn fma<const L: usize>(a: Lanes<L>, s: f32, b: Lanes<L>) -> Lanes<L> {
+    std::array::from_fn(|i| a[i].mul_add(s, b[i]))
+}
+
+pub struct F63;
+pub struct F43;
+
+impl Variant for F63 {
+    const M: usize = 6;
+    const N: usize = 8;
+    #[rustfmt::skip]
+    const G: [[f32; 3]; 8] = [
+        [1.0, 0.0, 0.0],
+        [-2.0 / 9.0, -2.0 / 9.0, -2.0 / 9.0],
+        [-2.0 / 9.0, 2.0 / 9.0, -2.0 / 9.0],
+        [1.0 / 90.0, 1.0 / 45.0, 2.0 / 45.0],
+        [1.0 / 90.0, -1.0 / 45.0, 2.0 / 45.0],
+        [1.0 / 45.0, 1.0 / 90.0, 1.0 / 180.0],
+        [1.0 / 45.0, -1.0 / 90.0, 1.0 / 180.0],
+        [0.0, 0.0, 1.0],
+    ];
+    #[rustfmt::skip]
+    const BT: [[f32; 8]; 8] = [
+        [1.0, 0.0, -5.25, 0.0, 5.25, 0.0, -1.0, 0.0],
+        [0.0, 1.0, 1.0, -4.25, -4.25, 1.0, 1.0, 0.0],
+        [0.0, -1.0, 1.0, 4.25, -4.25, -1.0, 1.0, 0.0],
+        [0.0, 0.5, 0.25, -2.5, -1.25, 2.0, 1.0, 0.0],
+        [0.0, -0.5, 0.25, 2.5, -1.25, -2.0, 1.0, 0.0],
+        [0.0, 2.0, 4.0, -2.5, -5.0, 0.5, 1.0, 0.0],
+        [0.0, -2.0, 4.0, 2.5, -5.0, -0.5, 1.0, 0.0],
+        [0.0, -1.0, 0.0, 5.25, 0.0, -5.25, 0.0, 1.0],
+    ];
+    #[rustfmt::skip]
+    const AT: [[f32; 8]; 6] = [
+        [1.0, 1.0, 1.0, 1.0, 1.0, 32.0, 32.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, -2.0, 16.0, -16.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 4.0, 8.0, 8.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, -8.0, 4.0, -4.0, 0.0],
+        [0.0, 1.0, 1.0, 16.0, 16.0, 2.0, 2.0, 0.0],
+        [0.0, 1.0, -1.0, 32.0, -32.0, 1.0, -1.0, 1.0],
+    ];
+    #[inline(always)]
+    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+        let r0 = fma(sub(d[4], d[2]), 5.25, sub(d[0], d[6]));
+        let r7 = fma(sub(d[3], d[5]), 5.25, sub(d[7], d[1]));
+        let a = fma(d[4], -4.25, add(d[2], d[6]));
+        let b = fma(d[3], -4.25, add(d[1], d[5]));
+        let c = fma(d[4], -1.25, fma(d[2], 0.25, d[6]));
+        let e = fma(d[5], 2.0, fma(d[3], -2.5, fma(d[1], 0.5, [0.0; L])));
+        let f = fma(fma(d[4], -1.25, d[2]), 4.0, d[6]);
+        let h = fma(d[5], 0.5, fma(d[3], -2.5, fma(d[1], 2.0, [0.0; L])));
+        [r0, add(a, b), sub(a, b), add(c, e), sub(c, e), add(f, h), sub(f, h), r7]
+    }
+    #[inline(always)]
+    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+        let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
+        let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
+        let (p5, n5) = (add(m[5], m[6]), sub(m[5], m[6]));
+        [
+            fma(p5, 32.0, add(add(m[0], p1), p3)),
+            fma(n5, 16.0, fma(n3, 2.0, n1)),
+            fma(p5, 8.0, fma(p3, 4.0, p1)),
+            fma(n5, 4.0, fma(n3, 8.0, n1)),
+            fma(p5, 2.0, fma(p3, 16.0, p1)),
+            add(fma(n3, 32.0, add(n1, n5)), m[7]),
+        ]
+    }
+}
+
+impl Variant for F43 {
+    const M: usize = 4;
+    const N: usize = 6;
+    #[rustfmt::skip]
+    const G: [[f32; 3]; 8] = [
+        [1.0 / 4.0, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+        [0.0; 3],
+        [0.0; 3],
+    ];
+    #[rustfmt::skip]
+    const BT: [[f32; 8]; 8] = [
+        [4.0, 0.0, -5.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, -4.0, -4.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 4.0, -4.0, -1.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, -2.0, -1.0, 2.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 4.0, 0.0, -5.0, 0.0, 1.0, 0.0, 0.0],
+        [0.0; 8],
+        [0.0; 8],
+    ];
+    #[rustfmt::skip]
+    const AT: [[f32; 8]; 6] = [
+        [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, -2.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 4.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, -8.0, 1.0, 0.0, 0.0],
+        [0.0; 8],
+        [0.0; 8],
+    ];
+    #[inline(always)]
+    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+        let a = fma(d[2], -4.0, d[4]);
+        let b = fma(d[1], -4.0, d[3]);
+        let c = sub(d[4], d[2]);
+        let e = sub(d[3], d[1]);
+        let z = [0.0; L];
+        [
+            fma(d[0], 4.0, fma(d[2], -5.0, d[4])),
+            add(a, b),
+            sub(a, b),
+            fma(e, 2.0, c),
+            fma(e, -2.0, c),
+            fma(d[1], 4.0, fma(d[3], -5.0, d[5])),
+            z,
+            z,
+        ]
+    }
+    #[inline(always)]
+    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+        let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
+        let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
+        let z = [0.0; L];
+        [add(add(m[0], p1), p3), fma(n3, 2.0, n1), fma(p3, 4.0, p1), add(fma(n3, 8.0, n1), m[5]), z, z]
+    }
+}
+
+/// U = G g Gᵀ (N×N, row-major into `u`) of one 3×3 kernel.
+pub fn kernel<W: Variant>(g: &[f32], u: &mut [f32; 64]) {
+    let n = W::N;
+    let mut t = [[0.0f64; 3]; 8];
+    for (i, row) in t.iter_mut().enumerate().take(n) {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = (0..3).map(|k| W::G[i][k] as f64 * g[k * 3 + j] as f64).sum();
+        }
+    }
+    for i in 0..n {
+        for j in 0..n {
+            u[i * n + j] = (0..3).map(|k| t[i][k] * W::G[j][k] as f64).sum::<f64>() as f32;
+        }
+    }
+}
+
+/// Tiling of one convolution: padded input pw×ph, output ow×oh in tw×th tiles of m×m.
+pub struct Geometry {
+    pub pw: usize,
+    pub ph: usize,
+    pub ow: usize,
+    pub oh: usize,
+    pub tw: usize,
+    pub th: usize,
+    pub m: usize,
+}
+
+impl Geometry {
+    /// Top-left output (= padded input) corner of tile `t`, if it exists.
+    fn origin(&self, t: usize) -> Option<(usize, usize)> {
+        (t < self.tw * self.th).then(|| ((t / self.tw) * self.m, (t % self.tw) * self.m))
+    }
+}
+
+/// Calls `f(offset in the output plane, length)` for every output row of tiles t0..t0+count.
+pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMut(usize, usize)) {
+    for t in t0..t0 + count {
+        let Some((y0, x0)) = g.origin(t) else { break };
+        let len = g.m.min(g.ow - x0);
+        for y in y0..(y0 + g.m).min(g.oh) {
+            f(y * g.ow + x0, len);
+        }
+    }
+}
+
+/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[ξ][inch][L]`.
+#[inline(always)]
+fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
+    input: &[f32],
+    inch: usize,
+    g: &Geometry,
+    t0: usize,
+    v: &mut [f32],
+) {
+    let n = W::N;
+    let plane = g.pw * g.ph;
+    let origins: [Option<(usize, usize)>; L] = std::array::from_fn(|l| g.origin(t0 + l));
+    // Eight lanes: gather by 8×8 transposes of 8-value row reads; a lane whose row has fewer
+    // readable values (edge tile, or no tile) reads a zero-padded copy instead.
+    let wide = AVX_GATHER && L == 8;
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
+    let full: [bool; L] = std::array::from_fn(|l| origins[l].is_some_and(|(y0, x0)| y0 + n <= g.ph && x0 + 8 <= g.pw));
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
+    let offsets: [usize; L] = std::array::from_fn(|l| origins[l].map_or(0, |(y0, x0)| y0 * g.pw + x0));
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
+    let mut edge = [[0.0f32; 8]; L];
+    let mut d = [[[0.0f32; L]; 8]; 8];
+    let mut t = [[[0.0f32; L]; 8]; 8];
+    for c in 0..inch {
+        let src = &input[c * plane..(c + 1) * plane];
+        if wide {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `wide` checked every row read stays in the plane; AVX_GATHER is only set
+            // by entry points compiled with AVX2.
+            unsafe {
+                for (r, row) in d.iter_mut().enumerate().take(n) {
+                    for (l, e) in edge.iter_mut().enumerate() {
+                        if full[l] {
+                            continue;
+                        }
+                        *e = [0.0; 8];
+                        if let Some((y0, x0)) = origins[l] {
+                            if y0 + r < g.ph {
+                                let avail = g.pw.saturating_sub(x0).min(8);
+                                e[..avail].copy_from_slice(&src[(y0 + r) * g.pw + x0..][..avail]);
+                            }
+                        }
+                    }
+                    let ptrs: [*const f32; 8] = std::array::from_fn(|l| {
+                        if full[l] {
+                            src.as_ptr().add(offsets[l] + r * g.pw)
+                        } else {
+                            edge[l].as_ptr()
+                        }
+                    });
+                    let cols = avx::transpose8(ptrs);
+                    for (col, x) in row.iter_mut().zip(cols) {
+                        std::arch::x86_64::_mm256_storeu_ps(col.as_mut_ptr(), x);
+                    }
+                }
+            }
+        }
+        for (l, origin) in origins.iter().enumerate() {
+            if wide {
+                break;
+            }
+            let Some((y0, x0)) = *origin else {
+                for row in d.iter_mut() {
+                    for col in row.iter_mut() {
+                        col[l] = 0.0;
+                    }
+                }
+                continue;
+            };
+            if y0 + n <= g.ph && x0 + n <= g.pw {
+                for (r, row) in d.iter_mut().enumerate().take(n) {
+                    let s = &src[(y0 + r) * g.pw + x0..][..n];
+                    for (col, &x) in row.iter_mut().zip(s) {
+                        col[l] = x;
+                    }
+                }
+            } else {
+                // Edge tile: what lies past the padded input feeds only discarded outputs.
+                for (r, row) in d.iter_mut().enumerate().take(n) {
+                    for (cx, col) in row.iter_mut().enumerate().take(n) {
+                        let (y, x) = (y0 + r, x0 + cx);
+                        col[l] = if y < g.ph && x < g.pw { src[y * g.pw + x] } else { 0.0 };
+                    }
+                }
+            }
+        }
+        // Columns first (t = Bᵀ d), then rows (V = t B).
+        for col in 0..n {
+            let column: [Lanes<L>; 8] = std::array::from_fn(|k| d[k][col]);
+            let out = W::bt(&column);
+            for i in 0..n {
+                t[i][col] = out[i];
+            }
+        }
+        for i in 0..n {
+            let out = W::bt(&t[i]);
+            for j in 0..n {
+                v[((i * n + j) * inch + c) * L..][..L].copy_from_slice(&out[j]);
+            }
+        }
+    }
+}
+
+/// Y = Aᵀ M A for tiles t0..t0+count and output channels o0..o1, plus bias and the in-register
+/// activation, scattered into the output planes at `dst`. `mp` is `[ξ][count][outch_pad]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output<W: Variant, const L: usize>(
+    mp: &[f32],
+    outch_pad: usize,
+    g: &Geometry,
+    t0: usize,
+    count: usize,
+    o0: usize,
+    o1: usize,
+    bias: Option<&[f32]>,
+    act: RegAct,
+    dst: *mut f32,
+    _outch: usize,
+) {
+    let (n, m) = (W::N, W::M);
+    let plane = g.ow * g.oh;
+    let mut s = [[[0.0f32; L]; 8]; 6];
+    debug_assert!(n <= 8 && m <= 6);
+    for r in 0..count {
+        let Some((y0, x0)) = g.origin(t0 + r) else { break };
+        let mut o = o0;
+        while o < o1 {
+            let lanes = L.min(o1 - o);
+            let load = |xi: usize| -> [f32; L] {
+                let base = (xi * count + r) * outch_pad + o;
+                <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
+            };
+            // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
+            for col in 0..n {
+                let column: [Lanes<L>; 8] = std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
+                let out = W::at(&column);
+                for i in 0..m {
+                    s[i][col] = out[i];
+                }
+            }
+            let b: Lanes<L> = std::array::from_fn(|l| match bias {
+                Some(b) if l < lanes => b[o + l],
+                _ => 0.0,
+            });
+            for i in 0..m.min(g.oh - y0) {
+                let mut y = W::at(&s[i]);
+                for yv in y.iter_mut().take(m) {
+                    *yv = act.apply_lanes(add(*yv, b));
+                }
+                let row = (y0 + i) * g.ow + x0;
+                let cols = m.min(g.ow - x0);
+                // Whole rows with a constant count: a runtime count is compiled into masked
+                // vector stores, which are slow here.
+                if cols == W::M {
+                    for l in 0..lanes {
+                        let d = dst.add((o + l) * plane + row);
+                        for j in 0..W::M {
+                            *d.add(j) = y[j][l];
+                        }
+                    }
+                } else {
+                    for l in 0..lanes {
+                        let d = dst.add((o + l) * plane + row);
+                        for j in 0..cols {
+                            std::ptr::write_volatile(d.add(j), y[j][l]);
+                        }
+                    }
+                }
+            }
+            o += L;
+        }
+    }
+}
+
+pub type InputFn = unsafe fn(&[f32], usize, &Geometry, usize, usize, &mut [f32]);
+pub type OutputFn =
+    unsafe fn(&[f32], usize, &Geometry, usize, usize, usize, usize, Option<&[f32]>, RegAct, *mut f32, usize);
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// Loads 8 floats from each of 8 rows and returns the columns.
+    #[inline(always)]
+    pub unsafe fn transpose8(rows: [*const f32; 8]) -> [__m256; 8] {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i]));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+}
+
+macro_rules! entry_points {
+    ($input:ident, $output:ident, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx_gather:literal) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $input<W: Variant>(x: &[f32], inch: usize, g: &Geometry, t0: usize, lanes: usize, v: &mut [f32]) {
+            debug_assert_eq!(lanes, $in_lanes);
+            input::<W, $in_lanes, $avx_gather>(x, inch, g, t0, v)
+        }
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $output<W: Variant>(
+            mp: &[f32],
+            outch_pad: usize,
+            g: &Geometry,
+            t0: usize,
+            count: usize,
+            o0: usize,
+            o1: usize,
+            bias: Option<&[f32]>,
+            act: RegAct,
+            dst: *mut f32,
+            outch: usize,
+        ) {
+            output::<W, $out_lanes>(mp, outch_pad, g, t0, count, o0, o1, bias, act, dst, outch)
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+entry_points!(input_avx2, output_avx2, "avx2,fma", 6, 8, false);
+#[cfg(target_arch = "x86_64")]
+entry_points!(input_avx512, output_avx512, "avx512f,avx2,fma", 8, 16, true);
+#[cfg(target_arch = "aarch64")]
+entry_points!(input_neon, output_neon, "neon", 8, 8, false);
+
+/// The transform entry points of one path (whose lanes match its microkernel's mr).
+pub struct Fns {
+    isa: Isa,
+}
+
+impl Fns {
+    pub fn of(isa: Isa) -> Fns {
+        Fns { isa }
+    }
+
+    pub fn input<W: Variant>(&self) -> InputFn {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => input_avx2::<W>,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => input_avx512::<W>,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => input_neon::<W>,
+            other => panic!("no Winograd transforms for the {other:?} path"),
+        }
+    }
+
+    pub fn output<W: Variant>(&self) -> OutputFn {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => output_avx2::<W>,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => output_avx512::<W>,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => output_neon::<W>,
+            other => panic!("no Winograd transforms for the {other:?} path"),
+        }
+    }
+}
