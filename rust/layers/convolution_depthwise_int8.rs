@@ -110,7 +110,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
             &format!("int8_scale_term={flag} (ncnn reads scales only for 1, 2, 101, 102)"),
         ));
     }
-    let geometry = int8::geometry(&p)?;
+    let geometry = Geometry::read(&p, false)?;
     let (num_output, group) = (p.int(0), p.int(7));
     if num_output <= 0 || group <= 0 || num_output % group != 0 {
         return Err(p.invalid(format!("num_output {num_output} is not a positive multiple of group {group}")));

@@ -182,7 +182,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(super::unsupported(layer, "int8 with dynamic_weight=1"));
     }
     let flag = p.int(8);
-    let geometry = int8::geometry(&p)?;
+    let geometry = Geometry::read(&p, false)?;
     let num_output = p.int(0);
     let weight_size = p.int(6);
     if num_output <= 0 || weight_size <= 0 || weight_size % num_output != 0 {

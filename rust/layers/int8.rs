@@ -1,8 +1,7 @@
 //! Shared pieces of the int8 layers (runtime-int8.md §1–§4): the stored scales, weights that
 //! arrive as int8 or are quantized at load with those scales (formats.md §3.7), the de-scale
-//! factors, the convolution geometry, and the input as the kernels take it.
+//! factors, and the input as the kernels take it.
 
-use super::convolution::Geometry;
 use super::Params;
 use crate::engine::{Tensor, TensorData};
 use crate::error::Result;
@@ -46,24 +45,6 @@ pub fn weights(p: &Params, rows: usize, row_scale: &[f32]) -> Result<Vec<i8>> {
 /// `1/(s_in·s_w[p])` per output (0 where s_w is 0).
 pub fn descale(s_in: f32, s_w: &[f32]) -> Vec<f32> {
     s_w.iter().map(|&s| epilogue::descale_factor(s_in, s)).collect()
-}
-
-/// The convolution geometry (kernel, dilation, stride, pads, pad_value) of an int8 layer.
-pub fn geometry(p: &Params) -> Result<Geometry> {
-    let positive = |id: u32, what: &str| -> Result<usize> {
-        let v = p.int(id);
-        if v <= 0 {
-            return Err(p.invalid(format!("{what} must be positive, got {v}")));
-        }
-        Ok(v as usize)
-    };
-    Ok(Geometry {
-        kernel: (positive(1, "kernel_w")?, positive(11, "kernel_h")?),
-        dilation: (positive(2, "dilation_w")?, positive(12, "dilation_h")?),
-        stride: (positive(3, "stride_w")?, positive(13, "stride_h")?),
-        pads: [p.int(4), p.int(15), p.int(14), p.int(16)],
-        pad_value: p.float(18),
-    })
 }
 
 /// ncnn pads int8 blobs with `(signed char)pad_value`: truncation toward zero.
