@@ -17,6 +17,7 @@ pub mod dw_i8;
 pub mod gemm_f32;
 pub mod gemm_i8;
 pub mod simd;
+pub mod vmath;
 pub mod winograd;
 
 #[cfg(test)]
