@@ -52,3 +52,62 @@ def test_cli_demo_prints_the_pipeline(tmp_path, capsys):
     for step in ("optimize", "table", "int8", "agreement"):
         assert step in out, out
     assert (tmp_path / "tinynet-int8.param").is_file()
+
+
+DEMO_OPTIONS = [f"mean=[{','.join(map(str, demo.MEAN))}]", f"norm=[{','.join(map(str, demo.NORM))}]",
+                f"shape=[{','.join(map(str, demo.SHAPE))}]", f"pixel={demo.PIXEL}", "thread=2"]
+
+
+def test_quantize_is_optimize_table_int8_in_one_step(tmp_path):
+    """A folder of images in, the int8 files out: the same bytes as the three commands run one
+    after the other on a list of that folder's images."""
+    param, bin_path = (str(p) for p in demo.model_files())
+    folder = demo.image_files()[0].parent
+    out = tmp_path / "one"
+    out.mkdir()
+    assert main(["quantize", param, bin_path, str(folder), str(out / "i8.param"), str(out / "i8.bin"),
+                 *DEMO_OPTIONS, f"table={out / 't.table'}"]) == 0
+
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    (steps / "list.txt").write_text("".join(f"{p}\n" for p in demo.image_files()))
+    assert main(["optimize", param, bin_path, str(steps / "o.param"), str(steps / "o.bin")]) == 0
+    assert main(["table", str(steps / "o.param"), str(steps / "o.bin"), str(steps / "list.txt"),
+                 str(steps / "t.table"), *DEMO_OPTIONS]) == 0
+    assert main(["int8", str(steps / "o.param"), str(steps / "o.bin"), str(steps / "i8.param"),
+                 str(steps / "i8.bin"), str(steps / "t.table")]) == 0
+    for name in ("t.table", "i8.param", "i8.bin"):
+        assert (out / name).read_bytes() == (steps / name).read_bytes(), name
+    make_ncnn_net(out / "i8.param", out / "i8.bin")
+
+
+def test_quantize_without_optimizing_calibrates_the_model_as_given(tmp_path):
+    model = ncnnq.Model.load(*demo.model_files())
+    spec = ncnnq.InputSpec(demo.SHAPE, demo.PIXEL, demo.MEAN, demo.NORM)
+    result = ncnnq.quantize_model(model, demo.image_files()[:8], specs=[spec], optimize_first=False, threads=1)
+    assert result.optimize is None and result.optimized is model
+    assert len(result.model.layers) == len(model.layers)
+    assert set(result.table.activations) == {layer.name for layer in model.layers
+                                             if layer.type in ("Convolution", "ConvolutionDepthWise", "InnerProduct")}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["optimize=2"], "optimize=2"),
+    (["colour=BGR"], "colour"),
+])
+def test_quantize_bad_options_exit_2_and_write_nothing(tmp_path, capsys, extra, message):
+    param, bin_path = (str(p) for p in demo.model_files())
+    args = ["quantize", param, bin_path, str(demo.image_files()[0].parent), str(tmp_path / "i8.param"),
+            str(tmp_path / "i8.bin"), *DEMO_OPTIONS, *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_quantize_from_a_folder_without_images_is_an_error(tmp_path, capsys):
+    param, bin_path = (str(p) for p in demo.model_files())
+    (tmp_path / "empty").mkdir()
+    assert main(["quantize", param, bin_path, str(tmp_path / "empty"), str(tmp_path / "i8.param"),
+                 str(tmp_path / "i8.bin"), *DEMO_OPTIONS]) == 2
+    assert "holds no image files" in capsys.readouterr().err
+    assert not (tmp_path / "i8.param").exists()

@@ -8,6 +8,10 @@
     int8, report = ncnnq.quantize(optimized, table)
     ncnnq.save_int8(int8, "int8.param", "int8.bin")
     ncnnq.Net("int8.param", "int8.bin", threads=2).run({"data": x}, ["prob"])
+
+    # or all three steps at once:
+    result = ncnnq.quantize_model(model, image_paths, "kl", specs=[spec])
+    ncnnq.save_int8(result.model, "int8.param", "int8.bin")
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .errors import (
 from .images import InputSpec
 from .int8 import QuantizeReport, quantize, save_int8
 from .optimize import OptimizeReport, optimize
+from .pipeline import QuantizeResult, quantize_model
 from .summary import ModelSummary, summarize
 from .table import Table
 
@@ -46,6 +51,7 @@ __all__ = [
     "OptimizeReport",
     "ParamError",
     "QuantizeReport",
+    "QuantizeResult",
     "Sample",
     "ShapeError",
     "Table",
@@ -56,6 +62,7 @@ __all__ = [
     "calibrate",
     "optimize",
     "quantize",
+    "quantize_model",
     "save_int8",
     "summarize",
 ]

@@ -304,23 +304,35 @@ def _resolve(entry: str, list_folder: Path) -> str:
     return str(list_folder / p)
 
 
-def samples_from_lists(model: Model, list_files: Sequence[Path]) -> list[Sample]:
-    """One list file per Input layer (in Input-layer order); sample i takes line i of each list.
-    Only the first whitespace-separated token of a line is used; empty lines are skipped."""
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+
+
+def _list_entries(path: Path, input_type: str) -> list[tuple[str, str]]:
+    """(file, origin) pairs of a list file, or of a folder's files sorted by name (an ncnnq
+    extension: a folder stands for the list of its images, or of its .npy files for type=1)."""
+    if path.is_dir():
+        suffixes = (".npy",) if input_type == "npy" else IMAGE_SUFFIXES
+        files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
+        if not files:
+            raise InputError(f"{path}: folder holds no {'.npy' if input_type == 'npy' else 'image'} files")
+        return [(str(f), str(f)) for f in files]
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: {e}") from e
+    entries = [(line.split()[0], f"{path}:{k}") for k, line in enumerate(lines, start=1) if line.split()]
+    return [(_resolve(p, path.parent), o) for p, o in entries]
+
+
+def samples_from_lists(model: Model, list_files: Sequence[Path], input_type: str = "image") -> list[Sample]:
+    """One list file (or folder) per Input layer (in Input-layer order); sample i takes entry i of
+    each. Only the first whitespace-separated token of a line is used; empty lines are skipped."""
     names = model.inputs
     if len(list_files) != len(names):
         raise InputError(f"{len(list_files)} list files for {len(names)} inputs ({', '.join(names)})")
-    columns: list[list[tuple[str, str]]] = []
-    for path in list_files:
-        try:
-            lines = Path(path).read_text().splitlines()
-        except OSError as e:
-            raise InputError(f"{path}: {e}") from e
-        entries = [(line.split()[0], f"{path}:{k}") for k, line in enumerate(lines, start=1) if line.split()]
-        columns.append([(_resolve(p, Path(path).parent), o) for p, o in entries])
+    columns = [_list_entries(Path(path), input_type) for path in list_files]
     count = len(columns[0])
     for path, col in zip(list_files, columns):
         if len(col) < count:
             raise InputError(f"{path} lists {len(col)} inputs but {list_files[0]} lists {count}")
     return [Sample({names[j]: columns[j][i][0] for j in range(len(names))}, {names[j]: columns[j][i][1] for j in range(len(names))}) for i in range(count)]
-

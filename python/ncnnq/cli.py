@@ -23,8 +23,8 @@ from .errors import Error, InputError
 from .ncnn_args import parse_table_options
 from .optimize import OptimizeReport, optimize_files
 from .summary import ModelSummary, summarize
-from .int8 import quantize, save_int8
-from .pipeline import run_demo
+from .int8 import QuantizeReport, quantize, save_int8
+from .pipeline import quantize_model, run_demo
 from .table import Table
 from . import runner
 
@@ -154,7 +154,7 @@ def _cmd_table(args: argparse.Namespace, console: Console) -> None:
         return
     input_type = "npy" if options.type == 1 else "image"
     specs = input_specs_from_options(model, options.mean, options.norm, options.shape, options.pixel, input_type)
-    samples = samples_from_lists(model, lists)
+    samples = samples_from_lists(model, lists, input_type)
     progress = _RichProgress(console)
     try:
         table = calibrate(model, samples, options.method, specs=specs, input_type=input_type,
@@ -166,6 +166,68 @@ def _cmd_table(args: argparse.Namespace, console: Console) -> None:
     console.print(f"wrote [bold]{table_path}[/] ({len(table.activations)} layers, method={options.method})")
 
 
+QUANTIZE_USAGE = ("ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
+                  "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0]")
+# Options of ncnnq quantize beyond ncnn2table's, with their defaults.
+_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "0"}
+
+
+def _flag(key: str, value: str) -> bool:
+    if value not in ("0", "1"):
+        raise InputError(f"{key}={value}: expected 0 or 1")
+    return value == "1"
+
+
+def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
+    positional = [a for a in args.args if "=" not in a]
+    keyed = [a for a in args.args if "=" in a]
+    if len(positional) != 5 or keyed != args.args[5:]:
+        raise InputError("usage: " + QUANTIZE_USAGE)
+    in_param, in_bin, list_spec, out_param, out_bin = positional
+    extras = dict(_QUANTIZE_EXTRAS)
+    table_tokens = []
+    for token in keyed:
+        key, _, value = token.partition("=")
+        if key in extras:
+            extras[key] = value
+        else:
+            table_tokens.append(token)
+    options = parse_table_options(table_tokens)
+    outputs = [Path(out_param), Path(out_bin)] + ([Path(extras["table"])] if extras["table"] else [])
+    for out in outputs:
+        if not out.resolve().parent.is_dir():
+            raise InputError(f"{out}: folder {out.parent} does not exist")
+    model = Model.load(in_param, in_bin)
+    input_type = "npy" if options.type == 1 else "image"
+    specs = input_specs_from_options(model, options.mean, options.norm, options.shape, options.pixel, input_type)
+    samples = samples_from_lists(model, [Path(p) for p in list_spec.split(",")], input_type)
+    progress = _RichProgress(console)
+    try:
+        result = quantize_model(model, samples, options.method, specs=specs, input_type=input_type,
+                                threads=options.thread, optimize_first=_flag("optimize", extras["optimize"]),
+                                progress=progress)
+    finally:
+        progress.close()
+    if result.optimize is not None:
+        _render_optimize(console, "optimize", result.optimize)
+    _render_table_report(console, result.table)
+    if extras["table"]:
+        result.table.save(extras["table"])
+        console.print(f"wrote [bold]{extras['table']}[/]")
+    save_int8(result.model, out_param, out_bin, fp32=_flag("fp32", extras["fp32"]))
+    _print_quantize_report(console, result.quantize)
+    console.print(f"wrote [bold]{out_param}[/] and [bold]{out_bin}[/]")
+
+
+def _print_quantize_report(console: Console, report: QuantizeReport) -> None:
+    console.print(f"quantized [bold]{len(report.quantized)}[/] layers, requantized outputs of "
+                  f"[bold]{len(report.requantized)}[/], kept [bold]{len(report.kept_float)}[/] in float")
+    for name, reason in report.kept_float:
+        console.print(f"  float: {name} ({reason})")
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
 def _cmd_int8(args: argparse.Namespace, console: Console) -> None:
     for out in (args.out_param, args.out_bin):
         if not Path(out).resolve().parent.is_dir():
@@ -174,12 +236,7 @@ def _cmd_int8(args: argparse.Namespace, console: Console) -> None:
     table = Table.load(args.table)
     int8, report = quantize(model, table)
     save_int8(int8, args.out_param, args.out_bin, fp32=args.fp32)
-    console.print(f"quantized [bold]{len(report.quantized)}[/] layers, requantized outputs of "
-                  f"[bold]{len(report.requantized)}[/], kept [bold]{len(report.kept_float)}[/] in float")
-    for name, reason in report.kept_float:
-        console.print(f"  float: {name} ({reason})")
-    for w in report.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+    _print_quantize_report(console, report)
     console.print(f"wrote [bold]{args.out_param}[/] and [bold]{args.out_bin}[/]")
 def _render_optimize(console: Console, title: str, report: OptimizeReport) -> None:
     table = Table_(title=title, header_style="bold")
@@ -278,13 +335,16 @@ def _parser() -> argparse.ArgumentParser:
         help="calibrate: ncnn2table's arguments (model.param model.bin list.txt out.table mean=[..] norm=[..] "
         "shape=[..] pixel=BGR thread=N method=kl|aciq|eq type=0|1)",
     )
-    table.add_argument("args", nargs=argparse.REMAINDER)
+    table.add_argument("args", nargs=argparse.REMAINDER)  # a folder may stand for a list file
     table.set_defaults(run=_cmd_table)
     int8 = sub.add_parser("int8", help="quantize with a table, like ncnn2int8: in.param in.bin out.param out.bin model.table")
     for name in ("in_param", "in_bin", "out_param", "out_bin", "table"):
         int8.add_argument(name)
     int8.add_argument("--fp32", action="store_true", help="store the float layers' weights as fp32 instead of fp16")
     int8.set_defaults(run=_cmd_int8)
+    quant = sub.add_parser("quantize", help="optimize, calibrate and quantize in one step: " + QUANTIZE_USAGE)
+    quant.add_argument("args", nargs=argparse.REMAINDER)
+    quant.set_defaults(run=_cmd_quantize)
     opt = sub.add_parser("optimize", help="ncnnoptimize: fuse and remove layers, add shape hints, write the model")
     opt.add_argument("inparam", help="input .param")
     opt.add_argument("inbin", help="input .bin, or null for seeded random weights")

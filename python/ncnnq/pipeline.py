@@ -1,9 +1,10 @@
-"""The whole job on the embedded demo model: optimize, calibrate, quantize, and check the int8
-model against the fp32 one (what ``ncnnq demo`` runs)."""
+"""The whole job in one call: optimize, calibrate, quantize (``ncnnq quantize``), and the same on the
+embedded demo model with the int8 model checked against the fp32 one (``ncnnq demo``)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,39 @@ class DemoResult:
     int8_accuracy: float
 
 
+@dataclass(frozen=True)
+class QuantizeResult:
+    model: Model
+    """The int8 model (save it with :func:`ncnnq.save_int8`)."""
+    optimized: Model
+    """The fp32 model that was calibrated (the input itself when not optimized)."""
+    table: Table
+    optimize: OptimizeReport | None
+    quantize: QuantizeReport
+
+
+def quantize_model(
+    model: Model,
+    inputs: Iterable[object],
+    method: str = "kl",
+    *,
+    specs: dict[str, InputSpec] | Sequence[InputSpec] | None = None,
+    input_type: str = "image",
+    threads: int | None = None,
+    optimize_first: bool = True,
+    progress: Progress | None = None,
+) -> QuantizeResult:
+    """fp32 model and calibration inputs in, int8 model out: ncnnoptimize, ncnn2table and ncnn2int8
+    in one call (``inputs``, ``specs``, ``input_type``: as for :func:`ncnnq.calibrate`)."""
+    optimized, opt_report = optimize(model) if optimize_first else (model, None)
+    table = calibrate(optimized, inputs, method, specs=specs, input_type=input_type, threads=threads,
+                      progress=progress)
+    # Quantize with the scales as the table file holds them (six decimals), so that the result is
+    # what `ncnnq int8` (or ncnn2int8) makes from the written table.
+    int8, q_report = quantize(optimized, Table.parse(table.text()))
+    return QuantizeResult(int8, optimized, table, opt_report, q_report)
+
+
 def _spec() -> InputSpec:
     return InputSpec(demo.SHAPE, demo.PIXEL, demo.MEAN, demo.NORM)
 
@@ -47,21 +81,18 @@ def run_demo(workdir: str | os.PathLike[str], method: str = "kl", threads: int =
         "int8 param": work / "tinynet-int8.param",
         "int8 bin": work / "tinynet-int8.bin",
     }
-    optimized, opt_report = optimize(Model.load(param, bin_path))
-    optimized.save(files["optimized param"], files["optimized bin"])
-
     images = demo.image_files()
     calibration, held_out = images[0::2], images[1::2]
-    table = calibrate(optimized, calibration, method, specs=[_spec()], threads=threads, progress=progress)
-    table.save(files["table"])
-
-    int8, q_report = quantize(optimized, table)
-    save_int8(int8, files["int8 param"], files["int8 bin"])
+    result = quantize_model(Model.load(param, bin_path), calibration, method, specs=[_spec()], threads=threads,
+                            progress=progress)
+    result.optimized.save(files["optimized param"], files["optimized bin"])
+    result.table.save(files["table"])
+    save_int8(result.model, files["int8 param"], files["int8 bin"])
 
     fp32_net = Net(files["optimized param"], files["optimized bin"], threads=threads)
     int8_net = Net(files["int8 param"], files["int8 bin"], threads=threads)
     tensors = [{demo.INPUT: image_tensor(p, _spec())} for p in held_out]
-    result = agreement(fp32_net, int8_net, tensors, demo.OUTPUT)
+    agree = agreement(fp32_net, int8_net, tensors, demo.OUTPUT)
     labels = demo.labels()
     truth = np.array([labels[p.name] for p in held_out])
 
@@ -69,4 +100,5 @@ def run_demo(workdir: str | os.PathLike[str], method: str = "kl", threads: int =
         predicted = [int(np.argmax(net.run(t, [demo.OUTPUT])[demo.OUTPUT])) for t in tensors]
         return float(np.mean(np.array(predicted) == truth))
 
-    return DemoResult(files, opt_report, table, q_report, result, accuracy(fp32_net), accuracy(int8_net))
+    return DemoResult(files, result.optimize, result.table, result.quantize, agree, accuracy(fp32_net),
+                      accuracy(int8_net))
