@@ -276,8 +276,12 @@ impl GraphBuilder {
         let mut top_ids = Vec::with_capacity(tops.len());
         for t in tops {
             if let Some(&id) = self.by_name.get(t) {
-                let producer = self.graph.blobs[id].producer.map(|p| self.graph.layers[p].name.clone());
-                return Err(format!("top blob '{t}' is already produced by layer '{}'", producer.unwrap_or_default()));
+                // The producer may be this very layer (a top listed twice), which is not pushed yet.
+                let producer = match self.graph.blobs[id].producer {
+                    Some(p) if p < index => self.graph.layers[p].name.as_str(),
+                    _ => name,
+                };
+                return Err(format!("top blob '{t}' is already produced by layer '{producer}'"));
             }
             let id = self.graph.blobs.len();
             self.graph.blobs.push(Blob { name: t.clone(), producer: Some(index), shape: None });

@@ -607,6 +607,8 @@ mod tests {
         assert!(e.contains("bad.param:4: layer 'r': bottom blob 'nope' is not produced"), "{e}");
         let e = parse_err("7767517\n2 2\nInput in 0 1 x\nReLU r 1 1 x x\n");
         assert!(e.contains("top blob 'x' is already produced by layer 'in'"), "{e}");
+        let e = parse_err("7767517\n2 3\nInput in 0 1 x\nSplit sp 1 2 x a a\n");
+        assert!(e.contains("top blob 'a' is already produced by layer 'sp'"), "{e}");
         let e = parse_err("7767517\n2 2\nInput in 0 1 x\nReLU r 1 1 x y 0=1.00000000000000001\n");
         assert!(e.contains("longer than 15"), "{e}");
         let e = parse_err("7767517\n2 2\nInput in 0 1 x\nReLU r 1 1 x y 0=12x\n");
