@@ -5,6 +5,7 @@
 use super::histogram::{LinearHistogram, WideningHistogram};
 use crate::engine::{Net, Observer, Tensor};
 use crate::error::{Error, Result};
+use crate::kernels::{histogram, simd};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -46,15 +47,7 @@ impl BlobStats {
 
     fn add(&mut self, t: &Tensor) {
         let values = t.f32();
-        let mut absmax = 0.0f32;
-        let mut non_finite = 0;
-        for &v in values {
-            if v.is_finite() {
-                absmax = absmax.max(v.abs());
-            } else {
-                non_finite += 1;
-            }
-        }
+        let (absmax, non_finite) = histogram::absmax(simd::selected(), values);
         self.elements = self.elements.max(values.len() as u64);
         self.non_finite += non_finite;
         self.absmax = self.absmax.max(absmax);

@@ -136,7 +136,7 @@ impl PyStatsCollector {
             d.set_item("elements", s.elements)?;
             d.set_item("non_finite", s.non_finite)?;
             if let Some(h) = &s.histogram {
-                d.set_item("histogram", PyArray1::from_slice(py, h.counts()))?;
+                d.set_item("histogram", PyArray1::from_vec(py, h.counts()))?;
                 d.set_item("histogram_range", h.range())?;
             }
             if let Some(h) = &s.linear {
