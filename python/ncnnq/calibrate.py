@@ -64,6 +64,19 @@ def calibrated_layers(model: Model) -> list[Layer]:
     return [layer for layer in model.layers if layer.type in CALIBRATED_TYPES and layer.bottoms]
 
 
+def split_sources(model: Model) -> dict[str, str]:
+    """Each blob a Split produced -> the blob it copies (through chains of Splits). The copies
+    hold the same data, so their statistics are collected once, on the source."""
+    source = {top: layer.bottoms[0] for layer in model.layers if layer.type == "Split" and layer.bottoms for top in layer.tops}
+    def resolve(blob: str) -> str:
+        seen = set()
+        while blob in source and blob not in seen:
+            seen.add(blob)
+            blob = source[blob]
+        return blob
+    return {blob: resolve(blob) for blob in source}
+
+
 # --- samples -----------------------------------------------------------------------------------
 
 
@@ -228,27 +241,32 @@ def calibrate(
 
     layers = calibrated_layers(model)
     blobs = list(dict.fromkeys(layer.bottoms[0] for layer in layers))
+    sources = split_sources(model)
+    watched = list(dict.fromkeys(sources.get(b, b) for b in blobs))
     runner = _Runner(model, specs, input_type, threads, progress)
 
     if method == "aciq":
-        collector = _native.StatsCollector(model, blobs, "absmax", threads=threads)
+        collector = _native.StatsCollector(model, watched, "absmax", threads=threads)
         runner.run(collector, samples, "statistics")
         stats = collector.result()
-        thresholds = {b: _aciq_threshold(stats[b]) for b in blobs}
+        thresholds = {b: _aciq_threshold(stats[b]) for b in watched}
     elif two_pass:
-        first = _native.StatsCollector(model, blobs, "absmax", threads=threads)
+        first = _native.StatsCollector(model, watched, "absmax", threads=threads)
         runner.run(first, samples, "absmax")
-        absmax = [float(first.result()[b]["absmax"]) for b in blobs]
-        second = _native.StatsCollector(model, blobs, "linear", absmax=absmax, threads=threads)
+        absmax = [float(first.result()[b]["absmax"]) for b in watched]
+        second = _native.StatsCollector(model, watched, "linear", absmax=absmax, threads=threads)
         runner.run(second, samples, "histograms")
         stats = second.result()
-        thresholds = _per_blob(lambda s: _kl_scale(s)[0], stats, blobs, threads)
+        thresholds = _per_blob(lambda s: _kl_scale(s)[0], stats, watched, threads)
     else:
-        collector = _native.StatsCollector(model, blobs, "histogram", threads=threads)
+        collector = _native.StatsCollector(model, watched, "histogram", threads=threads)
         runner.run(collector, samples, "statistics")
         stats = collector.result()
         pick = _mse_threshold if method == "mse" else (lambda s: _kl_scale(s)[0])
-        thresholds = _per_blob(pick, stats, blobs, threads)
+        thresholds = _per_blob(pick, stats, watched, threads)
+    for b in blobs:
+        stats[b] = stats[sources.get(b, b)]
+        thresholds[b] = thresholds[sources.get(b, b)]
 
     table = Table()
     for layer in layers:

@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import _native
 from .._native import Layer, Model
+from ..calibrate import split_sources
 from .weights import is_winograd_6bit
 
 CANDIDATES = 100
@@ -232,14 +233,6 @@ def search_input_scale(layers: Sequence[_Layer]) -> np.float32:
     return np.float32(cand[best])
 
 
-def _source_blob(model: Model, blob: str) -> str:
-    """The blob a Split copies, for blobs a Split produced; else the blob itself."""
-    for layer in model.layers:
-        if layer.type == "Split" and blob in layer.tops:
-            return layer.bottoms[0]
-    return blob
-
-
 def equalize(
     model: Model,
     layers: Sequence[Layer],
@@ -263,8 +256,9 @@ def equalize(
         progress.advance(1)
     progress.finish()
     groups: dict[str, list[_Layer]] = {}
+    sources = split_sources(model)
     for layer in layers:
-        groups.setdefault(_source_blob(model, layer.bottoms[0]), []).append(sims[layer.name])
+        groups.setdefault(sources.get(layer.bottoms[0], layer.bottoms[0]), []).append(sims[layer.name])
     progress.start("eq: searching input scales", len(groups))
     for members in groups.values():
         live = [m for m in members if m.bb > 0]
