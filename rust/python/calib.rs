@@ -43,6 +43,7 @@ pub fn from_pixels<'py>(
     if w == 0 || h == 0 || width == 0 || height == 0 {
         return Err(Error::input("empty image or target size")).py();
     }
+    // A copy: Python code could write to the array while the GIL is released.
     let data = pixels.as_slice().map_err(|_| to_py(Error::input("pixels must be C-contiguous")))?.to_vec();
     let tensor = py
         .detach(|| {
