@@ -114,21 +114,12 @@ def _load(sample: Sample, specs: dict[str, InputSpec], input_type: str) -> dict[
     }
 
 
-def _batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
-    batch: list[Sample] = []
-    for s in samples:
-        batch.append(s)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @dataclass
 class _Runner:
-    """Feeds batches of decoded samples to a statistics collector, decoding the next batch on
-    worker threads while the current one runs in Rust."""
+    """Feeds decoded samples to a statistics collector. Each of threads + 1 Python threads decodes
+    a sample (Pillow and the pixel conversion release the GIL) and hands it to the collector,
+    whose rayon pool runs the forward passes: decoding overlaps inference, and no batch boundary
+    leaves a worker waiting for the slowest sample of its batch."""
 
     model: Model
     specs: dict[str, InputSpec]
@@ -137,22 +128,24 @@ class _Runner:
     progress: Progress
 
     def run(self, collector: _native.StatsCollector, samples: Sequence[Sample], stage: str) -> None:
-        batch_size = max(8, 4 * self.threads)
+        def one(sample: Sample) -> None:
+            collector.add([_load(sample, self.specs, self.input_type)])
+
         self.progress.start(stage, len(samples))
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            decode = lambda batch: [pool.submit(_load, s, self.specs, self.input_type) for s in batch]  # noqa: E731
-            batches = list(_batches(samples, batch_size))
-            pending = decode(batches[0]) if batches else []
-            for k, batch in enumerate(batches):
-                tensors = [f.result() for f in pending]
-                pending = decode(batches[k + 1]) if k + 1 < len(batches) else []
+        pool = ThreadPoolExecutor(max_workers=self.threads + 1)
+        try:
+            futures = [pool.submit(one, s) for s in samples]
+            # In order: the first failing sample in the list is the one reported.
+            for sample, future in zip(samples, futures):
                 try:
-                    collector.add(tensors)
+                    future.result()
                 except Error as e:
-                    i = getattr(e, "sample_index", None)
-                    where = ", ".join(batch[i].origin.values()) if i is not None else "a sample"
-                    raise type(e)(f"{where}: {e}") from None
-                self.progress.advance(len(batch))
+                    if getattr(e, "sample_index", None) is None:
+                        raise
+                    raise type(e)(f"{', '.join(sample.origin.values())}: {e}") from None
+                self.progress.advance(1)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         self.progress.finish()
 
 

@@ -10,7 +10,6 @@ use crate::pixels::{self, PixelType};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use std::sync::Mutex;
 
 /// Interleaved u8 pixels (h, w, channels) -> float (c, h, w) tensor, resized to (width, height)
 /// with ncnn's fixed-point bilinear filter, converted and normalized like
@@ -59,11 +58,7 @@ pub fn from_pixels<'py>(
 pub struct PyStatsCollector {
     net: engine::Net,
     names: Vec<String>,
-    collector: Mutex<Collector>,
-}
-
-fn lock(c: &Mutex<Collector>) -> std::sync::MutexGuard<'_, Collector> {
-    c.lock().unwrap_or_else(|e| e.into_inner())
+    collector: Collector,
 }
 
 #[pymethods]
@@ -93,11 +88,12 @@ impl PyStatsCollector {
         let net = py.detach(|| engine::Net::new(&graph, &engine::NetOptions { threads })).py()?;
         let indices: Vec<usize> = blobs.iter().map(|b| net.blob_index(b)).collect::<Result<_, _>>().py()?;
         let collector = Collector::new(&net, indices, mode, net.threads()).py()?;
-        Ok(PyStatsCollector { net, names: blobs, collector: Mutex::new(collector) })
+        Ok(PyStatsCollector { net, names: blobs, collector })
     }
 
     /// Runs a batch of samples ({input blob: float32 array} each) in parallel and merges their
-    /// statistics. A failing sample raises with `sample_index` set on the exception.
+    /// statistics. A failing sample raises with `sample_index` set on the exception. Several
+    /// threads may call it at once.
     fn add(&self, py: Python<'_>, samples: &Bound<'_, PyList>) -> PyResult<()> {
         let mut batch: Vec<Vec<(usize, Tensor)>> = Vec::with_capacity(samples.len());
         for item in samples.iter() {
@@ -109,11 +105,7 @@ impl PyStatsCollector {
             }
             batch.push(inputs);
         }
-        let result = py.detach(|| {
-            let mut guard = lock(&self.collector);
-            let c: &mut Collector = &mut guard;
-            self.net.install(|| c.add_samples(&self.net, batch))
-        });
+        let result = py.detach(|| self.net.install(|| self.collector.add_samples(&self.net, batch)));
         if let Err((index, error)) = result {
             let err = to_py(error);
             err.value(py).setattr("sample_index", index)?;
@@ -124,12 +116,12 @@ impl PyStatsCollector {
 
     #[getter]
     fn samples(&self) -> u64 {
-        lock(&self.collector).samples()
+        self.collector.samples()
     }
 
     /// {blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = lock(&self.collector);
+        let c = &self.collector;
         let out = PyDict::new(py);
         for (name, s) in self.names.iter().zip(c.stats().iter()) {
             let d = PyDict::new(py);
