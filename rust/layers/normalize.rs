@@ -4,6 +4,7 @@
 use super::{one, single, take, Context, Op, Params};
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
+use crate::kernels::vmath;
 use crate::model::Layer;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -44,10 +45,7 @@ impl Op for Lrn {
                 for p in lo..=hi {
                     ss.iter_mut().zip(&square[p * size..(p + 1) * size]).for_each(|(s, &v)| *s += v);
                 }
-                let xq = &src[q * size..(q + 1) * size];
-                for ((o, &v), &s) in o.iter_mut().zip(xq).zip(&ss) {
-                    *o = v * (self.bias + alpha_div * s).powf(-self.beta);
-                }
+                vmath::lrn_scale(o, &src[q * size..(q + 1) * size], &ss, self.bias, alpha_div, -self.beta);
             });
         } else {
             // Window rows/cols run from -half to local_size-half-1 around each pixel, zero outside.
