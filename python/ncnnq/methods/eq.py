@@ -46,6 +46,11 @@ def quantize(x: np.ndarray) -> np.ndarray:
     return np.clip(np.trunc(x + np.copysign(np.float32(0.5), x)), -127, 127).astype(np.float32)
 
 
+def _int8(q: np.ndarray) -> np.ndarray:
+    """Quantized values (float32) as a C-ordered int8 matrix for the int8 kernels."""
+    return np.ascontiguousarray(q, dtype=np.int8)
+
+
 def activation(layer: Layer) -> Callable[[np.ndarray], np.ndarray]:
     kind = int(layer.param(9) or 0)
     params = list(layer.param(10) or [])
@@ -143,13 +148,18 @@ def _candidates(s: float | np.ndarray) -> np.ndarray:
 WEIGHT_POSITIONS = 256
 """Positions used to choose one channel's weight scale (only that channel's outputs move)."""
 COARSE_STEP = 4
+WEIGHT_CHANNELS = 32
+"""Channels whose weight candidates share one int8 GEMM in the weight-scale search."""
 
 
 class _Layer:
     """One layer's int8 simulation on its cache."""
 
-    def __init__(self, layer: Layer, cache: LayerCache, weight_scales: np.ndarray, input_scale: float):
+    def __init__(
+        self, layer: Layer, cache: LayerCache, weight_scales: np.ndarray, input_scale: float, threads: int = 1
+    ):
         self.name = layer.name
+        self.threads = threads
         self.groups, self.per_group = _grouping(layer)
         self.x, self.ref = cache.x, cache.y
         self.w = np.asarray(layer.weights["weight"], dtype=np.float32).reshape(self.groups, self.per_group, -1)
@@ -173,9 +183,15 @@ class _Layer:
 
     def cosine(self, wq: np.ndarray, s_in: np.float32) -> float:
         """Cosine of the int8 layer's outputs (weights wq, input scale s_in) with the fp32 ones."""
-        acc = np.matmul(wq, quantize(self.x * s_in))
         descale = self._descale_shape(np.where(self.ws == 0, 0, 1 / (s_in * self.ws)).astype(np.float32))
-        y = self.act(acc * descale + self.bias)
+        xq = quantize(self.x * s_in)
+        if self.groups == 1:
+            # The int8 kernels: exact integer sums, and the same float32 de-scale and bias.
+            rows = np.ascontiguousarray(np.broadcast_to(descale[0, :, 0], (self.per_group,)))
+            pre = _native.int8_gemm(_int8(wq[0]), _int8(xq[0]), rows, self.bias[0, :, 0].copy(), self.threads)
+            y = self.act(pre[None])
+        else:
+            y = self.act(np.matmul(wq, xq) * descale + self.bias)
         ab = float(np.vdot(y, self.ref))
         aa = float(np.vdot(y, y))
         return ab / np.sqrt(max(aa * self.bb, 1e-300))
@@ -186,6 +202,9 @@ class _Layer:
         cols = np.linspace(0, p - 1, min(p, WEIGHT_POSITIONS)).astype(np.int64)
         xq = quantize(self.x[:, :, cols] * self.s_in)
         ref = self.ref[:, :, cols]
+        if self.groups == 1 and not self.per_group_scales:
+            self._search_channels_int8(_int8(xq[0]), ref[0])
+            return
         units = [(g, slice(None)) for g in range(self.groups)] if self.per_group_scales else [
             (0, slice(o, o + 1)) for o in range(self.per_group)
         ]
@@ -208,6 +227,35 @@ class _Layer:
                 self.ws[g, :] = best
             else:
                 self.ws[0, outs] = best
+
+
+    def _channel_candidates(self, o: int) -> np.ndarray:
+        current = self.ws[0, o]
+        cand = _candidates(current)
+        return cand[cand <= current] if self.six_bit else cand
+
+    def _search_channels_int8(self, xq: np.ndarray, ref: np.ndarray) -> None:
+        """search_weight_scales for one group of per-channel scales: the candidates of
+        WEIGHT_CHANNELS channels at a time as the rows of one int8 GEMM, each channel then scored
+        on its rows exactly as the numpy path does."""
+        for start in range(0, self.per_group, WEIGHT_CHANNELS):
+            chans = range(start, min(self.per_group, start + WEIGHT_CHANNELS))
+            cands = [self._channel_candidates(o) for o in chans]
+            wq = np.concatenate([quantize(self.w[0, o][None] * c[:, None]) for o, c in zip(chans, cands)])
+            scale = np.concatenate([(1 / (self.s_in * c)).astype(np.float32) for c in cands])
+            bias = np.concatenate([np.full(len(c), self.bias[0, o, 0], np.float32) for o, c in zip(chans, cands)])
+            y = self.act(_native.int8_gemm(_int8(wq), xq, scale, bias, self.threads))
+            sizes = [len(c) for c in cands]
+            r = np.repeat(ref[list(chans)], sizes, axis=0)
+            # Only a channel's own outputs change: maximize their cosine with the fp32 outputs.
+            ab = np.einsum("cp,cp->c", y, r, dtype=np.float64)
+            aa = np.einsum("cp,cp->c", y, y, dtype=np.float64)
+            row = 0
+            for o, cand, size in zip(chans, cands, sizes):
+                bb = float(np.vdot(ref[o], ref[o]))
+                score = ab[row : row + size] / np.sqrt(np.maximum(aa[row : row + size] * bb, 1e-300))
+                self.ws[0, o] = cand[int(np.argmax(score))]
+                row += size
 
 
 def search_input_scale(layers: Sequence[_Layer]) -> np.float32:
@@ -249,7 +297,9 @@ def equalize(
     progress.start("eq: searching scales", len(layers))
     sims = {}
     for layer in layers:
-        sim = _Layer(layer, caches[layer.name], table.weights[f"{layer.name}_param_0"], table.activations[layer.name])
+        sim = _Layer(
+            layer, caches[layer.name], table.weights[f"{layer.name}_param_0"], table.activations[layer.name], threads
+        )
         if sim.bb > 0:
             sim.search_weight_scales()
         sims[layer.name] = sim
