@@ -275,7 +275,8 @@ def calibrate(
     if method in ("eq", "best"):
         from .methods.eq import MAX_SAMPLES, equalize
 
-        loaded = [_load(s, specs, input_type) for s in samples[:MAX_SAMPLES]]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            loaded = list(pool.map(lambda s: _load(s, specs, input_type), samples[:MAX_SAMPLES]))
         equalize(model, layers, table, loaded, threads, progress)
     table.weights.update(static_scales(model.layers))
     return table

@@ -27,6 +27,7 @@ Deliberate differences:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,21 +114,30 @@ def collect(
     threads: int,
     advance: Callable[[int], None],
 ) -> dict[str, LayerCache]:
-    """Runs the fp32 network once per sample and keeps each layer's sampled inputs/outputs."""
+    """Runs the fp32 network once per sample and keeps each layer's sampled inputs/outputs.
+    ``threads`` samples run at once (the net releases the GIL)."""
     net = _native.Net(model, threads=threads)
     blobs = list(dict.fromkeys(b for layer in layers for b in (layer.bottoms[0], layer.tops[0])))
     per_sample = max(1, -(-POSITIONS // max(1, len(samples))))
-    xs: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
-    ys: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
-    for i, inputs in enumerate(samples):
-        out = net.run(inputs, blobs)
+
+    def one(i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = net.run(samples[i], blobs)
+        kept = []
         for j, layer in enumerate(layers):
             cols, positions = _columns(model, layer, out[layer.bottoms[0]], per_sample, seed=i * 7919 + j)
             top = out[layer.tops[0]]
             flat_top = top.reshape(-1, 1) if top.ndim == 1 else (top.T if top.ndim == 2 else top.reshape(top.shape[0], -1))
-            xs[layer.name].append(cols)
-            ys[layer.name].append(flat_top[:, positions])
-        advance(1)
+            kept.append((cols, flat_top[:, positions]))
+        return kept
+
+    xs: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
+    ys: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for kept in pool.map(one, range(len(samples))):  # in sample order
+            for layer, (x, y) in zip(layers, kept):
+                xs[layer.name].append(x)
+                ys[layer.name].append(y)
+            advance(1)
     caches = {}
     for layer in layers:
         groups, per_group = _grouping(layer)
