@@ -7,13 +7,13 @@
 //! wider range would give, so the result does not depend on the order samples arrive in (threads
 //! give byte-identical tables). The fine histogram is re-binned to ncnn's 2048 bins afterwards.
 
+use crate::kernels::histogram::{self, SPARE};
+use crate::kernels::simd;
+
 /// Fine bins: with the range at most 2·absmax, every one of ncnn's 2048 bins spans >= 16 of them.
 pub const FINE_BINS: usize = 1 << 16;
 /// ncnn2table's histogram size.
 pub const NCNN_BINS: usize = 2048;
-
-use crate::kernels::histogram::{self, SPARE};
-use crate::kernels::simd;
 
 #[derive(Debug, Clone)]
 pub struct WideningHistogram {
