@@ -4,13 +4,16 @@ squeezenet_v1.1, beside real ncnn2table's time from ../shared/data/reference/REA
     python benches/bench_table.py [--runs 3] [--methods kl,eq] [--threads 2]
 
 Times the whole process (as the reference was timed), median of --runs runs. Goals: kl in < 0.5 of
-ncnn2table's time; eq within 10x of kl.
+ncnn2table's time; eq within 10x of kl. Also prints the process CPU time (user+sys, less disturbed
+by other load than wall time) and the load average, since the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,16 +52,21 @@ def main() -> None:
                    str(ref / "squeezenet_v1.1-opt.bin"), str(listing), str(Path(tmp) / "out.table"),
                    "mean=[104,117,123]", "norm=[1,1,1]", "shape=[227,227,3]", "pixel=BGR",
                    f"thread={args.threads}", f"method={method}"]
-            times = []
+            times, cpus, loads = [], [], []
             for _ in range(args.runs):
+                loads.append(os.getloadavg()[0])
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 subprocess.run(cmd, check=True, capture_output=True)
                 times.append(time.perf_counter() - t0)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             medians[method] = ours = statistics.median(times)
-            line = f"{method:5} ncnnq table: median {ours:6.2f} s ({', '.join(f'{t:.2f}' for t in times)})"
+            line = (f"{method:5} ncnnq table: median {ours:6.2f} s ({', '.join(f'{t:.2f}' for t in times)}), "
+                    f"cpu {statistics.median(cpus):.2f} s, load {min(loads):.1f}-{max(loads):.1f}")
             theirs = reference_seconds(method, args.threads)
             if theirs:
-                line += f"   ncnn2table {theirs:.2f} s   ratio {ours / theirs:.2f}"
+                line += f"   ncnn2table {theirs:.2f} s   ratio ncnnq/ncnn2table {ours / theirs:.2f} (goal < 0.5)"
             print(line, flush=True)
     if "kl" in medians and "eq" in medians:
         print(f"eq / kl = {medians['eq'] / medians['kl']:.1f}  (goal <= 10)")

@@ -175,6 +175,16 @@ def conv_patches(
     """im2col columns (c·kh·kw, n) of a Convolution/ConvolutionDepthWise input at up to ``count``
     sampled output positions, with the layer's padding; and those positions (oy·outw + ox)."""
 
+def int8_gemm(
+    w: npt.NDArray[np.int8],
+    x: npt.NDArray[np.int8],
+    scale: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32] | None = None,
+    threads: int = 1,
+) -> npt.NDArray[np.float32]:
+    """``(w @ x) * scale[:, None] + bias[:, None]`` in float32 (product, then sum), with int8 ``w``
+    (m, k) and ``x`` (k, n) multiplied exactly by the int8 kernels: the ``eq`` search's int8 layer."""
+
 def quantize_model(
     model: Model, weights: dict[str, list[float]], activations: dict[str, float]
 ) -> tuple[Model, dict[str, list]]:

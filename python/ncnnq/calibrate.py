@@ -64,6 +64,19 @@ def calibrated_layers(model: Model) -> list[Layer]:
     return [layer for layer in model.layers if layer.type in CALIBRATED_TYPES and layer.bottoms]
 
 
+def split_sources(model: Model) -> dict[str, str]:
+    """Each blob a Split produced -> the blob it copies (through chains of Splits). The copies
+    hold the same data, so their statistics are collected once, on the source."""
+    source = {top: layer.bottoms[0] for layer in model.layers if layer.type == "Split" and layer.bottoms for top in layer.tops}
+    def resolve(blob: str) -> str:
+        seen = set()
+        while blob in source and blob not in seen:
+            seen.add(blob)
+            blob = source[blob]
+        return blob
+    return {blob: resolve(blob) for blob in source}
+
+
 # --- samples -----------------------------------------------------------------------------------
 
 
@@ -101,21 +114,12 @@ def _load(sample: Sample, specs: dict[str, InputSpec], input_type: str) -> dict[
     }
 
 
-def _batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
-    batch: list[Sample] = []
-    for s in samples:
-        batch.append(s)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @dataclass
 class _Runner:
-    """Feeds batches of decoded samples to a statistics collector, decoding the next batch on
-    worker threads while the current one runs in Rust."""
+    """Feeds decoded samples to a statistics collector. Each of threads + 1 Python threads decodes
+    a sample (Pillow and the pixel conversion release the GIL) and hands it to the collector,
+    whose rayon pool runs the forward passes: decoding overlaps inference, and no batch boundary
+    leaves a worker waiting for the slowest sample of its batch."""
 
     model: Model
     specs: dict[str, InputSpec]
@@ -124,22 +128,24 @@ class _Runner:
     progress: Progress
 
     def run(self, collector: _native.StatsCollector, samples: Sequence[Sample], stage: str) -> None:
-        batch_size = max(8, 4 * self.threads)
+        def one(sample: Sample) -> None:
+            collector.add([_load(sample, self.specs, self.input_type)])
+
         self.progress.start(stage, len(samples))
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            decode = lambda batch: [pool.submit(_load, s, self.specs, self.input_type) for s in batch]  # noqa: E731
-            batches = list(_batches(samples, batch_size))
-            pending = decode(batches[0]) if batches else []
-            for k, batch in enumerate(batches):
-                tensors = [f.result() for f in pending]
-                pending = decode(batches[k + 1]) if k + 1 < len(batches) else []
+        pool = ThreadPoolExecutor(max_workers=self.threads + 1)
+        try:
+            futures = [pool.submit(one, s) for s in samples]
+            # In order: the first failing sample in the list is the one reported.
+            for sample, future in zip(samples, futures):
                 try:
-                    collector.add(tensors)
+                    future.result()
                 except Error as e:
-                    i = getattr(e, "sample_index", None)
-                    where = ", ".join(batch[i].origin.values()) if i is not None else "a sample"
-                    raise type(e)(f"{where}: {e}") from None
-                self.progress.advance(len(batch))
+                    if getattr(e, "sample_index", None) is None:
+                        raise
+                    raise type(e)(f"{', '.join(sample.origin.values())}: {e}") from None
+                self.progress.advance(1)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         self.progress.finish()
 
 
@@ -228,27 +234,32 @@ def calibrate(
 
     layers = calibrated_layers(model)
     blobs = list(dict.fromkeys(layer.bottoms[0] for layer in layers))
+    sources = split_sources(model)
+    watched = list(dict.fromkeys(sources.get(b, b) for b in blobs))
     runner = _Runner(model, specs, input_type, threads, progress)
 
     if method == "aciq":
-        collector = _native.StatsCollector(model, blobs, "absmax", threads=threads)
+        collector = _native.StatsCollector(model, watched, "absmax", threads=threads)
         runner.run(collector, samples, "statistics")
         stats = collector.result()
-        thresholds = {b: _aciq_threshold(stats[b]) for b in blobs}
+        thresholds = {b: _aciq_threshold(stats[b]) for b in watched}
     elif two_pass:
-        first = _native.StatsCollector(model, blobs, "absmax", threads=threads)
+        first = _native.StatsCollector(model, watched, "absmax", threads=threads)
         runner.run(first, samples, "absmax")
-        absmax = [float(first.result()[b]["absmax"]) for b in blobs]
-        second = _native.StatsCollector(model, blobs, "linear", absmax=absmax, threads=threads)
+        absmax = [float(first.result()[b]["absmax"]) for b in watched]
+        second = _native.StatsCollector(model, watched, "linear", absmax=absmax, threads=threads)
         runner.run(second, samples, "histograms")
         stats = second.result()
-        thresholds = _per_blob(lambda s: _kl_scale(s)[0], stats, blobs, threads)
+        thresholds = _per_blob(lambda s: _kl_scale(s)[0], stats, watched, threads)
     else:
-        collector = _native.StatsCollector(model, blobs, "histogram", threads=threads)
+        collector = _native.StatsCollector(model, watched, "histogram", threads=threads)
         runner.run(collector, samples, "statistics")
         stats = collector.result()
         pick = _mse_threshold if method == "mse" else (lambda s: _kl_scale(s)[0])
-        thresholds = _per_blob(pick, stats, blobs, threads)
+        thresholds = _per_blob(pick, stats, watched, threads)
+    for b in blobs:
+        stats[b] = stats[sources.get(b, b)]
+        thresholds[b] = thresholds[sources.get(b, b)]
 
     table = Table()
     for layer in layers:
@@ -264,7 +275,8 @@ def calibrate(
     if method in ("eq", "best"):
         from .methods.eq import MAX_SAMPLES, equalize
 
-        loaded = [_load(s, specs, input_type) for s in samples[:MAX_SAMPLES]]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            loaded = list(pool.map(lambda s: _load(s, specs, input_type), samples[:MAX_SAMPLES]))
         equalize(model, layers, table, loaded, threads, progress)
     table.weights.update(static_scales(model.layers))
     return table

@@ -39,6 +39,8 @@ def read_rgb(path: Path) -> np.ndarray:
             elif im.mode == "F":
                 gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
                 rgb = np.repeat(gray[:, :, None], 3, axis=2)
+            elif im.mode == "RGB":
+                rgb = np.asarray(im)  # convert("RGB") would copy the image once more
             else:
                 rgb = np.asarray(im.convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as e:

@@ -7,16 +7,33 @@
 //! wider range would give, so the result does not depend on the order samples arrive in (threads
 //! give byte-identical tables). The fine histogram is re-binned to ncnn's 2048 bins afterwards.
 
+use crate::kernels::histogram::{self, SPARE};
+use crate::kernels::simd;
+
 /// Fine bins: with the range at most 2·absmax, every one of ncnn's 2048 bins spans >= 16 of them.
 pub const FINE_BINS: usize = 1 << 16;
 /// ncnn2table's histogram size.
 pub const NCNN_BINS: usize = 2048;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct WideningHistogram {
     /// The range is [0, 2^exponent); `None` until a non-zero value arrives.
     exponent: Option<i32>,
-    counts: Vec<u64>,
+    /// Counts since the last spill (FINE_BINS, then the kernel's scratch bins): u32 halves the
+    /// memory the scattered increments touch.
+    recent: Vec<u32>,
+    /// Counts spilled from `recent` before a bin could overflow (empty until then).
+    spilled: Vec<u64>,
+    /// Values binned into `recent` since the last spill: a bound on every count there.
+    pending: u64,
+    /// Spill before `pending` would exceed this (u32::MAX; smaller in tests).
+    spill_at: u64,
+}
+
+impl PartialEq for WideningHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.exponent == other.exponent && self.counts() == other.counts()
+    }
 }
 
 impl Default for WideningHistogram {
@@ -37,9 +54,23 @@ fn exponent_above(x: f32) -> i32 {
     e
 }
 
+/// Sums groups of `factor` consecutive bins into the first FINE_BINS / factor bins.
+fn merge_bins<T: Copy + Default + std::ops::AddAssign>(counts: &mut [T], factor: usize) {
+    for i in 0..FINE_BINS {
+        let c = std::mem::take(&mut counts[i]);
+        counts[i / factor] += c;
+    }
+}
+
 impl WideningHistogram {
     pub fn new() -> Self {
-        WideningHistogram { exponent: None, counts: vec![0; FINE_BINS] }
+        WideningHistogram {
+            exponent: None,
+            recent: vec![0; FINE_BINS + SPARE],
+            spilled: Vec::new(),
+            pending: 0,
+            spill_at: u64::from(u32::MAX),
+        }
     }
 
     /// Upper end of the range (0 when empty).
@@ -47,8 +78,28 @@ impl WideningHistogram {
         self.exponent.map_or(0.0, |e| (e as f32).exp2())
     }
 
-    pub fn counts(&self) -> &[u64] {
-        &self.counts
+    /// The FINE_BINS counts.
+    pub fn counts(&self) -> Vec<u64> {
+        let recent = self.recent[..FINE_BINS].iter().map(|&c| u64::from(c));
+        if self.spilled.is_empty() {
+            recent.collect()
+        } else {
+            recent.zip(&self.spilled).map(|(a, b)| a + b).collect()
+        }
+    }
+
+    fn spill(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        if self.spilled.is_empty() {
+            self.spilled = vec![0; FINE_BINS];
+        }
+        for (s, r) in self.spilled.iter_mut().zip(&mut self.recent) {
+            *s += u64::from(std::mem::take(r));
+        }
+        self.recent[FINE_BINS..].fill(0);
+        self.pending = 0;
     }
 
     fn widen_to(&mut self, exponent: i32) {
@@ -56,12 +107,12 @@ impl WideningHistogram {
             None => self.exponent = Some(exponent),
             Some(current) if exponent > current => {
                 let shift = (exponent - current) as u32;
-                let factor = 1usize << shift.min(usize::BITS - 1);
-                let mut merged = vec![0u64; FINE_BINS];
-                for (i, c) in self.counts.iter().enumerate() {
-                    merged[i / factor] += c;
+                let factor = 1usize << shift.min(FINE_BINS.trailing_zeros());
+                // Bins merge into lower ones: the sum stays below `pending`, so u32 holds it.
+                merge_bins(&mut self.recent[..FINE_BINS], factor);
+                if !self.spilled.is_empty() {
+                    merge_bins(&mut self.spilled, factor);
                 }
-                self.counts = merged;
                 self.exponent = Some(exponent);
             }
             _ => {}
@@ -77,15 +128,13 @@ impl WideningHistogram {
         let e = self.exponent.expect("set by widen_to");
         // A power-of-two scale makes the bin index exact.
         let to_bin = ((FINE_BINS.trailing_zeros() as i32 - e) as f32).exp2();
-        // Zeros (half of a ReLU output) are binned into bin 0 and taken out again afterwards:
-        // a data-dependent branch per value costs more than the extra increments.
-        let mut zeros = 0u64;
-        for &v in values {
-            let i = (v.abs() * to_bin) as usize;
-            self.counts[i.min(FINE_BINS - 1)] += 1;
-            zeros += u64::from(v == 0.0);
+        for part in values.chunks(self.spill_at as usize) {
+            if self.pending + part.len() as u64 > self.spill_at {
+                self.spill();
+            }
+            histogram::bin_nonzero(simd::selected(), part, to_bin, &mut self.recent);
+            self.pending += part.len() as u64;
         }
-        self.counts[0] -= zeros;
     }
 
     pub fn merge(&mut self, other: &WideningHistogram) {
@@ -93,7 +142,11 @@ impl WideningHistogram {
         self.widen_to(e);
         let mut other = other.clone();
         other.widen_to(self.exponent.expect("set"));
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+        self.spill();
+        if self.spilled.is_empty() {
+            self.spilled = vec![0; FINE_BINS];
+        }
+        for (a, b) in self.spilled.iter_mut().zip(other.counts()) {
             *a += b;
         }
     }
@@ -154,8 +207,10 @@ mod tests {
     #[test]
     fn widening_equals_direct_binning_in_any_order() {
         let mut seed = 7;
-        let batches: Vec<Vec<f32>> =
-            (0..6).map(|k| (0..999).map(|_| xorshift(&mut seed) * (k as f32 + 1.0)).collect()).collect();
+        // A third of the values are zeros, as after a ReLU.
+        let batches: Vec<Vec<f32>> = (0..6)
+            .map(|k| (0..999).map(|i| if i % 3 == 0 { 0.0 } else { xorshift(&mut seed) * (k as f32 + 1.0) }).collect())
+            .collect();
         let absmax = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let mut forward = WideningHistogram::new();
         for b in &batches {
@@ -173,6 +228,14 @@ mod tests {
         assert_eq!(forward, direct);
         assert_eq!(backward, direct);
         assert_eq!(direct.counts().iter().sum::<u64>(), all.iter().filter(|v| **v != 0.0).count() as u64);
+        // Spilling the u32 counts to u64 (every 250 values here) changes nothing.
+        let mut spilling = WideningHistogram { spill_at: 250, ..WideningHistogram::new() };
+        for b in &batches {
+            spilling.add(b, absmax(b));
+        }
+        assert!(!spilling.spilled.is_empty());
+        assert_eq!(spilling, direct);
+        assert_eq!(spilling.counts(), direct.counts());
     }
 
     #[test]

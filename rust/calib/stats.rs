@@ -5,7 +5,9 @@
 use super::histogram::{LinearHistogram, WideningHistogram};
 use crate::engine::{Net, Observer, Tensor};
 use crate::error::{Error, Result};
+use crate::kernels::{histogram, simd};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// What to collect.
@@ -46,15 +48,7 @@ impl BlobStats {
 
     fn add(&mut self, t: &Tensor) {
         let values = t.f32();
-        let mut absmax = 0.0f32;
-        let mut non_finite = 0;
-        for &v in values {
-            if v.is_finite() {
-                absmax = absmax.max(v.abs());
-            } else {
-                non_finite += 1;
-            }
-        }
+        let (absmax, non_finite) = histogram::absmax(simd::selected(), values);
         self.elements = self.elements.max(values.len() as u64);
         self.non_finite += non_finite;
         self.absmax = self.absmax.max(absmax);
@@ -92,7 +86,7 @@ pub struct Collector {
     slot_of: Vec<Option<usize>>,
     mode: StatsMode,
     workers: Vec<Mutex<Vec<BlobStats>>>,
-    samples: u64,
+    samples: AtomicU64,
 }
 
 struct WorkerObserver<'a> {
@@ -133,14 +127,15 @@ impl Collector {
         }
         let fresh = || (0..blobs.len()).map(|s| BlobStats::new(&mode, s)).collect::<Vec<_>>();
         let workers = (0..threads.max(1) + 1).map(|_| Mutex::new(fresh())).collect();
-        Ok(Collector { blobs, slot_of, mode, workers, samples: 0 })
+        Ok(Collector { blobs, slot_of, mode, workers, samples: AtomicU64::new(0) })
     }
 
     /// Runs every sample (its fed blobs) through `net` in parallel on the current rayon pool.
     /// On failure, the error of the earliest failing sample is returned with its position in
-    /// `samples`.
+    /// `samples`. Several calls may run at once (from threads that decode the next samples
+    /// meanwhile).
     pub fn add_samples(
-        &mut self,
+        &self,
         net: &Net,
         samples: Vec<Vec<(usize, Tensor)>>,
     ) -> std::result::Result<(), (usize, Error)> {
@@ -157,12 +152,12 @@ impl Collector {
         if let Some(first) = errors.into_iter().min_by_key(|(i, _)| *i) {
             return Err(first);
         }
-        self.samples += n as u64;
+        self.samples.fetch_add(n as u64, Ordering::Relaxed);
         Ok(())
     }
 
     pub fn samples(&self) -> u64 {
-        self.samples
+        self.samples.load(Ordering::Relaxed)
     }
 
     pub fn blobs(&self) -> &[usize] {

@@ -16,6 +16,7 @@ pub mod conv_depthwise;
 pub mod dw_i8;
 pub mod gemm_f32;
 pub mod gemm_i8;
+pub mod histogram;
 pub mod simd;
 pub mod vmath;
 pub mod winograd;

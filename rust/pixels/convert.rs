@@ -68,37 +68,51 @@ pub fn from_pixels(
     }
     let cout = to.channels();
     let plane = w * h;
-    let mut out = vec![0.0f32; plane * cout];
-    let src = from.rgba_positions();
-    for (i, px) in pixels.chunks_exact(cin).enumerate() {
-        let (r, g, b) = (px[src[0]], px[src[1]], px[src[2]]);
-        let a = if src[3] == usize::MAX { 255 } else { px[src[3]] };
-        let values: [u8; 4] = match to {
-            PixelType::Gray if from == PixelType::Gray => [px[0], 0, 0, 0],
-            PixelType::Gray => [gray(r, g, b), 0, 0, 0],
-            PixelType::Rgb => [r, g, b, 0],
-            PixelType::Bgr => [b, g, r, 0],
-            PixelType::Rgba => [r, g, b, a],
-            PixelType::Bgra => [b, g, r, a],
-        };
-        for c in 0..cout {
-            out[c * plane + i] = f32::from(values[c]);
-        }
-    }
-    for c in 0..cout {
+    // Each output value is a function of one 8-bit value: a 256-entry table per channel holds
+    // `x·norm + (−mean·norm)` as ncnn computes it.
+    let mut tables = [[0.0f32; 256]; 4];
+    for (c, table) in tables.iter_mut().enumerate().take(cout) {
         let norm_c =
             if norm.is_empty() { 1.0 } else { *norm.get(c).ok_or_else(|| too_short("norm", norm.len(), cout))? };
         let mean_c =
             if mean.is_empty() { 0.0 } else { *mean.get(c).ok_or_else(|| too_short("mean", mean.len(), cout))? };
-        if mean.is_empty() && norm.is_empty() {
-            break;
-        }
         let bias = -mean_c * norm_c;
-        for v in &mut out[c * plane..(c + 1) * plane] {
-            *v = *v * norm_c + bias;
+        for (x, t) in table.iter_mut().enumerate() {
+            let v = x as f32;
+            *t = if mean.is_empty() && norm.is_empty() { v } else { v * norm_c + bias };
+        }
+    }
+    let mut out = vec![0.0f32; plane * cout];
+    let src = from.rgba_positions();
+    if to == PixelType::Gray && from != PixelType::Gray {
+        for (o, px) in out.iter_mut().zip(pixels.chunks_exact(cin)) {
+            *o = tables[0][usize::from(gray(px[src[0]], px[src[1]], px[src[2]]))];
+        }
+    } else {
+        let dst = to.rgba_positions();
+        for (c, (plane_out, table)) in out.chunks_exact_mut(plane).zip(&tables).enumerate() {
+            // Which input byte feeds output channel c; `None`: alpha from an image without one.
+            let component = dst.iter().position(|&d| d == c).expect("each output channel is a component");
+            let from_index = (src[component] != usize::MAX).then_some(src[component]);
+            match from_index {
+                // cin is 1, 3 or 4.
+                Some(k) => match cin {
+                    1 => plane_out.iter_mut().zip(pixels).for_each(|(o, &p)| *o = table[usize::from(p)]),
+                    3 => convert_channel::<3>(pixels, k, table, plane_out),
+                    _ => convert_channel::<4>(pixels, k, table, plane_out),
+                },
+                None => plane_out.fill(table[255]),
+            }
         }
     }
     Ok(Tensor::new(Shape::d3(w, h, cout), out))
+}
+
+/// Byte `k` of each `C`-byte pixel through `table`.
+fn convert_channel<const C: usize>(pixels: &[u8], k: usize, table: &[f32; 256], out: &mut [f32]) {
+    for (o, px) in out.iter_mut().zip(pixels.chunks_exact(C)) {
+        *o = table[usize::from(px[k])];
+    }
 }
 
 fn too_short(what: &str, got: usize, channels: usize) -> Error {
@@ -108,6 +122,57 @@ fn too_short(what: &str, got: usize, channels: usize) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The conversion written the plain way: per pixel, then mean and norm over each plane.
+    fn from_pixels_plain(px: &[u8], n: usize, from: PixelType, to: PixelType, mean: &[f32], norm: &[f32]) -> Vec<f32> {
+        let (cin, cout) = (from.channels(), to.channels());
+        let src = from.rgba_positions();
+        let mut out = vec![0.0f32; n * cout];
+        for (i, p) in px.chunks_exact(cin).enumerate() {
+            let (r, g, b) = (p[src[0]], p[src[1]], p[src[2]]);
+            let a = if src[3] == usize::MAX { 255 } else { p[src[3]] };
+            let values: [u8; 4] = match to {
+                PixelType::Gray if from == PixelType::Gray => [p[0], 0, 0, 0],
+                PixelType::Gray => [gray(r, g, b), 0, 0, 0],
+                PixelType::Rgb => [r, g, b, 0],
+                PixelType::Bgr => [b, g, r, 0],
+                PixelType::Rgba => [r, g, b, a],
+                PixelType::Bgra => [b, g, r, a],
+            };
+            for c in 0..cout {
+                out[c * n + i] = f32::from(values[c]);
+            }
+        }
+        if !(mean.is_empty() && norm.is_empty()) {
+            for c in 0..cout {
+                let norm_c = if norm.is_empty() { 1.0 } else { norm[c] };
+                let mean_c = if mean.is_empty() { 0.0 } else { mean[c] };
+                out[c * n..(c + 1) * n].iter_mut().for_each(|v| *v = *v * norm_c + -mean_c * norm_c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_conversion_matches_the_plain_formula() {
+        use PixelType::*;
+        let n = 37;
+        let px: Vec<u8> = (0..n * 4).map(|i| (i * 97 % 256) as u8).collect();
+        let (mean, norm) = ([104.0, 117.5, 123.0, 7.0], [0.017, 0.5, 1.0 / 3.0, 2.0]);
+        for from in [Rgb, Bgr, Gray, Rgba, Bgra] {
+            for to in [Rgb, Bgr, Gray, Rgba, Bgra] {
+                let px = &px[..n * from.channels()];
+                let k = to.channels();
+                for (m, s) in
+                    [(&[][..], &[][..]), (&mean[..k], &norm[..k]), (&mean[..k], &[][..]), (&[][..], &norm[..k])]
+                {
+                    let got = from_pixels(px, n, 1, from, to, m, s).unwrap();
+                    let want = from_pixels_plain(px, n, from, to, m, s);
+                    assert_eq!(got.f32(), &want[..], "{from:?} -> {to:?} mean {m:?} norm {s:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn bgr_to_rgb_and_gray() {

@@ -36,43 +36,76 @@ fn axis_table(src: usize, dst: usize) -> Vec<(usize, i16, i16)> {
 /// Resizes an interleaved `channels`-channel u8 image of `sw`×`sh` to `dw`×`dh`.
 pub fn resize_bilinear(src: &[u8], sw: usize, sh: usize, channels: usize, dw: usize, dh: usize) -> Vec<u8> {
     assert_eq!(src.len(), sw * sh * channels);
+    // The channel count as a constant: the per-pixel loops unroll and lose their bounds checks.
+    match channels {
+        1 => resize::<1>(src, sw, sh, dw, dh),
+        2 => resize::<2>(src, sw, sh, dw, dh),
+        3 => resize::<3>(src, sw, sh, dw, dh),
+        4 => resize::<4>(src, sw, sh, dw, dh),
+        _ => resize_any(src, sw, sh, channels, dw, dh),
+    }
+}
+
+/// One source row resized horizontally into Q(11-4) int16 values.
+#[inline(always)]
+fn hresize<const C: usize>(row: &[u8], xs: &[(usize, i16, i16)], out: &mut [i16]) {
+    let last = row.len() / C - 1;
+    for (&(sx, a0, a1), o) in xs.iter().zip(out.chunks_exact_mut(C)) {
+        let p0: &[u8; C] = row[sx * C..sx * C + C].try_into().expect("C bytes");
+        let sx1 = (sx + 1).min(last);
+        let p1: &[u8; C] = row[sx1 * C..sx1 * C + C].try_into().expect("C bytes");
+        for c in 0..C {
+            let v = i32::from(p0[c]) * i32::from(a0) + i32::from(p1[c]) * i32::from(a1);
+            o[c] = (v >> 4) as i16;
+        }
+    }
+}
+
+/// The vertical pass of one output row.
+#[inline(always)]
+fn vresize(rows0: &[i16], rows1: &[i16], b0: i16, b1: i16, out: &mut [u8]) {
+    for ((o, &r0), &r1) in out.iter_mut().zip(rows0).zip(rows1) {
+        let t0 = ((i32::from(b0) * i32::from(r0)) >> 16) as i16;
+        let t1 = ((i32::from(b1) * i32::from(r1)) >> 16) as i16;
+        *o = ((i32::from(t0) + i32::from(t1) + 2) >> 2).clamp(0, 255) as u8;
+    }
+}
+
+fn resize<const C: usize>(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
     let xs = axis_table(sw, dw);
     let ys = axis_table(sh, dh);
-    let row_len = dw * channels;
-    let hresize = |sy: usize, out: &mut [i16]| {
-        let row = &src[sy * sw * channels..(sy + 1) * sw * channels];
-        for (dx, &(sx, a0, a1)) in xs.iter().enumerate() {
-            let sx1 = (sx + 1).min(sw - 1);
-            for c in 0..channels {
-                let v = i32::from(row[sx * channels + c]) * i32::from(a0)
-                    + i32::from(row[sx1 * channels + c]) * i32::from(a1);
-                out[dx * channels + c] = (v >> 4) as i16;
-            }
-        }
-    };
+    let row_len = dw * C;
+    let src_row = |y: usize| &src[y * sw * C..(y + 1) * sw * C];
     let mut rows0 = vec![0i16; row_len];
     let mut rows1 = vec![0i16; row_len];
     let mut prev: Option<usize> = None;
-    let mut dst = vec![0u8; dw * dh * channels];
-    for (dy, &(sy, b0, b1)) in ys.iter().enumerate() {
+    let mut dst = vec![0u8; dw * dh * C];
+    for (&(sy, b0, b1), out) in ys.iter().zip(dst.chunks_exact_mut(row_len)) {
         let sy1 = (sy + 1).min(sh - 1);
         match prev {
             Some(p) if p == sy => {}
             Some(p) if p + 1 == sy => {
                 std::mem::swap(&mut rows0, &mut rows1);
-                hresize(sy1, &mut rows1);
+                hresize::<C>(src_row(sy1), &xs, &mut rows1);
             }
             _ => {
-                hresize(sy, &mut rows0);
-                hresize(sy1, &mut rows1);
+                hresize::<C>(src_row(sy), &xs, &mut rows0);
+                hresize::<C>(src_row(sy1), &xs, &mut rows1);
             }
         }
         prev = Some(sy);
-        let out = &mut dst[dy * row_len..(dy + 1) * row_len];
-        for (x, o) in out.iter_mut().enumerate() {
-            let t0 = ((i32::from(b0) * i32::from(rows0[x])) >> 16) as i16;
-            let t1 = ((i32::from(b1) * i32::from(rows1[x])) >> 16) as i16;
-            *o = ((i32::from(t0) + i32::from(t1) + 2) >> 2).clamp(0, 255) as u8;
+        vresize(&rows0, &rows1, b0, b1, out);
+    }
+    dst
+}
+
+/// Any channel count: each channel resized as a one-channel image, then interleaved again.
+fn resize_any(src: &[u8], sw: usize, sh: usize, channels: usize, dw: usize, dh: usize) -> Vec<u8> {
+    let mut dst = vec![0u8; dw * dh * channels];
+    for c in 0..channels {
+        let plane: Vec<u8> = src.iter().skip(c).step_by(channels).copied().collect();
+        for (d, v) in dst.iter_mut().skip(c).step_by(channels).zip(resize::<1>(&plane, sw, sh, dw, dh)) {
+            *d = v;
         }
     }
     dst
@@ -86,6 +119,53 @@ mod tests {
     fn identity_size_keeps_pixels() {
         let src: Vec<u8> = (0..5 * 4 * 3).map(|i| (i * 7 % 256) as u8).collect();
         assert_eq!(resize_bilinear(&src, 5, 4, 3, 5, 4), src);
+    }
+
+    /// The resize written the plain way, with the channel count at run time.
+    fn resize_plain(src: &[u8], sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) -> Vec<u8> {
+        let (xs, ys) = (axis_table(sw, dw), axis_table(sh, dh));
+        let h = |sy: usize| -> Vec<i16> {
+            let mut out = vec![0i16; dw * ch];
+            for (dx, &(sx, a0, a1)) in xs.iter().enumerate() {
+                let sx1 = (sx + 1).min(sw - 1);
+                for c in 0..ch {
+                    let v = i32::from(src[(sy * sw + sx) * ch + c]) * i32::from(a0)
+                        + i32::from(src[(sy * sw + sx1) * ch + c]) * i32::from(a1);
+                    out[dx * ch + c] = (v >> 4) as i16;
+                }
+            }
+            out
+        };
+        let mut dst = Vec::new();
+        for &(sy, b0, b1) in &ys {
+            let (r0, r1) = (h(sy), h((sy + 1).min(sh - 1)));
+            let mut row = vec![0u8; dw * ch];
+            vresize(&r0, &r1, b0, b1, &mut row);
+            dst.extend(row);
+        }
+        dst
+    }
+
+    #[test]
+    fn every_channel_count_matches_the_plain_resize() {
+        let mut seed = 12345u32;
+        for &(sw, sh, dw, dh) in &[(7, 5, 13, 9), (500, 375, 227, 227), (2, 3, 5, 7), (33, 17, 16, 31), (1, 1, 3, 2)] {
+            for ch in 1..=5 {
+                let src: Vec<u8> = (0..sw * sh * ch)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        (seed >> 24) as u8
+                    })
+                    .collect();
+                assert_eq!(
+                    resize_bilinear(&src, sw, sh, ch, dw, dh),
+                    resize_plain(&src, sw, sh, ch, dw, dh),
+                    "{sw}x{sh} -> {dw}x{dh}, {ch} channels"
+                );
+            }
+        }
     }
 
     #[test]

@@ -6,11 +6,12 @@ use super::net::{tensor_from_numpy, tensor_to_numpy};
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
 use crate::error::Error;
+use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
+use crate::layers::activation::Activation;
 use crate::pixels::{self, PixelType};
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use std::sync::Mutex;
 
 /// Interleaved u8 pixels (h, w, channels) -> float (c, h, w) tensor, resized to (width, height)
 /// with ncnn's fixed-point bilinear filter, converted and normalized like
@@ -43,6 +44,11 @@ pub fn from_pixels<'py>(
     if w == 0 || h == 0 || width == 0 || height == 0 {
         return Err(Error::input("empty image or target size")).py();
     }
+    if !pixels.is_c_contiguous() {
+        // as_slice would also accept Fortran order, and read the pixels transposed.
+        return Err(Error::input("pixels must be C-contiguous (np.ascontiguousarray)")).py();
+    }
+    // A copy: Python code could write to the array while the GIL is released.
     let data = pixels.as_slice().map_err(|_| to_py(Error::input("pixels must be C-contiguous")))?.to_vec();
     let tensor = py
         .detach(|| {
@@ -58,11 +64,7 @@ pub fn from_pixels<'py>(
 pub struct PyStatsCollector {
     net: engine::Net,
     names: Vec<String>,
-    collector: Mutex<Collector>,
-}
-
-fn lock(c: &Mutex<Collector>) -> std::sync::MutexGuard<'_, Collector> {
-    c.lock().unwrap_or_else(|e| e.into_inner())
+    collector: Collector,
 }
 
 #[pymethods]
@@ -92,11 +94,12 @@ impl PyStatsCollector {
         let net = py.detach(|| engine::Net::new(&graph, &engine::NetOptions { threads })).py()?;
         let indices: Vec<usize> = blobs.iter().map(|b| net.blob_index(b)).collect::<Result<_, _>>().py()?;
         let collector = Collector::new(&net, indices, mode, net.threads()).py()?;
-        Ok(PyStatsCollector { net, names: blobs, collector: Mutex::new(collector) })
+        Ok(PyStatsCollector { net, names: blobs, collector })
     }
 
     /// Runs a batch of samples ({input blob: float32 array} each) in parallel and merges their
-    /// statistics. A failing sample raises with `sample_index` set on the exception.
+    /// statistics. A failing sample raises with `sample_index` set on the exception. Several
+    /// threads may call it at once.
     fn add(&self, py: Python<'_>, samples: &Bound<'_, PyList>) -> PyResult<()> {
         let mut batch: Vec<Vec<(usize, Tensor)>> = Vec::with_capacity(samples.len());
         for item in samples.iter() {
@@ -108,11 +111,7 @@ impl PyStatsCollector {
             }
             batch.push(inputs);
         }
-        let result = py.detach(|| {
-            let mut guard = lock(&self.collector);
-            let c: &mut Collector = &mut guard;
-            self.net.install(|| c.add_samples(&self.net, batch))
-        });
+        let result = py.detach(|| self.net.install(|| self.collector.add_samples(&self.net, batch)));
         if let Err((index, error)) = result {
             let err = to_py(error);
             err.value(py).setattr("sample_index", index)?;
@@ -123,12 +122,12 @@ impl PyStatsCollector {
 
     #[getter]
     fn samples(&self) -> u64 {
-        lock(&self.collector).samples()
+        self.collector.samples()
     }
 
     /// {blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = lock(&self.collector);
+        let c = &self.collector;
         let out = PyDict::new(py);
         for (name, s) in self.names.iter().zip(c.stats().iter()) {
             let d = PyDict::new(py);
@@ -136,7 +135,7 @@ impl PyStatsCollector {
             d.set_item("elements", s.elements)?;
             d.set_item("non_finite", s.non_finite)?;
             if let Some(h) = &s.histogram {
-                d.set_item("histogram", PyArray1::from_slice(py, h.counts()))?;
+                d.set_item("histogram", PyArray1::from_vec(py, h.counts()))?;
                 d.set_item("histogram_range", h.range())?;
             }
             if let Some(h) = &s.linear {
@@ -172,4 +171,74 @@ pub fn conv_patches<'py>(
     let cols = PyArray1::from_vec(py, p.columns).reshape([p.rows, n])?.into_any();
     let pos = PyArray1::from_vec(py, p.positions.into_iter().map(|v| v as u64).collect()).into_any();
     Ok((cols, pos))
+}
+
+/// A rayon pool of `threads` threads, made once per thread count.
+fn pool(threads: usize) -> PyResult<std::sync::Arc<rayon::ThreadPool>> {
+    use std::sync::{Arc, Mutex};
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let threads = threads.max(1);
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::input(format!("cannot start {threads} threads: {e}")))
+            .py()?,
+    );
+    pools.push((threads, p.clone()));
+    Ok(p)
+}
+
+/// `(w·x)·scale[i] + bias[i]` for each row i, in float32 (a product, then a sum), with int8
+/// `w` (m, k) and `x` (k, n) multiplied exactly on the int8 kernels: the `eq` search's int8 layer
+/// on its cached inputs.
+#[pyfunction]
+#[pyo3(signature = (w, x, scale, bias=None, threads=1))]
+pub fn int8_gemm<'py>(
+    py: Python<'py>,
+    w: PyReadonlyArray2<'py, i8>,
+    x: PyReadonlyArray2<'py, i8>,
+    scale: PyReadonlyArray1<'py, f32>,
+    bias: Option<PyReadonlyArray1<'py, f32>>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ([m, k], [kx, n]) = (w.shape().try_into().expect("2-D"), x.shape().try_into().expect("2-D"));
+    if k != kx || scale.len() != m || bias.as_ref().is_some_and(|b| b.len() != m) {
+        return Err(Error::input(format!(
+            "int8_gemm: w {m}x{k}, x {kx}x{n}, {} scales and {:?} biases do not fit",
+            scale.len(),
+            bias.as_ref().map(|b| b.len())
+        )))
+        .py();
+    }
+    if !(w.is_c_contiguous() && x.is_c_contiguous()) {
+        // as_slice would also accept Fortran order, and read it transposed.
+        return Err(Error::input("int8_gemm: w and x must be C-contiguous")).py();
+    }
+    // Copies: Python code could write to the arrays while the GIL is released.
+    let contiguous = || to_py(Error::input("int8_gemm: arrays must be contiguous"));
+    let w = w.as_slice().map_err(|_| contiguous())?.to_vec();
+    let x = x.as_slice().map_err(|_| contiguous())?.to_vec();
+    let scale = scale.as_slice().map_err(|_| contiguous())?.to_vec();
+    let bias = bias.map(|b| b.as_slice().map(|s| s.to_vec())).transpose().map_err(|_| contiguous())?;
+    let pool = pool(threads)?;
+    let mut out = vec![0.0f32; m * n];
+    py.detach(|| {
+        pool.install(|| {
+            let a = PackedA::new(gemm_i8::selected(), &w, m, k);
+            let ep = Epilogue {
+                scale: &scale,
+                bias: bias.as_deref(),
+                activation: Activation::Identity,
+                requant: None,
+                fused: false,
+            };
+            gemm_i8::conv_gemm(&a, &ConvSource::dense(&x, k, n), &ep, Out::F32(&mut out));
+        })
+    });
+    Ok(PyArray1::from_vec(py, out).reshape([m, n])?.into_any())
 }

@@ -18,6 +18,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<calib::PyStatsCollector>()?;
     m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
+    m.add_function(wrap_pyfunction!(calib::int8_gemm, m)?)?;
     m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
     m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
     m.add_function(wrap_pyfunction!(int8_kernels::int8_kernel, m)?)?;

@@ -27,12 +27,14 @@ Deliberate differences:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _native
 from .._native import Layer, Model
+from ..calibrate import split_sources
 from .weights import is_winograd_6bit
 
 CANDIDATES = 100
@@ -43,6 +45,11 @@ MAX_SAMPLES = 50
 def quantize(x: np.ndarray) -> np.ndarray:
     """float -> int8 values (as float32): round half away from zero, clamp to ±127."""
     return np.clip(np.trunc(x + np.copysign(np.float32(0.5), x)), -127, 127).astype(np.float32)
+
+
+def _int8(q: np.ndarray) -> np.ndarray:
+    """Quantized values (float32) as a C-ordered int8 matrix for the int8 kernels."""
+    return np.ascontiguousarray(q, dtype=np.int8)
 
 
 def activation(layer: Layer) -> Callable[[np.ndarray], np.ndarray]:
@@ -107,21 +114,30 @@ def collect(
     threads: int,
     advance: Callable[[int], None],
 ) -> dict[str, LayerCache]:
-    """Runs the fp32 network once per sample and keeps each layer's sampled inputs/outputs."""
+    """Runs the fp32 network once per sample and keeps each layer's sampled inputs/outputs.
+    ``threads`` samples run at once (the net releases the GIL)."""
     net = _native.Net(model, threads=threads)
     blobs = list(dict.fromkeys(b for layer in layers for b in (layer.bottoms[0], layer.tops[0])))
     per_sample = max(1, -(-POSITIONS // max(1, len(samples))))
-    xs: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
-    ys: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
-    for i, inputs in enumerate(samples):
-        out = net.run(inputs, blobs)
+
+    def one(i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = net.run(samples[i], blobs)
+        kept = []
         for j, layer in enumerate(layers):
             cols, positions = _columns(model, layer, out[layer.bottoms[0]], per_sample, seed=i * 7919 + j)
             top = out[layer.tops[0]]
             flat_top = top.reshape(-1, 1) if top.ndim == 1 else (top.T if top.ndim == 2 else top.reshape(top.shape[0], -1))
-            xs[layer.name].append(cols)
-            ys[layer.name].append(flat_top[:, positions])
-        advance(1)
+            kept.append((cols, flat_top[:, positions]))
+        return kept
+
+    xs: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
+    ys: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for kept in pool.map(one, range(len(samples))):  # in sample order
+            for layer, (x, y) in zip(layers, kept):
+                xs[layer.name].append(x)
+                ys[layer.name].append(y)
+            advance(1)
     caches = {}
     for layer in layers:
         groups, per_group = _grouping(layer)
@@ -142,13 +158,18 @@ def _candidates(s: float | np.ndarray) -> np.ndarray:
 WEIGHT_POSITIONS = 256
 """Positions used to choose one channel's weight scale (only that channel's outputs move)."""
 COARSE_STEP = 4
+WEIGHT_CHANNELS = 32
+"""Channels whose weight candidates share one int8 GEMM in the weight-scale search."""
 
 
 class _Layer:
     """One layer's int8 simulation on its cache."""
 
-    def __init__(self, layer: Layer, cache: LayerCache, weight_scales: np.ndarray, input_scale: float):
+    def __init__(
+        self, layer: Layer, cache: LayerCache, weight_scales: np.ndarray, input_scale: float, threads: int = 1
+    ):
         self.name = layer.name
+        self.threads = threads
         self.groups, self.per_group = _grouping(layer)
         self.x, self.ref = cache.x, cache.y
         self.w = np.asarray(layer.weights["weight"], dtype=np.float32).reshape(self.groups, self.per_group, -1)
@@ -172,9 +193,15 @@ class _Layer:
 
     def cosine(self, wq: np.ndarray, s_in: np.float32) -> float:
         """Cosine of the int8 layer's outputs (weights wq, input scale s_in) with the fp32 ones."""
-        acc = np.matmul(wq, quantize(self.x * s_in))
         descale = self._descale_shape(np.where(self.ws == 0, 0, 1 / (s_in * self.ws)).astype(np.float32))
-        y = self.act(acc * descale + self.bias)
+        xq = quantize(self.x * s_in)
+        if self.groups == 1:
+            # The int8 kernels: exact integer sums, and the same float32 de-scale and bias.
+            rows = np.ascontiguousarray(np.broadcast_to(descale[0, :, 0], (self.per_group,)))
+            pre = _native.int8_gemm(_int8(wq[0]), _int8(xq[0]), rows, self.bias[0, :, 0].copy(), self.threads)
+            y = self.act(pre[None])
+        else:
+            y = self.act(np.matmul(wq, xq) * descale + self.bias)
         ab = float(np.vdot(y, self.ref))
         aa = float(np.vdot(y, y))
         return ab / np.sqrt(max(aa * self.bb, 1e-300))
@@ -185,6 +212,9 @@ class _Layer:
         cols = np.linspace(0, p - 1, min(p, WEIGHT_POSITIONS)).astype(np.int64)
         xq = quantize(self.x[:, :, cols] * self.s_in)
         ref = self.ref[:, :, cols]
+        if self.groups == 1 and not self.per_group_scales:
+            self._search_channels_int8(_int8(xq[0]), ref[0])
+            return
         units = [(g, slice(None)) for g in range(self.groups)] if self.per_group_scales else [
             (0, slice(o, o + 1)) for o in range(self.per_group)
         ]
@@ -207,6 +237,35 @@ class _Layer:
                 self.ws[g, :] = best
             else:
                 self.ws[0, outs] = best
+
+
+    def _channel_candidates(self, o: int) -> np.ndarray:
+        current = self.ws[0, o]
+        cand = _candidates(current)
+        return cand[cand <= current] if self.six_bit else cand
+
+    def _search_channels_int8(self, xq: np.ndarray, ref: np.ndarray) -> None:
+        """search_weight_scales for one group of per-channel scales: the candidates of
+        WEIGHT_CHANNELS channels at a time as the rows of one int8 GEMM, each channel then scored
+        on its rows exactly as the numpy path does."""
+        for start in range(0, self.per_group, WEIGHT_CHANNELS):
+            chans = range(start, min(self.per_group, start + WEIGHT_CHANNELS))
+            cands = [self._channel_candidates(o) for o in chans]
+            wq = np.concatenate([quantize(self.w[0, o][None] * c[:, None]) for o, c in zip(chans, cands)])
+            scale = np.concatenate([(1 / (self.s_in * c)).astype(np.float32) for c in cands])
+            bias = np.concatenate([np.full(len(c), self.bias[0, o, 0], np.float32) for o, c in zip(chans, cands)])
+            y = self.act(_native.int8_gemm(_int8(wq), xq, scale, bias, self.threads))
+            sizes = [len(c) for c in cands]
+            r = np.repeat(ref[list(chans)], sizes, axis=0)
+            # Only a channel's own outputs change: maximize their cosine with the fp32 outputs.
+            ab = np.einsum("cp,cp->c", y, r, dtype=np.float64)
+            aa = np.einsum("cp,cp->c", y, y, dtype=np.float64)
+            row = 0
+            for o, cand, size in zip(chans, cands, sizes):
+                bb = float(np.vdot(ref[o], ref[o]))
+                score = ab[row : row + size] / np.sqrt(np.maximum(aa[row : row + size] * bb, 1e-300))
+                self.ws[0, o] = cand[int(np.argmax(score))]
+                row += size
 
 
 def search_input_scale(layers: Sequence[_Layer]) -> np.float32:
@@ -232,14 +291,6 @@ def search_input_scale(layers: Sequence[_Layer]) -> np.float32:
     return np.float32(cand[best])
 
 
-def _source_blob(model: Model, blob: str) -> str:
-    """The blob a Split copies, for blobs a Split produced; else the blob itself."""
-    for layer in model.layers:
-        if layer.type == "Split" and blob in layer.tops:
-            return layer.bottoms[0]
-    return blob
-
-
 def equalize(
     model: Model,
     layers: Sequence[Layer],
@@ -256,15 +307,18 @@ def equalize(
     progress.start("eq: searching scales", len(layers))
     sims = {}
     for layer in layers:
-        sim = _Layer(layer, caches[layer.name], table.weights[f"{layer.name}_param_0"], table.activations[layer.name])
+        sim = _Layer(
+            layer, caches[layer.name], table.weights[f"{layer.name}_param_0"], table.activations[layer.name], threads
+        )
         if sim.bb > 0:
             sim.search_weight_scales()
         sims[layer.name] = sim
         progress.advance(1)
     progress.finish()
     groups: dict[str, list[_Layer]] = {}
+    sources = split_sources(model)
     for layer in layers:
-        groups.setdefault(_source_blob(model, layer.bottoms[0]), []).append(sims[layer.name])
+        groups.setdefault(sources.get(layer.bottoms[0], layer.bottoms[0]), []).append(sims[layer.name])
     progress.start("eq: searching input scales", len(groups))
     for members in groups.values():
         live = [m for m in members if m.bb > 0]
