@@ -198,8 +198,11 @@ unsafe fn body<V: F32Vec>(
     let span = win.span();
     row.clear();
     row.resize(span + 2 * l + kw, pad);
-    // Vectors for outputs whose reads stay in the buffer; stride > 2 is horizontal-scalar.
-    let vec_end = if sw <= 2 { win.ow - win.ow % l } else { 0 };
+    // Vectors for outputs whose reads stay in the buffer; stride > 2 is horizontal-scalar. A
+    // row's tail is one more vector ending at its last output (recomputing a few outputs with the
+    // same operations), so only rows narrower than a vector go scalar.
+    let vectors = if sw <= 2 && win.ow >= l { win.ow.div_ceil(l) } else { 0 };
+    let vec_end = if vectors > 0 { win.ow } else { 0 };
     for oy in 0..win.oh {
         let y0 = oy * sh;
         let (r0, r1) = (y0.max(top), (y0 + kh).min(top + h));
@@ -222,8 +225,8 @@ unsafe fn body<V: F32Vec>(
         }
         let orow = &mut out[oy * win.ow..(oy + 1) * win.ow];
         let t = row.as_ptr();
-        let mut ox = 0;
-        while ox < vec_end {
+        for v in 0..vectors {
+            let ox = (v * l).min(win.ow - l);
             let base = t.add(ox * sw);
             // A macro, not a closure: closures do not inherit the entry point's target features.
             macro_rules! ld {
@@ -246,7 +249,6 @@ unsafe fn body<V: F32Vec>(
                 acc = V::div(acc, V::mul(V::load(cols.as_ptr().add(ox)), V::splat(rows[oy])));
             }
             acc.store(orow.as_mut_ptr().add(ox));
-            ox += l;
         }
         for (ox, o) in orow.iter_mut().enumerate().skip(vec_end) {
             let base = &row[ox * sw..];
