@@ -14,6 +14,7 @@
 
 pub mod conv_depthwise;
 pub mod gemm_f32;
+pub mod lrn;
 pub mod pooling;
 pub mod simd;
 pub mod winograd;
