@@ -17,8 +17,9 @@ pub mod dw_i8;
 pub mod gemm_f32;
 pub mod gemm_i8;
 pub mod histogram;
+pub mod lrn;
+pub mod pooling;
 pub mod simd;
-pub mod vmath;
 pub mod winograd;
 
 #[cfg(test)]

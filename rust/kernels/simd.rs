@@ -103,6 +103,7 @@ pub trait F32Vec: Copy {
     unsafe fn add(a: Self, b: Self) -> Self;
     unsafe fn sub(a: Self, b: Self) -> Self;
     unsafe fn mul(a: Self, b: Self) -> Self;
+    unsafe fn div(a: Self, b: Self) -> Self;
     unsafe fn max(a: Self, b: Self) -> Self;
     unsafe fn min(a: Self, b: Self) -> Self;
 }
@@ -153,6 +154,10 @@ pub mod x86 {
         #[inline(always)]
         unsafe fn mul(a: Self, b: Self) -> Self {
             Sse(_mm_mul_ps(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn div(a: Self, b: Self) -> Self {
+            Sse(_mm_div_ps(a.0, b.0))
         }
         #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {
@@ -210,6 +215,10 @@ pub mod x86 {
             Avx2(_mm256_mul_ps(a.0, b.0))
         }
         #[inline(always)]
+        unsafe fn div(a: Self, b: Self) -> Self {
+            Avx2(_mm256_div_ps(a.0, b.0))
+        }
+        #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {
             Avx2(_mm256_max_ps(a.0, b.0))
         }
@@ -262,6 +271,10 @@ pub mod x86 {
         #[inline(always)]
         unsafe fn mul(a: Self, b: Self) -> Self {
             Avx512(_mm512_mul_ps(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn div(a: Self, b: Self) -> Self {
+            Avx512(_mm512_div_ps(a.0, b.0))
         }
         #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {
@@ -319,6 +332,10 @@ pub mod arm {
         #[inline(always)]
         unsafe fn mul(a: Self, b: Self) -> Self {
             Neon(vmulq_f32(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn div(a: Self, b: Self) -> Self {
+            Neon(vdivq_f32(a.0, b.0))
         }
         #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {

@@ -139,8 +139,8 @@ impl Geometry {
 pub(crate) struct ConvWeights {
     /// Per group: out_g × (in_g·kh·kw).
     packed: Vec<PackedA>,
-    /// Transformed 3×3 weights, when Winograd pays for this layer.
-    winograd: Option<winograd::Weights>,
+    /// Transformed 3×3 weights, when Winograd pays for this layer (boxed: one cache per variant).
+    winograd: Option<Box<winograd::Weights>>,
 }
 
 /// A (grouped) convolution: everything but where the weights come from.
@@ -170,7 +170,7 @@ impl ConvCore {
             && g.stride == (1, 1)
             && g.dilation == (1, 1)
             && winograd::pays(self.inch, self.num_output))
-        .then(|| winograd::Weights::new(weights, self.num_output, self.inch));
+        .then(|| Box::new(winograd::Weights::new(weights, self.num_output, self.inch)));
         ConvWeights { packed, winograd }
     }
 

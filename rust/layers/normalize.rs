@@ -4,7 +4,8 @@
 use super::{one, single, take, Context, Op, Params};
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
-use crate::kernels::vmath;
+use crate::kernels::lrn;
+use crate::kernels::simd::{self, Isa};
 use crate::model::Layer;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ fn planes(s: &Shape, ctx: &Context) -> Result<(usize, usize)> {
 }
 
 struct Lrn {
+    isa: Isa,
     within_channel: bool,
     local_size: usize,
     alpha: f32,
@@ -29,46 +31,45 @@ struct Lrn {
 impl Op for Lrn {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let x = single(bottoms, ctx)?;
-        let (channels, size) = planes(&x.shape, ctx)?;
+        let (_, size) = planes(&x.shape, ctx)?;
         let (w, h) = (x.shape.w, x.shape.h);
-        let src = x.f32();
-        let square: Vec<f32> = src.iter().map(|v| v * v).collect();
-        let mut out = vec![0.0f32; src.len()];
+        let square: Vec<f32> = x.f32().iter().map(|v| v * v).collect();
         let half = self.local_size / 2;
         if !self.within_channel {
-            let alpha_div = self.alpha / self.local_size as f32;
-            out.par_chunks_mut(size.max(1)).enumerate().for_each(|(q, o)| {
-                // local_size channels: half before, the rest after (ncnn pads channels this way).
-                let lo = q.saturating_sub(half);
-                let hi = (q + self.local_size - half - 1).min(channels.saturating_sub(1));
-                let mut ss = vec![0.0f32; size];
-                for p in lo..=hi {
-                    ss.iter_mut().zip(&square[p * size..(p + 1) * size]).for_each(|(s, &v)| *s += v);
-                }
-                vmath::lrn_scale(o, &src[q * size..(q + 1) * size], &ss, self.bias, alpha_div, -self.beta);
-            });
-        } else {
-            // Window rows/cols run from -half to local_size-half-1 around each pixel, zero outside.
-            let alpha_div = self.alpha / (self.local_size * self.local_size) as f32;
-            let (before, after) = (half as isize, (self.local_size - half - 1) as isize);
-            out.par_chunks_mut(size.max(1)).enumerate().for_each(|(q, o)| {
-                let sq = &square[q * size..(q + 1) * size];
-                let xq = &src[q * size..(q + 1) * size];
-                for i in 0..h as isize {
-                    for j in 0..w as isize {
-                        let mut ss = 0.0f32;
-                        for y in (i - before).max(0)..(i + after + 1).min(h as isize) {
-                            let row = &sq[y as usize * w..(y as usize + 1) * w];
-                            for xx in (j - before).max(0)..(j + after + 1).min(w as isize) {
-                                ss += row[xx as usize];
-                            }
-                        }
-                        let k = i as usize * w + j as usize;
-                        o[k] = xq[k] * (self.bias + alpha_div * ss).powf(-self.beta);
-                    }
-                }
-            });
+            // local_size channels: half before, the rest after (ncnn pads channels this way).
+            let p = lrn::Across {
+                before: half,
+                after: self.local_size - half - 1,
+                alpha_div: self.alpha / self.local_size as f32,
+                beta: self.beta,
+                bias: self.bias,
+            };
+            let mut t = take(x);
+            lrn::across(self.isa, &p, &square, size, t.f32_mut());
+            return one(t);
         }
+        let src = x.f32();
+        let mut out = vec![0.0f32; src.len()];
+        // Window rows/cols run from -half to local_size-half-1 around each pixel, zero outside.
+        let alpha_div = self.alpha / (self.local_size * self.local_size) as f32;
+        let (before, after) = (half as isize, (self.local_size - half - 1) as isize);
+        out.par_chunks_mut(size.max(1)).enumerate().for_each(|(q, o)| {
+            let sq = &square[q * size..(q + 1) * size];
+            let xq = &src[q * size..(q + 1) * size];
+            for i in 0..h as isize {
+                for j in 0..w as isize {
+                    let mut ss = 0.0f32;
+                    for y in (i - before).max(0)..(i + after + 1).min(h as isize) {
+                        let row = &sq[y as usize * w..(y as usize + 1) * w];
+                        for xx in (j - before).max(0)..(j + after + 1).min(w as isize) {
+                            ss += row[xx as usize];
+                        }
+                    }
+                    let k = i as usize * w + j as usize;
+                    o[k] = xq[k] * (self.bias + alpha_div * ss).powf(-self.beta);
+                }
+            }
+        });
         one(Tensor::new(x.shape, out))
     }
 }
@@ -84,6 +85,7 @@ pub fn build_lrn(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(p.invalid(format!("local_size {local_size} must be positive")));
     }
     Ok(Box::new(Lrn {
+        isa: simd::selected(),
         within_channel: region == 1,
         local_size: local_size as usize,
         alpha: p.float(2),

@@ -4,17 +4,14 @@
 use super::{one, single, Context, Op, Params};
 use crate::engine::{Shape, Tensor};
 use crate::error::Result;
+use crate::kernels::pooling::{self, Method};
+use crate::kernels::simd::{self, Isa};
 use crate::model::Layer;
 use rayon::prelude::*;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, PartialEq)]
-enum Method {
-    Max,
-    Avg,
-}
-
 struct Pooling {
+    isa: Isa,
     method: Method,
     kernel: (usize, usize),
     stride: (usize, usize),
@@ -69,50 +66,23 @@ impl Pooling {
         }
     }
 
-    fn pool_plane(&self, src: &[f32], w: usize, h: usize, b: &Bordered, out: &mut [f32], outw: usize) {
+    /// The kernel's view of one plane.
+    fn window(&self, w: usize, h: usize, b: &Bordered) -> pooling::Window {
         let (kw, kh) = self.kernel;
-        let (sw, sh) = self.stride;
-        let [_, pr, _, pb] = self.pads;
-        let outh = out.len() / outw;
-        for oy in 0..outh {
-            for ox in 0..outw {
-                let y0 = oy * sh;
-                let x0 = ox * sw;
-                let mut acc = if self.method == Method::Max { f32::MIN } else { 0.0 };
-                let mut area = 0usize;
-                for ky in 0..kh {
-                    let by = y0 + ky;
-                    let inside_y = by >= b.top && by < b.top + h;
-                    // ncnn excludes explicit pads and the tail pad from the average's count.
-                    let counted_y = by >= self.pads[2] && by < b.h - pb - b.tail.1;
-                    for kx in 0..kw {
-                        let bx = x0 + kx;
-                        let inside = inside_y && bx >= b.left && bx < b.left + w;
-                        let v = if inside {
-                            src[(by - b.top) * w + (bx - b.left)]
-                        } else if self.method == Method::Max {
-                            -f32::MAX
-                        } else {
-                            0.0
-                        };
-                        match self.method {
-                            Method::Max => acc = acc.max(v),
-                            Method::Avg => {
-                                acc += v;
-                                if counted_y && bx >= self.pads[0] && bx < b.w - pr - b.tail.0 {
-                                    area += 1;
-                                }
-                            }
-                        }
-                    }
-                }
-                // A window wholly in the padding has no counted element: ncnn divides by 0 too.
-                out[oy * outw + ox] = match self.method {
-                    Method::Max => acc,
-                    Method::Avg if self.count_include_pad => acc / (kw * kh) as f32,
-                    Method::Avg => acc / area as f32,
-                };
-            }
+        let [pl, pr, pt, pb] = self.pads;
+        // ncnn excludes explicit pads and the tail pad from the average's count.
+        let counted = (self.method == Method::Avg && !self.count_include_pad)
+            .then(|| [pl, b.w.saturating_sub(pr + b.tail.0), pt, b.h.saturating_sub(pb + b.tail.1)]);
+        pooling::Window {
+            w,
+            h,
+            left: b.left,
+            top: b.top,
+            kernel: self.kernel,
+            stride: self.stride,
+            ow: (b.w - kw) / self.stride.0 + 1,
+            oh: (b.h - kh) / self.stride.1 + 1,
+            counted,
         }
     }
 
@@ -152,16 +122,8 @@ impl Op for Pooling {
         let src = x.f32();
         let plane = w * h;
         if self.global {
-            let out: Vec<f32> = (0..c)
-                .into_par_iter()
-                .map(|ch| {
-                    let v = &src[ch * plane..(ch + 1) * plane];
-                    match self.method {
-                        Method::Max => v.iter().copied().fold(f32::MIN, f32::max),
-                        Method::Avg => v.iter().sum::<f32>() / plane as f32,
-                    }
-                })
-                .collect();
+            let mut out = vec![0.0; c];
+            pooling::global(self.isa, self.method, plane, src, &mut out);
             return one(Tensor::new(Shape::d1(c), out));
         }
         let out_shape = |ow: usize, oh: usize| Shape::d3(ow, oh, c);
@@ -184,13 +146,10 @@ impl Op for Pooling {
         if b.w < kw || b.h < kh {
             return Err(ctx.shape_error(format!("kernel {kw}x{kh} is larger than the padded input {}x{}", b.w, b.h)));
         }
-        let ow = (b.w - kw) / self.stride.0 + 1;
-        let oh = (b.h - kh) / self.stride.1 + 1;
-        let mut out = vec![0.0; ow * oh * c];
-        out.par_chunks_mut(ow * oh)
-            .enumerate()
-            .for_each(|(ch, o)| self.pool_plane(&src[ch * plane..(ch + 1) * plane], w, h, &b, o, ow));
-        one(Tensor::new(out_shape(ow, oh), out))
+        let win = self.window(w, h, &b);
+        let mut out = vec![0.0; win.ow * win.oh * c];
+        pooling::pool(self.isa, self.method, &win, c, src, &mut out);
+        one(Tensor::new(out_shape(win.ow, win.oh), out))
     }
 }
 
@@ -217,6 +176,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     };
     let pad = |id: u32| p.int(id).max(0) as usize;
     Ok(Box::new(Pooling {
+        isa: simd::selected(),
         method,
         kernel,
         stride,

@@ -151,6 +151,32 @@ fn implicit_im2col_packs_the_explicit_matrix() {
     }
 }
 
+#[test]
+fn strided_im2col_paths_match_the_reference() {
+    let mut rng = Rng::new(4);
+    for &(pw, ph, kw, s) in &[(67, 9, 3, 2), (230, 9, 7, 2), (35, 4, 1, 2), (18, 6, 2, 2), (41, 7, 3, 3)] {
+        let c = 2;
+        let x = rng.vec(pw * ph * c);
+        let ow = (pw - kw) / s + 1;
+        let oh = (ph - kw) / s + 1;
+        let src = ConvB { input: &x, pw, ph, c0: 0, kernel: (kw, kw), dilation: (1, 1), stride: (s, s), ow };
+        let (k, n) = (c * kw * kw, ow * oh);
+        let (full, _) = im2col(&x, pw, ph, c, kw, kw, 1, s);
+        for isa in Isa::all_available() {
+            for &(j0, cols, nr) in &[(0, n, n), (3, n - 3, n), (ow - 1, 33.min(n - ow + 1), 48)] {
+                let mut dst = vec![f32::NAN; k * nr];
+                src.pack_on(isa, 0, k, j0, cols, nr, &mut dst);
+                for p in 0..k {
+                    for j in 0..nr {
+                        let want = if j < cols { full[p * n + j0 + j] } else { 0.0 };
+                        assert_eq!(dst[p * nr + j], want, "{isa:?} {pw}x{ph} k{kw} s{s}: row {p} col {j}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Fails when dispatch falls back to a slower path than this CPU supports.
 #[test]
 fn the_intended_path_runs_on_this_cpu() {

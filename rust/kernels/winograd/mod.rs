@@ -1,5 +1,5 @@
-//! Winograd convolution for 3×3 stride-1 kernels: F(6,3) (8×8 input tiles) and F(4,3) (6×6),
-//! the variant chosen per input size. Output = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per tile, the ⊙ summed
+//! Winograd convolution for 3×3 stride-1 kernels: F(6,3) (8×8 input tiles), F(4,3) (6×6) and
+//! F(2,3) (4×4), the variant chosen per input size. Output = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per tile, the ⊙ summed
 //! over input channels as N² small GEMMs: for each transform position ξ,
 //! M_ξ (tiles × outch) = V_ξ (tiles × inch) · U_ξ (inch × outch). Tiles are the GEMM's row side
 //! so a few tiles waste little; U is packed once (lazily, on first use of each variant).
@@ -23,26 +23,49 @@ pub fn pays(inch: usize, outch: usize) -> bool {
     Kernel::selected().has_micro() && inch >= 8 && outch >= 8
 }
 
-/// Which variant (tile size m) to use, or None when the GEMM is cheaper. The estimate counts, per
-/// output pixel and channel pair: products including tiles padded to the kernel's mr (and the
-/// GEMM's columns padded to nr), the transforms, and the traffic of the transformed weights,
-/// which grow by (m+2)²/9 and are streamed once per run (what sinks Winograd on small outputs).
+/// Which variant (tile size m) to use, or None when the GEMM is cheaper. Costs per channel pair:
+/// Winograd's products (tiles padded to the kernel's mr, times N²) plus its transforms (per tile
+/// and point, shared by a row or column of channel pairs); the GEMM's 9 products per output
+/// (padded to nr), which run at a better rate than Winograd's small products. The weights were
+/// fitted to timings of the benchmark models' 3×3 layers (cold and warm caches, AVX-512): F(6,3)
+/// wins on large maps, F(4,3) around 14×14, F(2,3) on 7×7 (where bigger tiles are mostly padding).
 fn choose(kernel: &Kernel, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
-    let pix = (ow * oh) as f64;
-    let direct = 9.0 * (ow * oh).next_multiple_of(kernel.nr) as f64 / pix;
+    const TRANSFORM: f64 = 16.0;
+    const GEMM_RATE: f64 = 0.6;
+    let per_pair_transforms = TRANSFORM * (1.0 / inch as f64 + 1.0 / outch as f64);
     let cost = |m: usize| {
         let n2 = ((m + 2) * (m + 2)) as f64;
-        let tiles = (ow.div_ceil(m) * oh.div_ceil(m)).next_multiple_of(kernel.mr) as f64;
-        let transforms = 4.0 * (1.0 / inch as f64 + 1.0 / outch as f64) * n2 / (m * m) as f64;
-        tiles * n2 / pix + transforms + 8.0 * n2 / pix
+        let tiles = ow.div_ceil(m) * oh.div_ceil(m);
+        tiles.next_multiple_of(kernel.mr) as f64 * n2 + per_pair_transforms * tiles as f64 * n2
     };
-    let (c6, c4) = (cost(6), cost(4));
-    let best = if c6 <= c4 { (6, c6) } else { (4, c4) };
-    (best.1 < 0.8 * direct).then_some(best.0)
+    let direct = GEMM_RATE * 9.0 * (ow * oh).next_multiple_of(kernel.nr) as f64;
+    let (m, best) = [6, 4, 2].into_iter().map(|m| (m, cost(m))).min_by(|a, b| a.1.total_cmp(&b.1))?;
+    (best < direct).then_some(m)
 }
 
 pub fn pays_for_size(w: &Weights, ow: usize, oh: usize) -> bool {
-    ow > 0 && oh > 0 && choose(&Kernel::selected(), ow, oh, w.inch, w.outch).is_some()
+    ow > 0 && oh > 0 && pick(&Kernel::selected(), ow, oh, w.inch, w.outch).is_some()
+}
+
+/// `NCNNQ_WINOGRAD=off|f23|f43|f63` forces the choice for every 3×3 stride-1 convolution that can
+/// use Winograd (for measuring the cost model); unset or `auto` lets [`choose`] decide.
+fn forced() -> Option<Option<usize>> {
+    static FORCED: OnceLock<Option<Option<usize>>> = OnceLock::new();
+    *FORCED.get_or_init(|| match std::env::var("NCNNQ_WINOGRAD").as_deref() {
+        Ok("off") => Some(None),
+        Ok("f23") => Some(Some(2)),
+        Ok("f43") => Some(Some(4)),
+        Ok("f63") => Some(Some(6)),
+        Ok("") | Ok("auto") | Err(_) => None,
+        Ok(other) => {
+            eprintln!("ncnnq: NCNNQ_WINOGRAD={other} is not off, f23, f43, f63 or auto; using auto");
+            None
+        }
+    })
+}
+
+fn pick(kernel: &Kernel, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
+    forced().unwrap_or_else(|| choose(kernel, ow, oh, inch, outch))
 }
 
 /// U = G g Gᵀ of every (out, in) pair, packed as the B side of the microkernel:
@@ -59,17 +82,22 @@ pub struct Weights {
     inch: usize,
     f63: OnceLock<Packed>,
     f43: OnceLock<Packed>,
+    f23: OnceLock<Packed>,
 }
 
 impl Weights {
     /// From weights laid out `[outch][inch][3][3]`.
     pub fn new(weights: &[f32], outch: usize, inch: usize) -> Weights {
         assert_eq!(weights.len(), outch * inch * 9);
-        Weights { raw: weights.to_vec(), outch, inch, f63: OnceLock::new(), f43: OnceLock::new() }
+        Weights { raw: weights.to_vec(), outch, inch, f63: OnceLock::new(), f43: OnceLock::new(), f23: OnceLock::new() }
     }
 
     fn packed<W: Variant>(&self, kernel: Kernel) -> &Packed {
-        let cell = if W::M == 6 { &self.f63 } else { &self.f43 };
+        let cell = match W::M {
+            6 => &self.f63,
+            4 => &self.f43,
+            _ => &self.f23,
+        };
         let p = cell.get_or_init(|| self.pack::<W>(kernel));
         assert_eq!(p.kernel.isa, kernel.isa);
         p
@@ -146,8 +174,9 @@ pub(crate) fn conv3x3s1_with(
     if ow == 0 || oh == 0 || w.outch == 0 {
         return;
     }
-    match force_m.or_else(|| choose(&kernel, ow, oh, w.inch, w.outch)).unwrap_or(4) {
+    match force_m.or_else(|| pick(&kernel, ow, oh, w.inch, w.outch)).unwrap_or(4) {
         6 => run::<transform::F63>(kernel, w, input, pw, ph, out, ow, oh, ep),
+        2 => run::<transform::F23>(kernel, w, input, pw, ph, out, ow, oh, ep),
         _ => run::<transform::F43>(kernel, w, input, pw, ph, out, ow, oh, ep),
     }
 }

@@ -46,7 +46,7 @@ fn winograd_matches_direct_convolution_on_every_path() {
             let bias = rng.vec(outch);
             let (want, mag) = direct(&w, &x, pw, ph, inch, outch, &bias);
             let weights = Weights::new(&w, outch, inch);
-            for m in [4, 6] {
+            for m in [2, 4, 6] {
                 for act in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
                     let mut got = vec![f32::NAN; outch * ow * oh];
                     let ep = Epilogue { bias: Some(&bias), activation: act };
@@ -107,4 +107,5 @@ fn check_factored<W: transform::Variant>() {
 fn factored_transforms_match_the_matrices() {
     check_factored::<transform::F63>();
     check_factored::<transform::F43>();
+    check_factored::<transform::F23>();
 }

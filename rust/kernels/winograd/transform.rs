@@ -41,6 +41,7 @@ fn fma<const L: usize>(a: Lanes<L>, s: f32, b: Lanes<L>) -> Lanes<L> {
 
 pub struct F63;
 pub struct F43;
+pub struct F23;
 
 impl Variant for F63 {
     const M: usize = 6;
@@ -162,6 +163,52 @@ impl Variant for F43 {
         let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
         let z = [0.0; L];
         [add(add(m[0], p1), p3), fma(n3, 2.0, n1), fma(p3, 4.0, p1), add(fma(n3, 8.0, n1), m[5]), z, z]
+    }
+}
+
+impl Variant for F23 {
+    const M: usize = 2;
+    const N: usize = 4;
+    #[rustfmt::skip]
+    const G: [[f32; 3]; 8] = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+        [0.0; 3],
+        [0.0; 3],
+        [0.0; 3],
+        [0.0; 3],
+    ];
+    #[rustfmt::skip]
+    const BT: [[f32; 8]; 8] = [
+        [1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0; 8],
+        [0.0; 8],
+        [0.0; 8],
+        [0.0; 8],
+    ];
+    #[rustfmt::skip]
+    const AT: [[f32; 8]; 6] = [
+        [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0; 8],
+        [0.0; 8],
+        [0.0; 8],
+        [0.0; 8],
+    ];
+    #[inline(always)]
+    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+        let z = [0.0; L];
+        [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3]), z, z, z, z]
+    }
+    #[inline(always)]
+    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+        let z = [0.0; L];
+        [add(add(m[0], m[1]), m[2]), sub(sub(m[1], m[2]), m[3]), z, z, z, z]
     }
 }
 

@@ -1,0 +1,94 @@
+//! Every path against the reference on odd plane sizes, paddings, strides and both methods.
+
+use super::*;
+use crate::kernels::testutil::{assert_reassociated, Rng};
+
+fn window(w: usize, h: usize, k: (usize, usize), s: (usize, usize), pads: [usize; 4], counted: bool) -> Window {
+    let [l, r, t, b] = pads;
+    let (bw, bh) = (w + l + r, h + t + b);
+    Window {
+        w,
+        h,
+        left: l,
+        top: t,
+        kernel: k,
+        stride: s,
+        ow: (bw - k.0) / s.0 + 1,
+        oh: (bh - k.1) / s.1 + 1,
+        // The input's own area, as with explicit pads; a window in the right pad counts nothing.
+        counted: counted.then_some([l, l + w, t, t + h]),
+    }
+}
+
+#[test]
+fn pooling_paths_match_reference_exactly() {
+    let mut rng = Rng::new(5);
+    let geos =
+        [((3, 3), (2, 2)), ((2, 2), (2, 2)), ((3, 3), (1, 1)), ((5, 3), (3, 2)), ((1, 1), (1, 1)), ((2, 4), (1, 2))];
+    let sizes = [(1, 1), (3, 3), (5, 4), (7, 7), (13, 13), (16, 16), (17, 9), (31, 2), (33, 35), (56, 56), (113, 7)];
+    let pads = [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1], [2, 0, 1, 3]];
+    for isa in Isa::all_available() {
+        for &(k, s) in &geos {
+            for &(w, h) in &sizes {
+                for pad in pads {
+                    // Pads as wide as the kernel make windows wholly in the padding: kept on purpose.
+                    if w + pad[0] + pad[1] < k.0 || h + pad[2] + pad[3] < k.1 {
+                        continue;
+                    }
+                    let c = 1 + rng.below(4);
+                    let x = rng.vec(w * h * c);
+                    for (method, counted) in [(Method::Max, false), (Method::Avg, false), (Method::Avg, true)] {
+                        let win = window(w, h, k, s, pad, counted);
+                        let n = win.ow * win.oh * c;
+                        let mut got = vec![f32::NAN; n];
+                        pool(isa, method, &win, c, &x, &mut got);
+                        let mut want = vec![f32::NAN; n];
+                        pool(Isa::Reference, method, &win, c, &x, &mut want);
+                        let what = format!("{isa:?} {method:?} counted={counted} k={k:?} s={s:?} {w}x{h} pad={pad:?}");
+                        for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                            assert!(g == r || g.is_nan() && r.is_nan(), "{what}: element {i}: got {g}, reference {r}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pooling_pads_lose_max_and_count_in_average() {
+    // 2x2 input, 3x3 window with 1 pad all round: one output per corner region.
+    let x = [1.0, -2.0, -3.0, -4.0];
+    for isa in Isa::all_available() {
+        let mut out = [0.0; 4];
+        pool(isa, Method::Max, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], false), 1, &x, &mut out);
+        assert_eq!(out, [1.0; 4], "{isa:?}");
+        let mut out = [0.0; 4];
+        pool(isa, Method::Avg, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], false), 1, &x, &mut out);
+        assert_eq!(out, [-8.0 / 9.0; 4], "{isa:?}");
+        pool(isa, Method::Avg, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], true), 1, &x, &mut out);
+        assert_eq!(out, [-2.0; 4], "{isa:?}");
+    }
+}
+
+#[test]
+fn global_paths_match_reference() {
+    let mut rng = Rng::new(9);
+    for isa in Isa::all_available() {
+        for plane in [1, 3, 7, 8, 15, 16, 49, 63, 64, 65, 169, 196, 1000] {
+            let c = 1 + rng.below(5);
+            let x = rng.vec(plane * c);
+            let mut got = vec![0.0; c];
+            let mut want = vec![0.0; c];
+            global(isa, Method::Max, plane, &x, &mut got);
+            global(Isa::Reference, Method::Max, plane, &x, &mut want);
+            assert_eq!(got, want, "{isa:?} max plane={plane}");
+            global(isa, Method::Avg, plane, &x, &mut got);
+            global(Isa::Reference, Method::Avg, plane, &x, &mut want);
+            let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+            let mut mag = vec![0.0; c];
+            global(Isa::Reference, Method::Avg, plane, &abs, &mut mag);
+            assert_reassociated(&got, &want, &mag, plane, &format!("{isa:?} avg plane={plane}"));
+        }
+    }
+}
