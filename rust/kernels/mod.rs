@@ -20,6 +20,7 @@
 
 pub mod conv_depthwise;
 pub mod cpu;
+pub mod dot_i8;
 pub mod gemm_f32;
 pub mod simd;
 pub mod winograd;
@@ -32,7 +33,7 @@ pub use cpu::{cpu_features, Feature};
 /// Every family with runtime dispatch: its chosen path and all its paths. A new family adds its
 /// `report` here; the dispatch tests below and CI's emulated-CPU runs then cover it.
 pub fn selected_paths() -> Vec<cpu::FamilyReport> {
-    vec![f32_report()]
+    vec![f32_report(), dot_i8::report()]
 }
 
 /// The f32 kernels (GEMM, GEMV, Winograd, depthwise) share one path, [`simd::selected`].
