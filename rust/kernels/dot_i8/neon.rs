@@ -17,7 +17,12 @@ pub unsafe fn dot_neon(a: &[i8], b: &[i8]) -> i32 {
         let va = vld1q_s8(a.as_ptr().add(i));
         let vb = vld1q_s8(b.as_ptr().add(i));
         acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(va), vget_low_s8(vb)));
-        acc = vpadalq_s16(acc, vmull_high_s8(va, vb));
+        // The CI demonstration of a broken NEON kernel (feature `break-neon-for-ci-demo`, never in
+        // a real build): drop the upper eight products, so every length >= 16 comes out wrong.
+        #[cfg(not(feature = "break-neon-for-ci-demo"))]
+        {
+            acc = vpadalq_s16(acc, vmull_high_s8(va, vb));
+        }
         i += 16;
     }
     vaddvq_s32(acc) + super::reference::dot(&a[body..n], &b[body..n])
