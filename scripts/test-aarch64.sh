@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Tests the aarch64 build on this x86_64 machine under qemu-user, on two emulated CPUs: `max` (NEON,
+# dotprod, i8mm) and `cortex-a72` (NEON only), so that each runtime-dispatched kernel path runs and
+# the dispatch is checked against what each CPU has.
+#
+#   scripts/test-aarch64.sh [rust] [python] [parity]      (default: all three)
+#
+#   rust    cross-compiled `cargo test` (Debian's rustc-web), every test binary under both CPUs
+#   python  the aarch64 wheel from scripts/build-wheels.sh, pip-installed into Debian's python3.11
+#           (arm64 packages unpacked into a sysroot) under qemu; `pytest -m emulated` on both CPUs
+#   parity  the embedded default run by the x86_64 wheel and by the aarch64 wheel: outputs and
+#           per-blob scales must agree (scripts/arch_parity.py)
+#
+# NCNNQ_TEST_FEATURES=break-neon-for-ci-demo scripts/test-aarch64.sh rust
+#   builds the tests with a deliberately wrong NEON kernel: it must fail (the CI demonstration).
+set -euo pipefail
+# shellcheck source=scripts/cross-common.sh
+source "$(dirname "$0")/cross-common.sh"
+cd "$ROOT"
+
+# What each emulated CPU has (qemu 7.2), and the path each kernel family must pick on it. A family
+# whose paths need new features adds its expectation here, e.g. "dot_i8=dotprod,gemm_i8=i8mm".
+CPUS=(max cortex-a72)
+declare -A EXPECT_FEATURES=([max]="NEON=1 DOTPROD=1 I8MM=1" [cortex-a72]="NEON=1 DOTPROD=0 I8MM=0")
+declare -A EXPECT_PATHS=([max]="dot_i8=dotprod" [cortex-a72]="dot_i8=neon")
+
+SYSROOT="$CROSS/sysroot-py311"
+EMU_VENV="$CROSS/venv-aarch64"
+X86_VENV="$CROSS/venv-x86_64"
+
+# The environment that tells the tests which CPU they run on.
+expect_env() {
+    local cpu=$1 kv out=()
+    for kv in ${EXPECT_FEATURES[$cpu]}; do out+=("NCNNQ_EXPECT_$kv"); done
+    out+=("NCNNQ_EXPECT_PATHS=${EXPECT_PATHS[$cpu]}")
+    printf '%s\n' "${out[@]}"
+}
+
+rust_tests() {
+    ensure_cross_toolchain
+    local features=()
+    [ -n "${NCNNQ_TEST_FEATURES:-}" ] && features=(--features "$NCNNQ_TEST_FEATURES")
+    # -D warnings here because rustup's clippy cannot see aarch64-only code.
+    export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    log "building the aarch64 test binaries ${features[*]}"
+    with_debian_rust cargo test --quiet --target "$AARCH64" "${features[@]}" --no-run
+    local cpu status=0
+    for cpu in "${CPUS[@]}"; do
+        log "cargo test under qemu -cpu $cpu ($(expect_env "$cpu" | tr '\n' ' '))"
+        # The cross libc's own directory first: the loader must not pick up a host multiarch libc
+        # of another version (thread creation hangs when the two differ).
+        local runner="$QEMU -L $CROSS_LIBC -E LD_LIBRARY_PATH=$CROSS_LIBC/lib -cpu $cpu"
+        mapfile -t envs < <(expect_env "$cpu")
+        if ! with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" "${envs[@]}" \
+            cargo test --quiet --target "$AARCH64" "${features[@]}"; then
+            status=1
+            continue
+        fi
+        # The dispatch as the tests saw it, for the log.
+        with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" "${envs[@]}" \
+            cargo test --quiet --target "$AARCH64" "${features[@]}" --lib kernels:: -- --nocapture 2>&1 |
+            grep -oE "(cpu features: .*|[a-z0-9_]+: [a-z0-9_]+ \(paths .*)" | sed "s/^/  [$cpu] /"
+    done
+    return $status
+}
+
+# Debian's python3.11 for arm64, unpacked (not installed) into a sysroot that qemu uses as its root
+# for absolute paths (-L): the interpreter, its stdlib, the libraries it links and ensurepip's wheels.
+ARM64_PY_DEBS=(
+    libc6 libgcc-s1 libstdc++6 zlib1g libexpat1 libbz2-1.0 liblzma5 libffi8 libssl3 libsqlite3-0
+    libuuid1 libncursesw6 libtinfo6 libreadline8 libcrypt1 libdb5.3 libnsl2 libtirpc3 libgssapi-krb5-2
+    libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1
+    libpython3.11-minimal libpython3.11-stdlib python3.11-minimal python3.11 python3.11-venv
+)
+ALL_DEBS=(python3-pip-whl python3-setuptools-whl)
+
+ensure_sysroot() {
+    local want
+    want="$(printf '%s:arm64\n' "${ARM64_PY_DEBS[@]}"; printf '%s\n' "${ALL_DEBS[@]}")"
+    if [ -f "$SYSROOT/.packages" ] && [ "$(cat "$SYSROOT/.packages")" = "$want" ]; then
+        return 0
+    fi
+    ensure_cross_toolchain # arm64 is a dpkg architecture from here on
+    log "unpacking Debian's python3.11 (arm64) into $SYSROOT"
+    rm -rf "$SYSROOT" "$CROSS/debs"
+    mkdir -p "$SYSROOT" "$CROSS/debs"
+    apt_update_once
+    # shellcheck disable=SC2046
+    local sandbox=()
+    [ "$(id -u)" = 0 ] && sandbox=(-o APT::Sandbox::User=root) # apt's _apt user cannot write here
+    (cd "$CROSS/debs" && apt-get download -qq "${sandbox[@]}" $(echo "$want") >/dev/null)
+    local deb
+    for deb in "$CROSS"/debs/*.deb; do dpkg-deb -x "$deb" "$SYSROOT"; done
+    echo "$want" >"$SYSROOT/.packages"
+}
+
+# A venv of the emulated interpreter whose `python` is a host shell script starting it under qemu.
+# qemu's -0 sets the guest's argv[0] to that script, so sys.executable names it too: pip's entry
+# point scripts and tests that start `sys.executable` in a subprocess run emulated as well, with no
+# binfmt_misc registration (CI containers rarely have one). QEMU_CPU picks the emulated CPU.
+ensure_emulated_venv() {
+    ensure_sysroot
+    if [ -x "$EMU_VENV/bin/python" ] && [ -f "$EMU_VENV/.sysroot" ] &&
+        [ "$(cat "$EMU_VENV/.sysroot")" = "$(cat "$SYSROOT/.packages")" ]; then
+        return 0
+    fi
+    log "creating the emulated venv $EMU_VENV"
+    rm -rf "$EMU_VENV"
+    QEMU_CPU=max "$QEMU" -L "$SYSROOT" "$SYSROOT/usr/bin/python3.11" -m venv --without-pip "$EMU_VENV"
+    local name
+    for name in python python3 python3.11; do
+        rm -f "$EMU_VENV/bin/$name"
+        printf '#!/bin/sh\nexec "%s" -L "%s" -0 "$0" "%s" "$@"\n' "$QEMU" "$SYSROOT" "$SYSROOT/usr/bin/python3.11" \
+            >"$EMU_VENV/bin/$name"
+        chmod +x "$EMU_VENV/bin/$name"
+    done
+    QEMU_CPU=max "$EMU_VENV/bin/python" -m ensurepip --default-pip >/dev/null
+    cat "$SYSROOT/.packages" >"$EMU_VENV/.sysroot"
+}
+
+# pip-installs a wheel (this very file, even when its version did not change) with its dependencies
+# and the given extras, e.g. "[test]".
+install_wheel() {
+    local py=$1 wheel=$2 extras=${3:-} stamp
+    stamp="$(sha256sum "$wheel" | cut -c1-16)$extras"
+    [ -f "$py.wheel" ] && [ "$(cat "$py.wheel")" = "$stamp" ] && return 0
+    log "pip install $(basename "$wheel")$extras into $(dirname "$(dirname "$py")")"
+    QEMU_CPU=max "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+    QEMU_CPU=max "$py" -m pip install --quiet --disable-pip-version-check "$wheel$extras"
+    echo "$stamp" >"$py.wheel"
+}
+
+python_tests() {
+    local wheel
+    wheel="$(aarch64_wheel)"
+    ensure_emulated_venv
+    local py="$EMU_VENV/bin/python"
+    # numpy, pillow, rich and the test extras (pytest, hypothesis, real ncnn) come from PyPI as
+    # aarch64 wheels, chosen by the emulated pip.
+    install_wheel "$py" "$wheel" "[test]"
+    QEMU_CPU=max "$py" - "$EMU_VENV" <<'EOF'
+import platform, sys, ncnnq
+assert platform.machine() == "aarch64", platform.machine()
+assert ncnnq.__file__.startswith(sys.argv[1]), f"testing {ncnnq.__file__}, not the installed wheel"
+print(f"  emulated CPython {platform.python_version()} on {platform.machine()}: ncnnq from {ncnnq.__file__}")
+EOF
+    # The README's commands on a board: the entry point script (its #! names the venv's python).
+    log "ncnnq demo (emulated, -cpu max)"
+    QEMU_CPU=max COLUMNS=120 "$EMU_VENV/bin/ncnnq" demo
+    local cpu status=0
+    for cpu in "${CPUS[@]}"; do
+        log "pytest -m emulated under qemu -cpu $cpu"
+        mapfile -t envs < <(expect_env "$cpu")
+        env QEMU_CPU="$cpu" "${envs[@]}" "$py" -m pytest -q -p no:cacheprovider -m emulated tests || status=1
+        QEMU_CPU="$cpu" "$py" -c 'import ncnnq, json; i = ncnnq.kernel_info()
+print("  [%s] wheel features %s, paths %s" % ("'"$cpu"'", i["features"], {f: d["chosen"] for f, d in i["families"].items()}))'
+    done
+    return $status
+}
+
+parity() {
+    local x86 arm
+    x86="$(x86_64_wheel)"
+    arm="$(aarch64_wheel)"
+    ensure_emulated_venv
+    if [ ! -x "$X86_VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$X86_VENV"
+    fi
+    install_wheel "$X86_VENV/bin/python" "$x86"
+    install_wheel "$EMU_VENV/bin/python" "$arm" "[test]"
+    local out="$CROSS/parity"
+    mkdir -p "$out"
+    log "the embedded default on the x86_64 wheel"
+    "$X86_VENV/bin/python" scripts/arch_parity.py dump "$out/x86_64.json"
+    log "the embedded default on the aarch64 wheel (emulated, -cpu max)"
+    QEMU_CPU=max "$EMU_VENV/bin/python" scripts/arch_parity.py dump "$out/aarch64.json"
+    "$X86_VENV/bin/python" scripts/arch_parity.py compare "$out/x86_64.json" "$out/aarch64.json"
+}
+
+# Each step runs as its own process: `set -e` does not apply inside a function called from `||`.
+if [ "${1:-}" = --step ]; then
+    "$2"
+    exit
+fi
+steps=("$@")
+[ ${#steps[@]} = 0 ] && steps=(rust python parity)
+status=0
+for s in "${steps[@]}"; do
+    case "$s" in
+    rust) step=rust_tests ;;
+    python) step=python_tests ;;
+    parity) step=parity ;;
+    *)
+        echo "unknown step $s (rust, python, parity)" >&2
+        exit 2
+        ;;
+    esac
+    start=$SECONDS
+    if "$0" --step "$step"; then
+        log "$s: passed in $((SECONDS - start))s"
+    else
+        log "$s: FAILED after $((SECONDS - start))s"
+        status=1
+    fi
+done
+exit $status
