@@ -1,9 +1,10 @@
 """The embedded default model end to end, and this build's CPU dispatch.
 
-Marked ``emulated``: CI also runs these (``pytest -m emulated``) with the aarch64 wheel in an aarch64
-CPython under qemu, once on a CPU with dotprod and once without (scripts/test-aarch64.sh), where
-``NCNNQ_EXPECT_<FEATURE>=1|0`` and ``NCNNQ_EXPECT_PATHS=family=path,...`` say what the emulated CPU
-has and which kernel path each family must pick. Mark a test ``emulated`` when it covers loading,
+Marked ``emulated`` (as is test_demo.py, which runs the default against real ncnn): CI also runs
+these (``pytest -m emulated``) with the aarch64 wheel in an aarch64 CPython under qemu, once on a CPU
+with dotprod and once without (scripts/test-aarch64.sh), where ``NCNNQ_EXPECT_<FEATURE>=1|0`` and
+``NCNNQ_EXPECT_PATHS=family=path,...`` say what the emulated CPU has and which kernel path each
+family must pick. Mark a test ``emulated`` when it covers loading,
 running, calibrating (table) or int8 on the embedded default, and keep it fast: emulation is slow.
 """
 
@@ -13,13 +14,16 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import ncnnq
 from ncnnq import demo
-from reference import assert_close, input_shape, run_ncnn
+from ncnnq.table import Table
+from reference import make_ncnn_net, run_ncnn_net
 
 pytestmark = pytest.mark.emulated
 
@@ -73,20 +77,64 @@ def test_cli_info_on_the_embedded_default():
     assert f"outputs: {', '.join(model.outputs)}" in r.stdout
 
 
-def test_run_the_embedded_default():
+def _demo_input(path: Path) -> np.ndarray:
+    """What ncnn2table feeds the demo model for this image (ncnnq/demo/README.md)."""
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+    bgr = rgb[..., ::-1] if demo.PIXEL == "BGR" else rgb
+    x = (bgr - np.array(demo.MEAN, np.float32)) * np.array(demo.NORM, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def _cli(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ncnnq.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def _table(tmp_path: Path) -> Path:
+    """``ncnnq table`` on the embedded default and its images, with the documented preprocessing."""
     param, bin_path = demo.model_files()
-    model = ncnnq.Model.load(param, bin_path)
     try:
-        net = ncnnq.Net(model)
+        ncnnq.Net(param, bin_path)
     except ncnnq.UnsupportedLayerError as e:
-        pytest.skip(f"the engine cannot run the embedded default yet: {e}")
-    x = np.random.default_rng(0).uniform(-1, 1, size=input_shape(model, param.stem)).astype(np.float32)
-    ours = net.run({model.inputs[0]: x}, model.outputs)
-    threaded = ncnnq.Net(model, threads=2).run({model.inputs[0]: x}, model.outputs)
-    for name, value in ours.items():
-        assert np.all(np.isfinite(value)), name
-        assert_close(threaded[name], value, f"{name} with 2 threads")
-    pytest.importorskip("ncnn", reason="real ncnn is the referee for the values")
-    theirs = run_ncnn(param, bin_path, {model.inputs[0]: x}, model.outputs)
-    for name in ours:
-        assert_close(ours[name], theirs[name], name)
+        pytest.skip(f"calibration runs the model, which the engine cannot yet: {e}")
+    (tmp_path / "list.txt").write_text("".join(f"{f}\n" for f in demo.image_files()))
+    fmt = ",".join
+    r = _cli("table", param, bin_path, tmp_path / "list.txt", tmp_path / "demo.table",
+             f"mean=[{fmt(map(str, demo.MEAN))}]", f"norm=[{fmt(map(str, demo.NORM))}]",
+             f"shape=[{fmt(map(str, demo.SHAPE))}]", f"pixel={demo.PIXEL}", "method=kl")
+    assert r.returncode == 0, r.stderr
+    return tmp_path / "demo.table"
+
+
+def test_table_on_the_embedded_default(tmp_path):
+    table = Table.load(_table(tmp_path))
+    model = ncnnq.Model.load(*demo.model_files())
+    calibrated = [layer for layer in model.layers if layer.type in ("Convolution", "ConvolutionDepthWise", "InnerProduct")]
+    assert calibrated and list(table.activations) == [layer.name for layer in calibrated]
+    for layer in calibrated:
+        scale = table.activations[layer.name]
+        assert np.isfinite(scale) and scale > 0, layer.name
+        # Per output channel (per group when depthwise), max|w| maps to the int8 limit: 127, or 31
+        # where ncnn quantizes 3x3 convolutions to 6 bits for int8 Winograd.
+        groups = layer.param(7) if layer.type == "ConvolutionDepthWise" else layer.param(0)
+        absmax = np.abs(layer.weights["weight"].astype(np.float64).reshape(groups, -1)).max(axis=1)
+        limits = table.weight_scales(layer.name) * absmax
+        assert np.allclose(limits, 127, rtol=1e-5) or np.allclose(limits, 31, rtol=1e-5), (layer.name, limits)
+
+
+def test_int8_on_the_embedded_default(tmp_path):
+    table = _table(tmp_path)
+    param, bin_path = demo.model_files()
+    r = _cli("int8", param, bin_path, tmp_path / "int8.param", tmp_path / "int8.bin", table)
+    assert r.returncode == 0, r.stderr
+    try:
+        net = ncnnq.Net(tmp_path / "int8.param", tmp_path / "int8.bin")
+    except ncnnq.UnsupportedLayerError as e:
+        pytest.skip(f"the engine cannot run the int8 model yet: {e}")
+    images, truth = demo.image_files(), demo.labels()
+    ours = {f.name: net.run({demo.INPUT: _demo_input(f)}, [demo.OUTPUT])[demo.OUTPUT] for f in images}
+    assert sum(int(np.argmax(p)) == truth[name] for name, p in ours.items()) >= 0.9 * len(images)
+    pytest.importorskip("ncnn", reason="real ncnn is the referee for the int8 outputs")
+    ref = make_ncnn_net(tmp_path / "int8.param", tmp_path / "int8.bin")
+    theirs = {f.name: run_ncnn_net(ref, {demo.INPUT: _demo_input(f)}, [demo.OUTPUT])[demo.OUTPUT] for f in images}
+    same = sum(int(np.argmax(ours[n])) == int(np.argmax(theirs[n])) for n in ours)
+    assert same >= 0.95 * len(images), f"ncnnq's int8 and ncnn's agree on {same} of {len(images)} images"
