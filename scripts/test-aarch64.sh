@@ -41,8 +41,9 @@ rust_tests() {
     ensure_cross_toolchain
     local features=()
     [ -n "${NCNNQ_TEST_FEATURES:-}" ] && features=(--features "$NCNNQ_TEST_FEATURES")
-    # -D warnings here because rustup's clippy cannot see aarch64-only code.
-    export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
+    # -D warnings here because rustup's clippy cannot see aarch64-only code. Line tables are all a
+    # failing test's backtrace needs, and full debug info makes this build slower.
+    export RUSTFLAGS="${RUSTFLAGS:-} -D warnings" CARGO_PROFILE_TEST_DEBUG=line-tables-only
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
     log "building the aarch64 test binaries ${features[*]}"
     with_debian_rust cargo test --quiet --target "$AARCH64" "${features[@]}" --no-run
@@ -60,7 +61,7 @@ rust_tests() {
         fi
         # The dispatch as the tests saw it, for the log.
         with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" "${envs[@]}" \
-            cargo test --quiet --target "$AARCH64" "${features[@]}" --lib kernels:: -- --nocapture 2>&1 |
+            cargo test --quiet --target "$AARCH64" "${features[@]}" --lib kernels:: -- --nocapture --test-threads=1 2>&1 |
             grep -oE "(cpu features: .*|[a-z0-9_]+: [a-z0-9_]+ \(paths .*)" | sed "s/^/  [$cpu] /"
     done
     return $status
