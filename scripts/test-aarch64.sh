@@ -19,11 +19,11 @@ set -euo pipefail
 source "$(dirname "$0")/cross-common.sh"
 cd "$ROOT"
 
-# What each emulated CPU has (qemu 7.2), and the path each kernel family must pick on it. A family
-# whose paths need new features adds its expectation here, e.g. "dot_i8=dotprod,gemm_i8=i8mm".
+# What each emulated CPU has (qemu 7.2), and the path each kernel family (kernels::selected_paths)
+# must pick on it. A family with paths for these features adds its expectation, e.g. gemm_i8=dotprod.
 CPUS=(max cortex-a72)
 declare -A EXPECT_FEATURES=([max]="NEON=1 DOTPROD=1 I8MM=1" [cortex-a72]="NEON=1 DOTPROD=0 I8MM=0")
-declare -A EXPECT_PATHS=([max]="dot_i8=dotprod" [cortex-a72]="dot_i8=neon")
+declare -A EXPECT_PATHS=([max]="f32=neon,dot_i8=dotprod" [cortex-a72]="f32=neon,dot_i8=neon")
 
 SYSROOT="$CROSS/sysroot-py311"
 EMU_VENV="$CROSS/venv-aarch64"
@@ -147,9 +147,9 @@ assert platform.machine() == "aarch64", platform.machine()
 assert ncnnq.__file__.startswith(sys.argv[1]), f"testing {ncnnq.__file__}, not the installed wheel"
 print(f"  emulated CPython {platform.python_version()} on {platform.machine()}: ncnnq from {ncnnq.__file__}")
 EOF
-    # The README's commands on a board: the entry point script (its #! names the venv's python).
-    log "ncnnq demo (emulated, -cpu max)"
-    QEMU_CPU=max COLUMNS=120 "$EMU_VENV/bin/ncnnq" demo
+    # The entry point script pip made (its #! names the venv's python), as on a board.
+    log "ncnnq info (emulated, -cpu max)"
+    QEMU_CPU=max COLUMNS=120 "$EMU_VENV/bin/ncnnq" info
     local cpu status=0
     for cpu in "${CPUS[@]}"; do
         log "pytest -m emulated under qemu -cpu $cpu"

@@ -18,7 +18,8 @@ def kernel_info() -> dict[str, object]:
     """This build's CPU dispatch: ``{"arch": "aarch64", "features": ["neon", "dotprod", ...],
     "families": {"dot_i8": {"chosen": "dotprod", "paths": [{"name", "needs", "available"}, ...]}}}``.
     Paths are listed best first; a family runs the first available one unless
-    ``NCNNQ_KERNEL_<FAMILY>=<path>`` (or ``NCNNQ_KERNEL=<path>`` for every family) forces another."""
+    ``NCNNQ_KERNEL_<FAMILY>=<path>`` (or ``NCNNQ_KERNEL=<path>`` for every family) forces another.
+    ``f32`` is the path all f32 kernels share."""
 
 class Model:
     """An ncnn model: layers in file order, blobs, params and weights.
