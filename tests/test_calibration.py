@@ -279,3 +279,23 @@ def test_npy_inputs_for_a_two_input_model(tmp_path):
     np.save(tmp_path / "b3.npy", rng.normal(size=(8,)).astype(np.float32))
     r = _cli(*args)
     assert r.returncode == 2 and "b3.npy" in r.stderr and "(8,)" in r.stderr and "b.txt:4" in r.stderr
+
+
+@lru_cache(maxsize=None)
+def _nanodet_table() -> Table:
+    model = ncnnq.Model.load(SHARED / "models" / "nanodet_m.param", SHARED / "models" / "nanodet_m.bin")
+    return calibrate(model, _png_list(), "kl", specs=[NANODET_SPEC], threads=2, two_pass=True)
+
+
+def test_nanodet_table_on_the_png_set_resized_to_320(shared):
+    """The 227x227 PNGs go through ncnn's bilinear resize to 320x320 first: this checks the resize
+    as well as the math. ncnn's inf weight scales (all-zero channels) are 1.0 in ncnnq's table."""
+    ref = Table.load(REF / "nanodet_m" / "nanodet_m-kl-png.table")
+    ours = _nanodet_table()
+    assert list(ours.weights)[: len(ref.weights)] == list(ref.weights)
+    for key, values in ref.weights.items():
+        finite = np.isfinite(values)
+        assert _formatted(ours.weights[key][finite]) == _formatted(values[finite]), key
+        assert np.all(ours.weights[key][~finite] == 1.0), key
+    off = {k: ours.activations[k] / v - 1 for k, v in ref.activations.items() if abs(ours.activations[k] / v - 1) > 0.01}
+    assert not off, off

@@ -186,3 +186,16 @@ def quantize_model(
     model: Model, weights: dict[str, list[float]], activations: dict[str, float]
 ) -> tuple[Model, dict[str, list]]:
     """ncnn2int8's rewrite with a table's scales. Use ``ncnnq.quantize`` instead."""
+
+def int8_kernel() -> str:
+    """The int8 kernel path this process runs: ``avx512vnni``, ``avxvnni``, ``avx2``, ``dotprod``,
+    ``neon`` or ``reference``. Chosen once, the best this CPU has, unless ``NCNNQ_KERNEL_I8``
+    (or ``NCNNQ_KERNEL`` naming an int8 path) forces one; a forced path the CPU lacks falls back
+    to the best with a warning, and this function names the path that really runs."""
+
+def int8_kernels_available() -> list[str]:
+    """Every int8 kernel path this CPU can run, best first (``reference`` last)."""
+
+def kernel_calls() -> list[tuple[str, str, int]]:
+    """(kind, path, calls) for each int8 kernel that ran in this process so far; kinds are
+    ``gemm`` (convolutions), ``depthwise`` and ``gemv`` (inner products)."""

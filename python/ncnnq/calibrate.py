@@ -167,6 +167,12 @@ def _aciq_threshold(stats: dict) -> float | None:
     return aciq_clip(absmax, int(stats["elements"]), 8) if absmax > 0 else None
 
 
+def _per_blob(pick, stats: dict, blobs: list[str], threads: int) -> dict:
+    """Thresholds for every blob, computed on ``threads`` threads (numpy releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return dict(zip(blobs, pool.map(lambda b: pick(stats[b]), blobs)))
+
+
 def _report(layer: Layer, stats: dict, threshold: float | None) -> LayerReport:
     absmax = float(stats["absmax"])
     warnings = []
@@ -236,15 +242,13 @@ def calibrate(
         second = _native.StatsCollector(model, blobs, "linear", absmax=absmax, threads=threads)
         runner.run(second, samples, "histograms")
         stats = second.result()
-        thresholds = {b: _kl_scale(stats[b])[0] for b in blobs}
+        thresholds = _per_blob(lambda s: _kl_scale(s)[0], stats, blobs, threads)
     else:
         collector = _native.StatsCollector(model, blobs, "histogram", threads=threads)
         runner.run(collector, samples, "statistics")
         stats = collector.result()
-        if method == "mse":
-            thresholds = {b: _mse_threshold(stats[b]) for b in blobs}
-        else:
-            thresholds = {b: _kl_scale(stats[b])[0] for b in blobs}
+        pick = _mse_threshold if method == "mse" else (lambda s: _kl_scale(s)[0])
+        thresholds = _per_blob(pick, stats, blobs, threads)
 
     table = Table()
     for layer in layers:

@@ -16,7 +16,7 @@ from rich.table import Table as Table_
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from . import demo
+from . import _native, demo
 from ._native import Model
 from .calibrate import calibrate, calibrated_layers, input_specs_from_options, samples_from_lists, weight_only_table
 from .errors import Error, InputError
@@ -26,6 +26,7 @@ from .summary import ModelSummary, summarize
 from .int8 import quantize, save_int8
 from .pipeline import run_demo
 from .table import Table
+from . import runner
 
 EXIT_BAD_INPUT = 2
 
@@ -212,6 +213,59 @@ def _cmd_optimize(args: argparse.Namespace, console: Console) -> None:
     _render_optimize(console, f"{args.inparam} -> {args.outparam}", report)
 
 
+def _split_files(tokens: list[str], usage: str) -> tuple[str, str | None, list[str]]:
+    """model.param [model.bin] then key=value options."""
+    files = [t for t in tokens if "=" not in t]
+    if not 1 <= len(files) <= 2 or tokens[:len(files)] != files:
+        raise InputError(f"usage: {usage}")
+    return files[0], (files[1] if len(files) == 2 else None), tokens[len(files):]
+
+
+def _kernel_line(kernels: list[tuple[str, str, int]]) -> str:
+    if not kernels:
+        return "no int8 kernels ran (fp32 model)"
+    return "int8 kernels: " + ", ".join(f"{kind} [bold]{path}[/] ×{n}" for kind, path, n in kernels)
+
+
+RUN_USAGE = ("ncnnq run model.param [model.bin] [input=image|x.npy|random] [mean=[..]] [norm=[..]] "
+             "[shape=[w,h,c]] [pixel=BGR] [threads=N] [seed=N] [labels=synset.txt] [top=5]")
+BENCH_USAGE = "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup=N] [shape=[w,h,c]] [seed=N]"
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> None:
+    param, bin_path, tokens = _split_files(args.args, RUN_USAGE)
+    options = runner.parse_run_options(tokens)
+    model, weights = runner.load_model(param, bin_path, options.seed)
+    inputs = runner.model_inputs(model, options)
+    result = runner.run_once(model, inputs, options.threads)
+    console.print(f"[bold]{param}[/] ({runner.precision(model)}, {weights}): {result.seconds * 1e3:.2f} ms on "
+                  f"{options.threads} thread(s), int8 path {_native.int8_kernel()}")
+    out = Table_(header_style="bold")
+    for column, justify in [("output", "left"), ("shape", "left"), ("min", "right"), ("max", "right"),
+                            ("mean", "right"), (f"top-{options.top}", "left")]:
+        out.add_column(column, justify=justify, overflow="fold")
+    for r in runner.summarize_outputs(result.outputs, options.top, runner.read_labels(options.labels)):
+        top = "  ".join(f"{i}{' ' + label if label else ''}: {v:.4g}" for i, v, label in r.top)
+        out.add_row(r.name, "×".join(map(str, r.shape)), f"{r.min:.4g}", f"{r.max:.4g}", f"{r.mean:.4g}", top)
+    console.print(out)
+    console.print(_kernel_line(result.kernels))
+
+
+def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
+    param, bin_path, tokens = _split_files(args.args, BENCH_USAGE)
+    options = runner.parse_run_options(tokens)
+    model, weights = runner.load_model(param, bin_path, options.seed)
+    inputs = runner.model_inputs(model, options)
+    result = runner.bench(model, inputs, options.threads, options.loops, options.warmup)
+    out = Table_(title=f"{param} ({weights})", header_style="bold")
+    for column in ("precision", "threads", "runs", "median ms", "min ms", "cpu median ms"):
+        out.add_column(column, justify="left" if column == "precision" else "right")
+    out.add_row(runner.precision(model), str(result.threads), f"{len(result.times)} (+{options.warmup} warm-up)",
+                f"{result.median * 1e3:.2f}", f"{result.minimum * 1e3:.2f}", f"{result.cpu_median * 1e3:.2f}")
+    console.print(out)
+    console.print(_kernel_line(result.kernels) + f"; available int8 paths: {', '.join(_native.int8_kernels_available())}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ncnnq", description="ncnn post-training int8 quantization")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,6 +294,12 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("cutstart", nargs="?", help="keep only the layers from this one (name)")
     opt.add_argument("cutend", nargs="?", help="keep only the layers up to this one (name)")
     opt.set_defaults(run=_cmd_optimize)
+    run = sub.add_parser("run", help="run one input through a model and summarize its outputs: " + RUN_USAGE)
+    run.add_argument("args", nargs=argparse.REMAINDER)
+    run.set_defaults(run=_cmd_run)
+    bench_cmd = sub.add_parser("bench", help="latency of a model (fp32 or int8 as the file is): " + BENCH_USAGE)
+    bench_cmd.add_argument("args", nargs=argparse.REMAINDER)
+    bench_cmd.set_defaults(run=_cmd_bench)
     demo_cmd = sub.add_parser("demo", help="the whole job on the embedded model: optimize, table, int8, agreement")
     demo_cmd.add_argument("--method", default="kl", choices=["kl", "aciq", "eq", "mse", "best"])
     demo_cmd.add_argument("--threads", type=int, default=2)

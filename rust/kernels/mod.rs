@@ -21,7 +21,9 @@
 pub mod conv_depthwise;
 pub mod cpu;
 pub mod dot_i8;
+pub mod dw_i8;
 pub mod gemm_f32;
+pub mod gemm_i8;
 pub mod simd;
 pub mod winograd;
 

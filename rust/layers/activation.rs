@@ -40,8 +40,9 @@ impl Activation {
         }
     }
 
+    /// ncnn converts an all-int `activation_params` array (`-23310=2,0,6`) by value.
     pub fn of_layer(params: &Params) -> Activation {
-        Activation::from_params(params.int(9), &params.floats(10))
+        Activation::from_params(params.int(9), &params.float_values(10))
     }
 
     #[inline(always)]

@@ -298,7 +298,7 @@ impl Convolution {
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     if p.int(8) != 0 {
-        return Err(super::unsupported(layer, "int8 convolution"));
+        return super::convolution_int8::build(layer);
     }
     let dynamic = p.int(19) != 0;
     let geometry = Geometry::read(&p, dynamic)?;

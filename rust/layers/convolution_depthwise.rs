@@ -105,7 +105,7 @@ impl ConvolutionDepthWise {
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     if p.int(8) != 0 {
-        return Err(super::unsupported(layer, "int8 depthwise convolution"));
+        return super::convolution_depthwise_int8::build(layer);
     }
     let dynamic = p.int(19) != 0;
     let geometry = Geometry::read(&p, dynamic)?;

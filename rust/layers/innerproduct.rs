@@ -50,7 +50,7 @@ impl Op for InnerProduct {
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     if p.int(8) != 0 {
-        return Err(super::unsupported(layer, "int8 inner product"));
+        return super::innerproduct_int8::build(layer);
     }
     let num_output = p.int(0);
     let weight_size = p.int(2);

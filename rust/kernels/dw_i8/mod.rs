@@ -1,0 +1,200 @@
+//! int8 depthwise convolution (runtime-int8.md §3, `channels == group == num_output`): one kh×kw
+//! int8 kernel per channel, exact int32 sums, then the same epilogue as the GEMM (per-channel
+//! de-scale, bias, activation, float or requantized output). Uses the int8 path chosen for the
+//! GEMM family ([`gemm_i8::selected`]).
+//!
+//! The SIMD bodies run a span of output pixels a vector at a time, with every kernel tap
+//! multiplied in as a sign-extended int32 lane against the weight in the low int16 half
+//! (`vpmaddwd` / `vpdpwssd`: `x·w + hi·0`), so stride 2 costs no shuffles: widening 2L bytes to
+//! int16 puts the even pixels in the low halves. With stride 1 the whole plane is one span over
+//! the padded width (output pixel (oy, ox) at oy·pw + ox; the pw − ow extra columns per row are
+//! computed and dropped), so narrow rows do not leave vectors half empty; with stride 2 each
+//! output row is a span. AVX-512 finishes a span with masked loads and stores; the other paths
+//! and other strides use the scalar body for what does not fill a vector.
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod tests;
+
+use super::gemm_i8::{self, Epilogue, Out, OutPtr, Path};
+use rayon::prelude::*;
+
+/// Quantized padded input planes and the depthwise geometry.
+#[derive(Debug, Clone, Copy)]
+pub struct DwSource<'a> {
+    /// `channels` planes of `pw·ph` bytes.
+    pub data: &'a [i8],
+    pub pw: usize,
+    pub ph: usize,
+    pub channels: usize,
+    /// (w, h) of kernel, dilation and stride.
+    pub kernel: (usize, usize),
+    pub dilation: (usize, usize),
+    pub stride: (usize, usize),
+    pub ow: usize,
+    pub oh: usize,
+}
+
+/// A span of output pixels of one channel: `acc[j] = Σ_taps w[t] · data[taps[t] + j·stride]`.
+pub(crate) struct Row<'a> {
+    /// The whole input buffer, so vector loads may run past a plane as long as they stay inside.
+    pub data: &'a [i8],
+    /// Offset in `data` of each tap's first input byte for this span.
+    pub taps: &'a [usize],
+    pub weights: &'a [i8],
+    pub stride: usize,
+}
+
+/// The portable body: also every path's tail.
+#[inline(always)]
+pub(crate) fn row_scalar(row: &Row, from: usize, acc: &mut [i32]) {
+    for (ox, a) in acc.iter_mut().enumerate().skip(from) {
+        let mut s = 0i32;
+        for (&t, &w) in row.taps.iter().zip(row.weights) {
+            s += i32::from(row.data[t + ox * row.stride]) * i32::from(w);
+        }
+        *a = s;
+    }
+}
+
+type RowFn = unsafe fn(&Row, &mut [i32]);
+
+fn row_reference(row: &Row, acc: &mut [i32]) {
+    row_scalar(row, 0, acc)
+}
+
+/// Depthwise convolution of `src` with `weights` (channels × kh·kw) into `out` (channels × ow·oh).
+/// Panics when sizes disagree (callers validate shapes first).
+pub fn depthwise(path: Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mut out: Out) {
+    let (kw, kh) = src.kernel;
+    let maxk = kw * kh;
+    let (c, n) = (src.channels, src.ow * src.oh);
+    assert!(path.available(), "int8 path {path} cannot run on this CPU");
+    assert_eq!(weights.len(), c * maxk, "depthwise: weights");
+    assert_eq!(out.len(), c * n, "depthwise: output size");
+    assert!(src.data.len() >= c * src.pw * src.ph, "depthwise: input size");
+    assert!(src.ow == 0 || (src.ow - 1) * src.stride.0 + src.dilation.0 * (kw - 1) < src.pw, "depthwise: width");
+    assert!(src.oh == 0 || (src.oh - 1) * src.stride.1 + src.dilation.1 * (kh - 1) < src.ph, "depthwise: height");
+    assert!(ep.scale.len() >= c && ep.bias.is_none_or(|b| b.len() >= c), "depthwise: epilogue per channel");
+    assert_eq!(matches!(out, Out::I8(_)), ep.requant.is_some(), "depthwise: int8 output iff requantized");
+    if n == 0 {
+        return;
+    }
+    gemm_i8::counters::count(gemm_i8::counters::Kind::Depthwise, path);
+    let row_fn: RowFn = match path {
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512Vnni => x86::row_avx512vnni,
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 | Path::AvxVnni => x86::row_avx2,
+        #[cfg(target_arch = "aarch64")]
+        Path::Neon | Path::Dotprod => aarch64::row_neon,
+        _ => row_reference,
+    };
+    let out = out.ptr();
+    let (sw, sh) = src.stride;
+    // Stride 1: one span over the padded width for the whole plane (see the module notes).
+    let wide = sw == 1 && sh == 1;
+    let span_len = if wide { (src.oh - 1) * src.pw + src.ow } else { src.ow };
+    let channel = |ch: usize| {
+        let mut acc = vec![0i32; n];
+        let mut wide_acc = vec![0i32; if wide && src.pw != src.ow { span_len } else { 0 }];
+        let mut taps = vec![0usize; maxk];
+        let plane = ch * src.pw * src.ph;
+        let spans = if wide { 1 } else { src.oh };
+        for oy in 0..spans {
+            for (t, tap) in taps.iter_mut().enumerate() {
+                let (ky, kx) = (t / kw, t % kw);
+                *tap = plane + (oy * sh + ky * src.dilation.1) * src.pw + kx * src.dilation.0;
+            }
+            let row = Row { data: src.data, taps: &taps, weights: &weights[ch * maxk..(ch + 1) * maxk], stride: sw };
+            let dst = if !wide {
+                &mut acc[oy * src.ow..(oy + 1) * src.ow]
+            } else if wide_acc.is_empty() {
+                &mut acc[..]
+            } else {
+                &mut wide_acc[..]
+            };
+            // SAFETY: `path` is available (asserted above).
+            unsafe { row_fn(&row, dst) };
+        }
+        if !wide_acc.is_empty() {
+            for (oy, row) in acc.chunks_mut(src.ow).enumerate() {
+                row.copy_from_slice(&wide_acc[oy * src.pw..oy * src.pw + src.ow]);
+            }
+        }
+        let dst = match out {
+            // SAFETY: channel ch's n outputs belong to this task.
+            OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(ch * n) }),
+            OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(ch * n) }),
+        };
+        // SAFETY: `path` is available; dst holds n elements of this channel.
+        unsafe { gemm_i8::finish_row(path, &acc, 0, ch, ep, dst) };
+    };
+    if c > 1 && c * n * maxk >= 1 << 14 {
+        (0..c).into_par_iter().for_each(channel);
+    } else {
+        (0..c).for_each(channel);
+    }
+}
+
+/// The per-channel de-scale factors `1/(s_in·s_w[c])` (0 where s_w is 0) as ncnn computes them
+/// for a depthwise layer of `channels`.
+///
+/// ncnn's x86 pack-8 depthwise int8 kernel (channels divisible by 8) takes the reciprocal with
+/// the approximate `rcpps` instruction (runtime-int8.md §3); every other ncnn path divides. The
+/// approximation's table is the CPU's own (Intel and AMD differ), so it cannot be emulated, but
+/// running the same instruction here gives the factor ncnn gets on the same machine: on x86 we
+/// do that, and the outputs then agree bit for bit instead of by ≤ 2⁻¹¹ relative. On other
+/// architectures the division is exact, as in ncnn's ARM code.
+pub fn descale_factors(s_in: f32, s_w: &[f32], channels: usize) -> Vec<f32> {
+    s_w.iter()
+        .map(|&s| {
+            if s == 0.0 {
+                0.0
+            } else if cfg!(target_arch = "x86_64") && channels.is_multiple_of(8) {
+                approx_reciprocal(s_in * s)
+            } else {
+                1.0 / (s_in * s)
+            }
+        })
+        .collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn approx_reciprocal(v: f32) -> f32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE is part of the x86_64 baseline.
+    unsafe { _mm_cvtss_f32(_mm_rcp_ps(_mm_set1_ps(v))) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn approx_reciprocal(v: f32) -> f32 {
+    1.0 / v
+}
+
+/// The reference depthwise convolution straight from the definition (tests' truth).
+pub fn reference_i32(src: &DwSource, weights: &[i8]) -> Vec<i32> {
+    let (kw, kh) = src.kernel;
+    let mut out = vec![0i32; src.channels * src.ow * src.oh];
+    for ch in 0..src.channels {
+        for oy in 0..src.oh {
+            for ox in 0..src.ow {
+                let mut s = 0i32;
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let y = oy * src.stride.1 + ky * src.dilation.1;
+                        let x = ox * src.stride.0 + kx * src.dilation.0;
+                        let v = src.data[(ch * src.ph + y) * src.pw + x];
+                        s += i32::from(v) * i32::from(weights[(ch * kh + ky) * kw + kx]);
+                    }
+                }
+                out[(ch * src.oh + oy) * src.ow + ox] = s;
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,108 @@
+//! Every int8 path's depthwise rows against the definition, bit for bit.
+
+use super::*;
+use crate::kernels::gemm_i8::epilogue::{finish_row_body, OutPtr};
+use crate::kernels::gemm_i8::{available_paths, Epilogue, Out};
+use crate::layers::activation::Activation;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn every_path_matches_the_definition() {
+    let mut rng = Rng(3);
+    for i in 0..300 {
+        let kernel = [(3, 3), (5, 5), (1, 1), (3, 1), (7, 7), (2, 3)][rng.below(6)];
+        let stride = [(1, 1), (2, 2), (1, 2), (3, 3)][rng.below(4)];
+        let dilation = if rng.below(5) == 0 { (2, 2) } else { (1, 1) };
+        let (ew, eh) = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1);
+        let pw = ew + rng.below(70);
+        let ph = eh + rng.below(9);
+        let channels = 1 + rng.below(9);
+        let extreme = i % 4 == 0;
+        let byte = |r: &mut Rng| if extreme { [127i8, -127, -128][r.below(3)] } else { r.next() as i8 };
+        let data: Vec<i8> = (0..channels * pw * ph).map(|_| byte(&mut rng)).collect();
+        let weights: Vec<i8> = (0..channels * kernel.0 * kernel.1).map(|_| byte(&mut rng)).collect();
+        let src = DwSource {
+            data: &data,
+            pw,
+            ph,
+            channels,
+            kernel,
+            dilation,
+            stride,
+            ow: (pw - ew) / stride.0 + 1,
+            oh: (ph - eh) / stride.1 + 1,
+        };
+        let n = src.ow * src.oh;
+        let scale: Vec<f32> = (0..channels).map(|c| if c == 2 { 0.0 } else { 1e-3 * (c + 1) as f32 }).collect();
+        let bias: Vec<f32> = (0..channels).map(|c| c as f32 * 0.1 - 0.3).collect();
+        let int8 = i % 2 == 1;
+        let ep = Epilogue {
+            scale: &scale,
+            bias: (i % 3 != 0).then_some(&bias[..]),
+            activation: [Activation::Relu, Activation::Identity, Activation::LeakyRelu(0.2)][i % 3],
+            requant: int8.then_some(57.3),
+            fused: i % 5 < 2,
+        };
+        let acc = reference_i32(&src, &weights);
+        let mut want_f = vec![0f32; channels * n];
+        let mut want_q = vec![0i8; channels * n];
+        for c in 0..channels {
+            let out =
+                if int8 { OutPtr::I8(want_q[c * n..].as_mut_ptr()) } else { OutPtr::F32(want_f[c * n..].as_mut_ptr()) };
+            unsafe { finish_row_body(&acc[c * n..(c + 1) * n], 0, c, &ep, out) };
+        }
+        for path in available_paths() {
+            let what = format!("{path} case {i}: kernel {kernel:?} stride {stride:?} dilation {dilation:?} {pw}x{ph}");
+            if int8 {
+                let mut got = vec![0i8; channels * n];
+                depthwise(path, &src, &weights, &ep, Out::I8(&mut got));
+                assert_eq!(got, want_q, "{what}");
+            } else {
+                let mut got = vec![0f32; channels * n];
+                depthwise(path, &src, &weights, &ep, Out::F32(&mut got));
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want_f), "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_selected_path_runs_the_depthwise_kernel() {
+    let path = crate::kernels::gemm_i8::selected();
+    let before = crate::kernels::gemm_i8::counters::calls(crate::kernels::gemm_i8::counters::Kind::Depthwise, path);
+    let data = vec![1i8; 2 * 20 * 5];
+    let src = DwSource {
+        data: &data,
+        pw: 20,
+        ph: 5,
+        channels: 2,
+        kernel: (3, 3),
+        dilation: (1, 1),
+        stride: (1, 1),
+        ow: 18,
+        oh: 3,
+    };
+    let scale = [1.0f32, 1.0];
+    let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
+    let mut out = vec![0f32; 2 * 54];
+    depthwise(path, &src, &[2i8; 18], &ep, Out::F32(&mut out));
+    assert!(out.iter().all(|&v| v == 18.0));
+    assert!(
+        crate::kernels::gemm_i8::counters::calls(crate::kernels::gemm_i8::counters::Kind::Depthwise, path) > before
+    );
+}

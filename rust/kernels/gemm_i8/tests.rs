@@ -1,0 +1,386 @@
+//! Every int8 path against the reference, bit for bit: odd shapes, k not a multiple of any vector
+//! width, column and row tails, grouped sources, strides and dilations, every epilogue form,
+//! extreme values (±127 and the −128 ncnn never produces), and sums that would overflow int16.
+
+use super::epilogue::{self, Epilogue, Out, OutPtr};
+use super::layout::ConvSource;
+use super::*;
+use crate::layers::activation::Activation;
+
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn f32(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (self.next() >> 40) as f32 / (1u64 << 24) as f32 * (hi - lo)
+    }
+    /// Mostly uniform bytes, with runs of the extremes.
+    pub fn bytes(&mut self, n: usize, style: usize) -> Vec<i8> {
+        (0..n)
+            .map(|_| match style {
+                0 => self.next() as i8,
+                1 => [127, -127, -128][self.below(3)],
+                _ => (self.below(255) as i32 - 127) as i8,
+            })
+            .collect()
+    }
+}
+
+/// Every path to test on this CPU: the dispatchable ones plus test-only kernel instantiations.
+fn paths() -> Vec<Path> {
+    available_paths()
+}
+
+fn activations() -> Vec<Activation> {
+    vec![
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Clip(-0.7, 0.9),
+        Activation::Sigmoid,
+        Activation::HardSwish { alpha: 0.2, beta: 0.5 },
+        Activation::Mish,
+    ]
+}
+
+struct Case {
+    m: usize,
+    pw: usize,
+    ph: usize,
+    c0: usize,
+    channels: usize,
+    kernel: (usize, usize),
+    dilation: (usize, usize),
+    stride: (usize, usize),
+    data: Vec<i8>,
+    weights: Vec<i8>,
+}
+
+impl Case {
+    fn source(&self) -> ConvSource<'_> {
+        let (ew, eh) = (self.dilation.0 * (self.kernel.0 - 1) + 1, self.dilation.1 * (self.kernel.1 - 1) + 1);
+        ConvSource {
+            data: &self.data,
+            pw: self.pw,
+            ph: self.ph,
+            c0: self.c0,
+            channels: self.channels,
+            kernel: self.kernel,
+            dilation: self.dilation,
+            stride: self.stride,
+            ow: (self.pw - ew) / self.stride.0 + 1,
+            oh: (self.ph - eh) / self.stride.1 + 1,
+        }
+    }
+
+    fn random(rng: &mut Rng, style: usize) -> Case {
+        let kernel = [(1, 1), (3, 3), (1, 3), (5, 2), (7, 7), (2, 1)][rng.below(6)];
+        let stride = [(1, 1), (2, 2), (1, 2), (3, 1)][rng.below(4)];
+        let dilation = if rng.below(4) == 0 { (2, 1 + rng.below(2)) } else { (1, 1) };
+        let (ew, eh) = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1);
+        let pw = ew + rng.below(23);
+        let ph = eh + rng.below(11);
+        let c = 1 + rng.below(13);
+        let c0 = rng.below(c);
+        let channels = 1 + rng.below(c - c0);
+        let m = 1 + rng.below(40);
+        let k = channels * kernel.0 * kernel.1;
+        Case {
+            m,
+            pw,
+            ph,
+            c0,
+            channels,
+            kernel,
+            dilation,
+            stride,
+            data: rng.bytes(c * pw * ph, style),
+            weights: rng.bytes(m * k, style),
+        }
+    }
+}
+
+fn truth(case: &Case, ep: &Epilogue, int8: bool) -> (Vec<i32>, Vec<f32>, Vec<i8>) {
+    let src = case.source();
+    let (m, k, n) = (case.m, src.k(), src.n());
+    let acc = reference::gemm_i32(&case.weights, m, k, &reference::im2col(&src), n);
+    let mut f = vec![0f32; if int8 { 0 } else { m * n }];
+    let mut q = vec![0i8; if int8 { m * n } else { 0 }];
+    for p in 0..m {
+        let out = if int8 { OutPtr::I8(q[p * n..].as_mut_ptr()) } else { OutPtr::F32(f[p * n..].as_mut_ptr()) };
+        // SAFETY: row p has n elements.
+        unsafe { epilogue::finish_row_body(&acc[p * n..(p + 1) * n], 0, p, ep, out) };
+    }
+    (acc, f, q)
+}
+
+fn epilogue_for<'a>(rng: &mut Rng, m: usize, scale: &'a mut Vec<f32>, bias: &'a mut Vec<f32>) -> (bool, Epilogue<'a>) {
+    *scale = (0..m).map(|p| if p % 7 == 3 { 0.0 } else { rng.f32(1e-4, 4e-3) }).collect();
+    *bias = (0..m).map(|_| rng.f32(-1.0, 1.0)).collect();
+    let acts = activations();
+    let activation = acts[rng.below(acts.len())];
+    let int8 = rng.below(2) == 0;
+    let with_bias = rng.below(3) != 0;
+    let ep = Epilogue {
+        scale,
+        bias: with_bias.then_some(&bias[..]),
+        activation,
+        requant: int8.then(|| rng.f32(20.0, 90.0)),
+        fused: rng.below(2) == 0,
+    };
+    (int8, ep)
+}
+
+fn check_case<F: Fn(&[i8], usize, usize, &ConvSource, &Epilogue, Out)>(name: &str, seed: u64, run: F) {
+    let mut rng = Rng::new(seed);
+    for i in 0..160 {
+        let case = Case::random(&mut rng, i % 3);
+        let (mut scale, mut bias) = (Vec::new(), Vec::new());
+        let (int8, ep) = epilogue_for(&mut rng, case.m, &mut scale, &mut bias);
+        let src = case.source();
+        let (_, f, q) = truth(&case, &ep, int8);
+        let n = src.n();
+        let what = || {
+            format!(
+                "{name} case {i}: m={} channels={} kernel={:?} stride={:?} dilation={:?} n={n} act={:?} int8={int8}",
+                case.m, case.channels, case.kernel, case.stride, case.dilation, ep.activation
+            )
+        };
+        if int8 {
+            let mut got = vec![0i8; case.m * n];
+            run(&case.weights, case.m, src.k(), &src, &ep, Out::I8(&mut got));
+            assert_eq!(got, q, "{}", what());
+        } else {
+            let mut got = vec![0f32; case.m * n];
+            run(&case.weights, case.m, src.k(), &src, &ep, Out::F32(&mut got));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&f), "{}", what());
+        }
+    }
+}
+
+#[test]
+fn every_path_matches_the_reference_bit_for_bit() {
+    for path in paths() {
+        check_case(path.name(), 11, |w, m, k, src, ep, out| conv_gemm(&PackedA::new(path, w, m, k), src, ep, out));
+    }
+}
+
+/// The kernel body of the `avxvnni` path, EVEX-encoded, so CPUs with AVX-512 VNNI but without
+/// AVX-VNNI (this project's machines) still test everything but the VEX encoding.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avxvnni_kernel_body_matches_the_reference_via_evex() {
+    if !Path::Avx512Vnni.available() {
+        eprintln!("skipped: no AVX-512 VNNI to run the EVEX form of the ymm VNNI kernel");
+        return;
+    }
+    check_case("evex-ymm", 12, |w, m, k, src, ep, out| {
+        let a = super::pack::pack_a::<super::x86::EvexYmm>(Path::AvxVnni, w, m, k);
+        let mut out = out;
+        super::layout::drive::<super::x86::EvexYmm>(&a, src, ep, out.ptr());
+    });
+}
+
+#[test]
+fn sums_too_large_for_int16_and_extreme_values_are_exact() {
+    // k = 4099 of ±127/−128 products: far beyond int16, near nothing for int32.
+    for path in paths() {
+        for (wv, xv) in [(127i8, 127i8), (-128, -128), (-128, 127), (127, -127)] {
+            let (m, k, n) = (9, 4099, 37);
+            let w = vec![wv; m * k];
+            let x = vec![xv; k * n];
+            let src = ConvSource::dense(&x, k, n);
+            let scale = vec![1.0f32; m];
+            let ep =
+                Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
+            let mut got = vec![0f32; m * n];
+            conv_gemm(&PackedA::new(path, &w, m, k), &src, &ep, Out::F32(&mut got));
+            let want = (k as i64 * i64::from(wv) * i64::from(xv)) as f32;
+            assert!(got.iter().all(|&g| g == want), "{path}: {wv}·{xv}·{k}: got {} want {want}", got[0]);
+        }
+    }
+}
+
+#[test]
+fn gemm_sizes_around_the_tiles() {
+    let mut rng = Rng::new(5);
+    for path in paths() {
+        for m in [1, 5, 6, 7, 8, 9, 12, 13, 16, 17, 24, 25] {
+            for k in [1, 2, 3, 4, 5, 7, 63, 64, 65, 130] {
+                for n in [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 65] {
+                    let w = rng.bytes(m * k, 0);
+                    let x = rng.bytes(k * n, 0);
+                    let src = ConvSource::dense(&x, k, n);
+                    let scale = vec![1.0f32; m];
+                    let ep = Epilogue {
+                        scale: &scale,
+                        bias: None,
+                        activation: Activation::Identity,
+                        requant: None,
+                        fused: true,
+                    };
+                    let mut got = vec![0f32; m * n];
+                    conv_gemm(&PackedA::new(path, &w, m, k), &src, &ep, Out::F32(&mut got));
+                    let want: Vec<f32> = reference::gemm_i32(&w, m, k, &x, n).iter().map(|&v| v as f32).collect();
+                    assert_eq!(got, want, "{path}: m={m} k={k} n={n}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantize_matches_the_reference_on_every_path() {
+    let mut rng = Rng::new(9);
+    let mut x: Vec<f32> = (0..10_007).map(|_| rng.f32(-3.0, 3.0)).collect();
+    // Rounding ties and the values just beside them, after scaling by 1.
+    for (i, v) in [0.5f32, -0.5, 1.5, -1.5, 126.5, -126.5, 127.5, -127.5, 0.49999997, -0.49999997, 1e9, -1e9, f32::NAN]
+        .into_iter()
+        .enumerate()
+    {
+        x[i * 13] = v;
+    }
+    for path in paths() {
+        for scale in [1.0f32, 42.7, 127.0 / 3.0] {
+            let mut want = vec![0i8; x.len()];
+            reference::quantize(&x, scale, &mut want);
+            let mut got = vec![0i8; x.len()];
+            quantize(path, &x, scale, &mut got);
+            assert_eq!(got, want, "{path} scale {scale}");
+        }
+    }
+}
+
+#[test]
+fn gemv_matches_the_reference_on_every_path() {
+    let mut rng = Rng::new(21);
+    for path in paths() {
+        for (m, k) in [(1, 1), (3, 5), (4, 64), (5, 65), (9, 127), (17, 1000), (1000, 512), (2, 4099)] {
+            for style in 0..3 {
+                let w = rng.bytes(m * k, style);
+                let x = rng.bytes(k, style);
+                let (mut scale, mut bias) = (Vec::new(), Vec::new());
+                let (int8, ep) = epilogue_for(&mut rng, m, &mut scale, &mut bias);
+                let acc = reference::gemm_i32(&w, m, k, &x, 1);
+                let packed = PackedRows::new(path, &w, m, k);
+                if int8 {
+                    let mut want = vec![0i8; m];
+                    let mut got = vec![0i8; m];
+                    for p in 0..m {
+                        unsafe {
+                            epilogue::finish_row_body(&acc[p..p + 1], 0, p, &ep, OutPtr::I8(want[p..].as_mut_ptr()))
+                        };
+                    }
+                    gemv(&packed, &x, &ep, Out::I8(&mut got));
+                    assert_eq!(got, want, "{path} m={m} k={k}");
+                } else {
+                    let mut want = vec![0f32; m];
+                    let mut got = vec![0f32; m];
+                    for p in 0..m {
+                        unsafe {
+                            epilogue::finish_row_body(&acc[p..p + 1], 0, p, &ep, OutPtr::F32(want[p..].as_mut_ptr()))
+                        };
+                    }
+                    gemv(&packed, &x, &ep, Out::F32(&mut got));
+                    assert_eq!(
+                        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "{path} m={m} k={k}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn many_threads_give_the_same_result() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    for path in paths() {
+        check_case(path.name(), 77, |w, m, k, src, ep, out| {
+            pool.install(|| conv_gemm(&PackedA::new(path, w, m, k), src, ep, out))
+        });
+    }
+}
+
+/// Which path this CPU must pick: the best it has, unless a forcing variable is set; CI's emulated
+/// CPUs name theirs in `NCNNQ_EXPECT_PATHS=i8=<path>` (e.g. dotprod under qemu `-cpu max`, neon
+/// under `-cpu cortex-a72`). Also fails if the dispatched GEMM did not run that path's kernel.
+#[test]
+fn the_intended_path_runs() {
+    let forced = std::env::var(FORCE_VAR).is_ok_and(|v| !v.is_empty())
+        || std::env::var("NCNNQ_KERNEL").is_ok_and(|v| Path::from_name(&v).is_some());
+    let chosen = selected();
+    eprintln!("int8 path: {chosen} (available: {:?})", available_paths());
+    if !forced {
+        assert_eq!(chosen, Path::best());
+        #[cfg(target_arch = "x86_64")]
+        if Path::Avx512Vnni.available() {
+            assert_eq!(chosen, Path::Avx512Vnni, "this CPU has AVX-512 VNNI");
+        }
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            assert_eq!(chosen, Path::Dotprod, "this CPU has dotprod");
+        }
+    }
+    if let Ok(spec) = std::env::var("NCNNQ_EXPECT_PATHS") {
+        for item in spec.split(',') {
+            if let Some(("i8", want)) = item.split_once('=').map(|(f, p)| (f.trim(), p.trim())) {
+                assert_eq!(chosen.name(), want, "NCNNQ_EXPECT_PATHS says i8={want}");
+            }
+        }
+    }
+    let before = counters::gemm_calls(chosen);
+    let (m, k, n) = (8, 16, 40);
+    let (w, x) = (vec![1i8; m * k], vec![2i8; k * n]);
+    let scale = vec![1.0f32; m];
+    let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
+    let mut out = vec![0f32; m * n];
+    conv_gemm(&PackedA::new(selected(), &w, m, k), &ConvSource::dense(&x, k, n), &ep, Out::F32(&mut out));
+    assert!(out.iter().all(|&v| v == 32.0));
+    assert!(counters::gemm_calls(chosen) > before, "the {chosen} GEMM kernel did not run");
+}
+
+#[test]
+fn quantize_pad_fills_borders_and_quantizes_the_interior() {
+    let mut rng = Rng::new(31);
+    for path in paths() {
+        for _ in 0..40 {
+            let (c, h, w) = (1 + rng.below(4), 1 + rng.below(9), 1 + rng.below(40));
+            let pads = [rng.below(3), rng.below(3), rng.below(3), rng.below(2)];
+            let x: Vec<f32> = (0..c * h * w).map(|_| rng.f32(-2.0, 2.0)).collect();
+            let q: Vec<i8> = rng.bytes(c * h * w, 0);
+            let pad = rng.next() as i8;
+            let (pw, ph) = (w + pads[0] + pads[1], h + pads[2] + pads[3]);
+            let want = |v: &dyn Fn(usize) -> i8| -> Vec<i8> {
+                let mut out = vec![pad; c * pw * ph];
+                for ch in 0..c {
+                    for y in 0..h {
+                        for xx in 0..w {
+                            out[(ch * ph + y + pads[2]) * pw + xx + pads[0]] = v((ch * h + y) * w + xx);
+                        }
+                    }
+                }
+                out
+            };
+            let (got, gw, gh) = quantize_pad(path, Activations::F32(&x), 30.0, (c, h, w), pads, pad);
+            assert_eq!((gw, gh), (pw, ph));
+            assert_eq!(&got[..], &want(&|i| epilogue::float2int8(x[i] * 30.0))[..], "{path} f32 {pads:?}");
+            let (got, _, _) = quantize_pad(path, Activations::I8(&q), 30.0, (c, h, w), pads, pad);
+            assert_eq!(&got[..], &want(&|i| q[i])[..], "{path} i8 {pads:?}");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! int8 ConvolutionDepthWise (runtime-int8.md §3; `convolution_depthwise::build` sends
+//! int8_scale_term ≠ 0 here): 1/101 store one weight scale per group, 2/102 a single one; >100
+//! requantizes the output. With group = channels = num_output it is a depthwise convolution (its
+//! own kernel); otherwise each group is an int8 convolution with the group's weight scale on all
+//! its outputs.
+
+use super::activation::Activation;
+use super::convolution::Geometry;
+use super::convolution_int8::{ConvInt8, ConvParams};
+use super::{int8, one, single, Context, Op, Params};
+use crate::engine::{Shape, Tensor, TensorData};
+use crate::error::Result;
+use crate::kernels::dw_i8::{self, DwSource};
+use crate::kernels::gemm_i8::{self, Epilogue, Out, Path};
+use crate::model::Layer;
+use std::sync::Arc;
+
+struct Depthwise {
+    geometry: Geometry,
+    channels: usize,
+    path: Path,
+    /// channels × kh·kw
+    weights: Vec<i8>,
+    s_in: f32,
+    scale: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+    requant: Option<f32>,
+    pad_value: i8,
+    /// Whether ncnn's x86 kernel for this shape adds the bias with an FMA (see `build`).
+    fused: bool,
+}
+
+impl Depthwise {
+    fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let s = x.shape;
+        if s.dims == 4 {
+            return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
+        }
+        if s.c != self.channels {
+            return Err(ctx.shape_error(format!("input {s} has {} channels, expected {}", s.c, self.channels)));
+        }
+        let geo = &self.geometry;
+        let (ow, oh, pad) =
+            geo.output_size(s.w, s.h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        let pads = [pad.left, pad.right, pad.top, pad.bottom];
+        let (padded, pw, ph) =
+            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value);
+        let src = DwSource {
+            data: &padded,
+            pw,
+            ph,
+            channels: self.channels,
+            kernel: geo.kernel,
+            dilation: geo.dilation,
+            stride: geo.stride,
+            ow,
+            oh,
+        };
+        let ep = Epilogue {
+            scale: &self.scale,
+            bias: self.bias.as_deref(),
+            activation: self.activation,
+            requant: self.requant,
+            fused: self.fused,
+        };
+        let shape = Shape::d3(ow, oh, self.channels);
+        let mut out =
+            if self.requant.is_some() { Tensor::new_i8(shape, vec![0; shape.len()]) } else { Tensor::zeros(shape) };
+        let view = match &mut out.data {
+            TensorData::F32(v) => Out::F32(v),
+            TensorData::I8(v) => Out::I8(v),
+        };
+        dw_i8::depthwise(self.path, &src, &self.weights, &ep, view);
+        Ok(out)
+    }
+}
+
+enum Form {
+    Depthwise(Depthwise),
+    Grouped(ConvInt8),
+}
+
+struct ConvolutionDepthWise(Form);
+
+impl Op for ConvolutionDepthWise {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        match &self.0 {
+            Form::Depthwise(d) => one(d.run(&x, ctx)?),
+            Form::Grouped(g) => one(g.run(&x, ctx)?),
+        }
+    }
+
+    fn accepts_int8(&self) -> bool {
+        true
+    }
+}
+
+/// ConvolutionDepthWise with int8_scale_term ≠ 0.
+pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    if p.int(19) != 0 {
+        return Err(super::unsupported(layer, "int8 with dynamic_weight=1"));
+    }
+    let flag = p.int(8);
+    if ![1, 2, 101, 102].contains(&flag) {
+        return Err(super::unsupported(
+            layer,
+            &format!("int8_scale_term={flag} (ncnn reads scales only for 1, 2, 101, 102)"),
+        ));
+    }
+    let geometry = int8::geometry(&p)?;
+    let (num_output, group) = (p.int(0), p.int(7));
+    if num_output <= 0 || group <= 0 || num_output % group != 0 {
+        return Err(p.invalid(format!("num_output {num_output} is not a positive multiple of group {group}")));
+    }
+    let (num_output, group) = (num_output as usize, group as usize);
+    let maxk = geometry.kernel.0 * geometry.kernel.1;
+    let weight_size = p.int(6).max(0) as usize;
+    if weight_size == 0 || !weight_size.is_multiple_of(maxk * num_output) {
+        return Err(p.invalid(format!(
+            "weight_data_size {weight_size} is not a multiple of kernel size × num_output ({maxk} × {num_output})"
+        )));
+    }
+    let inch = weight_size / (maxk * num_output) * group;
+    // The loader broadcasts a single weight scale to every group (flags 2/102).
+    let group_scales = if flag % 100 == 1 {
+        int8::array(&p, "weight_int8_scales", group)?
+    } else {
+        vec![int8::scalar(&p, "weight_int8_scale")?; group]
+    };
+    let weights = int8::weights(&p, group, &group_scales)?;
+    let s_in = int8::scalar(&p, "bottom_int8_scale")?;
+    let bias = if p.int(5) != 0 { Some(int8::array(&p, "bias", num_output)?) } else { None };
+    let activation = Activation::of_layer(&p);
+    let requant = int8::top_scale(&p, flag)?;
+    if group == num_output && inch == group {
+        return Ok(Box::new(ConvolutionDepthWise(Form::Depthwise(Depthwise {
+            geometry,
+            channels: group,
+            path: gemm_i8::selected(),
+            weights,
+            s_in,
+            scale: dw_i8::descale_factors(s_in, &group_scales, group),
+            bias,
+            activation,
+            requant,
+            pad_value: int8::pad_byte(geometry.pad_value),
+            // Measured against ncnn's x86 kernels: its unpacked 3×3 stride 1/2 kernels fuse
+            // `acc·scale + bias`; the packed ones (channels % 8 == 0) and all other shapes
+            // multiply, then add.
+            fused: !group.is_multiple_of(8)
+                && geometry.kernel == (3, 3)
+                && geometry.dilation == (1, 1)
+                && matches!(geometry.stride, (1, 1) | (2, 2)),
+        }))));
+    }
+    let out_g = num_output / group;
+    let s_w = (0..num_output).map(|o| group_scales[o / out_g]).collect();
+    Ok(Box::new(ConvolutionDepthWise(Form::Grouped(ConvInt8::new(ConvParams {
+        geometry,
+        num_output,
+        inch,
+        group,
+        weights,
+        s_in,
+        s_w,
+        bias,
+        activation,
+        requant,
+    })))))
+}

@@ -1,0 +1,212 @@
+//! int8 Convolution (int8_scale_term 1/2: float output, 101/102: requantized int8 output) and the
+//! grouped form ConvolutionDepthWise uses (runtime-int8.md §2, §3). The input is quantized with
+//! the layer's single input scale (or taken as is when it arrives as int8), padded in the int8
+//! domain, multiplied by the int8 GEMM per group, and finished by the kernel's epilogue.
+
+use super::activation::Activation;
+use super::convolution::Geometry;
+use super::{int8, one, single, Context, Op, Params};
+use crate::engine::{Shape, Tensor};
+use crate::error::Result;
+use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA, Path};
+use crate::model::Layer;
+use std::sync::Arc;
+
+/// A (grouped) int8 convolution, ready to run.
+pub(crate) struct ConvInt8 {
+    pub geometry: Geometry,
+    pub num_output: usize,
+    /// Input channels (all groups).
+    pub inch: usize,
+    pub group: usize,
+    path: Path,
+    /// Per group: out_g × (in_g·kh·kw).
+    packed: Vec<PackedA>,
+    s_in: f32,
+    /// `1/(s_in·s_w)` per output channel.
+    scale: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+    requant: Option<f32>,
+    pad_value: i8,
+}
+
+/// What the builders read from a Convolution-like layer.
+pub(crate) struct ConvParams {
+    pub geometry: Geometry,
+    pub num_output: usize,
+    pub inch: usize,
+    pub group: usize,
+    /// int8 weights `[group][out_g][in_g][kh][kw]`.
+    pub weights: Vec<i8>,
+    pub s_in: f32,
+    /// Weight scale per output channel.
+    pub s_w: Vec<f32>,
+    pub bias: Option<Vec<f32>>,
+    pub activation: Activation,
+    pub requant: Option<f32>,
+}
+
+impl ConvInt8 {
+    pub fn new(c: ConvParams) -> ConvInt8 {
+        let path = gemm_i8::selected();
+        let (kw, kh) = c.geometry.kernel;
+        let (out_g, in_g) = (c.num_output / c.group, c.inch / c.group);
+        let k = in_g * kw * kh;
+        let packed = (0..c.group)
+            .map(|g| PackedA::new(path, &c.weights[g * out_g * k..(g + 1) * out_g * k], out_g, k))
+            .collect();
+        ConvInt8 {
+            geometry: c.geometry,
+            num_output: c.num_output,
+            inch: c.inch,
+            group: c.group,
+            path,
+            packed,
+            s_in: c.s_in,
+            scale: int8::descale(c.s_in, &c.s_w),
+            bias: c.bias,
+            activation: c.activation,
+            requant: c.requant,
+            pad_value: int8::pad_byte(c.geometry.pad_value),
+        }
+    }
+
+    fn epilogue(&self, from: usize) -> Epilogue<'_> {
+        Epilogue {
+            scale: &self.scale[from..],
+            bias: self.bias.as_deref().map(|b| &b[from..]),
+            activation: self.activation,
+            requant: self.requant,
+            // ncnn's x86 int8 convolutions de-scale and add the bias with one FMA.
+            fused: true,
+        }
+    }
+
+    fn output(&self, shape: Shape) -> Tensor {
+        if self.requant.is_some() {
+            Tensor::new_i8(shape, vec![0; shape.len()])
+        } else {
+            Tensor::zeros(shape)
+        }
+    }
+
+    fn out_view(t: &mut Tensor) -> Out<'_> {
+        match &mut t.data {
+            crate::engine::TensorData::F32(v) => Out::F32(v),
+            crate::engine::TensorData::I8(v) => Out::I8(v),
+        }
+    }
+
+    pub fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let s = x.shape;
+        let k = self.packed[0].k;
+        if s.dims == 1 && self.group == 1 && self.geometry.kernel == (1, 1) && s.w == k {
+            // A flat blob through a 1×1 kernel is an inner product (ncnn runs it as one).
+            let q = quantized_vector(self.path, x, self.s_in);
+            let mut out = self.output(Shape::d1(self.num_output));
+            let src = ConvSource::dense(&q, k, 1);
+            gemm_i8::conv_gemm(&self.packed[0], &src, &self.epilogue(0), Self::out_view(&mut out));
+            return Ok(out);
+        }
+        if s.dims == 4 {
+            return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
+        }
+        let (w, h, c) = (s.w, s.h, s.c);
+        if c != self.inch {
+            return Err(ctx.shape_error(format!("input {s} has {c} channels but the weights expect {}", self.inch)));
+        }
+        let geo = &self.geometry;
+        let (ow, oh, pad) =
+            geo.output_size(w, h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        let pads = [pad.left, pad.right, pad.top, pad.bottom];
+        let (padded, pw, ph) =
+            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (c, h, w), pads, self.pad_value);
+        let mut out = self.output(Shape::d3(ow, oh, self.num_output));
+        let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
+        let n = ow * oh;
+        let mut view = Self::out_view(&mut out);
+        for (g, a) in self.packed.iter().enumerate() {
+            let src = ConvSource {
+                data: &padded,
+                pw,
+                ph,
+                c0: g * in_g,
+                channels: in_g,
+                kernel: geo.kernel,
+                dilation: geo.dilation,
+                stride: geo.stride,
+                ow,
+                oh,
+            };
+            let rows = g * out_g * n..(g + 1) * out_g * n;
+            let part = match &mut view {
+                Out::F32(v) => Out::F32(&mut v[rows]),
+                Out::I8(v) => Out::I8(&mut v[rows]),
+            };
+            gemm_i8::conv_gemm(a, &src, &self.epilogue(g * out_g), part);
+        }
+        Ok(out)
+    }
+}
+
+/// A whole tensor quantized (or taken as is) into one int8 vector.
+pub(crate) fn quantized_vector(path: Path, x: &Tensor, s_in: f32) -> Vec<i8> {
+    match int8::activations(x) {
+        gemm_i8::Activations::F32(v) => {
+            let mut q = vec![0i8; v.len()];
+            gemm_i8::quantize(path, v, s_in, &mut q);
+            q
+        }
+        gemm_i8::Activations::I8(v) => v.to_vec(),
+    }
+}
+
+struct Convolution(ConvInt8);
+
+impl Op for Convolution {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        one(self.0.run(&x, ctx)?)
+    }
+
+    fn accepts_int8(&self) -> bool {
+        true
+    }
+}
+
+/// Convolution with int8_scale_term ≠ 0.
+pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
+    let p = Params::new(layer)?;
+    if p.int(19) != 0 {
+        return Err(super::unsupported(layer, "int8 with dynamic_weight=1"));
+    }
+    let flag = p.int(8);
+    let geometry = int8::geometry(&p)?;
+    let num_output = p.int(0);
+    let weight_size = p.int(6);
+    if num_output <= 0 || weight_size <= 0 || weight_size % num_output != 0 {
+        return Err(p.invalid(format!("weight_data_size {weight_size} is not a multiple of num_output {num_output}")));
+    }
+    let num_output = num_output as usize;
+    let k = weight_size as usize / num_output;
+    let maxk = geometry.kernel.0 * geometry.kernel.1;
+    if !k.is_multiple_of(maxk) {
+        return Err(p.invalid("weight_data_size does not match kernel size"));
+    }
+    let s_w = int8::array(&p, "weight_int8_scales", num_output)?;
+    let weights = int8::weights(&p, num_output, &s_w)?;
+    let bias = if p.int(5) != 0 { Some(int8::array(&p, "bias", num_output)?) } else { None };
+    Ok(Box::new(Convolution(ConvInt8::new(ConvParams {
+        geometry,
+        num_output,
+        inch: k / maxk,
+        group: 1,
+        weights,
+        s_in: int8::scalar(&p, "bottom_int8_scale")?,
+        s_w,
+        bias,
+        activation: Activation::of_layer(&p),
+        requant: int8::top_scale(&p, flag)?,
+    }))))
+}

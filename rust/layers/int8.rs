@@ -1,0 +1,89 @@
+//! Shared pieces of the int8 layers (runtime-int8.md §1–§4): the stored scales, weights that
+//! arrive as int8 or are quantized at load with those scales (formats.md §3.7), the de-scale
+//! factors, the convolution geometry, and the input as the kernels take it.
+
+use super::convolution::Geometry;
+use super::Params;
+use crate::engine::{Tensor, TensorData};
+use crate::error::Result;
+use crate::kernels::gemm_i8::{epilogue, Activations};
+use crate::model::WeightData;
+
+/// One float read from a raw scale array.
+pub fn scalar(p: &Params, name: &str) -> Result<f32> {
+    let v = p.weight_f32(name)?;
+    v.first().copied().ok_or_else(|| p.invalid(format!("{name} is empty")))
+}
+
+/// A raw scale array of exactly `n` values.
+pub fn array(p: &Params, name: &str, n: usize) -> Result<Vec<f32>> {
+    let v = p.weight_f32(name)?;
+    if v.len() != n {
+        return Err(p.invalid(format!("{name} has {} values, expected {n}", v.len())));
+    }
+    Ok(v)
+}
+
+/// The weights as int8: stored int8 as is; float or fp16 weights quantized at load like ncnn's
+/// `create_pipeline` does, row r (of `rows` equal rows) with `q(w · row_scale[r])`.
+pub fn weights(p: &Params, rows: usize, row_scale: &[f32]) -> Result<Vec<i8>> {
+    match p.weight("weight")? {
+        WeightData::I8(v) => Ok(v.clone()),
+        other => {
+            let f = other.to_f32();
+            if rows == 0 || f.len() % rows != 0 || row_scale.len() < rows {
+                return Err(p.invalid(format!("{} weights do not split into {rows} scaled rows", f.len())));
+            }
+            let per = f.len() / rows;
+            Ok(f.chunks(per)
+                .zip(row_scale)
+                .flat_map(|(row, &s)| row.iter().map(move |&w| epilogue::float2int8(w * s)))
+                .collect())
+        }
+    }
+}
+
+/// `1/(s_in·s_w[p])` per output (0 where s_w is 0).
+pub fn descale(s_in: f32, s_w: &[f32]) -> Vec<f32> {
+    s_w.iter().map(|&s| epilogue::descale_factor(s_in, s)).collect()
+}
+
+/// The convolution geometry (kernel, dilation, stride, pads, pad_value) of an int8 layer.
+pub fn geometry(p: &Params) -> Result<Geometry> {
+    let positive = |id: u32, what: &str| -> Result<usize> {
+        let v = p.int(id);
+        if v <= 0 {
+            return Err(p.invalid(format!("{what} must be positive, got {v}")));
+        }
+        Ok(v as usize)
+    };
+    Ok(Geometry {
+        kernel: (positive(1, "kernel_w")?, positive(11, "kernel_h")?),
+        dilation: (positive(2, "dilation_w")?, positive(12, "dilation_h")?),
+        stride: (positive(3, "stride_w")?, positive(13, "stride_h")?),
+        pads: [p.int(4), p.int(15), p.int(14), p.int(16)],
+        pad_value: p.float(18),
+    })
+}
+
+/// ncnn pads int8 blobs with `(signed char)pad_value`: truncation toward zero.
+pub fn pad_byte(pad_value: f32) -> i8 {
+    pad_value as i32 as i8
+}
+
+/// The tensor as the kernels take it: floats to quantize, or an int8 blob used as is.
+pub fn activations(x: &Tensor) -> Activations<'_> {
+    match &x.data {
+        TensorData::F32(v) => Activations::F32(v),
+        TensorData::I8(v) => Activations::I8(v),
+    }
+}
+
+/// The requantization scale of a layer with int8_scale_term > 100.
+pub fn top_scale(p: &Params, flag: i32) -> Result<Option<f32>> {
+    if flag > 100 {
+        Ok(Some(scalar(p, "top_int8_scale")?))
+    } else {
+        Ok(None)
+    }
+}
