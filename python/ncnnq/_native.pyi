@@ -16,10 +16,11 @@ ParamValue = Union[int, float, str, list[int], list[float]]
 
 def kernel_info() -> dict[str, object]:
     """This build's CPU dispatch: ``{"arch": "aarch64", "features": ["neon", "dotprod", ...],
-    "families": {"dot_i8": {"chosen": "dotprod", "paths": [{"name", "needs", "available"}, ...]}}}``.
-    Paths are listed best first; a family runs the first available one unless
-    ``NCNNQ_KERNEL_<FAMILY>=<path>`` (or ``NCNNQ_KERNEL=<path>`` for every family) forces another.
-    ``f32`` is the path all f32 kernels share."""
+    "families": {"f32": {...}, "i8": {"chosen": "dotprod", "paths": [{"name", "needs",
+    "available"}, ...]}}}``. ``f32`` is the path every f32 kernel shares, ``i8`` the one every int8
+    kernel shares (``int8_kernel()``). Paths are listed best first; a family runs the first
+    available one unless ``NCNNQ_KERNEL=<path>`` (every family with a path of that name) or
+    ``NCNNQ_KERNEL_I8=<path>`` (int8) forces another."""
 
 class Model:
     """An ncnn model: layers in file order, blobs, params and weights.

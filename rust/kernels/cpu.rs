@@ -1,7 +1,7 @@
-//! What this CPU can do (detected once), and the one rule every kernel family uses to pick its path:
-//! the first path, best first, whose features are all present, unless an environment variable forces
-//! one. CI checks the detection against what the emulated CPU is known to have (`NCNNQ_EXPECT_*`), so
-//! a dispatch mistake shows up as a test failure rather than as a slow or crashing wheel.
+//! What this CPU can do, detected once: what `kernels::selected_paths()` (and `ncnnq.kernel_info()`)
+//! report each path needs. CI checks the detection against what the emulated CPU is known to have
+//! (`NCNNQ_EXPECT_*`), so a dispatch mistake shows up as a test failure rather than as a slow or
+//! crashing wheel.
 
 use std::sync::OnceLock;
 
@@ -15,12 +15,13 @@ pub enum Feature {
     F16c,
     Avx512f,
     Avx512bw,
+    Avx512vl,
     Avx512vnni,
     AvxVnni,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 10] = [
+    pub const ALL: [Feature; 11] = [
         Feature::Neon,
         Feature::Dotprod,
         Feature::I8mm,
@@ -29,6 +30,7 @@ impl Feature {
         Feature::F16c,
         Feature::Avx512f,
         Feature::Avx512bw,
+        Feature::Avx512vl,
         Feature::Avx512vnni,
         Feature::AvxVnni,
     ];
@@ -43,6 +45,7 @@ impl Feature {
             Feature::F16c => "f16c",
             Feature::Avx512f => "avx512f",
             Feature::Avx512bw => "avx512bw",
+            Feature::Avx512vl => "avx512vl",
             Feature::Avx512vnni => "avx512vnni",
             Feature::AvxVnni => "avxvnni",
         }
@@ -73,6 +76,7 @@ impl Feature {
             Feature::F16c => has!("f16c"),
             Feature::Avx512f => has!("avx512f"),
             Feature::Avx512bw => has!("avx512bw"),
+            Feature::Avx512vl => has!("avx512vl"),
             Feature::Avx512vnni => has!("avx512vnni"),
             Feature::AvxVnni => has!("avxvnni"),
             _ => false,
@@ -112,71 +116,6 @@ pub fn cpu_features() -> CpuFeatures {
     })
 }
 
-/// One implementation of a kernel family: `f` is only ever called when `needs` are all detected.
-pub struct KernelPath<F> {
-    pub name: &'static str,
-    pub needs: &'static [Feature],
-    pub f: F,
-}
-
-impl<F> KernelPath<F> {
-    pub fn available(&self) -> bool {
-        cpu_features().has_all(self.needs)
-    }
-}
-
-/// A family's dispatch as reported by `kernels::selected_paths()`.
-#[derive(Clone, Debug)]
-pub struct FamilyReport {
-    pub family: &'static str,
-    pub chosen: &'static str,
-    /// Every path compiled for this target, best first: (name, needed features).
-    pub paths: Vec<(&'static str, &'static [Feature])>,
-}
-
-impl FamilyReport {
-    pub fn new<F>(family: &'static str, chosen: &KernelPath<F>, paths: &[KernelPath<F>]) -> Self {
-        FamilyReport { family, chosen: chosen.name, paths: paths.iter().map(|p| (p.name, p.needs)).collect() }
-    }
-}
-
-/// The variable that forces one family's path, e.g. `NCNNQ_KERNEL_DOT_I8=neon`.
-pub fn force_var(family: &str) -> String {
-    format!("NCNNQ_KERNEL_{}", family.to_ascii_uppercase())
-}
-
-/// Picks `family`'s path from `paths` (best first, the last one portable). As for the f32 kernels
-/// (`simd::selected`), `NCNNQ_KERNEL=name` forces every family that has a path of that name, and
-/// a path this CPU lacks falls back to the best one with a warning; `NCNNQ_KERNEL_<FAMILY>=name`
-/// forces one family; `NCNNQ_LOG=1` prints the choice on stderr.
-pub fn select<F>(family: &'static str, paths: Vec<KernelPath<F>>) -> KernelPath<F> {
-    let best = paths.iter().position(|p| p.available()).expect("the last path of every family is portable");
-    let specific = std::env::var(force_var(family)).ok().filter(|v| !v.is_empty()).map(|v| (force_var(family), v));
-    let global = std::env::var("NCNNQ_KERNEL")
-        .ok()
-        .filter(|name| paths.iter().any(|p| p.name == name))
-        .map(|v| ("NCNNQ_KERNEL".to_string(), v));
-    let index = match specific.or(global) {
-        None => best,
-        Some((var, name)) => match paths.iter().position(|p| p.name == name) {
-            Some(i) if paths[i].available() => i,
-            _ => {
-                eprintln!(
-                    "ncnnq: {var}={name} is not a {family} path this CPU runs (paths {:?}, CPU {:?}); using {}",
-                    paths.iter().map(|p| p.name).collect::<Vec<_>>(),
-                    cpu_features().names(),
-                    paths[best].name
-                );
-                best
-            }
-        },
-    };
-    if std::env::var("NCNNQ_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
-        eprintln!("ncnnq: {family} kernels use the {} path", paths[index].name);
-    }
-    paths.into_iter().nth(index).expect("index came from this list")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,21 +147,8 @@ mod tests {
         if detected.has(Feature::Dotprod) || detected.has(Feature::I8mm) {
             assert!(detected.has(Feature::Neon));
         }
-        if detected.has(Feature::Avx512bw) || detected.has(Feature::Avx512vnni) {
+        if detected.has(Feature::Avx512bw) || detected.has(Feature::Avx512vl) || detected.has(Feature::Avx512vnni) {
             assert!(detected.has(Feature::Avx512f));
         }
-    }
-
-    #[test]
-    fn select_takes_the_first_available_path() {
-        let paths = || {
-            vec![
-                KernelPath { name: "impossible", needs: &[Feature::Neon, Feature::Avx2], f: 0 },
-                KernelPath { name: "portable", needs: &[], f: 1 },
-                KernelPath { name: "later", needs: &[], f: 2 },
-            ]
-        };
-        // A family name no one sets a variable for, so the environment cannot force it.
-        assert_eq!(select("select_unit_test", paths()).f, 1);
     }
 }

@@ -1,7 +1,8 @@
 //! Compute kernels, one folder per family: a portable reference implementation of each op, SIMD
-//! variants beside it, and the dispatch chosen once per process: the f32 kernels share
-//! [`simd::selected`]; families with paths for finer CPU features (NEON dotprod, i8mm, VNNI) pick
-//! theirs with [`cpu::select`]. [`selected_paths`] reports every choice.
+//! variants beside it, and the dispatch chosen once per process. Two families dispatch: the f32
+//! kernels (GEMM, GEMV, Winograd, depthwise) share [`simd::selected`] (`NCNNQ_KERNEL` forces it),
+//! the int8 kernels (GEMM, GEMV, depthwise) share [`gemm_i8::selected`] (`NCNNQ_KERNEL_I8`).
+//! [`selected_paths`] reports both choices with what each path needs of the CPU ([`cpu`]).
 //!
 //! `scripts/test-aarch64.sh rust` runs these tests on aarch64 under qemu with Debian's cross
 //! toolchain, on a CPU with dotprod (`-cpu max`) and one without (`-cpu cortex-a72`). By hand:
@@ -20,7 +21,6 @@
 
 pub mod conv_depthwise;
 pub mod cpu;
-pub mod dot_i8;
 pub mod dw_i8;
 pub mod gemm_f32;
 pub mod gemm_i8;
@@ -32,14 +32,23 @@ pub(crate) mod testutil;
 
 pub use cpu::{cpu_features, Feature};
 
+/// A family's dispatch as `selected_paths()` (and `ncnnq.kernel_info()`) report it.
+#[derive(Clone, Debug)]
+pub struct FamilyReport {
+    pub family: &'static str,
+    pub chosen: &'static str,
+    /// Every path compiled for this target, best first (the last one portable): (name, needed features).
+    pub paths: Vec<(&'static str, &'static [Feature])>,
+}
+
 /// Every family with runtime dispatch: its chosen path and all its paths. A new family adds its
-/// `report` here; the dispatch tests below and CI's emulated-CPU runs then cover it.
-pub fn selected_paths() -> Vec<cpu::FamilyReport> {
-    vec![f32_report(), dot_i8::report()]
+/// report here; the dispatch tests below and CI's emulated-CPU runs then cover it.
+pub fn selected_paths() -> Vec<FamilyReport> {
+    vec![f32_report(), i8_report()]
 }
 
 /// The f32 kernels (GEMM, GEMV, Winograd, depthwise) share one path, [`simd::selected`].
-fn f32_report() -> cpu::FamilyReport {
+fn f32_report() -> FamilyReport {
     #[allow(unused_imports)]
     use cpu::Feature::{Avx2, Avx512f, Fma, Neon};
     use simd::Isa;
@@ -52,7 +61,27 @@ fn f32_report() -> cpu::FamilyReport {
         (Isa::Neon.name(), &[Neon]),
         (Isa::Reference.name(), &[]),
     ];
-    cpu::FamilyReport { family: "f32", chosen: simd::selected().name(), paths }
+    FamilyReport { family: "f32", chosen: simd::selected().name(), paths }
+}
+
+/// What each int8 path needs ([`gemm_i8::Path::available`] checks the same; a test holds them equal).
+fn i8_needs(path: gemm_i8::Path) -> &'static [Feature] {
+    use cpu::Feature::*;
+    use gemm_i8::Path;
+    match path {
+        Path::Avx512Vnni => &[Fma, Avx512f, Avx512bw, Avx512vl, Avx512vnni],
+        Path::AvxVnni => &[Avx2, Fma, AvxVnni],
+        Path::Avx2 => &[Avx2, Fma],
+        Path::Dotprod => &[Neon, Dotprod],
+        Path::Neon => &[Neon],
+        Path::Reference => &[],
+    }
+}
+
+/// The int8 kernels (GEMM, GEMV, depthwise) share one path, [`gemm_i8::selected`].
+fn i8_report() -> FamilyReport {
+    let paths = gemm_i8::Path::ALL.into_iter().filter(|p| p.compiled()).map(|p| (p.name(), i8_needs(p))).collect();
+    FamilyReport { family: gemm_i8::FAMILY, chosen: gemm_i8::selected().name(), paths }
 }
 
 #[cfg(test)]
@@ -104,5 +133,19 @@ mod tests {
                 None => assert!(!isa.available(), "{} runs here but is not reported", isa.name()),
             }
         }
+    }
+
+    /// The int8 report's feature lists say what `gemm_i8::Path::available` checks, and it lists
+    /// exactly the paths this build compiles, best first as the dispatch ranks them.
+    #[test]
+    fn i8_report_agrees_with_gemm_i8() {
+        use gemm_i8::Path;
+        let report = i8_report();
+        let compiled: Vec<_> = Path::ALL.into_iter().filter(|p| p.compiled()).map(|p| p.name()).collect();
+        assert_eq!(report.paths.iter().map(|p| p.0).collect::<Vec<_>>(), compiled);
+        for path in Path::ALL.into_iter().filter(|p| p.compiled()) {
+            assert_eq!(cpu_features().has_all(i8_needs(path)), path.available(), "{path}");
+        }
+        assert_eq!(report.paths.iter().find(|p| cpu_features().has_all(p.1)).map(|p| p.0), Some(Path::best().name()));
     }
 }

@@ -1,13 +1,15 @@
-//! `ncnnq._native.kernel_info()`: which CPU features were detected and which path each kernel
-//! family runs, so that users (and CI under emulated CPUs) can see the dispatch of this build.
+//! Which kernel paths this process runs, seen from Python (tests, `ncnnq bench`, CI under emulated
+//! CPUs, users on a board): the CPU features detected, each family's dispatch, and the int8 kernel
+//! calls made so far.
 
-use crate::kernels;
+use crate::kernels::gemm_i8::{self, counters};
+use crate::kernels::{self, cpu_features};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 #[pyfunction]
 pub fn kernel_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let features = kernels::cpu_features();
+    let features = cpu_features();
     let info = PyDict::new(py);
     info.set_item("arch", std::env::consts::ARCH)?;
     info.set_item("features", features.names())?;
@@ -28,4 +30,22 @@ pub fn kernel_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     info.set_item("families", families)?;
     Ok(info)
+}
+
+/// The int8 kernel path chosen for this process (`NCNNQ_KERNEL_I8` forces one).
+#[pyfunction]
+pub fn int8_kernel() -> &'static str {
+    gemm_i8::selected().name()
+}
+
+/// Every int8 path this CPU runs, best first.
+#[pyfunction]
+pub fn int8_kernels_available() -> Vec<&'static str> {
+    gemm_i8::available_paths().into_iter().map(|p| p.name()).collect()
+}
+
+/// (kernel kind, path, calls) for every int8 kernel that has run in this process.
+#[pyfunction]
+pub fn kernel_calls() -> Vec<(&'static str, &'static str, u64)> {
+    counters::snapshot().into_iter().map(|(kind, path, n)| (kind.name(), path.name(), n)).collect()
 }
