@@ -3,27 +3,26 @@
 # dotprod, i8mm) and `cortex-a72` (NEON only), so that each runtime-dispatched kernel path runs and
 # the dispatch is checked against what each CPU has.
 #
-#   scripts/test-aarch64.sh [rust] [python] [parity]      (default: all three)
+#   scripts/test-aarch64.sh [rust] [broken] [python] [parity]      (default: all four)
 #
 #   rust    cross-compiled `cargo test` (Debian's rustc-web), every test binary under both CPUs
+#   broken  the int8 kernel tests built with a deliberately wrong NEON kernel (the test-only feature
+#           break-neon-for-ci-demo): passes only if they FAIL, on the NEON comparisons
 #   python  the aarch64 wheel from scripts/build-wheels.sh, pip-installed into Debian's python3.11
 #           (arm64 packages unpacked into a sysroot) under qemu; `pytest -m emulated` on both CPUs
 #   parity  ncnnq table, ncnnq int8 and runs of the embedded default (and of a small net) with the
 #           x86_64 wheel and with the aarch64 wheel: scales within 0.5%, outputs within the parity
 #           bar (scripts/arch_parity.py)
-#
-# NCNNQ_TEST_FEATURES=break-neon-for-ci-demo scripts/test-aarch64.sh rust
-#   builds the tests with a deliberately wrong NEON kernel: it must fail (the CI demonstration).
 set -euo pipefail
 # shellcheck source=scripts/cross-common.sh
 source "$(dirname "$0")/cross-common.sh"
 cd "$ROOT"
 
 # What each emulated CPU has (qemu 7.2), and the path each kernel family (kernels::selected_paths)
-# must pick on it. A family with paths for these features adds its expectation, e.g. gemm_i8=dotprod.
+# must pick on it: the int8 kernels run sdot on `max`, smlal on the Cortex-A72.
 CPUS=(max cortex-a72)
 declare -A EXPECT_FEATURES=([max]="NEON=1 DOTPROD=1 I8MM=1" [cortex-a72]="NEON=1 DOTPROD=0 I8MM=0")
-declare -A EXPECT_PATHS=([max]="f32=neon,dot_i8=dotprod" [cortex-a72]="f32=neon,dot_i8=neon")
+declare -A EXPECT_PATHS=([max]="f32=neon,i8=dotprod" [cortex-a72]="f32=neon,i8=neon")
 
 SYSROOT="$CROSS/sysroot-py311"
 EMU_VENV="$CROSS/venv-aarch64"
@@ -37,34 +36,76 @@ expect_env() {
     printf '%s\n' "${out[@]}"
 }
 
-rust_tests() {
-    ensure_cross_toolchain
-    local features=()
-    [ -n "${NCNNQ_TEST_FEATURES:-}" ] && features=(--features "$NCNNQ_TEST_FEATURES")
-    # -D warnings here because rustup's clippy cannot see aarch64-only code. Line tables are all a
-    # failing test's backtrace needs, and full debug info makes this build slower.
+# The cross test build's settings. -D warnings because rustup's clippy cannot see aarch64-only code;
+# line tables are all a failing test's backtrace needs, and full debug info makes this build slower.
+cross_test_env() {
     export RUSTFLAGS="${RUSTFLAGS:-} -D warnings" CARGO_PROFILE_TEST_DEBUG=line-tables-only
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-    log "building the aarch64 test binaries ${features[*]}"
-    with_debian_rust cargo test --quiet --target "$AARCH64" "${features[@]}" --no-run
+}
+
+# qemu as cargo's runner on one CPU. The cross libc's own directory first: the loader must not pick
+# up a host multiarch libc of another version (thread creation hangs when the two differ).
+runner() {
+    echo "$QEMU -L $CROSS_LIBC -E LD_LIBRARY_PATH=$CROSS_LIBC/lib -cpu $1"
+}
+
+# The library's tests (codec, kernels on every path this CPU runs, layers, engine) and the parser
+# fuzzing. Not the integration tests over ../shared/data's models (shared_models, optimize_models):
+# codec and optimizer code that no CPU feature changes, ~70 s each under qemu; `cargo test` runs them.
+CROSS_TESTS=(--lib --test fuzz_parsers)
+
+rust_tests() {
+    ensure_cross_toolchain
+    cross_test_env
+    log "building the aarch64 test binaries (${CROSS_TESTS[*]})"
+    with_debian_rust cargo test --quiet --target "$AARCH64" "${CROSS_TESTS[@]}" --no-run
     local cpu status=0
     for cpu in "${CPUS[@]}"; do
         log "cargo test under qemu -cpu $cpu ($(expect_env "$cpu" | tr '\n' ' '))"
-        # The cross libc's own directory first: the loader must not pick up a host multiarch libc
-        # of another version (thread creation hangs when the two differ).
-        local runner="$QEMU -L $CROSS_LIBC -E LD_LIBRARY_PATH=$CROSS_LIBC/lib -cpu $cpu"
         mapfile -t envs < <(expect_env "$cpu")
-        if ! with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" "${envs[@]}" \
-            cargo test --quiet --target "$AARCH64" "${features[@]}"; then
+        if ! with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(runner "$cpu")" "${envs[@]}" \
+            cargo test --quiet --target "$AARCH64" "${CROSS_TESTS[@]}"; then
             status=1
             continue
         fi
-        # The dispatch as the tests saw it, for the log.
-        with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" "${envs[@]}" \
-            cargo test --quiet --target "$AARCH64" "${features[@]}" --lib kernels:: -- --nocapture --test-threads=1 2>&1 |
-            grep -oE "(cpu features: .*|[a-z0-9_]+: [a-z0-9_]+ \(paths .*)" | sed "s/^/  [$cpu] /"
+        # The dispatch as the tests saw it, for the log: the tests that check it, their stderr shown.
+        with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(runner "$cpu")" "${envs[@]}" \
+            cargo test --quiet --target "$AARCH64" --lib -- --nocapture --test-threads=1 \
+            kernels::tests::every_family kernels::cpu::tests kernels::gemm_i8::tests::the_intended_path_runs 2>&1 |
+            grep -oE "(cpu features: |(f32|i8): [a-z0-9_]+ \(paths |int8 path: ).*" | sed "s/^/  [$cpu] /"
     done
     return $status
+}
+
+# The CI demonstration that these tests catch a broken NEON kernel: the library's tests, built with
+# the feature that corrupts the int8 NEON GEMM kernel, run on the Cortex-A72 (whose int8 path is
+# NEON). Only the int8 kernel tests: the failure shows there, and the build is the only cost.
+broken_neon() {
+    ensure_cross_toolchain
+    cross_test_env
+    # ncnnq itself unoptimized (its dependencies stay as the rust step built them): a quicker build,
+    # and these tests still run in seconds.
+    local broken=(--target "$AARCH64" --features break-neon-for-ci-demo --lib --config profile.test.package.ncnnq.opt-level=0)
+    local out="$CROSS/broken-neon.log" cpu=cortex-a72
+    log "building the aarch64 library tests with --features break-neon-for-ci-demo"
+    with_debian_rust cargo test --quiet "${broken[@]}" --no-run
+    log "kernels::gemm_i8 tests under qemu -cpu $cpu: they must fail"
+    mapfile -t envs < <(expect_env "$cpu")
+    if with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(runner "$cpu")" "${envs[@]}" \
+        cargo test --quiet "${broken[@]}" kernels::gemm_i8 >"$out" 2>&1; then
+        cat "$out"
+        log "the tests PASSED with a broken NEON kernel: they do not cover it"
+        return 1
+    fi
+    grep -E "^test .* FAILED$|^test result:" "$out" | sed 's/^/  /'
+    # A failure for another reason (a build or runner problem) would prove nothing: it must be the
+    # comparison of the NEON path with the reference.
+    if ! grep -qE "^assertion .* failed: neon[ :]" "$out"; then
+        cat "$out"
+        log "the failure does not name the NEON path"
+        return 1
+    fi
+    log "as intended, the broken NEON kernel fails the tests (log: $out)"
 }
 
 # Debian's python3.11 for arm64, unpacked (not installed) into a sysroot that qemu uses as its root
@@ -186,15 +227,16 @@ if [ "${1:-}" = --step ]; then
     exit
 fi
 steps=("$@")
-[ ${#steps[@]} = 0 ] && steps=(rust python parity)
+[ ${#steps[@]} = 0 ] && steps=(rust broken python parity)
 status=0
 for s in "${steps[@]}"; do
     case "$s" in
     rust) step=rust_tests ;;
+    broken) step=broken_neon ;;
     python) step=python_tests ;;
     parity) step=parity ;;
     *)
-        echo "unknown step $s (rust, python, parity)" >&2
+        echo "unknown step $s (rust, broken, python, parity)" >&2
         exit 2
         ;;
     esac
