@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 import ncnnq
-from ncnnq import demo
+from ncnnq import _native, demo
 from ncnnq.table import Table
 from reference import make_ncnn_net, run_ncnn_net
 
@@ -131,7 +131,16 @@ def test_int8_on_the_embedded_default(tmp_path):
     except ncnnq.UnsupportedLayerError as e:
         pytest.skip(f"the engine cannot run the int8 model yet: {e}")
     images, truth = demo.image_files(), demo.labels()
+    before = dict(((kind, path), n) for kind, path, n in _native.kernel_calls())
     ours = {f.name: net.run({demo.INPUT: _demo_input(f)}, [demo.OUTPUT])[demo.OUTPUT] for f in images}
+    ran = {(kind, path): n - before.get((kind, path), 0) for kind, path, n in _native.kernel_calls()}
+    # The int8 layers ran on this process's int8 path, and only on it (under CI's emulated CPUs:
+    # dotprod on -cpu max, neon on the Cortex-A72, as NCNNQ_EXPECT_PATHS says).
+    chosen = _native.int8_kernel()
+    assert {path for (_, path), n in ran.items() if n} == {chosen}, ran
+    assert all(ran.get((kind, chosen), 0) >= len(images) for kind in ("gemm", "depthwise", "gemv")), ran
+    if "i8" in _expected_paths():
+        assert chosen == _expected_paths()["i8"]
     assert sum(int(np.argmax(p)) == truth[name] for name, p in ours.items()) >= 0.9 * len(images)
     pytest.importorskip("ncnn", reason="real ncnn is the referee for the int8 outputs")
     ref = make_ncnn_net(tmp_path / "int8.param", tmp_path / "int8.bin")
