@@ -89,13 +89,12 @@ def _cli(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ncnnq.cli", *map(str, args)], capture_output=True, text=True)
 
 
-def _table(tmp_path: Path) -> Path:
-    """``ncnnq table`` on the embedded default and its images, with the documented preprocessing."""
+@pytest.fixture(scope="module")
+def demo_table(tmp_path_factory) -> Path:
+    """``ncnnq table`` on the embedded default and its images, with the documented preprocessing.
+    Once per module: under qemu each ``ncnnq`` process costs seconds."""
+    tmp_path = tmp_path_factory.mktemp("table")
     param, bin_path = demo.model_files()
-    try:
-        ncnnq.Net(param, bin_path)
-    except ncnnq.UnsupportedLayerError as e:
-        pytest.skip(f"calibration runs the model, which the engine cannot yet: {e}")
     (tmp_path / "list.txt").write_text("".join(f"{f}\n" for f in demo.image_files()))
     fmt = ",".join
     r = _cli("table", param, bin_path, tmp_path / "list.txt", tmp_path / "demo.table",
@@ -105,8 +104,8 @@ def _table(tmp_path: Path) -> Path:
     return tmp_path / "demo.table"
 
 
-def test_table_on_the_embedded_default(tmp_path):
-    table = Table.load(_table(tmp_path))
+def test_table_on_the_embedded_default(demo_table):
+    table = Table.load(demo_table)
     model = ncnnq.Model.load(*demo.model_files())
     calibrated = [layer for layer in model.layers if layer.type in ("Convolution", "ConvolutionDepthWise", "InnerProduct")]
     assert calibrated and list(table.activations) == [layer.name for layer in calibrated]
@@ -121,15 +120,11 @@ def test_table_on_the_embedded_default(tmp_path):
         assert np.allclose(limits, 127, rtol=1e-5) or np.allclose(limits, 31, rtol=1e-5), (layer.name, limits)
 
 
-def test_int8_on_the_embedded_default(tmp_path):
-    table = _table(tmp_path)
+def test_int8_on_the_embedded_default(tmp_path, demo_table):
     param, bin_path = demo.model_files()
-    r = _cli("int8", param, bin_path, tmp_path / "int8.param", tmp_path / "int8.bin", table)
+    r = _cli("int8", param, bin_path, tmp_path / "int8.param", tmp_path / "int8.bin", demo_table)
     assert r.returncode == 0, r.stderr
-    try:
-        net = ncnnq.Net(tmp_path / "int8.param", tmp_path / "int8.bin")
-    except ncnnq.UnsupportedLayerError as e:
-        pytest.skip(f"the engine cannot run the int8 model yet: {e}")
+    net = ncnnq.Net(tmp_path / "int8.param", tmp_path / "int8.bin")
     images, truth = demo.image_files(), demo.labels()
     before = dict(((kind, path), n) for kind, path, n in _native.kernel_calls())
     ours = {f.name: net.run({demo.INPUT: _demo_input(f)}, [demo.OUTPUT])[demo.OUTPUT] for f in images}
