@@ -110,18 +110,17 @@ broken_neon() {
 }
 
 # Debian's python3.11 for arm64, unpacked (not installed) into a sysroot that qemu uses as its root
-# for absolute paths (-L): the interpreter, its stdlib, the libraries it links and ensurepip's wheels.
+# for absolute paths (-L): the interpreter, its stdlib and the libraries it links.
 ARM64_PY_DEBS=(
     libc6 libgcc-s1 libstdc++6 zlib1g libexpat1 libbz2-1.0 liblzma5 libffi8 libssl3 libsqlite3-0
     libuuid1 libncursesw6 libtinfo6 libreadline8 libcrypt1 libdb5.3 libnsl2 libtirpc3 libgssapi-krb5-2
     libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1
-    libpython3.11-minimal libpython3.11-stdlib python3.11-minimal python3.11 python3.11-venv
+    libpython3.11-minimal libpython3.11-stdlib python3.11-minimal python3.11
 )
-ALL_DEBS=(python3-pip-whl python3-setuptools-whl)
 
 ensure_sysroot() {
     local want
-    want="$(printf '%s:arm64\n' "${ARM64_PY_DEBS[@]}"; printf '%s\n' "${ALL_DEBS[@]}")"
+    want="$(printf '%s:arm64\n' "${ARM64_PY_DEBS[@]}")"
     if [ -f "$SYSROOT/.packages" ] && [ "$(cat "$SYSROOT/.packages")" = "$want" ]; then
         return 0
     fi
@@ -129,11 +128,13 @@ ensure_sysroot() {
     log "unpacking Debian's python3.11 (arm64) into $SYSROOT"
     rm -rf "$SYSROOT" "$CROSS/debs"
     mkdir -p "$SYSROOT" "$CROSS/debs"
-    apt_update_once
-    # shellcheck disable=SC2046
     local sandbox=()
     [ "$(id -u)" = 0 ] && sandbox=(-o APT::Sandbox::User=root) # apt's _apt user cannot write here
-    (cd "$CROSS/debs" && apt-get download -qq "${sandbox[@]}" $(echo "$want") >/dev/null)
+    # shellcheck disable=SC2046
+    (cd "$CROSS/debs" && apt-get download -qq "${sandbox[@]}" $(echo "$want") >/dev/null) || {
+        apt_update_once # package lists missing or stale
+        (cd "$CROSS/debs" && apt-get download -qq "${sandbox[@]}" $(echo "$want") >/dev/null)
+    }
     local deb
     for deb in "$CROSS"/debs/*.deb; do dpkg-deb -x "$deb" "$SYSROOT"; done
     echo "$want" >"$SYSROOT/.packages"
@@ -159,20 +160,59 @@ ensure_emulated_venv() {
             >"$EMU_VENV/bin/$name"
         chmod +x "$EMU_VENV/bin/$name"
     done
-    QEMU_CPU=max "$EMU_VENV/bin/python" -m ensurepip --default-pip >/dev/null
     cat "$SYSROOT/.packages" >"$EMU_VENV/.sysroot"
 }
 
+# What a wheel requires, with the given extras (e.g. "[test]"), one requirement a line: its METADATA.
+wheel_requirements() {
+    "$PYTHON" - "$1" "${2:-}" <<'EOF'
+import re, sys, zipfile
+wheel, extras = sys.argv[1], set(re.findall(r"[\w-]+", sys.argv[2]))
+with zipfile.ZipFile(wheel) as z:
+    meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+for line in meta.splitlines():
+    if line.startswith("Requires-Dist:"):
+        req, _, marker = line.split(":", 1)[1].partition(";")
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)", marker)
+        if not marker.strip() or (extra and extra.group(1) in extras):
+            print(req.strip())
+EOF
+}
+
+# The emulated venv's dependencies (pip itself, numpy, pillow, rich, the test extras: pytest,
+# hypothesis, real ncnn) as PyPI's aarch64 wheels for CPython 3.11, installed by the host's pip: the
+# same files the emulated pip would pick, without minutes of resolving and byte-compiling under qemu.
+install_emulated_deps() {
+    local wheel=$1 extras=$2 reqs minor platforms=()
+    reqs="$(printf 'pip\n'; wheel_requirements "$wheel" "$extras")"
+    [ -f "$EMU_VENV/.deps" ] && [ "$(cat "$EMU_VENV/.deps")" = "$reqs" ] && return 0
+    for minor in $(seq 17 36); do platforms+=(--platform "manylinux_2_${minor}_aarch64"); done # Debian 12: glibc 2.36
+    log "pip install (the host's pip, aarch64 wheels) into $EMU_VENV: $(echo "$reqs" | tr '\n' ' ')"
+    mapfile -t reqs_array <<<"$reqs"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --upgrade \
+        --target "$EMU_VENV/lib/python3.11/site-packages" --only-binary=:all: "${platforms[@]}" \
+        --implementation cp --python-version 3.11 --abi cp311 "${reqs_array[@]}"
+    echo "$reqs" >"$EMU_VENV/.deps"
+}
+
 # pip-installs a wheel (this very file, even when its version did not change) with its dependencies
-# and the given extras, e.g. "[test]".
+# and the given extras, e.g. "[test]". Into the emulated venv, the emulated pip installs the wheel
+# itself, offline: it resolves the requirements against what install_emulated_deps put there.
 install_wheel() {
     local py=$1 wheel=$2 extras=${3:-} stamp
     stamp="$(sha256sum "$wheel" | cut -c1-16)$extras"
     [ -f "$py.wheel" ] && [ "$(cat "$py.wheel")" = "$stamp" ] && return 0
-    log "pip install $(basename "$wheel")$extras into $(dirname "$(dirname "$py")")"
-    # Over an earlier wheel of the same version, which pip would keep; a fresh venv needs one pip run.
-    [ -f "$py.wheel" ] && QEMU_CPU=max "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-    QEMU_CPU=max "$py" -m pip install --quiet --disable-pip-version-check "$wheel$extras"
+    if [ "$py" = "$EMU_VENV/bin/python" ]; then
+        install_emulated_deps "$wheel" "$extras"
+        log "pip install $(basename "$wheel")$extras into $EMU_VENV (the emulated pip, offline)"
+        # An earlier wheel of the same version would be kept.
+        [ -f "$py.wheel" ] && QEMU_CPU=max "$py" -m pip uninstall --quiet --yes ncnnq
+        QEMU_CPU=max "$py" -m pip install --quiet --disable-pip-version-check --no-index --no-compile "$wheel$extras"
+    else
+        log "pip install $(basename "$wheel")$extras into $(dirname "$(dirname "$py")")"
+        [ -f "$py.wheel" ] && "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+        "$py" -m pip install --quiet --disable-pip-version-check "$wheel$extras"
+    fi
     echo "$stamp" >"$py.wheel"
 }
 
@@ -181,8 +221,6 @@ python_tests() {
     wheel="$(aarch64_wheel)"
     ensure_emulated_venv
     local py="$EMU_VENV/bin/python"
-    # numpy, pillow, rich and the test extras (pytest, hypothesis, real ncnn) come from PyPI as
-    # aarch64 wheels, chosen by the emulated pip.
     install_wheel "$py" "$wheel" "[test]"
     QEMU_CPU=max "$py" - "$EMU_VENV" <<'EOF'
 import platform, sys, ncnnq
@@ -193,11 +231,13 @@ EOF
     # The entry point script pip made (its #! names the venv's python), as on a board.
     log "ncnnq info (emulated, -cpu max)"
     QEMU_CPU=max COLUMNS=120 "$EMU_VENV/bin/ncnnq" info
-    local cpu status=0
+    # Only the modules that mark tests: collecting all of tests/ takes ~15 s under qemu.
+    local cpu status=0 files
+    mapfile -t files < <(grep -l "mark\.emulated" tests/test_*.py)
     for cpu in "${CPUS[@]}"; do
-        log "pytest -m emulated under qemu -cpu $cpu"
+        log "pytest -m emulated under qemu -cpu $cpu (${files[*]})"
         mapfile -t envs < <(expect_env "$cpu")
-        env QEMU_CPU="$cpu" "${envs[@]}" "$py" -m pytest -q -p no:cacheprovider -m emulated tests || status=1
+        env QEMU_CPU="$cpu" "${envs[@]}" "$py" -m pytest -q -p no:cacheprovider -m emulated "${files[@]}" || status=1
         QEMU_CPU="$cpu" "$py" -c 'import ncnnq, json; i = ncnnq.kernel_info()
 print("  [%s] wheel features %s, paths %s" % ("'"$cpu"'", i["features"], {f: d["chosen"] for f, d in i["families"].items()}))'
     done
