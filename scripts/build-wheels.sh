@@ -18,13 +18,11 @@ targets=("$@")
 
 ensure_build_python
 for t in "${targets[@]}"; do [ "$t" = aarch64 ] && ensure_cross_toolchain; done
-mkdir -p "$DIST"
+mkdir -p "$DIST" "$CROSS"
 
-declare -A seconds wheel
-for t in "${targets[@]}"; do
-    rm -f "$DIST"/ncnnq-*_"$t".whl
-    start=$SECONDS
-    case "$t" in
+build() { # target: one wheel into $DIST, and its build time in seconds into $CROSS/wheel-$1.seconds
+    local start=$SECONDS
+    case "$1" in
     x86_64)
         "$PYEXE" -m maturin build --release --zig --compatibility manylinux2014 \
             --target x86_64-unknown-linux-gnu --out "$DIST"
@@ -33,12 +31,39 @@ for t in "${targets[@]}"; do
         with_debian_rust "$PYEXE" -m maturin build --release --zig --compatibility manylinux2014 \
             --target "$AARCH64" --out "$DIST"
         ;;
-    *)
+    esac
+    echo $((SECONDS - start)) >"$CROSS/wheel-$1.seconds"
+}
+
+for t in "${targets[@]}"; do
+    case "$t" in x86_64 | aarch64) ;; *)
         echo "unknown target $t (x86_64, aarch64)" >&2
         exit 2
         ;;
     esac
-    seconds[$t]=$((SECONDS - start))
+done
+# The builds run side by side: the release profile's single codegen unit and LTO keep each on one
+# core for most of its time. Separate target directories, so they never wait on each other's lock.
+declare -A pid
+for t in "${targets[@]}"; do
+    rm -f "$DIST"/ncnnq-*_"$t".whl "$CROSS/wheel-$t.seconds"
+    log "building the $t wheel (log: $CROSS/wheel-$t.log)"
+    build "$t" >"$CROSS/wheel-$t.log" 2>&1 &
+    pid[$t]=$!
+done
+status=0
+for t in "${targets[@]}"; do
+    if ! wait "${pid[$t]}"; then
+        cat "$CROSS/wheel-$t.log"
+        log "the $t wheel FAILED to build"
+        status=1
+    fi
+done
+[ $status = 0 ] || exit 1
+
+declare -A seconds wheel
+for t in "${targets[@]}"; do
+    seconds[$t]="$(cat "$CROSS/wheel-$t.seconds")"
     wheel[$t]="$(ls -t "$DIST"/ncnnq-*_"$t".whl | head -n1)"
 done
 
@@ -59,6 +84,6 @@ for t in "${targets[@]}"; do
     w="${wheel[$t]}"
     size=$(stat -c %s "$w")
     tag="$("$PYEXE" -m auditwheel show "$w" 2>/dev/null | tr '\n' ' ' | grep -o 'consistent with the following platform tag: "[^"]*"' | cut -d'"' -f2 || true)"
-    printf '  %s\n    %s bytes (%s KiB), built in %ss; needs %s; auditwheel: %s\n' \
+    printf '  %s\n    %s bytes (%s KiB), built in %ss (side by side); needs %s; auditwheel: %s\n' \
         "$(basename "$w")" "$size" "$((size / 1024))" "${seconds[$t]}" "$(max_glibc "$w")" "${tag:-?}"
 done

@@ -38,9 +38,13 @@ expect_env() {
 
 # The cross test build's settings. -D warnings because rustup's clippy cannot see aarch64-only code;
 # line tables are all a failing test's backtrace needs, and full debug info makes this build slower.
+# A one-off build: incremental compilation only adds work, and the dependencies (proptest and
+# regex-syntax, which the library's tests do not even use, rayon, half) unoptimized save ~80 s of a
+# ~350 s build; ncnnq itself stays at the test profile's opt-level 2, where its tests run fast.
 cross_test_env() {
-    export RUSTFLAGS="${RUSTFLAGS:-} -D warnings" CARGO_PROFILE_TEST_DEBUG=line-tables-only
+    export RUSTFLAGS="${RUSTFLAGS:-} -D warnings" CARGO_PROFILE_TEST_DEBUG=line-tables-only CARGO_INCREMENTAL=0
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    CROSS_CONFIG=(--config 'profile.test.package."*".opt-level=0')
 }
 
 # qemu as cargo's runner on one CPU. The cross libc's own directory first: the loader must not pick
@@ -54,24 +58,25 @@ runner() {
 # parser fuzzing): codec and optimizer code no CPU feature changes, which the native `cargo test`
 # runs, and each would cost a second build of the crate.
 CROSS_TESTS=(--lib)
+CROSS_CONFIG=()
 
 rust_tests() {
     ensure_cross_toolchain
     cross_test_env
     log "building the aarch64 test binaries (${CROSS_TESTS[*]})"
-    with_debian_rust cargo test --quiet --target "$AARCH64" "${CROSS_TESTS[@]}" --no-run
+    with_debian_rust cargo test --quiet --target "$AARCH64" "${CROSS_CONFIG[@]}" "${CROSS_TESTS[@]}" --no-run
     local cpu status=0
     for cpu in "${CPUS[@]}"; do
         log "cargo test under qemu -cpu $cpu ($(expect_env "$cpu" | tr '\n' ' '))"
         mapfile -t envs < <(expect_env "$cpu")
         if ! with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(runner "$cpu")" "${envs[@]}" \
-            cargo test --quiet --target "$AARCH64" "${CROSS_TESTS[@]}"; then
+            cargo test --quiet --target "$AARCH64" "${CROSS_CONFIG[@]}" "${CROSS_TESTS[@]}"; then
             status=1
             continue
         fi
         # The dispatch as the tests saw it, for the log: the tests that check it, their stderr shown.
         with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(runner "$cpu")" "${envs[@]}" \
-            cargo test --quiet --target "$AARCH64" --lib -- --nocapture --test-threads=1 \
+            cargo test --quiet --target "$AARCH64" "${CROSS_CONFIG[@]}" --lib -- --nocapture --test-threads=1 \
             kernels::tests::every_family kernels::cpu::tests kernels::gemm_i8::tests::the_intended_path_runs 2>&1 |
             grep -oE "(cpu features: |(f32|i8): [a-z0-9_]+ \(paths |int8 path: ).*" | sed "s/^/  [$cpu] /"
     done
@@ -86,7 +91,8 @@ broken_neon() {
     cross_test_env
     # ncnnq itself unoptimized (its dependencies stay as the rust step built them): a quicker build,
     # and these tests still run in seconds.
-    local broken=(--target "$AARCH64" --features break-neon-for-ci-demo --lib --config profile.test.package.ncnnq.opt-level=0)
+    local broken=(--target "$AARCH64" "${CROSS_CONFIG[@]}" --features break-neon-for-ci-demo --lib
+        --config profile.test.package.ncnnq.opt-level=0)
     local out="$CROSS/broken-neon.log" cpu=cortex-a72
     log "building the aarch64 library tests with --features break-neon-for-ci-demo"
     with_debian_rust cargo test --quiet "${broken[@]}" --no-run
