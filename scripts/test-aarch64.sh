@@ -10,9 +10,9 @@
 #           break-neon-for-ci-demo): passes only if they FAIL, on the NEON comparisons
 #   python  the aarch64 wheel from scripts/build-wheels.sh, pip-installed into Debian's python3.11
 #           (arm64 packages unpacked into a sysroot) under qemu; `pytest -m emulated` on both CPUs
-#   parity  ncnnq table, ncnnq int8 and runs of the embedded default (and of a small net) with the
-#           x86_64 wheel and with the aarch64 wheel: scales within 0.5%, outputs within the parity
-#           bar (scripts/arch_parity.py)
+#   parity  ncnnq table, ncnnq int8 and fp32/int8 runs of the embedded default with the x86_64 wheel
+#           and with the aarch64 wheel (-cpu max): scales within 0.5%, outputs within the parity bar
+#           (scripts/arch_parity.py)
 set -euo pipefail
 # shellcheck source=scripts/cross-common.sh
 source "$(dirname "$0")/cross-common.sh"
