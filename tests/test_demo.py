@@ -12,6 +12,8 @@ import ncnnq
 from ncnnq import demo
 from reference import assert_close, make_ncnn_net, run_ncnn_net
 
+pytestmark = pytest.mark.emulated  # CI runs these on the aarch64 wheel under qemu too
+
 
 def _input(path: Path) -> np.ndarray:
     """What ncnn2table feeds the model for this image with the documented mean/norm/pixel/shape."""

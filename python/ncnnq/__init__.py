@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from ._native import Layer, Model, Net, __version__
+from ._native import Layer, Model, Net, __version__, kernel_info
 from .calibrate import Sample, calibrate
 from .errors import (
     Error,
@@ -60,6 +60,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "calibrate",
+    "kernel_info",
     "optimize",
     "quantize",
     "quantize_model",

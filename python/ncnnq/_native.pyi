@@ -14,6 +14,14 @@ __version__: str
 StrPath = Union[str, PathLike[str]]
 ParamValue = Union[int, float, str, list[int], list[float]]
 
+def kernel_info() -> dict[str, object]:
+    """This build's CPU dispatch: ``{"arch": "aarch64", "features": ["neon", "dotprod", ...],
+    "families": {"f32": {...}, "i8": {"chosen": "dotprod", "paths": [{"name", "needs",
+    "available"}, ...]}}}``. ``f32`` is the path every f32 kernel shares, ``i8`` the one every int8
+    kernel shares (``int8_kernel()``). Paths are listed best first; a family runs the first
+    available one unless ``NCNNQ_KERNEL=<path>`` (every family with a path of that name) or
+    ``NCNNQ_KERNEL_I8=<path>`` (int8) forces another."""
+
 class Model:
     """An ncnn model: layers in file order, blobs, params and weights.
 

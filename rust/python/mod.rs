@@ -2,7 +2,7 @@
 
 mod calib;
 mod errors;
-mod int8_kernels;
+mod kernels;
 mod model;
 mod net;
 mod optimize;
@@ -21,9 +21,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calib::int8_gemm, m)?)?;
     m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
     m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
-    m.add_function(wrap_pyfunction!(int8_kernels::int8_kernel, m)?)?;
-    m.add_function(wrap_pyfunction!(int8_kernels::int8_kernels_available, m)?)?;
-    m.add_function(wrap_pyfunction!(int8_kernels::kernel_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::kernel_info, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::int8_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::int8_kernels_available, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::kernel_calls, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
