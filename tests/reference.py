@@ -18,6 +18,7 @@ INPUT_SHAPES: dict[str, tuple[int, ...]] = {
     "mnet.25-opt": (3, 320, 320),
     "nanodet_m": (3, 320, 320),
     "squeezenet_v1.1": (3, 227, 227),
+    "ppocrv4_det.ncnn": (3, 640, 640),
 }
 
 
