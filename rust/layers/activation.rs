@@ -4,7 +4,7 @@
 
 use super::channelwise::{channel_view, for_each_channel};
 use super::{map_op, one, single, take, Context, Op, Params};
-use crate::engine::Tensor;
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 use super::activation::Activation;
 use super::convolution::{ConvCore, ConvWeights, Geometry};
 use super::{one, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::conv_depthwise::{self, Plane};
 use crate::kernels::simd::{self, Isa};

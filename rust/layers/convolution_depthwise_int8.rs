@@ -8,7 +8,7 @@ use super::activation::Activation;
 use super::convolution::Geometry;
 use super::convolution_int8::{ConvInt8, ConvParams};
 use super::{int8, one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor, TensorData};
+use crate::base::{Shape, Tensor, TensorData};
 use crate::error::Result;
 use crate::kernels::dw_i8::{self, DwSource};
 use crate::kernels::gemm_i8::{self, Epilogue, Out, Path};

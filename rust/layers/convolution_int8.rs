@@ -6,7 +6,7 @@
 use super::activation::Activation;
 use super::convolution::Geometry;
 use super::{int8, one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA, Path};
 use crate::model::Layer;
@@ -93,8 +93,8 @@ impl ConvInt8 {
 
     fn out_view(t: &mut Tensor) -> Out<'_> {
         match &mut t.data {
-            crate::engine::TensorData::F32(v) => Out::F32(v),
-            crate::engine::TensorData::I8(v) => Out::I8(v),
+            crate::base::TensorData::F32(v) => Out::F32(v),
+            crate::base::TensorData::I8(v) => Out::I8(v),
         }
     }
 

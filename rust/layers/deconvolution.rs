@@ -8,7 +8,7 @@
 
 use super::activation::Activation;
 use super::{one, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
 use crate::model::Layer;

@@ -3,7 +3,7 @@
 
 use super::activation::Activation;
 use super::{one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue};
 use crate::kernels::simd::{self, Isa};

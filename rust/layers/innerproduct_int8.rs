@@ -4,7 +4,7 @@
 use super::activation::Activation;
 use super::convolution_int8::quantized_vector;
 use super::{int8, one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_i8::{self, Epilogue, Out, PackedRows, Path};
 use crate::model::Layer;

@@ -39,7 +39,7 @@ pub mod tile;
 pub mod unaryop;
 pub mod yolo_detection;
 
-use crate::engine::Tensor;
+use crate::base::Tensor;
 use crate::error::{Error, Result};
 use crate::model::layer_spec::{self, LayerSpec};
 use crate::model::{Layer, WeightData};

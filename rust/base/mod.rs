@@ -1,0 +1,7 @@
+//! The ground: the value types that kernels, layers, the engine and calibration all share. It
+//! imports nothing from the crate but the error type, so anything may import it and a kernel
+//! never has to reach up into a layer for a type it computes with.
+
+pub mod tensor;
+
+pub use tensor::{Shape, Tensor, TensorData};
