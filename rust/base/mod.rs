@@ -2,6 +2,8 @@
 //! imports nothing from the crate but the error type, so anything may import it and a kernel
 //! never has to reach up into a layer for a type it computes with.
 
+pub mod activation;
 pub mod tensor;
 
+pub use activation::Activation;
 pub use tensor::{Shape, Tensor, TensorData};

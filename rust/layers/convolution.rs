@@ -4,8 +4,8 @@
 //! im2col), or by Winograd F(6,3) for 3×3 stride-1 kernels. `dynamic_weight=1` takes the weights
 //! (w=kw, h=kh, d=inch, c=outch) from the second input and the bias from the third.
 
-use super::activation::Activation;
 use super::{one, Context, Op, Params};
+use crate::base::Activation;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::im2col::ConvB;

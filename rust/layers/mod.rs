@@ -8,6 +8,7 @@ pub mod binaryop;
 pub mod cast;
 pub mod channelwise;
 pub mod concat;
+pub mod conv_params;
 pub mod convolution;
 pub mod convolution_depthwise;
 pub mod convolution_depthwise_int8;
