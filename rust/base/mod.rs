@@ -3,7 +3,9 @@
 //! never has to reach up into a layer for a type it computes with.
 
 pub mod activation;
+pub mod geometry;
 pub mod tensor;
 
 pub use activation::Activation;
+pub use geometry::{Geometry, Padding};
 pub use tensor::{Shape, Tensor, TensorData};

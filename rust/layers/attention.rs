@@ -7,8 +7,7 @@
 //! feed them back on the next step.
 
 use super::{Context, Op, Params};
-use crate::base::Activation;
-use crate::base::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
 use crate::model::Layer;

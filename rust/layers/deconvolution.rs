@@ -7,8 +7,7 @@
 //! whose inner dimension would be 1, and scatter the scaled input directly.
 
 use super::{one, Context, Op, Params};
-use crate::base::Activation;
-use crate::base::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
 use crate::model::Layer;

@@ -2,8 +2,7 @@
 //! independent rows; anything else is flattened (c, h, w order) into one vector.
 
 use super::{one, single, Context, Op, Params};
-use crate::base::Activation;
-use crate::base::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue};
 use crate::kernels::simd::{self, Isa};

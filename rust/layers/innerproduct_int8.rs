@@ -3,8 +3,7 @@
 
 use super::convolution_int8::quantized_vector;
 use super::{int8, one, single, Context, Op, Params};
-use crate::base::Activation;
-use crate::base::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_i8::{self, Epilogue, Out, PackedRows, Path};
 use crate::model::Layer;
