@@ -1,5 +1,6 @@
 //! ncnnq: an ncnn model codec, inference engine and int8 quantizer.
 
+pub mod base;
 pub mod calib;
 pub mod engine;
 pub mod error;

@@ -1,9 +1,9 @@
 //! Convolution input patches (im2col columns) at sampled output positions, with the layer's own
 //! padding rules: what the `eq` search needs to evaluate a layer on cached inputs.
 
+use crate::base::Geometry;
 use crate::engine::Tensor;
 use crate::error::{Error, Result};
-use crate::layers::convolution::Geometry;
 use crate::layers::Params;
 use crate::model::Layer;
 

@@ -2,7 +2,7 @@
 //! freed after its last reader. A layer that is a blob's last reader receives it by value, so
 //! element-wise layers work in place without copying.
 
-use super::tensor::Tensor;
+use crate::base::Tensor;
 use crate::error::{Error, Result};
 use crate::layers::{self, Context, Op};
 use crate::model::Graph;

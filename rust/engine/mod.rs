@@ -1,7 +1,6 @@
-//! The inference engine: tensors and the executor that runs a graph's layers.
+//! The inference engine: the executor that runs a graph's layers on tensors.
 
 pub mod executor;
-pub mod tensor;
 
+pub use crate::base::tensor::{Shape, Tensor, TensorData};
 pub use executor::{Net, NetOptions, Observer};
-pub use tensor::{Shape, Tensor, TensorData};

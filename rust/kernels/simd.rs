@@ -359,8 +359,8 @@ pub enum RegAct {
 
 impl RegAct {
     /// Splits an activation into the in-register part and what remains for a scalar pass.
-    pub fn split(a: crate::layers::activation::Activation) -> (RegAct, Option<crate::layers::activation::Activation>) {
-        use crate::layers::activation::Activation as A;
+    pub fn split(a: crate::base::Activation) -> (RegAct, Option<crate::base::Activation>) {
+        use crate::base::Activation as A;
         match a {
             A::Identity => (RegAct::None, None),
             A::Relu => (RegAct::Relu, None),

@@ -1,106 +1,14 @@
-//! Activations: the fused `activation_type` of conv-like layers (formats.md §5) and the
-//! stand-alone activation layers: ReLU, Sigmoid, Swish, HardSwish, HardSigmoid, GELU, Clip, ELU,
-//! CELU, SELU, Mish, TanH, AbsVal, Softplus, BNLL, Erf, Threshold and PReLU.
+//! The stand-alone activation layers: ReLU, Sigmoid, Swish, HardSwish, HardSigmoid, GELU, Clip,
+//! ELU, CELU, SELU, Mish, TanH, AbsVal, Softplus, BNLL, Erf, Threshold and PReLU. The fused
+//! `activation_type` of conv-like layers, which kernels apply too, is `base::activation`.
 
 use super::channelwise::{channel_view, for_each_channel};
 use super::{map_op, one, single, take, Context, Op, Params};
-use crate::engine::Tensor;
+use crate::base::activation::{hardswish, mish, sigmoid, softplus};
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;
-
-/// A fused activation, applied in float32 after bias.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Activation {
-    Identity,
-    Relu,
-    LeakyRelu(f32),
-    Clip(f32, f32),
-    Sigmoid,
-    Mish,
-    HardSwish { alpha: f32, beta: f32 },
-}
-
-/// ncnn clamps the sigmoid argument to avoid exp overflow.
-const SIGMOID_CLAMP: f32 = 88.376_26;
-
-impl Activation {
-    /// From `activation_type` / `activation_params` (ids 9 and 10 of conv-like layers).
-    pub fn from_params(kind: i32, params: &[f32]) -> Activation {
-        let p = |i: usize, default: f32| params.get(i).copied().unwrap_or(default);
-        match kind {
-            1 => Activation::Relu,
-            2 => Activation::LeakyRelu(p(0, 0.0)),
-            3 => Activation::Clip(p(0, -f32::MAX), p(1, f32::MAX)),
-            4 => Activation::Sigmoid,
-            5 => Activation::Mish,
-            6 => Activation::HardSwish { alpha: p(0, 0.2), beta: p(1, 0.5) },
-            // ncnn treats every other code as identity.
-            _ => Activation::Identity,
-        }
-    }
-
-    /// ncnn converts an all-int `activation_params` array (`-23310=2,0,6`) by value.
-    pub fn of_layer(params: &Params) -> Activation {
-        Activation::from_params(params.int(9), &params.float_values(10))
-    }
-
-    #[inline(always)]
-    pub fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::Identity => x,
-            Activation::Relu => x.max(0.0),
-            Activation::LeakyRelu(slope) => {
-                if x > 0.0 {
-                    x
-                } else {
-                    x * slope
-                }
-            }
-            Activation::Clip(lo, hi) => x.max(lo).min(hi),
-            Activation::Sigmoid => sigmoid(x),
-            Activation::Mish => mish(x),
-            Activation::HardSwish { alpha, beta } => hardswish(x, alpha, beta),
-        }
-    }
-
-    pub fn apply_slice(self, xs: &mut [f32]) {
-        match self {
-            Activation::Identity => {}
-            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
-            other => xs.iter_mut().for_each(|x| *x = other.apply(*x)),
-        }
-    }
-}
-
-#[inline(always)]
-pub fn sigmoid(x: f32) -> f32 {
-    let x = x.clamp(-SIGMOID_CLAMP, SIGMOID_CLAMP);
-    1.0 / (1.0 + (-x).exp())
-}
-
-#[inline(always)]
-pub fn mish(x: f32) -> f32 {
-    x * softplus(x).tanh()
-}
-
-#[inline(always)]
-fn softplus(x: f32) -> f32 {
-    x.exp().ln_1p()
-}
-
-#[inline(always)]
-pub fn hardswish(x: f32, alpha: f32, beta: f32) -> f32 {
-    let lower = -beta / alpha;
-    let upper = 1.0 / alpha + lower;
-    if x < lower {
-        0.0
-    } else if x > upper {
-        x
-    } else {
-        x * (x * alpha + beta)
-    }
-}
 
 /// Complementary error function, relative error below 1.2e-7 everywhere (the Chebyshev fit of
 /// Numerical Recipes §6.2), evaluated in f64.
@@ -327,13 +235,5 @@ mod tests {
             assert!((erfc(x) - want_c).abs() <= 2e-7 * want_c.abs() + 1e-14, "erfc({x}) = {}, want {want_c}", erfc(x));
         }
         assert!((erf(1.0) - 0.842_700_792_949_714_9).abs() < 1e-7);
-    }
-
-    #[test]
-    fn activation_branch_points_follow_ncnn() {
-        assert_eq!(hardswish(-3.0, 0.2, 0.5), 0.0);
-        assert_eq!(hardswish(3.0, 0.2, 0.5), 3.0);
-        assert_eq!(hardswish(1.0, 0.2, 0.5), 0.7);
-        assert_eq!(Activation::from_params(3, &[-1.0, 2.0]).apply(5.0), 2.0);
     }
 }

@@ -6,7 +6,7 @@
 //! values win; we rank the dense values.
 
 use super::{single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::cmp::Ordering;

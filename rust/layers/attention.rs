@@ -7,10 +7,9 @@
 //! feed them back on the next step.
 
 use super::{Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
-use crate::layers::activation::Activation;
 use crate::model::Layer;
 use std::sync::Arc;
 

@@ -17,7 +17,7 @@
 //! do not broadcast are an error here (ncnn reads out of bounds on them).
 
 use super::{map_inplace, one, take, Context, Op, Params, PAR_CHUNK};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use rayon::prelude::*;

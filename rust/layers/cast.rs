@@ -7,7 +7,7 @@
 //! anything between two 16-bit types) are rejected when the layer is built.
 
 use super::{one, single, take, Context, Op, Params};
-use crate::engine::Tensor;
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use half::{bf16, f16};
@@ -73,7 +73,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Shape;
+    use crate::base::Shape;
 
     fn cast_layer(params: &str) -> Layer {
         let text = format!("7767517\n2 2\nInput in 0 1 in\nCast c 1 1 in out {params}\n");

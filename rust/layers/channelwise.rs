@@ -6,7 +6,7 @@
 //! always indexes by c, so a 1-D or 2-D blob gets `bias[0]` everywhere.
 
 use super::{one, take, Context, Op, Params, PAR_CHUNK};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use rayon::prelude::*;

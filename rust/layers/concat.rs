@@ -1,8 +1,8 @@
 //! Concat along one axis.
 
 use super::{one, Context, Op, Params};
-use crate::engine::tensor::{resolve_axis, split_at_axis, with_axis_len};
-use crate::engine::Tensor;
+use crate::base::tensor::{resolve_axis, split_at_axis, with_axis_len};
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

@@ -2,10 +2,9 @@
 //! depthwise convolution (its own SIMD kernels); any other group count runs one GEMM per group.
 //! Same geometry, padding, bias, activation and dynamic_weight forms as Convolution.
 
-use super::activation::Activation;
-use super::convolution::{ConvCore, ConvWeights, Geometry};
+use super::convolution::{ConvCore, ConvWeights};
 use super::{one, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::conv_depthwise::{self, Plane};
 use crate::kernels::simd::{self, Isa};

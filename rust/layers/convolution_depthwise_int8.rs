@@ -4,11 +4,9 @@
 //! own kernel); otherwise each group is an int8 convolution with the group's weight scale on all
 //! its outputs.
 
-use super::activation::Activation;
-use super::convolution::Geometry;
 use super::convolution_int8::{ConvInt8, ConvParams};
 use super::{int8, one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor, TensorData};
+use crate::base::{Activation, Geometry, Shape, Tensor, TensorData};
 use crate::error::Result;
 use crate::kernels::dw_i8::{self, DwSource};
 use crate::kernels::gemm_i8::{self, Epilogue, Out, Path};

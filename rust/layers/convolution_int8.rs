@@ -3,10 +3,8 @@
 //! the layer's single input scale (or taken as is when it arrives as int8), padded in the int8
 //! domain, multiplied by the int8 GEMM per group, and finished by the kernel's epilogue.
 
-use super::activation::Activation;
-use super::convolution::Geometry;
 use super::{int8, one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA, Path};
 use crate::model::Layer;
@@ -93,8 +91,8 @@ impl ConvInt8 {
 
     fn out_view(t: &mut Tensor) -> Out<'_> {
         match &mut t.data {
-            crate::engine::TensorData::F32(v) => Out::F32(v),
-            crate::engine::TensorData::I8(v) => Out::I8(v),
+            crate::base::TensorData::F32(v) => Out::F32(v),
+            crate::base::TensorData::I8(v) => Out::I8(v),
         }
     }
 

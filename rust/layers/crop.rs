@@ -3,7 +3,7 @@
 //! size of a second (reference) bottom.
 
 use super::{check_axes, unsupported, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

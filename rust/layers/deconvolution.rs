@@ -6,9 +6,8 @@
 //! followed by a col2im scatter-add into a bias-filled plane; depthwise groups skip the GEMM,
 //! whose inner dimension would be 1, and scatter the scaled input directly.
 
-use super::activation::Activation;
 use super::{one, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
 use crate::model::Layer;

@@ -6,7 +6,7 @@
 //! not stable, so equal scores come out in its order only if we partition exactly as it does.
 
 use super::{one, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Eltwise: product, (weighted) sum or maximum of two or more blobs of one shape.
 
 use super::{one, take, Context, Op, Params, PAR_CHUNK};
-use crate::engine::Tensor;
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use rayon::prelude::*;

@@ -2,7 +2,7 @@
 //! float blob, not its values), clamps them to [0, input_dim), and emits one row per word.
 
 use super::{one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

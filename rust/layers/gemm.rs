@@ -5,7 +5,7 @@
 //! constant side is packed once for the f32 GEMM kernel; the other side is fed as its operand.
 
 use super::{Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
 use crate::model::Layer;

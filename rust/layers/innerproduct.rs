@@ -1,9 +1,8 @@
 //! InnerProduct: a fully connected layer. A 2-D input whose width equals num_input is treated as
 //! independent rows; anything else is flattened (c, h, w order) into one vector.
 
-use super::activation::Activation;
 use super::{one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue};
 use crate::kernels::simd::{self, Isa};

@@ -1,10 +1,9 @@
 //! int8 InnerProduct (runtime-int8.md §4): the input quantized with the single input scale, int32
 //! dot products per output, de-scale, bias and activation; the output is always float32.
 
-use super::activation::Activation;
 use super::convolution_int8::quantized_vector;
 use super::{int8, one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_i8::{self, Epilogue, Out, PackedRows, Path};
 use crate::model::Layer;

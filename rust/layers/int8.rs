@@ -3,7 +3,7 @@
 //! factors, and the input as the kernels take it.
 
 use super::Params;
-use crate::engine::{Tensor, TensorData};
+use crate::base::{Tensor, TensorData};
 use crate::error::Result;
 use crate::kernels::gemm_i8::{epilogue, Activations};
 use crate::model::WeightData;

@@ -6,7 +6,7 @@
 //! (truncated), or the w×h of a second bottom with dynamic_target_size.
 
 use super::{unsupported, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use rayon::prelude::*;

@@ -2,7 +2,7 @@
 //! w, h, c, d (d → 4-D, c → 3-D, h → 2-D, w → 1-D).
 
 use super::{Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

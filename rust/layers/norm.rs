@@ -4,7 +4,7 @@
 //! cancel catastrophically.
 
 use super::{one, single, take, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use rayon::prelude::*;

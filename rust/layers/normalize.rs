@@ -2,7 +2,7 @@
 //! (SSD's L2 normalization). ncnn reads these as w×h×c; a 1-D or 2-D blob is one channel.
 
 use super::{one, single, take, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::lrn;
 use crate::kernels::simd::{self, Isa};

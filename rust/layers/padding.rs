@@ -2,7 +2,7 @@
 //! (4-D) through `front`/`behind`; constant pads may take a value per channel from the weights.
 
 use super::{unsupported, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

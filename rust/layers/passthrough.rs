@@ -1,7 +1,7 @@
 //! Layers that move data without computing: Input (fed by the caller), Split, Noop, Dropout.
 
 use super::{single, take, Context, Op, Params};
-use crate::engine::Tensor;
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

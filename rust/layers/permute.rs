@@ -1,7 +1,7 @@
 //! Permute: reorders the axes of a 2-D, 3-D or 4-D blob (a 1-D blob passes through).
 
 use super::{single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

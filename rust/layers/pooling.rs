@@ -2,7 +2,7 @@
 //! four pad modes with its tail-padding and count-exclude-pad rules.
 
 use super::{one, single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::pooling::{self, Method};
 use crate::kernels::simd::{self, Isa};

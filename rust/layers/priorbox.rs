@@ -6,7 +6,7 @@
 //! Centers advance by repeated addition of the step, as ncnn does, so rounding matches.
 
 use super::{one, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! final `coeff` factor.
 
 use super::{check_axes, single, Context, Op, Params};
-use crate::engine::tensor::resolve_axis;
-use crate::engine::{Shape, Tensor};
+use crate::base::tensor::resolve_axis;
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! uniquely owned).
 
 use super::{check_axes, single, take, unsupported, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;
@@ -121,7 +121,7 @@ pub fn build_flatten(_: &Layer) -> Result<Box<dyn Op>> {
 fn axis_flags(axes: &[i32], dims: usize, ctx: &Context) -> Result<Vec<bool>> {
     let mut flags = vec![false; dims];
     for &a in axes {
-        let axis = crate::engine::tensor::resolve_axis(a, dims)
+        let axis = crate::base::tensor::resolve_axis(a, dims)
             .ok_or_else(|| ctx.shape_error(format!("axis {a} is out of range for {dims} dims")))?;
         flags[axis] = true;
     }

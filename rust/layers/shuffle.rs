@@ -2,7 +2,7 @@
 //! Reorg (space to depth).
 
 use super::{single, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 //! end; the last top takes the rest).
 
 use super::{check_axes, Context, Op, Params};
-use crate::engine::tensor::{resolve_axis, split_at_axis, with_axis_len};
-use crate::engine::Tensor;
+use crate::base::tensor::{resolve_axis, split_at_axis, with_axis_len};
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

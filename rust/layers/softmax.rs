@@ -1,8 +1,8 @@
 //! Softmax along one axis.
 
 use super::{one, single, take, Context, Op, Params};
-use crate::engine::tensor::{resolve_axis, split_at_axis};
-use crate::engine::Tensor;
+use crate::base::tensor::{resolve_axis, split_at_axis};
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

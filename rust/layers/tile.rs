@@ -2,7 +2,7 @@
 //! leading axes: the output rank is the larger of the two).
 
 use super::{single, unsupported, Context, Op, Params};
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 
 use super::detection_output::{corner_area, detections_tensor, nms, sort_descending, Detection, IouTest};
 use super::{one, Context, Op, Params};
-use crate::engine::Tensor;
+use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
 use std::sync::Arc;

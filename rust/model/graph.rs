@@ -2,6 +2,7 @@
 //! topological (file) order, blobs with one producer each, typed params and weights.
 
 use super::layer_spec::{self, LayerSpec};
+use super::param_defaults;
 use super::param_dict::ParamDict;
 use super::weights::Weight;
 use std::collections::HashMap;
@@ -222,8 +223,8 @@ impl Graph {
             if a.type_name != b.type_name || a.name != b.name || names(self, a) != names(other, b) {
                 return Err(format!("layer '{}' differs in type, name or blobs", a.name));
             }
-            let pa = super::param_text::normalized_params(a);
-            let pb = super::param_text::normalized_params(b);
+            let pa = param_defaults::normalized(a.spec(), &a.params);
+            let pb = param_defaults::normalized(b.spec(), &b.params);
             if !pa.same_bits(&pb) {
                 return Err(format!("layer '{}': params differ: {:?} vs {:?}", a.name, pa, pb));
             }

@@ -2,7 +2,7 @@
 //! the order ncnn's writer emits them) and the weight arrays its `load_model` reads from `.bin`.
 //!
 //! This is the one registry of layer types for the codec; the engine has its own registry of
-//! implementations (`layers/mod.rs`).
+//! implementations (`layers/registry.rs`).
 
 use super::param_dict::ParamDict;
 

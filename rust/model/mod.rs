@@ -5,6 +5,7 @@ pub mod float_text;
 pub mod graph;
 pub mod layer_spec;
 pub mod param_bin;
+pub mod param_defaults;
 pub mod param_dict;
 pub mod param_text;
 pub mod random_weights;

@@ -3,6 +3,7 @@
 
 use super::graph::{BlobShape, Graph, GraphBuilder};
 use super::layer_spec::{self, ParamKind, TYPE_INDEX};
+use super::param_defaults;
 use super::param_dict::{ParamDict, ParamValue, MAX_PARAM_ID, SHAPE_HINT_ID};
 use super::param_text::{decode_shape_hints, MAGIC};
 use crate::error::{Error, Result};
@@ -230,7 +231,7 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
                 }
             }
         }
-        for (id, value) in super::param_text::normalized_params(layer).iter() {
+        for (id, value) in param_defaults::normalized(layer.spec(), &layer.params).iter() {
             let id = id as i32;
             match value {
                 ParamValue::IntArray(v) => {

@@ -6,7 +6,8 @@
 
 use super::float_text::{format_ncnn_float, parse_ncnn_float};
 use super::graph::{BlobShape, Graph, GraphBuilder, Layer};
-use super::layer_spec::{self, LayerSpec, ParamDefault, ParamKind};
+use super::layer_spec::ParamKind;
+use super::param_defaults;
 use super::param_dict::{ParamDict, ParamValue, MAX_PARAM_ID, SHAPE_HINT_ID};
 use crate::error::{Error, Result};
 use std::fmt::Write as _;
@@ -414,58 +415,6 @@ fn lint_param_types(graph: &mut Graph, file: &str) {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/// Whether `value` equals the parameter's default as the layer reads it (the writer then omits
-/// it; ncnn's writer does the same).
-fn is_default(spec: &LayerSpec, params: &ParamDict, id: u32, value: &ParamValue) -> bool {
-    let Some(p) = spec.param(id) else { return false };
-    match p.default {
-        ParamDefault::Int(d) if p.kind == ParamKind::Int => value.as_int() == Some(d),
-        ParamDefault::Float(d) => value.as_float().map(f32::to_bits) == Some(d.to_bits()),
-        ParamDefault::SameAs(other) => {
-            let reference = layer_spec::effective(spec, params, other).and_then(|v| v.as_int());
-            value.as_int().is_some() && value.as_int() == reference
-        }
-        ParamDefault::Empty => match value {
-            ParamValue::IntArray(v) => v.is_empty(),
-            ParamValue::FloatArray(v) => v.is_empty(),
-            ParamValue::Str(s) => s.is_empty(),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// The params the writer emits, in emission order: spec order first, then unknown ids.
-fn emitted_params(layer: &Layer) -> Vec<(u32, &ParamValue)> {
-    let mut out = Vec::new();
-    let spec = layer.spec();
-    if let Some(spec) = spec {
-        for p in spec.params {
-            if let Some(v) = layer.params.get(p.id) {
-                if !is_default(spec, &layer.params, p.id, v) {
-                    out.push((p.id, v));
-                }
-            }
-        }
-    }
-    for (id, v) in layer.params.iter() {
-        if spec.is_none_or(|s| s.param(id).is_none()) {
-            out.push((id, v));
-        }
-    }
-    out
-}
-
-/// The layer's params with defaults dropped: two layers with equal normalized params behave the
-/// same in ncnn.
-pub fn normalized_params(layer: &Layer) -> ParamDict {
-    let mut d = ParamDict::new();
-    for (id, v) in emitted_params(layer) {
-        d.set(id, v.clone());
-    }
-    d
-}
-
 fn write_float(out: &mut String, v: f32, layer: &Layer, id: u32) -> Result<()> {
     let text = format_ncnn_float(v).ok_or_else(|| {
         Error::layer(
@@ -541,7 +490,7 @@ pub fn write(graph: &Graph) -> Result<String> {
                 let _ = write!(out, ",{},{},{},{},{}", s.dims, s.w, s.h, s.d, s.c);
             }
         }
-        for (id, value) in emitted_params(layer) {
+        for (id, value) in param_defaults::emitted(layer.spec(), &layer.params) {
             write_value(&mut out, id, value, layer)?;
         }
         out.push('\n');

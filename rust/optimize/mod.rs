@@ -10,33 +10,17 @@ pub mod eliminate;
 pub mod fuse_activation;
 pub mod fuse_batchnorm;
 pub mod fuse_binaryop;
+pub mod pass_log;
 pub mod pattern;
 pub mod replace;
 pub mod shape_inference;
 
+pub use pass_log::{PassFn, PassLog};
+pub use shape_inference::ShapeInference;
+
 use crate::error::{Error, Result};
 use crate::model::weights::f32_to_f16_bits;
 use crate::model::{bin_file, Graph, WeightData};
-
-/// What a pass did: the layers of each match (the surviving layer first) and the matches it
-/// declined where ncnn would have rewritten.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PassLog {
-    pub fired: Vec<Vec<String>>,
-    pub declined: Vec<String>,
-}
-
-impl PassLog {
-    pub fn fire(&mut self, g: &Graph, layers: &[usize]) {
-        self.fired.push(layers.iter().map(|&i| g.layers[i].name.clone()).collect());
-    }
-
-    pub fn decline(&mut self, message: String) {
-        self.declined.push(message);
-    }
-}
-
-pub type PassFn = fn(&mut Graph, &mut PassLog);
 
 /// Every pass, in ncnnoptimize's order.
 pub const PASSES: &[(&str, PassFn)] = &[
@@ -100,14 +84,6 @@ pub struct Counts {
     pub blobs: usize,
     /// Size of the `.bin` the model would be written as.
     pub weight_bytes: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ShapeInference {
-    /// Ran; this many blobs got a hint they did not have.
-    Inferred { new_hints: usize },
-    /// Did not run (or failed); existing hints are kept and none added.
-    Skipped { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -7,11 +7,19 @@
 //! run, an Input without a shape) it changes nothing; so does this, and says why — here "layers
 //! it cannot run" are the types the engine does not implement yet.
 
-use super::ShapeInference;
 use crate::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use crate::layers;
 use crate::model::{BlobShape, Graph, Layer};
 use std::collections::BTreeSet;
+
+/// What shape inference did, for the optimize report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShapeInference {
+    /// Ran; this many blobs got a hint they did not have.
+    Inferred { new_hints: usize },
+    /// Did not run (or failed); existing hints are kept and none added.
+    Skipped { reason: String },
+}
 
 fn from_hint(s: &BlobShape) -> Option<Shape> {
     let ext = |v: i32| usize::try_from(v).ok().filter(|&n| n > 0);

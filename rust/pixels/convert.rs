@@ -1,7 +1,7 @@
 //! Interleaved 8-bit pixels to planar float channels, with ncnn's conversions (`from_pixels`)
 //! and its integer grayscale formula, then `substract_mean_normalize`.
 
-use crate::engine::{Shape, Tensor};
+use crate::base::{Shape, Tensor};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

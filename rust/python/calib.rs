@@ -3,11 +3,11 @@
 use super::errors::{to_py, IntoPyResult};
 use super::model::PyModel;
 use super::net::{tensor_from_numpy, tensor_to_numpy};
+use crate::base::Activation;
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
 use crate::error::Error;
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
-use crate::layers::activation::Activation;
 use crate::pixels::{self, PixelType};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;

@@ -11,32 +11,16 @@
 //!   others when they differ);
 //! - Gemm's constant B is scanned whole for its absmax (ncnn2int8 scans the first row only).
 
+mod report;
 mod requantize;
 mod rewrite;
+mod table;
+
+pub use report::Report;
+pub use table::ScaleTable;
 
 use crate::error::{Error, Result};
 use crate::model::Graph;
-use std::collections::BTreeMap;
-
-/// A calibration table as ncnn2int8 reads it: `<layer>_param_<k>` weight entries and one
-/// activation scale per layer.
-#[derive(Debug, Clone, Default)]
-pub struct ScaleTable {
-    pub weights: BTreeMap<String, Vec<f32>>,
-    pub activations: BTreeMap<String, f32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Report {
-    /// (layer, type) of every layer given int8 weights.
-    pub quantized: Vec<(String, String)>,
-    /// (layer, reason) of Convolution/ConvolutionDepthWise/InnerProduct layers left in float.
-    pub kept_float: Vec<(String, String)>,
-    /// Layers whose output is requantized to int8 (+100).
-    pub requantized: Vec<String>,
-    /// Findings that did not stop quantization.
-    pub warnings: Vec<String>,
-}
 
 /// Every way `table` does not fit `graph`: unknown layers, wrong counts, non-finite or
 /// non-positive scales. Empty when the table can be applied.

@@ -6,7 +6,7 @@ pub mod reference;
 mod tests;
 
 use super::simd::{F32Vec, Isa, RegAct};
-use crate::layers::activation::Activation;
+use crate::base::Activation;
 use rayon::prelude::*;
 
 /// The geometry of one channel: a padded input plane and its output plane.

@@ -1,9 +1,9 @@
 //! Every int8 path's depthwise rows against the definition, bit for bit.
 
 use super::*;
+use crate::base::Activation;
 use crate::kernels::gemm_i8::epilogue::{finish_row_body, OutPtr};
 use crate::kernels::gemm_i8::{available_paths, Epilogue, Out};
-use crate::layers::activation::Activation;
 
 struct Rng(u64);
 

@@ -11,7 +11,7 @@ mod micro;
 pub mod reference;
 
 use super::simd::{self, Isa, RegAct};
-use crate::layers::activation::Activation;
+use crate::base::Activation;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};

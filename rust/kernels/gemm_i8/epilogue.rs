@@ -5,7 +5,7 @@
 //! is exactly rounded everywhere; without FMA hardware it is a libm call, slow but equal; Rust
 //! never contracts a product and a sum on its own).
 
-use crate::layers::activation::Activation;
+use crate::base::Activation;
 
 /// How accumulator row `p` becomes output row `p`:
 /// `y = act(acc · scale[p] + bias[p])`, then `q(y · s_out)` when requantizing.

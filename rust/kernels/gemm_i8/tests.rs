@@ -5,7 +5,7 @@
 use super::epilogue::{self, Epilogue, Out, OutPtr};
 use super::layout::ConvSource;
 use super::*;
-use crate::layers::activation::Activation;
+use crate::base::Activation;
 
 pub(crate) struct Rng(u64);
 

@@ -1,9 +1,9 @@
 //! Winograd against a direct convolution computed in f64.
 
 use super::*;
+use crate::base::Activation;
 use crate::kernels::simd::Isa;
 use crate::kernels::testutil::Rng;
-use crate::layers::activation::Activation;
 
 /// Direct 3×3 convolution of a padded input, f64 accumulation; also returns Σ|w·x| per output.
 fn direct(w: &[f32], x: &[f32], pw: usize, ph: usize, inch: usize, outch: usize, bias: &[f32]) -> (Vec<f32>, Vec<f32>) {

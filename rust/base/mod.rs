@@ -1,0 +1,11 @@
+//! The ground: the value types that kernels, layers, the engine and calibration all share. It
+//! imports nothing from the crate but the error type, so anything may import it and a kernel
+//! never has to reach up into a layer for a type it computes with.
+
+pub mod activation;
+pub mod geometry;
+pub mod tensor;
+
+pub use activation::Activation;
+pub use geometry::{Geometry, Padding};
+pub use tensor::{Shape, Tensor, TensorData};

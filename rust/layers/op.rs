@@ -1,0 +1,163 @@
+//! The interface every layer implements ([`Op`]), what it runs in ([`Context`]), how it reads its
+//! parameters ([`Params`]), and the small helpers layers share: taking a bottom in place, one-input
+//! and one-output plumbing, element-wise maps.
+
+use crate::base::Tensor;
+use crate::error::{Error, Result};
+use crate::model::layer_spec::{self, LayerSpec};
+use crate::model::{Layer, ParamValue, WeightData};
+use std::sync::Arc;
+
+/// Where a layer runs, for error messages.
+pub struct Context<'a> {
+    pub layer: &'a str,
+    pub layer_type: &'a str,
+}
+
+impl Context<'_> {
+    pub fn shape_error(&self, message: impl std::fmt::Display) -> Error {
+        Error::shape(self.layer, self.layer_type, message)
+    }
+}
+
+/// A built layer, ready to run.
+pub trait Op: Send + Sync {
+    /// Computes the tops from the bottoms. A bottom whose last reader is this layer arrives
+    /// uniquely owned (see [`take`]), so element-wise layers can reuse its buffer.
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>>;
+
+    /// Whether this op can read int8 (requantized) blobs.
+    fn accepts_int8(&self) -> bool {
+        false
+    }
+}
+
+/// The tensor itself when uniquely owned, else a copy: the in-place idiom.
+pub fn take(t: Arc<Tensor>) -> Tensor {
+    Arc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())
+}
+
+/// The single bottom of a one-input layer.
+pub fn single(mut bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Arc<Tensor>> {
+    if bottoms.len() != 1 {
+        return Err(ctx.shape_error(format!("expects 1 input, got {}", bottoms.len())));
+    }
+    Ok(bottoms.pop().expect("one bottom"))
+}
+
+pub fn one(t: Tensor) -> Result<Vec<Arc<Tensor>>> {
+    Ok(vec![Arc::new(t)])
+}
+
+/// Elements per parallel task of the element-wise helpers: small blobs stay on one thread.
+pub(super) const PAR_CHUNK: usize = 1 << 14;
+
+/// Applies `f` to every element in place, on the current rayon pool.
+pub fn map_inplace(data: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    use rayon::prelude::*;
+    data.par_chunks_mut(PAR_CHUNK).for_each(|chunk| chunk.iter_mut().for_each(|x| *x = f(*x)));
+}
+
+/// A one-input layer that maps every element through a function, in place.
+pub struct Map<F>(pub F);
+
+impl<F: Fn(f32) -> f32 + Send + Sync> Op for Map<F> {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let mut t = take(single(bottoms, ctx)?);
+        map_inplace(t.f32_mut(), &self.0);
+        one(t)
+    }
+}
+
+/// Boxes an element-wise function as an op.
+pub fn map_op(f: impl Fn(f32) -> f32 + Send + Sync + 'static) -> Result<Box<dyn Op>> {
+    Ok(Box::new(Map(f)))
+}
+
+/// A layer's parameters with ncnn's defaults filled in from the codec's parameter table.
+pub struct Params<'a> {
+    layer: &'a Layer,
+    spec: &'static LayerSpec,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(layer: &'a Layer) -> Result<Self> {
+        let spec = layer_spec::lookup(&layer.type_name).ok_or_else(|| unsupported(layer, "no parameter table"))?;
+        Ok(Params { layer, spec })
+    }
+
+    pub fn int(&self, id: u32) -> i32 {
+        debug_assert!(self.spec.param(id).is_some(), "{}: param {id} not in table", self.spec.name);
+        layer_spec::effective(self.spec, &self.layer.params, id).and_then(|v| v.as_int()).unwrap_or(0)
+    }
+
+    pub fn float(&self, id: u32) -> f32 {
+        debug_assert!(self.spec.param(id).is_some(), "{}: param {id} not in table", self.spec.name);
+        layer_spec::effective(self.spec, &self.layer.params, id).and_then(|v| v.as_float()).unwrap_or(0.0)
+    }
+
+    pub fn ints(&self, id: u32) -> Vec<i32> {
+        self.layer.params.int_array(id)
+    }
+
+    pub fn floats(&self, id: u32) -> Vec<f32> {
+        self.layer.params.float_array(id)
+    }
+
+    /// A float array as current ncnn hands it to layers that read `pd.get(id, Mat())` as
+    /// floats: an all-int array (`-23300=1,40`) is converted by value, unlike
+    /// [`Params::floats`], which reinterprets int elements bitwise (what Yolov3DetectionOutput's
+    /// mask still gets; measured against ncnn 1.0.20261020).
+    pub fn float_values(&self, id: u32) -> Vec<f32> {
+        match self.layer.params.get(id) {
+            Some(ParamValue::IntArray(v)) => v.iter().map(|&i| i as f32).collect(),
+            _ => self.layer.params.float_array(id),
+        }
+    }
+
+    pub fn string(&self, id: u32) -> String {
+        self.layer.params.string(id)
+    }
+
+    /// Whether the parameter was written in the file.
+    pub fn has(&self, id: u32) -> bool {
+        self.layer.params.contains(id)
+    }
+
+    /// An error about this layer's parameters.
+    pub fn invalid(&self, message: impl std::fmt::Display) -> Error {
+        Error::layer(&self.layer.name, &self.layer.type_name, message)
+    }
+
+    /// A weight array as float32 (fp16/codebook decoded).
+    pub fn weight_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let w = self.weight(name)?;
+        Ok(w.to_f32())
+    }
+
+    /// A weight array as stored.
+    pub fn weight(&self, name: &str) -> Result<&'a WeightData> {
+        self.layer.weight(name).map(|w| &w.data).ok_or_else(|| {
+            self.invalid(format!(
+                "weight array {name:?} is missing (load the model with its .bin, or fill random weights)"
+            ))
+        })
+    }
+
+    /// A weight array that may be absent (e.g. bias when bias_term is 0).
+    pub fn optional_f32(&self, name: &str) -> Option<Vec<f32>> {
+        self.layer.weight(name).map(|w| w.data.to_f32())
+    }
+}
+
+pub fn unsupported(layer: &Layer, detail: &str) -> Error {
+    Error::Unsupported { layer: layer.name.clone(), layer_type: layer.type_name.clone(), detail: detail.to_string() }
+}
+
+/// Rejects axes outside -4..=3 (no blob has more than 4 dims), as ncnn's load_param does.
+pub fn check_axes(p: &Params, what: &str, axes: &[i32]) -> Result<()> {
+    match axes.iter().find(|a| !(-4..=3).contains(*a)) {
+        Some(a) => Err(p.invalid(format!("{what} {a} is outside -4..3"))),
+        None => Ok(()),
+    }
+}
