@@ -6,6 +6,7 @@ use super::net::{tensor_from_numpy, tensor_to_numpy};
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
 use crate::error::Error;
+use crate::kernels::dispatch;
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::layers::activation::Activation;
 use crate::pixels::{self, PixelType};
@@ -229,7 +230,7 @@ pub fn int8_gemm<'py>(
     let mut out = vec![0.0f32; m * n];
     py.detach(|| {
         pool.install(|| {
-            let a = PackedA::new(gemm_i8::selected(), &w, m, k);
+            let a = PackedA::new(dispatch::I8.selected(), &w, m, k);
             let ep = Epilogue {
                 scale: &scale,
                 bias: bias.as_deref(),
