@@ -8,7 +8,8 @@
 //!
 //! Inside a kernel folder, files import downward only: operand types and the vector trait
 //! ([`simd`]) at the bottom, then the reference and the SIMD entry points, then dispatch, then the
-//! driver in `mod.rs` that layers call.
+//! driver in `mod.rs` that layers call (`source_checks` tests hold the folder to that: no import
+//! circle, and no `match` on a path outside dispatch).
 //!
 //! `scripts/test-aarch64.sh rust` runs these tests on aarch64 under qemu with Debian's cross
 //! toolchain, on a CPU with dotprod (`-cpu max`) and one without (`-cpu cortex-a72`). By hand:
@@ -37,6 +38,8 @@ pub mod pooling;
 pub mod simd;
 pub mod winograd;
 
+#[cfg(test)]
+mod source_checks;
 #[cfg(test)]
 pub(crate) mod testutil;
 
