@@ -6,8 +6,9 @@
 #   scripts/test-aarch64.sh [rust] [broken] [python] [parity]      (default: all four)
 #
 #   rust    cross-compiled `cargo test --lib` (Debian's rustc-web) under both CPUs
-#   broken  the int8 kernel tests built with a deliberately wrong NEON kernel (the test-only feature
-#           break-neon-for-ci-demo): passes only if they FAIL, on the NEON comparisons
+#   broken  the int8 kernel tests built from a scratch copy of the tree with scripts/broken-neon.patch
+#           applied (a deliberately wrong NEON GEMM kernel): passes only if they FAIL, on the NEON
+#           comparisons. The shipping code has no trace of it: no feature, no hook.
 #   python  the aarch64 wheel from scripts/build-wheels.sh, pip-installed into Debian's python3.11
 #           (arm64 packages unpacked into a sysroot) under qemu; `pytest -m emulated` on both CPUs
 #   parity  ncnnq table, ncnnq int8 and fp32/int8 runs of the embedded default with the x86_64 wheel
@@ -18,8 +19,8 @@ set -euo pipefail
 source "$(dirname "$0")/cross-common.sh"
 cd "$ROOT"
 
-# What each emulated CPU has (qemu 7.2), and the path each kernel family (kernels::selected_paths)
-# must pick on it: the int8 kernels run sdot on `max`, smlal on the Cortex-A72.
+# What each emulated CPU has (qemu 7.2), and the path each kernel family (kernels::dispatch) must pick
+# on it: the int8 kernels run sdot on `max`, smlal on the Cortex-A72.
 CPUS=(max cortex-a72)
 declare -A EXPECT_FEATURES=([max]="NEON=1 DOTPROD=1 I8MM=1" [cortex-a72]="NEON=1 DOTPROD=0 I8MM=0")
 declare -A EXPECT_PATHS=([max]="f32=neon,i8=dotprod" [cortex-a72]="f32=neon,i8=neon")
@@ -77,24 +78,39 @@ rust_tests() {
         # The dispatch as the tests saw it, for the log: the tests that check it, their stderr shown.
         with_debian_rust env CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(runner "$cpu")" "${envs[@]}" \
             cargo test --quiet --target "$AARCH64" "${CROSS_CONFIG[@]}" --lib -- --nocapture --test-threads=1 \
-            kernels::tests::every_family kernels::cpu::tests kernels::gemm_i8::tests::the_intended_path_runs 2>&1 |
+            kernels::dispatch::tests::every_family kernels::cpu::tests kernels::gemm_i8::tests::the_intended_path_runs 2>&1 |
             grep -oE "(cpu features: |(f32|i8): [a-z0-9_]+ \(paths |int8 path: ).*" | sed "s/^/  [$cpu] /"
     done
     return $status
 }
 
-# The CI demonstration that these tests catch a broken NEON kernel: the library's tests, built with
-# the feature that corrupts the int8 NEON GEMM kernel, run on the Cortex-A72 (whose int8 path is
-# NEON). Only the int8 kernel tests: the failure shows there, and the build is the only cost.
+# The CI demonstration that these tests catch a broken NEON kernel, with nothing of it in the shipping
+# code: scripts/broken-neon.patch (the last row of every NEON int8 GEMM tile loses its products) is
+# applied to a scratch copy of the working tree, whose library tests are built and run on the
+# Cortex-A72 (whose int8 path is NEON). Only the int8 kernel tests: the failure shows there, and the
+# build is the only cost. If the kernel changes so that the patch no longer applies, this step fails
+# and says so: update the patch with the kernel.
 broken_neon() {
     ensure_cross_toolchain
+    ensure_apt patch
     cross_test_env
-    # ncnnq itself unoptimized (its dependencies stay as the rust step built them): a quicker build,
-    # and these tests still run in seconds.
-    local broken=(--target "$AARCH64" "${CROSS_CONFIG[@]}" --features break-neon-for-ci-demo --lib
+    local src="$CROSS/broken-neon-src" out="$CROSS/broken-neon.log" cpu=cortex-a72
+    log "copying the working tree to $src and applying scripts/broken-neon.patch"
+    rm -rf "$src"
+    mkdir -p "$src"
+    # Tracked and new files, not ignored ones (target/, dist/, venvs); a tracked file deleted in the
+    # working tree is skipped.
+    git ls-files -z --cached --others --exclude-standard |
+        tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$src"
+    if ! patch --quiet --forward --no-backup-if-mismatch -p1 -d "$src" <scripts/broken-neon.patch; then
+        log "scripts/broken-neon.patch does not apply to rust/kernels/gemm_i8/aarch64.rs any more: update it"
+        return 1
+    fi
+    # ncnnq itself unoptimized (its dependencies stay as the rust step built them, in the same target
+    # directory): a quicker build, and these tests still run in seconds.
+    local broken=(--manifest-path "$src/Cargo.toml" --target "$AARCH64" "${CROSS_CONFIG[@]}" --lib
         --config profile.test.package.ncnnq.opt-level=0)
-    local out="$CROSS/broken-neon.log" cpu=cortex-a72
-    log "building the aarch64 library tests with --features break-neon-for-ci-demo"
+    log "building the patched copy's aarch64 library tests"
     with_debian_rust cargo test --quiet "${broken[@]}" --no-run
     log "kernels::gemm_i8 tests under qemu -cpu $cpu: they must fail"
     mapfile -t envs < <(expect_env "$cpu")

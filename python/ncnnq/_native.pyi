@@ -16,11 +16,13 @@ ParamValue = Union[int, float, str, list[int], list[float]]
 
 def kernel_info() -> dict[str, object]:
     """This build's CPU dispatch: ``{"arch": "aarch64", "features": ["neon", "dotprod", ...],
-    "families": {"f32": {...}, "i8": {"chosen": "dotprod", "paths": [{"name", "needs",
-    "available"}, ...]}}}``. ``f32`` is the path every f32 kernel shares, ``i8`` the one every int8
-    kernel shares (``int8_kernel()``). Paths are listed best first; a family runs the first
-    available one unless ``NCNNQ_KERNEL=<path>`` (every family with a path of that name) or
-    ``NCNNQ_KERNEL_I8=<path>`` (int8) forces another."""
+    "families": {"f32": {...}, "i8": {"var": "NCNNQ_KERNEL_I8", "chosen": "dotprod", "paths":
+    [{"name", "needs", "available"}, ...]}}}``, one entry per kernel family: ``f32`` is the path
+    every float kernel shares, ``i8`` the one every int8 kernel shares (``int8_kernel()``). Paths
+    are the ones this build compiles, best first; a family runs the first available one, chosen
+    once per process, unless its ``var`` (``NCNNQ_KERNEL_F32``, ``NCNNQ_KERNEL_I8``) or
+    ``NCNNQ_KERNEL`` (every family that has a path of that name) forces another; a forced path
+    the CPU lacks falls back to the best one with a warning."""
 
 class Model:
     """An ncnn model: layers in file order, blobs, params and weights.

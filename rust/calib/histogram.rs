@@ -7,8 +7,8 @@
 //! wider range would give, so the result does not depend on the order samples arrive in (threads
 //! give byte-identical tables). The fine histogram is re-binned to ncnn's 2048 bins afterwards.
 
+use crate::kernels::dispatch;
 use crate::kernels::histogram::{self, SPARE};
-use crate::kernels::simd;
 
 /// Fine bins: with the range at most 2·absmax, every one of ncnn's 2048 bins spans >= 16 of them.
 pub const FINE_BINS: usize = 1 << 16;
@@ -132,7 +132,7 @@ impl WideningHistogram {
             if self.pending + part.len() as u64 > self.spill_at {
                 self.spill();
             }
-            histogram::bin_nonzero(simd::selected(), part, to_bin, &mut self.recent);
+            histogram::bin_nonzero(dispatch::F32.selected(), part, to_bin, &mut self.recent);
             self.pending += part.len() as u64;
         }
     }

@@ -5,7 +5,7 @@
 use super::histogram::{LinearHistogram, WideningHistogram};
 use crate::engine::{Net, Observer, Tensor};
 use crate::error::{Error, Result};
-use crate::kernels::{histogram, simd};
+use crate::kernels::{dispatch, histogram};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -48,7 +48,7 @@ impl BlobStats {
 
     fn add(&mut self, t: &Tensor) {
         let values = t.f32();
-        let (absmax, non_finite) = histogram::absmax(simd::selected(), values);
+        let (absmax, non_finite) = histogram::absmax(dispatch::F32.selected(), values);
         self.elements = self.elements.max(values.len() as u64);
         self.non_finite += non_finite;
         self.absmax = self.absmax.max(absmax);

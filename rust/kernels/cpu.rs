@@ -1,5 +1,5 @@
-//! What this CPU can do, detected once: what `kernels::selected_paths()` (and `ncnnq.kernel_info()`)
-//! report each path needs. CI checks the detection against what the emulated CPU is known to have
+//! What this CPU can do, detected once: the one feature set every dispatch decision reads
+//! ([`super::dispatch`] lists what each path needs in these terms). CI checks the detection against what the emulated CPU is known to have
 //! (`NCNNQ_EXPECT_*`), so a dispatch mistake shows up as a test failure rather than as a slow or
 //! crashing wheel.
 
@@ -16,12 +16,13 @@ pub enum Feature {
     Avx512f,
     Avx512bw,
     Avx512vl,
+    Avx512dq,
     Avx512vnni,
     AvxVnni,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 11] = [
+    pub const ALL: [Feature; 12] = [
         Feature::Neon,
         Feature::Dotprod,
         Feature::I8mm,
@@ -31,6 +32,7 @@ impl Feature {
         Feature::Avx512f,
         Feature::Avx512bw,
         Feature::Avx512vl,
+        Feature::Avx512dq,
         Feature::Avx512vnni,
         Feature::AvxVnni,
     ];
@@ -46,6 +48,7 @@ impl Feature {
             Feature::Avx512f => "avx512f",
             Feature::Avx512bw => "avx512bw",
             Feature::Avx512vl => "avx512vl",
+            Feature::Avx512dq => "avx512dq",
             Feature::Avx512vnni => "avx512vnni",
             Feature::AvxVnni => "avxvnni",
         }
@@ -77,6 +80,7 @@ impl Feature {
             Feature::Avx512f => has!("avx512f"),
             Feature::Avx512bw => has!("avx512bw"),
             Feature::Avx512vl => has!("avx512vl"),
+            Feature::Avx512dq => has!("avx512dq"),
             Feature::Avx512vnni => has!("avx512vnni"),
             Feature::AvxVnni => has!("avxvnni"),
             _ => false,
@@ -147,7 +151,8 @@ mod tests {
         if detected.has(Feature::Dotprod) || detected.has(Feature::I8mm) {
             assert!(detected.has(Feature::Neon));
         }
-        if detected.has(Feature::Avx512bw) || detected.has(Feature::Avx512vl) || detected.has(Feature::Avx512vnni) {
+        let avx512 = [Feature::Avx512bw, Feature::Avx512vl, Feature::Avx512dq, Feature::Avx512vnni];
+        if avx512.iter().any(|&f| detected.has(f)) {
             assert!(detected.has(Feature::Avx512f));
         }
     }

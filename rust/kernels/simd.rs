@@ -1,88 +1,9 @@
-//! The instruction sets the kernels are written for, chosen once per process, and a small vector
-//! trait that lets one generic kernel body compile into each of them.
+//! A small vector trait that lets one generic f32 kernel body compile into each instruction set.
 //!
 //! A kernel body is an `#[inline(always)]` function generic over [`F32Vec`]; each instruction set
 //! gets an entry point marked `#[target_feature(enable = ...)]` that calls the body with its
-//! vector type, so the intrinsics inline into code compiled for that instruction set.
-
-use std::sync::OnceLock;
-
-/// A kernel path. `Reference` is the portable scalar code every other path is tested against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    Reference,
-    Avx2,
-    Avx512,
-    Neon,
-}
-
-impl Isa {
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Reference => "reference",
-            Isa::Avx2 => "avx2",
-            Isa::Avx512 => "avx512",
-            Isa::Neon => "neon",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Isa> {
-        [Isa::Reference, Isa::Avx2, Isa::Avx512, Isa::Neon].into_iter().find(|i| i.name() == name)
-    }
-
-    /// Whether this CPU can run the path.
-    pub fn available(self) -> bool {
-        match self {
-            Isa::Reference => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx2")
-                    && is_x86_feature_detected!("fma")
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
-            #[allow(unreachable_patterns)]
-            _ => false,
-        }
-    }
-
-    /// The fastest path this CPU runs.
-    pub fn best() -> Isa {
-        [Isa::Avx512, Isa::Avx2, Isa::Neon].into_iter().find(|i| i.available()).unwrap_or(Isa::Reference)
-    }
-
-    /// Every path this CPU runs (for tests that compare them with the reference).
-    pub fn all_available() -> Vec<Isa> {
-        [Isa::Reference, Isa::Avx2, Isa::Avx512, Isa::Neon].into_iter().filter(|i| i.available()).collect()
-    }
-}
-
-/// The path every kernel family uses in this process: `NCNNQ_KERNEL=reference|avx2|avx512|neon`
-/// forces one (falling back to the best available, with a warning, if this CPU lacks it);
-/// `NCNNQ_LOG=1` prints the choice on stderr.
-pub fn selected() -> Isa {
-    static SELECTED: OnceLock<Isa> = OnceLock::new();
-    *SELECTED.get_or_init(|| {
-        let log = std::env::var("NCNNQ_LOG").is_ok_and(|v| !v.is_empty() && v != "0");
-        let forced = std::env::var("NCNNQ_KERNEL").ok().filter(|v| !v.is_empty());
-        let isa = match forced.as_deref().map(|v| (v, Isa::from_name(&v.to_ascii_lowercase()))) {
-            None => Isa::best(),
-            Some((_, Some(isa))) if isa.available() => isa,
-            Some((v, _)) => {
-                let best = Isa::best();
-                eprintln!("ncnnq: NCNNQ_KERNEL={v} is unknown or not supported by this CPU; using {}", best.name());
-                best
-            }
-        };
-        if log {
-            eprintln!("ncnnq: f32 kernels use the {} path", isa.name());
-        }
-        isa
-    })
-}
+//! vector type, so the intrinsics inline into code compiled for that instruction set. Which entry
+//! point runs is [`super::dispatch`]'s choice.
 
 /// A SIMD register of f32 lanes.
 ///

@@ -7,7 +7,7 @@ use super::{one, Context, Op, Params};
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::conv_depthwise::{self, Plane};
-use crate::kernels::simd::{self, Isa};
+use crate::kernels::dispatch::{self, F32Path};
 use crate::model::Layer;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ enum Weights {
     /// Per channel kh·kw.
     Depthwise {
         weights: Vec<f32>,
-        isa: Isa,
+        isa: F32Path,
     },
     Grouped(ConvWeights),
     /// From the second input at run time.
@@ -33,7 +33,7 @@ fn is_depthwise(core: &ConvCore) -> bool {
 }
 
 /// Depthwise convolution of x with per-channel kernels.
-fn run_depthwise(core: &ConvCore, isa: Isa, weights: &[f32], x: &Tensor, ctx: &Context) -> Result<Tensor> {
+fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: &Tensor, ctx: &Context) -> Result<Tensor> {
     let s = x.shape;
     if s.dims == 4 {
         return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
@@ -94,7 +94,7 @@ impl ConvolutionDepthWise {
         }
         let w = bottoms[1].f32();
         if is_depthwise(&core) {
-            run_depthwise(&core, simd::selected(), w, &bottoms[0], ctx)
+            run_depthwise(&core, dispatch::F32.selected(), w, &bottoms[0], ctx)
         } else {
             core.run(&core.prepare(w, false), &bottoms[0], ctx)
         }
@@ -132,7 +132,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     }
     let w = p.weight_f32("weight")?;
     let weights = if is_depthwise(&core) {
-        Weights::Depthwise { weights: w, isa: simd::selected() }
+        Weights::Depthwise { weights: w, isa: dispatch::F32.selected() }
     } else {
         Weights::Grouped(core.prepare(&w, false))
     };

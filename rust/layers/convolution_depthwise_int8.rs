@@ -8,15 +8,16 @@ use super::convolution_int8::{ConvInt8, ConvParams};
 use super::{int8, one, single, Context, Op, Params};
 use crate::base::{Activation, Geometry, Shape, Tensor, TensorData};
 use crate::error::Result;
+use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::dw_i8::{self, DwSource};
-use crate::kernels::gemm_i8::{self, Epilogue, Out, Path};
+use crate::kernels::gemm_i8::{self, Epilogue, Out};
 use crate::model::Layer;
 use std::sync::Arc;
 
 struct Depthwise {
     geometry: Geometry,
     channels: usize,
-    path: Path,
+    path: I8Path,
     /// channels × kh·kw
     weights: Vec<i8>,
     s_in: f32,
@@ -137,7 +138,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         return Ok(Box::new(ConvolutionDepthWise(Form::Depthwise(Depthwise {
             geometry,
             channels: group,
-            path: gemm_i8::selected(),
+            path: dispatch::I8.selected(),
             weights,
             s_in,
             scale: dw_i8::descale_factors(s_in, &group_scales, group),

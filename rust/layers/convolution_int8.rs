@@ -6,7 +6,8 @@
 use super::{int8, one, single, Context, Op, Params};
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
-use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA, Path};
+use crate::kernels::dispatch::{self, I8Path};
+use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::model::Layer;
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ pub(crate) struct ConvInt8 {
     /// Input channels (all groups).
     pub inch: usize,
     pub group: usize,
-    path: Path,
+    path: I8Path,
     /// Per group: out_g × (in_g·kh·kw).
     packed: Vec<PackedA>,
     s_in: f32,
@@ -47,7 +48,7 @@ pub(crate) struct ConvParams {
 
 impl ConvInt8 {
     pub fn new(c: ConvParams) -> ConvInt8 {
-        let path = gemm_i8::selected();
+        let path = dispatch::I8.selected();
         let (kw, kh) = c.geometry.kernel;
         let (out_g, in_g) = (c.num_output / c.group, c.inch / c.group);
         let k = in_g * kw * kh;
@@ -149,7 +150,7 @@ impl ConvInt8 {
 }
 
 /// A whole tensor quantized (or taken as is) into one int8 vector.
-pub(crate) fn quantized_vector(path: Path, x: &Tensor, s_in: f32) -> Vec<i8> {
+pub(crate) fn quantized_vector(path: I8Path, x: &Tensor, s_in: f32) -> Vec<i8> {
     match int8::activations(x) {
         gemm_i8::Activations::F32(v) => {
             let mut q = vec![0i8; v.len()];

@@ -4,8 +4,8 @@
 use super::{one, single, Context, Op, Params};
 use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
+use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::gemm_f32::{self, Epilogue};
-use crate::kernels::simd::{self, Isa};
 use crate::model::Layer;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ struct InnerProduct {
     num_input: usize,
     /// Row-major num_output × num_input: every form is a matrix-vector product.
     weights: Vec<f32>,
-    isa: Isa,
+    isa: F32Path,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -64,7 +64,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         num_output,
         num_input,
         weights,
-        isa: simd::selected(),
+        isa: dispatch::F32.selected(),
         bias,
         activation: Activation::of_layer(&p),
     }))

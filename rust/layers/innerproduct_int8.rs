@@ -5,14 +5,15 @@ use super::convolution_int8::quantized_vector;
 use super::{int8, one, single, Context, Op, Params};
 use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
-use crate::kernels::gemm_i8::{self, Epilogue, Out, PackedRows, Path};
+use crate::kernels::dispatch::{self, I8Path};
+use crate::kernels::gemm_i8::{self, Epilogue, Out, PackedRows};
 use crate::model::Layer;
 use std::sync::Arc;
 
 struct InnerProductInt8 {
     num_output: usize,
     num_input: usize,
-    path: Path,
+    path: I8Path,
     weights: PackedRows,
     s_in: f32,
     scale: Vec<f32>,
@@ -62,7 +63,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let s_w = int8::array(&p, "weight_int8_scales", num_output)?;
     let s_in = int8::scalar(&p, "bottom_int8_scale")?;
     let weights = int8::weights(&p, num_output, &s_w)?;
-    let path = gemm_i8::selected();
+    let path = dispatch::I8.selected();
     Ok(Box::new(InnerProductInt8 {
         num_output,
         num_input,

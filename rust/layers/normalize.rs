@@ -4,8 +4,8 @@
 use super::{one, single, take, Context, Op, Params};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
+use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::lrn;
-use crate::kernels::simd::{self, Isa};
 use crate::model::Layer;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ fn planes(s: &Shape, ctx: &Context) -> Result<(usize, usize)> {
 }
 
 struct Lrn {
-    isa: Isa,
+    isa: F32Path,
     within_channel: bool,
     local_size: usize,
     alpha: f32,
@@ -85,7 +85,7 @@ pub fn build_lrn(layer: &Layer) -> Result<Box<dyn Op>> {
         return Err(p.invalid(format!("local_size {local_size} must be positive")));
     }
     Ok(Box::new(Lrn {
-        isa: simd::selected(),
+        isa: dispatch::F32.selected(),
         within_channel: region == 1,
         local_size: local_size as usize,
         alpha: p.float(2),

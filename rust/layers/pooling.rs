@@ -4,14 +4,14 @@
 use super::{one, single, Context, Op, Params};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
+use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::pooling::{self, Method};
-use crate::kernels::simd::{self, Isa};
 use crate::model::Layer;
 use rayon::prelude::*;
 use std::sync::Arc;
 
 struct Pooling {
-    isa: Isa,
+    isa: F32Path,
     method: Method,
     kernel: (usize, usize),
     stride: (usize, usize),
@@ -176,7 +176,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     };
     let pad = |id: u32| p.int(id).max(0) as usize;
     Ok(Box::new(Pooling {
-        isa: simd::selected(),
+        isa: dispatch::F32.selected(),
         method,
         kernel,
         stride,

@@ -7,6 +7,7 @@ use crate::base::Activation;
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
 use crate::error::Error;
+use crate::kernels::dispatch;
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::pixels::{self, PixelType};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -229,7 +230,7 @@ pub fn int8_gemm<'py>(
     let mut out = vec![0.0f32; m * n];
     py.detach(|| {
         pool.install(|| {
-            let a = PackedA::new(gemm_i8::selected(), &w, m, k);
+            let a = PackedA::new(dispatch::I8.selected(), &w, m, k);
             let ep = Epilogue {
                 scale: &scale,
                 bias: bias.as_deref(),

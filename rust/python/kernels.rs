@@ -2,7 +2,7 @@
 //! CPUs, users on a board): the CPU features detected, each family's dispatch, and the int8 kernel
 //! calls made so far.
 
-use crate::kernels::gemm_i8::{self, counters};
+use crate::kernels::dispatch::{self, Call};
 use crate::kernels::{self, cpu_features};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -24,6 +24,7 @@ pub fn kernel_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             paths.append(path)?;
         }
         let family = PyDict::new(py);
+        family.set_item("var", report.var)?;
         family.set_item("chosen", report.chosen)?;
         family.set_item("paths", paths)?;
         families.set_item(report.family, family)?;
@@ -35,17 +36,17 @@ pub fn kernel_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// The int8 kernel path chosen for this process (`NCNNQ_KERNEL_I8` forces one).
 #[pyfunction]
 pub fn int8_kernel() -> &'static str {
-    gemm_i8::selected().name()
+    dispatch::I8.selected().name()
 }
 
 /// Every int8 path this CPU runs, best first.
 #[pyfunction]
 pub fn int8_kernels_available() -> Vec<&'static str> {
-    gemm_i8::available_paths().into_iter().map(|p| p.name()).collect()
+    dispatch::I8.available().into_iter().map(|p| p.name()).collect()
 }
 
 /// (kernel kind, path, calls) for every int8 kernel that has run in this process.
 #[pyfunction]
 pub fn kernel_calls() -> Vec<(&'static str, &'static str, u64)> {
-    counters::snapshot().into_iter().map(|(kind, path, n)| (kind.name(), path.name(), n)).collect()
+    dispatch::I8.calls().into_iter().map(|(call, path, n)| (call.name(), path, n)).collect()
 }

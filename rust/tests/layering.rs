@@ -15,28 +15,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-/// Circles inside `rust/kernels` left to the one-dispatch-per-family work of issue 16
-/// (`kernels/dispatch.rs`, kernel traits and operand types in their own file so ISA files import
-/// downward only): a family's `mod.rs` (for gemm_i8 also `layout.rs`) dispatches to its reference
-/// and ISA files, which import operand types and helpers back from it. A circle passes only while
-/// it stays within one of these groups; delete the list once that work is merged.
-const KERNEL_CIRCLES_LEFT_TO_DISPATCH: &[&[&str]] = &[
-    &[
-        "rust/kernels/gemm_i8/mod.rs",
-        "rust/kernels/gemm_i8/layout.rs",
-        "rust/kernels/gemm_i8/pack.rs",
-        "rust/kernels/gemm_i8/gemv.rs",
-        "rust/kernels/gemm_i8/reference.rs",
-        "rust/kernels/gemm_i8/x86.rs",
-        "rust/kernels/gemm_i8/aarch64.rs",
-    ],
-    &["rust/kernels/gemm_f32/mod.rs", "rust/kernels/gemm_f32/micro.rs", "rust/kernels/gemm_f32/reference.rs"],
-    &["rust/kernels/dw_i8/mod.rs", "rust/kernels/dw_i8/x86.rs", "rust/kernels/dw_i8/aarch64.rs"],
-    &["rust/kernels/conv_depthwise/mod.rs", "rust/kernels/conv_depthwise/reference.rs"],
-    &["rust/kernels/pooling/mod.rs", "rust/kernels/pooling/reference.rs"],
-    &["rust/kernels/histogram/mod.rs", "rust/kernels/histogram/reference.rs"],
-];
-
 /// What a kernel may import: the ground, kernels, the error type.
 const KERNEL_MAY_IMPORT: &[&str] = &["base", "kernels", "error"];
 /// What the ground may import: itself and the error type.
@@ -594,13 +572,10 @@ fn the_crate() -> Crate {
 #[test]
 fn no_import_circle_in_rust() {
     let c = the_crate();
-    let allowed: Vec<BTreeSet<&str>> =
-        KERNEL_CIRCLES_LEFT_TO_DISPATCH.iter().map(|g| g.iter().copied().collect()).collect();
     let circles: Vec<String> = c
         .circles()
         .into_iter()
         .map(|group| (group.iter().map(|&i| c.files[i].name.as_str()).collect::<BTreeSet<&str>>(), group))
-        .filter(|(names, _)| !allowed.iter().any(|a| names.is_subset(a)))
         .map(|(names, group)| {
             let names: Vec<&str> = names.into_iter().collect();
             format!("{}\n    {}", names.join(" <-> "), c.describe(&group))

@@ -1,31 +1,26 @@
 //! Depthwise convolution (one input channel per output channel) on padded planes, with SIMD
-//! bodies for stride 1 and 2 specialised for 3×3 and 5×5 kernels, and the reference for the rest.
+//! bodies for stride 1 and 2 specialised for 3×3 and 5×5 kernels ([`vector`]), and the reference
+//! for the rest.
 
+pub mod plane;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+pub(crate) mod vector;
 
-use super::simd::{F32Vec, Isa, RegAct};
+pub use plane::Plane;
+
+use super::dispatch::F32Path;
+use super::simd::RegAct;
 use crate::base::Activation;
+use plane::ChannelFn;
 use rayon::prelude::*;
-
-/// The geometry of one channel: a padded input plane and its output plane.
-#[derive(Debug, Clone, Copy)]
-pub struct Plane {
-    pub pw: usize,
-    pub ph: usize,
-    pub ow: usize,
-    pub oh: usize,
-    pub kernel: (usize, usize),
-    pub dilation: (usize, usize),
-    pub stride: (usize, usize),
-}
 
 /// Convolves each channel of `input` (padded planes) with its own kernel (`weights`: per
 /// channel kh·kw) into `out`, adding the bias and applying the activation.
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise(
-    isa: Isa,
+    path: F32Path,
     p: &Plane,
     channels: usize,
     input: &[f32],
@@ -40,20 +35,15 @@ pub fn depthwise(
     if plane_out == 0 || channels == 0 {
         return;
     }
-    let simd = simd_entry(isa).filter(|_| p.stride.0 <= 2);
+    // The vector bodies read strides 1 and 2; wider strides take the reference.
+    let channel: ChannelFn = if p.stride.0 <= 2 { path.kernels().depthwise } else { reference::channel_act };
     let (reg_act, rest_act) = RegAct::split(activation);
     let run = |(c, o): (usize, &mut [f32])| {
         let x = &input[c * plane_in..(c + 1) * plane_in];
         let w = &weights[c * maxk..(c + 1) * maxk];
         let b = bias.map_or(0.0, |b| b[c]);
-        match simd {
-            // SAFETY: the entry's ISA was checked available when the path was chosen.
-            Some(f) => unsafe { f(p, x, w, b, reg_act, o) },
-            None => {
-                reference::channel(p, x, w, b, o);
-                o.iter_mut().for_each(|v| *v = reg_act.apply_scalar(*v));
-            }
-        }
+        // SAFETY: dispatch hands out only paths this CPU runs.
+        unsafe { channel(p, x, w, b, reg_act, o) };
         if let Some(act) = rest_act {
             act.apply_slice(o);
         }
@@ -62,145 +52,5 @@ pub fn depthwise(
         out.par_chunks_mut(plane_out).enumerate().for_each(run);
     } else {
         out.chunks_mut(plane_out).enumerate().for_each(run);
-    }
-}
-
-type ChannelFn = unsafe fn(&Plane, &[f32], &[f32], f32, RegAct, &mut [f32]);
-
-fn simd_entry(isa: Isa) -> Option<ChannelFn> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(x86::channel_avx2),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(x86::channel_avx512),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Some(arm::channel_neon),
-        _ => None,
-    }
-}
-
-/// One channel: each output row in vectors of LANES outputs, the tail scalar. Stride is 1 or 2.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn body<V: F32Vec>(
-    p: &Plane,
-    kw: usize,
-    kh: usize,
-    dw: usize,
-    dh: usize,
-    sw: usize,
-    sh: usize,
-    x: &[f32],
-    w: &[f32],
-    bias: f32,
-    act: RegAct,
-    out: &mut [f32],
-) {
-    let l = V::LANES;
-    // A vector at output ox reads the row up to (excluding) sw·(ox+l) + (kw-1)·dw; the
-    // stride-2 deinterleave reads 2l values per tap. Keep the reads inside the row.
-    let fits = |ox: usize| ox + l <= p.ow && sw * (ox + l) + (kw - 1) * dw <= p.pw;
-    let mut vec_end = 0;
-    while fits(vec_end) {
-        vec_end += l;
-    }
-    // The tail as one more vector overlapping the last: outputs are recomputed identically.
-    let overlap = (vec_end < p.ow && p.ow >= l && fits(p.ow - l)).then(|| p.ow - l);
-    let scalar_from = if overlap.is_some() { p.ow } else { vec_end };
-    let mut wv = [V::zero(); 25];
-    if kw * kh <= 25 {
-        for (v, &s) in wv.iter_mut().zip(w) {
-            *v = V::splat(s);
-        }
-    }
-    let xp = x.as_ptr();
-    for oy in 0..p.oh {
-        let orow = &mut out[oy * p.ow..(oy + 1) * p.ow];
-        // A macro, not a closure: closures do not inherit the entry point's target features.
-        macro_rules! vector {
-            ($ox:expr) => {{
-                let ox = $ox;
-                let mut acc = V::splat(bias);
-                for ky in 0..kh {
-                    let row = xp.add((oy * sh + ky * dh) * p.pw + ox * sw);
-                    for kx in 0..kw {
-                        let q = row.add(kx * dw);
-                        let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
-                        let wk = if kw * kh <= 25 { wv[ky * kw + kx] } else { V::splat(w[ky * kw + kx]) };
-                        acc = V::fma(wk, v, acc);
-                    }
-                }
-                act.apply(acc).store(orow.as_mut_ptr().add(ox));
-            }};
-        }
-        let mut ox = 0;
-        while ox < vec_end {
-            vector!(ox);
-            ox += l;
-        }
-        if let Some(ox) = overlap {
-            vector!(ox);
-        }
-        for (ox, o) in orow.iter_mut().enumerate().skip(scalar_from) {
-            let mut sum = bias;
-            for ky in 0..kh {
-                let row = &x[(oy * sh + ky * dh) * p.pw..];
-                for kx in 0..kw {
-                    sum += row[ox * sw + kx * dw] * w[ky * kw + kx];
-                }
-            }
-            *o = act.apply_scalar(sum);
-        }
-    }
-}
-
-/// Dispatches to a body with the common geometries as constants (so their loops unroll).
-#[inline(always)]
-unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act: RegAct, out: &mut [f32]) {
-    let (kw, kh) = p.kernel;
-    let (dw, dh) = p.dilation;
-    let (sw, sh) = p.stride;
-    match (kw, kh, dw, dh, sw, sh) {
-        (3, 3, 1, 1, 1, 1) => body::<V>(p, 3, 3, 1, 1, 1, 1, x, w, bias, act, out),
-        (3, 3, 1, 1, 2, 2) => body::<V>(p, 3, 3, 1, 1, 2, 2, x, w, bias, act, out),
-        (5, 5, 1, 1, 1, 1) => body::<V>(p, 5, 5, 1, 1, 1, 1, x, w, bias, act, out),
-        (5, 5, 1, 1, 2, 2) => body::<V>(p, 5, 5, 1, 1, 2, 2, x, w, bias, act, out),
-        _ => body::<V>(p, kw, kh, dw, dh, sw, sh, x, w, bias, act, out),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::*;
-    use crate::kernels::simd::x86::{Avx2, Avx512, Sse};
-
-    // Narrow planes use fewer lanes: a wide vector would leave most of each row to the scalar
-    // tail.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn channel_avx2(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        if p.ow >= 8 {
-            specialised::<Avx2>(p, x, w, b, act, out)
-        } else {
-            specialised::<Sse>(p, x, w, b, act, out)
-        }
-    }
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn channel_avx512(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        match p.ow {
-            16.. => specialised::<Avx512>(p, x, w, b, act, out),
-            8.. => specialised::<Avx2>(p, x, w, b, act, out),
-            _ => specialised::<Sse>(p, x, w, b, act, out),
-        }
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-mod arm {
-    use super::*;
-    use crate::kernels::simd::arm::Neon;
-
-    #[target_feature(enable = "neon")]
-    pub unsafe fn channel_neon(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        specialised::<Neon>(p, x, w, b, act, out)
     }
 }

@@ -1,7 +1,8 @@
 //! Portable reference: one output at a time, in ncnn's summation order (bias, then the kernel
 //! taps row by row).
 
-use super::Plane;
+use super::plane::Plane;
+use crate::kernels::simd::RegAct;
 
 pub fn channel(p: &Plane, input: &[f32], weights: &[f32], bias: f32, out: &mut [f32]) {
     let (kw, kh) = p.kernel;
@@ -19,4 +20,10 @@ pub fn channel(p: &Plane, input: &[f32], weights: &[f32], bias: f32, out: &mut [
             out[oy * p.ow + ox] = sum;
         }
     }
+}
+
+/// The reference path's kernel: [`channel`], then the in-register part of the activation.
+pub(crate) fn channel_act(p: &Plane, input: &[f32], weights: &[f32], bias: f32, act: RegAct, out: &mut [f32]) {
+    channel(p, input, weights, bias, out);
+    out.iter_mut().for_each(|v| *v = act.apply_scalar(*v));
 }

@@ -1,10 +1,10 @@
 //! aarch64 depthwise rows: NEON, 8 pixels widened to int16 and multiply-accumulated into int32.
 
-use super::{row_scalar, Row};
+use super::row::{row_scalar, Row};
 use std::arch::aarch64::*;
 
 #[target_feature(enable = "neon")]
-pub unsafe fn row_neon(row: &Row, acc: &mut [i32]) {
+pub(crate) unsafe fn row_neon(row: &Row, acc: &mut [i32]) {
     const L: usize = 8;
     let s = row.stride;
     let n = acc.len();

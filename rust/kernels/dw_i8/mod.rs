@@ -1,7 +1,7 @@
 //! int8 depthwise convolution (runtime-int8.md §3, `channels == group == num_output`): one kh×kw
 //! int8 kernel per channel, exact int32 sums, then the same epilogue as the GEMM (per-channel
-//! de-scale, bias, activation, float or requantized output). Uses the int8 path chosen for the
-//! GEMM family ([`gemm_i8::selected`]).
+//! de-scale, bias, activation, float or requantized output). Runs on an int8 family path
+//! ([`I8Path`]), the GEMM's.
 //!
 //! The SIMD bodies run a span of output pixels a vector at a time, with every kernel tap
 //! multiplied in as a sign-extended int32 lane against the weight in the low int16 half
@@ -13,15 +13,18 @@
 //! and other strides use the scalar body for what does not fill a vector.
 
 #[cfg(target_arch = "aarch64")]
-mod aarch64;
+pub(crate) mod aarch64;
+pub(crate) mod row;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 #[cfg(test)]
 mod tests;
 
-use super::gemm_i8::{self, Epilogue, Out, OutPtr, Path};
+use super::dispatch::{I8Call, I8Path};
+use super::gemm_i8::{Epilogue, Out, OutPtr};
 use rayon::prelude::*;
+use row::Row;
 
 /// Quantized padded input planes and the depthwise geometry.
 #[derive(Debug, Clone, Copy)]
@@ -39,41 +42,12 @@ pub struct DwSource<'a> {
     pub oh: usize,
 }
 
-/// A span of output pixels of one channel: `acc[j] = Σ_taps w[t] · data[taps[t] + j·stride]`.
-pub(crate) struct Row<'a> {
-    /// The whole input buffer, so vector loads may run past a plane as long as they stay inside.
-    pub data: &'a [i8],
-    /// Offset in `data` of each tap's first input byte for this span.
-    pub taps: &'a [usize],
-    pub weights: &'a [i8],
-    pub stride: usize,
-}
-
-/// The portable body: also every path's tail.
-#[inline(always)]
-pub(crate) fn row_scalar(row: &Row, from: usize, acc: &mut [i32]) {
-    for (ox, a) in acc.iter_mut().enumerate().skip(from) {
-        let mut s = 0i32;
-        for (&t, &w) in row.taps.iter().zip(row.weights) {
-            s += i32::from(row.data[t + ox * row.stride]) * i32::from(w);
-        }
-        *a = s;
-    }
-}
-
-type RowFn = unsafe fn(&Row, &mut [i32]);
-
-fn row_reference(row: &Row, acc: &mut [i32]) {
-    row_scalar(row, 0, acc)
-}
-
 /// Depthwise convolution of `src` with `weights` (channels × kh·kw) into `out` (channels × ow·oh).
 /// Panics when sizes disagree (callers validate shapes first).
-pub fn depthwise(path: Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mut out: Out) {
+pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mut out: Out) {
     let (kw, kh) = src.kernel;
     let maxk = kw * kh;
     let (c, n) = (src.channels, src.ow * src.oh);
-    assert!(path.available(), "int8 path {path} cannot run on this CPU");
     assert_eq!(weights.len(), c * maxk, "depthwise: weights");
     assert_eq!(out.len(), c * n, "depthwise: output size");
     assert!(src.data.len() >= c * src.pw * src.ph, "depthwise: input size");
@@ -84,16 +58,9 @@ pub fn depthwise(path: Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mut 
     if n == 0 {
         return;
     }
-    gemm_i8::counters::count(gemm_i8::counters::Kind::Depthwise, path);
-    let row_fn: RowFn = match path {
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx512Vnni => x86::row_avx512vnni,
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx2 | Path::AvxVnni => x86::row_avx2,
-        #[cfg(target_arch = "aarch64")]
-        Path::Neon | Path::Dotprod => aarch64::row_neon,
-        _ => row_reference,
-    };
+    path.count(I8Call::Depthwise);
+    let kernels = path.kernels();
+    let (row_fn, finish_row) = (kernels.depthwise_row, kernels.finish_row);
     let out = out.ptr();
     let (sw, sh) = src.stride;
     // Stride 1: one span over the padded width for the whole plane (see the module notes).
@@ -118,7 +85,7 @@ pub fn depthwise(path: Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mut 
             } else {
                 &mut wide_acc[..]
             };
-            // SAFETY: `path` is available (asserted above).
+            // SAFETY: dispatch hands out only paths this CPU runs.
             unsafe { row_fn(&row, dst) };
         }
         if !wide_acc.is_empty() {
@@ -131,8 +98,8 @@ pub fn depthwise(path: Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mut 
             OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(ch * n) }),
             OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(ch * n) }),
         };
-        // SAFETY: `path` is available; dst holds n elements of this channel.
-        unsafe { gemm_i8::finish_row(path, &acc, 0, ch, ep, dst) };
+        // SAFETY: as above; dst holds n elements of this channel.
+        unsafe { finish_row(&acc, 0, ch, ep, dst) };
     };
     if c > 1 && c * n * maxk >= 1 << 14 {
         (0..c).into_par_iter().for_each(channel);

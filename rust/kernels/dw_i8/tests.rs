@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::base::Activation;
+use crate::kernels::dispatch::{self, I8Call};
 use crate::kernels::gemm_i8::epilogue::{finish_row_body, OutPtr};
-use crate::kernels::gemm_i8::{available_paths, Epilogue, Out};
+use crate::kernels::gemm_i8::{Epilogue, Out};
 
 struct Rng(u64);
 
@@ -65,7 +66,7 @@ fn every_path_matches_the_definition() {
                 if int8 { OutPtr::I8(want_q[c * n..].as_mut_ptr()) } else { OutPtr::F32(want_f[c * n..].as_mut_ptr()) };
             unsafe { finish_row_body(&acc[c * n..(c + 1) * n], 0, c, &ep, out) };
         }
-        for path in available_paths() {
+        for path in dispatch::I8.available() {
             let what = format!("{path} case {i}: kernel {kernel:?} stride {stride:?} dilation {dilation:?} {pw}x{ph}");
             if int8 {
                 let mut got = vec![0i8; channels * n];
@@ -83,8 +84,8 @@ fn every_path_matches_the_definition() {
 
 #[test]
 fn the_selected_path_runs_the_depthwise_kernel() {
-    let path = crate::kernels::gemm_i8::selected();
-    let before = crate::kernels::gemm_i8::counters::calls(crate::kernels::gemm_i8::counters::Kind::Depthwise, path);
+    let path = dispatch::I8.selected();
+    let before = path.calls(I8Call::Depthwise);
     let data = vec![1i8; 2 * 20 * 5];
     let src = DwSource {
         data: &data,
@@ -102,7 +103,5 @@ fn the_selected_path_runs_the_depthwise_kernel() {
     let mut out = vec![0f32; 2 * 54];
     depthwise(path, &src, &[2i8; 18], &ep, Out::F32(&mut out));
     assert!(out.iter().all(|&v| v == 18.0));
-    assert!(
-        crate::kernels::gemm_i8::counters::calls(crate::kernels::gemm_i8::counters::Kind::Depthwise, path) > before
-    );
+    assert!(path.calls(I8Call::Depthwise) > before, "the {path} depthwise kernel did not run");
 }

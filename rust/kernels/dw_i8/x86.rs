@@ -1,6 +1,6 @@
 //! x86_64 depthwise rows: AVX-512 (16 pixels, `vpdpwssd`) and AVX2 (8 pixels, `vpmaddwd`).
 
-use super::{row_scalar, Row};
+use super::row::{row_scalar, Row};
 use std::arch::x86_64::*;
 
 /// The weight in the low int16 half of each int32 lane, 0 in the high half.
@@ -10,7 +10,7 @@ fn low_half(w: i8) -> i32 {
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn row_avx512vnni(row: &Row, acc: &mut [i32]) {
+pub(crate) unsafe fn row_avx512vnni(row: &Row, acc: &mut [i32]) {
     const L: usize = 16;
     let s = row.stride;
     if s > 2 {
@@ -50,7 +50,7 @@ pub unsafe fn row_avx512vnni(row: &Row, acc: &mut [i32]) {
 }
 
 #[target_feature(enable = "avx2")]
-pub unsafe fn row_avx2(row: &Row, acc: &mut [i32]) {
+pub(crate) unsafe fn row_avx2(row: &Row, acc: &mut [i32]) {
     const L: usize = 8;
     let s = row.stride;
     let n = acc.len();

@@ -1,7 +1,44 @@
-//! The microkernel and gemv bodies, generic over the vector type, and each path's entry points.
+//! The microkernel and GEMV bodies, generic over the vector type, each path's entry points, and
+//! each path's [`GemmFns`] (the tile shape with its kernels), which dispatch picks from.
 
-use super::{GemvFn, Kernel, MicroFn, Tile};
-use crate::kernels::simd::{hsum, F32Vec, Isa, RegAct};
+use crate::kernels::simd::{hsum, F32Vec, RegAct};
+
+/// One microkernel call: a `rows`×`cols` tile of C (at most mr×nr) from kc steps of packed A
+/// (`[kc][mr]`) and B (kc rows of nr values, `ldb` apart: nr when packed).
+pub(crate) struct Tile {
+    pub kc: usize,
+    pub a: *const f32,
+    pub b: *const f32,
+    pub ldb: usize,
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// mr values, used when `accumulate` is false.
+    pub bias: *const f32,
+    /// Add to C (a later k block) instead of starting from the bias.
+    pub accumulate: bool,
+    pub act: RegAct,
+}
+
+/// Runs one tile (unsafe: the CPU must run the path, and the tile's pointers be valid for its sizes).
+pub(crate) type MicroFn = unsafe fn(&Tile);
+/// y = A·x + bias then the in-register activation, A row-major m×k with m = y.len() (unsafe: the
+/// CPU must run the path).
+pub(crate) type GemvFn = unsafe fn(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct);
+
+/// One path's GEMM kernels as dispatch keeps them: the tile shape, the microkernel (none on the
+/// reference path, which multiplies row by row) and the GEMV.
+#[derive(Clone, Copy)]
+pub struct GemmFns {
+    pub mr: usize,
+    pub nr: usize,
+    pub(crate) micro: Option<MicroFn>,
+    pub(crate) gemv: GemvFn,
+}
+
+/// The reference path: no microkernel, a scalar GEMV.
+pub(crate) const REFERENCE: GemmFns = GemmFns { mr: 1, nr: 1, micro: None, gemv: gemv_scalar };
 
 /// Largest mr·nr of any kernel (the partial-tile scratch).
 const MAX_TILE: usize = 512;
@@ -95,9 +132,12 @@ unsafe fn gemv_scalar(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::*;
     use crate::kernels::simd::x86::{Avx2, Avx512};
+
+    pub(crate) const AVX2: GemmFns = GemmFns { mr: 6, nr: 16, micro: Some(micro_avx2), gemv: gemv_avx2 };
+    pub(crate) const AVX512: GemmFns = GemmFns { mr: 8, nr: 32, micro: Some(micro_avx512), gemv: gemv_avx512 };
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn micro_avx2(t: &Tile) {
@@ -118,9 +158,11 @@ mod x86 {
 }
 
 #[cfg(target_arch = "aarch64")]
-mod arm {
+pub(crate) mod arm {
     use super::*;
     use crate::kernels::simd::arm::Neon;
+
+    pub(crate) const NEON: GemmFns = GemmFns { mr: 8, nr: 8, micro: Some(micro_neon), gemv: gemv_neon };
 
     #[target_feature(enable = "neon")]
     pub unsafe fn micro_neon(t: &Tile) {
@@ -130,17 +172,4 @@ mod arm {
     pub unsafe fn gemv_neon(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct) {
         gemv::<Neon>(a, k, x, y, bias, act)
     }
-}
-
-pub(super) fn kernel(isa: Isa) -> Kernel {
-    let (mr, nr, micro, gemv): (usize, usize, Option<MicroFn>, GemvFn) = match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => (6, 16, Some(x86::micro_avx2), x86::gemv_avx2),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => (8, 32, Some(x86::micro_avx512), x86::gemv_avx512),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => (8, 8, Some(arm::micro_neon), arm::gemv_neon),
-        _ => return Kernel { isa: Isa::Reference, mr: 1, nr: 1, micro: None, gemv: gemv_scalar },
-    };
-    Kernel { isa, mr, nr, micro, gemv }
 }

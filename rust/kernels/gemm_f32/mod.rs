@@ -5,127 +5,45 @@
 //!
 //! Work is split into jobs over column blocks (and row groups when there are few column blocks)
 //! and run on the caller's rayon pool; each job packs its B block into a thread-local buffer.
+//! The path's kernels (tile shape, microkernel, GEMV, strided im2col read) come from its
+//! [`F32Path`]; [`micro`] and [`gather`] hold each path's entry points.
 
+pub mod epilogue;
+pub(crate) mod gather;
 pub mod im2col;
-mod micro;
+pub(crate) mod micro;
 pub mod reference;
 
-use super::simd::{self, Isa, RegAct};
-use crate::base::Activation;
+pub use epilogue::Epilogue;
+pub(crate) use micro::Tile;
+
+use super::dispatch::{self, F32Call, F32Path};
+use super::simd::RegAct;
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// What happens to each output row after accumulation.
-#[derive(Clone, Copy)]
-pub struct Epilogue<'a> {
-    pub bias: Option<&'a [f32]>,
-    pub activation: Activation,
-}
-
-impl Epilogue<'_> {
-    pub const NONE: Epilogue<'static> = Epilogue { bias: None, activation: Activation::Identity };
-
-    #[inline]
-    pub fn finish_row(&self, row: usize, out: &mut [f32]) {
-        if let Some(b) = self.bias {
-            let b = b[row];
-            out.iter_mut().for_each(|v| *v += b);
-        }
-        self.activation.apply_slice(out);
-    }
-}
-
-/// One microkernel call: a `rows`×`cols` tile of C (at most mr×nr) from kc steps of packed A
-/// (`[kc][mr]`) and B (kc rows of nr values, `ldb` apart: nr when packed).
-pub(crate) struct Tile {
-    pub kc: usize,
-    pub a: *const f32,
-    pub b: *const f32,
-    pub ldb: usize,
-    pub c: *mut f32,
-    pub ldc: usize,
-    pub rows: usize,
-    pub cols: usize,
-    /// mr values, used when `accumulate` is false.
-    pub bias: *const f32,
-    /// Add to C (a later k block) instead of starting from the bias.
-    pub accumulate: bool,
-    pub act: RegAct,
-}
-
-type MicroFn = unsafe fn(&Tile);
-type GemvFn = unsafe fn(&[f32], usize, &[f32], &mut [f32], &[f32], RegAct);
-
-/// One path's kernels and tile shape.
-#[derive(Clone, Copy)]
-pub struct Kernel {
-    pub isa: Isa,
-    pub mr: usize,
-    pub nr: usize,
-    micro: Option<MicroFn>,
-    gemv: GemvFn,
-}
-
-impl Kernel {
-    /// The kernel of `isa` (which the caller has checked is available).
-    pub fn of(isa: Isa) -> Kernel {
-        micro::kernel(isa)
-    }
-
-    /// The process-wide choice (see [`simd::selected`]).
-    pub fn selected() -> Kernel {
-        Kernel::of(simd::selected())
-    }
-
-    /// Whether this path has a microkernel (the reference has none).
-    pub fn has_micro(&self) -> bool {
-        self.micro.is_some()
-    }
-
-    /// Runs one tile on this path's microkernel.
-    ///
-    /// # Safety
-    /// The tile's pointers must be valid for its sizes: `a` for kc·mr, `b` for kc·nr, `c` for
-    /// `rows` rows of `ldc` (at least `cols` written), `bias` for mr values.
-    pub(crate) unsafe fn run_tile(&self, tile: &Tile) {
-        let micro = self.micro.expect("run_tile on a path without a microkernel");
-        micro(tile)
-    }
-}
-
-/// How many gemm/gemv calls ran on each path, so tests can check the intended path ran.
-static RUNS: [AtomicUsize; 4] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
-
-fn count_run(isa: Isa) {
-    RUNS[isa as usize].fetch_add(1, Ordering::Relaxed);
-}
-
-pub fn runs(isa: Isa) -> usize {
-    RUNS[isa as usize].load(Ordering::Relaxed)
-}
-
-/// The weight matrix in the layout of one kernel: panels of `mr` rows, each stored k-major
+/// The weight matrix in the layout of one path: panels of `mr` rows, each stored k-major
 /// (`[k][mr]`, rows past m zero). The reference path keeps it row-major.
 pub struct PackedA {
     pub m: usize,
     pub k: usize,
-    pub kernel: Kernel,
+    pub path: F32Path,
     data: Vec<f32>,
 }
 
 impl PackedA {
-    /// Packs for the process-wide kernel.
+    /// Packs for the process's f32 path.
     pub fn new(a: &[f32], m: usize, k: usize) -> Self {
-        PackedA::for_kernel(Kernel::selected(), a, m, k)
+        PackedA::for_path(dispatch::F32.selected(), a, m, k)
     }
 
-    pub fn for_kernel(kernel: Kernel, a: &[f32], m: usize, k: usize) -> Self {
+    pub fn for_path(path: F32Path, a: &[f32], m: usize, k: usize) -> Self {
         assert_eq!(a.len(), m * k);
-        if kernel.micro.is_none() {
-            return PackedA { m, k, kernel, data: a.to_vec() };
+        let gemm = &path.kernels().gemm;
+        if gemm.micro.is_none() {
+            return PackedA { m, k, path, data: a.to_vec() };
         }
-        let mr = kernel.mr;
+        let mr = gemm.mr;
         let panels = m.div_ceil(mr);
         let mut data = vec![0.0; panels * mr * k];
         for (pi, panel) in data.chunks_mut((mr * k).max(1)).enumerate().take(panels) {
@@ -136,7 +54,7 @@ impl PackedA {
                 }
             }
         }
-        PackedA { m, k, kernel, data }
+        PackedA { m, k, path, data }
     }
 }
 
@@ -211,8 +129,8 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     if m == 0 || n == 0 {
         return;
     }
-    let kernel = a.kernel;
-    count_run(kernel.isa);
+    a.path.count(F32Call::Gemm);
+    let kernel = a.path.kernels().gemm;
     let Some(micro) = kernel.micro else {
         let mut dense = vec![0.0; k * n];
         b.pack(0, k, 0, n, n, &mut dense);
@@ -290,7 +208,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                             accumulate: kb > 0,
                             act: if last { reg_act } else { RegAct::None },
                         };
-                        // SAFETY: the kernel's ISA was checked available when it was chosen.
+                        // SAFETY: dispatch hands out only paths this CPU runs.
                         unsafe { micro(&tile) };
                     }
                     if let (true, Some(act)) = (last, rest_act) {
@@ -315,11 +233,11 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
 
 /// y = A·x (A row-major m×k, not packed) then the epilogue: the 1-column case, where tiling
 /// would waste the kernel's width.
-pub fn gemv(isa: Isa, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+pub fn gemv(path: F32Path, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
     let m = y.len();
     assert!(a.len() == m * k && x.len() == k);
-    count_run(isa);
-    let kernel = Kernel::of(isa);
+    path.count(F32Call::Gemv);
+    let gemv = path.kernels().gemm.gemv;
     let (reg_act, rest_act) = RegAct::split(epilogue.activation);
     let zeros;
     let bias = match epilogue.bias {
@@ -334,8 +252,8 @@ pub fn gemv(isa: Isa, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilogue: E
     let run = |(ci, ys): (usize, &mut [f32])| {
         let r0 = ci * rows;
         let a = &a[r0 * k..(r0 + ys.len()) * k];
-        // SAFETY: the kernel's ISA is available (checked when chosen); sizes match.
-        unsafe { (kernel.gemv)(a, k, x, ys, &bias[r0..r0 + ys.len()], reg_act) };
+        // SAFETY: dispatch hands out only paths this CPU runs; sizes match.
+        unsafe { gemv(a, k, x, ys, &bias[r0..r0 + ys.len()], reg_act) };
         if let Some(act) = rest_act {
             act.apply_slice(ys);
         }

@@ -1,7 +1,7 @@
 //! Portable reference: row by row, accumulating k-outer so the inner loop runs along contiguous
 //! rows of B and C (which compilers vectorize).
 
-use super::Epilogue;
+use super::epilogue::Epilogue;
 use rayon::prelude::*;
 
 pub fn gemm(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue) {

@@ -2,6 +2,8 @@
 
 use super::im2col::ConvB;
 use super::*;
+use crate::base::Activation;
+use crate::kernels::dispatch::{self, F32Call, F32Path};
 use crate::kernels::testutil::{assert_reassociated, Rng};
 
 const ACTS: [Activation; 6] = [
@@ -23,7 +25,7 @@ fn magnitude(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, bias: Option<&[
     out
 }
 
-fn check(isa: Isa, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
+fn check(path: F32Path, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let a = rng.vec(m * k);
     let b = rng.vec(k * n);
@@ -33,29 +35,29 @@ fn check(isa: Isa, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
     let ep = Epilogue { bias: with_bias.then_some(&bias[..]), activation: act };
     let mut want = vec![0.0; m * n];
     reference::gemm(&a, m, k, &b, n, &mut want, ep);
-    let packed = PackedA::for_kernel(Kernel::of(isa), &a, m, k);
-    assert_eq!(packed.kernel.isa, isa);
+    let packed = PackedA::for_path(path, &a, m, k);
+    assert_eq!(packed.path, path);
     let mut c = vec![f32::NAN; m * ldc];
     gemm_from(&packed, &DenseB { data: &b, n }, n, &mut c, ldc, ep);
     let got: Vec<f32> = (0..m).flat_map(|i| c[i * ldc..i * ldc + n].to_vec()).collect();
     let mag = magnitude(&a, m, k, &b, n, ep.bias);
-    assert_reassociated(&got, &want, &mag, k, &format!("{isa:?} m={m} n={n} k={k} {act:?} bias={with_bias}"));
+    assert_reassociated(&got, &want, &mag, k, &format!("{path:?} m={m} n={n} k={k} {act:?} bias={with_bias}"));
     // Columns past n in each row stay untouched.
     for i in 0..m {
-        assert!(c[i * ldc + n..(i + 1) * ldc].iter().all(|v| v.is_nan()), "{isa:?}: wrote past n");
+        assert!(c[i * ldc + n..(i + 1) * ldc].iter().all(|v| v.is_nan()), "{path:?}: wrote past n");
     }
 }
 
 #[test]
 fn gemm_paths_match_reference_on_edge_shapes() {
     let sizes = [0, 1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 33];
-    for isa in Isa::all_available() {
+    for path in dispatch::F32.available() {
         let mut seed = 1;
         for &m in &sizes {
             for &n in &sizes {
                 for &k in &[0, 1, 3, 7, 16, 17, 31] {
                     seed += 1;
-                    check(isa, m, n, k, n + (seed as usize % 3), seed);
+                    check(path, m, n, k, n + (seed as usize % 3), seed);
                 }
             }
         }
@@ -65,11 +67,11 @@ fn gemm_paths_match_reference_on_edge_shapes() {
 #[test]
 fn gemm_paths_match_reference_on_random_shapes() {
     let mut rng = Rng::new(99);
-    for isa in Isa::all_available() {
+    for path in dispatch::F32.available() {
         for seed in 0..40 {
             // k past the k-block size exercises accumulation across blocks.
             let (m, n, k) = (1 + rng.below(70), 1 + rng.below(600), rng.below(900));
-            check(isa, m, n, k, n, seed);
+            check(path, m, n, k, n, seed);
         }
     }
 }
@@ -77,10 +79,10 @@ fn gemm_paths_match_reference_on_random_shapes() {
 #[test]
 fn gemm_splits_work_across_threads() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
-    for isa in Isa::all_available() {
+    for path in dispatch::F32.available() {
         pool.install(|| {
-            check(isa, 67, 45, 400, 45, 5);
-            check(isa, 9, 1000, 50, 1000, 6);
+            check(path, 67, 45, 400, 45, 5);
+            check(path, 9, 1000, 50, 1000, 6);
         });
     }
 }
@@ -88,7 +90,7 @@ fn gemm_splits_work_across_threads() {
 #[test]
 fn gemv_paths_match_reference() {
     let mut rng = Rng::new(7);
-    for isa in Isa::all_available() {
+    for path in dispatch::F32.available() {
         for &(m, k) in &[(0, 5), (1, 0), (1, 1), (3, 17), (5, 31), (13, 64), (37, 1000), (2000, 33), (7, 4099)] {
             let a = rng.vec(m * k);
             let x = rng.vec(k);
@@ -98,9 +100,9 @@ fn gemv_paths_match_reference() {
                 let mut want = vec![0.0; m];
                 reference::gemm(&a, m, k, &x, 1, &mut want, ep);
                 let mut got = vec![0.0; m];
-                gemv(isa, &a, k, &x, &mut got, ep);
+                gemv(path, &a, k, &x, &mut got, ep);
                 let mag = magnitude(&a, m, k, &x, 1, ep.bias);
-                assert_reassociated(&got, &want, &mag, k, &format!("gemv {isa:?} m={m} k={k} {act:?}"));
+                assert_reassociated(&got, &want, &mag, k, &format!("gemv {path:?} m={m} k={k} {act:?}"));
             }
         }
     }
@@ -162,14 +164,14 @@ fn strided_im2col_paths_match_the_reference() {
         let src = ConvB { input: &x, pw, ph, c0: 0, kernel: (kw, kw), dilation: (1, 1), stride: (s, s), ow };
         let (k, n) = (c * kw * kw, ow * oh);
         let (full, _) = im2col(&x, pw, ph, c, kw, kw, 1, s);
-        for isa in Isa::all_available() {
+        for path in dispatch::F32.available() {
             for &(j0, cols, nr) in &[(0, n, n), (3, n - 3, n), (ow - 1, 33.min(n - ow + 1), 48)] {
                 let mut dst = vec![f32::NAN; k * nr];
-                src.pack_on(isa, 0, k, j0, cols, nr, &mut dst);
+                src.pack_on(path, 0, k, j0, cols, nr, &mut dst);
                 for p in 0..k {
                     for j in 0..nr {
                         let want = if j < cols { full[p * n + j0 + j] } else { 0.0 };
-                        assert_eq!(dst[p * nr + j], want, "{isa:?} {pw}x{ph} k{kw} s{s}: row {p} col {j}");
+                        assert_eq!(dst[p * nr + j], want, "{path:?} {pw}x{ph} k{kw} s{s}: row {p} col {j}");
                     }
                 }
             }
@@ -177,24 +179,26 @@ fn strided_im2col_paths_match_the_reference() {
     }
 }
 
-/// Fails when dispatch falls back to a slower path than this CPU supports.
+/// Fails when dispatch falls back to a slower path than this CPU supports, or when the GEMM did
+/// not run the chosen path's kernel.
 #[test]
 fn the_intended_path_runs_on_this_cpu() {
-    let forced = std::env::var("NCNNQ_KERNEL").ok().filter(|v| !v.is_empty());
-    let expected = if forced.is_some() { simd::selected() } else { Isa::best() };
+    let family = &dispatch::F32;
+    let expected = if family.forced() { family.selected() } else { family.best() };
+    assert_eq!(family.selected(), expected);
     #[cfg(target_arch = "x86_64")]
-    if forced.is_none() && is_x86_feature_detected!("avx512f") {
-        assert_eq!(expected, Isa::Avx512);
+    if !family.forced() && is_x86_feature_detected!("avx512f") {
+        assert_eq!(expected.name(), "avx512");
     }
     #[cfg(target_arch = "aarch64")]
-    if forced.is_none() {
-        assert_eq!(expected, Isa::Neon);
+    if !family.forced() {
+        assert_eq!(expected.name(), "neon");
     }
-    let before = runs(expected);
+    let before = expected.calls(F32Call::Gemm);
     let a = PackedA::new(&[1.0; 6], 2, 3);
-    assert_eq!(a.kernel.isa, expected);
+    assert_eq!(a.path, expected);
     let mut c = vec![0.0; 8];
     gemm(&a, &[1.0; 12], 4, &mut c, Epilogue::NONE);
     assert_eq!(c, vec![3.0; 8]);
-    assert!(runs(expected) > before, "the {expected:?} kernel did not run");
+    assert!(expected.calls(F32Call::Gemm) > before, "the {expected} kernel did not run");
 }

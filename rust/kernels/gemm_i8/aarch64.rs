@@ -1,9 +1,11 @@
-//! aarch64 GEMM kernels: NEON (`smlal` by lane on int16) and dotprod (`sdot` by element, written
-//! as inline assembly because Rust's `vdotq_laneq_s32` is not stable).
+//! aarch64 int8 kernels: the GEMM's NEON (`smlal` by lane on int16) and dotprod (`sdot` by
+//! element, written as inline assembly because Rust's `vdotq_laneq_s32` is not stable) tiles, and
+//! the GEMV's row dot products.
 
 use super::epilogue::{self, Epilogue, OutPtr};
-use super::layout::{ConvSource, Kernel};
 use super::pack::{self, Segments};
+use super::source::ConvSource;
+use super::tiling::Kernel;
 use std::arch::aarch64::*;
 use std::arch::asm;
 
@@ -52,9 +54,6 @@ unsafe fn micro_neon(kk: usize, a: *const i16, b: *const i16, c: *mut i32) {
         row!(4);
         row!(5);
         row!(6);
-        // CI's demonstration of a broken NEON kernel (feature `break-neon-for-ci-demo`, never in a
-        // real build): the last row of every tile loses its products.
-        #[cfg(not(feature = "break-neon-for-ci-demo"))]
         row!(7);
     }
     for (r, v) in acc.iter().enumerate() {
@@ -197,5 +196,46 @@ unsafe fn pack_b_dotprod(src: &ConvSource, rows: &[usize], j0: usize, kp: usize,
         vst1_s8(o.add(8), vreinterpret_s8_s16(vzip2_s16(t0, t2)));
         vst1_s8(o.add(16), vreinterpret_s8_s16(vzip1_s16(t1, t3)));
         vst1_s8(o.add(24), vreinterpret_s8_s16(vzip2_s16(t1, t3)));
+    }
+}
+
+// GEMV: four rows of the (k-padded, row-major) weights against one pass over x.
+#[target_feature(enable = "neon,dotprod")]
+pub(crate) unsafe fn rows_dotprod(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
+    let xp = x.as_ptr() as *const i8;
+    for (rows, out) in w.chunks(4 * kp).zip(acc.chunks_mut(4)) {
+        let mut s = [vdupq_n_s32(0); 4];
+        let nrow = out.len();
+        for i in (0..kp).step_by(16) {
+            let xv = vld1q_s8(xp.add(i));
+            for (r, sr) in s.iter_mut().enumerate().take(nrow) {
+                *sr = sdot(*sr, xv, vld1q_s8(rows.as_ptr().add(r * kp + i)));
+            }
+        }
+        for (o, sr) in out.iter_mut().zip(s) {
+            *o = vaddvq_s32(sr);
+        }
+    }
+}
+
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn rows_neon(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
+    let xp = x.as_ptr() as *const i8;
+    for (rows, out) in w.chunks(4 * kp).zip(acc.chunks_mut(4)) {
+        let mut s = [vdupq_n_s32(0); 4];
+        let nrow = out.len();
+        for i in (0..kp).step_by(16) {
+            let xv = vld1q_s8(xp.add(i));
+            for (r, sr) in s.iter_mut().enumerate().take(nrow) {
+                let wv = vld1q_s8(rows.as_ptr().add(r * kp + i));
+                // One product per int16 lane before the pairwise widening add: exact even for
+                // −128·−128 (two such products would overflow int16).
+                *sr = vpadalq_s16(*sr, vmull_s8(vget_low_s8(xv), vget_low_s8(wv)));
+                *sr = vpadalq_s16(*sr, vmull_high_s8(xv, wv));
+            }
+        }
+        for (o, sr) in out.iter_mut().zip(s) {
+            *o = vaddvq_s32(sr);
+        }
     }
 }

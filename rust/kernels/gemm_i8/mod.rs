@@ -4,11 +4,11 @@
 //! ncnn's epilogue: de-scale, bias, fused activation, and float output or requantization.
 //!
 //! # Paths
-//! One [`Path`] is chosen per process ([`selected`]): the best this CPU runs, or the one
-//! `NCNNQ_KERNEL_I8` (else `NCNNQ_KERNEL`, when it names an int8 path) forces. Every path gives
-//! bit-identical results: accumulation is exact integer arithmetic, and the float epilogue is
-//! one scalar body ([`epilogue`]) compiled per instruction set (no FMA contraction, so the
-//! compiler's vectorization cannot change a value).
+//! Every entry point takes the path to run ([`I8Path`]); the process's choice is
+//! `dispatch::I8.selected()` ([`crate::kernels::dispatch`] lists the paths, what each needs of the
+//! CPU, and which functions each runs). Every path gives bit-identical results: accumulation is
+//! exact integer arithmetic, and the float epilogue is one scalar body ([`epilogue`]) compiled per
+//! instruction set (no FMA contraction, so the compiler's vectorization cannot change a value).
 //!
 //! | path | instruction | tile (MR×NR) | A (weights) | B (activations) |
 //! |---|---|---|---|---|
@@ -17,6 +17,11 @@
 //! | `avx2` | `vpmaddwd` on sign-extended int16 | 6×16 | i16 pairs | i16 pairs |
 //! | `dotprod` | `sdot` by element (inline asm) | 8×8 | s8, groups of 4 k | s8 |
 //! | `neon` | `smlal` by lane on int16 | 8×8 | i16 | i16 |
+//!
+//! Files: [`source`] (the B operand), [`pack`] (packed buffers and weights), [`tiling`] (the
+//! [`tiling::Kernel`] trait each SIMD tile implements and the threaded loop over tiles),
+//! `x86.rs`/`aarch64.rs` (the SIMD kernels), [`reference`], [`gemv`], and this file: the entry
+//! points layers call.
 //!
 //! The kernels broadcast one weight group (4 bytes: one output row, 4 k) against a vector of
 //! pixels, so the accumulators are rows of C and store straight into ncnn's channel-major output.
@@ -35,14 +40,15 @@
 
 pub mod epilogue;
 pub mod gemv;
-mod layout;
 pub mod pack;
 pub mod reference;
+pub mod source;
+pub mod tiling;
 
 #[cfg(target_arch = "aarch64")]
-mod aarch64;
+pub(crate) mod aarch64;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 #[cfg(test)]
 mod tests;
@@ -50,225 +56,121 @@ mod tests;
 pub(crate) use epilogue::OutPtr;
 pub use epilogue::{Epilogue, Out};
 pub use gemv::{gemv, PackedRows};
-pub(crate) use layout::finish_row;
-pub use layout::{conv_gemm, quantize, quantize_pad, Activations, ConvSource, PackedA};
+pub use source::ConvSource;
 
-use std::sync::OnceLock;
+use crate::kernels::dispatch::{I8Call, I8Path};
+use pack::PackedWeights;
+use rayon::prelude::*;
+use std::borrow::Cow;
 
-/// An int8 kernel path. `Reference` is the portable scalar code every other path is tested against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Path {
-    Reference,
-    Avx2,
-    AvxVnni,
-    Avx512Vnni,
-    Neon,
-    Dotprod,
+/// Weights packed for one path: `m` rows of `k` int8 values.
+pub struct PackedA {
+    path: I8Path,
+    pub m: usize,
+    pub k: usize,
+    packed: PackedWeights,
 }
 
-/// The family name: `NCNNQ_KERNEL_I8` forces its path.
-pub const FAMILY: &str = "i8";
-pub const FORCE_VAR: &str = "NCNNQ_KERNEL_I8";
-
-impl Path {
-    /// Every path, best first within each architecture; `Reference` last.
-    pub const ALL: [Path; 6] =
-        [Path::Avx512Vnni, Path::AvxVnni, Path::Avx2, Path::Dotprod, Path::Neon, Path::Reference];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Path::Reference => "reference",
-            Path::Avx2 => "avx2",
-            Path::AvxVnni => "avxvnni",
-            Path::Avx512Vnni => "avx512vnni",
-            Path::Neon => "neon",
-            Path::Dotprod => "dotprod",
-        }
+impl PackedA {
+    /// Packs row-major `w` (m×k) for `path`.
+    pub fn new(path: I8Path, w: &[i8], m: usize, k: usize) -> PackedA {
+        assert_eq!(w.len(), m * k, "PackedA: {m}×{k} weights expected");
+        PackedA { path, m, k, packed: (path.kernels().gemm.pack_a)(w, m, k) }
     }
 
-    pub fn from_name(name: &str) -> Option<Path> {
-        Path::ALL.into_iter().find(|p| p.name() == name)
+    pub fn path(&self) -> I8Path {
+        self.path
     }
+}
 
-    /// Whether this build has the path and this CPU can run it.
-    pub fn available(self) -> bool {
-        match self {
-            Path::Reference => true,
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            #[cfg(target_arch = "x86_64")]
-            Path::AvxVnni => {
-                is_x86_feature_detected!("avx2")
-                    && is_x86_feature_detected!("fma")
-                    && is_x86_feature_detected!("avxvnni")
+/// C = A·B(src) then the epilogue, written to `out` (m rows of n = ow·oh values).
+///
+/// Panics when sizes disagree: callers validate shapes against the layer first.
+pub fn conv_gemm(a: &PackedA, src: &ConvSource, ep: &Epilogue, mut out: Out) {
+    src.check();
+    let (m, n) = (a.m, src.n());
+    assert_eq!(src.k(), a.k, "conv_gemm: B has {} rows, A has {} columns", src.k(), a.k);
+    assert_eq!(out.len(), m * n, "conv_gemm: output size");
+    assert!(ep.scale.len() >= m && ep.bias.is_none_or(|b| b.len() >= m), "conv_gemm: epilogue per row");
+    assert_eq!(matches!(out, Out::I8(_)), ep.requant.is_some(), "conv_gemm: int8 output iff requantized");
+    if m == 0 || n == 0 {
+        return;
+    }
+    a.path.count(I8Call::Gemm);
+    // SAFETY: dispatch hands out only paths this CPU runs, and `a` was packed for this one.
+    unsafe { (a.path.kernels().gemm.gemm)(&a.packed, src, ep, &mut out) }
+}
+
+/// `out = q(x · scale)` on `path`, in parallel for large tensors.
+pub fn quantize(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
+    assert_eq!(x.len(), out.len());
+    const CHUNK: usize = 1 << 15;
+    let one = |x: &[f32], out: &mut [i8]| quantize_chunk(path, x, scale, out);
+    if x.len() <= CHUNK {
+        one(x, out);
+    } else {
+        x.par_chunks(CHUNK).zip(out.par_chunks_mut(CHUNK)).for_each(|(x, o)| one(x, o));
+    }
+}
+
+fn quantize_chunk(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
+    // SAFETY: dispatch hands out only paths this CPU runs.
+    unsafe { (path.kernels().quantize)(x, scale, out) }
+}
+
+/// An activation tensor on its way into an int8 layer.
+#[derive(Clone, Copy)]
+pub enum Activations<'a> {
+    /// Float values, quantized with the layer's input scale.
+    F32(&'a [f32]),
+    /// Already int8 (a requantized blob): used as is.
+    I8(&'a [i8]),
+}
+
+/// The quantized input planes (`c` channels of `h×w`) with `pads` = [left, right, top, bottom]
+/// filled with `pad_value`: (c, h + top + bottom, w + left + right). An int8 input without
+/// padding is borrowed as is.
+pub fn quantize_pad<'a>(
+    path: I8Path,
+    x: Activations<'a>,
+    scale: f32,
+    (c, h, w): (usize, usize, usize),
+    pads: [usize; 4],
+    pad_value: i8,
+) -> (Cow<'a, [i8]>, usize, usize) {
+    let [left, right, top, bottom] = pads;
+    let (pw, ph) = (w + left + right, h + top + bottom);
+    if pw == w && ph == h {
+        return match x {
+            Activations::F32(v) => {
+                let mut out = vec![0i8; v.len()];
+                quantize(path, v, scale, &mut out);
+                (Cow::Owned(out), pw, ph)
             }
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx512Vnni => {
-                is_x86_feature_detected!("fma")
-                    && is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512bw")
-                    && is_x86_feature_detected!("avx512vl")
-                    && is_x86_feature_detected!("avx512vnni")
+            Activations::I8(v) => (Cow::Borrowed(v), pw, ph),
+        };
+    }
+    let mut out = vec![0i8; c * pw * ph];
+    // Each plane: pad rows, then per input row its left pad, values, right pad.
+    let plane = |(ch, dst): (usize, &mut [i8])| {
+        dst[..top * pw].fill(pad_value);
+        dst[(top + h) * pw..].fill(pad_value);
+        for y in 0..h {
+            let row = &mut dst[(y + top) * pw..(y + top + 1) * pw];
+            row[..left].fill(pad_value);
+            row[left + w..].fill(pad_value);
+            let d = &mut row[left..left + w];
+            let s = (ch * h + y) * w;
+            match x {
+                Activations::F32(v) => quantize_chunk(path, &v[s..s + w], scale, d),
+                Activations::I8(v) => d.copy_from_slice(&v[s..s + w]),
             }
-            #[cfg(target_arch = "aarch64")]
-            Path::Neon => std::arch::is_aarch64_feature_detected!("neon"),
-            #[cfg(target_arch = "aarch64")]
-            Path::Dotprod => {
-                std::arch::is_aarch64_feature_detected!("neon") && std::arch::is_aarch64_feature_detected!("dotprod")
-            }
-            #[allow(unreachable_patterns)]
-            _ => false,
         }
-    }
-
-    /// Whether this build compiles the path at all (for this target architecture).
-    pub fn compiled(self) -> bool {
-        match self {
-            Path::Reference => true,
-            Path::Avx2 | Path::AvxVnni | Path::Avx512Vnni => cfg!(target_arch = "x86_64"),
-            Path::Neon | Path::Dotprod => cfg!(target_arch = "aarch64"),
-        }
-    }
-
-    /// The fastest path this CPU runs.
-    pub fn best() -> Path {
-        Path::ALL.into_iter().find(|p| p.available()).unwrap_or(Path::Reference)
-    }
-}
-
-impl std::fmt::Display for Path {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Every path this CPU runs, best first (tests compare each with the reference).
-pub fn available_paths() -> Vec<Path> {
-    Path::ALL.into_iter().filter(|p| p.available()).collect()
-}
-
-/// Picks the path for a forcing request: `Ok(path)` when it names a runnable path, `Err(message)`
-/// (and the best path) otherwise.
-fn choose(specific: Option<String>, global: Option<String>) -> (Path, Option<String>) {
-    let best = Path::best();
-    let global = global.filter(|g| Path::from_name(&g.to_ascii_lowercase()).is_some());
-    let (var, name) = match (specific.filter(|s| !s.is_empty()), global) {
-        (Some(s), _) => (FORCE_VAR, s),
-        (None, Some(g)) => ("NCNNQ_KERNEL", g),
-        (None, None) => return (best, None),
     };
-    match Path::from_name(&name.to_ascii_lowercase()) {
-        Some(p) if p.available() => (p, None),
-        Some(p) => (best, Some(format!("{var}={name}: this CPU or build cannot run {p}; using {best}"))),
-        None => (
-            best,
-            Some(format!(
-                "{var}={name} is not an int8 path ({}); using {best}",
-                Path::ALL.map(|p| p.name()).join(", ")
-            )),
-        ),
+    if c * pw * ph >= 1 << 15 {
+        out.par_chunks_mut(pw * ph).enumerate().for_each(plane);
+    } else {
+        out.chunks_mut(pw * ph).enumerate().for_each(plane);
     }
-}
-
-/// The int8 path of this process, chosen once. A forced path the CPU cannot run falls back to the
-/// best one with a warning on stderr ([`selected`] then names the path that really runs, which is
-/// what tests and `ncnnq bench` check). `NCNNQ_LOG=1` prints the choice.
-pub fn selected() -> Path {
-    static SELECTED: OnceLock<Path> = OnceLock::new();
-    *SELECTED.get_or_init(|| {
-        let (path, warning) = choose(std::env::var(FORCE_VAR).ok(), std::env::var("NCNNQ_KERNEL").ok());
-        if let Some(w) = warning {
-            eprintln!("ncnnq: {w}");
-        }
-        if std::env::var("NCNNQ_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
-            eprintln!("ncnnq: int8 kernels use the {path} path");
-        }
-        path
-    })
-}
-
-#[cfg(test)]
-mod choose_tests {
-    use super::*;
-
-    #[test]
-    fn forcing_rules() {
-        let best = Path::best();
-        assert_eq!(choose(None, None), (best, None));
-        assert_eq!(choose(Some("reference".into()), None), (Path::Reference, None));
-        assert_eq!(choose(Some("REFERENCE".into()), Some("avx2".into())).0, Path::Reference);
-        // A global name that is not an int8 path (an f32 family's) leaves int8 alone.
-        assert_eq!(choose(None, Some("avx512".into())), (best, None));
-        assert_eq!(choose(None, Some("reference".into())), (Path::Reference, None));
-        let (p, w) = choose(Some("nonsense".into()), None);
-        assert_eq!(p, best);
-        assert!(w.unwrap().contains("not an int8 path"));
-        let foreign = if cfg!(target_arch = "x86_64") { "dotprod" } else { "avx2" };
-        let (p, w) = choose(Some(foreign.into()), None);
-        assert_eq!(p, best);
-        assert!(w.unwrap().contains("cannot run"));
-    }
-}
-
-/// How many times each path's kernels ran in this process: what tests assert and `ncnnq bench`
-/// prints, so a dispatch mistake cannot hide behind correct results.
-pub mod counters {
-    use super::Path;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    /// The int8 kernel kinds.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Kind {
-        Gemm,
-        Depthwise,
-        Gemv,
-    }
-
-    impl Kind {
-        pub const ALL: [Kind; 3] = [Kind::Gemm, Kind::Depthwise, Kind::Gemv];
-
-        pub fn name(self) -> &'static str {
-            match self {
-                Kind::Gemm => "gemm",
-                Kind::Depthwise => "depthwise",
-                Kind::Gemv => "gemv",
-            }
-        }
-    }
-
-    #[allow(clippy::declare_interior_mutable_const)]
-    const ZERO: AtomicU64 = AtomicU64::new(0);
-    #[allow(clippy::declare_interior_mutable_const)]
-    const ROW: [AtomicU64; 6] = [ZERO; 6];
-    static CALLS: [[AtomicU64; 6]; 3] = [ROW; 3];
-
-    fn index(path: Path) -> usize {
-        Path::ALL.iter().position(|&p| p == path).expect("every path is in ALL")
-    }
-
-    pub(crate) fn count(kind: Kind, path: Path) {
-        CALLS[kind as usize][index(path)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn calls(kind: Kind, path: Path) -> u64 {
-        CALLS[kind as usize][index(path)].load(Ordering::Relaxed)
-    }
-
-    pub fn gemm_calls(path: Path) -> u64 {
-        calls(Kind::Gemm, path)
-    }
-
-    /// (kind, path, calls) for every kernel that ran at least once.
-    pub fn snapshot() -> Vec<(Kind, Path, u64)> {
-        let mut v = Vec::new();
-        for kind in Kind::ALL {
-            for path in Path::ALL {
-                let n = calls(kind, path);
-                if n > 0 {
-                    v.push((kind, path, n));
-                }
-            }
-        }
-        v
-    }
+    (Cow::Owned(out), pw, ph)
 }

@@ -1,30 +1,56 @@
-//! Packing: weights into the path's A layout `[row panel][k group][MR][G]` (once, at load) and
-//! im2col columns into B panels `[k group][NR][G]` (per panel, at run time, by each path's
-//! SIMD packer, which reads the panel's input runs described by [`Segments`]).
+//! Packed operands: the 2-byte-aligned buffers a path's packed elements live in, weights packed
+//! for one path ([`PackedWeights`], laid out `[row panel][k group][MR][G]` by
+//! [`super::tiling::pack_a`]), and the runs of input a B panel's columns read ([`Segments`]), which
+//! each path's SIMD packer uses.
 
-use super::layout::{Buf, ConvSource, Kernel, PackedA};
-use super::Path;
+use super::source::ConvSource;
 
-/// Packs m×k row-major weights for kernel `K`; rows and k beyond the matrix are zero.
-pub(crate) fn pack_a<K: Kernel>(path: Path, w: &[i8], m: usize, k: usize) -> PackedA {
-    let (mr, g) = (K::MR, K::G);
-    let kp = k.div_ceil(g) * g;
-    let m_panels = m.div_ceil(mr);
-    let mut data = Buf::zeroed::<K::A>(m_panels * mr * kp);
-    let dst = data.view_mut::<K::A>();
-    for p in 0..m {
-        let (mp, r) = (p / mr, p % mr);
-        for (kk, &v) in w[p * k..(p + 1) * k].iter().enumerate() {
-            let (kg, e) = (kk / g, kk % g);
-            dst[((mp * (kp / g) + kg) * mr + r) * g + e] = K::a_of(v);
+/// Element types a packed buffer holds: every bit pattern is a valid value.
+///
+/// # Safety
+/// Implementors are plain integers of alignment ≤ 2.
+pub(crate) unsafe trait Plain: Copy + Default + Send + Sync + 'static {}
+unsafe impl Plain for i8 {}
+unsafe impl Plain for u8 {}
+unsafe impl Plain for i16 {}
+
+/// A buffer of packed elements, 2-byte aligned, viewed as the path's element type.
+#[derive(Clone, Default)]
+pub(crate) struct Buf {
+    words: Vec<i16>,
+    bytes: usize,
+}
+
+impl Buf {
+    pub fn zeroed<T: Plain>(len: usize) -> Buf {
+        let bytes = len * std::mem::size_of::<T>();
+        Buf { words: vec![0; bytes.div_ceil(2)], bytes }
+    }
+
+    pub fn view<T: Plain>(&self) -> &[T] {
+        // SAFETY: T is a plain integer with alignment ≤ 2 (the backing store's), any bit pattern
+        // is a valid T, and the length stays within the allocation.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr() as *const T, self.bytes / std::mem::size_of::<T>()) }
+    }
+
+    pub fn view_mut<T: Plain>(&mut self) -> &mut [T] {
+        // SAFETY: as in `view`, and we hold the only reference.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.words.as_mut_ptr() as *mut T, self.bytes / std::mem::size_of::<T>())
         }
     }
-    let comp = if K::OFFSET {
-        (0..m).map(|p| 128 * w[p * k..(p + 1) * k].iter().map(|&v| i32::from(v)).sum::<i32>()).collect()
-    } else {
-        Vec::new()
-    };
-    PackedA::from_parts(path, m, k, kp, data, comp)
+}
+
+/// Weights packed for one path: `m` rows of `k` int8 values (which path is the caller's to know:
+/// [`super::PackedA`] keeps it beside them).
+pub(crate) struct PackedWeights {
+    pub m: usize,
+    pub k: usize,
+    /// k rounded up to the path's group size.
+    pub kp: usize,
+    pub data: Buf,
+    /// 128·Σ_k w[p][k] per row for the u8-offset paths, else empty.
+    pub comp: Vec<i32>,
 }
 
 /// Runs of a panel's columns that are evenly spaced in the input: lanes `a..b` read

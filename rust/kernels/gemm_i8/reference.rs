@@ -2,7 +2,8 @@
 //! every SIMD path must reproduce bit for bit, and it is the `reference` path itself.
 
 use super::epilogue::{self, Epilogue, Out};
-use super::layout::ConvSource;
+use super::pack::{Buf, PackedWeights};
+use super::source::ConvSource;
 use rayon::prelude::*;
 
 /// C (m×n) = A (m×k) · B (k×n), int32, all row-major.
@@ -57,6 +58,25 @@ pub fn conv_gemm(a: &[i8], m: usize, k: usize, src: &ConvSource, ep: &Epilogue, 
             accumulate_row(&a[p * k..(p + 1) * k], &col, n, &mut acc);
             finish(p, &acc, super::epilogue::OutPtr::I8(orow.as_mut_ptr()));
         }),
+    }
+}
+
+/// The reference path's "packing": the row-major weights as they are.
+pub(crate) fn pack_a(w: &[i8], m: usize, k: usize) -> PackedWeights {
+    let mut data = Buf::zeroed::<i8>(w.len());
+    data.view_mut::<i8>().copy_from_slice(w);
+    PackedWeights { m, k, kp: k, data, comp: Vec::new() }
+}
+
+/// [`conv_gemm`] on weights from [`pack_a`]: the reference path's GEMM.
+pub(crate) fn packed_gemm(a: &PackedWeights, src: &ConvSource, ep: &Epilogue, out: &mut Out) {
+    conv_gemm(a.data.view::<i8>(), a.m, a.k, src, ep, out)
+}
+
+/// Dot products of the rows of `w` (each `kp` long) with `x` (kp values, int8 as bytes) into `acc`.
+pub(crate) fn dot_rows(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
+    for (a, row) in acc.iter_mut().zip(w.chunks(kp)) {
+        *a = row.iter().zip(x).map(|(&w, &x)| i32::from(w) * i32::from(x as i8)).sum();
     }
 }
 

@@ -3,9 +3,9 @@
 //! extreme values (±127 and the −128 ncnn never produces), and sums that would overflow int16.
 
 use super::epilogue::{self, Epilogue, Out, OutPtr};
-use super::layout::ConvSource;
 use super::*;
 use crate::base::Activation;
+use crate::kernels::dispatch::{self, I8Call, I8Path};
 
 pub(crate) struct Rng(u64);
 
@@ -38,9 +38,9 @@ impl Rng {
     }
 }
 
-/// Every path to test on this CPU: the dispatchable ones plus test-only kernel instantiations.
-fn paths() -> Vec<Path> {
-    available_paths()
+/// Every int8 path this CPU runs (the EVEX form of the ymm VNNI kernel has its own test).
+fn paths() -> Vec<I8Path> {
+    dispatch::I8.available()
 }
 
 fn activations() -> Vec<Activation> {
@@ -183,14 +183,15 @@ fn every_path_matches_the_reference_bit_for_bit() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avxvnni_kernel_body_matches_the_reference_via_evex() {
-    if !Path::Avx512Vnni.available() {
+    use crate::kernels::cpu::{cpu_features, Feature::*};
+    if !cpu_features().has_all(&[Avx2, Fma, Avx512f, Avx512vl, Avx512vnni]) {
         eprintln!("skipped: no AVX-512 VNNI to run the EVEX form of the ymm VNNI kernel");
         return;
     }
-    check_case("evex-ymm", 12, |w, m, k, src, ep, out| {
-        let a = super::pack::pack_a::<super::x86::EvexYmm>(Path::AvxVnni, w, m, k);
-        let mut out = out;
-        super::layout::drive::<super::x86::EvexYmm>(&a, src, ep, out.ptr());
+    check_case("evex-ymm", 12, |w, m, k, src, ep, mut out| {
+        let a = super::tiling::pack_a::<super::x86::EvexYmm>(w, m, k);
+        // SAFETY: checked above that this CPU has the kernel's features.
+        unsafe { super::tiling::drive::<super::x86::EvexYmm>(&a, src, ep, &mut out) };
     });
 }
 
@@ -321,19 +322,25 @@ fn many_threads_give_the_same_result() {
 /// under `-cpu cortex-a72`). Also fails if the dispatched GEMM did not run that path's kernel.
 #[test]
 fn the_intended_path_runs() {
-    let forced = std::env::var(FORCE_VAR).is_ok_and(|v| !v.is_empty())
-        || std::env::var("NCNNQ_KERNEL").is_ok_and(|v| Path::from_name(&v).is_some());
-    let chosen = selected();
-    eprintln!("int8 path: {chosen} (available: {:?})", available_paths());
+    let family = &dispatch::I8;
+    let forced = std::env::var(family.var()).is_ok_and(|v| !v.is_empty())
+        || std::env::var(dispatch::GLOBAL_VAR).is_ok_and(|v| family.paths().iter().any(|p| p.name == v));
+    let chosen = family.selected();
+    let names: Vec<_> = family.available().into_iter().map(|p| p.name()).collect();
+    eprintln!("int8 path: {chosen} (available: {names:?})");
     if !forced {
-        assert_eq!(chosen, Path::best());
+        assert_eq!(chosen, family.best());
+        // What the CPU has, asked of std rather than of our own detection.
         #[cfg(target_arch = "x86_64")]
-        if Path::Avx512Vnni.available() {
-            assert_eq!(chosen, Path::Avx512Vnni, "this CPU has AVX-512 VNNI");
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512bw") && has!("avx512vl") && has!("avx512dq") && has!("avx512vnni") {
+                assert_eq!(chosen.name(), "avx512vnni", "this CPU has AVX-512 VNNI");
+            }
         }
         #[cfg(target_arch = "aarch64")]
         if std::arch::is_aarch64_feature_detected!("dotprod") {
-            assert_eq!(chosen, Path::Dotprod, "this CPU has dotprod");
+            assert_eq!(chosen.name(), "dotprod", "this CPU has dotprod");
         }
     }
     if let Ok(spec) = std::env::var("NCNNQ_EXPECT_PATHS") {
@@ -343,15 +350,15 @@ fn the_intended_path_runs() {
             }
         }
     }
-    let before = counters::gemm_calls(chosen);
+    let before = chosen.calls(I8Call::Gemm);
     let (m, k, n) = (8, 16, 40);
     let (w, x) = (vec![1i8; m * k], vec![2i8; k * n]);
     let scale = vec![1.0f32; m];
     let ep = Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
     let mut out = vec![0f32; m * n];
-    conv_gemm(&PackedA::new(selected(), &w, m, k), &ConvSource::dense(&x, k, n), &ep, Out::F32(&mut out));
+    conv_gemm(&PackedA::new(chosen, &w, m, k), &ConvSource::dense(&x, k, n), &ep, Out::F32(&mut out));
     assert!(out.iter().all(|&v| v == 32.0));
-    assert!(counters::gemm_calls(chosen) > before, "the {chosen} GEMM kernel did not run");
+    assert!(chosen.calls(I8Call::Gemm) > before, "the {chosen} GEMM kernel did not run");
 }
 
 #[test]

@@ -1,10 +1,11 @@
-//! x86_64 GEMM kernels: AVX-512 VNNI (zmm), AVX-VNNI (ymm, VEX), AVX2 (int16 `vpmaddwd`), and the
-//! `#[target_feature]` wrappers that compile the shared epilogue, packing and quantization bodies
-//! for each instruction set.
+//! x86_64 int8 kernels: the GEMM's AVX-512 VNNI (zmm), AVX-VNNI (ymm, VEX) and AVX2 (int16
+//! `vpmaddwd`) tiles, the GEMV's row dot products, and the `#[target_feature]` wrappers that compile
+//! the shared epilogue and quantization bodies for each instruction set.
 
 use super::epilogue::{self, Epilogue, OutPtr};
-use super::layout::{ConvSource, Kernel};
 use super::pack::{self, Segments};
+use super::source::ConvSource;
+use super::tiling::Kernel;
 use std::arch::x86_64::*;
 
 /// AVX-512 VNNI: 8 rows × 32 columns (two zmm of 16 int32 per row), `vpdpbusd` against a broadcast
@@ -278,6 +279,72 @@ pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, out: &mut [i8]) {
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn quantize_avx2(x: &[f32], scale: f32, out: &mut [i8]) {
     epilogue::quantize_body(x, scale, out)
+}
+
+// GEMV: four rows of the (k-padded, row-major) weights against one pass over x.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(crate) unsafe fn rows_vnni512(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
+    let xp = x.as_ptr();
+    for (rows, out) in w.chunks(4 * kp).zip(acc.chunks_mut(4)) {
+        let mut s = [_mm512_setzero_si512(); 4];
+        let nrow = out.len();
+        for i in (0..kp).step_by(64) {
+            let xv = _mm512_loadu_si512(xp.add(i) as *const _);
+            for (r, sr) in s.iter_mut().enumerate().take(nrow) {
+                let wv = _mm512_loadu_si512(rows.as_ptr().add(r * kp + i) as *const _);
+                *sr = _mm512_dpbusd_epi32(*sr, xv, wv);
+            }
+        }
+        for (o, sr) in out.iter_mut().zip(s) {
+            *o = _mm512_reduce_add_epi32(sr);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn hsum256(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+pub(crate) unsafe fn rows_avxvnni(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
+    let xp = x.as_ptr();
+    for (rows, out) in w.chunks(4 * kp).zip(acc.chunks_mut(4)) {
+        let mut s = [_mm256_setzero_si256(); 4];
+        let nrow = out.len();
+        for i in (0..kp).step_by(32) {
+            let xv = _mm256_loadu_si256(xp.add(i) as *const __m256i);
+            for (r, sr) in s.iter_mut().enumerate().take(nrow) {
+                let wv = _mm256_loadu_si256(rows.as_ptr().add(r * kp + i) as *const __m256i);
+                *sr = _mm256_dpbusd_avx_epi32(*sr, xv, wv);
+            }
+        }
+        for (o, sr) in out.iter_mut().zip(s) {
+            *o = hsum256(sr);
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn rows_avx2(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
+    let xp = x.as_ptr();
+    for (rows, out) in w.chunks(4 * kp).zip(acc.chunks_mut(4)) {
+        let mut s = [_mm256_setzero_si256(); 4];
+        let nrow = out.len();
+        for i in (0..kp).step_by(16) {
+            let xv = _mm256_cvtepi8_epi16(_mm_loadu_si128(xp.add(i) as *const __m128i));
+            for (r, sr) in s.iter_mut().enumerate().take(nrow) {
+                let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(rows.as_ptr().add(r * kp + i) as *const __m128i));
+                *sr = _mm256_add_epi32(*sr, _mm256_madd_epi16(xv, wv));
+            }
+        }
+        for (o, sr) in out.iter_mut().zip(s) {
+            *o = hsum256(sr);
+        }
+    }
 }
 
 #[cfg(test)]

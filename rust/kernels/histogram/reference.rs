@@ -1,5 +1,15 @@
 //! The portable truth for the calibration statistics kernels.
 
+/// `min(floor(|v|·scale), bins-1)`; NaN and overflow land in the last bin.
+#[inline(always)]
+pub(crate) fn bin_index(v: f32, scale: f32, bins: usize) -> usize {
+    let last = (bins - 1) as f32;
+    // f32::min returns the other operand for NaN, so `f` is in [0, bins-1] and converts exactly.
+    let f = (v.abs() * scale).min(last);
+    // SAFETY: finite and in [0, 2^24].
+    unsafe { f.to_int_unchecked::<u32>() as usize }
+}
+
 /// The largest finite |v| (0 when there is none) and the number of NaN/infinite values.
 pub fn absmax(values: &[f32]) -> (f32, u64) {
     let mut absmax = 0.0f32;
@@ -18,7 +28,7 @@ pub fn absmax(values: &[f32]) -> (f32, u64) {
 pub fn bin_nonzero(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
     for &v in values {
         if v != 0.0 {
-            counts[super::bin_index(v, scale, bins)] += 1;
+            counts[bin_index(v, scale, bins)] += 1;
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Every path against the reference, on lengths around the block and lane sizes, with zeros,
 //! negative zeros, NaN, infinities, subnormals and values at the top of the range.
 
+use super::reference::bin_index;
 use super::*;
+use crate::kernels::dispatch;
 use crate::kernels::testutil::Rng;
 
 fn data(rng: &mut Rng, n: usize) -> Vec<f32> {
@@ -21,16 +23,16 @@ fn absmax_paths_match_reference() {
     let mut rng = Rng::new(5);
     for n in [0, 1, 15, 16, 17, 100, 511, 512, 513, 1000, 4099] {
         let mut x = data(&mut rng, n);
-        for isa in Isa::all_available() {
-            assert_eq!(absmax(isa, &x), reference::absmax(&x), "{isa:?} n={n}");
+        for path in dispatch::F32.available() {
+            assert_eq!(absmax(path, &x), reference::absmax(&x), "{path:?} n={n}");
         }
         if n > 3 {
             x[n / 2] = f32::NAN;
             x[n - 1] = f32::NEG_INFINITY;
             x[1] = 1e30;
-            for isa in Isa::all_available() {
-                let got = absmax(isa, &x);
-                assert_eq!(got, reference::absmax(&x), "{isa:?} n={n} with non-finite");
+            for path in dispatch::F32.available() {
+                let got = absmax(path, &x);
+                assert_eq!(got, reference::absmax(&x), "{path:?} n={n} with non-finite");
                 assert_eq!(got, (1e30, 2));
             }
         }
@@ -53,12 +55,12 @@ fn bin_paths_match_reference() {
             reference::bin_nonzero(&x, scale, &mut want, bins);
             let nonzero = x.iter().filter(|v| **v != 0.0).count() as u32;
             assert_eq!(want[..bins].iter().sum::<u32>(), nonzero);
-            for isa in Isa::all_available() {
+            for path in dispatch::F32.available() {
                 let mut got = vec![0u32; bins + SPARE];
-                bin_nonzero(isa, &x, scale, &mut got);
-                bin_nonzero(isa, &x, scale, &mut got);
+                bin_nonzero(path, &x, scale, &mut got);
+                bin_nonzero(path, &x, scale, &mut got);
                 let twice: Vec<u32> = want[..bins].iter().map(|c| 2 * c).collect();
-                assert_eq!(&got[..bins], &twice[..], "{isa:?} bins={bins} n={n}");
+                assert_eq!(&got[..bins], &twice[..], "{path:?} bins={bins} n={n}");
             }
         }
     }

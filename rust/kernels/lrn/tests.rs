@@ -1,12 +1,13 @@
 //! Every path against the reference (bit-exact), and the reference against the formula in f64.
 
 use super::*;
+use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::testutil::Rng;
 
-fn run(isa: Isa, p: &Across, x: &[f32], size: usize) -> Vec<f32> {
+fn run(path: F32Path, p: &Across, x: &[f32], size: usize) -> Vec<f32> {
     let squares: Vec<f32> = x.iter().map(|v| v * v).collect();
     let mut out = x.to_vec();
-    across(isa, p, &squares, size, &mut out);
+    across(path, p, &squares, size, &mut out);
     out
 }
 
@@ -18,7 +19,7 @@ fn lrn_paths_match_reference_and_formula() {
             for &beta in &[0.75f32, 0.6] {
                 let p = Across { before, after, alpha_div: 0.7 / 5.0, beta, bias: 1.5 };
                 let x: Vec<f32> = rng.vec(channels * size).iter().map(|v| v * 3.0).collect();
-                let want = run(Isa::Reference, &p, &x, size);
+                let want = run(dispatch::F32.reference(), &p, &x, size);
                 for (i, &w) in want.iter().enumerate() {
                     let (q, j) = (i / size, i % size);
                     let lo = q.saturating_sub(before);
@@ -27,11 +28,11 @@ fn lrn_paths_match_reference_and_formula() {
                     let exact = x[i] as f64 * (p.bias as f64 + p.alpha_div as f64 * ss).powf(-(beta as f64));
                     assert!((w as f64 - exact).abs() <= 4e-7 * exact.abs() + 1e-30, "{w} vs {exact}");
                 }
-                for isa in Isa::all_available() {
-                    let got = run(isa, &p, &x, size);
+                for path in dispatch::F32.available() {
+                    let got = run(path, &p, &x, size);
                     assert_eq!(
                         got, want,
-                        "{isa:?} channels={channels} size={size} window={before},{after} beta={beta}"
+                        "{path:?} channels={channels} size={size} window={before},{after} beta={beta}"
                     );
                 }
             }
@@ -46,7 +47,7 @@ fn lrn_splits_channels_across_threads() {
     let (channels, size) = (37, 3000);
     let p = Across { before: 2, after: 2, alpha_div: 1e-4 / 5.0, beta: 0.75, bias: 1.0 };
     let x = rng.vec(channels * size);
-    let want = run(Isa::Reference, &p, &x, size);
-    let got = pool.install(|| run(crate::kernels::simd::selected(), &p, &x, size));
+    let want = run(dispatch::F32.reference(), &p, &x, size);
+    let got = pool.install(|| run(dispatch::F32.selected(), &p, &x, size));
     assert_eq!(got, want);
 }

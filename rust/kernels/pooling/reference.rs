@@ -1,6 +1,6 @@
 //! Portable pooling, element by element: the truth the SIMD paths are tested against.
 
-use super::{pad_value, Method, Window};
+use super::window::{pad_value, Method, Window};
 
 #[inline(always)]
 pub(crate) fn op(method: Method, a: f32, b: f32) -> f32 {

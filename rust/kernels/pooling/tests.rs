@@ -1,6 +1,7 @@
 //! Every path against the reference on odd plane sizes, paddings, strides and both methods.
 
 use super::*;
+use crate::kernels::dispatch;
 use crate::kernels::testutil::{assert_reassociated, Rng};
 
 fn window(w: usize, h: usize, k: (usize, usize), s: (usize, usize), pads: [usize; 4], counted: bool) -> Window {
@@ -27,7 +28,7 @@ fn pooling_paths_match_reference_exactly() {
         [((3, 3), (2, 2)), ((2, 2), (2, 2)), ((3, 3), (1, 1)), ((5, 3), (3, 2)), ((1, 1), (1, 1)), ((2, 4), (1, 2))];
     let sizes = [(1, 1), (3, 3), (5, 4), (7, 7), (13, 13), (16, 16), (17, 9), (31, 2), (33, 35), (56, 56), (113, 7)];
     let pads = [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1], [2, 0, 1, 3]];
-    for isa in Isa::all_available() {
+    for path in dispatch::F32.available() {
         for &(k, s) in &geos {
             for &(w, h) in &sizes {
                 for pad in pads {
@@ -41,10 +42,10 @@ fn pooling_paths_match_reference_exactly() {
                         let win = window(w, h, k, s, pad, counted);
                         let n = win.ow * win.oh * c;
                         let mut got = vec![f32::NAN; n];
-                        pool(isa, method, &win, c, &x, &mut got);
+                        pool(path, method, &win, c, &x, &mut got);
                         let mut want = vec![f32::NAN; n];
-                        pool(Isa::Reference, method, &win, c, &x, &mut want);
-                        let what = format!("{isa:?} {method:?} counted={counted} k={k:?} s={s:?} {w}x{h} pad={pad:?}");
+                        pool(dispatch::F32.reference(), method, &win, c, &x, &mut want);
+                        let what = format!("{path:?} {method:?} counted={counted} k={k:?} s={s:?} {w}x{h} pad={pad:?}");
                         for (i, (g, r)) in got.iter().zip(&want).enumerate() {
                             assert!(g == r || g.is_nan() && r.is_nan(), "{what}: element {i}: got {g}, reference {r}");
                         }
@@ -59,36 +60,36 @@ fn pooling_paths_match_reference_exactly() {
 fn pooling_pads_lose_max_and_count_in_average() {
     // 2x2 input, 3x3 window with 1 pad all round: one output per corner region.
     let x = [1.0, -2.0, -3.0, -4.0];
-    for isa in Isa::all_available() {
+    for path in dispatch::F32.available() {
         let mut out = [0.0; 4];
-        pool(isa, Method::Max, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], false), 1, &x, &mut out);
-        assert_eq!(out, [1.0; 4], "{isa:?}");
+        pool(path, Method::Max, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], false), 1, &x, &mut out);
+        assert_eq!(out, [1.0; 4], "{path:?}");
         let mut out = [0.0; 4];
-        pool(isa, Method::Avg, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], false), 1, &x, &mut out);
-        assert_eq!(out, [-8.0 / 9.0; 4], "{isa:?}");
-        pool(isa, Method::Avg, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], true), 1, &x, &mut out);
-        assert_eq!(out, [-2.0; 4], "{isa:?}");
+        pool(path, Method::Avg, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], false), 1, &x, &mut out);
+        assert_eq!(out, [-8.0 / 9.0; 4], "{path:?}");
+        pool(path, Method::Avg, &window(2, 2, (3, 3), (1, 1), [1, 1, 1, 1], true), 1, &x, &mut out);
+        assert_eq!(out, [-2.0; 4], "{path:?}");
     }
 }
 
 #[test]
 fn global_paths_match_reference() {
     let mut rng = Rng::new(9);
-    for isa in Isa::all_available() {
+    for path in dispatch::F32.available() {
         for plane in [1, 3, 7, 8, 15, 16, 49, 63, 64, 65, 169, 196, 1000] {
             let c = 1 + rng.below(5);
             let x = rng.vec(plane * c);
             let mut got = vec![0.0; c];
             let mut want = vec![0.0; c];
-            global(isa, Method::Max, plane, &x, &mut got);
-            global(Isa::Reference, Method::Max, plane, &x, &mut want);
-            assert_eq!(got, want, "{isa:?} max plane={plane}");
-            global(isa, Method::Avg, plane, &x, &mut got);
-            global(Isa::Reference, Method::Avg, plane, &x, &mut want);
+            global(path, Method::Max, plane, &x, &mut got);
+            global(dispatch::F32.reference(), Method::Max, plane, &x, &mut want);
+            assert_eq!(got, want, "{path:?} max plane={plane}");
+            global(path, Method::Avg, plane, &x, &mut got);
+            global(dispatch::F32.reference(), Method::Avg, plane, &x, &mut want);
             let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
             let mut mag = vec![0.0; c];
-            global(Isa::Reference, Method::Avg, plane, &abs, &mut mag);
-            assert_reassociated(&got, &want, &mag, plane, &format!("{isa:?} avg plane={plane}"));
+            global(dispatch::F32.reference(), Method::Avg, plane, &abs, &mut mag);
+            assert_reassociated(&got, &want, &mag, plane, &format!("{path:?} avg plane={plane}"));
         }
     }
 }

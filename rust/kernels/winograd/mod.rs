@@ -11,16 +11,19 @@
 mod tests;
 pub(crate) mod transform;
 
-use crate::kernels::gemm_f32::{Epilogue, Kernel, Tile};
+use crate::kernels::dispatch::{self, F32Path};
+use crate::kernels::gemm_f32::micro::GemmFns;
+use crate::kernels::gemm_f32::{Epilogue, Tile};
 use crate::kernels::simd::RegAct;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use transform::Variant;
 
-/// Whether Winograd can beat the GEMM for these channel counts (small ones are transform-bound).
+/// Whether Winograd can beat the GEMM for these channel counts (small ones are transform-bound)
+/// on this process's f32 path.
 pub fn pays(inch: usize, outch: usize) -> bool {
-    Kernel::selected().has_micro() && inch >= 8 && outch >= 8
+    dispatch::F32.selected().kernels().winograd.is_some() && inch >= 8 && outch >= 8
 }
 
 /// Which variant (tile size m) to use, or None when the GEMM is cheaper. Costs per channel pair:
@@ -29,7 +32,7 @@ pub fn pays(inch: usize, outch: usize) -> bool {
 /// (padded to nr), which run at a better rate than Winograd's small products. The weights were
 /// fitted to timings of the benchmark models' 3×3 layers (cold and warm caches, AVX-512): F(6,3)
 /// wins on large maps, F(4,3) around 14×14, F(2,3) on 7×7 (where bigger tiles are mostly padding).
-fn choose(kernel: &Kernel, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
+fn choose(kernel: &GemmFns, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
     const TRANSFORM: f64 = 16.0;
     const GEMM_RATE: f64 = 0.6;
     let per_pair_transforms = TRANSFORM * (1.0 / inch as f64 + 1.0 / outch as f64);
@@ -44,7 +47,7 @@ fn choose(kernel: &Kernel, ow: usize, oh: usize, inch: usize, outch: usize) -> O
 }
 
 pub fn pays_for_size(w: &Weights, ow: usize, oh: usize) -> bool {
-    ow > 0 && oh > 0 && pick(&Kernel::selected(), ow, oh, w.inch, w.outch).is_some()
+    ow > 0 && oh > 0 && pick(&dispatch::F32.selected().kernels().gemm, ow, oh, w.inch, w.outch).is_some()
 }
 
 /// `NCNNQ_WINOGRAD=off|f23|f43|f63` forces the choice for every 3×3 stride-1 convolution that can
@@ -64,14 +67,14 @@ fn forced() -> Option<Option<usize>> {
     })
 }
 
-fn pick(kernel: &Kernel, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
+fn pick(kernel: &GemmFns, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
     forced().unwrap_or_else(|| choose(kernel, ow, oh, inch, outch))
 }
 
 /// U = G g Gᵀ of every (out, in) pair, packed as the B side of the microkernel:
 /// `[ξ][outch panel][inch][nr]`.
 struct Packed {
-    kernel: Kernel,
+    path: F32Path,
     outch_pad: usize,
     data: Vec<f32>,
 }
@@ -92,19 +95,19 @@ impl Weights {
         Weights { raw: weights.to_vec(), outch, inch, f63: OnceLock::new(), f43: OnceLock::new(), f23: OnceLock::new() }
     }
 
-    fn packed<W: Variant>(&self, kernel: Kernel) -> &Packed {
+    fn packed<W: Variant>(&self, path: F32Path) -> &Packed {
         let cell = match W::M {
             6 => &self.f63,
             4 => &self.f43,
             _ => &self.f23,
         };
-        let p = cell.get_or_init(|| self.pack::<W>(kernel));
-        assert_eq!(p.kernel.isa, kernel.isa);
+        let p = cell.get_or_init(|| self.pack::<W>(path));
+        assert_eq!(p.path, path);
         p
     }
 
-    fn pack<W: Variant>(&self, kernel: Kernel) -> Packed {
-        let (n2, nr) = (W::N * W::N, kernel.nr);
+    fn pack<W: Variant>(&self, path: F32Path) -> Packed {
+        let (n2, nr) = (W::N * W::N, path.kernels().gemm.nr);
         let outch_pad = self.outch.next_multiple_of(nr);
         let panels = outch_pad / nr;
         let mut data = vec![0.0; n2 * outch_pad * self.inch];
@@ -119,7 +122,7 @@ impl Weights {
                 }
             }
         }
-        Packed { kernel, outch_pad, data }
+        Packed { path, outch_pad, data }
     }
 }
 
@@ -152,13 +155,13 @@ pub fn conv3x3s1(
     oh: usize,
     ep: Epilogue,
 ) {
-    conv3x3s1_with(Kernel::selected(), w, input, pw, ph, out, ow, oh, ep, None)
+    conv3x3s1_with(dispatch::F32.selected(), w, input, pw, ph, out, ow, oh, ep, None)
 }
 
 /// As [`conv3x3s1`] on a given path and optionally a forced tile size (tests).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv3x3s1_with(
-    kernel: Kernel,
+    path: F32Path,
     w: &Weights,
     input: &[f32],
     pw: usize,
@@ -170,14 +173,15 @@ pub(crate) fn conv3x3s1_with(
     force_m: Option<usize>,
 ) {
     assert!(pw == ow + 2 && ph == oh + 2 && input.len() == pw * ph * w.inch && out.len() == w.outch * ow * oh);
-    assert!(kernel.has_micro(), "Winograd needs a microkernel path");
+    assert!(path.kernels().winograd.is_some(), "the {path} path has no Winograd transforms");
     if ow == 0 || oh == 0 || w.outch == 0 {
         return;
     }
-    match force_m.or_else(|| pick(&kernel, ow, oh, w.inch, w.outch)).unwrap_or(4) {
-        6 => run::<transform::F63>(kernel, w, input, pw, ph, out, ow, oh, ep),
-        2 => run::<transform::F23>(kernel, w, input, pw, ph, out, ow, oh, ep),
-        _ => run::<transform::F43>(kernel, w, input, pw, ph, out, ow, oh, ep),
+    let m = force_m.or_else(|| pick(&path.kernels().gemm, ow, oh, w.inch, w.outch)).unwrap_or(4);
+    match m {
+        6 => run::<transform::F63>(path, w, input, pw, ph, out, ow, oh, ep),
+        2 => run::<transform::F23>(path, w, input, pw, ph, out, ow, oh, ep),
+        _ => run::<transform::F43>(path, w, input, pw, ph, out, ow, oh, ep),
     }
 }
 
@@ -186,7 +190,7 @@ const JOB_BYTES: usize = 768 * 1024;
 
 #[allow(clippy::too_many_arguments)]
 fn run<W: Variant>(
-    kernel: Kernel,
+    path: F32Path,
     w: &Weights,
     input: &[f32],
     pw: usize,
@@ -196,9 +200,12 @@ fn run<W: Variant>(
     oh: usize,
     ep: Epilogue,
 ) {
-    let packed = w.packed::<W>(kernel);
+    let packed = w.packed::<W>(path);
     let (m, n2) = (W::M, W::N * W::N);
-    let (mr, nr) = (kernel.mr, kernel.nr);
+    let gemm = path.kernels().gemm;
+    let (mr, nr) = (gemm.mr, gemm.nr);
+    let micro = gemm.micro.expect("a path with Winograd transforms has a microkernel");
+    let fns = W::fns(&path.kernels().winograd.expect("checked by conv3x3s1_with"));
     let (inch, outch, outch_pad) = (w.inch, w.outch, packed.outch_pad);
     let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
     let tile_panels = (tw * th).div_ceil(mr);
@@ -214,7 +221,6 @@ fn run<W: Variant>(
     let zeros = [0.0f32; 16];
     let dst = OutPtr(out.as_mut_ptr());
     let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m };
-    let fns = transform::Fns::of(kernel.isa);
 
     let job = |job: usize| {
         let (gi, os) = (job / o_splits, job % o_splits);
@@ -234,8 +240,8 @@ fn run<W: Variant>(
             // V: [panel][ξ][inch][mr]
             for p in p0..p1 {
                 let v = &mut vbuf[(p - p0) * n2 * inch * mr..][..n2 * inch * mr];
-                // SAFETY: the transform's ISA is the kernel's, available when chosen.
-                unsafe { (fns.input::<W>())(input, inch, &geo, p * mr, mr, v) };
+                // SAFETY: dispatch hands out only paths this CPU runs.
+                unsafe { (fns.input)(input, inch, &geo, p * mr, mr, v) };
             }
             // M: [panel][ξ][mr][outch_pad]
             for xi in 0..n2 {
@@ -255,8 +261,8 @@ fn run<W: Variant>(
                             accumulate: false,
                             act: RegAct::None,
                         };
-                        // SAFETY: buffers sized above; full tiles.
-                        unsafe { kernel.run_tile(&tile) };
+                        // SAFETY: as above; buffers sized above; full tiles.
+                        unsafe { micro(&tile) };
                     }
                 }
             }
@@ -264,9 +270,7 @@ fn run<W: Variant>(
             for p in p0..p1 {
                 let mp = &mbuf[(p - p0) * n2 * mr * outch_pad..][..n2 * mr * outch_pad];
                 // SAFETY: each job writes its own tiles and channels of out.
-                unsafe {
-                    (fns.output::<W>())(mp, outch_pad, &geo, p * mr, mr, o0, o1, ep.bias, reg_act, dst.get(), outch)
-                };
+                unsafe { (fns.output)(mp, outch_pad, &geo, p * mr, mr, o0, o1, ep.bias, reg_act, dst.get(), outch) };
             }
             if let Some(act) = rest_act {
                 for p in p0..p1 {

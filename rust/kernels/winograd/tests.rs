@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::base::Activation;
-use crate::kernels::simd::Isa;
+use crate::kernels::dispatch;
 use crate::kernels::testutil::Rng;
 
 /// Direct 3×3 convolution of a padded input, f64 accumulation; also returns Σ|w·x| per output.
@@ -37,8 +37,7 @@ fn winograd_matches_direct_convolution_on_every_path() {
     let mut rng = Rng::new(11);
     let shapes =
         [(1, 1, 1, 1), (3, 2, 5, 7), (8, 8, 6, 6), (5, 17, 13, 11), (16, 9, 28, 28), (33, 40, 7, 9), (4, 3, 40, 3)];
-    for isa in Isa::all_available().into_iter().filter(|&i| Kernel::of(i).has_micro()) {
-        let kernel = Kernel::of(isa);
+    for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
         for &(inch, outch, ow, oh) in &shapes {
             let (pw, ph) = (ow + 2, oh + 2);
             let w = rng.vec(outch * inch * 9);
@@ -50,7 +49,7 @@ fn winograd_matches_direct_convolution_on_every_path() {
                 for act in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
                     let mut got = vec![f32::NAN; outch * ow * oh];
                     let ep = Epilogue { bias: Some(&bias), activation: act };
-                    conv3x3s1_with(kernel, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(m));
+                    conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(m));
                     for (i, ((&g, &r), &a)) in got.iter().zip(&want).zip(&mag).enumerate() {
                         let r = act.apply(r);
                         // Transform rounding: a few ulps of the largest intermediate, which the
@@ -58,7 +57,7 @@ fn winograd_matches_direct_convolution_on_every_path() {
                         let tol = 2e-5 * a * if m == 6 { 4.0 } else { 1.0 } + 1e-6;
                         assert!(
                             (g - r).abs() <= tol,
-                            "{isa:?} F({m},3) inch={inch} outch={outch} {ow}x{oh} {act:?} at {i}: {g} vs {r} (tol {tol})"
+                            "{path:?} F({m},3) inch={inch} outch={outch} {ow}x{oh} {act:?} at {i}: {g} vs {r} (tol {tol})"
                         );
                     }
                 }
@@ -69,7 +68,7 @@ fn winograd_matches_direct_convolution_on_every_path() {
 
 #[test]
 fn winograd_splits_work_across_threads() {
-    if !Kernel::selected().has_micro() {
+    if dispatch::F32.selected().kernels().winograd.is_none() {
         return;
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");

@@ -1,10 +1,11 @@
 //! The Winograd transforms, written on arrays of lanes (tiles for the input side, output
-//! channels for the output side) so each path's entry point compiles them into its vectors.
+//! channels for the output side) so each path's entry point compiles them into its vectors;
+//! each path's [`WinogradFns`], which dispatch picks from.
 
 // The transforms are matrix products; index loops mirror the formulas.
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::simd::{Isa, RegAct};
+use crate::kernels::simd::RegAct;
 
 /// One Winograd variant F(M,3) with N = M+2 point tiles; matrices padded to 8.
 pub trait Variant {
@@ -20,6 +21,8 @@ pub trait Variant {
     fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8];
     /// Aᵀ·m for one column of N values, M results.
     fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6];
+    /// This variant's entry points among a path's.
+    fn fns(path: &WinogradFns) -> TransformFns;
 }
 
 /// One value per lane; plain arrays so each path's entry point vectorizes them to its width.
@@ -44,6 +47,9 @@ pub struct F43;
 pub struct F23;
 
 impl Variant for F63 {
+    fn fns(path: &WinogradFns) -> TransformFns {
+        path.f63
+    }
     const M: usize = 6;
     const N: usize = 8;
     #[rustfmt::skip]
@@ -106,6 +112,9 @@ impl Variant for F63 {
 }
 
 impl Variant for F43 {
+    fn fns(path: &WinogradFns) -> TransformFns {
+        path.f43
+    }
     const M: usize = 4;
     const N: usize = 6;
     #[rustfmt::skip]
@@ -167,6 +176,9 @@ impl Variant for F43 {
 }
 
 impl Variant for F23 {
+    fn fns(path: &WinogradFns) -> TransformFns {
+        path.f23
+    }
     const M: usize = 2;
     const N: usize = 4;
     #[rustfmt::skip]
@@ -436,6 +448,22 @@ pub type InputFn = unsafe fn(&[f32], usize, &Geometry, usize, usize, &mut [f32])
 pub type OutputFn =
     unsafe fn(&[f32], usize, &Geometry, usize, usize, usize, usize, Option<&[f32]>, RegAct, *mut f32, usize);
 
+/// One variant's input and output transforms on one path (unsafe: the CPU must run the path).
+#[derive(Clone, Copy)]
+pub struct TransformFns {
+    pub(crate) input: InputFn,
+    pub(crate) output: OutputFn,
+}
+
+/// A path's transforms for each variant. Their input lanes are the path's microkernel's `mr`
+/// (tiles are the GEMM's row side), so they pair with that path's GEMM only.
+#[derive(Clone, Copy)]
+pub struct WinogradFns {
+    pub(crate) f63: TransformFns,
+    pub(crate) f43: TransformFns,
+    pub(crate) f23: TransformFns,
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::*;
@@ -474,7 +502,13 @@ mod avx {
 }
 
 macro_rules! entry_points {
-    ($input:ident, $output:ident, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx_gather:literal) => {
+    ($table:ident, $input:ident, $output:ident, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx_gather:literal) => {
+        pub(crate) const $table: WinogradFns = WinogradFns {
+            f63: TransformFns { input: $input::<F63>, output: $output::<F63> },
+            f43: TransformFns { input: $input::<F43>, output: $output::<F43> },
+            f23: TransformFns { input: $input::<F23>, output: $output::<F23> },
+        };
+
         #[target_feature(enable = $features)]
         unsafe fn $input<W: Variant>(x: &[f32], inch: usize, g: &Geometry, t0: usize, lanes: usize, v: &mut [f32]) {
             debug_assert_eq!(lanes, $in_lanes);
@@ -501,43 +535,8 @@ macro_rules! entry_points {
 }
 
 #[cfg(target_arch = "x86_64")]
-entry_points!(input_avx2, output_avx2, "avx2,fma", 6, 8, false);
+entry_points!(AVX2, input_avx2, output_avx2, "avx2,fma", 6, 8, false);
 #[cfg(target_arch = "x86_64")]
-entry_points!(input_avx512, output_avx512, "avx512f,avx2,fma", 8, 16, true);
+entry_points!(AVX512, input_avx512, output_avx512, "avx512f,avx2,fma", 8, 16, true);
 #[cfg(target_arch = "aarch64")]
-entry_points!(input_neon, output_neon, "neon", 8, 8, false);
-
-/// The transform entry points of one path (whose lanes match its microkernel's mr).
-pub struct Fns {
-    isa: Isa,
-}
-
-impl Fns {
-    pub fn of(isa: Isa) -> Fns {
-        Fns { isa }
-    }
-
-    pub fn input<W: Variant>(&self) -> InputFn {
-        match self.isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => input_avx2::<W>,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => input_avx512::<W>,
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => input_neon::<W>,
-            other => panic!("no Winograd transforms for the {other:?} path"),
-        }
-    }
-
-    pub fn output<W: Variant>(&self) -> OutputFn {
-        match self.isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => output_avx2::<W>,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => output_avx512::<W>,
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => output_neon::<W>,
-            other => panic!("no Winograd transforms for the {other:?} path"),
-        }
-    }
-}
+entry_points!(NEON, input_neon, output_neon, "neon", 8, 8, false);

@@ -1,0 +1,144 @@
+//! The tiled GEMM every SIMD path shares: what one path implements ([`Kernel`]: tile shape, packed
+//! element types, micro-kernel, B packer, epilogue), weights packed in its layout ([`pack_a`]), and
+//! the loop that runs it over column and row panels on the caller's threads ([`drive`]).
+//! [`GemmFns`] is the pair of them dispatch keeps for each path.
+//!
+//! Loop order: each task packs one B panel (NR columns × all of k, small enough for L1/L2) and
+//! sweeps the rows of A over it, so B is packed once per panel and A streams from L2. When there
+//! are fewer panels than threads, rows are split between tasks too (each re-packs its panel;
+//! that only happens for small images where packing is cheap).
+
+use super::epilogue::{Epilogue, Out, OutPtr};
+use super::pack::{Buf, PackedWeights, Plain};
+use super::source::ConvSource;
+use rayon::prelude::*;
+
+/// One SIMD path's GEMM: tile shape, packed element types and the `#[target_feature]` entry points.
+pub(crate) trait Kernel: 'static {
+    const MR: usize;
+    const NR: usize;
+    /// k values per packed group (4 for byte dot products, 2 for int16 pairs, 1 for lanes).
+    const G: usize;
+    /// B is stored as u8 = s8 + 128 and rows carry the 128·Σw compensation.
+    const OFFSET: bool;
+    type A: Plain;
+    type B: Plain;
+    fn a_of(v: i8) -> Self::A;
+    /// `c[MR][NR] = Σ_g a[g][MR][G] · b[g][NR][G]` over `kg` groups (c overwritten).
+    ///
+    /// # Safety
+    /// The CPU has the path's features; `a`, `b`, `c` are valid for the sizes above.
+    unsafe fn micro(kg: usize, a: *const Self::A, b: *const Self::B, c: *mut i32);
+    /// [`super::epilogue::finish_row_body`] compiled for the path.
+    ///
+    /// # Safety
+    /// The CPU has the path's features; `out` holds `acc.len()` elements owned by the caller.
+    unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr);
+    /// Packs B's columns `j0..j0+NR` (all `kp` rows; rows past k and columns past n are zero)
+    /// into `[k / G][NR][G]` with the path's element type. `rows` are [`ConvSource::row_offsets`].
+    ///
+    /// # Safety
+    /// The CPU has the path's features.
+    unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [Self::B]);
+}
+
+/// One path's GEMM as dispatch keeps it: its weight packer and its tiled product.
+#[derive(Clone, Copy)]
+pub struct GemmFns {
+    /// Packs row-major m×k weights in the path's layout.
+    pub(crate) pack_a: fn(w: &[i8], m: usize, k: usize) -> PackedWeights,
+    /// C = A·B then the epilogue (sizes checked by the caller).
+    ///
+    /// # Safety
+    /// The CPU runs the path and `a` was packed by its `pack_a`.
+    pub(crate) gemm: unsafe fn(a: &PackedWeights, src: &ConvSource, ep: &Epilogue, out: &mut Out),
+}
+
+impl GemmFns {
+    /// The tiled GEMM of kernel `K`.
+    pub(crate) const fn of<K: Kernel>() -> GemmFns {
+        GemmFns { pack_a: pack_a::<K>, gemm: drive::<K> }
+    }
+}
+
+/// Packs m×k row-major weights for kernel `K`; rows and k beyond the matrix are zero.
+pub(crate) fn pack_a<K: Kernel>(w: &[i8], m: usize, k: usize) -> PackedWeights {
+    let (mr, g) = (K::MR, K::G);
+    let kp = k.div_ceil(g) * g;
+    let m_panels = m.div_ceil(mr);
+    let mut data = Buf::zeroed::<K::A>(m_panels * mr * kp);
+    let dst = data.view_mut::<K::A>();
+    for p in 0..m {
+        let (mp, r) = (p / mr, p % mr);
+        for (kk, &v) in w[p * k..(p + 1) * k].iter().enumerate() {
+            let (kg, e) = (kk / g, kk % g);
+            dst[((mp * (kp / g) + kg) * mr + r) * g + e] = K::a_of(v);
+        }
+    }
+    let comp = if K::OFFSET {
+        (0..m).map(|p| 128 * w[p * k..(p + 1) * k].iter().map(|&v| i32::from(v)).sum::<i32>()).collect()
+    } else {
+        Vec::new()
+    };
+    PackedWeights { m, k, kp, data, comp }
+}
+
+/// The tiled, threaded GEMM of one SIMD path: C = A·B(src), then the epilogue, into `out`
+/// (`a.m` rows of `src.n()` values; the caller has checked the sizes).
+///
+/// # Safety
+/// The CPU has `K`'s features.
+pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &Epilogue, out: &mut Out) {
+    let out = out.ptr();
+    let (m, n, kp) = (a.m, src.n(), a.kp);
+    let (mr, nr) = (K::MR, K::NR);
+    let n_panels = n.div_ceil(nr);
+    let m_panels = m.div_ceil(mr);
+    let threads = rayon::current_num_threads().max(1);
+    // Enough tasks to balance the threads; rows are split only when the columns are too few.
+    let m_parts =
+        if threads == 1 || n_panels >= 4 * threads { 1 } else { (4 * threads).div_ceil(n_panels).min(m_panels) };
+    let rows_per_part = m_panels.div_ceil(m_parts);
+    let panels_per_task = if threads == 1 { n_panels } else { (n_panels * m_parts).div_ceil(8 * threads).max(1) };
+    let n_tasks = n_panels.div_ceil(panels_per_task);
+    let a_data = a.data.view::<K::A>();
+    let comp = &a.comp;
+    let rows = src.row_offsets();
+    let task = |t: usize| {
+        let (pt, part) = (t % n_tasks, t / n_tasks);
+        let mp0 = part * rows_per_part;
+        let mp1 = ((part + 1) * rows_per_part).min(m_panels);
+        let mut panel = Buf::zeroed::<K::B>(kp * nr);
+        let mut tile = vec![0i32; mr * nr];
+        for np in pt * panels_per_task..((pt + 1) * panels_per_task).min(n_panels) {
+            let j0 = np * nr;
+            let cols = nr.min(n - j0);
+            // SAFETY: the caller guarantees the CPU has K's features.
+            unsafe { K::pack_b(src, &rows, j0, kp, panel.view_mut::<K::B>()) };
+            for mp in mp0..mp1 {
+                let i0 = mp * mr;
+                let a_panel = &a_data[mp * kp * mr..(mp + 1) * kp * mr];
+                // SAFETY: panel sizes are kp·MR and kp·NR elements; tile holds MR·NR.
+                unsafe { K::micro(kp / K::G, a_panel.as_ptr(), panel.view::<K::B>().as_ptr(), tile.as_mut_ptr()) };
+                for r in 0..mr.min(m - i0) {
+                    let p = i0 + r;
+                    let c = if K::OFFSET { comp[p] } else { 0 };
+                    let at = p * n + j0;
+                    let dst = match out {
+                        // SAFETY: row p, columns j0..j0+cols of the m×n output belong to this task.
+                        OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(at) }),
+                        OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(at) }),
+                    };
+                    // SAFETY: dst holds `cols` elements of this task's tile.
+                    unsafe { K::finish_row(&tile[r * nr..r * nr + cols], c, p, ep, dst) };
+                }
+            }
+        }
+    };
+    let total = n_tasks * m_parts;
+    if total == 1 {
+        task(0);
+    } else {
+        (0..total).into_par_iter().for_each(task);
+    }
+}

@@ -1,0 +1,128 @@
+//! The statistics bodies written on lanes, each path's entry points, and each path's
+//! [`HistogramFns`], which dispatch picks from.
+
+use super::reference::{self, bin_index};
+
+/// Scratch bins after the real ones that [`super::bin_nonzero`] may count zeros in.
+pub const SPARE: usize = 16;
+
+/// Values handled per block: the indices of one block stay in L1.
+const BLOCK: usize = 512;
+
+/// One path's statistics kernels (unsafe: the CPU must run the path). `bin` counts into
+/// `counts[..bins + SPARE]`.
+#[derive(Clone, Copy)]
+pub struct HistogramFns {
+    pub(crate) absmax: unsafe fn(values: &[f32]) -> (f32, u64),
+    pub(crate) bin: unsafe fn(values: &[f32], scale: f32, counts: &mut [u32], bins: usize),
+}
+
+/// The reference path: value by value.
+pub(crate) const REFERENCE: HistogramFns = HistogramFns { absmax: reference::absmax, bin: reference::bin_nonzero };
+
+/// NEON is the aarch64 baseline: the lane bodies vectorize without an entry point of their own.
+#[cfg(target_arch = "aarch64")]
+pub(crate) const NEON: HistogramFns = HistogramFns { absmax: absmax_lanes, bin: bin_spare };
+
+/// absmax over lanes of float bits: `|v|` bits below 0x7f80_0000 are finite, and compare as
+/// integers in float order.
+#[inline(always)]
+fn absmax_lanes(values: &[f32]) -> (f32, u64) {
+    const L: usize = 16;
+    const EXP: u32 = 0x7f80_0000;
+    let mut max = [0u32; L];
+    let mut bad = [0u32; L];
+    let mut non_finite = 0u64;
+    // u32 lane counters: flushed well before they could overflow.
+    for block in values.chunks(L << 20) {
+        let chunks = block.chunks_exact(L);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for k in 0..L {
+                let a = c[k].to_bits() & 0x7fff_ffff;
+                let finite = a < EXP;
+                max[k] = max[k].max(if finite { a } else { 0 });
+                bad[k] += u32::from(!finite);
+            }
+        }
+        for &v in tail {
+            let a = v.to_bits() & 0x7fff_ffff;
+            max[0] = max[0].max(if a < EXP { a } else { 0 });
+            bad[0] += u32::from(a >= EXP);
+        }
+        non_finite += bad.iter().map(|&b| u64::from(b)).sum::<u64>();
+        bad = [0; L];
+    }
+    (f32::from_bits(max.into_iter().max().unwrap_or(0)), non_finite)
+}
+
+/// Indices a block at a time (vectorized), zeros sent to the spare bins in turn, then the
+/// increments.
+#[inline(always)]
+fn bin_spare(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
+    let counts = &mut counts[..bins + SPARE];
+    let mut idx = [0u32; BLOCK];
+    for block in values.chunks(BLOCK) {
+        for (k, (i, &v)) in idx.iter_mut().zip(block).enumerate() {
+            let spare = (bins + (k & (SPARE - 1))) as u32;
+            *i = if v == 0.0 { spare } else { bin_index(v, scale, bins) as u32 };
+        }
+        for &i in &idx[..block.len()] {
+            counts[(i as usize).min(bins + SPARE - 1)] += 1;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    pub(crate) const AVX2: HistogramFns = HistogramFns { absmax: absmax_avx2, bin: bin_avx2 };
+    pub(crate) const AVX512: HistogramFns = HistogramFns { absmax: absmax_avx512, bin: bin_avx512 };
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn absmax_avx2(values: &[f32]) -> (f32, u64) {
+        absmax_lanes(values)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(crate) unsafe fn absmax_avx512(values: &[f32]) -> (f32, u64) {
+        absmax_lanes(values)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn bin_avx2(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
+        bin_spare(values, scale, counts, bins)
+    }
+
+    /// The non-zero lanes' indices packed together in a register (a compress to memory is
+    /// microcoded and slow on AMD), then the increments.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(crate) unsafe fn bin_avx512(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
+        let counts = &mut counts[..bins];
+        let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+        let vscale = _mm512_set1_ps(scale);
+        let last = _mm512_set1_ps((bins - 1) as f32);
+        // 16 more than a block: each store writes a whole register.
+        let mut idx = [0u32; BLOCK + 16];
+        for block in values.chunks(BLOCK) {
+            let mut n = 0usize;
+            let lanes = block.chunks_exact(16);
+            let tail = lanes.remainder();
+            for c in lanes {
+                let a = _mm512_and_si512(_mm512_loadu_si512(c.as_ptr().cast()), abs_mask);
+                let nonzero = _mm512_test_epi32_mask(a, a);
+                // min(x, last) gives `last` for NaN, as the scalar f32::min does.
+                let f = _mm512_min_ps(_mm512_mul_ps(_mm512_castsi512_ps(a), vscale), last);
+                let i = _mm512_cvttps_epi32(f);
+                _mm512_storeu_si512(idx.as_mut_ptr().add(n).cast(), _mm512_maskz_compress_epi32(nonzero, i));
+                n += nonzero.count_ones() as usize;
+            }
+            for &i in &idx[..n] {
+                counts[(i as usize).min(bins - 1)] += 1;
+            }
+            reference::bin_nonzero(tail, scale, counts, bins);
+        }
+    }
+}
