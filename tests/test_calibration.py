@@ -17,7 +17,7 @@ from ncnnq.calibrate import calibrate
 from ncnnq.images import InputSpec, image_tensor
 from ncnnq.methods.histogram import NCNN_BINS
 from ncnnq.methods.kl import THRESHOLDS, kl_divergences
-from ncnnq.ncnn_args import parse_table_options
+from ncnnq.cli.ncnn_args import parse_table_options
 from ncnnq.table import Table
 from reference import SHARED, ncnn_module
 

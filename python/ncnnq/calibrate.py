@@ -292,21 +292,6 @@ def weight_only_table(model: Model) -> Table:
     return table
 
 
-def input_specs_from_options(model: Model, mean, norm, shape, pixel, input_type: str) -> list[InputSpec]:
-    """ncnn2table's per-input option lists -> InputSpecs, checking they match the inputs."""
-    n = len(model.inputs)
-    def check(what: str, values: Sequence) -> None:
-        if len(values) != n:
-            raise InputError(f"{what} has {len(values)} entries but the model has {n} inputs ({', '.join(model.inputs)})")
-    check("shape", shape)
-    if input_type == "image":
-        check("mean", mean)
-        check("norm", norm)
-        check("pixel", pixel)
-        return [InputSpec(tuple(shape[i]), pixel[i], tuple(mean[i]), tuple(norm[i])) for i in range(n)]
-    return [InputSpec(tuple(shape[i])) for i in range(n)]
-
-
 def _resolve(entry: str, list_folder: Path) -> str:
     """Like ncnn2table, a relative path is relative to the working directory; failing that,
     to the list file's folder."""

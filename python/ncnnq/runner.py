@@ -8,7 +8,6 @@ outputs); timings report the median and minimum and which int8 kernel paths ran.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,16 +19,13 @@ from . import _native
 from ._native import Model, Net
 from .errors import InputError
 from .images import InputSpec, image_tensor
-from .ncnn_args import parse_table_options
-
-IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
-RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Options of ``ncnnq run`` / ``ncnnq bench`` in ncnn's ``key=value`` style. Per-input lists
-    (``input``, ``mean``, ``norm``, ``shape``, ``pixel``) are in Input-layer order."""
+    """What ``ncnnq run`` / ``ncnnq bench`` feed and how (``cli.ncnn_args`` parses them from ncnn's
+    ``key=value`` style). Per-input lists (``inputs``, ``mean``, ``norm``, ``shape``, ``pixel``) are in
+    Input-layer order."""
 
     inputs: list[str] = field(default_factory=list)
     """Per input: an image path, a ``.npy`` path, or ``random`` (the default)."""
@@ -43,40 +39,6 @@ class RunOptions:
     warmup: int = 3
     labels: Path | None = None
     top: int = 5
-
-
-def _positive(key: str, value: str, minimum: int = 1) -> int:
-    if not re.fullmatch(r"\d+", value) or int(value) < minimum:
-        raise InputError(f"option {key}={value}: expected an integer >= {minimum}")
-    return int(value)
-
-
-def parse_run_options(tokens: Sequence[str]) -> RunOptions:
-    """Parses ``key=value`` tokens; ``mean``/``norm``/``shape``/``pixel`` as ncnn2table writes them."""
-    image_tokens: list[str] = []
-    values: dict[str, object] = {}
-    for token in tokens:
-        key, sep, value = token.partition("=")
-        if not sep:
-            raise InputError(f"unrecognized argument {token!r} (options are key=value)")
-        if key in IMAGE_KEYS:
-            image_tokens.append(token)
-            continue
-        if key not in RUN_KEYS:
-            raise InputError(f"unknown option {key!r} (options: {', '.join(IMAGE_KEYS + RUN_KEYS)})")
-        key = {"thread": "threads", "input": "inputs"}.get(key, key)
-        if key in values:
-            raise InputError(f"option {key} given twice")
-        if key == "inputs":
-            values[key] = [v for v in value.split(",") if v]
-        elif key == "labels":
-            values[key] = Path(value)
-        elif key in ("seed", "warmup"):
-            values[key] = _positive(key, value, 0)
-        else:
-            values[key] = _positive(key, value)
-    image = parse_table_options(image_tokens)
-    return RunOptions(mean=image.mean, norm=image.norm, shape=image.shape, pixel=image.pixel, **values)  # type: ignore[arg-type]
 
 
 def load_model(param: str | Path, bin_path: str | Path | None, seed: int = 0) -> tuple[Model, str]:
