@@ -104,10 +104,12 @@ def _kl_near_tie(table: Table, layer: str) -> bool:
 @lru_cache(maxsize=None)
 def _exact_histogram(blob: str) -> dict:
     from ncnnq import _native
-    from ncnnq.calibrate import _NoProgress, _Runner, samples_from
+    from ncnnq.calibrate import _Runner
+    from ncnnq.progress import NoProgress
+    from ncnnq.samples import samples_from
 
     model = _squeezenet()
-    runner = _Runner(model, {"data": SQUEEZENET_SPEC}, "image", 2, _NoProgress())
+    runner = _Runner(model, {"data": SQUEEZENET_SPEC}, "image", 2, NoProgress())
     samples = list(samples_from(model, _png_list()))
     first = _native.StatsCollector(model, [blob], "absmax", threads=2)
     runner.run(first, samples, "absmax")

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from ._native import Layer, Model, Net, __version__, kernel_info
-from .calibrate import Sample, calibrate
+from .calibrate import calibrate
 from .errors import (
     Error,
     FileError,
@@ -34,6 +34,7 @@ from .images import InputSpec
 from .int8 import QuantizeReport, quantize, save_int8
 from .optimize import OptimizeReport, optimize
 from .pipeline import QuantizeResult, quantize_model
+from .samples import Sample
 from .summary import ModelSummary, summarize
 from .table import Table
 

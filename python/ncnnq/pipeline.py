@@ -12,11 +12,12 @@ import numpy as np
 
 from . import demo
 from ._native import Model, Net
-from .calibrate import Progress, calibrate
+from .calibrate import calibrate
 from .evaluate import Agreement, agreement
 from .images import InputSpec, image_tensor
 from .int8 import QuantizeReport, quantize, save_int8
 from .optimize import OptimizeReport, optimize
+from .progress import Progress
 from .table import Table
 
 

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 
 from ..errors import Error
-from ..methods import METHODS
+from ..methods.registry import METHODS
 from . import render
 from .demo import cmd_demo
 from .inference import cmd_bench, cmd_run

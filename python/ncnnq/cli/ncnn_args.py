@@ -18,7 +18,7 @@ from typing import Any
 from .._native import Model
 from ..errors import InputError
 from ..images import InputSpec
-from ..methods import METHODS
+from ..methods.registry import METHODS
 from ..runner import RunOptions
 
 PIXEL_FORMATS = ("BGR", "RGB", "GRAY", "RGBA", "BGRA", "RAW")

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._native import Model
-from ..calibrate import calibrate, calibrated_layers, samples_from_lists, weight_only_table
+from ..calibrate import calibrate, calibrated_layers, weight_only_table
 from ..errors import InputError
 from ..int8 import quantize, save_int8
 from ..pipeline import quantize_model
+from ..samples import samples_from_lists
 from ..table import Table
 from . import render
 from .ncnn_args import input_specs, parse_quantize_args, parse_table_args

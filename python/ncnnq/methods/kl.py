@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .histogram import NCNN_BINS
+from .histogram import NCNN_BINS, BlobStats, ncnn_histogram
 
 TARGET_BINS = 128
 EPS = 0.0001
@@ -105,3 +105,8 @@ def kl_threshold(histogram: np.ndarray, absmax: float) -> float | None:
     """ncnn's threshold (T + 0.5)·absmax/2048, or None for an empty histogram."""
     t = kl_threshold_bin(histogram)
     return None if t is None else (t + 0.5) * absmax / NCNN_BINS
+
+
+def threshold(stats: BlobStats) -> float | None:
+    """kl's threshold for one blob's collected statistics."""
+    return kl_threshold(ncnn_histogram(stats), float(stats["absmax"]))
