@@ -16,7 +16,17 @@
 
 from __future__ import annotations
 
-from ._native import Layer, Model, Net, __version__, kernel_info
+from ._native import (
+    Layer,
+    Model,
+    Net,
+    __version__,
+    from_pixels,
+    int8_kernel,
+    int8_kernels_available,
+    kernel_calls,
+    kernel_info,
+)
 from .calibrate import calibrate
 from .errors import (
     Error,
@@ -61,6 +71,10 @@ __all__ = [
     "WeightsError",
     "__version__",
     "calibrate",
+    "from_pixels",
+    "int8_kernel",
+    "int8_kernels_available",
+    "kernel_calls",
     "kernel_info",
     "optimize",
     "quantize",
