@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from reference import SHARED  # noqa: E402
+from reference import SHARED
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,12 @@ def test_the_scan_sees_imports_inside_functions_and_finds_circles():
     eq = "from ..table import Table\n\ndef f():\n    from ..calibrate import split_sources\n"
     assert _imported(eq, "ncnnq.methods.eq", False, known) == {"ncnnq.table", "ncnnq.calibrate"}
     init = "from . import _native, calibrate\nfrom .methods import eq\nfrom ncnnq.table import Table\n"
-    assert _imported(init, "ncnnq", True, known) == {"ncnnq._native", "ncnnq.calibrate", "ncnnq.methods.eq", "ncnnq.table"}
+    assert _imported(init, "ncnnq", True, known) == {
+        "ncnnq._native",
+        "ncnnq.calibrate",
+        "ncnnq.methods.eq",
+        "ncnnq.table",
+    }
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 

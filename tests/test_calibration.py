@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +14,10 @@ from PIL import Image
 
 import ncnnq
 from ncnnq.calibrate import calibrate
+from ncnnq.cli.ncnn_args import parse_table_options
 from ncnnq.images import InputSpec, image_tensor
 from ncnnq.methods.histogram import NCNN_BINS
 from ncnnq.methods.kl import THRESHOLDS, kl_divergences
-from ncnnq.cli.ncnn_args import parse_table_options
 from ncnnq.table import Table
 from reference import SHARED, ncnn_module
 
@@ -30,13 +30,13 @@ def _png_list() -> list[Path]:
     return sorted((SHARED / "calib-png").glob("*.png"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _squeezenet() -> ncnnq.Model:
     d = REF / "squeezenet_v1.1"
     return ncnnq.Model.load(d / "squeezenet_v1.1-opt.param", d / "squeezenet_v1.1-opt.bin")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _squeezenet_table(method: str, two_pass: bool = False, threads: int = 2) -> Table:
     return calibrate(_squeezenet(), _png_list(), method, specs=[SQUEEZENET_SPEC], threads=threads, two_pass=two_pass)
 
@@ -72,7 +72,7 @@ def test_input_tensors_match_ncnn_from_pixels_resize(tmp_path, size, pixel):
 def test_image_modes_are_converted(tmp_path, mode):
     rgb = np.random.default_rng(1).integers(0, 256, (9, 11, 3), dtype=np.uint8)
     img = Image.fromarray(rgb)
-    img = img.convert(mode) if mode != "I;16" else Image.fromarray((rgb[:, :, 0].astype(np.uint16) * 257))
+    img = img.convert(mode) if mode != "I;16" else Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257)
     path = tmp_path / ("x.tif" if mode in ("CMYK", "I;16") else "x.png")
     img.save(path)
     t = image_tensor(path, InputSpec((11, 9, 3), "BGR"))
@@ -96,12 +96,12 @@ def _kl_near_tie(table: Table, layer: str) -> bool:
     stats = _exact_histogram(lay.bottoms[0])
     absmax = stats["absmax"]
     kl = kl_divergences(stats["linear"] / stats["linear"].sum())
-    t_ours = int(round(ours_t / absmax * NCNN_BINS - 0.5))
-    t_best = int(round(best_t / absmax * NCNN_BINS - 0.5))
+    t_ours = round(ours_t / absmax * NCNN_BINS - 0.5)
+    t_best = round(best_t / absmax * NCNN_BINS - 0.5)
     return bool(kl[t_ours - THRESHOLDS[0]] <= kl[t_best - THRESHOLDS[0]] * 1.01)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _exact_histogram(blob: str) -> dict:
     from ncnnq import _native
     from ncnnq.calibrate import _Runner
@@ -145,7 +145,9 @@ def test_one_pass_kl_matches_two_pass_within_tolerance(shared):
     ref = Table.load(REF / "squeezenet_v1.1" / "squeezenet_v1.1-opt-kl-png.table")
     off = [layer for layer in two.activations if abs(one.activations[layer] / two.activations[layer] - 1) > 0.01]
     for layer in off:
-        assert _kl_near_tie(one, layer), f"{layer}: one-pass {one.activations[layer]} vs two-pass {two.activations[layer]}"
+        assert _kl_near_tie(one, layer), (
+            f"{layer}: one-pass {one.activations[layer]} vs two-pass {two.activations[layer]}"
+        )
     assert len(off) <= len(two.activations) // 4
     within = sum(abs(one.activations[k] / ref.activations[k] - 1) <= 0.01 for k in ref.activations)
     assert within >= len(ref.activations) - len(off)
@@ -283,7 +285,7 @@ def test_npy_inputs_for_a_two_input_model(tmp_path):
     assert r.returncode == 2 and "b3.npy" in r.stderr and "(8,)" in r.stderr and "b.txt:4" in r.stderr
 
 
-@lru_cache(maxsize=None)
+@cache
 def _nanodet_table() -> Table:
     model = ncnnq.Model.load(SHARED / "models" / "nanodet_m.param", SHARED / "models" / "nanodet_m.bin")
     return calibrate(model, _png_list(), "kl", specs=[NANODET_SPEC], threads=2, two_pass=True)
@@ -299,5 +301,7 @@ def test_nanodet_table_on_the_png_set_resized_to_320(shared):
         finite = np.isfinite(values)
         assert _formatted(ours.weights[key][finite]) == _formatted(values[finite]), key
         assert np.all(ours.weights[key][~finite] == 1.0), key
-    off = {k: ours.activations[k] / v - 1 for k, v in ref.activations.items() if abs(ours.activations[k] / v - 1) > 0.01}
+    off = {
+        k: ours.activations[k] / v - 1 for k, v in ref.activations.items() if abs(ours.activations[k] / v - 1) > 0.01
+    }
     assert not off, off

@@ -69,7 +69,9 @@ def _spec() -> InputSpec:
     return InputSpec(demo.SHAPE, demo.PIXEL, demo.MEAN, demo.NORM)
 
 
-def run_demo(workdir: str | os.PathLike[str], method: str = "kl", threads: int = 2, progress: Progress | None = None) -> DemoResult:
+def run_demo(
+    workdir: str | os.PathLike[str], method: str = "kl", threads: int = 2, progress: Progress | None = None
+) -> DemoResult:
     """Runs the pipeline on the demo model, writing every intermediate file into ``workdir``.
     Calibrates on the even-numbered images and evaluates on the odd-numbered ones."""
     work = Path(workdir)

@@ -182,7 +182,9 @@ class BenchResult:
         return float(np.median(self.cpu_times))
 
 
-def bench(model: Model, inputs: dict[str, np.ndarray], threads: int = 1, loops: int = 10, warmup: int = 3) -> BenchResult:
+def bench(
+    model: Model, inputs: dict[str, np.ndarray], threads: int = 1, loops: int = 10, warmup: int = 3
+) -> BenchResult:
     """Wall and CPU time of ``loops`` runs after ``warmup`` untimed ones, on ``threads`` threads."""
     net = Net(model, threads=threads)
     outputs = model.outputs

@@ -10,7 +10,9 @@ import numpy as np
 from .histogram import BlobStats
 
 # Optimal clipping (in standard deviations) for 1..8 bits, as float32 constants in ncnn.
-_ALPHA = np.array([0, 1.71063519, 2.15159277, 2.55913646, 2.93620062, 3.28691474, 3.6151146, 3.92403714], dtype=np.float32)
+_ALPHA = np.array(
+    [0, 1.71063519, 2.15159277, 2.55913646, 2.93620062, 3.28691474, 3.6151146, 3.92403714], dtype=np.float32
+)
 _GAUSS = 0.175 * (1.0 + math.sqrt(math.pi * math.log(4.0)))
 
 
