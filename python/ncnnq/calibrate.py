@@ -83,13 +83,14 @@ def _statistics(
     if kind == "absmax" or not two_pass:
         collector = _native.StatsCollector(model, blobs, kind, threads=threads)
         runner.run(collector, samples, "statistics")
-        return collector.result()
+        return dict(collector.result())
     first = _native.StatsCollector(model, blobs, "absmax", threads=threads)
     runner.run(first, samples, "absmax")
-    absmax = [float(first.result()[b]["absmax"]) for b in blobs]  # type: ignore[arg-type]
+    maxima: dict[str, BlobStats] = dict(first.result())
+    absmax = [float(maxima[b]["absmax"]) for b in blobs]
     second = _native.StatsCollector(model, blobs, "linear", absmax=absmax, threads=threads)
     runner.run(second, samples, "histograms")
-    return second.result()
+    return dict(second.result())
 
 
 def _per_blob(

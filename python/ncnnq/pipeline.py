@@ -91,6 +91,7 @@ def run_demo(
     result.optimized.save(files["optimized param"], files["optimized bin"])
     result.table.save(files["table"])
     save_int8(result.model, files["int8 param"], files["int8 bin"])
+    assert result.optimize is not None  # quantize_model optimizes unless told not to
 
     fp32_net = Net(files["optimized param"], files["optimized bin"], threads=threads)
     int8_net = Net(files["int8 param"], files["int8 bin"], threads=threads)

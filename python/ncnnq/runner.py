@@ -12,13 +12,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from . import _native
-from ._native import Model, Net
+from ._native import Layer, Model, Net
 from .errors import InputError
 from .images import InputSpec, image_tensor
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 
 @dataclass(frozen=True)
@@ -48,17 +52,23 @@ def load_model(param: str | Path, bin_path: str | Path | None, seed: int = 0) ->
     return Model.load(param, bin_path), str(bin_path)
 
 
+def _int_param(layer: Layer, id: int) -> int:
+    """An integer parameter's value; 0 when unset."""
+    value = layer.param(id)
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
 def declared_shape(model: Model, blob: str) -> tuple[int, ...] | None:
     """The numpy-order shape an Input layer declares for ``blob`` (0=w 1=h 11=d 2=c), if any."""
     for layer in model.layers:
         if layer.type == "Input" and blob in layer.tops:
-            w, h, d, c = (int(layer.param(i) or 0) for i in (0, 1, 11, 2))
+            w, h, d, c = (_int_param(layer, i) for i in (0, 1, 11, 2))
             dims = [v for v in (c, d, h, w) if v > 0]
             return tuple(dims) if dims else None
     return None
 
 
-def _option(values: list, i: int, default):
+def _option(values: Sequence[T], i: int, default: D) -> T | D:
     return values[i] if i < len(values) else default
 
 

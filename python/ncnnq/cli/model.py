@@ -14,6 +14,7 @@ from .render import Console
 
 
 def cmd_info(args: argparse.Namespace, console: Console) -> None:
+    bin_path: Path | None
     if args.param is None:
         param, bin_path = demo.model_files()
     else:

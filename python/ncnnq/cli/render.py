@@ -10,7 +10,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Union
 
-from rich.console import Console
+from rich.console import Console as Console  # the commands print through it
+from rich.console import JustifyMethod
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,8 +29,6 @@ from ..pipeline import DemoResult
 from ..runner import BenchResult, OutputSummary
 from ..summary import ModelSummary
 from ..table import Table
-
-__all__ = ["Console", "RichProgress"]
 
 StrPath = Union[str, "PathLike[str]"]
 KernelCalls = list[tuple[str, str, int]]
@@ -91,7 +90,7 @@ class RichProgress:
 
 def model_summary(console: Console, title: str, summary: ModelSummary) -> None:
     table = RichTable(title=title, header_style="bold", show_lines=False)
-    columns = [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("#", "right"),
         ("type", "left"),
         ("name", "left"),
@@ -103,7 +102,7 @@ def model_summary(console: Console, title: str, summary: ModelSummary) -> None:
         ("shape", "left"),
     ]
     for column, justify in columns:
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold")
     for r in summary.rows:
         weights = f"{r.weight_count:,}" if r.weight_count else ""
         table.add_row(
@@ -154,7 +153,7 @@ def optimize_report(console: Console, title: str, report: OptimizeReport) -> Non
 
 def calibration_report(console: Console, table: Table) -> None:
     out = RichTable(title="calibration", header_style="bold")
-    columns = [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("layer", "left"),
         ("type", "left"),
         ("absmax", "right"),
@@ -163,7 +162,7 @@ def calibration_report(console: Console, table: Table) -> None:
         ("warning", "left"),
     ]
     for column, justify in columns:
-        out.add_column(column, justify=justify)  # type: ignore[arg-type]
+        out.add_column(column, justify=justify)
     for r in table.report:
         warnings = "[yellow]" + "; ".join(r.warnings) + "[/]" if r.warnings else ""
         out.add_row(r.layer, r.type, f"{r.absmax:.4g}", f"{r.threshold:.4g}", f"{r.scale:.6g}", warnings)
@@ -199,7 +198,7 @@ def run_result(
 ) -> None:
     console.print(heading)
     out = RichTable(header_style="bold")
-    columns = [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("output", "left"),
         ("shape", "left"),
         ("min", "right"),
@@ -208,7 +207,7 @@ def run_result(
         (f"top-{top}", "left"),
     ]
     for column, justify in columns:
-        out.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        out.add_column(column, justify=justify, overflow="fold")
     for r in outputs:
         best = "  ".join(f"{i}{' ' + label if label else ''}: {v:.4g}" for i, v, label in r.top)
         out.add_row(r.name, "×".join(map(str, r.shape)), f"{r.min:.4g}", f"{r.max:.4g}", f"{r.mean:.4g}", best)

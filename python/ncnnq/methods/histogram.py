@@ -25,7 +25,7 @@ def rebin(counts: npt.ArrayLike, hist_range: float, absmax: float, bins: int = N
     fine_edges = np.linspace(0.0, hist_range, counts.size + 1)
     cumulative = np.concatenate([[0.0], np.cumsum(counts)])
     edges = np.linspace(0.0, absmax, bins + 1)
-    out = np.diff(np.interp(edges, fine_edges, cumulative))
+    out: npt.NDArray[np.float64] = np.diff(np.interp(edges, fine_edges, cumulative))
     # ncnn clamps |v| == absmax into the last bin; the mass at or above absmax belongs there too.
     out[-1] += cumulative[-1] - np.interp(absmax, fine_edges, cumulative)
     return out
