@@ -128,7 +128,7 @@ def test_weight_scales_equal_ncnn2table(shared, method):
         assert _formatted(ours.weights[key]) == _formatted(ref.weights[key]), key
 
 
-@pytest.mark.parametrize("method,two_pass", [("kl", True), ("aciq", False)])
+@pytest.mark.parametrize("method,two_pass", [pytest.param("kl", True, marks=pytest.mark.slow), ("aciq", False)])
 def test_activation_scales_within_1_percent_of_ncnn2table(shared, method, two_pass):
     ref = Table.load(REF / "squeezenet_v1.1" / f"squeezenet_v1.1-opt-{method}-png.table")
     ours = _squeezenet_table(method, two_pass)
@@ -137,6 +137,7 @@ def test_activation_scales_within_1_percent_of_ncnn2table(shared, method, two_pa
         assert ours.activations[layer] == pytest.approx(scale, rel=0.01), layer
 
 
+@pytest.mark.slow
 def test_one_pass_kl_matches_two_pass_within_tolerance(shared):
     """ncnnq's single pass (widening histogram) against ncnn's two passes: within 1 %, or, where
     not, a near-tie of the KL objective that any re-binning can flip (explained per layer)."""
@@ -291,6 +292,7 @@ def _nanodet_table() -> Table:
     return calibrate(model, _png_list(), "kl", specs=[NANODET_SPEC], threads=2, two_pass=True)
 
 
+@pytest.mark.slow
 def test_nanodet_table_on_the_png_set_resized_to_320(shared):
     """The 227x227 PNGs go through ncnn's bilinear resize to 320x320 first: this checks the resize
     as well as the math. ncnn's inf weight scales (all-zero channels) are 1.0 in ncnnq's table."""

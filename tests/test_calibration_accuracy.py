@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import ncnnq
 from ncnnq.calibrate import calibrate
@@ -17,6 +18,9 @@ from reference import SHARED, make_ncnn_net, run_ncnn_net
 
 SPEC = InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))
 REF = SHARED / "reference" / "squeezenet_v1.1"
+
+# Each check calibrates on 250 images and runs 250 more through real ncnn: 45-90 s.
+pytestmark = pytest.mark.slow
 
 
 @cache

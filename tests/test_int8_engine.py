@@ -349,6 +349,7 @@ def test_reference_int8_files_match_ncnn(shared, stem):
             assert ag.cosine >= 0.999, f"{stem} {image.name} {name}: cosine {ag.cosine:.6f}"
 
 
+@pytest.mark.slow
 def test_squeezenet_int8_top1_agrees_with_ncnn_on_500_images(shared):
     from reference import make_ncnn_net, run_ncnn_net
 

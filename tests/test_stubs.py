@@ -25,6 +25,7 @@ def _documented_reexports() -> set[str]:
     return set(re.findall(r"``(\w+)``", sentence.group(1)))
 
 
+@pytest.mark.slow  # mypy's start-up: 8-13 s; `make typecheck` runs stubtest too
 def test_stubs_match_the_compiled_module():
     pytest.importorskip("mypy.stubtest", reason="mypy (in the dev extra) checks the stubs")
     r = subprocess.run(
@@ -33,6 +34,7 @@ def test_stubs_match_the_compiled_module():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_stubtest_sees_a_wrong_signature(tmp_path):
     """The check above fails when a stub's signature is wrong (here: a parameter renamed)."""
     pytest.importorskip("mypy.stubtest", reason="mypy (in the dev extra) checks the stubs")
