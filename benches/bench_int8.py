@@ -100,7 +100,10 @@ def median(samples: list[tuple[float, float]], i: int) -> float:
 
 def bench(stem: str, threads: int, runs: int, warmup: int, tmp: Path) -> dict:
     param, bin_path = files(stem, tmp)
-    runners = {"ncnnq": Runner(param, bin_path, stem, threads, "ncnnq"), "ncnn": Runner(param, bin_path, stem, threads, "ncnn")}
+    runners = {
+        "ncnnq": Runner(param, bin_path, stem, threads, "ncnnq"),
+        "ncnn": Runner(param, bin_path, stem, threads, "ncnn"),
+    }
     fp32_stem = MODELS[stem]
     try:
         fp32_param, fp32_bin = files(fp32_stem, tmp)

@@ -27,7 +27,12 @@ SHARED = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolv
 def reference_seconds(method: str, threads: int) -> float | None:
     """ncnn2table's median wall time as recorded in the shared reference README."""
     text = (SHARED / "reference" / "README.md").read_text()
-    m = re.search(r"Wall time of ncnn2table.*?kl ([\d.]+) s with thread=2, ([\d.]+) s with thread=1; aciq ([\d.]+) s / ([\d.]+) s", text, re.S)
+    m = re.search(
+        r"Wall time of ncnn2table.*?kl ([\d.]+) s with thread=2, ([\d.]+) s with thread=1; "
+        r"aciq ([\d.]+) s / ([\d.]+) s",
+        text,
+        re.S,
+    )
     if not m:
         return None
     kl2, kl1, aciq2, aciq1 = map(float, m.groups())

@@ -1,18 +1,38 @@
 """Type stubs and API documentation of the native module ``ncnnq._native``.
 
-Everything here is re-exported by ``ncnnq``; import it from there.
+``ncnnq`` re-exports ``Model``, ``Layer``, ``Net``, ``from_pixels``, ``kernel_info``, ``int8_kernel``,
+``int8_kernels_available``, ``kernel_calls`` and ``__version__``: import them from there. The other
+names are building blocks that ncnnq's Python modules wrap (``ncnnq.optimize``, ``ncnnq.quantize``,
+``ncnnq.calibrate``); ``tests/test_stubs.py`` holds both to this.
 """
 
 from os import PathLike
-from typing import Union
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "Layer",
+    "Model",
+    "Net",
+    "StatsCollector",
+    "__version__",
+    "conv_patches",
+    "from_pixels",
+    "int8_gemm",
+    "int8_kernel",
+    "int8_kernels_available",
+    "kernel_calls",
+    "kernel_info",
+    "optimize",
+    "quantize_model",
+]
+
 __version__: str
 
-StrPath = Union[str, PathLike[str]]
-ParamValue = Union[int, float, str, list[int], list[float]]
+_StrPath = str | PathLike[str]
+_ParamValue = int | float | str | list[int] | list[float]
 
 def kernel_info() -> dict[str, object]:
     """This build's CPU dispatch: ``{"arch": "aarch64", "features": ["neon", "dotprod", ...],
@@ -24,6 +44,7 @@ def kernel_info() -> dict[str, object]:
     ``NCNNQ_KERNEL`` (every family that has a path of that name) forces another; a forced path
     the CPU lacks falls back to the best one with a warning."""
 
+@final
 class Model:
     """An ncnn model: layers in file order, blobs, params and weights.
 
@@ -31,7 +52,7 @@ class Model:
     """
 
     @staticmethod
-    def load(param: StrPath, bin: StrPath | None = None) -> Model:
+    def load(param: _StrPath, bin: _StrPath | None = None) -> Model:
         """Load a ``.param`` (text or binary, detected from content) and optionally its ``.bin``.
 
         Raises ``ParamError`` (file, line, layer named), ``WeightsError`` (layer and byte offset
@@ -44,8 +65,8 @@ class Model:
         """A copy whose every weight array holds seeded random values (for weightless params)."""
     def save(
         self,
-        param: StrPath,
-        bin: StrPath | None = None,
+        param: _StrPath,
+        bin: _StrPath | None = None,
         storage: str = "keep",
         binary: bool = False,
     ) -> None:
@@ -93,6 +114,7 @@ def optimize(
     optimized model and the report as plain dicts and lists. Raises ``InputError`` for an unknown
     cut layer or a model without weights."""
 
+@final
 class Layer:
     """A view of one layer of a :class:`Model`."""
 
@@ -107,9 +129,9 @@ class Layer:
     @property
     def tops(self) -> list[str]: ...
     @property
-    def params(self) -> dict[int, ParamValue]:
+    def params(self) -> dict[int, _ParamValue]:
         """Parameters as written in the file (defaults are not filled in)."""
-    def param(self, id: int) -> ParamValue | None:
+    def param(self, id: int) -> _ParamValue | None:
         """A parameter's effective value: as written, or the layer type's default."""
     @property
     def param_names(self) -> list[tuple[int, str]]:
@@ -117,7 +139,7 @@ class Layer:
     @property
     def key_params(self) -> list[int]:
         """Ids of the parameters ``ncnnq info`` shows."""
-    def set_param(self, id: int, value: ParamValue) -> None:
+    def set_param(self, id: int, value: _ParamValue) -> None:
         """Set parameter ``id`` (0..29); ints stay ints, floats floats."""
     @property
     def weights(self) -> dict[str, npt.NDArray[np.float32] | npt.NDArray[np.float16] | npt.NDArray[np.int8]]:
@@ -128,6 +150,7 @@ class Layer:
     def set_weight(self, name: str, values: npt.ArrayLike) -> None:
         """Copy values into an existing array (same length), converted to its storage."""
 
+@final
 class Net:
     """The inference engine on a model (fp32 now; int8 layers as the quantizer writes them).
 
@@ -135,7 +158,7 @@ class Net:
     lacks raises ``UnsupportedLayerError`` here, naming the layer.
     """
 
-    def __init__(self, model: Model | StrPath, bin: StrPath | None = None, threads: int = 1) -> None: ...
+    def __new__(cls, model: Model | _StrPath, bin: _StrPath | None = None, threads: int = 1) -> Net: ...
     @property
     def threads(self) -> int: ...
     def run(self, inputs: dict[str, npt.NDArray[np.float32]], outputs: list[str]) -> dict[str, npt.NDArray[np.float32]]:
@@ -158,6 +181,7 @@ def from_pixels(
     bilinear resize, its pixel conversions (RGB, BGR, GRAY, RGBA, BGRA; integer luma), then
     ``(x - mean[c]) * norm[c]``. The GIL is released."""
 
+@final
 class StatsCollector:
     """Activation statistics of some blobs of a model over a calibration set, collected while the
     fp32 engine runs, in parallel across samples on ``threads`` threads. Results do not depend on
@@ -168,9 +192,14 @@ class StatsCollector:
     ``absmax`` per blob).
     """
 
-    def __init__(
-        self, model: Model, blobs: list[str], mode: str = "histogram", absmax: list[float] | None = None, threads: int = 1
-    ) -> None: ...
+    def __new__(
+        cls,
+        model: Model,
+        blobs: list[str],
+        mode: str = "histogram",
+        absmax: list[float] | None = None,
+        threads: int = 1,
+    ) -> StatsCollector: ...
     def add(self, samples: list[dict[str, npt.NDArray[np.float32]]]) -> None:
         """Runs a batch of samples and merges their statistics. A failing sample raises with
         ``sample_index`` (its position in the batch) set on the exception."""
@@ -197,7 +226,7 @@ def int8_gemm(
 
 def quantize_model(
     model: Model, weights: dict[str, list[float]], activations: dict[str, float]
-) -> tuple[Model, dict[str, list]]:
+) -> tuple[Model, dict[str, list[Any]]]:
     """ncnn2int8's rewrite with a table's scales. Use ``ncnnq.quantize`` instead."""
 
 def int8_kernel() -> str:

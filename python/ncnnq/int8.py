@@ -35,7 +35,9 @@ def quantize(model: Model, table: Table) -> tuple[Model, QuantizeReport]:
     return int8, QuantizeReport(**report)
 
 
-def save_int8(model: Model, param: str | os.PathLike[str], bin_path: str | os.PathLike[str], fp32: bool = False) -> None:
+def save_int8(
+    model: Model, param: str | os.PathLike[str], bin_path: str | os.PathLike[str], fp32: bool = False
+) -> None:
     """Writes an int8 model the way ncnn2int8 stores it: float arrays as fp16 (or fp32 when
     asked), int8 arrays as int8. Both files are complete before either replaces anything."""
     if Path(param).resolve() == Path(bin_path).resolve():

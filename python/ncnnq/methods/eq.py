@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import _native
 from .._native import Layer, Model
-from ..calibrate import split_sources
+from ..graph import split_sources
 from .weights import is_winograd_6bit
 
 CANDIDATES = 100
