@@ -18,6 +18,7 @@ __all__ = [
     "Net",
     "StatsCollector",
     "__version__",
+    "check_outputs",
     "conv_patches",
     "from_pixels",
     "int8_gemm",
@@ -27,6 +28,7 @@ __all__ = [
     "kernel_info",
     "optimize",
     "quantize_model",
+    "write_outputs",
 ]
 
 __version__: str
@@ -70,7 +72,10 @@ class Model:
         storage: str = "keep",
         binary: bool = False,
     ) -> None:
-        """Write the model with ncnn's writer conventions, atomically (temp file + rename).
+        """Write the model with ncnn's writer conventions through ncnnq's one writer
+        (``ncnnq.output``): both files together or neither, a regular file replaced through a
+        temporary file and a rename, a device or FIFO written in place, a symlink followed.
+        Raises ``FileError`` naming the path (missing folder, a folder, param and bin the same file).
 
         ``storage`` applies to tagged float arrays: ``"keep"`` (as loaded), ``"fp32"`` or
         ``"fp16"``. int8 arrays stay int8. ``binary=True`` writes a ``.param.bin``.
@@ -241,3 +246,13 @@ def int8_kernels_available() -> list[str]:
 def kernel_calls() -> list[tuple[str, str, int]]:
     """(kind, path, calls) for each int8 kernel that ran in this process so far; kinds are
     ``gemm`` (convolutions), ``depthwise`` and ``gemv`` (inner products)."""
+
+def check_outputs(paths: list[_StrPath]) -> None:
+    """Checks every output path of one command before any work (``ncnnq.output.check_outputs``):
+    its folder exists and takes new files, it is not a folder or socket, no two are the same file.
+    Raises ``FileError`` naming the path."""
+
+def write_outputs(files: list[tuple[_StrPath, bytes]]) -> None:
+    """Writes every ``(path, bytes)`` together or not at all (``ncnnq.output.write_outputs``):
+    regular files and new paths through a temporary file and a rename, devices and FIFOs in place,
+    symlinks followed. Raises ``FileError`` naming the path."""

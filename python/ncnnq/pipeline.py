@@ -15,8 +15,9 @@ from ._native import Model, Net
 from .calibrate import calibrate
 from .evaluate import Agreement, agreement
 from .images import InputSpec, image_tensor
-from .int8 import QuantizeReport, quantize, save_int8
+from .int8 import QuantizeReport, int8_storage, quantize
 from .optimize import OptimizeReport, optimize
+from .output import StrPath, check_outputs, write_outputs
 from .progress import Progress
 from .table import Table
 
@@ -41,6 +42,23 @@ class QuantizeResult:
     table: Table
     optimize: OptimizeReport | None
     quantize: QuantizeReport
+
+    def save(
+        self,
+        param: StrPath,
+        bin_path: StrPath,
+        table: StrPath | None = None,
+        fp32: bool = False,
+    ) -> None:
+        """Writes the int8 model (as :func:`ncnnq.save_int8` does) and, when ``table`` is given, the
+        table, all together or not at all: a failure leaves every existing file as it was."""
+        files: list[tuple[StrPath, bytes | str]] = [
+            (param, self.model.param_text()),
+            (bin_path, self.model.bin_bytes(int8_storage(fp32))),
+        ]
+        if table is not None:
+            files.append((table, self.table.text()))
+        write_outputs(files)
 
 
 def quantize_model(
@@ -84,13 +102,18 @@ def run_demo(
         "int8 param": work / "tinynet-int8.param",
         "int8 bin": work / "tinynet-int8.bin",
     }
+    check_outputs(list(files.values()))
     images = demo.image_files()
     calibration, held_out = images[0::2], images[1::2]
     result = quantize_model(Model.load(param, bin_path), calibration, method, specs=[_spec()], threads=threads,
                             progress=progress)
-    result.optimized.save(files["optimized param"], files["optimized bin"])
-    result.table.save(files["table"])
-    save_int8(result.model, files["int8 param"], files["int8 bin"])
+    write_outputs([
+        (files["optimized param"], result.optimized.param_text()),
+        (files["optimized bin"], result.optimized.bin_bytes()),
+        (files["table"], result.table.text()),
+        (files["int8 param"], result.model.param_text()),
+        (files["int8 bin"], result.model.bin_bytes(int8_storage())),
+    ])
     assert result.optimize is not None  # quantize_model optimizes unless told not to
 
     fp32_net = Net(files["optimized param"], files["optimized bin"], threads=threads)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import TableError
+from .output import write_outputs
 
 PARAM_MARK = "_param_"
 
@@ -58,19 +58,10 @@ class Table:
         return "".join(lines)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes atomically: a failure leaves no half-written table."""
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise TableError(f"{path}: folder {path.parent} does not exist")
-        text = self.text()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="\n") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Writes the table through ncnnq's one writer (:mod:`ncnnq.output`): a failure leaves no
+        half-written table, a symlink or device is written through, the mode follows the umask.
+        Raises :class:`ncnnq.FileError` naming the path."""
+        write_outputs([(path, self.text())])
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Table:

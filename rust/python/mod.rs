@@ -6,6 +6,7 @@ mod kernels;
 mod model;
 mod net;
 mod optimize;
+mod output;
 mod quantize;
 
 use pyo3::prelude::*;
@@ -21,6 +22,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calib::int8_gemm, m)?)?;
     m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
     m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
+    m.add_function(wrap_pyfunction!(output::check_outputs, m)?)?;
+    m.add_function(wrap_pyfunction!(output::write_outputs, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_info, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::int8_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::int8_kernels_available, m)?)?;

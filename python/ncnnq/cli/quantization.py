@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from pathlib import Path
 
 from .._native import Model
 from ..calibrate import calibrate, calibrated_layers, weight_only_table
-from ..errors import InputError
 from ..int8 import quantize, save_int8
+from ..output import check_outputs
 from ..pipeline import quantize_model
 from ..samples import samples_from_lists
 from ..table import Table
@@ -19,17 +17,10 @@ from .ncnn_args import input_specs, parse_quantize_args, parse_table_args
 from .render import Console, RichProgress
 
 
-def _check_output_folders(outputs: Sequence[str | Path]) -> None:
-    for out in outputs:
-        if not Path(out).resolve().parent.is_dir():
-            raise InputError(f"{out}: folder {Path(out).parent} does not exist")
-
-
 def cmd_table(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_table_args(args.args)
     table_path, options = parsed.table, parsed.options
-    if not table_path.parent.is_dir():
-        raise InputError(f"{table_path}: folder {table_path.parent} does not exist")
+    check_outputs([table_path])
     model = Model.load(parsed.param, parsed.bin)
     if parsed.lists is None:
         table = weight_only_table(model)
@@ -60,7 +51,7 @@ def cmd_table(args: argparse.Namespace, console: Console) -> None:
 def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_quantize_args(args.args)
     options = parsed.options
-    _check_output_folders([parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
+    check_outputs([parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
     model = Model.load(parsed.in_param, parsed.in_bin)
     specs = input_specs(model, options)
     samples = samples_from_lists(model, parsed.lists, options.input_type)
@@ -75,16 +66,13 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     if result.optimize is not None:
         render.optimize_report(console, "optimize", result.optimize)
     render.calibration_report(console, result.table)
-    if parsed.table:
-        result.table.save(parsed.table)
-        render.wrote(console, [parsed.table])
-    save_int8(result.model, parsed.out_param, parsed.out_bin, fp32=parsed.fp32)
+    result.save(parsed.out_param, parsed.out_bin, parsed.table, fp32=parsed.fp32)
     render.quantize_report(console, result.quantize)
-    render.wrote(console, [parsed.out_param, parsed.out_bin])
+    render.wrote(console, [parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
 
 
 def cmd_int8(args: argparse.Namespace, console: Console) -> None:
-    _check_output_folders([args.out_param, args.out_bin])
+    check_outputs([args.out_param, args.out_bin])
     model = Model.load(args.in_param, args.in_bin)
     table = Table.load(args.table)
     int8, report = quantize(model, table)
