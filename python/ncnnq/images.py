@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import _native
-from .errors import ImageError
+from .errors import ImageError, OutOfMemoryError
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ def read_rgb(path: Path) -> np.ndarray:
                 rgb = np.asarray(im.convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from e
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: image too large to decode ({e})") from e
+    except MemoryError:
+        raise OutOfMemoryError(f"{path}: out of memory decoding the image") from None
     return np.ascontiguousarray(rgb)
 
 
@@ -73,7 +77,10 @@ def image_tensor(path: Path, spec: InputSpec) -> np.ndarray:
         raise ImageError(f"{path}: shape {list(spec.shape)} gives an empty image")
     # ncnn resizes the BGR image, then converts; the resize treats channels independently, so
     # resizing the RGB order and converting from RGB gives the same tensor without a copy.
-    return _native.from_pixels(rgb, "RGB", spec.pixel, w, h, list(spec.mean), list(spec.norm))
+    try:
+        return _native.from_pixels(rgb, "RGB", spec.pixel, w, h, list(spec.mean), list(spec.norm))
+    except OutOfMemoryError as e:
+        raise OutOfMemoryError(f"{path}: resizing to {w}x{h}: {e}") from None
 
 
 def npy_tensor(path: Path, spec: InputSpec) -> np.ndarray:
@@ -82,6 +89,8 @@ def npy_tensor(path: Path, spec: InputSpec) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise ImageError(f"{path}: cannot read .npy ({e})") from e
+    except MemoryError:
+        raise OutOfMemoryError(f"{path}: out of memory reading the .npy") from None
     if array.dtype != np.float32:
         raise ImageError(f"{path}: .npy inputs must be float32, this one is {array.dtype}")
     expected = tuple(reversed(spec.shape))

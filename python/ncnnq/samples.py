@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._native import Model
-from .errors import ImageError, InputError
+from .errors import ImageError, InputError, OutOfMemoryError
 from .images import InputSpec, image_tensor, npy_tensor
 
 InputValue = Union[str, "os.PathLike[str]", npt.NDArray[Any]]
@@ -55,8 +55,8 @@ def _tensor(value: InputValue, spec: InputSpec | None, input_type: str, origin: 
             raise InputError(f"{origin}: a file input needs its preprocessing (shape, pixel, mean, norm)")
         path = Path(value)
         return npy_tensor(path, spec) if input_type == "npy" else image_tensor(path, spec)
-    except ImageError as e:
-        raise ImageError(f"{e} ({origin})" if origin not in str(e) else str(e)) from None
+    except (ImageError, OutOfMemoryError) as e:
+        raise type(e)(f"{e} ({origin})" if origin not in str(e) else str(e)) from None
 
 
 def load_sample(sample: Sample, specs: dict[str, InputSpec], input_type: str) -> Tensors:

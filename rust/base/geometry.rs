@@ -2,6 +2,8 @@
 //! or SAME padding with a pad value, and the output size they give. Layers read it from params
 //! (`layers::conv_params`); kernels and calibration compute with it, so it lives at the ground.
 
+use super::alloc;
+use crate::error::Result;
 use rayon::prelude::*;
 use std::borrow::Cow;
 
@@ -76,13 +78,13 @@ impl Geometry {
         h: usize,
         c: usize,
         pad: Padding,
-    ) -> (Cow<'a, [f32]>, usize, usize) {
+    ) -> Result<(Cow<'a, [f32]>, usize, usize)> {
         if pad == (Padding { left: 0, right: 0, top: 0, bottom: 0 }) {
-            return (Cow::Borrowed(src), w, h);
+            return Ok((Cow::Borrowed(src), w, h));
         }
         let pw = w + pad.left + pad.right;
         let ph = h + pad.top + pad.bottom;
-        let mut out = vec![self.pad_value; pw * ph * c];
+        let mut out = alloc::filled(pw * ph * c, self.pad_value)?;
         let fill = |(ch, dst): (usize, &mut [f32])| {
             for y in 0..h {
                 let s = &src[(ch * h + y) * w..(ch * h + y + 1) * w];
@@ -95,6 +97,6 @@ impl Geometry {
         } else {
             out.chunks_mut(pw * ph).enumerate().for_each(fill);
         }
-        (Cow::Owned(out), pw, ph)
+        Ok((Cow::Owned(out), pw, ph))
     }
 }

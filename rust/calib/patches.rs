@@ -1,7 +1,7 @@
 //! Convolution input patches (im2col columns) at sampled output positions, with the layer's own
 //! padding rules: what the `eq` search needs to evaluate a layer on cached inputs.
 
-use crate::base::Geometry;
+use crate::base::{alloc, Geometry};
 use crate::engine::Tensor;
 use crate::error::{Error, Result};
 use crate::layers::Params;
@@ -37,7 +37,7 @@ pub fn sample_patches(layer: &Layer, input: &Tensor, count: usize, seed: u64) ->
         .output_size(w, h)
         .ok_or_else(|| Error::shape(&layer.name, &layer.type_name, format!("kernel does not fit input {s}")))?;
     let total = ow * oh;
-    let mut positions: Vec<usize> = (0..total).collect();
+    let mut positions: Vec<usize> = alloc::collect(0..total)?;
     if count < total {
         // Partial Fisher-Yates: the first `count` entries become a uniform sample.
         let mut state = seed;
@@ -53,7 +53,7 @@ pub fn sample_patches(layer: &Layer, input: &Tensor, count: usize, seed: u64) ->
     let (sw, sh) = g.stride;
     let rows = c * kh * kw;
     let n = positions.len();
-    let mut columns = vec![0.0f32; rows * n];
+    let mut columns = alloc::zeroed::<f32>(alloc::count(&[rows, n])?)?;
     let x = input.f32();
     for ch in 0..c {
         let plane = &x[ch * w * h..(ch + 1) * w * h];

@@ -152,7 +152,10 @@ impl Net {
                 bottoms.push(t);
             }
             let ctx = Context { layer: &node.name, layer_type: &node.type_name };
-            let tops = node.op.forward(bottoms, &ctx)?;
+            let tops = node
+                .op
+                .forward(bottoms, &ctx)
+                .map_err(|e| e.in_context(|| format!("layer '{}' ({}): ", node.name, node.type_name)))?;
             if tops.len() != node.tops.len() {
                 return Err(Error::layer(
                     &node.name,

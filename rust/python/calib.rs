@@ -3,7 +3,7 @@
 use super::errors::{to_py, IntoPyResult};
 use super::model::PyModel;
 use super::net::{tensor_from_numpy, tensor_to_numpy};
-use crate::base::Activation;
+use crate::base::{alloc, Activation};
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
 use crate::error::Error;
@@ -50,11 +50,11 @@ pub fn from_pixels<'py>(
         return Err(Error::input("pixels must be C-contiguous (np.ascontiguousarray)")).py();
     }
     // A copy: Python code could write to the array while the GIL is released.
-    let data = pixels.as_slice().map_err(|_| to_py(Error::input("pixels must be C-contiguous")))?.to_vec();
+    let data = alloc::copy(pixels.as_slice().map_err(|_| to_py(Error::input("pixels must be C-contiguous")))?).py()?;
     let tensor = py
         .detach(|| {
             let resized =
-                if (w, h) == (width, height) { data } else { pixels::resize_bilinear(&data, w, h, c, width, height) };
+                if (w, h) == (width, height) { data } else { pixels::resize_bilinear(&data, w, h, c, width, height)? };
             pixels::from_pixels(&resized, width, height, from, to, &mean, &norm)
         })
         .py()?;

@@ -4,6 +4,7 @@
 
 use super::errors::IntoPyResult;
 use super::model::PyModel;
+use crate::base::alloc;
 use crate::engine::{self, Shape, Tensor};
 use crate::error::Error;
 use crate::model;
@@ -27,12 +28,10 @@ pub fn tensor_from_numpy(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Tenso
         return Err(Error::input(format!("input {name:?} is not C-contiguous (use np.ascontiguousarray(x))"))).py();
     }
     let shape = Shape::from_numpy(array.shape()).py()?;
-    let data = array
-        .readonly()
-        .as_slice()
-        .map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))?
-        .to_vec();
-    Ok(Tensor::new(shape, data))
+    let readonly = array.readonly();
+    let values = readonly.as_slice().map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))?;
+    // A copy: Python code could write to the array while the GIL is released.
+    Ok(Tensor::new(shape, alloc::copy(values).py()?))
 }
 
 pub fn tensor_to_numpy<'py>(py: Python<'py>, t: Tensor) -> PyResult<Bound<'py, PyAny>> {

@@ -58,6 +58,8 @@ pub use epilogue::{Epilogue, Out};
 pub use gemv::{gemv, PackedRows};
 pub use source::ConvSource;
 
+use crate::base::alloc;
+use crate::error::Result;
 use crate::kernels::dispatch::{I8Call, I8Path};
 use pack::PackedWeights;
 use rayon::prelude::*;
@@ -129,7 +131,7 @@ pub enum Activations<'a> {
 
 /// The quantized input planes (`c` channels of `h×w`) with `pads` = [left, right, top, bottom]
 /// filled with `pad_value`: (c, h + top + bottom, w + left + right). An int8 input without
-/// padding is borrowed as is.
+/// padding is borrowed as is. A size that does not fit in memory is an error, not an abort.
 pub fn quantize_pad<'a>(
     path: I8Path,
     x: Activations<'a>,
@@ -137,20 +139,20 @@ pub fn quantize_pad<'a>(
     (c, h, w): (usize, usize, usize),
     pads: [usize; 4],
     pad_value: i8,
-) -> (Cow<'a, [i8]>, usize, usize) {
+) -> Result<(Cow<'a, [i8]>, usize, usize)> {
     let [left, right, top, bottom] = pads;
     let (pw, ph) = (w + left + right, h + top + bottom);
     if pw == w && ph == h {
         return match x {
             Activations::F32(v) => {
-                let mut out = vec![0i8; v.len()];
+                let mut out = alloc::zeroed::<i8>(v.len())?;
                 quantize(path, v, scale, &mut out);
-                (Cow::Owned(out), pw, ph)
+                Ok((Cow::Owned(out), pw, ph))
             }
-            Activations::I8(v) => (Cow::Borrowed(v), pw, ph),
+            Activations::I8(v) => Ok((Cow::Borrowed(v), pw, ph)),
         };
     }
-    let mut out = vec![0i8; c * pw * ph];
+    let mut out = alloc::zeroed::<i8>(c * pw * ph)?;
     // Each plane: pad rows, then per input row its left pad, values, right pad.
     let plane = |(ch, dst): (usize, &mut [i8])| {
         dst[..top * pw].fill(pad_value);
@@ -172,5 +174,5 @@ pub fn quantize_pad<'a>(
     } else {
         out.chunks_mut(pw * ph).enumerate().for_each(plane);
     }
-    (Cow::Owned(out), pw, ph)
+    Ok((Cow::Owned(out), pw, ph))
 }
