@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MAX_THREADS",
     "Layer",
     "Model",
     "Net",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 __version__: str
+MAX_THREADS: int
+"""The largest thread count ``Net``, ``StatsCollector`` and calibration accept (1024)."""
 
 _StrPath = str | PathLike[str]
 _ParamValue = int | float | str | list[int] | list[float]
@@ -160,7 +163,9 @@ class Net:
     """The inference engine on a model (fp32 now; int8 layers as the quantizer writes them).
 
     ``Net(model)`` takes a :class:`Model`; ``Net(param, bin)`` loads files. A layer type the engine
-    lacks raises ``UnsupportedLayerError`` here, naming the layer.
+    lacks raises ``UnsupportedLayerError`` here, naming the layer. ``threads``: 1 to
+    ``MAX_THREADS``, else ``InputError``. A tensor that does not fit in memory raises
+    ``OutOfMemoryError`` (a ``MemoryError``) naming the layer, instead of aborting.
     """
 
     def __new__(cls, model: Model | _StrPath, bin: _StrPath | None = None, threads: int = 1) -> Net: ...

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _native
-from ._native import Layer, Model
+from ._native import MAX_THREADS, Layer, Model
 from .errors import Error, InputError
 from .graph import split_sources
 from .images import InputSpec
@@ -28,6 +28,15 @@ from .samples import Sample, Tensors, load_sample, samples_from
 from .table import LayerReport, Table
 
 CALIBRATED_TYPES = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
+
+
+def thread_count(threads: int | None) -> int:
+    """``threads`` checked (1 to ``MAX_THREADS``), or every core for None."""
+    if threads is None:
+        return min(os.cpu_count() or 1, MAX_THREADS)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise InputError(f"threads must be an integer from 1 to {MAX_THREADS}, not {threads!r}")
+    return threads
 
 
 def calibrated_layers(model: Model) -> list[Layer]:
@@ -131,9 +140,10 @@ def calibrate(
     ``inputs``: image paths, ``.npy`` paths (``input_type="npy"``), float32 arrays in numpy order,
     ``{input name: value}`` dicts, or :class:`Sample` objects; any iterable. ``specs``: how files
     become tensors, per input (a dict by input blob name or a list in Input-layer order).
-    ``method``: ``kl``, ``aciq``, ``eq``, ``mse`` or ``best``. ``two_pass``: the histogram the way
-    ncnn2table collects it (absmax pass, then histogram pass) instead of ncnnq's single
-    widening-histogram pass (``aciq`` needs no histogram).
+    ``method``: ``kl``, ``aciq``, ``eq``, ``mse`` or ``best``. ``threads``: 1 to ``MAX_THREADS``
+    (default: every core). ``two_pass``: the histogram the way ncnn2table collects it (absmax
+    pass, then histogram pass) instead of ncnnq's single widening-histogram pass (``aciq`` needs
+    no histogram).
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -144,7 +154,7 @@ def calibrate(
         raise InputError("the model has no weights (load it with its .bin)")
     if not model.inputs:
         raise InputError("the model has no Input layer: nothing to feed calibration data into")
-    threads = threads or os.cpu_count() or 1
+    threads = thread_count(threads)
     progress = progress or NoProgress()
     if isinstance(specs, Sequence):
         specs = dict(zip(model.inputs, specs))

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import demo
 from ._native import Model, Net
-from .calibrate import calibrate
+from .calibrate import calibrate, thread_count
 from .evaluate import Agreement, agreement
 from .images import InputSpec, image_tensor
 from .int8 import QuantizeReport, int8_storage, quantize
@@ -74,6 +74,7 @@ def quantize_model(
 ) -> QuantizeResult:
     """fp32 model and calibration inputs in, int8 model out: ncnnoptimize, ncnn2table and ncnn2int8
     in one call (``inputs``, ``specs``, ``input_type``: as for :func:`ncnnq.calibrate`)."""
+    thread_count(threads)  # checked before the optimizer runs
     optimized, opt_report = optimize(model) if optimize_first else (model, None)
     table = calibrate(optimized, inputs, method, specs=specs, input_type=input_type, threads=threads,
                       progress=progress)

@@ -8,6 +8,18 @@ use crate::layers::{self, Context, Op};
 use crate::model::Graph;
 use std::sync::Arc;
 
+/// More worker threads than any machine ncnnq runs on has cores; a larger count is a mistake
+/// (spawning 100000 threads takes minutes before failing).
+pub const MAX_THREADS: usize = 1024;
+
+/// A thread count from the caller, checked: 1 to [`MAX_THREADS`].
+pub fn thread_count(threads: i64) -> Result<usize> {
+    match usize::try_from(threads) {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(Error::input(format!("threads must be between 1 and {MAX_THREADS}, not {threads}"))),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NetOptions {
     /// Worker threads for this net's kernels (rayon pool of that size).
@@ -45,6 +57,7 @@ pub trait Observer {
 impl Net {
     /// Builds every layer's op. A layer type the engine lacks is reported here, naming the layer.
     pub fn new(graph: &Graph, options: &NetOptions) -> Result<Net> {
+        thread_count(options.threads as i64)?;
         let mut nodes = Vec::with_capacity(graph.layers.len());
         for layer in &graph.layers {
             let op = layers::build(layer)?;
@@ -57,7 +70,7 @@ impl Net {
             });
         }
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.threads.max(1))
+            .num_threads(options.threads)
             .thread_name(|i| format!("ncnnq-{i}"))
             .build()
             .map_err(|e| Error::input(format!("cannot start {} threads: {e}", options.threads)))?;

@@ -80,7 +80,7 @@ impl PyStatsCollector {
         blobs: Vec<String>,
         mode: &str,
         absmax: Option<Vec<f32>>,
-        threads: usize,
+        threads: i64,
     ) -> PyResult<Self> {
         let mode = match (mode, absmax) {
             ("absmax", None) => StatsMode::Absmax,
@@ -91,8 +91,9 @@ impl PyStatsCollector {
                     .py()
             }
         };
+        let options = engine::NetOptions { threads: engine::thread_count(threads).py()? };
         let graph = model.get().read();
-        let net = py.detach(|| engine::Net::new(&graph, &engine::NetOptions { threads })).py()?;
+        let net = py.detach(|| engine::Net::new(&graph, &options)).py()?;
         let indices: Vec<usize> = blobs.iter().map(|b| net.blob_index(b)).collect::<Result<_, _>>().py()?;
         let collector = Collector::new(&net, indices, mode, net.threads()).py()?;
         Ok(PyStatsCollector { net, names: blobs, collector })

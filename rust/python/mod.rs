@@ -29,5 +29,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernels::int8_kernels_available, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_calls, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_THREADS", crate::engine::MAX_THREADS)?;
     Ok(())
 }

@@ -45,8 +45,8 @@ impl PyNet {
     /// Builds a net from a Model or from files. Unsupported layer types are reported here.
     #[new]
     #[pyo3(signature = (model, bin=None, threads=1))]
-    fn new(py: Python<'_>, model: &Bound<'_, PyAny>, bin: Option<PathBuf>, threads: usize) -> PyResult<Self> {
-        let options = engine::NetOptions { threads };
+    fn new(py: Python<'_>, model: &Bound<'_, PyAny>, bin: Option<PathBuf>, threads: i64) -> PyResult<Self> {
+        let options = engine::NetOptions { threads: engine::thread_count(threads).py()? };
         if let Ok(m) = model.cast::<PyModel>() {
             if bin.is_some() {
                 return Err(Error::input("pass either a Model or a param path with its bin, not both")).py();

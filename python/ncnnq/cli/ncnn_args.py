@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._native import Model
+from .._native import MAX_THREADS, Model
 from ..errors import InputError
 from ..images import InputSpec
 from ..methods.registry import METHODS
@@ -86,6 +86,12 @@ def _positive(key: str, value: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _threads(key: str, value: str) -> int:
+    if not re.fullmatch(r"\d+", value) or not 1 <= int(value) <= MAX_THREADS:
+        raise InputError(f"option {key}={value}: expected a thread count from 1 to {MAX_THREADS}")
+    return int(value)
+
+
 def _flag(key: str, value: str) -> bool:
     if value not in ("0", "1"):
         raise InputError(f"{key}={value}: expected 0 or 1")
@@ -138,10 +144,7 @@ def parse_table_options(tokens: Sequence[str]) -> TableOptions:
                 raise InputError(f"option pixel={value}: unknown pixel format {bad[0]!r} ({', '.join(PIXEL_FORMATS)})")
             values[key] = pixels
         elif key == "thread":
-            n = _int(key, value)
-            if n <= 0:
-                raise InputError(f"option thread={value}: must be positive")
-            values[key] = n
+            values[key] = _threads(key, value)
         elif key == "method":
             if value not in METHODS:
                 raise InputError(f"option method={value}: must be one of {', '.join(METHODS)}")
@@ -273,6 +276,8 @@ def parse_run_options(tokens: Sequence[str]) -> RunOptions:
             values[key] = Path(value)
         elif key in ("seed", "warmup"):
             values[key] = _positive(key, value, 0)
+        elif key == "threads":
+            values[key] = _threads(key, value)
         else:
             values[key] = _positive(key, value)
     image = parse_table_options(image_tokens)
