@@ -107,6 +107,10 @@ class Model:
     @property
     def warnings(self) -> list[str]:
         """Non-fatal findings from loading (ignored trailing layers, type-confused params, …)."""
+    def check_layer_names(self) -> None:
+        """Raise ``InputError`` naming every layer name two layers share (with the ``.param``
+        lines): calibration tables key layers by name, so such a model cannot be calibrated or
+        quantized (loading and running it is allowed, with a warning in ``warnings``)."""
     @property
     def has_weights(self) -> bool:
         """Whether every layer holds the weight arrays its params describe."""

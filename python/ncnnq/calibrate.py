@@ -143,7 +143,8 @@ def calibrate(
     ``method``: ``kl``, ``aciq``, ``eq``, ``mse`` or ``best``. ``threads``: 1 to ``MAX_THREADS``
     (default: every core). ``two_pass``: the histogram the way ncnn2table collects it (absmax
     pass, then histogram pass) instead of ncnnq's single widening-histogram pass (``aciq`` needs
-    no histogram).
+    no histogram). A model in which two layers share a name is refused (the table keys layers by
+    name).
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -154,6 +155,7 @@ def calibrate(
         raise InputError("the model has no weights (load it with its .bin)")
     if not model.inputs:
         raise InputError("the model has no Input layer: nothing to feed calibration data into")
+    model.check_layer_names()
     threads = thread_count(threads)
     progress = progress or NoProgress()
     if isinstance(specs, Sequence):
@@ -193,6 +195,7 @@ def weight_only_table(model: Model) -> Table:
     MultiHeadAttention, RNN, LSTM and GRU (convolutions need data and are left out)."""
     if not model.has_weights:
         raise InputError("the model has no weights (load it with its .bin)")
+    model.check_layer_names()
     table = Table()
     table.weights.update(static_scales(model.layers))
     return table

@@ -77,6 +77,7 @@ class Table:
     @classmethod
     def parse(cls, text: str, name: str = "<table>") -> Table:
         table = cls()
+        seen: dict[str, int] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             line = line.rstrip("\r")
             if not line.strip() or line.lstrip().startswith("#"):
@@ -90,6 +91,10 @@ class Table:
                     raise TableError(f"{name}:{number}: {key}: {t!r} is not a number") from None
             if not values:
                 raise TableError(f"{name}:{number}: {key} has no values")
+            if key in seen:
+                # ncnn2int8 would silently take one of them; neither is clearly meant.
+                raise TableError(f"{name}:{number}: {key} is already given on line {seen[key]}")
+            seen[key] = number
             if PARAM_MARK in key:
                 table.weights[key] = np.array(values, dtype=np.float32)
             else:

@@ -11,7 +11,7 @@ pub mod param_text;
 pub mod random_weights;
 pub mod weights;
 
-pub use graph::{Blob, BlobShape, Graph, Layer};
+pub use graph::{Blob, BlobShape, DuplicateName, Graph, Layer};
 pub use param_dict::{ParamDict, ParamValue};
 pub use weights::{Storage, Weight, WeightData};
 

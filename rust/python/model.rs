@@ -174,6 +174,12 @@ impl PyModel {
         self.read().warnings.clone()
     }
 
+    /// Raises InputError naming every layer name two layers share (with the file's lines):
+    /// calibration tables key layers by name, so such a model cannot be calibrated or quantized.
+    fn check_layer_names(&self) -> PyResult<()> {
+        self.read().check_unique_layer_names().map_err(Error::input).py()
+    }
+
     /// Whether every layer holds the weights its params describe.
     #[getter]
     fn has_weights(&self) -> bool {
