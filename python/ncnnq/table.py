@@ -70,7 +70,7 @@ class Table:
         that is reported in ``Table.notes`` by :func:`read_notes`)."""
         try:
             text = Path(path).read_text()
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise TableError(f"{path}: {e}") from e
         return cls.parse(text, str(path))
 

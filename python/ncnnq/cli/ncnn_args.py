@@ -27,7 +27,7 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 TABLE_USAGE = "ncnnq table model.param model.bin [list.txt[,list2.txt...]] out.table [key=value ...]"
 QUANTIZE_USAGE = (
     "ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
-    "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0]"
+    f"shape=[..] pixel=BGR thread=N method={'|'.join(METHODS)} [optimize=1] [table=out.table] [fp32=0]"
 )
 RUN_USAGE = (
     "ncnnq run model.param [model.bin] [input=image|x.npy|random] [mean=[..]] [norm=[..]] "
@@ -202,6 +202,14 @@ def parse_table_args(tokens: Sequence[str]) -> TableArgs:
         raise InputError("options (key=value) must come after the file arguments")
     if len(positional) == 3:
         param, bin_path, table_path = positional
+        calibration = [t.partition("=")[0] for t in keyed if t.partition("=")[0] != "thread"]
+        if calibration:
+            # Almost surely a forgotten list file: writing a weight-only table would replace the
+            # one that was asked for.
+            raise InputError(
+                f"no list file given but calibration options are ({', '.join(calibration)}): "
+                f"usage: {TABLE_USAGE} (the weight-only form, model.param model.bin out.table, takes no options)"
+            )
         return TableArgs(param, bin_path, None, Path(table_path), options)
     if len(positional) == 4:
         param, bin_path, list_spec, table_path = positional

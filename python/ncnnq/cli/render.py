@@ -12,6 +12,7 @@ from typing import Union
 
 from rich.console import Console as Console  # the commands print through it
 from rich.console import JustifyMethod
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -35,18 +36,19 @@ KernelCalls = list[tuple[str, str, int]]
 
 
 def error(message: object) -> None:
-    """The one line a failing command prints, on stderr."""
-    Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """The one line a failing command prints, on stderr. The message is printed as it is: rich
+    markup in it (``shape=[227,227,3]``, a layer named ``[x]``) is not interpreted."""
+    Console(stderr=True).print(f"[red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def warning(console: Console, message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}")
+    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def wrote(console: Console, paths: Sequence[StrPath], detail: str = "") -> None:
     """``wrote a and b (detail)``."""
-    names = " and ".join(f"[bold]{p}[/]" for p in paths)
-    console.print(f"wrote {names}" + (f" ({detail})" if detail else ""))
+    names = " and ".join(f"[bold]{escape(str(p))}[/]" for p in paths)
+    console.print(f"wrote {names}" + (f" ({escape(detail)})" if detail else ""))
 
 
 class RichProgress:
