@@ -152,7 +152,9 @@ class Layer:
     def key_params(self) -> list[int]:
         """Ids of the parameters ``ncnnq info`` shows."""
     def set_param(self, id: int, value: _ParamValue) -> None:
-        """Set parameter ``id`` (0..29); ints stay ints, floats floats."""
+        """Set parameter ``id`` (0..29), checked against the type the layer reads: an int given
+        for a float parameter (or in a float array) becomes a float; any other mismatch, or an id
+        the layer type does not read, raises ``LayerError``."""
     @property
     def weights(self) -> dict[str, npt.NDArray[np.float32] | npt.NDArray[np.float16] | npt.NDArray[np.int8]]:
         """Weight arrays by name (``weight``, ``bias``, ``slope``, …) as read-only views."""

@@ -11,18 +11,36 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import _native
-from .errors import ImageError, OutOfMemoryError
+from .errors import ImageError, InputError, OutOfMemoryError
+
+#: Channels of the tensor each ``pixel`` format gives (``RAW``: ``.npy`` inputs, taken as they are).
+PIXEL_CHANNELS = {"BGR": 3, "RGB": 3, "GRAY": 1, "RGBA": 4, "BGRA": 4, "RAW": 0}
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How one network input is made from a file, in ncnn2table's terms."""
+    """How one network input is made from a file, in ncnn2table's terms. Checked when made: a
+    known ``pixel`` format, ``mean`` and ``norm`` with none or one value per channel of that
+    format, 1 to 4 ``shape`` values that fit ncnn's 32-bit ints."""
 
     shape: tuple[int, ...]
     """ncnn order: [w, h] or [w, h, c] for images (c is ignored); [w], [w,h], [w,h,c], [w,h,d,c] for npy."""
     pixel: str = "BGR"
     mean: tuple[float, ...] = ()
     norm: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.pixel not in PIXEL_CHANNELS:
+            raise InputError(f"pixel={self.pixel}: must be one of {', '.join(PIXEL_CHANNELS)}")
+        if not 1 <= len(self.shape) <= 4 or not all(-(2**31) <= int(v) < 2**31 for v in self.shape):
+            raise InputError(f"shape={list(self.shape)}: expected 1 to 4 integers (32-bit)")
+        channels = PIXEL_CHANNELS[self.pixel]
+        for what, values in (("mean", self.mean), ("norm", self.norm)):
+            if self.pixel != "RAW" and len(values) not in (0, channels):
+                raise InputError(
+                    f"{what} has {len(values)} values but pixel={self.pixel} gives {channels} channel"
+                    f"{'s' if channels > 1 else ''}"
+                )
 
 
 def read_rgb(path: Path) -> np.ndarray:

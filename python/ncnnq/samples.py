@@ -34,6 +34,12 @@ class Sample:
 def samples_from(model: Model, inputs: Iterable[object]) -> Iterator[Sample]:
     """Normalizes what users pass: Sample objects, {input: value} dicts, or (for one-input models)
     bare paths and arrays."""
+    if isinstance(inputs, (str, bytes, os.PathLike, dict, Sample)):
+        # Iterating would go through its characters or keys.
+        raise InputError(
+            f"inputs must be a collection of samples (a list of paths, arrays or dicts), not one "
+            f"{type(inputs).__name__} ({str(inputs)[:60]!r}): wrap it in a list"
+        )
     names = model.inputs
     for i, item in enumerate(inputs):
         if isinstance(item, Sample):

@@ -67,6 +67,11 @@ pub fn from_pixels(
         return Err(Error::input(format!("{w}x{h} {from:?} pixels need {} bytes, got {}", w * h * cin, pixels.len())));
     }
     let cout = to.channels();
+    for (what, values) in [("mean", mean), ("norm", norm)] {
+        if values.len() > cout {
+            return Err(Error::input(format!("{what} has {} values but the image has {cout} channels", values.len())));
+        }
+    }
     let plane = w * h;
     // Each output value is a function of one 8-bit value: a 256-entry table per channel holds
     // `x·norm + (−mean·norm)` as ncnn computes it.

@@ -273,7 +273,15 @@ impl PyLayer {
         }
         let v = param_from_py(value)?;
         let m = self.model.bind(py).get();
-        m.write().layers[self.index].params.set(id, v);
+        let mut g = m.write();
+        let layer = &mut g.layers[self.index];
+        let v = match layer.spec() {
+            Some(spec) => model::layer_spec::coerce(spec, id, v)
+                .map_err(|m| Error::layer(&layer.name, &layer.type_name, m))
+                .py()?,
+            None => v,
+        };
+        layer.params.set(id, v);
         Ok(())
     }
 

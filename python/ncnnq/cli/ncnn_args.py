@@ -67,6 +67,8 @@ def _ints(key: str, value: str) -> list[list[int]]:
         for t in group:
             if not re.fullmatch(r"[+-]?\d+", t):
                 raise InputError(f"option {key}={value}: {t!r} is not an integer")
+            if not -(2**31) <= int(t) < 2**31:
+                raise InputError(f"option {key}={value}: {t} is out of range (ncnn reads a 32-bit int)")
         out.append([int(t) for t in group])
     return out
 
