@@ -3,5 +3,5 @@
 pub mod executor;
 pub mod tensor;
 
-pub use executor::{Net, NetOptions, Observer};
+pub use executor::{shared_thread_pool, thread_pool, Net, NetOptions, Observer};
 pub use tensor::{Shape, Tensor, TensorData};
