@@ -14,6 +14,8 @@
 mod requantize;
 mod rewrite;
 
+pub use rewrite::{finite_scales, float2int8, int8_weights, CALIBRATED};
+
 use crate::error::{Error, Result};
 use crate::model::Graph;
 use std::collections::BTreeMap;
