@@ -86,10 +86,68 @@ def optimize(
     cut_start: str | None = None,
     cut_end: str | None = None,
     shape_inference: bool = True,
-) -> tuple[Model, dict[str, object]]:
-    """ncnnoptimize's passes (see ``ncnnq.optimize``, which types the report): returns the
-    optimized model and the report as plain dicts and lists. Raises ``InputError`` for an unknown
-    cut layer or a model without weights."""
+) -> tuple[Model, OptimizeReport]:
+    """ncnnoptimize's passes (``ncnnq.optimize`` is the documented entry point): the optimized
+    model and the report. Raises ``InputError`` for an unknown cut layer or a model without
+    weights."""
+
+class PassResult:
+    """One optimizer pass: each match it rewrote (layer names, the surviving layer first) and the
+    matches it declined where ncnn would have rewritten and computed something else."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fired(self) -> list[tuple[str, ...]]: ...
+    @property
+    def declined(self) -> list[str]:
+        """Why each declined match was left alone."""
+    @property
+    def count(self) -> int:
+        """How many times the pass fired."""
+
+class Counts:
+    """A model's size: layers, blobs and the bytes of the ``.bin`` it is written as."""
+
+    @property
+    def layers(self) -> int: ...
+    @property
+    def blobs(self) -> int: ...
+    @property
+    def weight_bytes(self) -> int: ...
+
+class ShapeInferenceResult:
+    """Whether shape inference ran; if not (``reason``), existing hints were kept and none added."""
+
+    @property
+    def ran(self) -> bool: ...
+    @property
+    def new_hints(self) -> int: ...
+    @property
+    def reason(self) -> str | None: ...
+
+class OptimizeReport:
+    """What ``ncnnq optimize`` did: every pass in ncnnoptimize's order, counts before and after,
+    shape inference, notes."""
+
+    @property
+    def passes(self) -> list[PassResult]: ...
+    @property
+    def before(self) -> Counts: ...
+    @property
+    def after(self) -> Counts: ...
+    @property
+    def shape_inference(self) -> ShapeInferenceResult: ...
+    @property
+    def notes(self) -> list[str]: ...
+    @property
+    def fired(self) -> list[PassResult]:
+        """The passes that rewrote something, in pass order."""
+    @property
+    def declined(self) -> list[str]:
+        """Every rewrite declined where ncnnoptimize would have made it, prefixed by its pass."""
+    def pass_result(self, name: str) -> PassResult:
+        """The pass named ``name`` (``InputError`` if there is none)."""
 
 class Layer:
     """A view of one layer of a :class:`Model`."""
@@ -174,8 +232,31 @@ class StatsCollector:
         ``sample_index`` (its position in the batch) set on the exception."""
     @property
     def samples(self) -> int: ...
-    def result(self) -> dict[str, dict[str, object]]:
-        """{blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}."""
+    def result(self) -> dict[str, BlobStats]:
+        """The statistics of every watched blob so far, by blob name."""
+
+class BlobStats:
+    """One blob's activation statistics over the samples a :class:`StatsCollector` saw."""
+
+    @property
+    def absmax(self) -> float:
+        """The largest |value| seen."""
+    @property
+    def elements(self) -> int:
+        """Elements of the blob in one sample (the largest seen)."""
+    @property
+    def non_finite(self) -> int:
+        """NaN or infinite values seen (their samples add nothing to the histograms)."""
+    @property
+    def histogram(self) -> npt.NDArray[np.uint64] | None:
+        """``"histogram"`` mode: the 65536-bin widening histogram of |x| over
+        [0, ``histogram_range``), a read-only view."""
+    @property
+    def histogram_range(self) -> float | None: ...
+    @property
+    def linear(self) -> npt.NDArray[np.uint64] | None:
+        """``"linear"`` mode: ncnn2table's 2048-bin histogram of |x| over [0, the absmax given),
+        a read-only view."""
 
 def conv_patches(
     model: Model, layer: str, input: npt.NDArray[np.float32], count: int, seed: int = 0
@@ -195,8 +276,25 @@ def int8_gemm(
 
 def quantize_model(
     model: Model, weights: dict[str, list[float]], activations: dict[str, float]
-) -> tuple[Model, dict[str, list]]:
+) -> tuple[Model, QuantizeReport]:
     """ncnn2int8's rewrite with a table's scales. Use ``ncnnq.quantize`` instead."""
+
+class QuantizeReport:
+    """What ``ncnnq int8`` did to each layer."""
+
+    @property
+    def quantized(self) -> list[tuple[str, str]]:
+        """(layer, type) of every layer given int8 weights."""
+    @property
+    def kept_float(self) -> list[tuple[str, str]]:
+        """(layer, reason) of Convolution/ConvolutionDepthWise/InnerProduct layers left in float
+        (mixed precision)."""
+    @property
+    def requantized(self) -> list[str]:
+        """Layers whose int8 output feeds int8 convolutions directly (+100)."""
+    @property
+    def warnings(self) -> list[str]:
+        """Findings that did not stop quantization."""
 
 def int8_kernel() -> str:
     """The int8 kernel path this process runs: ``avx512vnni``, ``avxvnni``, ``avx2``, ``dotprod``,

@@ -152,25 +152,25 @@ class _Runner:
 # --- methods -------------------------------------------------------------------------------------
 
 
-def _kl_scale(stats: dict) -> tuple[float | None, float]:
-    absmax = float(stats["absmax"])
-    if "linear" in stats:
-        hist = np.asarray(stats["linear"], dtype=np.float64)
+def _kl_scale(stats: _native.BlobStats) -> tuple[float | None, float]:
+    absmax = float(stats.absmax)
+    if stats.linear is not None:
+        hist = np.asarray(stats.linear, dtype=np.float64)
     else:
-        hist = rebin(stats["histogram"], float(stats["histogram_range"]), absmax, NCNN_BINS)
+        hist = rebin(stats.histogram, float(stats.histogram_range), absmax, NCNN_BINS)
     threshold = kl_threshold(hist, absmax)
     return threshold, absmax
 
 
-def _mse_threshold(stats: dict) -> float | None:
-    absmax = float(stats["absmax"])
-    hist = rebin(stats["histogram"], float(stats["histogram_range"]), absmax, NCNN_BINS)
+def _mse_threshold(stats: _native.BlobStats) -> float | None:
+    absmax = float(stats.absmax)
+    hist = rebin(stats.histogram, float(stats.histogram_range), absmax, NCNN_BINS)
     return mse_threshold(hist, absmax)
 
 
-def _aciq_threshold(stats: dict) -> float | None:
-    absmax = float(stats["absmax"])
-    return aciq_clip(absmax, int(stats["elements"]), 8) if absmax > 0 else None
+def _aciq_threshold(stats: _native.BlobStats) -> float | None:
+    absmax = float(stats.absmax)
+    return aciq_clip(absmax, int(stats.elements), 8) if absmax > 0 else None
 
 
 def _per_blob(pick, stats: dict, blobs: list[str], threads: int) -> dict:
@@ -179,11 +179,11 @@ def _per_blob(pick, stats: dict, blobs: list[str], threads: int) -> dict:
         return dict(zip(blobs, pool.map(lambda b: pick(stats[b]), blobs)))
 
 
-def _report(layer: Layer, stats: dict, threshold: float | None) -> LayerReport:
-    absmax = float(stats["absmax"])
+def _report(layer: Layer, stats: _native.BlobStats, threshold: float | None) -> LayerReport:
+    absmax = float(stats.absmax)
     warnings = []
-    if stats["non_finite"]:
-        warnings.append(f"{stats['non_finite']} NaN/inf inputs")
+    if stats.non_finite:
+        warnings.append(f"{stats.non_finite} NaN/inf inputs")
     if threshold is None or absmax == 0:
         warnings.append("input is always zero")
         return LayerReport(layer.name, layer.type, absmax, 0.0, 1.0, warnings)
@@ -246,7 +246,7 @@ def calibrate(
     elif two_pass:
         first = _native.StatsCollector(model, watched, "absmax", threads=threads)
         runner.run(first, samples, "absmax")
-        absmax = [float(first.result()[b]["absmax"]) for b in watched]
+        absmax = [float(first.result()[b].absmax) for b in watched]
         second = _native.StatsCollector(model, watched, "linear", absmax=absmax, threads=threads)
         runner.run(second, samples, "histograms")
         stats = second.result()

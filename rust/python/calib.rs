@@ -1,4 +1,5 @@
-//! Calibration glue: ncnn-exact pixel preprocessing and the statistics collector.
+//! Calibration glue: ncnn-exact pixel preprocessing, the statistics collector and its typed
+//! per-blob result.
 
 use super::errors::{to_py, IntoPyResult};
 use super::model::PyModel;
@@ -125,25 +126,92 @@ impl PyStatsCollector {
         self.collector.samples()
     }
 
-    /// {blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}.
+    /// {blob: BlobStats} for the watched blobs.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = &self.collector;
         let out = PyDict::new(py);
-        for (name, s) in self.names.iter().zip(c.stats().iter()) {
-            let d = PyDict::new(py);
-            d.set_item("absmax", s.absmax)?;
-            d.set_item("elements", s.elements)?;
-            d.set_item("non_finite", s.non_finite)?;
-            if let Some(h) = &s.histogram {
-                d.set_item("histogram", PyArray1::from_vec(py, h.counts()))?;
-                d.set_item("histogram_range", h.range())?;
-            }
-            if let Some(h) = &s.linear {
-                d.set_item("linear", PyArray1::from_slice(py, &h.counts))?;
-            }
-            out.set_item(name, d)?;
+        for (name, s) in self.names.iter().zip(self.collector.stats().iter()) {
+            out.set_item(name, Bound::new(py, PyBlobStats::from(s))?)?;
         }
         Ok(out)
+    }
+}
+
+/// One blob's statistics over the samples seen.
+#[pyclass(name = "BlobStats", module = "ncnnq._native", frozen)]
+pub struct PyBlobStats {
+    absmax: f32,
+    elements: u64,
+    non_finite: u64,
+    /// Counts and range of the widening histogram ("histogram" mode).
+    histogram: Option<(Vec<u64>, f32)>,
+    /// ncnn's linear histogram ("linear" mode).
+    linear: Option<Vec<u64>>,
+}
+
+impl From<&crate::calib::BlobStats> for PyBlobStats {
+    fn from(s: &crate::calib::BlobStats) -> Self {
+        PyBlobStats {
+            absmax: s.absmax,
+            elements: s.elements,
+            non_finite: s.non_finite,
+            histogram: s.histogram.as_ref().map(|h| (h.counts(), h.range())),
+            linear: s.linear.as_ref().map(|h| h.counts.clone()),
+        }
+    }
+}
+
+/// A read-only numpy view of counts held by a BlobStats.
+fn counts_view<'py>(counts: &[u64], owner: &Bound<'py, PyBlobStats>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the counts live in a frozen BlobStats that the array keeps alive; never changed.
+    let a = unsafe { PyArray1::borrow_from_array(&numpy::ndarray::ArrayView1::from(counts), owner.clone().into_any()) };
+    a.call_method1("setflags", (false,))?;
+    Ok(a.into_any())
+}
+
+#[pymethods]
+impl PyBlobStats {
+    /// Largest |value| seen.
+    #[getter]
+    fn absmax(&self) -> f32 {
+        self.absmax
+    }
+
+    /// Elements of the blob in one sample (the largest seen).
+    #[getter]
+    fn elements(&self) -> u64 {
+        self.elements
+    }
+
+    /// NaN or infinite values seen (their samples add nothing to the histograms).
+    #[getter]
+    fn non_finite(&self) -> u64 {
+        self.non_finite
+    }
+
+    /// The one-pass widening histogram of |x| over [0, histogram_range) ("histogram" mode).
+    #[getter]
+    fn histogram<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        slf.get().histogram.as_ref().map(|(c, _)| counts_view(c, slf)).transpose()
+    }
+
+    #[getter]
+    fn histogram_range(&self) -> Option<f32> {
+        self.histogram.as_ref().map(|(_, r)| *r)
+    }
+
+    /// ncnn2table's 2048-bin histogram of |x| over [0, absmax given) ("linear" mode).
+    #[getter]
+    fn linear<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        slf.get().linear.as_ref().map(|c| counts_view(c, slf)).transpose()
+    }
+
+    fn __repr__(&self) -> String {
+        let kind = match (&self.histogram, &self.linear) {
+            (Some((c, r)), _) => format!(", histogram of {} bins over [0, {r})", c.len()),
+            (_, Some(c)) => format!(", linear histogram of {} bins", c.len()),
+            _ => String::new(),
+        };
+        format!("BlobStats(absmax={}, elements={}, non_finite={}{kind})", self.absmax, self.elements, self.non_finite)
     }
 }
 

@@ -16,6 +16,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyLayer>()?;
     m.add_class::<net::PyNet>()?;
     m.add_class::<calib::PyStatsCollector>()?;
+    m.add_class::<calib::PyBlobStats>()?;
+    m.add_class::<quantize::PyQuantizeReport>()?;
+    m.add_class::<optimize::PyOptimizeReport>()?;
+    m.add_class::<optimize::PyPassResult>()?;
+    m.add_class::<optimize::PyCounts>()?;
+    m.add_class::<optimize::PyShapeInference>()?;
     m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
     m.add_function(wrap_pyfunction!(calib::int8_gemm, m)?)?;
