@@ -11,6 +11,10 @@ use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::model::Layer;
 use std::sync::Arc;
 
+/// ncnn's x86 int8 convolutions (and the grouped ConvolutionDepthWise) de-scale and add the bias
+/// with one FMA.
+pub(crate) const FUSES_BIAS: bool = true;
+
 /// A (grouped) int8 convolution, ready to run.
 pub(crate) struct ConvInt8 {
     pub geometry: Geometry,
@@ -77,8 +81,7 @@ impl ConvInt8 {
             bias: self.bias.as_deref().map(|b| &b[from..]),
             activation: self.activation,
             requant: self.requant,
-            // ncnn's x86 int8 convolutions de-scale and add the bias with one FMA.
-            fused: true,
+            fused: FUSES_BIAS,
         }
     }
 

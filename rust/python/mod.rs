@@ -6,6 +6,7 @@ mod kernels;
 mod model;
 mod net;
 mod optimize;
+mod probe;
 mod quantize;
 
 use pyo3::prelude::*;
@@ -16,9 +17,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyLayer>()?;
     m.add_class::<net::PyNet>()?;
     m.add_class::<calib::PyStatsCollector>()?;
+    m.add_class::<calib::PyBlobStats>()?;
+    m.add_class::<probe::PyLayerProbe>()?;
+    m.add_class::<probe::PyPatches>()?;
+    m.add_class::<probe::PyNetworkProbe>()?;
+    m.add_class::<quantize::PyQuantizeReport>()?;
+    m.add_class::<optimize::PyOptimizeReport>()?;
+    m.add_class::<optimize::PyPassResult>()?;
+    m.add_class::<optimize::PyCounts>()?;
+    m.add_class::<optimize::PyShapeInference>()?;
     m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
-    m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
-    m.add_function(wrap_pyfunction!(calib::int8_gemm, m)?)?;
     m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
     m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_info, m)?)?;

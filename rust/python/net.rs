@@ -17,6 +17,13 @@ pub struct PyNet {
     net: engine::Net,
 }
 
+impl PyNet {
+    /// A Net around an engine net built elsewhere (e.g. by the network probe).
+    pub fn from_engine(net: engine::Net) -> PyNet {
+        PyNet { net }
+    }
+}
+
 pub fn tensor_from_numpy(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let array = value.cast::<numpy::PyArrayDyn<f32>>().map_err(|_| {
         super::errors::to_py(Error::input(format!(

@@ -19,6 +19,8 @@ mod table;
 pub use report::Report;
 pub use table::ScaleTable;
 
+pub use rewrite::{finite_scales, float2int8, int8_weights, CALIBRATED};
+
 use crate::error::{Error, Result};
 use crate::model::Graph;
 

@@ -69,7 +69,7 @@ pub fn zero_rows(layer: &Layer, k: &str, rows: usize) -> Vec<bool> {
 
 /// Scales with ncnn2table's `inf` (all-zero rows) replaced by 1: the row quantizes to zeros and
 /// produces its bias either way, and no NaN·0 reaches the int8 weights.
-fn finite_scales(scales: &[f32]) -> Vec<f32> {
+pub fn finite_scales(scales: &[f32]) -> Vec<f32> {
     scales.iter().map(|&s| if s.is_infinite() { 1.0 } else { s }).collect()
 }
 
@@ -103,12 +103,17 @@ fn set_int8(layer: &mut Layer, name: &str, q: Vec<i8>) {
     }
 }
 
+/// The int8 weights of a Convolution, ConvolutionDepthWise or InnerProduct: `scales.len()` equal
+/// rows (output channels, or groups), row r quantized with `scales[r]` (`inf` read as 1).
+pub fn int8_weights(values: &[f32], scales: &[f32]) -> Vec<i8> {
+    quantize_rows(values, &finite_scales(scales))
+}
+
 /// Convolution, ConvolutionDepthWise and InnerProduct: per-row weights, flag, scale arrays.
 fn quantize_calibrated(layer: &mut Layer, weight_scales: &[f32], input_scale: f32) -> Result<()> {
-    let weight_scales = &finite_scales(weight_scales);
     let w = float_weights(layer, "weight")?;
-    let q = quantize_rows(&w, weight_scales);
-    set_int8(layer, "weight", q);
+    set_int8(layer, "weight", int8_weights(&w, weight_scales));
+    let weight_scales = &finite_scales(weight_scales);
     let flag = if layer.type_name == "ConvolutionDepthWise" { 1 } else { 2 };
     layer.params.set_int(8, flag);
     layer.weights.push(raw("weight_int8_scales", weight_scales.to_vec()));
