@@ -32,6 +32,7 @@ pub mod pooling;
 pub mod priorbox;
 pub mod reduction;
 pub mod reshape;
+pub mod shape_expr;
 pub mod shuffle;
 pub mod slice;
 pub mod softmax;
