@@ -542,6 +542,23 @@ pub fn check_layer(type_name: &str, params: &ParamDict, bottoms: usize) -> Resul
     Ok(())
 }
 
+/// A warning for a Reshape whose expression reads a batch size but that names no batch axes:
+/// pnnx writes 12=/13= with such expressions, and ncnn's ModelWriter (ncnn2int8, ncnnoptimize)
+/// drops them, after which ncnn reshapes on its plain path (a 4-item list gives a 4-D blob).
+pub fn lost_batch_axes(type_name: &str, params: &ParamDict) -> Option<String> {
+    if type_name != "Reshape" || params.contains(12) || params.contains(13) {
+        return None;
+    }
+    let (_, _, e) = layer_expressions(type_name, params).ok()?.into_iter().next()?;
+    e.reads_batch().then(|| {
+        format!(
+            "shape expression \"{e}\" reads the batch (0n) but 12=/13= (batch axes) are missing, as \
+             ncnn2int8 and ncnnoptimize write it; ncnn then reshapes to {} dims instead of dropping the batch",
+            e.len()
+        )
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 

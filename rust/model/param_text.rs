@@ -384,6 +384,9 @@ pub fn parse(src: &str, file: &str) -> Result<Graph> {
 fn lint_param_types(graph: &mut Graph, file: &str) {
     let mut warnings = Vec::new();
     for layer in &graph.layers {
+        if let Some(w) = super::expression::lost_batch_axes(&layer.type_name, &layer.params) {
+            warnings.push(format!("{file}: layer '{}' ({}): {w}", layer.name, layer.type_name));
+        }
         let Some(spec) = layer.spec() else { continue };
         for (id, value) in layer.params.iter() {
             let Some(p) = spec.param(id) else {

@@ -203,3 +203,17 @@ fn text_forms() {
     assert_eq!(Expression::parse("4,*(2,3)").unwrap().constant(), Some(vec![4, 6]));
     assert_eq!(Expression::parse("4,0w").unwrap().constant(), None);
 }
+
+#[test]
+fn a_batch_read_without_batch_axes_is_flagged() {
+    let mut p = ParamDict::new();
+    p.set(6, ParamValue::Str("1,1,//(96,0n),0n".into()));
+    let w = lost_batch_axes("Reshape", &p).unwrap();
+    assert!(w.contains("12=/13=") && w.contains("4 dims"), "{w}");
+    p.set_int(12, 0);
+    p.set_int(13, 0);
+    assert_eq!(lost_batch_axes("Reshape", &p), None);
+    let mut plain = ParamDict::new();
+    plain.set(6, ParamValue::Str("0w,-1".into()));
+    assert_eq!(lost_batch_axes("Reshape", &plain), None);
+}
