@@ -17,11 +17,14 @@ pub mod deconvolution;
 pub mod detection_output;
 pub mod eltwise;
 pub mod embed;
+pub mod flip;
 pub mod gemm;
+pub mod glu;
 pub mod innerproduct;
 pub mod innerproduct_int8;
 pub mod int8;
 pub mod interp;
+pub mod matmul;
 pub mod memorydata;
 pub mod norm;
 pub mod normalize;
@@ -275,6 +278,9 @@ fn registry(type_name: &str) -> Option<Builder> {
         "ArgMax" => argmax::build,
         "MemoryData" => memorydata::build,
         "Tile" => tile::build,
+        "MatMul" => matmul::build,
+        "Flip" => flip::build,
+        "GLU" => glu::build,
         _ => return None,
     })
 }

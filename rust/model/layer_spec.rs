@@ -1002,6 +1002,7 @@ static SPECS: &[LayerSpec] = &[
     spec!("CELU", &[float(0, "alpha", 1.0)]),
     spec!("RMSNorm", &[int(0, "affine_size", 0), NORM_EPS[0], int(2, "affine", 1)], rmsnorm_weights),
     spec!("Flip", &[ints(0, "axes")]),
+    spec!("MatMul", &[int(0, "transB", 0)]),
 ];
 
 /// ncnn's built-in layer enum (formats.md §2): the index is the binary param's type id.
