@@ -80,6 +80,7 @@ def _sqnr(reference: np.ndarray, x: np.ndarray) -> float:
     return float(10 * np.log10((r * r).sum() / max((d * d).sum(), 1e-300)))
 
 
+@pytest.mark.slow
 def test_quantize_writes_int8_files_real_ncnn_runs(shared, tmp_path):
     """Calibrate (kl) on a few even-indexed images, evaluate held-out odd-indexed ones in real
     ncnn: the map has its 1×640×640 shape (ncnn2int8's file gives 1×32×32 because its writer
