@@ -207,6 +207,9 @@ class Layer:
     def param_names(self) -> list[tuple[int, str]]:
         """(id, name) of every parameter ncnn defines for this layer type."""
     @property
+    def expressions(self) -> dict[int, str]:
+        """{id: infix text} of the layer's shape expressions (``96 // @0.n``; ``@k`` is input k)."""
+    @property
     def key_params(self) -> list[int]:
         """Ids of the parameters ``ncnnq info`` shows."""
     def set_param(self, id: int, value: _ParamValue) -> None:

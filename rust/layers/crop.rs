@@ -1,7 +1,9 @@
 //! Crop: a box of the input, given by offsets and sizes (`woffset`…, `outw`… with −233 = the rest,
-//! `woffset2`… = what to leave at the far end), by numpy-style `starts`/`ends`/`axes`, or by the
-//! size of a second (reference) bottom.
+//! `woffset2`… = what to leave at the far end), by numpy-style `starts`/`ends`/`axes` as numbers
+//! or as shape expressions (19=/20=/21=, evaluated on the bottoms' shapes; further bottoms only
+//! lend their shapes), or by the size of a second (reference) bottom.
 
+use super::shape_expr::{check_one_input, ShapeExpr};
 use super::{check_axes, unsupported, Context, Op, Params};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
@@ -54,6 +56,8 @@ enum Mode {
     Numpy { starts: Vec<i32>, ends: Vec<i32>, axes: Vec<i32> },
     /// Size from the second bottom, offsets from params.
     Reference { offset: [i32; 4] },
+    /// numpy-style slice with starts, ends and axes computed from the bottoms' shapes.
+    Expr { starts: ShapeExpr, ends: ShapeExpr, axes: ShapeExpr },
 }
 
 struct Crop {
@@ -165,6 +169,11 @@ impl Op for Crop {
         let (off, len) = match &self.mode {
             Mode::Offsets { offset, out, offset2 } => offsets_box(&s, *offset, *out, *offset2),
             Mode::Numpy { starts, ends, axes } => numpy_box(&s, starts, ends, axes, ctx)?,
+            Mode::Expr { starts, ends, axes } => {
+                let (starts, ends, axes) =
+                    (starts.eval(&bottoms, ctx)?, ends.eval(&bottoms, ctx)?, axes.eval(&bottoms, ctx)?);
+                numpy_box(&s, &starts, &ends, &axes, ctx)?
+            }
             Mode::Reference { offset } => {
                 let r = bottoms.get(1).ok_or_else(|| {
                     ctx.shape_error("without out sizes or starts/ends, Crop takes its size from a second input")
@@ -182,8 +191,43 @@ impl Op for Crop {
 
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
-    if [19, 20, 21].iter().any(|&id| !p.string(id).is_empty()) {
-        return Err(unsupported(layer, "starts/ends/axes given as expressions (19..21)"));
+    let (starts, ends, axes) = (ShapeExpr::read(&p, 19)?, ShapeExpr::read(&p, 20)?, ShapeExpr::read(&p, 21)?);
+    match (starts, ends, axes) {
+        (Some(starts), Some(ends), Some(axes)) => {
+            let n = axes.expression().len();
+            if n > 4 || starts.expression().len() < n || ends.expression().len() < n {
+                return Err(p.invalid(format!(
+                    "{n} axes (21=) need as many starts (19=) and ends (20=), got {} and {}",
+                    starts.expression().len(),
+                    ends.expression().len()
+                )));
+            }
+            let refs = [&starts, &ends, &axes].iter().map(|e| e.expression().blob_count()).max().unwrap_or(0);
+            if refs > layer.bottoms.len() {
+                return Err(p.invalid(format!(
+                    "the expressions read input {} but the layer has {}",
+                    refs - 1,
+                    layer.bottoms.len()
+                )));
+            }
+            check_one_input(&p, refs <= 1, layer.bottoms.len(), "unless its expressions read another")?;
+            return Ok(Box::new(Crop { mode: Mode::Expr { starts, ends, axes } }));
+        }
+        (None, None, None) => {}
+        // ncnn ignores one of starts/ends without the other, and crashes (an empty expression's
+        // value is read off an empty stack) when axes are missing.
+        (s, e, a) => {
+            let missing: Vec<&str> =
+                [(s.is_none(), "19 (starts_expr)"), (e.is_none(), "20 (ends_expr)"), (a.is_none(), "21 (axes_expr)")]
+                    .iter()
+                    .filter(|(m, _)| *m)
+                    .map(|(_, n)| *n)
+                    .collect();
+            return Err(p.invalid(format!(
+                "expression slicing needs starts, ends and axes; parameter {} is missing (ncnn ignores or crashes on this)",
+                missing.join(" and ")
+            )));
+        }
     }
     let starts = p.ints(9);
     let ends = p.ints(10);
@@ -191,6 +235,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let mode = if !starts.is_empty() && !ends.is_empty() {
         let axes = p.ints(11);
         check_axes(&p, "axis", &axes)?;
+        check_one_input(&p, true, layer.bottoms.len(), "with starts/ends")?;
         Mode::Numpy { starts, ends, axes }
     } else {
         let out = [p.int(3), p.int(4), p.int(14), p.int(5)];
@@ -201,6 +246,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
             }
             Mode::Reference { offset }
         } else {
+            check_one_input(&p, true, layer.bottoms.len(), "with out sizes or far-end offsets")?;
             Mode::Offsets { offset, out, offset2 }
         }
     };

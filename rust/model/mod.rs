@@ -1,6 +1,7 @@
 //! The ncnn model codec: `.param` (text and binary), `.bin`, and the graph IR they load into.
 
 pub mod bin_file;
+pub mod expression;
 pub mod float_text;
 pub mod graph;
 pub mod layer_spec;

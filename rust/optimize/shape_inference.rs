@@ -182,6 +182,17 @@ mod tests {
     }
 
     #[test]
+    fn shape_expressions_are_evaluated_on_the_inferred_shapes() {
+        let src = "7767517\n3 3\nInput in 0 1 x 0=7 1=3 2=5\nReshape r 1 1 x y 6=\"0w,-1\"\n\
+            Reshape b 1 1 y z 12=0 13=0 6=\"1,1,-1,0n\"\n";
+        let mut g = graph(src);
+        g.relink().unwrap();
+        assert_eq!(infer(&mut g), ShapeInference::Inferred { new_hints: 3 });
+        assert_eq!(hint(&g, "y"), Some(BlobShape { dims: 2, w: 7, h: 15, d: 1, c: 1 }));
+        assert_eq!(hint(&g, "z"), Some(BlobShape { dims: 3, w: 1, h: 1, d: 1, c: 105 }));
+    }
+
+    #[test]
     fn skips_like_ncnn_when_it_cannot_run() {
         let no_shape = "7767517\n2 2\nInput in 0 1 x\nReLU r 1 1 x y\n";
         let mut g = graph(no_shape);

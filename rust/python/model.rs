@@ -10,6 +10,7 @@ use numpy::ndarray::ArrayView1;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// (dims, w, h, d, c)
@@ -253,6 +254,17 @@ impl PyLayer {
     #[getter]
     fn param_names(&self, py: Python<'_>) -> Vec<(u32, &'static str)> {
         self.with(py, |_, l| l.spec().map(|s| s.params.iter().map(|p| (p.id, p.name)).collect()).unwrap_or_default())
+    }
+
+    /// {id: infix text} of the shape expressions this layer holds (`96 // @0.n`: `@k` is the
+    /// layer's k-th input); a parameter that does not parse is left out.
+    #[getter]
+    fn expressions(&self, py: Python<'_>) -> BTreeMap<u32, String> {
+        self.with(py, |_, l| {
+            model::expression::layer_expressions(&l.type_name, &l.params)
+                .map(|list| list.into_iter().map(|(id, _, e)| (id, e.infix())).collect())
+                .unwrap_or_default()
+        })
     }
 
     /// Ids of the parameters `ncnnq info` shows for this layer type.

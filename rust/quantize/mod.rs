@@ -9,8 +9,12 @@
 //! - fusing a requantize through a Split requires every branch to de-scale with the scale the
 //!   producer requantizes with (ncnn2int8 takes the first branch's and silently mis-scales the
 //!   others when they differ);
-//! - Gemm's constant B is scanned whole for its absmax (ncnn2int8 scans the first row only).
+//! - Gemm's constant B is scanned whole for its absmax (ncnn2int8 scans the first row only);
+//! - a Convolution of a 1-D blob is written as the equivalent int8 InnerProduct, because real
+//!   ncnn's int8 Convolution misreads 1-D input (`ncnn_workarounds.rs`, which also says why
+//!   pnnx's batch-axis Reshapes survive here and not in ncnn2int8's files).
 
+mod ncnn_workarounds;
 mod report;
 mod requantize;
 mod rewrite;

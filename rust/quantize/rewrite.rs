@@ -2,7 +2,7 @@
 //! table's scales, the int8 flag set, and the scale arrays appended in the order the loader
 //! reads them.
 
-use super::{Report, ScaleTable};
+use super::{ncnn_workarounds, Report, ScaleTable};
 use crate::error::{Error, Result};
 use crate::model::{Graph, Layer, Weight, WeightData};
 
@@ -225,12 +225,28 @@ fn quantize_gemm(layer: &mut Layer) -> Result<()> {
 }
 
 pub fn quantize_layers(graph: &mut Graph, table: &ScaleTable, report: &mut Report) -> Result<()> {
+    let one_d = ncnn_workarounds::one_d_blobs(graph);
     for layer in &mut graph.layers {
         let name = layer.name.clone();
-        let kind = layer.type_name.clone();
+        let mut kind = layer.type_name.clone();
         if layer.is_int8() {
             report.warnings.push(format!("{name}: already int8, left as is"));
             continue;
+        }
+        let flat_input = layer.bottoms.first().is_some_and(|&b| one_d[b]);
+        let has_scales = scales(table, &name, 0).is_some() && table.activations.contains_key(&name);
+        if kind == "Convolution" && flat_input && has_scales {
+            // Real ncnn's int8 Convolution cannot read a 1-D blob (ncnn_workarounds.rs).
+            let Some(ip) = ncnn_workarounds::convolution_as_innerproduct(layer) else {
+                report.kept_float.push((name, "its input is 1-D, which real ncnn's int8 Convolution misreads".into()));
+                continue;
+            };
+            report.warnings.push(format!(
+                "{name}: a Convolution of a 1-D blob, written as the equivalent int8 InnerProduct \
+                 (real ncnn's int8 Convolution returns garbage for 1-D input)"
+            ));
+            *layer = ip;
+            kind = layer.type_name.clone();
         }
         if CALIBRATED.contains(&kind.as_str()) {
             let weight = scales(table, &name, 0);
