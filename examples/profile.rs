@@ -5,7 +5,7 @@
 //! Each layer's time is the minimum over the loops of the wall time between its top blob and the
 //! previous blob (an Observer sees every blob as it is produced): on a busy machine the minimum
 //! is the figure other processes disturb least. Without a .bin, seeded random weights. Prints the
-//! whole-run median and minimum, the sums per layer type (with int8_scale_term), and the slowest
+//! whole-run median and minimum, the sums per layer type (with `int8_scale_term`), and the slowest
 //! layers.
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use std::time::Instant;
@@ -45,8 +45,7 @@ fn main() {
     let shape = g.blobs[input]
         .shape
         .as_ref()
-        .map(|s| Shape::d3(s.w as usize, s.h as usize, s.c as usize))
-        .unwrap_or(Shape::d3(227, 227, 3));
+        .map_or(Shape::d3(227, 227, 3), |s| Shape::d3(s.w as usize, s.h as usize, s.c as usize));
     let x: Vec<f32> = (0..shape.len()).map(|i| ((i * 7919) % 255) as f32 - 120.0).collect();
     let outs = g.outputs();
     let mut timer =

@@ -2,8 +2,8 @@
 //!
 //!     cargo run --release --example profile_net -- MODEL.param [RUNS] [THREADS]
 //!
-//! A .param without a .bin beside it gets seeded random weights (as benches/bench_fp32.py
-//! does). Prints the median wall time per run and, with NCNNQ_PROFILE_LAYERS=1, the total time
+//! A .param without a .bin beside it gets seeded random weights (as `benches/bench_fp32.py`
+//! does). Prints the median wall time per run and, with `NCNNQ_PROFILE_LAYERS=1`, the total time
 //! per layer type.
 
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};

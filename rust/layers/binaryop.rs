@@ -47,7 +47,7 @@ enum BinOp {
 }
 
 impl BinOp {
-    /// ncnn's op_type codes, in order.
+    /// ncnn's `op_type` codes, in order.
     const ALL: [BinOp; 19] = [
         BinOp::Add,
         BinOp::Sub,
@@ -75,7 +75,7 @@ impl BinOp {
     }
 }
 
-/// std::max / std::min as ncnn's scalar code uses them (NaN handling included).
+/// `std::max` / `std::min` as ncnn's scalar code uses them (NaN handling included).
 #[inline(always)]
 fn max(x: f32, y: f32) -> f32 {
     if x < y {
@@ -290,7 +290,7 @@ fn expand(src: &[f32], src_ext: Extents, ext: Extents) -> Vec<f32> {
 
 struct BinaryOp {
     op: BinOp,
-    /// `Some(b)` for the one-input form (with_scalar).
+    /// `Some(b)` for the one-input form (`with_scalar`).
     scalar: Option<f32>,
 }
 

@@ -1,6 +1,6 @@
-//! ConvolutionDepthWise: ncnn's grouped convolution. With group = channels = num_output it is a
+//! ConvolutionDepthWise: ncnn's grouped convolution. With group = channels = `num_output` it is a
 //! depthwise convolution (its own SIMD kernels); any other group count runs one GEMM per group.
-//! Same geometry, padding, bias, activation and dynamic_weight forms as Convolution.
+//! Same geometry, padding, bias, activation and `dynamic_weight` forms as Convolution.
 
 use super::convolution::{ConvCore, ConvWeights};
 use super::{one, Context, Op, Params};

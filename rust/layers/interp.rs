@@ -2,8 +2,8 @@
 //!
 //! Shapes follow ncnn: a 3-D blob is resized on w and h; a 2-D blob only on w (each row on its
 //! own); a 1-D blob of n values becomes n channels of outw×outh, each filled with its value. The
-//! size is output_width × output_height when both are set, else the input size times the scales
-//! (truncated), or the w×h of a second bottom with dynamic_target_size.
+//! size is `output_width` × `output_height` when both are set, else the input size times the scales
+//! (truncated), or the w×h of a second bottom with `dynamic_target_size`.
 
 use super::{unsupported, Context, Op, Params};
 use crate::base::{Shape, Tensor};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
-    /// resize_type 0: ncnn passes a blob of unchanged size through and leaves any other output
+    /// `resize_type` 0: ncnn passes a blob of unchanged size through and leaves any other output
     /// unwritten.
     None,
     Nearest,
@@ -54,7 +54,7 @@ fn source_coord(dx: usize, scale: f64, align_corner: bool) -> f32 {
 fn axis_scale(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> f64 {
     match (align_corner, factor) {
         (true, _) => (n as f64 - 1.0) / (out as f64 - 1.0),
-        (false, Some(f)) => 1.0 / f as f64,
+        (false, Some(f)) => 1.0 / f64::from(f),
         (false, None) => n as f64 / out as f64,
     }
 }
@@ -165,7 +165,7 @@ impl Interp {
         }
     }
 
-    /// Nearest-neighbour source step (align_corner does not apply).
+    /// Nearest-neighbour source step (`align_corner` does not apply).
     fn nearest_step(n: usize, out: usize, factor: Option<f32>) -> f32 {
         match factor {
             Some(f) => 1.0 / f,
@@ -245,7 +245,7 @@ impl Op for Interp {
             let r = bottoms.get(1).ok_or_else(|| ctx.shape_error("dynamic_target_size needs a second input"))?;
             (r.shape.w as i64, r.shape.h as i64)
         } else if self.output_width != 0 && self.output_height != 0 {
-            (self.output_width as i64, self.output_height as i64)
+            (i64::from(self.output_width), i64::from(self.output_height))
         } else {
             // A 1-D blob counts as 1×1 here.
             let (w, h) = if s.dims == 1 { (1.0, 1.0) } else { (s.w as f32, s.h as f32) };

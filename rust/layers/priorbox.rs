@@ -1,7 +1,7 @@
 //! PriorBox: SSD anchor boxes for a feature map.
 //!
 //! Caffe style (two bottoms: feature map and image, or fixed image size): a 2×(4·w·h·priors)
-//! blob of normalized corners, then their variances. MXNet style (_contrib_MultiBoxPrior; one
+//! blob of normalized corners, then their variances. MXNet style (`_contrib_MultiBoxPrior`; one
 //! bottom, image size -233 and no max sizes): a 1-D blob of corners only.
 //! Centers advance by repeated addition of the step, as ncnn does, so rounding matches.
 

@@ -44,7 +44,7 @@ impl Op for Reshape {
         };
         let mut out = [1i64; 4];
         for &i in slots {
-            out[i] = if self.target[i] == 0 { input[i] } else { self.target[i] as i64 };
+            out[i] = if self.target[i] == 0 { input[i] } else { i64::from(self.target[i]) };
         }
         // -1 entries are resolved in w, h, d, c order, each from the others as they stand.
         for &i in slots {
@@ -129,7 +129,7 @@ fn axis_flags(axes: &[i32], dims: usize, ctx: &Context) -> Result<Vec<bool>> {
 }
 
 struct Squeeze {
-    /// squeeze_w, squeeze_h, squeeze_d, squeeze_c
+    /// `squeeze_w`, `squeeze_h`, `squeeze_d`, `squeeze_c`
     flags: [bool; 4],
     axes: Vec<i32>,
 }

@@ -57,7 +57,7 @@ fn typed_scalar(kind: Option<ParamKind>, bits: i32) -> ParamValue {
 
 fn typed_array(kind: Option<ParamKind>, words: Vec<i32>) -> ParamValue {
     match kind {
-        Some(ParamKind::FloatArray) | Some(ParamKind::Float) => {
+        Some(ParamKind::FloatArray | ParamKind::Float) => {
             ParamValue::FloatArray(words.into_iter().map(|w| f32::from_bits(w as u32)).collect())
         }
         _ => ParamValue::IntArray(words),

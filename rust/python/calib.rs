@@ -13,6 +13,7 @@ use crate::pixels::{self, PixelType};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use std::sync::PoisonError;
 
 /// Interleaved u8 pixels (h, w, channels) -> float (c, h, w) tensor, resized to (width, height)
 /// with ncnn's fixed-point bilinear filter, converted and normalized like
@@ -126,7 +127,7 @@ impl PyStatsCollector {
         self.collector.samples()
     }
 
-    /// {blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}.
+    /// `{blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}`.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = &self.collector;
         let out = PyDict::new(py);
@@ -179,7 +180,7 @@ fn pool(threads: usize) -> PyResult<std::sync::Arc<rayon::ThreadPool>> {
     use std::sync::{Arc, Mutex};
     static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
     let threads = threads.max(1);
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
         return Ok(p.clone());
     }
@@ -225,7 +226,7 @@ pub fn int8_gemm<'py>(
     let w = w.as_slice().map_err(|_| contiguous())?.to_vec();
     let x = x.as_slice().map_err(|_| contiguous())?.to_vec();
     let scale = scale.as_slice().map_err(|_| contiguous())?.to_vec();
-    let bias = bias.map(|b| b.as_slice().map(|s| s.to_vec())).transpose().map_err(|_| contiguous())?;
+    let bias = bias.map(|b| b.as_slice().map(<[f32]>::to_vec)).transpose().map_err(|_| contiguous())?;
     let pool = pool(threads)?;
     let mut out = vec![0.0f32; m * n];
     py.detach(|| {
@@ -239,7 +240,7 @@ pub fn int8_gemm<'py>(
                 fused: false,
             };
             gemm_i8::conv_gemm(&a, &ConvSource::dense(&x, k, n), &ep, Out::F32(&mut out));
-        })
+        });
     });
     Ok(PyArray1::from_vec(py, out).reshape([m, n])?.into_any())
 }

@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use std::collections::BTreeMap;
 
 /// Rewrites `model` into its int8 form with the table's scales ({key: scales}, {layer: scale}).
-/// Returns (int8 model, report dict). Raises InputError listing every way the table does not fit.
+/// Returns (int8 model, report dict). Raises `InputError` listing every way the table does not fit.
 #[pyfunction]
 pub fn quantize_model<'py>(
     py: Python<'py>,

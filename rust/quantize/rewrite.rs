@@ -111,7 +111,7 @@ fn quantize_calibrated(layer: &mut Layer, weight_scales: &[f32], input_scale: f3
     set_int8(layer, "weight", q);
     let flag = if layer.type_name == "ConvolutionDepthWise" { 1 } else { 2 };
     layer.params.set_int(8, flag);
-    layer.weights.push(raw("weight_int8_scales", weight_scales.to_vec()));
+    layer.weights.push(raw("weight_int8_scales", weight_scales.clone()));
     layer.weights.push(raw("bottom_int8_scale", vec![input_scale]));
     Ok(())
 }

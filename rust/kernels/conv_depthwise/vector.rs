@@ -111,9 +111,9 @@ pub(crate) mod x86 {
     pub(crate) unsafe fn channel_avx2(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
         unsafe {
             if p.ow >= 8 {
-                specialised::<Avx2>(p, x, w, b, act, out)
+                specialised::<Avx2>(p, x, w, b, act, out);
             } else {
-                specialised::<Sse>(p, x, w, b, act, out)
+                specialised::<Sse>(p, x, w, b, act, out);
             }
         }
     }

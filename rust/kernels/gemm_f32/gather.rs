@@ -31,7 +31,7 @@ pub(crate) type Gather2Fn = unsafe fn(src: &[f32], out: &mut [f32]);
 
 /// The reference path's stride-2 read.
 pub(crate) fn gather2_reference(src: &[f32], out: &mut [f32]) {
-    gather(src, 2, out)
+    gather(src, 2, out);
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -25,7 +25,7 @@ pub(crate) struct Tile {
 
 /// Runs one tile (unsafe: the CPU must run the path, and the tile's pointers be valid for its sizes).
 pub(crate) type MicroFn = unsafe fn(&Tile);
-/// y = A·x + bias then the in-register activation, A row-major m×k with m = y.len() (unsafe: the
+/// y = A·x + bias then the in-register activation, A row-major m×k with m = `y.len()` (unsafe: the
 /// CPU must run the path).
 pub(crate) type GemvFn = unsafe fn(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct);
 

@@ -219,7 +219,7 @@ unsafe fn pack_b_dotprod(src: &ConvSource, rows: &[usize], j0: usize, kp: usize,
 #[target_feature(enable = "neon,dotprod")]
 pub(crate) unsafe fn rows_dotprod(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
     unsafe {
-        let xp = x.as_ptr() as *const i8;
+        let xp = x.as_ptr().cast::<i8>();
         for (rows, out) in w.chunks(4 * kp).zip(acc.chunks_mut(4)) {
             let mut s = [vdupq_n_s32(0); 4];
             let nrow = out.len();
@@ -239,7 +239,7 @@ pub(crate) unsafe fn rows_dotprod(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn rows_neon(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
     unsafe {
-        let xp = x.as_ptr() as *const i8;
+        let xp = x.as_ptr().cast::<i8>();
         for (rows, out) in w.chunks(4 * kp).zip(acc.chunks_mut(4)) {
             let mut s = [vdupq_n_s32(0); 4];
             let nrow = out.len();

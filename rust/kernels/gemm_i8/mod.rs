@@ -130,14 +130,14 @@ pub enum Activations<'a> {
 /// The quantized input planes (`c` channels of `h×w`) with `pads` = [left, right, top, bottom]
 /// filled with `pad_value`: (c, h + top + bottom, w + left + right). An int8 input without
 /// padding is borrowed as is.
-pub fn quantize_pad<'a>(
+pub fn quantize_pad(
     path: I8Path,
-    x: Activations<'a>,
+    x: Activations<'_>,
     scale: f32,
     (c, h, w): (usize, usize, usize),
     pads: [usize; 4],
     pad_value: i8,
-) -> (Cow<'a, [i8]>, usize, usize) {
+) -> (Cow<'_, [i8]>, usize, usize) {
     let [left, right, top, bottom] = pads;
     let (pw, ph) = (w + left + right, h + top + bottom);
     if pw == w && ph == h {

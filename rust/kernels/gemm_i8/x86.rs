@@ -50,7 +50,7 @@ unsafe fn pack_b_vnni512(src: &ConvSource, rows: &[usize], j0: usize, kp: usize,
             if sw > 2 {
                 let mut buf = [0i8; 32];
                 pack::gather_runs(src, &seg, row, &mut buf);
-                return _mm256_loadu_si256(buf.as_ptr() as *const __m256i);
+                return _mm256_loadu_si256(buf.as_ptr().cast::<__m256i>());
             }
             let mut v512 = _mm512_setzero_si512();
             let mut v = _mm256_setzero_si256();
@@ -73,7 +73,7 @@ unsafe fn pack_b_vnni512(src: &ConvSource, rows: &[usize], j0: usize, kp: usize,
             }
         };
         let flip = _mm256_set1_epi8(-128);
-        let out = panel.as_mut_ptr() as *mut __m256i;
+        let out = panel.as_mut_ptr().cast::<__m256i>();
         for kg in 0..kp / 4 {
             let r0 = load_row(4 * kg);
             let r1 = load_row(4 * kg + 1);
@@ -102,9 +102,9 @@ unsafe fn micro_vnni512(kg: usize, a: *const i8, b: *const u8, c: *mut i32) {
     unsafe {
         let mut acc = [_mm512_setzero_si512(); 16];
         for g in 0..kg {
-            let b0 = _mm512_loadu_si512(b.add(g * 128) as *const _);
-            let b1 = _mm512_loadu_si512(b.add(g * 128 + 64) as *const _);
-            let ap = a.add(g * 32) as *const i32;
+            let b0 = _mm512_loadu_si512(b.add(g * 128).cast());
+            let b1 = _mm512_loadu_si512(b.add(g * 128 + 64).cast());
+            let ap = a.add(g * 32).cast::<i32>();
             for r in 0..8 {
                 let w = _mm512_set1_epi32(ap.add(r).read_unaligned());
                 acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], b0, w);
@@ -112,7 +112,7 @@ unsafe fn micro_vnni512(kg: usize, a: *const i8, b: *const u8, c: *mut i32) {
             }
         }
         for (r, v) in acc.iter().enumerate() {
-            _mm512_storeu_si512(c.add(r * 16) as *mut _, *v);
+            _mm512_storeu_si512(c.add(r * 16).cast(), *v);
         }
     }
 }
@@ -198,9 +198,9 @@ unsafe fn micro_avx2(kg: usize, a: *const i16, b: *const i16, c: *mut i32) {
     unsafe {
         let mut acc = [_mm256_setzero_si256(); 12];
         for g in 0..kg {
-            let b0 = _mm256_loadu_si256(b.add(g * 32) as *const __m256i);
-            let b1 = _mm256_loadu_si256(b.add(g * 32 + 16) as *const __m256i);
-            let ap = a.add(g * 12) as *const i32;
+            let b0 = _mm256_loadu_si256(b.add(g * 32).cast::<__m256i>());
+            let b1 = _mm256_loadu_si256(b.add(g * 32 + 16).cast::<__m256i>());
+            let ap = a.add(g * 12).cast::<i32>();
             for r in 0..6 {
                 let w = _mm256_set1_epi32(ap.add(r).read_unaligned());
                 acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(b0, w));
@@ -208,7 +208,7 @@ unsafe fn micro_avx2(kg: usize, a: *const i16, b: *const i16, c: *mut i32) {
             }
         }
         for (r, v) in acc.iter().enumerate() {
-            _mm256_storeu_si256(c.add(r * 8) as *mut __m256i, *v);
+            _mm256_storeu_si256(c.add(r * 8).cast::<__m256i>(), *v);
         }
     }
 }
@@ -233,12 +233,12 @@ unsafe fn gather16(src: &ConvSource, seg: &Segments, rows: &[usize], r: usize) -
         if seg.len == 1 && seg.runs[0].0 == 0 && seg.runs[0].1 == 16 && sw == 1 {
             let at = row + seg.runs[0].2;
             if at + 16 <= src.data.len() {
-                return _mm_loadu_si128(src.data.as_ptr().add(at) as *const __m128i);
+                return _mm_loadu_si128(src.data.as_ptr().add(at).cast::<__m128i>());
             }
         }
         let mut buf = [0i8; 16];
         pack::gather_runs(src, seg, row, &mut buf);
-        _mm_loadu_si128(buf.as_ptr() as *const __m128i)
+        _mm_loadu_si128(buf.as_ptr().cast::<__m128i>())
     }
 }
 
@@ -248,7 +248,7 @@ unsafe fn pack_b_avx2_i16(src: &ConvSource, rows: &[usize], j0: usize, kp: usize
     unsafe {
         debug_assert_eq!(panel.len(), kp * 16);
         let seg = Segments::of(src, j0, 16);
-        let out = panel.as_mut_ptr() as *mut __m256i;
+        let out = panel.as_mut_ptr().cast::<__m256i>();
         for kg in 0..kp / 2 {
             let a = _mm256_cvtepi8_epi16(gather16(src, &seg, rows, 2 * kg));
             let b = _mm256_cvtepi8_epi16(gather16(src, &seg, rows, 2 * kg + 1));
@@ -268,7 +268,7 @@ unsafe fn pack_b_ymm_u8(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, 
         debug_assert_eq!(panel.len(), kp * 16);
         let seg = Segments::of(src, j0, 16);
         let flip = _mm_set1_epi8(-128);
-        let out = panel.as_mut_ptr() as *mut __m128i;
+        let out = panel.as_mut_ptr().cast::<__m128i>();
         for kg in 0..kp / 4 {
             let r0 = gather16(src, &seg, rows, 4 * kg);
             let r1 = gather16(src, &seg, rows, 4 * kg + 1);
@@ -289,12 +289,12 @@ unsafe fn pack_b_ymm_u8(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, 
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, out: &mut [i8]) {
-    epilogue::quantize_body(x, scale, out)
+    epilogue::quantize_body(x, scale, out);
 }
 
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn quantize_avx2(x: &[f32], scale: f32, out: &mut [i8]) {
-    epilogue::quantize_body(x, scale, out)
+    epilogue::quantize_body(x, scale, out);
 }
 
 // GEMV: four rows of the (k-padded, row-major) weights against one pass over x.
@@ -306,9 +306,9 @@ pub(crate) unsafe fn rows_vnni512(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]
             let mut s = [_mm512_setzero_si512(); 4];
             let nrow = out.len();
             for i in (0..kp).step_by(64) {
-                let xv = _mm512_loadu_si512(xp.add(i) as *const _);
+                let xv = _mm512_loadu_si512(xp.add(i).cast());
                 for (r, sr) in s.iter_mut().enumerate().take(nrow) {
-                    let wv = _mm512_loadu_si512(rows.as_ptr().add(r * kp + i) as *const _);
+                    let wv = _mm512_loadu_si512(rows.as_ptr().add(r * kp + i).cast());
                     *sr = _mm512_dpbusd_epi32(*sr, xv, wv);
                 }
             }
@@ -337,9 +337,9 @@ pub(crate) unsafe fn rows_avxvnni(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]
             let mut s = [_mm256_setzero_si256(); 4];
             let nrow = out.len();
             for i in (0..kp).step_by(32) {
-                let xv = _mm256_loadu_si256(xp.add(i) as *const __m256i);
+                let xv = _mm256_loadu_si256(xp.add(i).cast::<__m256i>());
                 for (r, sr) in s.iter_mut().enumerate().take(nrow) {
-                    let wv = _mm256_loadu_si256(rows.as_ptr().add(r * kp + i) as *const __m256i);
+                    let wv = _mm256_loadu_si256(rows.as_ptr().add(r * kp + i).cast::<__m256i>());
                     *sr = _mm256_dpbusd_avx_epi32(*sr, xv, wv);
                 }
             }
@@ -358,9 +358,9 @@ pub(crate) unsafe fn rows_avx2(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
             let mut s = [_mm256_setzero_si256(); 4];
             let nrow = out.len();
             for i in (0..kp).step_by(16) {
-                let xv = _mm256_cvtepi8_epi16(_mm_loadu_si128(xp.add(i) as *const __m128i));
+                let xv = _mm256_cvtepi8_epi16(_mm_loadu_si128(xp.add(i).cast::<__m128i>()));
                 for (r, sr) in s.iter_mut().enumerate().take(nrow) {
-                    let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(rows.as_ptr().add(r * kp + i) as *const __m128i));
+                    let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(rows.as_ptr().add(r * kp + i).cast::<__m128i>()));
                     *sr = _mm256_add_epi32(*sr, _mm256_madd_epi16(xv, wv));
                 }
             }

@@ -26,7 +26,7 @@ pub(crate) const REFERENCE: HistogramFns = HistogramFns { absmax: reference::abs
 #[cfg(target_arch = "aarch64")]
 pub(crate) const NEON: HistogramFns = HistogramFns { absmax: absmax_lanes, bin: bin_spare };
 
-/// absmax over lanes of float bits: `|v|` bits below 0x7f80_0000 are finite, and compare as
+/// absmax over lanes of float bits: `|v|` bits below `0x7f80_0000` are finite, and compare as
 /// integers in float order.
 #[inline(always)]
 fn absmax_lanes(values: &[f32]) -> (f32, u64) {
@@ -95,7 +95,7 @@ pub(crate) mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn bin_avx2(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
-        bin_spare(values, scale, counts, bins)
+        bin_spare(values, scale, counts, bins);
     }
 
     /// The non-zero lanes' indices packed together in a register (a compress to memory is

@@ -31,7 +31,7 @@ fn plane_reference(
     out: &mut [f32],
     _row: &mut Vec<f32>,
 ) {
-    reference::plane(method, win, x, out)
+    reference::plane(method, win, x, out);
 }
 
 /// `dst[i] = op(dst[i], src[i])` (or `op(pad, src[i])` with `init`), in vectors then scalars.
@@ -246,9 +246,9 @@ pub(crate) mod x86 {
     ) {
         unsafe {
             if win.ow >= 8 {
-                specialised::<Avx2>(m, win, div, x, out, row)
+                specialised::<Avx2>(m, win, div, x, out, row);
             } else {
-                specialised::<Sse>(m, win, div, x, out, row)
+                specialised::<Sse>(m, win, div, x, out, row);
             }
         }
     }

@@ -232,12 +232,12 @@ pub fn kernel<W: Variant>(g: &[f32], u: &mut [f32; 64]) {
     let mut t = [[0.0f64; 3]; 8];
     for (i, row) in t.iter_mut().enumerate().take(n) {
         for (j, v) in row.iter_mut().enumerate() {
-            *v = (0..3).map(|k| W::G[i][k] as f64 * g[k * 3 + j] as f64).sum();
+            *v = (0..3).map(|k| f64::from(W::G[i][k]) * f64::from(g[k * 3 + j])).sum();
         }
     }
     for i in 0..n {
         for j in 0..n {
-            u[i * n + j] = (0..3).map(|k| t[i][k] * W::G[j][k] as f64).sum::<f64>() as f32;
+            u[i * n + j] = (0..3).map(|k| t[i][k] * f64::from(W::G[j][k])).sum::<f64>() as f32;
         }
     }
 }
@@ -333,7 +333,7 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
                 break;
             }
             let Some((y0, x0)) = *origin else {
-                for row in d.iter_mut() {
+                for row in &mut d {
                     for col in row.iter_mut() {
                         col[l] = 0.0;
                     }
