@@ -31,8 +31,9 @@ impl Observer for Timer {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let param = std::path::Path::new(&args[1]);
-    let bin = args.get(2).filter(|s| s.ends_with(".bin")).map(std::path::PathBuf::from);
-    let rest: Vec<usize> = args.iter().skip(2).filter(|s| !s.ends_with(".bin")).map(|s| s.parse().unwrap()).collect();
+    let is_bin = |s: &&String| std::path::Path::new(s).extension().is_some_and(|e| e.eq_ignore_ascii_case("bin"));
+    let bin = args.get(2).filter(is_bin).map(std::path::PathBuf::from);
+    let rest: Vec<usize> = args.iter().skip(2).filter(|s| !is_bin(s)).map(|s| s.parse().unwrap()).collect();
     let threads = rest.first().copied().unwrap_or(1);
     let loops = rest.get(1).copied().unwrap_or(10);
     let mut g = ncnnq::model::load(param, bin.as_deref()).unwrap();
@@ -76,7 +77,7 @@ fn main() {
         .collect();
     rows.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
     let sum: f64 = rows.iter().map(|r| r.0).sum();
-    let mut by_type: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut by_type = std::collections::BTreeMap::<String, f64>::new();
     for (t, n) in &rows {
         let mut it = n.split(' ');
         let ty = it.next().unwrap();

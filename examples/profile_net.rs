@@ -32,7 +32,7 @@ fn main() {
     let mut seed = 1u32;
     let data: Vec<f32> = (0..shape.len())
         .map(|_| {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
         })
         .collect();

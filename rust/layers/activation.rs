@@ -187,11 +187,11 @@ impl Op for PRelu {
         }
         for_each_channel(t.f32_mut(), inner, |q, ch| {
             let slope = self.0[q];
-            ch.iter_mut().for_each(|x| {
+            for x in ch.iter_mut() {
                 if *x < 0.0 {
                     *x *= slope;
                 }
-            });
+            }
         });
         one(t)
     }

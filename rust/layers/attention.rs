@@ -143,7 +143,9 @@ impl Op for MultiHeadAttention {
         }
 
         let mut q_affine = self.project(&self.q_weight, &self.q_bias, q, self.qdim, ctx, "q")?;
-        q_affine.iter_mut().for_each(|x| *x *= self.scale);
+        for x in &mut q_affine {
+            *x *= self.scale;
+        }
         // Cross-attention with a cache reuses the cached projections as they are.
         let k_fresh = if has_past && qi != ki {
             None
@@ -185,11 +187,13 @@ impl Op for MultiHeadAttention {
             for row in scores.chunks_mut(dst.max(1)) {
                 let max = row.iter().fold(-f32::MAX, |a, &b| a.max(b));
                 let mut sum = 0.0f32;
-                row.iter_mut().for_each(|x| {
+                for x in row.iter_mut() {
                     *x = (*x - max).exp();
                     sum += *x;
-                });
-                row.iter_mut().for_each(|x| *x /= sum);
+                }
+                for x in row.iter_mut() {
+                    *x /= sum;
+                }
             }
             // head output (d × src) = vh · scoresᵀ
             let st = transpose(&scores, src, dst);

@@ -265,7 +265,9 @@ fn combine(dst: &mut [f32], ext: Extents, other: &[f32], other_ext: Extents, f: 
     for_each_row(dst, ext, s, |row, start| {
         if s[3] == 0 {
             let v = other[start];
-            row.iter_mut().for_each(|x| *x = f(*x, v));
+            for x in row.iter_mut() {
+                *x = f(*x, v);
+            }
         } else {
             let n = row.len();
             row.iter_mut().zip(&other[start..start + n]).for_each(|(x, &y)| *x = f(*x, y));
@@ -295,7 +297,7 @@ struct BinaryOp {
 }
 
 impl BinaryOp {
-    fn blobs<F>(&self, f: F, a: Arc<Tensor>, b: Arc<Tensor>, ctx: &Context) -> Result<Tensor>
+    fn blobs<F>(f: F, a: Arc<Tensor>, b: Arc<Tensor>, ctx: &Context) -> Result<Tensor>
     where
         F: Fn(f32, f32) -> f32 + Sync + Send + Copy,
     {
@@ -336,7 +338,7 @@ impl Op for BinaryOp {
         }
         let b = bottoms.pop().expect("two bottoms");
         let a = bottoms.pop().expect("two bottoms");
-        one(with_op!(self.op, f => self.blobs(f, a, b, ctx))?)
+        one(with_op!(self.op, f => Self::blobs(f, a, b, ctx))?)
     }
 }
 

@@ -51,7 +51,9 @@ impl Op for BatchNorm {
         check_len(ctx, "the BatchNorm arrays", self.a.len(), channels, &t.shape)?;
         for_each_channel(t.f32_mut(), inner, |q, ch| {
             let (a, b) = (self.a[q], self.b[q]);
-            ch.iter_mut().for_each(|x| *x = b * *x + a);
+            for x in ch.iter_mut() {
+                *x = b * *x + a;
+            }
         });
         one(t)
     }
@@ -97,12 +99,16 @@ impl Scale {
                 check_len(ctx, "the bias", bias.len(), channels, &t.shape)?;
                 for_each_channel(t.f32_mut(), inner, |q, ch| {
                     let (s, b) = (scale[q], bias[q]);
-                    ch.iter_mut().for_each(|x| *x = *x * s + b);
+                    for x in ch.iter_mut() {
+                        *x = *x * s + b;
+                    }
                 });
             }
             None => for_each_channel(t.f32_mut(), inner, |q, ch| {
                 let s = scale[q];
-                ch.iter_mut().for_each(|x| *x *= s);
+                for x in ch.iter_mut() {
+                    *x *= s;
+                }
             }),
         }
         Ok(())
@@ -163,7 +169,9 @@ impl Op for Bias {
         check_len(ctx, "the bias", self.0.len(), channels, &t.shape)?;
         for_each_channel(t.f32_mut(), inner, |q, ch| {
             let b = self.0[q];
-            ch.iter_mut().for_each(|x| *x += b);
+            for x in ch.iter_mut() {
+                *x += b;
+            }
         });
         one(t)
     }

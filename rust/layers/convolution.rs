@@ -112,7 +112,7 @@ struct Convolution {
 impl Op for Convolution {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let Some(weights) = &self.weights else {
-            return one(self.forward_dynamic(bottoms, ctx)?);
+            return one(self.forward_dynamic(&bottoms, ctx)?);
         };
         if bottoms.len() != 1 {
             return Err(ctx.shape_error(format!("expects 1 input, got {}", bottoms.len())));
@@ -138,7 +138,7 @@ impl Op for Convolution {
 }
 
 impl Convolution {
-    fn forward_dynamic(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Tensor> {
+    fn forward_dynamic(&self, bottoms: &[Arc<Tensor>], ctx: &Context) -> Result<Tensor> {
         let want = if self.bias_term { 3 } else { 2 };
         if bottoms.len() != want {
             return Err(ctx.shape_error(format!(

@@ -153,7 +153,9 @@ impl Op for GroupNorm {
                     let a = 1.0 / (var + self.eps).sqrt();
                     (a, -mean * a)
                 };
-                row.iter_mut().for_each(|v| *v = *v * a + b);
+                for v in row.iter_mut() {
+                    *v = *v * a + b;
+                }
             }
         });
         one(t)
@@ -202,7 +204,9 @@ impl Op for InstanceNorm {
                 let a = 1.0 / (var + self.eps).sqrt();
                 (a, -mean * a)
             };
-            x.iter_mut().for_each(|v| *v = *v * a + b);
+            for v in x.iter_mut() {
+                *v = *v * a + b;
+            }
         });
         one(t)
     }

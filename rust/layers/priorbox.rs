@@ -54,7 +54,9 @@ impl PriorBox {
             }
         }
         if self.clip {
-            out.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+            for v in &mut out {
+                *v = v.clamp(0.0, 1.0);
+            }
         }
         Tensor::new(Shape::d1(out.len()), out)
     }
@@ -105,7 +107,9 @@ impl PriorBox {
             }
         }
         if self.clip {
-            boxes.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+            for v in &mut boxes {
+                *v = v.clamp(0.0, 1.0);
+            }
         }
         let n = boxes.len();
         boxes.extend(self.variances.iter().cycle().take(n).copied());

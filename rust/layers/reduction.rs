@@ -122,7 +122,9 @@ impl Op for Reduction {
             _ => {}
         }
         if coeff != 1.0 {
-            acc.iter_mut().for_each(|v| *v *= coeff);
+            for v in &mut acc {
+                *v *= coeff;
+            }
         }
 
         let out_extents: Vec<usize> = if self.keepdims {

@@ -237,12 +237,16 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
                 ParamValue::IntArray(v) => {
                     push(&mut out, -23300 - id);
                     push(&mut out, v.len() as i32);
-                    v.iter().for_each(|&x| push(&mut out, x));
+                    for &x in v {
+                        push(&mut out, x);
+                    }
                 }
                 ParamValue::FloatArray(v) => {
                     push(&mut out, -23300 - id);
                     push(&mut out, v.len() as i32);
-                    v.iter().for_each(|&x| push(&mut out, x.to_bits() as i32));
+                    for &x in v {
+                        push(&mut out, x.to_bits() as i32);
+                    }
                 }
                 ParamValue::Str(s) => {
                     push(&mut out, -23400 - id);

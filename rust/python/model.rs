@@ -96,7 +96,7 @@ impl PyModel {
     }
 
     /// A copy of this model with every weight array replaced by seeded random values.
-    #[pyo3(signature = (seed=7767517))]
+    #[pyo3(signature = (seed=7_767_517))]
     fn with_random_weights(&self, seed: u64) -> PyResult<Self> {
         let mut graph = self.read().clone();
         random_weights::fill_random_weights(&mut graph, seed).py()?;

@@ -270,6 +270,6 @@ mod tests {
         assert_eq!(float2int8(-2.5), -3);
         assert_eq!(float2int8(126.5), 127);
         assert_eq!(float2int8(-300.0), -127);
-        assert_eq!(float2int8(0.49999997), 1, "ncnn's x86 add-then-truncate");
+        assert_eq!(float2int8(0.499_999_97), 1, "ncnn's x86 add-then-truncate");
     }
 }

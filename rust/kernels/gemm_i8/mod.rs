@@ -103,8 +103,8 @@ pub fn conv_gemm(a: &PackedA, src: &ConvSource, ep: &Epilogue, mut out: Out) {
 
 /// `out = q(x · scale)` on `path`, in parallel for large tensors.
 pub fn quantize(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
-    assert_eq!(x.len(), out.len());
     const CHUNK: usize = 1 << 15;
+    assert_eq!(x.len(), out.len());
     let one = |x: &[f32], out: &mut [i8]| quantize_chunk(path, x, scale, out);
     if x.len() <= CHUNK {
         one(x, out);

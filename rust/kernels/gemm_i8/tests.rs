@@ -248,9 +248,10 @@ fn quantize_matches_the_reference_on_every_path() {
     let mut rng = Rng::new(9);
     let mut x: Vec<f32> = (0..10_007).map(|_| rng.f32(-3.0, 3.0)).collect();
     // Rounding ties and the values just beside them, after scaling by 1.
-    for (i, v) in [0.5f32, -0.5, 1.5, -1.5, 126.5, -126.5, 127.5, -127.5, 0.49999997, -0.49999997, 1e9, -1e9, f32::NAN]
-        .into_iter()
-        .enumerate()
+    for (i, v) in
+        [0.5f32, -0.5, 1.5, -1.5, 126.5, -126.5, 127.5, -127.5, 0.499_999_97, -0.499_999_97, 1e9, -1e9, f32::NAN]
+            .into_iter()
+            .enumerate()
     {
         x[i * 13] = v;
     }

@@ -150,9 +150,9 @@ macro_rules! ymm_vnni_kernel {
             unsafe {
                 let mut acc = [_mm256_setzero_si256(); 12];
                 for g in 0..kg {
-                    let b0 = _mm256_loadu_si256(b.add(g * 64) as *const __m256i);
-                    let b1 = _mm256_loadu_si256(b.add(g * 64 + 32) as *const __m256i);
-                    let ap = a.add(g * 24) as *const i32;
+                    let b0 = _mm256_loadu_si256(b.add(g * 64).cast::<__m256i>());
+                    let b1 = _mm256_loadu_si256(b.add(g * 64 + 32).cast::<__m256i>());
+                    let ap = a.add(g * 24).cast::<i32>();
                     for r in 0..6 {
                         let w = _mm256_set1_epi32(ap.add(r).read_unaligned());
                         acc[2 * r] = $dp(acc[2 * r], b0, w);
@@ -160,7 +160,7 @@ macro_rules! ymm_vnni_kernel {
                     }
                 }
                 for (r, v) in acc.iter().enumerate() {
-                    _mm256_storeu_si256(c.add(r * 8) as *mut __m256i, *v);
+                    _mm256_storeu_si256(c.add(r * 8).cast::<__m256i>(), *v);
                 }
             }
         }

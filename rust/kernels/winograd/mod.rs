@@ -52,6 +52,7 @@ pub fn pays_for_size(w: &Weights, ow: usize, oh: usize) -> bool {
 
 /// `NCNNQ_WINOGRAD=off|f23|f43|f63` forces the choice for every 3×3 stride-1 convolution that can
 /// use Winograd (for measuring the cost model); unset or `auto` lets [`choose`] decide.
+#[allow(clippy::option_option)] // None: not forced; Some(None): forced off; Some(Some(m)): F(m,3).
 fn forced() -> Option<Option<usize>> {
     static FORCED: OnceLock<Option<Option<usize>>> = OnceLock::new();
     *FORCED.get_or_init(|| match std::env::var("NCNNQ_WINOGRAD").as_deref() {
