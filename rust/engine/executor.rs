@@ -41,7 +41,7 @@ pub fn shared_thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     use std::sync::Mutex;
     static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
     let threads = threads.max(1);
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pools = POOLS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
         return Ok(p.clone());
     }

@@ -1,6 +1,6 @@
 //! int8 ConvolutionDepthWise (runtime-int8.md §3; `convolution_depthwise::build` sends
-//! int8_scale_term ≠ 0 here): 1/101 store one weight scale per group, 2/102 a single one; >100
-//! requantizes the output. With group = channels = num_output it is a depthwise convolution (its
+//! `int8_scale_term` ≠ 0 here): 1/101 store one weight scale per group, 2/102 a single one; >100
+//! requantizes the output. With group = channels = `num_output` it is a depthwise convolution (its
 //! own kernel); otherwise each group is an int8 convolution with the group's weight scale on all
 //! its outputs.
 
@@ -111,7 +111,7 @@ impl Op for ConvolutionDepthWise {
     }
 }
 
-/// ConvolutionDepthWise with int8_scale_term ≠ 0.
+/// ConvolutionDepthWise with `int8_scale_term` ≠ 0.
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     if p.int(19) != 0 {

@@ -1,4 +1,4 @@
-//! int8 Convolution (int8_scale_term 1/2: float output, 101/102: requantized int8 output) and the
+//! int8 Convolution (`int8_scale_term` 1/2: float output, 101/102: requantized int8 output) and the
 //! grouped form ConvolutionDepthWise uses (runtime-int8.md §2, §3). The input is quantized with
 //! the layer's single input scale (or taken as is when it arrives as int8), padded in the int8
 //! domain, multiplied by the int8 GEMM per group, and finished by the kernel's epilogue.
@@ -23,7 +23,7 @@ pub(crate) struct ConvInt8 {
     pub inch: usize,
     pub group: usize,
     path: I8Path,
-    /// Per group: out_g × (in_g·kh·kw).
+    /// Per group: `out_g` × (`in_g·kh·kw`).
     packed: Vec<PackedA>,
     s_in: f32,
     /// `1/(s_in·s_w)` per output channel.
@@ -177,7 +177,7 @@ impl Op for Convolution {
     }
 }
 
-/// Convolution with int8_scale_term ≠ 0.
+/// Convolution with `int8_scale_term` ≠ 0.
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     if p.int(19) != 0 {

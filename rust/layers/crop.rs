@@ -23,7 +23,7 @@ fn whdc_index(axis: usize, dims: usize) -> Option<usize> {
         (1, 0) => Some(0),
         (2, 0) => Some(1),
         (2, 1) => Some(0),
-        (3, 0) | (4, 0) => Some(3),
+        (3 | 4, 0) => Some(3),
         (3, 1) | (4, 2) => Some(1),
         (3, 2) | (4, 3) => Some(0),
         (4, 1) => Some(2),
@@ -68,10 +68,9 @@ struct Crop {
 fn to_box(offset: [i64; 4], len: [i64; 4], full: Whdc, ctx: &Context) -> Result<(Whdc, Whdc)> {
     for i in 0..4 {
         if offset[i] < 0 || len[i] <= 0 || offset[i] + len[i] > full[i] as i64 {
-            return Err(ctx.shape_error(format!(
-                "crop box offset {:?} size {:?} (w,h,d,c) does not fit in {:?}",
-                offset, len, full
-            )));
+            return Err(
+                ctx.shape_error(format!("crop box offset {offset:?} size {len:?} (w,h,d,c) does not fit in {full:?}"))
+            );
         }
     }
     Ok((offset.map(|v| v as usize), len.map(|v| v as usize)))
@@ -91,10 +90,10 @@ fn offsets_box(s: &Shape, offset: [i32; 4], out: [i32; 4], offset2: [i32; 4]) ->
         _ => &[0, 1, 2, 3],
     };
     for &i in active {
-        off[i] = offset[i] as i64;
-        len[i] = full[i] as i64 - offset[i] as i64 - offset2[i] as i64;
+        off[i] = i64::from(offset[i]);
+        len[i] = full[i] as i64 - i64::from(offset[i]) - i64::from(offset2[i]);
         if out[i] != -233 {
-            len[i] = len[i].min(out[i] as i64);
+            len[i] = len[i].min(i64::from(out[i]));
         }
     }
     (off, len)
@@ -127,8 +126,8 @@ fn numpy_box(s: &Shape, starts: &[i32], ends: &[i32], axes: &[i32], ctx: &Contex
             continue;
         };
         let n = full[k] as i64;
-        let start = if starts[i] == -233 { 0 } else { starts[i] as i64 };
-        let end = if ends[i] == -233 { n } else { ends[i] as i64 };
+        let start = if starts[i] == -233 { 0 } else { i64::from(starts[i]) };
+        let end = if ends[i] == -233 { n } else { i64::from(ends[i]) };
         off[k] = if start >= 0 { start } else { n + start };
         len[k] = n.min(if end > 0 { end } else { n + end }) - off[k];
     }
@@ -149,12 +148,12 @@ fn reference_box(s: &Shape, r: &Shape, offset: [i32; 4]) -> ([i64; 4], [i64; 4])
         _ => &[0, 1, 2],
     };
     for &i in take {
-        off[i] = offset[i] as i64;
+        off[i] = i64::from(offset[i]);
         len[i] = reference[i] as i64;
     }
     // Channels follow the reference only when it has as many dims as the input.
     if s.dims >= 3 {
-        off[3] = offset[3] as i64;
+        off[3] = i64::from(offset[3]);
         if r.dims == s.dims {
             len[3] = reference[3] as i64;
         }

@@ -57,7 +57,7 @@ impl Op for InnerProductInt8 {
     }
 }
 
-/// InnerProduct with int8_scale_term ≠ 0.
+/// InnerProduct with `int8_scale_term` ≠ 0.
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     let num_output = p.int(0);

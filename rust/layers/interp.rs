@@ -2,9 +2,9 @@
 //!
 //! Shapes follow ncnn: a 3-D blob is resized on w and h; a 2-D blob only on w (each row on its
 //! own); a 1-D blob of n values becomes n channels of outw×outh, each filled with its value. The
-//! size is output_width × output_height when both are set, else the input size times the scales
-//! (truncated), the w×h of a second bottom with dynamic_target_size, or computed from the bottoms'
-//! shapes by a shape expression (9=size_expr: `outw` or `outw,outh`; outh defaults to the input's
+//! size is `output_width` × `output_height` when both are set, else the input size times the scales
+//! (truncated), the w×h of a second bottom with `dynamic_target_size`, or computed from the bottoms'
+//! shapes by a shape expression (`9=size_expr`: `outw` or `outw,outh`; outh defaults to the input's
 //! h). A computed size samples like a dynamic one (scale = input / output size).
 
 use super::shape_expr::{check_one_input, ShapeExpr};
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
-    /// resize_type 0: ncnn passes a blob of unchanged size through and leaves any other output
+    /// `resize_type` 0: ncnn passes a blob of unchanged size through and leaves any other output
     /// unwritten.
     None,
     Nearest,
@@ -58,7 +58,7 @@ fn source_coord(dx: usize, scale: f64, align_corner: bool) -> f32 {
 fn axis_scale(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> f64 {
     match (align_corner, factor) {
         (true, _) => (n as f64 - 1.0) / (out as f64 - 1.0),
-        (false, Some(f)) => 1.0 / f as f64,
+        (false, Some(f)) => 1.0 / f64::from(f),
         (false, None) => n as f64 / out as f64,
     }
 }
@@ -169,7 +169,7 @@ impl Interp {
         }
     }
 
-    /// Nearest-neighbour source step (align_corner does not apply).
+    /// Nearest-neighbour source step (`align_corner` does not apply).
     fn nearest_step(n: usize, out: usize, factor: Option<f32>) -> f32 {
         match factor {
             Some(f) => 1.0 / f,
@@ -247,15 +247,15 @@ impl Op for Interp {
         }
         let (ow, oh) = if let Some(e) = &self.size_expr {
             match e.eval(&bottoms, ctx)?[..] {
-                [w] => (w as i64, s.h as i64),
-                [w, h] => (w as i64, h as i64),
+                [w] => (i64::from(w), s.h as i64),
+                [w, h] => (i64::from(w), i64::from(h)),
                 ref v => return Err(ctx.shape_error(format!("parameter 9 gives {} sizes, not 1 or 2", v.len()))),
             }
         } else if self.dynamic {
             let r = bottoms.get(1).ok_or_else(|| ctx.shape_error("dynamic_target_size needs a second input"))?;
             (r.shape.w as i64, r.shape.h as i64)
         } else if self.output_width != 0 && self.output_height != 0 {
-            (self.output_width as i64, self.output_height as i64)
+            (i64::from(self.output_width), i64::from(self.output_height))
         } else {
             // A 1-D blob counts as 1×1 here.
             let (w, h) = if s.dims == 1 { (1.0, 1.0) } else { (s.w as f32, s.h as f32) };

@@ -1,4 +1,4 @@
-//! MatMul (`torch.matmul` as pnnx exports it): numpy's matmul on two blobs, B optionally
+//! `MatMul` (`torch.matmul` as pnnx exports it): numpy's matmul on two blobs, B optionally
 //! transposed (0=transB).
 //!
 //! ncnn's rules are numpy's, in numpy order ([c, d, h, w]): the last two axes multiply (M×K by
@@ -91,7 +91,7 @@ impl Op for MatMul {
         let rank = ma.batch.len().max(mb.batch.len());
         let mut batch = vec![1usize; rank];
         for (i, e) in batch.iter_mut().enumerate() {
-            let pick = |own: &[usize]| (i + own.len()).checked_sub(rank).map(|j| own[j]).unwrap_or(1);
+            let pick = |own: &[usize]| (i + own.len()).checked_sub(rank).map_or(1, |j| own[j]);
             let (x, y) = (pick(&ma.batch), pick(&mb.batch));
             if x != y && x != 1 && y != 1 {
                 return Err(ctx.shape_error(format!("batch extents of {sa} and {sb} do not broadcast")));

@@ -131,7 +131,7 @@ impl Reshape {
     /// ncnn's batch path with a batch of 1: the shapes are "logical" (numpy order, the batch
     /// inserted at its axis); 0 copies the input's logical extent at the same position, one -1
     /// is inferred (it must divide), and the output's batch axis is dropped again.
-    fn batched(&self, axes: BatchAxes, s: &Shape, list: &[i64], ctx: &Context) -> Result<Shape> {
+    fn batched(axes: BatchAxes, s: &Shape, list: &[i64], ctx: &Context) -> Result<Shape> {
         let fail = |m: String| ctx.shape_error(m);
         let physical: Vec<i64> = s.to_numpy().into_iter().map(|v| v as i64).collect();
         let mut input = physical.clone();
@@ -224,7 +224,7 @@ impl Op for Reshape {
             return Err(ctx.shape_error("cannot reshape an empty blob"));
         }
         let shape = match self.batch {
-            Some(axes) => self.batched(axes, &s, &list, ctx)?,
+            Some(axes) => Self::batched(axes, &s, &list, ctx)?,
             None => self.plain(&s, &list, ctx)?,
         };
         relabel(x, shape)
@@ -249,32 +249,29 @@ pub fn build_reshape(layer: &Layer) -> Result<Box<dyn Op>> {
         4
     };
     let mut batch = !axes.implicit();
-    let target = match expr {
-        Some(e) => {
-            let max = if axes.output != NO_AXIS { 5 } else { 4 };
-            rank = e.expression().len();
-            if rank > max {
-                return Err(p.invalid(format!("parameter 6 lists {rank} sizes; at most {max} here")));
-            }
-            // A batch size or a second bottom in the expression takes ncnn's batch path.
-            batch |= e.expression().reads_batch() || e.expression().blob_count() > 1;
-            if e.expression().blob_count() > layer.bottoms.len() {
-                return Err(p.invalid(format!(
-                    "parameter 6 reads input {} but the layer has {}",
-                    e.expression().blob_count() - 1,
-                    layer.bottoms.len()
-                )));
-            }
-            Target::Expr(e)
+    let target = if let Some(e) = expr {
+        let max = if axes.output == NO_AXIS { 4 } else { 5 };
+        rank = e.expression().len();
+        if rank > max {
+            return Err(p.invalid(format!("parameter 6 lists {rank} sizes; at most {max} here")));
         }
-        None => {
-            for (v, name) in [(w, "w"), (h, "h"), (d, "d"), (c, "c")] {
-                if v < -1 && v != -233 {
-                    return Err(p.invalid(format!("{name} = {v} (only 0, -1, -233 or a positive size)")));
-                }
-            }
-            Target::Fixed([w, h, d, c])
+        // A batch size or a second bottom in the expression takes ncnn's batch path.
+        batch |= e.expression().reads_batch() || e.expression().blob_count() > 1;
+        if e.expression().blob_count() > layer.bottoms.len() {
+            return Err(p.invalid(format!(
+                "parameter 6 reads input {} but the layer has {}",
+                e.expression().blob_count() - 1,
+                layer.bottoms.len()
+            )));
         }
+        Target::Expr(e)
+    } else {
+        for (v, name) in [(w, "w"), (h, "h"), (d, "d"), (c, "c")] {
+            if v < -1 && v != -233 {
+                return Err(p.invalid(format!("{name} = {v} (only 0, -1, -233 or a positive size)")));
+            }
+        }
+        Target::Fixed([w, h, d, c])
     };
     if rank == 0 {
         return Err(p.invalid("no target shape (w is -233)"));
@@ -314,7 +311,7 @@ fn axis_flags(axes: &[i32], dims: usize, ctx: &Context) -> Result<Vec<bool>> {
 }
 
 struct Squeeze {
-    /// squeeze_w, squeeze_h, squeeze_d, squeeze_c
+    /// `squeeze_w`, `squeeze_h`, `squeeze_d`, `squeeze_c`
     flags: [bool; 4],
     axes: Vec<i32>,
 }

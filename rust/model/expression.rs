@@ -191,11 +191,11 @@ impl Value {
         }
     }
 
-    /// C's `(int)f` as x86 computes it: truncation, and INT_MIN for NaN or out of range.
+    /// C's `(int)f` as x86 computes it: truncation, and `INT_MIN` for NaN or out of range.
     pub fn to_int(self) -> i32 {
         match self {
             Value::Int(i) => i,
-            Value::Float(f) => c_int(f as f64),
+            Value::Float(f) => c_int(f64::from(f)),
         }
     }
 }
@@ -460,11 +460,11 @@ fn literal_text(v: Value) -> String {
 }
 
 fn unary_name(op: Unary) -> &'static str {
-    UNARY.iter().find(|(_, o)| *o == op).map(|(n, _)| *n).unwrap_or("?")
+    UNARY.iter().find(|(_, o)| *o == op).map_or("?", |(n, _)| *n)
 }
 
 fn binary_name(op: Binary) -> &'static str {
-    BINARY.iter().find(|(_, o)| *o == op).map(|(n, _)| *n).unwrap_or("?")
+    BINARY.iter().find(|(_, o)| *o == op).map_or("?", |(n, _)| *n)
 }
 
 fn prefix(n: &Node) -> String {
@@ -543,7 +543,7 @@ pub fn check_layer(type_name: &str, params: &ParamDict, bottoms: usize) -> Resul
 }
 
 /// A warning for a Reshape whose expression reads a batch size but that names no batch axes:
-/// pnnx writes 12=/13= with such expressions, and ncnn's ModelWriter (ncnn2int8, ncnnoptimize)
+/// pnnx writes 12=/13= with such expressions, and ncnn's `ModelWriter` (ncnn2int8, ncnnoptimize)
 /// drops them, after which ncnn reshapes on its plain path (a 4-item list gives a 4-D blob).
 pub fn lost_batch_axes(type_name: &str, params: &ParamDict) -> Option<String> {
     if type_name != "Reshape" || params.contains(12) || params.contains(13) {
@@ -571,7 +571,7 @@ extern "C" {
     fn erff(x: f32) -> f32;
 }
 
-/// C++'s std::max / std::min on floats (the first operand wins ties and NaN comparisons).
+/// C++'s `std::max` / `std::min` on floats (the first operand wins ties and NaN comparisons).
 fn c_max(a: f32, b: f32) -> f32 {
     if a < b {
         b
@@ -609,7 +609,10 @@ fn eval(n: &Node, blobs: &[Extents]) -> Result<Value, String> {
 }
 
 fn unary(op: Unary, v: Value) -> Value {
-    use Unary::*;
+    use Unary::{
+        Abs, Acos, Acosh, Asin, Asinh, Atan, Atanh, Ceil, Cos, Cosh, Erf, Exp, Floor, Log, Log10, Neg, Reciprocal,
+        Round, Rsqrt, Sign, Sin, Sinh, Sqrt, Square, Tan, Trunc,
+    };
     match (op, v) {
         (Abs, Value::Int(a)) => Value::Int(if a > 0 { a } else { a.wrapping_neg() }),
         (Neg, Value::Int(a)) => Value::Int(a.wrapping_neg()),
@@ -627,11 +630,11 @@ fn unary(op: Unary, v: Value) -> Value {
         }),
         (Square, Value::Float(a)) => Value::Float(a * a),
         (Trunc | Ceil | Floor | Round, Value::Int(a)) => Value::Int(a),
-        (Trunc, Value::Float(a)) => Value::Int(c_int(a as f64)),
-        (Ceil, Value::Float(a)) => Value::Int(c_int((a as f64).ceil())),
-        (Floor, Value::Float(a)) => Value::Int(c_int((a as f64).floor())),
+        (Trunc, Value::Float(a)) => Value::Int(c_int(f64::from(a))),
+        (Ceil, Value::Float(a)) => Value::Int(c_int(f64::from(a).ceil())),
+        (Floor, Value::Float(a)) => Value::Int(c_int(f64::from(a).floor())),
         // C's round: half away from zero, like Rust's.
-        (Round, Value::Float(a)) => Value::Int(c_int((a as f64).round())),
+        (Round, Value::Float(a)) => Value::Int(c_int(f64::from(a).round())),
         (op, v) => {
             let a = v.as_f32();
             // SAFETY: plain libm functions of one float, no pointers.
@@ -661,7 +664,7 @@ fn unary(op: Unary, v: Value) -> Value {
 }
 
 fn binary(op: Binary, x: Value, y: Value) -> Result<Value, String> {
-    use Binary::*;
+    use Binary::{Add, And, Atan2, Div, FloorDiv, Fmod, Lshift, Max, Min, Mul, Or, Pow, Remainder, Rshift, Sub, Xor};
     if let (Add | Sub | Mul | FloorDiv | Max | Min, Value::Int(a), Value::Int(b)) = (op, x, y) {
         return Ok(Value::Int(match op {
             Add => a.wrapping_add(b),

@@ -21,7 +21,7 @@ pub enum ParamKind {
 pub enum ParamDefault {
     Int(i32),
     Float(f32),
-    /// Defaults to the (effective) value of another parameter, e.g. kernel_h = kernel_w.
+    /// Defaults to the (effective) value of another parameter, e.g. `kernel_h` = `kernel_w`.
     SameAs(u32),
     /// Empty array or empty string.
     Empty,

@@ -57,7 +57,7 @@ fn typed_scalar(kind: Option<ParamKind>, bits: i32) -> ParamValue {
 
 fn typed_array(kind: Option<ParamKind>, words: Vec<i32>) -> ParamValue {
     match kind {
-        Some(ParamKind::FloatArray) | Some(ParamKind::Float) => {
+        Some(ParamKind::FloatArray | ParamKind::Float) => {
             ParamValue::FloatArray(words.into_iter().map(|w| f32::from_bits(w as u32)).collect())
         }
         _ => ParamValue::IntArray(words),
@@ -237,12 +237,16 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
                 ParamValue::IntArray(v) => {
                     push(&mut out, -23300 - id);
                     push(&mut out, v.len() as i32);
-                    v.iter().for_each(|&x| push(&mut out, x));
+                    for &x in v {
+                        push(&mut out, x);
+                    }
                 }
                 ParamValue::FloatArray(v) => {
                     push(&mut out, -23300 - id);
                     push(&mut out, v.len() as i32);
-                    v.iter().for_each(|&x| push(&mut out, x.to_bits() as i32));
+                    for &x in v {
+                        push(&mut out, x.to_bits() as i32);
+                    }
                 }
                 ParamValue::Str(s) => {
                     push(&mut out, -23400 - id);

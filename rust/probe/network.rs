@@ -140,7 +140,7 @@ impl NetworkProbe {
     /// the probe's threads.
     pub fn net(&self, config: &Config) -> Result<(Net, Report)> {
         let (g, report) = self.rewrite(config)?;
-        let mut cache = self.ops.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.ops.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let ops = g
             .layers
             .iter()
@@ -153,7 +153,7 @@ impl NetworkProbe {
 
     /// Built ops the probe holds.
     pub fn cached_ops(&self) -> usize {
-        self.ops.lock().unwrap_or_else(|e| e.into_inner()).count()
+        self.ops.lock().unwrap_or_else(std::sync::PoisonError::into_inner).count()
     }
 
     pub fn storage(&self) -> Storage {

@@ -166,17 +166,14 @@ impl LayerProbe {
             let a = PackedA::new(dispatch::I8.selected(), &wq[g * out_g * k..(g + 1) * out_g * k], out_g, k);
             gemm_i8::conv_gemm(&a, &ConvSource::dense(&xq[g * group_in..(g + 1) * group_in], k, n), &ep(g), out);
         };
-        Ok(match q.output_scale {
-            None => {
-                let mut y = vec![0.0f32; self.num_output * n];
-                for_groups(&mut y, out_g * n, |g, part| gemm(g, Out::F32(part)));
-                Output::F32(y)
-            }
-            Some(_) => {
-                let mut y = vec![0i8; self.num_output * n];
-                for_groups(&mut y, out_g * n, |g, part| gemm(g, Out::I8(part)));
-                Output::I8(y)
-            }
+        Ok(if q.output_scale.is_none() {
+            let mut y = vec![0.0f32; self.num_output * n];
+            for_groups(&mut y, out_g * n, |g, part| gemm(g, Out::F32(part)));
+            Output::F32(y)
+        } else {
+            let mut y = vec![0i8; self.num_output * n];
+            for_groups(&mut y, out_g * n, |g, part| gemm(g, Out::I8(part)));
+            Output::I8(y)
         })
     }
 

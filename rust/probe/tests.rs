@@ -1,5 +1,5 @@
 //! The probes against the engine: a small model with every int8 form (convolution, 6-bit 3×3,
-//! grouped, depthwise with and without ncnn's `rcpps`, inner product), fused ReLU, LeakyReLU,
+//! grouped, depthwise with and without ncnn's `rcpps`, inner product), fused ReLU, `LeakyReLU`,
 //! Clip, Sigmoid, Mish, HardSwish, a non-zero pad value, requantized outputs through a Split; the
 //! reference is `Net` on the int8 file `quantize` + the writer produce, read back.
 
@@ -39,7 +39,7 @@ fn input() -> Tensor {
     let mut state = 5u64;
     let data = (0..6 * 9 * 11)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 6.0
         })
         .collect();
@@ -107,14 +107,14 @@ fn run(g: &Graph, fed: &str, x: &Tensor, outputs: &[&str]) -> Vec<Tensor> {
 fn bits(t: &Tensor) -> Vec<u32> {
     match &t.data {
         TensorData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
-        TensorData::I8(v) => v.iter().map(|&q| q as u8 as u32 | 0x8000_0000).collect(),
+        TensorData::I8(v) => v.iter().map(|&q| u32::from(q as u8) | 0x8000_0000).collect(),
     }
 }
 
 fn output_bits(o: &Output) -> Vec<u32> {
     match o {
         Output::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
-        Output::I8(v) => v.iter().map(|&q| q as u8 as u32 | 0x8000_0000).collect(),
+        Output::I8(v) => v.iter().map(|&q| u32::from(q as u8) | 0x8000_0000).collect(),
     }
 }
 
@@ -390,7 +390,7 @@ fn network_probe_runs_what_the_int8_file_runs() {
     subsets.extend(QUANTIZABLE.iter().map(|&l| QUANTIZABLE.iter().copied().filter(|&m| m != l).collect()));
     let outputs = ["fc2", "c3", "e"];
     for subset in &subsets {
-        let names: Vec<String> = subset.iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = subset.iter().map(std::string::ToString::to_string).collect();
         let (file_graph, _) = quantize::quantize(&g, &restricted(&t, subset)).unwrap();
         let file = through_file(&file_graph, "net");
         let (net, report) = probe.net(&config(&t, Some(&names), &nw, &nb)).unwrap();
@@ -446,7 +446,7 @@ fn network_probe_errors_name_the_layer() {
     let probe = NetworkProbe::new(g.clone(), Storage::F16, 1).unwrap();
     let (nw, nb) = (BTreeMap::new(), BTreeMap::new());
     let err = |names: &[&str], w: &BTreeMap<String, Vec<i8>>, b: &BTreeMap<String, Vec<f32>>| {
-        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
         probe.net(&config(&t, Some(&names), w, b)).err().map(|e| e.to_string()).unwrap_or_default()
     };
     assert!(err(&["nope"], &nw, &nb).contains("no layer named \"nope\""));

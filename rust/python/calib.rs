@@ -124,7 +124,7 @@ impl PyStatsCollector {
         self.collector.samples()
     }
 
-    /// {blob: BlobStats} for the watched blobs.
+    /// {blob: `BlobStats`} for the watched blobs.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         for (name, s) in self.names.iter().zip(self.collector.stats().iter()) {
@@ -158,7 +158,7 @@ impl From<&crate::calib::BlobStats> for PyBlobStats {
     }
 }
 
-/// A read-only numpy view of counts held by a BlobStats.
+/// A read-only numpy view of counts held by a `BlobStats`.
 fn counts_view<'py>(counts: &[u64], owner: &Bound<'py, PyBlobStats>) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: the counts live in a frozen BlobStats that the array keeps alive; never changed.
     let a = unsafe { PyArray1::borrow_from_array(&numpy::ndarray::ArrayView1::from(counts), owner.clone().into_any()) };
@@ -186,7 +186,7 @@ impl PyBlobStats {
         self.non_finite
     }
 
-    /// The one-pass widening histogram of |x| over [0, histogram_range) ("histogram" mode).
+    /// The one-pass widening histogram of |x| over [0, `histogram_range`) ("histogram" mode).
     #[getter]
     fn histogram<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
         slf.get().histogram.as_ref().map(|(c, _)| counts_view(c, slf)).transpose()

@@ -158,7 +158,7 @@ impl PyOptimizeReport {
         self.report.passes.iter().flat_map(|p| p.log.declined.iter().map(move |d| format!("{}: {d}", p.name))).collect()
     }
 
-    /// The pass named `name` (InputError if there is none).
+    /// The pass named `name` (`InputError` if there is none).
     fn pass_result(&self, name: &str) -> PyResult<PyPassResult> {
         match self.report.passes.iter().find(|p| p.name == name) {
             Some(p) => Ok(PyPassResult { pass: p.clone() }),

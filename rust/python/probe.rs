@@ -229,7 +229,7 @@ impl PyLayerProbe {
         format!("{:?}", self.probe.activation)
     }
 
-    /// The fp32 weights, (scale_count, values per scale), a copy.
+    /// The fp32 weights, (`scale_count`, values per scale), a copy.
     #[getter]
     fn weights<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let w = self.probe.weights();
@@ -237,7 +237,7 @@ impl PyLayerProbe {
         Ok(PyArray1::from_slice(py, w).reshape([rows, w.len() / rows])?.into_any())
     }
 
-    /// The fp32 bias (num_output,), or None.
+    /// The fp32 bias (`num_output`,), or None.
     #[getter]
     fn bias<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f32>>> {
         self.probe.bias().map(|b| PyArray1::from_slice(py, b))
@@ -282,14 +282,14 @@ impl PyLayerProbe {
         Ok(PyArray1::from_vec(py, q).reshape([p.groups, p.rows, p.n])?.into_any())
     }
 
-    /// The int8 weights `ncnnq int8` writes for these scales: (num_output, rows).
+    /// The int8 weights `ncnnq int8` writes for these scales: (`num_output`, rows).
     fn quantize_weights<'py>(&self, py: Python<'py>, weight_scales: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let s = f32_vec(weight_scales, "weight_scales")?;
         let q = self.probe.quantize_weights(&s).py()?;
         Ok(PyArray1::from_vec(py, q).reshape([self.probe.num_output, self.probe.rows])?.into_any())
     }
 
-    /// The int8 layer's outputs (num_output, columns) on `x`, bit for bit what ncnnq's engine
+    /// The int8 layer's outputs (`num_output`, columns) on `x`, bit for bit what ncnnq's engine
     /// computes: float32, or int8 when `output_scale` requantizes. `exact=False`: the portable
     /// epilogue (the same on every CPU).
     #[pyo3(signature = (x, weight_scales, input_scale, output_scale=None, weights=None, bias=None, exact=true))]
@@ -331,7 +331,7 @@ impl PyLayerProbe {
     }
 
     /// Many candidate weight scales in one call: rows [r·k, (r+1)·k) of the result (k =
-    /// outputs_per_scale) are the float outputs of scale unit `units[r]` (output channel or group)
+    /// `outputs_per_scale`) are the float outputs of scale unit `units[r]` (output channel or group)
     /// quantized with `scales[r]`: (len(units)·k, columns).
     #[pyo3(signature = (x, input_scale, units, scales, bias=None, exact=true))]
     #[allow(clippy::too_many_arguments)]
@@ -404,14 +404,14 @@ impl Owned {
             table.weights.insert(key, values);
         }
         let mut w = BTreeMap::new();
-        for (k, v) in int8_weights.into_iter().flat_map(|d| d.iter()) {
+        for (k, v) in int8_weights.into_iter().flat_map(pyo3::types::PyDictMethods::iter) {
             let name: String = k.extract()?;
             let a = v.extract::<PyReadonlyArrayDyn<i8>>()?;
             let values = with_slice(&a, &name, <[i8]>::to_vec)?;
             w.insert(name, values);
         }
         let mut b = BTreeMap::new();
-        for (k, v) in biases.into_iter().flat_map(|d| d.iter()) {
+        for (k, v) in biases.into_iter().flat_map(pyo3::types::PyDictMethods::iter) {
             let name: String = k.extract()?;
             let values = f32_vec(&v, &name)?;
             b.insert(name, values);

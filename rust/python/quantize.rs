@@ -57,7 +57,7 @@ impl PyQuantizeReport {
 }
 
 /// Rewrites `model` into its int8 form with the table's scales ({key: scales}, {layer: scale}).
-/// Returns (int8 model, report). Raises InputError listing every way the table does not fit.
+/// Returns (int8 model, report). Raises `InputError` listing every way the table does not fit.
 #[pyfunction]
 pub fn quantize_model(
     py: Python<'_>,

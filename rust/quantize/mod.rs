@@ -69,7 +69,7 @@ pub fn check_table(graph: &Graph, table: &ScaleTable) -> Vec<String> {
         match layer_of(name) {
             None => problems.push(format!("{name}: the model has no layer named {name:?}")),
             Some(l) if !rewrite::CALIBRATED.contains(&l.type_name.as_str()) => {
-                problems.push(format!("{name}: layer type {} takes no activation scale", l.type_name))
+                problems.push(format!("{name}: layer type {} takes no activation scale", l.type_name));
             }
             Some(_) => {}
         }

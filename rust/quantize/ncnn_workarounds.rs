@@ -8,14 +8,14 @@
 //!   computes, and ncnn's int8 InnerProduct runs it: the rewrite writes that, with a warning.
 //!   (ncnnoptimize turns these into InnerProducts only after global pooling or an InnerProduct.)
 //! - **Reshape's batch axes** (12=/13=, written by pnnx with a shape expression that lists the
-//!   batch). ncnn2int8 and ncnnoptimize rewrite the file through ncnn's ModelWriter, which writes
+//!   batch). ncnn2int8 and ncnnoptimize rewrite the file through ncnn's `ModelWriter`, which writes
 //!   Reshape's 0/1/11/2/6 only; without 12=/13= ncnn reshapes on its plain path and
 //!   `6="1,1,//(96,0n),0n"` makes a 4-D (1,96,1,1) of a (96,) vector, after which PP-OCRv4's
 //!   output is 1×32×32. The int8 InnerProduct before it is not involved: its output is the same
 //!   (96,) as in fp32. ncnnq's writer keeps every parameter, so there is nothing to rewrite;
 //!   `tests/test_ppocr.py` checks that the axes survive.
 
-use crate::model::{Graph, Layer};
+use crate::model::{Graph, Layer, ParamDict};
 
 /// Layer types whose one output has the rank of their one input.
 const RANK_PRESERVING: &[&str] = &[
@@ -93,7 +93,7 @@ pub fn convolution_as_innerproduct(conv: &Layer) -> Option<Layer> {
     }
     let mut ip = conv.clone();
     ip.type_name = "InnerProduct".to_string();
-    ip.params = Default::default();
+    ip.params = ParamDict::default();
     ip.params.set_int(0, p.int(0, 0));
     ip.params.set_int(1, p.int(5, 0));
     ip.params.set_int(2, p.int(6, 0));

@@ -116,7 +116,7 @@ fn quantize_calibrated(layer: &mut Layer, weight_scales: &[f32], input_scale: f3
     let weight_scales = &finite_scales(weight_scales);
     let flag = if layer.type_name == "ConvolutionDepthWise" { 1 } else { 2 };
     layer.params.set_int(8, flag);
-    layer.weights.push(raw("weight_int8_scales", weight_scales.to_vec()));
+    layer.weights.push(raw("weight_int8_scales", weight_scales.clone()));
     layer.weights.push(raw("bottom_int8_scale", vec![input_scale]));
     Ok(())
 }
@@ -246,7 +246,7 @@ pub fn quantize_layers(graph: &mut Graph, table: &ScaleTable, report: &mut Repor
                  (real ncnn's int8 Convolution returns garbage for 1-D input)"
             ));
             *layer = ip;
-            kind = layer.type_name.clone();
+            kind.clone_from(&layer.type_name);
         }
         if CALIBRATED.contains(&kind.as_str()) {
             let weight = scales(table, &name, 0);
@@ -291,6 +291,6 @@ mod tests {
         assert_eq!(float2int8(-2.5), -3);
         assert_eq!(float2int8(126.5), 127);
         assert_eq!(float2int8(-300.0), -127);
-        assert_eq!(float2int8(0.49999997), 1, "ncnn's x86 add-then-truncate");
+        assert_eq!(float2int8(0.499_999_97), 1, "ncnn's x86 add-then-truncate");
     }
 }

@@ -47,7 +47,7 @@ fn literals_are_int_when_percent_d_and_percent_f_agree() {
     assert_eq!(one("2.5"), Value::Float(2.5));
     assert_eq!(one("1e3"), Value::Float(1000.0), "%d reads 1, %f 1000");
     assert_eq!(one(".5"), Value::Float(0.5));
-    assert_eq!(one("16777217"), Value::Int(16777217), "compared as floats, like ncnn");
+    assert_eq!(one("16777217"), Value::Int(16_777_217), "compared as floats, like ncnn");
     assert_eq!(one("3000000000"), Value::Float(3e9), "beyond int: float");
 }
 
