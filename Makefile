@@ -22,10 +22,11 @@ test:  ## the README's test command: every check but the slow ones
 test-slow:  ## the slow checks (accuracy on the shared data, the largest architectures, stubtest)
 	$(PYTHON) -m pytest tests -m slow
 
-rust:  ## format, lints (with and without the Python binding), tests
+rust:  ## format, lints (with and without the Python binding, and the aarch64 code), tests
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
+	cargo clippy --target aarch64-unknown-linux-gnu --all-targets -- -D warnings
 	cargo test
 
 wheels:  ## abi3 manylinux_2_17 wheels for x86_64 and aarch64 in dist/

@@ -2,8 +2,8 @@
 //!
 //!     cargo run --release --example profile_net -- MODEL.param [RUNS] [THREADS]
 //!
-//! A .param without a .bin beside it gets seeded random weights (as benches/bench_fp32.py
-//! does). Prints the median wall time per run and, with NCNNQ_PROFILE_LAYERS=1, the total time
+//! A .param without a .bin beside it gets seeded random weights (as `benches/bench_fp32.py`
+//! does). Prints the median wall time per run and, with `NCNNQ_PROFILE_LAYERS=1`, the total time
 //! per layer type.
 
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
@@ -32,7 +32,7 @@ fn main() {
     let mut seed = 1u32;
     let data: Vec<f32> = (0..shape.len())
         .map(|_| {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
         })
         .collect();

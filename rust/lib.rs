@@ -10,6 +10,7 @@ pub mod model;
 pub mod optimize;
 pub mod output;
 pub mod pixels;
+pub mod probe;
 pub mod quantize;
 
 #[cfg(feature = "python")]

@@ -60,13 +60,13 @@ fn resolve(requested: &Path) -> Result<PathBuf> {
     for _ in 0..MAX_SYMLINKS {
         match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => {
-                let link = fs::read_link(&path).map_err(|e| Error::io(requested, e))?;
+                let link = fs::read_link(&path).map_err(|e| Error::io(requested, &e))?;
                 path = if link.is_absolute() { link } else { folder_of(&path).join(link) };
             }
             Ok(_) => return Ok(path),
             // A missing file, or a path through a file: the folder check names the problem.
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(path),
-            Err(e) => return Err(Error::io(requested, e)),
+            Err(e) => return Err(Error::io(requested, &e)),
         }
     }
     Err(io_error(requested, "too many levels of symbolic links"))
@@ -83,7 +83,7 @@ fn create_beside(target: &Path, purpose: &str) -> std::io::Result<(PathBuf, File
         let path = folder.join(format!(".{name}.ncnnq-{purpose}-{}-{n}", std::process::id()));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
     }
@@ -112,7 +112,7 @@ fn check_one(requested: &Path) -> Result<Output> {
     }
     let kind = match fs::metadata(&target) {
         Err(e) if e.kind() == ErrorKind::NotFound => Kind::New,
-        Err(e) => return Err(Error::io(requested, e)),
+        Err(e) => return Err(Error::io(requested, &e)),
         Ok(m) => {
             let t = m.file_type();
             if t.is_dir() {
@@ -120,7 +120,7 @@ fn check_one(requested: &Path) -> Result<Output> {
             } else if t.is_file() {
                 // Opening for writing (without truncating) changes nothing; it refuses a file we
                 // may not write, which ncnn's tools would refuse too.
-                OpenOptions::new().write(true).open(&target).map_err(|e| Error::io(requested, e))?;
+                OpenOptions::new().write(true).open(&target).map_err(|e| Error::io(requested, &e))?;
                 Kind::Replace { mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid() }
             } else if t.is_char_device() || t.is_block_device() || t.is_fifo() {
                 Kind::InPlace { char_device: t.is_char_device() }
@@ -142,13 +142,11 @@ fn check_one(requested: &Path) -> Result<Output> {
 
 /// What makes two outputs the same file: the inode when it exists, else the real folder and name.
 fn identity(output: &Output) -> Option<(u64, u64, PathBuf)> {
-    match fs::metadata(&output.target) {
-        Ok(m) => Some((m.dev(), m.ino(), PathBuf::new())),
-        Err(_) => {
-            let folder = fs::canonicalize(folder_of(&output.target)).ok()?;
-            Some((0, 0, folder.join(output.target.file_name()?)))
-        }
+    if let Ok(m) = fs::metadata(&output.target) {
+        return Some((m.dev(), m.ino(), PathBuf::new()));
     }
+    let folder = fs::canonicalize(folder_of(&output.target)).ok()?;
+    Some((0, 0, folder.join(output.target.file_name()?)))
 }
 
 /// Validates every output of one command before any work is done: each folder exists and takes
@@ -226,7 +224,7 @@ fn publish(staged: &[Staged]) -> Result<()> {
     let mut done = 0;
     for s in staged {
         if let Err(e) = fs::rename(&s.temp, &s.output.target) {
-            result = Err(Error::io(&s.output.requested, e));
+            result = Err(Error::io(&s.output.requested, &e));
             break;
         }
         done += 1;
@@ -282,7 +280,7 @@ pub fn commit(files: &[(&Path, &[u8])]) -> Result<()> {
             Ok(s) => staged.push(s),
             Err(e) => {
                 discard(&staged);
-                return Err(Error::io(&output.requested, e));
+                return Err(Error::io(&output.requested, &e));
             }
         }
     }
@@ -290,7 +288,7 @@ pub fn commit(files: &[(&Path, &[u8])]) -> Result<()> {
         if matches!(output.kind, Kind::InPlace { .. }) {
             if let Err(e) = write_in_place(output, bytes) {
                 discard(&staged);
-                return Err(Error::io(&output.requested, e));
+                return Err(Error::io(&output.requested, &e));
             }
         }
     }

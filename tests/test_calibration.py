@@ -113,10 +113,10 @@ def _exact_histogram(blob: str) -> dict:
     samples = list(samples_from(model, _png_list()))
     first = _native.StatsCollector(model, [blob], "absmax", threads=2)
     runner.run(first, samples, "absmax")
-    absmax = float(first.result()[blob]["absmax"])
+    absmax = float(first.result()[blob].absmax)
     second = _native.StatsCollector(model, [blob], "linear", absmax=[absmax], threads=2)
     runner.run(second, samples, "histogram")
-    return {"absmax": absmax, "linear": second.result()[blob]["linear"].astype(np.float64)}
+    return {"absmax": absmax, "linear": second.result()[blob].linear.astype(np.float64)}
 
 
 @pytest.mark.parametrize("method", ["kl", "aciq"])

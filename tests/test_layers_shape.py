@@ -166,12 +166,6 @@ def test_crop_reference_size(tmp_path, shape, ref, params):
     check(tmp_path, layers, {"x": _rand(shape), "r": _rand(ref, seed=1)}, ["y"], exact=True)
 
 
-def test_crop_expression_is_unsupported(tmp_path):
-    param, _ = _save(tmp_path, ['Crop op 1 1 x y 19="0" 20="2" 21="0"'], ["x"])
-    with pytest.raises(ncnnq.UnsupportedLayerError, match="expression"):
-        ncnnq.Net(param)
-
-
 # ---------------------------------------------------------------------------------------------
 # Padding
 
@@ -229,12 +223,6 @@ RESHAPE_CASES = [
 @pytest.mark.parametrize("dims,params", RESHAPE_CASES)
 def test_reshape(tmp_path, dims, params):
     one(tmp_path, "Reshape", params, _rand(SHAPES[dims]))
-
-
-def test_reshape_expression_is_unsupported(tmp_path):
-    param, _ = _save(tmp_path, ['Reshape op 1 1 x y 6="2,-1"'], ["x"])
-    with pytest.raises(ncnnq.UnsupportedLayerError, match="expression"):
-        ncnnq.Net(param)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3, 4])

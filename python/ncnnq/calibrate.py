@@ -16,11 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _native
-from ._native import MAX_THREADS, Layer, Model
+from ._native import MAX_THREADS, BlobStats, Layer, Model
 from .errors import Error, InputError
 from .graph import split_sources
 from .images import InputSpec
-from .methods.histogram import BlobStats
 from .methods.registry import METHODS, RefineInput
 from .methods.weights import static_scales
 from .progress import NoProgress, Progress
@@ -96,7 +95,7 @@ def _statistics(
     first = _native.StatsCollector(model, blobs, "absmax", threads=threads)
     runner.run(first, samples, "absmax")
     maxima: dict[str, BlobStats] = dict(first.result())
-    absmax = [float(maxima[b]["absmax"]) for b in blobs]
+    absmax = [float(maxima[b].absmax) for b in blobs]
     second = _native.StatsCollector(model, blobs, "linear", absmax=absmax, threads=threads)
     runner.run(second, samples, "histograms")
     return dict(second.result())
@@ -111,10 +110,10 @@ def _per_blob(
 
 
 def _report(layer: Layer, stats: BlobStats, threshold: float | None) -> LayerReport:
-    absmax = float(stats["absmax"])
+    absmax = float(stats.absmax)
     warnings = []
-    if stats["non_finite"]:
-        warnings.append(f"{stats['non_finite']} NaN/inf inputs")
+    if stats.non_finite:
+        warnings.append(f"{stats.non_finite} NaN/inf inputs")
     if threshold is None or absmax == 0:
         warnings.append("input is always zero")
         return LayerReport(layer.name, layer.type, absmax, 0.0, 1.0, warnings)

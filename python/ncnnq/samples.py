@@ -3,11 +3,12 @@ files (or folders standing for them), and turning one sample into the tensors th
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,8 @@ from .images import InputSpec, image_tensor, npy_tensor
 InputValue = Union[str, "os.PathLike[str]", npt.NDArray[Any]]
 Tensors = dict[str, npt.NDArray[np.float32]]
 """Network input blob -> float32 tensor in numpy order."""
+
+T = TypeVar("T")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 
@@ -117,3 +120,18 @@ def samples_from_lists(model: Model, list_files: Sequence[Path], input_type: str
         )
         for i in range(count)
     ]
+
+
+def split_validation(items: Sequence[T], fraction: float) -> tuple[list[T], list[T]]:
+    """(calibration, validation): every item goes to exactly one part, spread evenly through the
+    sequence (``fraction`` 0.5 gives the odd positions to validation, 0.2 every fifth), so both
+    parts see the whole range of a sorted list. Deterministic: the same list splits the same way."""
+    if not 0.0 <= fraction < 1.0:
+        raise InputError(f"the validation fraction must lie in [0, 1), not {fraction}")
+    calibration: list[T] = []
+    validation: list[T] = []
+    for i, item in enumerate(items):
+        (validation if math.floor((i + 1) * fraction) > math.floor(i * fraction) else calibration).append(item)
+    if items and not calibration:
+        raise InputError(f"{len(items)} samples leave none to calibrate on after a {fraction:.0%} validation split")
+    return calibration, validation

@@ -34,7 +34,7 @@ fn too_large<T>(n: usize) -> Error {
 /// memory holds.
 pub fn count(extents: &[usize]) -> Result<usize> {
     extents.iter().try_fold(1usize, |n, &e| n.checked_mul(e)).ok_or_else(|| {
-        let shape: Vec<String> = extents.iter().map(|e| e.to_string()).collect();
+        let shape: Vec<String> = extents.iter().map(ToString::to_string).collect();
         Error::out_of_memory(format!("a block of {} values (more than the address space)", shape.join("×")))
     })
 }
@@ -51,9 +51,9 @@ pub fn zeroed<T: Zeroable>(n: usize) -> Result<Vec<T>> {
     if ptr.is_null() {
         return Err(too_large::<T>(n));
     }
-    // SAFETY: allocated by the global allocator with the layout of `[T; n]`, so capacity `n` is
-    // exact; every element is all-zero bytes, a valid `T` (`Zeroable`).
-    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+    // SAFETY: allocated by the global allocator with the layout of `[T; n]`; every element is
+    // all-zero bytes, a valid `T` (`Zeroable`).
+    Ok(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) }.into_vec())
 }
 
 /// `n` copies of `value`.

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{dispatch, histogram};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 /// What to collect.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ struct WorkerObserver<'a> {
 
 impl Observer for WorkerObserver<'_> {
     fn wants(&self, blob: usize) -> bool {
-        self.collector.slot_of.get(blob).is_some_and(|s| s.is_some())
+        self.collector.slot_of.get(blob).is_some_and(Option::is_some)
     }
 
     fn observe(&mut self, blob: usize, tensor: &Tensor) {
@@ -105,7 +105,7 @@ impl Observer for WorkerObserver<'_> {
         }
         // The last slot serves calls from outside a rayon pool.
         let worker = rayon::current_thread_index().unwrap_or(usize::MAX).min(self.collector.workers.len() - 1);
-        let mut stats = self.collector.workers[worker].lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = self.collector.workers[worker].lock().unwrap_or_else(PoisonError::into_inner);
         stats[slot].add(tensor);
     }
 }
@@ -126,7 +126,7 @@ impl Collector {
             slot_of[b] = Some(slot);
         }
         let fresh = || (0..blobs.len()).map(|s| BlobStats::new(&mode, s)).collect::<Vec<_>>();
-        let workers = (0..threads.max(1) + 1).map(|_| Mutex::new(fresh())).collect();
+        let workers = (0..=threads.max(1)).map(|_| Mutex::new(fresh())).collect();
         Ok(Collector { blobs, slot_of, mode, workers, samples: AtomicU64::new(0) })
     }
 
@@ -168,7 +168,7 @@ impl Collector {
     pub fn stats(&self) -> Vec<BlobStats> {
         let mut merged: Vec<BlobStats> = (0..self.blobs.len()).map(|s| BlobStats::new(&self.mode, s)).collect();
         for w in &self.workers {
-            let w = w.lock().unwrap_or_else(|e| e.into_inner());
+            let w = w.lock().unwrap_or_else(PoisonError::into_inner);
             merged.iter_mut().zip(w.iter()).for_each(|(m, x)| m.merge(x));
         }
         merged

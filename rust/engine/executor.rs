@@ -37,14 +37,40 @@ struct Node {
     type_name: String,
     bottoms: Vec<usize>,
     tops: Vec<usize>,
-    op: Box<dyn Op>,
+    op: Arc<dyn Op>,
 }
 
 pub struct Net {
     nodes: Vec<Node>,
     blob_names: Vec<String>,
     producer: Vec<Option<usize>>,
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+/// One pool per thread count for the whole process, made on first use: for the many small
+/// objects (layer probes) that would otherwise each start their own threads.
+pub fn shared_thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    use std::sync::Mutex;
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let threads = threads.max(1);
+    let mut pools = POOLS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(p.clone());
+    }
+    let pool = thread_pool(threads)?;
+    pools.push((threads, pool.clone()));
+    Ok(pool)
+}
+
+/// A rayon pool of `threads` workers (at least one, at most [`MAX_THREADS`]) for nets and probes.
+pub fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    thread_count(i64::try_from(threads.max(1)).unwrap_or(i64::MAX))?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("ncnnq-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::input(format!("cannot start {threads} threads: {e}")))
 }
 
 /// Sees every blob a run computes, as it is produced (calibration statistics, shape inference).
@@ -57,29 +83,32 @@ pub trait Observer {
 impl Net {
     /// Builds every layer's op. A layer type the engine lacks is reported here, naming the layer.
     pub fn new(graph: &Graph, options: &NetOptions) -> Result<Net> {
-        thread_count(options.threads as i64)?;
-        let mut nodes = Vec::with_capacity(graph.layers.len());
-        for layer in &graph.layers {
-            let op = layers::build(layer)?;
-            nodes.push(Node {
+        let ops = graph.layers.iter().map(|l| layers::build(l).map(Arc::from)).collect::<Result<Vec<_>>>()?;
+        Ok(Net::from_ops(graph, ops, thread_pool(options.threads)?))
+    }
+
+    /// A net running `ops`, one per layer of `graph` and built from it (ops can be shared between
+    /// nets of graphs that differ in other layers, e.g. by the int8 network probe).
+    pub fn from_ops(graph: &Graph, ops: Vec<Arc<dyn Op>>, pool: Arc<rayon::ThreadPool>) -> Net {
+        assert_eq!(ops.len(), graph.layers.len(), "one op per layer");
+        let nodes = graph
+            .layers
+            .iter()
+            .zip(ops)
+            .map(|(layer, op)| Node {
                 name: layer.name.clone(),
                 type_name: layer.type_name.clone(),
                 bottoms: layer.bottoms.clone(),
                 tops: layer.tops.clone(),
                 op,
-            });
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.threads)
-            .thread_name(|i| format!("ncnnq-{i}"))
-            .build()
-            .map_err(|e| Error::input(format!("cannot start {} threads: {e}", options.threads)))?;
-        Ok(Net {
+            })
+            .collect();
+        Net {
             nodes,
             blob_names: graph.blobs.iter().map(|b| b.name.clone()).collect(),
             producer: graph.blobs.iter().map(|b| b.producer).collect(),
             pool,
-        })
+        }
     }
 
     pub fn threads(&self) -> usize {

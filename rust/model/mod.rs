@@ -1,6 +1,7 @@
 //! The ncnn model codec: `.param` (text and binary), `.bin`, and the graph IR they load into.
 
 pub mod bin_file;
+pub mod expression;
 pub mod float_text;
 pub mod graph;
 pub mod layer_spec;
@@ -31,6 +32,8 @@ pub fn parse_param(data: &[u8], file: &str) -> Result<Graph> {
     if param_bin::is_binary_param(data) {
         return param_bin::parse(data, file);
     }
+    // Counting lines of a bad file's valid prefix, on the error path only: no crate for that.
+    #[allow(clippy::naive_bytecount)]
     let text = std::str::from_utf8(data).map_err(|e| Error::Param {
         file: file.to_string(),
         line: 1 + data[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
@@ -41,7 +44,7 @@ pub fn parse_param(data: &[u8], file: &str) -> Result<Graph> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    std::fs::read(path).map_err(|e| Error::io(path, &e))
 }
 
 /// Loads a model. Without a `.bin` the layers carry no weights (use

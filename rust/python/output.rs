@@ -8,7 +8,7 @@ use pyo3::types::PyBytes;
 use std::path::{Path, PathBuf};
 
 /// Checks every output path of a command before any work: folder exists and takes new files,
-/// not a folder, no two outputs the same file. Raises FileError naming the path.
+/// not a folder, no two outputs the same file. Raises `FileError` naming the path.
 #[pyfunction]
 pub fn check_outputs(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<()> {
     let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();

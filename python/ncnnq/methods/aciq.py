@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .histogram import BlobStats
+from .._native import BlobStats
 
 # Optimal clipping (in standard deviations) for 1..8 bits, as float32 constants in ncnn.
 _ALPHA = np.array(
@@ -27,5 +27,5 @@ def aciq_clip(absmax: float, count: int, bits: int = 8) -> float:
 
 def threshold(stats: BlobStats) -> float | None:
     """aciq's threshold for one blob's collected statistics (None for an all-zero blob)."""
-    absmax = float(stats["absmax"])
-    return aciq_clip(absmax, int(stats["elements"]), 8) if absmax > 0 else None
+    absmax = float(stats.absmax)
+    return aciq_clip(absmax, int(stats.elements), 8) if absmax > 0 else None

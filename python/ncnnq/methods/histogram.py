@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
-NCNN_BINS = 2048
+from .._native import BlobStats
 
-BlobStats = Mapping[str, Any]
-"""One blob's statistics as ``StatsCollector.result()`` gives them: ``absmax``, ``elements``,
-``non_finite``, and ``histogram`` + ``histogram_range`` (one pass) or ``linear`` (two passes)."""
+NCNN_BINS = 2048
 
 
 def rebin(counts: npt.ArrayLike, hist_range: float, absmax: float, bins: int = NCNN_BINS) -> npt.NDArray[np.float64]:
@@ -34,6 +29,8 @@ def rebin(counts: npt.ArrayLike, hist_range: float, absmax: float, bins: int = N
 def ncnn_histogram(stats: BlobStats) -> npt.NDArray[np.float64]:
     """ncnn2table's 2048-bin |activation| histogram over [0, absmax): the one its second pass
     collected (``two_pass``), or the one-pass widening histogram re-binned."""
-    if "linear" in stats:
-        return np.asarray(stats["linear"], dtype=np.float64)
-    return rebin(stats["histogram"], float(stats["histogram_range"]), float(stats["absmax"]), NCNN_BINS)
+    if stats.linear is not None:
+        return np.asarray(stats.linear, dtype=np.float64)
+    if stats.histogram is None or stats.histogram_range is None:
+        raise ValueError("these statistics hold no histogram (collected in absmax mode)")
+    return rebin(stats.histogram, float(stats.histogram_range), float(stats.absmax), NCNN_BINS)

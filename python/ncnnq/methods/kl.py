@@ -16,7 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import numpy.typing as npt
 
-from .histogram import NCNN_BINS, BlobStats, ncnn_histogram
+from .._native import BlobStats
+from .histogram import NCNN_BINS, ncnn_histogram
 
 TARGET_BINS = 128
 EPS = 0.0001
@@ -118,4 +119,4 @@ def kl_threshold(histogram: np.ndarray, absmax: float) -> float | None:
 
 def threshold(stats: BlobStats) -> float | None:
     """kl's threshold for one blob's collected statistics."""
-    return kl_threshold(ncnn_histogram(stats), float(stats["absmax"]))
+    return kl_threshold(ncnn_histogram(stats), float(stats.absmax))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .histogram import NCNN_BINS, BlobStats, ncnn_histogram
+from .._native import BlobStats
+from .histogram import NCNN_BINS, ncnn_histogram
 
 LEVELS = 127
 
@@ -37,4 +38,4 @@ def mse_threshold(histogram: np.ndarray, absmax: float, min_bin: int = 16) -> fl
 
 def threshold(stats: BlobStats) -> float | None:
     """mse's threshold for one blob's collected statistics."""
-    return mse_threshold(ncnn_histogram(stats), float(stats["absmax"]))
+    return mse_threshold(ncnn_histogram(stats), float(stats.absmax))

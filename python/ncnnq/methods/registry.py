@@ -13,13 +13,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from .._native import Layer, Model
+from .._native import BlobStats, Layer, Model
 from ..progress import Progress
 from ..samples import Sample, Tensors
 from ..table import Table
 from . import aciq, kl, mse
 from .eq import MAX_SAMPLES, equalize
-from .histogram import BlobStats
 from .weights import is_winograd_6bit, weight_scales, winograd_safe_scales
 
 
