@@ -111,3 +111,38 @@ def test_quantize_from_a_folder_without_images_is_an_error(tmp_path, capsys):
                  str(tmp_path / "i8.bin"), *DEMO_OPTIONS]) == 2
     assert "holds no image files" in capsys.readouterr().err
     assert not (tmp_path / "i8.param").exists()
+
+
+@pytest.mark.parametrize("method", ["kl", "aciq"])
+def test_api_cli_and_quantize_model_write_identical_files(tmp_path, method):
+    """One rounding of the scales for every path: the step-by-step API, ``quantize_model`` and the
+    command line quantize with the values the table file stores, so all three write the same bytes."""
+    param, bin_path = demo.model_files()
+    images = demo.image_files()[:16]
+    spec = ncnnq.InputSpec(demo.SHAPE, demo.PIXEL, demo.MEAN, demo.NORM)
+    model = ncnnq.Model.load(param, bin_path)
+
+    api = tmp_path / "api"
+    api.mkdir()
+    optimized, _ = ncnnq.optimize(model)
+    table = ncnnq.calibrate(optimized, images, method, specs=[spec], threads=2)
+    assert ncnnq.Table.parse(table.text()).activations == table.activations, "the table is what its text stores"
+    int8, _ = ncnnq.quantize(optimized, table)
+    ncnnq.save_int8(int8, api / "i8.param", api / "i8.bin")
+
+    one_call = tmp_path / "one_call"
+    one_call.mkdir()
+    result = ncnnq.quantize_model(model, images, method, specs=[spec], threads=2)
+    ncnnq.save_int8(result.model, one_call / "i8.param", one_call / "i8.bin")
+
+    cli = tmp_path / "cli"
+    (cli / "images").mkdir(parents=True)
+    for image in images:
+        (cli / "images" / image.name).write_bytes(image.read_bytes())
+    options = [*DEMO_OPTIONS, f"method={method}"]
+    assert main(["quantize", str(param), str(bin_path), str(cli / "images"), str(cli / "i8.param"),
+                 str(cli / "i8.bin"), *options]) == 0
+
+    for name in ("i8.param", "i8.bin"):
+        assert (api / name).read_bytes() == (cli / name).read_bytes(), f"API and CLI differ in {name}"
+        assert (one_call / name).read_bytes() == (cli / name).read_bytes(), f"quantize_model and CLI differ in {name}"

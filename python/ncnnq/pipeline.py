@@ -59,9 +59,7 @@ def quantize_model(
     optimized, opt_report = optimize(model) if optimize_first else (model, None)
     table = calibrate(optimized, inputs, method, specs=specs, input_type=input_type, threads=threads,
                       progress=progress)
-    # Quantize with the scales as the table file holds them (six decimals), so that the result is
-    # what `ncnnq int8` (or ncnn2int8) makes from the written table.
-    int8, q_report = quantize(optimized, Table.parse(table.text()))
+    int8, q_report = quantize(optimized, table)
     return QuantizeResult(int8, optimized, table, opt_report, q_report)
 
 
