@@ -9,7 +9,6 @@ import argparse
 from collections.abc import Sequence
 
 from ..errors import Error
-from ..methods.registry import METHODS
 from . import render
 from .demo import cmd_demo
 from .inference import cmd_bench, cmd_run
@@ -24,7 +23,7 @@ EXIT_BAD_INPUT = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ncnnq", description="ncnn post-training int8 quantization")
     sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="show a model's layers, params and weights (default: the demo model)")
+    info = sub.add_parser("info", help="show a model's layers, params and weights (default: the demo's network)")
     info.add_argument("param", nargs="?", help=".param file (text or binary)")
     info.add_argument("bin", nargs="?", help=".bin weights file")
     info.set_defaults(run=cmd_info)
@@ -60,10 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="latency of a model (fp32 or int8 as the file is): " + BENCH_USAGE)
     bench.add_argument("args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=cmd_bench)
-    demo = sub.add_parser("demo", help="the whole job on the embedded model: optimize, table, int8, agreement")
-    demo.add_argument("--method", default="kl", choices=list(METHODS))
+    demo = sub.add_parser(
+        "demo", help="quantize a real pretrained network (SqueezeNet v1.1) on shipped photos with kl and best; "
+        "compare with fp32, time it, and show the commands for your own model"
+    )
+    demo.add_argument("folder", nargs="?", help="new or empty folder for its files (default: ./ncnnq-demo, "
+                      "or ./ncnnq-demo-2, ... when that one is taken)")
     demo.add_argument("--threads", type=int, default=2)
-    demo.add_argument("--workdir", help="where to write the files (default: a new temporary folder)")
     demo.set_defaults(run=cmd_demo)
     return parser
 

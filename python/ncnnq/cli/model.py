@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .. import demo
 from .._native import Model
@@ -14,13 +13,13 @@ from .render import Console
 
 
 def cmd_info(args: argparse.Namespace, console: Console) -> None:
-    bin_path: Path | None
-    if args.param is None:
-        param, bin_path = demo.model_files()
+    if args.param is None:  # the demo's network, as shipped in the package
+        param = f"{demo.MODEL}.param (ncnnq demo's model)"
+        model = Model.from_bytes(*demo.model_bytes(), name=f"{demo.MODEL}.param")
     else:
-        param, bin_path = Path(args.param), (Path(args.bin) if args.bin else None)
-    model = Model.load(param, bin_path)
-    render.model_summary(console, str(param), summarize(model))
+        param = args.param
+        model = Model.load(param, args.bin)
+    render.model_summary(console, param, summarize(model))
 
 
 def cmd_optimize(args: argparse.Namespace, console: Console) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from os import PathLike
-from pathlib import Path
 from typing import Union
 
+from rich import box
 from rich.console import Console as Console  # the commands print through it
 from rich.console import JustifyMethod
 from rich.progress import (
@@ -23,9 +23,10 @@ from rich.progress import (
 )
 from rich.table import Table as RichTable
 
+from ..demo.run import DemoResult
+from ..evaluate import Agreement
 from ..int8 import QuantizeReport
 from ..optimize import OptimizeReport
-from ..pipeline import DemoResult
 from ..runner import BenchResult, OutputSummary
 from ..summary import ModelSummary
 from ..table import Table
@@ -243,28 +244,50 @@ def bench_result(
 # --- demo ----------------------------------------------------------------------------------------
 
 
-def demo_start(console: Console, model: str, images: int, workdir: Path) -> None:
-    console.print(f"[bold]ncnnq demo[/]: the embedded model {model}, {images} images; files in {workdir}")
+def demo_start(console: Console, model: str, photos: int, calibration: int, folder: str) -> None:
+    console.print(f"[bold]ncnnq demo[/]: {model}, a pretrained ImageNet classifier (fp16 weights), on {photos} "
+                  f"photos: calibrates on {calibration}, compares fp32 and int8 on the {photos - calibration} others")
+    console.print(f"files go to [bold]{folder}[/]", soft_wrap=True)
 
 
-def demo_result(console: Console, method: str, result: DemoResult) -> None:
-    steps = RichTable(title="pipeline", header_style="bold")
-    steps.add_column("step")
-    steps.add_column("result")
-    fired = ", ".join(f"{p.name} x{p.count}" for p in result.optimize.fired)
-    steps.add_row("optimize", f"{result.optimize.before.layers} -> {result.optimize.after.layers} layers ({fired})")
-    steps.add_row(f"table (method={method})", f"{len(result.table.activations)} layers calibrated")
-    q = result.quantize
-    steps.add_row(
-        "int8", f"{len(q.quantized)} layers int8, {len(q.requantized)} requantized, {len(q.kept_float)} float"
-    )
-    a = result.agreement
-    steps.add_row(
-        "fp32 vs int8",
-        f"top-1 agreement {a.top1:.1%} on {a.count} held-out images, "
-        f"output cosine mean {a.cosine_mean:.5f} (min {a.cosine_min:.5f})",
-    )
-    steps.add_row("accuracy", f"fp32 {result.fp32_accuracy:.1%}, int8 {result.int8_accuracy:.1%}")
-    console.print(steps)
-    for name, path in result.files.items():
-        console.print(f"  {name}: {path}")
+def _int8_layers_cell(q: QuantizeReport) -> str:
+    return f"{len(q.quantized)} of {len(q.quantized) + len(q.kept_float)}"
+
+
+def _agreement_cell(a: Agreement) -> str:
+    return f"{a.top1:.1%} ({round(a.top1 * a.count)}/{a.count})"
+
+
+def demo_result(console: Console, result: DemoResult, folder: str) -> None:
+    methods = result.methods
+    speed = result.speed
+    out = RichTable(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
+    out.add_column("")
+    for m in methods:
+        out.add_column(f"method={m.method}", justify="right", no_wrap=True)
+    out.add_row("int8 layers", *(_int8_layers_cell(m.quantize) for m in methods))
+    out.add_row("top-1 same as fp32", *(_agreement_cell(m.agreement) for m in methods))
+    out.add_row("output cosine (mean)", *(f"{m.agreement.cosine_mean:.4f}" for m in methods))
+    out.add_row("output cosine (lowest)", *(f"{m.agreement.cosine_min:.4f}" for m in methods))
+    if all(m.ncnn_agreement is not None for m in methods):
+        out.add_row("real ncnn int8: top-1", *(_agreement_cell(m.ncnn_agreement) for m in methods if m.ncnn_agreement))
+        out.add_row("real ncnn int8: cosine", *(f"{m.ncnn_agreement.cosine_mean:.4f}" for m in methods
+                                                if m.ncnn_agreement))
+    out.add_row(f"speed-up over fp32 ({speed.fp32_ms:.1f} ms)",
+                *(f"{speed.speedup(m.method):.2f}x ({speed.int8_ms[m.method]:.1f} ms)" for m in methods))
+    out.add_row("calibration time", *(f"{m.seconds:.1f} s" for m in methods))
+    console.print(out)
+    console.print(f"[dim]{result.held_out_count} held-out photos never seen by calibration; times: ncnnq's engine, "
+                  f"median of {speed.runs} runs each, {speed.threads} thread(s), on this machine[/]")
+    for m in methods:
+        for photo, before, after in m.changed:
+            console.print(f"method={m.method} changed the top-1 of {photo}: {before} -> {after}")
+    console.print(f"files in [bold]{folder}[/]: the model, calibration/, held-out/, and per method its table "
+                  "and int8 model")
+
+
+def commands(console: Console, intro: str, lines: Sequence[str]) -> None:
+    """Commands to copy: each on one line, never wrapped by rich (the terminal may fold it)."""
+    console.print(intro)
+    for command in lines:
+        console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
