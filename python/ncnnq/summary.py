@@ -15,7 +15,11 @@ class LayerRow:
     name: str
     inputs: list[str]
     outputs: list[str]
+    input_layers: list[int | None]
+    """Per input blob, the index of the layer that writes it (None when no layer does)."""
     key_params: str
+    key_param_names: list[str]
+    """The names in ``key_params``, in order."""
     weight_count: int
     storage: str
     shapes: str
@@ -44,11 +48,11 @@ def _format_value(value: object) -> str:
     return str(value)
 
 
-def _key_params(layer: Layer) -> str:
+def _key_params(layer: Layer) -> list[tuple[str, str]]:
     names = dict(layer.param_names)
     written = layer.params
     shown = [i for i in layer.key_params if i in written] or sorted(written)[:6]
-    return " ".join(f"{names.get(i, str(i))}={_format_value(written[i])}" for i in shown)
+    return [(names.get(i, str(i)), _format_value(written[i])) for i in shown]
 
 
 def _shape_text(shape: tuple[int, int, int, int, int] | None) -> str:
@@ -59,16 +63,19 @@ def _shape_text(shape: tuple[int, int, int, int, int] | None) -> str:
     return "x".join(map(str, extents)) if extents else "?"
 
 
-def _row(model: Model, layer: Layer) -> LayerRow:
+def _row(model: Model, layer: Layer, producers: dict[str, int]) -> LayerRow:
     weights = layer.weights
     storages = sorted({s for _, s in layer.weight_storage})
+    key = _key_params(layer)
     return LayerRow(
         index=layer.index,
         type=layer.type,
         name=layer.name,
         inputs=layer.bottoms,
         outputs=layer.tops,
-        key_params=_key_params(layer),
+        input_layers=[producers.get(b) for b in layer.bottoms],
+        key_params=" ".join(f"{name}={value}" for name, value in key),
+        key_param_names=[name for name, _ in key],
         weight_count=sum(int(a.size) for a in weights.values()),
         storage="/".join(storages),
         shapes=" ".join(filter(None, (_shape_text(model.blob_shape(t)) for t in layer.tops))),
@@ -83,7 +90,8 @@ def _weight_bytes(layer: Layer) -> int:
 def summarize(model: Model) -> ModelSummary:
     """Per-layer rows and totals for a loaded model."""
     layers = model.layers
-    rows = [_row(model, layer) for layer in layers]
+    producers = {top: layer.index for layer in layers for top in layer.tops}
+    rows = [_row(model, layer, producers) for layer in layers]
     return ModelSummary(
         rows=rows,
         layer_types=Counter(r.type for r in rows),
