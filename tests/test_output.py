@@ -1,19 +1,22 @@
 """What the commands print: readable at 80 columns and in pipes (no word ever split across lines,
-``info`` one line per layer)."""
+``info`` one line per layer), and ``--json``: one JSON document of the documented schema."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from rich.cells import cell_len
 
 import ncnnq
 import tinynet
-from ncnnq import demo
+from ncnnq import demo, runner
+from ncnnq.summary import summarize
 
 SQUEEZENET_LAYERS = 48
 
@@ -87,3 +90,56 @@ def test_run_and_bench_at_80_columns_keep_words_whole(tmp_path):
 
     out = _ncnnq("bench", param, bin_path, "loops=2", "warmup=0", columns=80)
     _assert_whole(out, ["median", "fp32", str(param)])
+
+
+def test_info_json_is_one_document_with_every_layer():
+    document = json.loads(_ncnnq("info", "--json"))
+    assert document["schema"] == "ncnnq.info/1"
+    assert (document["param"], document["bin"]) == (f"{demo.MODEL}.param", f"{demo.MODEL}.bin")
+    model = ncnnq.Model.from_bytes(*demo.model_bytes())
+    summary = summarize(model)
+    layers = document["layers"]
+    assert [layer["name"] for layer in layers] == [layer.name for layer in model.layers]
+    conv1 = layers[1]
+    assert conv1["type"] == "Convolution" and conv1["params"]["num_output"] == 64
+    assert conv1["inputs"] == ["data"] and conv1["input_layers"] == [0]
+    assert conv1["weights"] == summary.rows[1].weight_count and conv1["storage"] == ["fp16", "fp32"]
+    assert document["layer_types"]["Convolution"] == 26
+    assert (document["inputs"], document["outputs"]) == (model.inputs, model.outputs)
+    assert document["weight_bytes"] == summary.weight_bytes and document["warnings"] == []
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_run_json_matches_the_library(where):
+    param, bin_path = tinynet.model_files()
+    image = tinynet.image_files()[3]
+    fmt = ",".join
+    options = [f"input={image}", f"mean=[{fmt(map(str, tinynet.MEAN))}]", f"norm=[{fmt(map(str, tinynet.NORM))}]",
+               f"shape=[{fmt(map(str, tinynet.SHAPE))}]", f"pixel={tinynet.PIXEL}", "top=3"]
+    args = ["--json", param, bin_path, *options] if where == "before" else [param, bin_path, *options, "--json"]
+    document = json.loads(_ncnnq("run", *args))
+    assert document["schema"] == "ncnnq.run/1" and document["precision"] == "fp32"
+    model = ncnnq.Model.load(param, bin_path)
+    x = ncnnq.images.image_tensor(image, ncnnq.InputSpec(tinynet.SHAPE, tinynet.PIXEL, tinynet.MEAN, tinynet.NORM))
+    expected = ncnnq.Net(model).run({"data": x}, ["prob"])["prob"]
+    (output,) = document["outputs"]
+    assert output["name"] == "prob" and output["shape"] == [len(tinynet.CLASS_NAMES)]
+    assert [t["index"] for t in output["top"]] == list(np.argsort(-expected)[:3])
+    assert output["max"] == pytest.approx(float(expected.max()), rel=1e-6)
+    assert document["ms"] > 0 and document["kernels"] == []
+
+
+def test_bench_json_reports_every_run():
+    param, bin_path = tinynet.model_files()
+    document = json.loads(_ncnnq("bench", param, bin_path, "loops=4", "warmup=1", "--json"))
+    assert document["schema"] == "ncnnq.bench/1"
+    assert document["runs"] == 4 == len(document["ms"]) == len(document["cpu_ms"]) and document["warmup"] == 1
+    assert document["median_ms"] == pytest.approx(float(np.median(document["ms"])))
+    assert document["int8_paths_available"] == ncnnq.int8_kernels_available()
+    assert document["precision"] == runner.precision(ncnnq.Model.load(param, bin_path))
+
+
+def test_json_errors_go_to_stderr_only(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ncnnq.cli", "info", str(tmp_path / "missing.param"), "--json"],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and r.stdout == "" and "missing.param" in r.stderr

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Union
 
 from ._native import Layer, Model
+
+ParamValue = Union[int, float, str, list[int], list[float]]
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,8 @@ class LayerRow:
     outputs: list[str]
     input_layers: list[int | None]
     """Per input blob, the index of the layer that writes it (None when no layer does)."""
+    params: dict[str, ParamValue]
+    """Every parameter written in the file, by ncnn's name for it (its id when it has none)."""
     key_params: str
     key_param_names: list[str]
     """The names in ``key_params``, in order."""
@@ -55,6 +60,11 @@ def _key_params(layer: Layer) -> list[tuple[str, str]]:
     return [(names.get(i, str(i)), _format_value(written[i])) for i in shown]
 
 
+def _params(layer: Layer) -> dict[str, ParamValue]:
+    names = dict(layer.param_names)
+    return {names.get(i, str(i)): value for i, value in sorted(layer.params.items())}
+
+
 def _shape_text(shape: tuple[int, int, int, int, int] | None) -> str:
     if shape is None:
         return ""
@@ -74,6 +84,7 @@ def _row(model: Model, layer: Layer, producers: dict[str, int]) -> LayerRow:
         inputs=layer.bottoms,
         outputs=layer.tops,
         input_layers=[producers.get(b) for b in layer.bottoms],
+        params=_params(layer),
         key_params=" ".join(f"{name}={value}" for name, value in key),
         key_param_names=[name for name, _ in key],
         weight_count=sum(int(a.size) for a in weights.values()),

@@ -12,6 +12,7 @@ from ..errors import Error
 from . import render
 from .demo import cmd_demo
 from .inference import cmd_bench, cmd_run
+from .json_out import add_json_flag, pop_json_flag
 from .model import cmd_info, cmd_optimize
 from .ncnn_args import BENCH_USAGE, QUANTIZE_USAGE, RUN_USAGE
 from .quantization import cmd_int8, cmd_quantize, cmd_table
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show a model's layers, params and weights (default: the demo's network)")
     info.add_argument("param", nargs="?", help=".param file (text or binary)")
     info.add_argument("bin", nargs="?", help=".bin weights file")
+    add_json_flag(info)
     info.set_defaults(run=cmd_info)
     table = sub.add_parser(
         "table",
@@ -54,9 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("cutend", nargs="?", help="keep only the layers up to this one (name)")
     opt.set_defaults(run=cmd_optimize)
     run = sub.add_parser("run", help="run one input through a model and summarize its outputs: " + RUN_USAGE)
+    add_json_flag(run)
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(run=cmd_run)
     bench = sub.add_parser("bench", help="latency of a model (fp32 or int8 as the file is): " + BENCH_USAGE)
+    add_json_flag(bench)
     bench.add_argument("args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=cmd_bench)
     demo = sub.add_parser(
@@ -72,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if isinstance(getattr(args, "args", None), list) and hasattr(args, "json"):
+        args.json = pop_json_flag(args.args) or args.json  # `run m.param --json`: after the positionals
     console = Console()
     try:
         args.run(args, console)
