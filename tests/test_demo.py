@@ -3,6 +3,7 @@ prints and writes, and the commands it ends with (which must remake its files)."
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shlex
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 import ncnnq
+import ncnnq.cli.demo
 from ncnnq import demo
 from ncnnq.cli import main
 from ncnnq.cli.demo import commands
@@ -168,6 +170,7 @@ def test_the_default_folder_is_new_in_the_current_folder(tmp_path):
 def test_cli_demo_prints_the_results_and_ends_with_the_commands(tmp_path, monkeypatch, capsys):
     subset = _subset()[:4]  # 2 calibration photos, 2 held out: the printing and the folder are the point
     monkeypatch.setattr(demo, "photos", lambda: subset)
+    monkeypatch.setattr(ncnnq.cli.demo, "run_demo", functools.partial(run_demo, bench_rounds=3))
     monkeypatch.chdir(tmp_path)
     (tmp_path / DEFAULT_FOLDER).mkdir()
     (tmp_path / DEFAULT_FOLDER / "taken").write_text("")

@@ -182,7 +182,7 @@ def run_demo(
     threads: int = 2,
     calibration: Sequence[Path] | None = None,
     held_out: Sequence[Path] | None = None,
-    bench_rounds: int = 30,
+    bench_rounds: int = 50,
     progress: Progress | None = None,
 ) -> DemoResult:
     """Runs the demo into ``folder`` (new or empty). ``calibration`` and ``held_out`` default to the
