@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ncnnq import demo
+import tinynet
 from ncnnq.cli import main
 
 CASES = 60
 SLOW_CASES = 2000
-PARAM, BIN = demo.model_files()
-IMAGES = demo.image_files()[:4]
+PARAM, BIN = tinynet.model_files()
+IMAGES = tinynet.image_files()[:4]
 
 
 @dataclass

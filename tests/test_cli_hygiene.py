@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 import ncnnq
-from ncnnq import demo
+import tinynet
 from ncnnq.cli import app, main
 from ncnnq.methods.registry import METHODS
 
-PARAM, BIN = (str(p) for p in demo.model_files())
+PARAM, BIN = (str(p) for p in tinynet.model_files())
 OPTS = ["mean=[127.5,127.5,127.5]", "norm=[0.0078125,0.0078125,0.0078125]", "shape=[32,32,3]", "pixel=BGR"]
 
 
@@ -50,7 +50,7 @@ def _png_header_only(path: Path, width: int, height: int) -> None:
 
 def test_a_decompression_bomb_is_named_with_its_list_line(tmp_path):
     _png_header_only(tmp_path / "huge.png", 14000, 14000)
-    (tmp_path / "list.txt").write_text(f"{demo.image_files()[0]}\n{tmp_path / 'huge.png'}\n")
+    (tmp_path / "list.txt").write_text(f"{tinynet.image_files()[0]}\n{tmp_path / 'huge.png'}\n")
     line = _one_error_line(_cli("table", PARAM, BIN, str(tmp_path / "list.txt"), str(tmp_path / "t.table"), *OPTS))
     assert "huge.png" in line and "list.txt:2" in line and "too large" in line, line
     assert not (tmp_path / "t.table").exists()
@@ -58,7 +58,7 @@ def test_a_decompression_bomb_is_named_with_its_list_line(tmp_path):
 
 def test_ctrl_c_exits_130_with_one_line_and_keeps_the_old_table(tmp_path):
     # Enough samples that calibration is still running when the signal arrives.
-    images = [str(p) for p in demo.image_files()]
+    images = [str(p) for p in tinynet.image_files()]
     (tmp_path / "list.txt").write_text("\n".join(images * 1500) + "\n")
     table = tmp_path / "t.table"
     table.write_text("old\n")
@@ -140,14 +140,14 @@ def test_every_subcommand_help_has_syntax_options_and_an_example(command):
         "quantize": ["mean=", "norm=", "shape=", "pixel=", "thread=", "method=", "optimize=1", "table=", "fp32=0"],
         "int8": ["--fp32", "model.table"],
         "optimize": ["flag", "cutstart", "null", "/dev/null"],
-        "run": ["input=", "threads=1", "seed=0", "labels=", "top=5"],
-        "bench": ["threads=1", "loops=10", "warmup=3", "seed=0"],
-        "demo": ["--method", "--threads", "--workdir"],
-        "info": ["model.param"],
+        "run": ["input=", "threads=1", "seed=0", "labels=", "top=5", "--json"],
+        "bench": ["threads=1", "loops=10", "warmup=3", "seed=0", "--json"],
+        "demo": ["folder", "--threads"],
+        "info": ["model.param", "--json"],
     }[command]
     missing = [e for e in expected if e not in text]
     assert not missing, (missing, text)
-    if command in ("table", "quantize", "demo"):
+    if command in ("table", "quantize"):
         assert all(m in text for m in METHODS), text
 
 
@@ -156,10 +156,10 @@ def test_thread_counts_are_checked_up_front(tmp_path):
         with pytest.raises(ncnnq.InputError, match="between 1 and 1024"):
             ncnnq.Net(PARAM, BIN, threads=bad)
     start = time.monotonic()
-    line = _one_error_line(_cli("table", PARAM, BIN, str(demo.image_files()[0].parent), str(tmp_path / "t.table"),
+    line = _one_error_line(_cli("table", PARAM, BIN, str(tinynet.image_files()[0].parent), str(tmp_path / "t.table"),
                                 *OPTS, "thread=100000"))
     assert "thread=100000" in line and time.monotonic() - start < 30
-    r = _cli("demo", "--threads", "0", "--workdir", str(tmp_path))  # argparse: usage line, then the error
+    r = _cli("demo", str(tmp_path / "demo"), "--threads", "0")  # argparse: usage line, then the error
     assert r.returncode == 2 and "thread count from 1 to 1024" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(ncnnq.InputError, match="threads"):
-        ncnnq.calibrate(ncnnq.Model.load(PARAM, BIN), [os.fspath(demo.image_files()[0])], threads=-1)
+        ncnnq.calibrate(ncnnq.Model.load(PARAM, BIN), [os.fspath(tinynet.image_files()[0])], threads=-1)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import ncnnq
-from ncnnq import demo
+import tinynet
 
-PARAM, BIN = demo.model_files()
-IMAGES = str(demo.image_files()[0].parent)
+PARAM, BIN = tinynet.model_files()
+IMAGES = str(tinynet.image_files()[0].parent)
 OPTS = ["mean=[127.5,127.5,127.5]", "norm=[0.0078125,0.0078125,0.0078125]", "shape=[32,32,3]", "pixel=BGR",
         "thread=1"]
 
@@ -77,7 +77,7 @@ def test_the_api_refuses_too(dup):
     model = ncnnq.Model.load(dup, BIN)
     assert any("already used on line 10" in w for w in model.warnings), model.warnings
     with pytest.raises(ncnnq.InputError, match="lines 10 and 11 both name a layer 'conv3a'"):
-        ncnnq.calibrate(model, demo.image_files()[:2], specs=[ncnnq.InputSpec((32, 32, 3), "BGR")])
+        ncnnq.calibrate(model, tinynet.image_files()[:2], specs=[ncnnq.InputSpec((32, 32, 3), "BGR")])
     table = ncnnq.Table(weights={"conv3a_param_0": np.ones(16, np.float32)}, activations={"conv3a": 10.0})
     with pytest.raises(ncnnq.InputError, match="lines 10 and 11"):
         ncnnq.quantize(model, table)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import ncnnq
-from ncnnq import demo
+import tinynet
 
-PARAM, BIN = demo.model_files()
+PARAM, BIN = tinynet.model_files()
 SPEC = ncnnq.InputSpec((32, 32, 3), "BGR", (127.5, 127.5, 127.5), (0.0078125, 0.0078125, 0.0078125))
 
 
-@pytest.mark.parametrize("single", ["x.jpg", demo.image_files()[0], {"data": "x.jpg"}])
+@pytest.mark.parametrize("single", ["x.jpg", tinynet.image_files()[0], {"data": "x.jpg"}])
 def test_calibrate_refuses_a_single_sample(single):
     with pytest.raises(ncnnq.InputError, match="wrap it in a list"):
         ncnnq.calibrate(ncnnq.Model.load(PARAM, BIN), single, specs=[SPEC])  # type: ignore[arg-type]
@@ -56,7 +56,7 @@ def test_from_pixels_refuses_extra_mean_values():
 
 def test_cli_refuses_four_means_for_three_channels_before_calibrating(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "ncnnq.cli", "table", str(PARAM), str(BIN), str(demo.image_files()[0].parent),
+        [sys.executable, "-m", "ncnnq.cli", "table", str(PARAM), str(BIN), str(tinynet.image_files()[0].parent),
          str(tmp_path / "t.table"), "mean=[1,2,3,4]", "norm=[1,1,1]", "shape=[32,32,3]", "pixel=BGR"],
         capture_output=True, text=True, timeout=120,
     )

@@ -10,9 +10,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from ncnnq import demo
+import tinynet
 
-PARAM, BIN = (str(p) for p in demo.model_files())
+PARAM, BIN = (str(p) for p in tinynet.model_files())
 GB = 1 << 30
 
 
@@ -62,7 +62,7 @@ def test_squeezenet_net_run_of_a_huge_input_raises_memory_error(shared):
 
 
 def test_table_with_a_huge_shape_exits_2_naming_the_image(tmp_path):
-    image = demo.image_files()[0]
+    image = tinynet.image_files()[0]
     (tmp_path / "list.txt").write_text(f"{image}\n")
     r = _cli("table", PARAM, BIN, str(tmp_path / "list.txt"), str(tmp_path / "t.table"), "mean=[1,1,1]",
              "norm=[1,1,1]", "shape=[100000,100000,3]", "pixel=BGR", "thread=1", limit=3 * GB)

@@ -1,217 +1,145 @@
-"""The one writer (``ncnnq.output``, ``Model.save``): special files are written in place, symlinks
-followed, modes follow the umask, every output is checked before the work and several outputs are
-written together or not at all."""
+"""What the commands print: readable at 80 columns and in pipes (no word ever split across lines,
+``info`` one line per layer), and ``--json``: one JSON document of the documented schema."""
 
 from __future__ import annotations
 
+import json
 import os
-import stat
+import re
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
+import numpy as np
 import pytest
+from rich.cells import cell_len
 
 import ncnnq
-from ncnnq import demo
-from ncnnq.output import check_outputs, write_outputs
+import tinynet
+from ncnnq import demo, runner
+from ncnnq.summary import summarize
 
-PARAM, BIN = (str(p) for p in demo.model_files())
-IMAGES = str(Path(demo.image_files()[0]).parent)
-OPTS = ["mean=[127.5,127.5,127.5]", "norm=[0.0078125,0.0078125,0.0078125]", "shape=[32,32,3]", "pixel=BGR",
-        "thread=1"]
+SQUEEZENET_LAYERS = 48
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ncnnq.cli", *args], capture_output=True, text=True, timeout=120)
-
-
-def _mknod_char(path: Path, minor: int) -> None:
-    """A character device like /dev/null (1, 3) or /dev/full (1, 7), made in the test's folder."""
-    try:
-        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
-    except PermissionError:
-        pytest.skip("making a device node needs CAP_MKNOD (root)")
-
-
-def _state(path: Path) -> tuple[int, int, str]:
-    """What must not change about a special file: its type bits, device number, link target."""
-    st = os.lstat(path)
-    return stat.S_IFMT(st.st_mode), st.st_rdev, os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-
-
-def _reference_bin(tmp_path: Path) -> bytes:
-    r = _cli("optimize", PARAM, BIN, str(tmp_path / "ref.param"), str(tmp_path / "ref.bin"), "0")
+def _ncnnq(*args: object, columns: int | None = None) -> str:
+    """The command through a pipe, as a script would run it; ``columns``: the COLUMNS it sees."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    r = subprocess.run([sys.executable, "-m", "ncnnq.cli", *map(str, args)], capture_output=True, text=True,
+                       env=env, check=False)
     assert r.returncode == 0, r.stderr
-    return (tmp_path / "ref.bin").read_bytes()
+    return r.stdout
 
 
-def test_optimize_into_a_character_device_writes_in_place(tmp_path):
-    null = tmp_path / "null"
-    _mknod_char(null, 3)
-    before = _state(null)
-    r = _cli("optimize", PARAM, BIN, str(tmp_path / "o.param"), str(null), "0")
-    assert r.returncode == 0, r.stderr
-    assert _state(null) == before and stat.S_ISCHR(os.lstat(null).st_mode)
-    assert ncnnq.Model.load(tmp_path / "o.param").layers, "the .param was written as usual"
+def _assert_within(out: str, width: int) -> None:
+    for line in out.splitlines():
+        assert cell_len(line) <= width, f"{cell_len(line)} columns: {line!r}"
 
 
-def test_a_failing_device_write_leaves_the_other_output_untouched(tmp_path):
-    full = tmp_path / "full"
-    _mknod_char(full, 7)  # writes fail with ENOSPC
-    out = tmp_path / "o.param"
-    out.write_text("old")
-    r = _cli("optimize", PARAM, BIN, str(out), str(full), "0")
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert "full" in r.stderr and out.read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "o.param"], "no temporary file left"
+def _assert_whole(out: str, words: list[str]) -> None:
+    """Every word appears unbroken (rich splits a too-long word only by folding or shortening it)."""
+    for word in words:
+        assert word in out, f"{word!r} is broken or missing in:\n{out}"
 
 
-def test_optimize_into_a_fifo_writes_through_it(tmp_path):
-    expected = _reference_bin(tmp_path)
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    received = bytearray()
-
-    def read() -> None:
-        with open(fifo, "rb") as f:
-            received.extend(f.read())
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    r = _cli("optimize", PARAM, BIN, str(tmp_path / "o.param"), str(fifo), "0")
-    reader.join(timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
-    assert bytes(received) == expected
+@pytest.mark.parametrize("columns", [80, None], ids=["COLUMNS=80", "pipe"])
+def test_info_at_80_columns_prints_one_line_per_layer(columns):
+    out = _ncnnq("info", columns=columns)
+    _assert_within(out, 80)
+    model = ncnnq.Model.from_bytes(*demo.model_bytes())
+    assert len(model.layers) == SQUEEZENET_LAYERS
+    rows = [line for line in out.splitlines() if re.match(r"^\s*\d+\s{2,}\S", line)]
+    assert [int(line.split()[0]) for line in rows] == list(range(SQUEEZENET_LAYERS)), out
+    for layer, line in zip(model.layers, rows):
+        assert f" {layer.name} " in f"{line} ", line
+    assert "…" not in out
+    _assert_whole(out, ["Conv", "Concat", "Pooling", "513,000", "out=1000", "conv10", "fire9/expand3x3"])
 
 
-def test_optimize_through_a_symlink_replaces_its_target(tmp_path):
-    expected = _reference_bin(tmp_path)
-    (tmp_path / "real").mkdir()
-    target = tmp_path / "real" / "weights.bin"
-    target.write_bytes(b"old")
-    os.chmod(target, 0o640)
-    link = tmp_path / "link.bin"
-    link.symlink_to("real/weights.bin")
-    before = _state(link)
-    r = _cli("optimize", PARAM, BIN, str(tmp_path / "o.param"), str(link), "0")
-    assert r.returncode == 0, r.stderr
-    assert _state(link) == before, "the link is still the same link"
-    assert target.read_bytes() == expected and stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["weights.bin"]
+def test_info_in_a_wide_terminal_shows_blob_names_and_full_types():
+    out = _ncnnq("info", columns=250)
+    model = ncnnq.Model.from_bytes(*demo.model_bytes())
+    _assert_whole(out, ["Convolution", "num_output=64", *[blob for blob in model.blobs]])
+    _assert_within(out, 250)
 
 
-def test_table_save_writes_through_special_files_and_symlinks(tmp_path):
-    table = ncnnq.Table(activations={"conv": 1.5})
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    received = bytearray()
-    reader = threading.Thread(target=lambda: received.extend(fifo.read_bytes()))
-    reader.start()
-    table.save(fifo)
-    reader.join(timeout=60)
-    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and bytes(received) == table.text().encode()
-    target = tmp_path / "t.table"
-    target.write_text("old")
-    (tmp_path / "link").symlink_to(target.name)
-    table.save(tmp_path / "link")
-    assert (tmp_path / "link").is_symlink() and target.read_text() == table.text()
+@pytest.mark.parametrize("columns", [60, 100, 140])
+def test_info_never_breaks_a_word_at_any_width(columns):
+    out = _ncnnq("info", *tinynet.model_files(), columns=columns)
+    _assert_within(out, columns)
+    model = ncnnq.Model.load(*tinynet.model_files())
+    _assert_whole(out, [layer.name for layer in model.layers])
 
 
-def test_new_files_follow_the_umask(tmp_path):
-    old = os.umask(0o022)
-    try:
-        ncnnq.Table(activations={"conv": 1.5}).save(tmp_path / "t.table")
-        r = _cli("table", PARAM, BIN, IMAGES, str(tmp_path / "cli.table"), *OPTS)
-        assert r.returncode == 0, r.stderr
-        r = _cli("optimize", PARAM, BIN, str(tmp_path / "o.param"), str(tmp_path / "o.bin"), "0")
-        assert r.returncode == 0, r.stderr
-    finally:
-        os.umask(old)
-    for name in ("t.table", "cli.table", "o.param", "o.bin"):
-        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+def test_run_and_bench_at_80_columns_keep_words_whole(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{name}_with_a_long_label_name\n" for name in tinynet.CLASS_NAMES))
+    image = tinynet.image_files()[0]
+    fmt = ",".join
+    options = [f"mean=[{fmt(map(str, tinynet.MEAN))}]", f"norm=[{fmt(map(str, tinynet.NORM))}]",
+               f"shape=[{fmt(map(str, tinynet.SHAPE))}]", f"pixel={tinynet.PIXEL}"]
+    param, bin_path = tinynet.model_files()
+    out = _ncnnq("run", param, bin_path, f"input={image}", *options, f"labels={labels}", columns=80)
+    _assert_within(out, 80)
+    top = [line for line in out.splitlines() if "_with_a_long_label_name" in line]
+    assert len(top) == 5, out
+    for line in top:  # index, value, the whole label
+        assert re.fullmatch(r"\s*\d\s+\S+\s+[a-z]+_with_a_long_label_name\s*", line), line
+    _assert_whole(out, ["prob", "top-5"])
+
+    out = _ncnnq("bench", param, bin_path, "loops=2", "warmup=0", columns=80)
+    _assert_whole(out, ["median", "fp32", str(param)])
 
 
-def test_table_save_to_a_folder_is_a_file_error(tmp_path):
-    with pytest.raises(ncnnq.FileError, match="is a folder"):
-        ncnnq.Table(activations={"conv": 1.5}).save(tmp_path)
-    with pytest.raises(OSError, match="does not exist"):
-        ncnnq.Table().save(tmp_path / "missing" / "t.table")
+def test_info_json_is_one_document_with_every_layer():
+    document = json.loads(_ncnnq("info", "--json"))
+    assert document["schema"] == "ncnnq.info/1"
+    assert (document["param"], document["bin"]) == (f"{demo.MODEL}.param", f"{demo.MODEL}.bin")
+    model = ncnnq.Model.from_bytes(*demo.model_bytes())
+    summary = summarize(model)
+    layers = document["layers"]
+    assert [layer["name"] for layer in layers] == [layer.name for layer in model.layers]
+    conv1 = layers[1]
+    assert conv1["type"] == "Convolution" and conv1["params"]["num_output"] == 64
+    assert conv1["inputs"] == ["data"] and conv1["input_layers"] == [0]
+    assert conv1["weights"] == summary.rows[1].weight_count and conv1["storage"] == ["fp16", "fp32"]
+    assert document["layer_types"]["Convolution"] == 26
+    assert (document["inputs"], document["outputs"]) == (model.inputs, model.outputs)
+    assert document["weight_bytes"] == summary.weight_bytes and document["warnings"] == []
 
 
-def test_check_outputs_names_the_problem(tmp_path):
-    (tmp_path / "a").write_text("x")
-    (tmp_path / "alias").symlink_to("a")
-    cases = [
-        ([tmp_path], "is a folder"),
-        ([tmp_path / "nowhere" / "x"], "does not exist"),
-        ([tmp_path / "a", tmp_path / "alias"], "same file"),
-        ([tmp_path / "new", tmp_path / "." / "new"], "same file"),
-        ([str(tmp_path / "dir") + "/"], "names a folder"),
-    ]
-    for paths, message in cases:
-        with pytest.raises(ncnnq.FileError, match=message):
-            check_outputs(paths)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "alias"]
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_run_json_matches_the_library(where):
+    param, bin_path = tinynet.model_files()
+    image = tinynet.image_files()[3]
+    fmt = ",".join
+    options = [f"input={image}", f"mean=[{fmt(map(str, tinynet.MEAN))}]", f"norm=[{fmt(map(str, tinynet.NORM))}]",
+               f"shape=[{fmt(map(str, tinynet.SHAPE))}]", f"pixel={tinynet.PIXEL}", "top=3"]
+    args = ["--json", param, bin_path, *options] if where == "before" else [param, bin_path, *options, "--json"]
+    document = json.loads(_ncnnq("run", *args))
+    assert document["schema"] == "ncnnq.run/1" and document["precision"] == "fp32"
+    model = ncnnq.Model.load(param, bin_path)
+    x = ncnnq.images.image_tensor(image, ncnnq.InputSpec(tinynet.SHAPE, tinynet.PIXEL, tinynet.MEAN, tinynet.NORM))
+    expected = ncnnq.Net(model).run({"data": x}, ["prob"])["prob"]
+    (output,) = document["outputs"]
+    assert output["name"] == "prob" and output["shape"] == [len(tinynet.CLASS_NAMES)]
+    assert [t["index"] for t in output["top"]] == list(np.argsort(-expected)[:3])
+    assert output["max"] == pytest.approx(float(expected.max()), rel=1e-6)
+    assert document["ms"] > 0 and document["kernels"] == []
 
 
-@pytest.fixture()
-def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder that takes no new files: without write permission, or immutable (``chattr +i``)
-    when running as root, which ignores permission bits."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
-    immutable = False
-    if os.access(folder, os.W_OK):
-        immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
-        if not immutable:
-            pytest.skip("running as root where chattr +i is not available")
-    yield folder
-    if immutable:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
-    folder.chmod(0o755)
+def test_bench_json_reports_every_run():
+    param, bin_path = tinynet.model_files()
+    document = json.loads(_ncnnq("bench", param, bin_path, "loops=4", "warmup=1", "--json"))
+    assert document["schema"] == "ncnnq.bench/1"
+    assert document["runs"] == 4 == len(document["ms"]) == len(document["cpu_ms"]) and document["warmup"] == 1
+    assert document["median_ms"] == pytest.approx(float(np.median(document["ms"])))
+    assert document["int8_paths_available"] == ncnnq.int8_kernels_available()
+    assert document["precision"] == runner.precision(ncnnq.Model.load(param, bin_path))
 
 
-def test_read_only_folder_fails_before_the_work(read_only_folder):
-    r = _cli("table", PARAM, BIN, IMAGES, str(read_only_folder / "t.table"), *OPTS)
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert "t.table" in r.stderr and "calibration" not in r.stdout, "refused before calibrating"
-    with pytest.raises(ncnnq.FileError, match="cannot create files"):
-        ncnnq.Table().save(read_only_folder / "t.table")
-    assert not list(read_only_folder.iterdir())
-
-
-def test_int8_with_a_folder_as_bin_writes_nothing(tmp_path):
-    table = tmp_path / "t.table"
-    assert _cli("table", PARAM, BIN, IMAGES, str(table), *OPTS).returncode == 0
-    out = tmp_path / "ok.param"
-    (tmp_path / "dir.bin").mkdir()
-    r = _cli("int8", PARAM, BIN, str(out), str(tmp_path / "dir.bin"), str(table))
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert "dir.bin" in r.stderr and not out.exists()
-
-
-def test_quantize_checks_every_output_before_calibrating(tmp_path):
-    (tmp_path / "dir.bin").mkdir()
-    table = tmp_path / "q.table"
-    r = _cli("quantize", PARAM, BIN, IMAGES, str(tmp_path / "q.param"), str(tmp_path / "dir.bin"), *OPTS,
-             f"table={table}")
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert not table.exists() and not (tmp_path / "q.param").exists()
-    assert "calibration" not in r.stdout, "refused before calibrating"
-
-
-def test_several_outputs_are_written_together(tmp_path):
-    keep = tmp_path / "keep.table"
-    keep.write_text("old")
-    full = tmp_path / "full"
-    _mknod_char(full, 7)
-    with pytest.raises(ncnnq.FileError, match="full"):
-        write_outputs([(keep, "new"), (full, b"x")])
-    assert keep.read_text() == "old"
-    write_outputs([(keep, "new"), (tmp_path / "b", b"\x00\x01")])
-    assert keep.read_text() == "new" and (tmp_path / "b").read_bytes() == b"\x00\x01"
+def test_json_errors_go_to_stderr_only(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ncnnq.cli", "info", str(tmp_path / "missing.param"), "--json"],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and r.stdout == "" and "missing.param" in r.stderr

@@ -18,10 +18,10 @@ from PIL import Image
 
 from .._native import MAX_THREADS
 from ..errors import Error
-from ..methods.registry import METHODS
 from . import render, usage
 from .demo import cmd_demo
 from .inference import cmd_bench, cmd_run
+from .json_out import add_json_flag, pop_json_flag
 from .model import cmd_info, cmd_optimize
 from .quantization import cmd_int8, cmd_quantize, cmd_table
 from .render import Console
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     info = _subcommand(sub, "info", usage.INFO)
     info.add_argument("param", nargs="?", help=".param file (text or binary)")
     info.add_argument("bin", nargs="?", help=".bin weights file")
+    add_json_flag(info)
     info.set_defaults(run=cmd_info)
     table = _subcommand(sub, "table", usage.TABLE)
     table.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -87,15 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("cutend", nargs="?", help="keep only the layers up to this one (name)")
     opt.set_defaults(run=cmd_optimize)
     run = _subcommand(sub, "run", usage.RUN)
+    add_json_flag(run)
     run.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     run.set_defaults(run=cmd_run)
     bench = _subcommand(sub, "bench", usage.BENCH)
+    add_json_flag(bench)
     bench.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     bench.set_defaults(run=cmd_bench)
     demo = _subcommand(sub, "demo", usage.DEMO)
-    demo.add_argument("--method", default="kl", choices=list(METHODS), help="calibration method (default kl)")
+    demo.add_argument("folder", nargs="?", help="new or empty folder for its files (default: ./ncnnq-demo, "
+                      "or ./ncnnq-demo-2, ... when that one is taken)")
     demo.add_argument("--threads", type=_threads, default=2, help=f"worker threads, 1 to {MAX_THREADS} (default 2)")
-    demo.add_argument("--workdir", help="where to write the files (default: a new temporary folder)")
     demo.set_defaults(run=cmd_demo)
     return parser
 
@@ -153,4 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         render.error("interrupted")
         return EXIT_INTERRUPTED
+    if isinstance(getattr(args, "args", None), list) and hasattr(args, "json"):
+        args.json = pop_json_flag(args.args) or args.json  # `run m.param --json`: after the positionals
     return _run(args, Console())

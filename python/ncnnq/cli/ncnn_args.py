@@ -31,9 +31,11 @@ QUANTIZE_USAGE = (
 )
 RUN_USAGE = (
     "ncnnq run model.param [model.bin] [input=image|x.npy|random] [mean=[..]] [norm=[..]] "
-    "[shape=[w,h,c]] [pixel=BGR] [threads=N] [seed=N] [labels=synset.txt] [top=5]"
+    "[shape=[w,h,c]] [pixel=BGR] [threads=N] [seed=N] [labels=synset.txt] [top=5] [--json]"
 )
-BENCH_USAGE = "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup=N] [shape=[w,h,c]] [seed=N]"
+BENCH_USAGE = (
+    "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup=N] [shape=[w,h,c]] [seed=N] [--json]"
+)
 
 IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
 RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")

@@ -104,9 +104,10 @@ target is replaced).""",
 )
 
 INFO = Help(
-    summary="show a model's layers, params and weights (default: the demo model)",
-    usage="ncnnq info [model.param [model.bin]]",
-    details="Without arguments: the embedded demo model. Loading warnings (e.g. duplicate layer names) are listed.",
+    summary="show a model's layers, params and weights (default: the demo's network)",
+    usage="ncnnq info [model.param [model.bin]] [--json]",
+    details="Without arguments: the demo's network. Loading warnings (e.g. duplicate layer names) are listed.\n"
+    "--json prints one JSON document instead.",
     example="ncnnq info squeezenet.param squeezenet.bin",
 )
 
@@ -125,7 +126,8 @@ options:
   threads=1             worker threads, 1 to {MAX_THREADS} (default 1)
   seed=0                seed of random inputs and weights (default 0)
   labels=synset.txt     one class name per line, shown beside the top outputs
-  top=5                 how many of the largest outputs to show (default 5)""",
+  top=5                 how many of the largest outputs to show (default 5)
+  --json                one JSON document on stdout instead of the tables""",
     example=(
         "ncnnq run squeezenet.param squeezenet.bin input=cat.jpg mean=[104,117,123] norm=[1,1,1] "
         "shape=[227,227,3] pixel=BGR labels=synset_words.txt"
@@ -144,13 +146,21 @@ options:
   loops=10              timed runs (default 10)
   warmup=3              untimed runs first (default 3)
   shape=[w,h,c]         input size (default: the Input layer's)
-  seed=0                seed of the random input and weights (default 0)""",
+  seed=0                seed of the random input and weights (default 0)
+  --json                one JSON document on stdout instead of the table""",
     example="ncnnq bench squeezenet_int8.param squeezenet_int8.bin threads=2 loops=20",
 )
 
 DEMO = Help(
-    summary="the whole job on the embedded model: optimize, table, int8, agreement",
-    usage=f"ncnnq demo [--method {{{','.join(METHODS)}}}] [--threads N] [--workdir DIR]",
-    details="Calibrates on half of the embedded images and checks the int8 model on the other half.",
-    example="ncnnq demo --method eq --workdir demo-files",
+    summary="quantize a real pretrained network (SqueezeNet v1.1) on shipped photos with kl and best; "
+    "compare with fp32, time it, and show the commands for your own model",
+    usage="ncnnq demo [folder] [--threads N]",
+    details=f"""\
+arguments:
+  folder                a new or empty folder for its files (default: ./ncnnq-demo, or
+                        ./ncnnq-demo-2, ... when that one is taken); nothing is ever replaced
+
+options:
+  --threads 2           worker threads, 1 to {MAX_THREADS} (default 2)""",
+    example="ncnnq demo my-demo --threads 4",
 )
