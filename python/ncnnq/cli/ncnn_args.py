@@ -29,6 +29,11 @@ QUANTIZE_USAGE = (
     "ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
     "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0]"
 )
+ANALYZE_USAGE = (
+    "ncnnq analyze model.param model.bin images/|list.txt[,...] [existing.table] mean=[..] norm=[..] shape=[..] "
+    "pixel=BGR thread=N method=kl|aciq|eq|mse|best [val=0.2] [samples=N] [json=report.json] [plot=report.png] "
+    "[fp32=0]"
+)
 RUN_USAGE = (
     "ncnnq run model.param [model.bin] [input=image|x.npy|random] [mean=[..]] [norm=[..]] "
     "[shape=[w,h,c]] [pixel=BGR] [threads=N] [seed=N] [labels=synset.txt] [top=5]"
@@ -177,6 +182,29 @@ def input_specs(model: Model, options: TableOptions) -> list[InputSpec]:
     return [InputSpec(tuple(options.shape[i])) for i in range(n)]
 
 
+def _fraction(key: str, value: str) -> float:
+    if not _NUMBER.match(value) or not 0.0 <= float(value) < 1.0:
+        raise InputError(f"option {key}={value}: expected a fraction in [0, 1)")
+    return float(value)
+
+
+def _split_extras(tokens: Sequence[str], extras: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(ncnnq's own options over their defaults, the remaining ncnn2table options)."""
+    values = dict(extras)
+    seen: set[str] = set()
+    rest = []
+    for token in tokens:
+        key, _, value = token.partition("=")
+        if key in extras:
+            if key in seen:
+                raise InputError(f"option {key} given twice")
+            seen.add(key)
+            values[key] = value
+        else:
+            rest.append(token)
+    return values, rest
+
+
 # --- whole command lines -----------------------------------------------------------------------
 
 
@@ -246,6 +274,47 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
         options,
         optimize=_flag("optimize", extras["optimize"]),
         table=extras["table"] or None,
+        fp32=_flag("fp32", extras["fp32"]),
+    )
+
+
+# Options of ncnnq analyze beyond ncnn2table's, with their defaults.
+_ANALYZE_EXTRAS = {"val": "0.2", "samples": "", "json": "", "plot": "", "fp32": "0"}
+
+
+@dataclass(frozen=True)
+class AnalyzeArgs:
+    """``ncnnq analyze``: ncnn2table's arguments, an optional existing table instead of calibrating,
+    and where the report goes."""
+
+    param: str
+    bin: str
+    lists: list[Path]
+    table: Path | None
+    options: TableOptions
+    validation: float
+    samples: int | None
+    json: Path | None
+    plot: Path | None
+    fp32: bool
+
+
+def parse_analyze_args(tokens: Sequence[str]) -> AnalyzeArgs:
+    positional = [a for a in tokens if "=" not in a]
+    keyed = [a for a in tokens if "=" in a]
+    if len(positional) not in (3, 4) or keyed != list(tokens[len(positional) :]):
+        raise InputError("usage: " + ANALYZE_USAGE)
+    extras, rest = _split_extras(keyed, _ANALYZE_EXTRAS)
+    return AnalyzeArgs(
+        positional[0],
+        positional[1],
+        _list_files(positional[2]),
+        Path(positional[3]) if len(positional) == 4 else None,
+        parse_table_options(rest),
+        validation=_fraction("val", extras["val"]),
+        samples=_positive("samples", extras["samples"]) if extras["samples"] else None,
+        json=Path(extras["json"]) if extras["json"] else None,
+        plot=Path(extras["plot"]) if extras["plot"] else None,
         fp32=_flag("fp32", extras["fp32"]),
     )
 

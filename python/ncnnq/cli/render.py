@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table as RichTable
 
+from ..analyze import Analysis
 from ..int8 import QuantizeReport
 from ..optimize import OptimizeReport
 from ..pipeline import DemoResult
@@ -178,6 +179,50 @@ def quantize_report(console: Console, report: QuantizeReport) -> None:
         console.print(f"  float: {name} ({reason})")
     for w in report.warnings:
         warning(console, w)
+
+
+# --- analyze -------------------------------------------------------------------------------------
+
+
+def _db(v: float) -> str:
+    return "exact" if v == float("inf") else f"{v:.1f}"
+
+
+_SHORT_TYPES = {"Convolution": "conv", "ConvolutionDepthWise": "dw", "InnerProduct": "fc"}
+
+
+def analysis_report(console: Console, analysis: Analysis, model: str) -> None:
+    """The per-layer table, the worst layers in red, large float gains in yellow."""
+    out = RichTable(title=f"{model}: int8 layer by layer", header_style="bold")
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("#", "right"), ("layer", "left"), ("type", "left"), ("MACs", "right"), ("thresh", "right"),
+        ("clip", "right"), ("w dB", "right"), ("alone dB", "right"), ("cos", "right"), ("upto dB", "right"),
+        ("float +dB", "right"),
+    ]
+    for column, justify in columns:
+        out.add_column(column, justify=justify, overflow="fold")
+    worst = {r.name for r in analysis.worst(max(3, len(analysis.layers) // 10))}
+    for k, r in enumerate(analysis.layers):
+        gain = analysis.float_gain(r)
+        w = _db(r.weight_sqnr_db) + (f" (8b {_db(r.weight_sqnr_db_8bit)})" if r.weight_sqnr_db_8bit is not None else "")
+        style = "bold red" if r.name in worst else "yellow" if gain >= 1.0 else None
+        out.add_row(
+            str(k), r.name, _SHORT_TYPES.get(r.type, r.type), f"{r.mac_share:.1%}", f"{r.threshold:.4g}",
+            f"{r.clipped:.2%}", w, _db(r.isolated.sqnr_db), f"{r.isolated.cosine:.4f}", _db(r.cumulative.sqnr_db),
+            f"{gain:+.2f}", style=style,
+        )
+    console.print(out)
+    a = analysis.all_int8
+    console.print(
+        f"all layers int8: output SQNR [bold]{_db(a.sqnr_db)} dB[/], cosine {a.cosine:.5f} "
+        f"(lowest {a.cosine_min:.5f}), "
+        f"top-1 agreement {a.top1:.1%}; on {analysis.analysed_samples} of {analysis.validation_samples} validation "
+        f"samples (calibration: {analysis.calibration_samples}, method {analysis.method}), {analysis.seconds:.1f} s"
+    )
+    names = ", ".join(r.name for r in analysis.worst(3))
+    console.print(f"worst alone: {names}; [dim]alone = only this layer int8, upto = every layer up to it int8, "
+                  f"float = only this layer float; w dB = weight rounding SQNR (8b: at ±127 instead of ncnn's "
+                  f"6-bit rule)[/]")
 
 
 # --- run, bench ----------------------------------------------------------------------------------
