@@ -32,9 +32,9 @@ from .errors import InputError
 from .evaluate import Quality
 from .images import InputSpec
 from .progress import NoProgress, Progress
-from .samples import Sample, Tensors, load_sample, samples_from, split_validation
+from .samples import Sample, load_sample, samples_from, split_validation
 from .table import Table
-from .validation import Config, Validation, quantizable_layers
+from .validation import Config, Validation, layer_macs, quantizable_layers
 
 TIME_BUDGET = 5.0
 """The whole report (calibration included) should take at most this many times a kl table on the
@@ -156,26 +156,6 @@ def _finite(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- what the layers are ---------------------------------------------------------------------------
-
-
-def layer_macs(model: Model, sample: Tensors, layers: Sequence[str]) -> dict[str, int]:
-    """Multiply-accumulates of each layer on one sample: weights × output positions (rows of a 2-D
-    InnerProduct input)."""
-    from ._native import Net
-
-    tops = {name: model.layer(name).tops[0] for name in layers}
-    shapes = {name: v.shape for name, v in Net(model).run(sample, sorted(set(tops.values()))).items()}
-    macs = {}
-    for name in layers:
-        layer = model.layer(name)
-        weights = int(np.asarray(layer.weights["weight"]).size)
-        shape = shapes[tops[name]]
-        if layer.type == "InnerProduct":
-            positions = shape[0] if len(shape) == 2 else 1
-        else:
-            positions = int(np.prod(shape[1:])) if len(shape) >= 2 else 1
-        macs[name] = weights * positions
-    return macs
 
 
 def _weight_sqnr(probe: LayerProbe, scales: np.ndarray) -> float:

@@ -16,6 +16,7 @@ blobs per thread, never the whole set's.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -109,6 +110,42 @@ class Validation:
         fp32 = Net(model, threads=self.threads)
         self.reference: list[Outputs] = self._map(lambda i: fp32.run(self.samples[i], self.outputs))
 
+    def subset(self, count: int, weights: Sequence[float] | None = None) -> Validation:
+        """``count`` of the samples sharing this one's probe and fp32 outputs: spread evenly, or,
+        with ``weights`` (one per sample), the half that weigh most and an even spread of the rest."""
+        n = len(self.samples)
+        if count >= n:
+            return self
+        chosen: list[int] = []
+        if weights is not None:
+            chosen = sorted(range(n), key=lambda i: -weights[i])[: count // 2]
+        rest = [i for i in range(n) if i not in set(chosen)]
+        need = count - len(chosen)
+        chosen += [rest[int(k * len(rest) / need)] for k in range(need)]
+        keep = sorted(chosen)
+        other = copy.copy(self)
+        other.samples = [self.samples[i] for i in keep]
+        other.reference = [self.reference[i] for i in keep]
+        return other
+
+    def weights(self, metric: str) -> list[float]:
+        """How much each sample weighs in a figure: its share of the outputs' energy for ``sqnr``
+        (which pooling is dominated by), the smallness of its top-1 margin for ``top1``; equal
+        otherwise."""
+        n = len(self.reference)
+        if metric == "sqnr":
+            energy = np.array([[float(np.vdot(r[o], r[o])) for o in self.outputs] for r in self.reference])
+            share = energy / np.maximum(energy.sum(axis=0, keepdims=True), 1e-300)
+            return [float(v) for v in share.sum(axis=1)]
+        if metric == "top1":
+            first = self.outputs[0]
+            margins = []
+            for r in self.reference:
+                top = np.sort(np.asarray(r[first], dtype=np.float64).ravel())[::-1]
+                margins.append(-float(top[0] - top[1]) if top.size > 1 else 0.0)
+            return margins
+        return [1.0] * n
+
     def _map(self, work: Callable[[int], object]) -> list:  # type: ignore[type-arg]  # the callers' own types
         """``work(i)`` for every sample index, ``threads`` samples at a time, results in order."""
         with ThreadPoolExecutor(max_workers=self.threads) as pool_:
@@ -198,3 +235,21 @@ class Validation:
 def quantizable_layers(model: Model) -> list[str]:
     """The Convolution, ConvolutionDepthWise and InnerProduct layers, in file order."""
     return [layer.name for layer in model.layers if layer.type in QUANTIZABLE_TYPES and layer.bottoms]
+
+
+def layer_macs(model: Model, sample: Tensors, layers: Sequence[str]) -> dict[str, int]:
+    """Multiply-accumulates of each layer on one sample: weights × output positions (rows of a 2-D
+    InnerProduct input)."""
+    tops = {name: model.layer(name).tops[0] for name in layers}
+    shapes = {name: v.shape for name, v in Net(model).run(sample, sorted(set(tops.values()))).items()}
+    macs = {}
+    for name in layers:
+        layer = model.layer(name)
+        weights = int(np.asarray(layer.weights["weight"]).size)
+        shape = shapes[tops[name]]
+        if layer.type == "InnerProduct":
+            positions = shape[0] if len(shape) == 2 else 1
+        else:
+            positions = int(np.prod(shape[1:])) if len(shape) >= 2 else 1
+        macs[name] = weights * positions
+    return macs
