@@ -17,6 +17,7 @@ from typing import Any
 
 from .._native import Model
 from ..errors import InputError
+from ..evaluate import Target
 from ..images import InputSpec
 from ..methods.registry import METHODS
 from ..runner import RunOptions
@@ -27,7 +28,8 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 TABLE_USAGE = "ncnnq table model.param model.bin [list.txt[,list2.txt...]] out.table [key=value ...]"
 QUANTIZE_USAGE = (
     "ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
-    "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0]"
+    "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0] "
+    "[target=sqnr:30|cos:0.999|top1:0.99 [val=0.2] [verify=1]]"
 )
 ANALYZE_USAGE = (
     "ncnnq analyze model.param model.bin images/|list.txt[,...] [existing.table] mean=[..] norm=[..] shape=[..] "
@@ -43,7 +45,7 @@ BENCH_USAGE = "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup
 IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
 RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")
 # Options of ncnnq quantize beyond ncnn2table's, with their defaults.
-_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "0"}
+_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "0", "target": "", "val": "0.2", "verify": "0"}
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -248,6 +250,10 @@ class QuantizeArgs:
     optimize: bool
     table: str | None
     fp32: bool
+    target: Target | None = None
+    """Automatic mixed precision: the accuracy to reach on the validation split."""
+    validation: float = 0.2
+    verify: bool = False
 
 
 def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
@@ -256,15 +262,13 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
     if len(positional) != 5 or keyed != list(tokens[5:]):
         raise InputError("usage: " + QUANTIZE_USAGE)
     in_param, in_bin, list_spec, out_param, out_bin = positional
-    extras = dict(_QUANTIZE_EXTRAS)
-    table_tokens = []
-    for token in keyed:
-        key, _, value = token.partition("=")
-        if key in extras:
-            extras[key] = value
-        else:
-            table_tokens.append(token)
+    extras, table_tokens = _split_extras(keyed, _QUANTIZE_EXTRAS)
     options = parse_table_options(table_tokens)
+    target = Target.parse(extras["target"]) if extras["target"] else None
+    given = {token.partition("=")[0] for token in keyed}
+    for key in ("val", "verify"):
+        if key in given and target is None:
+            raise InputError(f"option {key} needs target= (automatic mixed precision)")
     return QuantizeArgs(
         in_param,
         in_bin,
@@ -275,6 +279,9 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
         optimize=_flag("optimize", extras["optimize"]),
         table=extras["table"] or None,
         fp32=_flag("fp32", extras["fp32"]),
+        target=target,
+        validation=_fraction("val", extras["val"]),
+        verify=_flag("verify", extras["verify"]),
     )
 
 

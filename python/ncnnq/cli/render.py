@@ -25,11 +25,13 @@ from rich.table import Table as RichTable
 
 from ..analyze import Analysis
 from ..int8 import QuantizeReport
+from ..mixed_precision import MixedPrecision
 from ..optimize import OptimizeReport
 from ..pipeline import DemoResult
 from ..runner import BenchResult, OutputSummary
 from ..summary import ModelSummary
 from ..table import Table
+from ..verify import Verification
 
 StrPath = Union[str, "PathLike[str]"]
 KernelCalls = list[tuple[str, str, int]]
@@ -223,6 +225,52 @@ def analysis_report(console: Console, analysis: Analysis, model: str) -> None:
     console.print(f"worst alone: {names}; [dim]alone = only this layer int8, upto = every layer up to it int8, "
                   f"float = only this layer float; w dB = weight rounding SQNR (8b: at ±127 instead of ncnn's "
                   f"6-bit rule)[/]")
+
+
+def _figure(metric: str, v: float) -> str:
+    if metric == "sqnr":
+        return f"{_db(v)} dB"
+    if metric == "top1":
+        return f"{v:.1%}"
+    return f"{v:.5f}" if metric == "cos" else f"{v:.4g}"
+
+
+def mixed_precision_report(console: Console, result: MixedPrecision, latency: dict[str, float], threads: int) -> None:
+    """What the search kept float and why, the share of MACs still int8, the figure reached, and
+    ncnnq's latency of the result beside all-int8 and fp32."""
+    metric = result.target.split(":")[0] if ":" in result.target else "task"
+    changed = [d for d in result.decisions if d.reason]
+    if changed:
+        out = RichTable(title=f"mixed precision for {result.target}", header_style="bold")
+        for column in ("layer", "precision", "scales", "why"):
+            out.add_column(column, overflow="fold")
+        for d in changed:
+            out.add_row(d.name, "[yellow]float[/]" if d.precision == "float" else "int8",
+                        "-" if d.precision == "float" else d.variant, d.reason)
+        console.print(out)
+    verdict = "[green]met[/]" if result.met else "[red]not met[/]"
+    console.print(
+        f"target {result.target} {verdict}: {_figure(metric, result.value)} on {result.validation_samples} "
+        f"validation samples (all int8 with the method's table: {_figure(metric, result.all_int8_value)}); "
+        f"{len(result.float_layers)} layer(s) float, [bold]{result.int8_mac_share:.1%}[/] of the MACs int8"
+    )
+    times = ", ".join(f"{name} {seconds * 1e3:.3g} ms" for name, seconds in latency.items())
+    console.print(f"ncnnq latency ({threads} thread(s), median): {times}")
+
+
+def verification(console: Console, v: Verification, metric: str, samples: int) -> None:
+    """Real ncnn's figure beside ncnnq's for the written files."""
+    verdict = "[green]agree[/]" if v.agree else "[red]disagree[/]"
+    console.print(
+        f"verify in real ncnn on {samples} validation samples: ncnn {_figure(metric, v.ncnn_value)}, "
+        f"ncnnq {_figure(metric, v.ncnnq_value)}: {verdict}"
+    )
+    if v.divergence is not None:
+        d = v.divergence
+        console.print(f"  first divergence: layer {d.layer} ({d.type}), blob {d.blob}: {_db(d.sqnr_db)} dB between "
+                      f"the engines")
+    elif not v.agree:
+        console.print("  every blob agrees on the sample compared: the difference is spread over samples")
 
 
 # --- run, bench ----------------------------------------------------------------------------------
