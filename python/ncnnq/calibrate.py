@@ -176,12 +176,15 @@ def calibrate_many(
     runner = _Runner(model, specs, input_type, threads, progress)
 
     collected: dict[str, dict[str, BlobStats]] = {}
+    # One-pass histograms hold each blob's absmax and size too: absmax methods share them.
+    shared = not two_pass and any(METHODS[m].statistics == "histogram" for m in methods)
     tables = {}
     for method in methods:
         chosen = METHODS[method]
-        if chosen.statistics not in collected:
-            collected[chosen.statistics] = _statistics(runner, samples, watched, chosen.statistics, two_pass)
-        stats = dict(collected[chosen.statistics])
+        kind = "histogram" if shared else chosen.statistics
+        if kind not in collected:
+            collected[kind] = _statistics(runner, samples, watched, kind, two_pass)
+        stats = dict(collected[kind])
         thresholds = _per_blob(chosen.threshold, stats, watched, threads)
         for b in blobs:
             stats[b] = stats[sources.get(b, b)]
