@@ -183,3 +183,28 @@ def test_verify_names_the_first_layer_where_the_engines_diverge(tmp_path):
         else:
             assert v.divergence is not None and (v.divergence.layer, v.divergence.blob) == ("gdw", "g")
             assert v.ncnnq_value > 20 and not v.ncnn_value > 20
+
+
+def test_the_float_prefix_search_finds_the_smallest_prefix():
+    from ncnnq.mixed_precision import _smallest_prefix, predicted_prefix
+
+    tried: list[int] = []
+    for need in (1, 3, 7, 8, 20):
+
+        def trial(k: int, need: int = need) -> tuple[bool, float, object]:
+            tried.append(k)
+            return k >= need, float(k), None
+
+        for start in (1, 5, 30):
+            tried.clear()
+            k, value, _ = _smallest_prefix(trial, start, 20, (0.0, None))  # type: ignore[arg-type]
+            assert k == need and value == need
+            assert len(tried) <= 2 * 5 + 2
+    k, value, _ = _smallest_prefix(lambda k: (False, -1.0, None), 1, 6, (0.0, None))  # type: ignore[arg-type,return-value]
+    assert k == 6 and value == -1.0
+    # Independent noise: 10 dB to gain needs 90 % of it gone.
+    gains = {"a": 10 * math.log10(1 / 0.5), "b": 10 * math.log10(1 / 0.55), "c": 1.0}  # 50 %, 45 %
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 23.0) == 1
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 30.0) == 2
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 60.0) == 3
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, None) == 1

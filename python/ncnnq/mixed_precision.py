@@ -10,9 +10,11 @@ metric) searches on a validation split of the user's images that took no part in
    highest on the screening samples. A layer's choice is judged on the model's outputs, never on
    the images it was calibrated on.
 3. **Float where int8 still fails**, greedily by gain per float MAC: each layer's gain is the
-   output SQNR won by keeping only it float (on the screening samples); layers are made float in
-   that order until the target is met on the whole validation split, then every float layer whose
-   return to int8 still meets the target goes back (largest first).
+   output SQNR won by keeping only it float (on the screening samples). The search finds the
+   shortest prefix of that order whose layers float meet the target on the whole validation split
+   (starting where the gains, added up as independent noise, say it should, then doubling and
+   halving), then tries the float layers, largest first, in int8 again: each that still meets the
+   target goes back.
 
 Every configuration runs as its written file would (:mod:`ncnnq.validation`): requantize fusion,
 and the quantize/dequantize boundaries a float layer adds, are in the figures. The result's table
@@ -22,7 +24,7 @@ is ncnn's, with the float layers' lines commented out (``#``), so ncnn2int8 make
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +48,8 @@ DEFAULT_VALIDATION = 0.2
 SCREENING_SAMPLES = 16
 """Validation samples the per-layer screening (scale choice, float gains) runs on."""
 NEGLIGIBLE_DB = 20.0
+PRUNE_TRIALS = 12
+"""Float layers (largest first) the pruning tries to make int8 again."""
 
 
 @dataclass(frozen=True)
@@ -261,17 +265,22 @@ def search(
         # By gain per float MAC; layers that gain nothing on the screening samples come last, so
         # that the target is always reached (every layer float is the fp32 model).
         order = sorted(layers, key=lambda n: (gains[n] <= 0, -gains[n] / max(1, macs[n])))
-        for name in order:
-            floats.append(name)
-            value, quality = judged(f"float {name}", config.with_int8([n for n in layers if n not in floats]))
-            if judge.met(value):
-                break
+        target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
+            else None
+        start = predicted_prefix(order, gains, _sqnr(quality), target_db)
+
+        def trial(k: int) -> tuple[bool, float, Quality]:
+            v, q = judged(f"float the first {k} by gain per MAC", config.with_int8(order[k:]))
+            return judge.met(v), v, q
+
+        count, value, quality = _smallest_prefix(trial, start, len(order), (value, quality))
+        floats = order[:count]
         if judge.met(value):
-            for name in sorted(floats, key=lambda n: -macs[n]):
-                trial = [n for n in floats if n != name]
-                v2, q2 = judged(f"int8 again {name}", config.with_int8([n for n in layers if n not in trial]))
+            for name in sorted(floats, key=lambda n: -macs[n])[:PRUNE_TRIALS]:
+                kept = [n for n in floats if n != name]
+                v2, q2 = judged(f"int8 again {name}", config.with_int8([n for n in layers if n not in kept]))
                 if judge.met(v2):
-                    floats, value, quality = trial, v2, q2
+                    floats, value, quality = kept, v2, q2
     final = config.with_int8([n for n in layers if n not in floats])
     table = Table(
         weights={k: v for k, v in final.weights.items() if k.rsplit("_param_", 1)[0] not in floats},
@@ -293,6 +302,49 @@ def search(
         _target_text(target), table, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
         tuple(decisions), tuple(steps), len(validation.samples), len(screening.samples),
     )
+
+
+def predicted_prefix(order: Sequence[str], gains: Mapping[str, float], base_db: float, target_db: float | None) -> int:
+    """How many layers of ``order`` to make float for ``target_db``, if the layers' noise adds up:
+    keeping layer i float removes the share 1 − 10^(−gain_i/10) of the noise, and the target needs
+    1 − 10^(−(target − base)/10) of it gone. 1 without an SQNR target."""
+    if target_db is None:
+        return 1
+    need = 1 - 10 ** (-(target_db - base_db) / 10) if math.isfinite(base_db) else 0.0
+    removed = 0.0
+    for k, name in enumerate(order, start=1):
+        g = gains[name]
+        removed += 1.0 if math.isinf(g) and g > 0 else max(0.0, 1 - 10 ** (-g / 10))
+        if removed >= need:
+            return k
+    return len(order)
+
+
+def _smallest_prefix(
+    trial: Callable[[int], tuple[bool, float, Quality]], start: int, n: int, failed: tuple[float, Quality]
+) -> tuple[int, float, Quality]:
+    """The smallest k whose ``trial(k)`` meets the target, if meeting it grows with k: from
+    ``start``, doubling until met, then halving the interval (trial(0) is known to fail with
+    ``failed``). Returns (k, its figure and quality); k = n, unmet, when nothing meets it."""
+    lo, hi = 0, None
+    best: tuple[float, Quality] = failed
+    k = max(1, min(start, n))
+    while hi is None:
+        met, v, q = trial(k)
+        if met:
+            hi, best = k, (v, q)
+        elif k >= n:
+            return n, v, q
+        else:
+            lo, k = k, min(n, 2 * k)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        met, v, q = trial(mid)
+        if met:
+            hi, best = mid, (v, q)
+        else:
+            lo = mid
+    return hi, best[0], best[1]
 
 
 def _target_text(target: Target | float) -> str:
