@@ -19,6 +19,7 @@ from PIL import Image
 from .._native import MAX_THREADS
 from ..errors import Error
 from . import render, usage
+from .analysis import cmd_analyze
 from .demo import cmd_demo
 from .inference import cmd_bench, cmd_run
 from .json_out import add_json_flag, pop_json_flag
@@ -78,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     quant = _subcommand(sub, "quantize", usage.QUANTIZE)
     quant.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     quant.set_defaults(run=cmd_quantize)
+    analyze = _subcommand(sub, "analyze", usage.ANALYZE)
+    analyze.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    analyze.set_defaults(run=cmd_analyze)
     opt = _subcommand(sub, "optimize", usage.OPTIMIZE)
     opt.add_argument("inparam", metavar="in.param", help="input .param")
     opt.add_argument("inbin", metavar="in.bin", help="input .bin, or null for seeded random weights")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .._native import MAX_THREADS
 from ..methods.registry import METHODS
-from .ncnn_args import BENCH_USAGE, PIXEL_FORMATS, QUANTIZE_USAGE, RUN_USAGE, TABLE_USAGE
+from .ncnn_args import ANALYZE_USAGE, BENCH_USAGE, PIXEL_FORMATS, QUANTIZE_USAGE, RUN_USAGE, TABLE_USAGE
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,42 @@ arguments:
 ncnnq's own options:
   optimize=1            run ncnnoptimize's passes first (0: calibrate the model as given)
   table=out.table       also write the scale table (default: not written)
-  fp32=0                1: keep float layers' weights fp32 (default fp16, as ncnn2int8)""",
+  fp32=0                1: keep float layers' weights fp32 (default fp16, as ncnn2int8)
+
+automatic mixed precision (the fewest float MACs that reach an accuracy target):
+  target=sqnr:30        sqnr:<dB>, cos:<0..1> or top1:<0..1>, measured on the model's
+                        outputs against fp32 on a validation split of the images; layers
+                        that break it stay float (their table lines commented out)
+  val=0.2               the validation fraction, never used for calibration (with target=)
+  verify=1              also run the written files in real ncnn (PyPI ncnn) on the
+                        validation split and compare (with target=; default 0)""",
     example=(
         "ncnnq quantize in.param in.bin images/ int8.param int8.bin mean=[104,117,123] norm=[1,1,1] "
         "shape=[227,227,3] pixel=BGR thread=2 method=kl table=int8.table"
+    ),
+)
+
+ANALYZE = Help(
+    summary="which layers break int8: per-layer figures on the model's outputs against fp32",
+    usage=ANALYZE_USAGE,
+    details=f"""\
+arguments:
+  model.param model.bin   the fp32 model
+  images/|list.txt        a folder of images or ncnn2table's list file (one per input, comma-separated)
+  existing.table          judge this table instead of calibrating one
+
+{_CALIBRATION_OPTIONS}
+
+ncnnq's own options:
+  val=0.2               the validation fraction, never used for calibration
+  samples=N             validation samples the figures use (default: as many as fit a
+                        time budget of about five kl tables)
+  json=report.json      also write the report as JSON
+  plot=report.png       also write it as a PNG chart
+  fp32=0                1: judge the files with fp32 float arrays (as quantize fp32=1)""",
+    example=(
+        "ncnnq analyze opt.param opt.bin images/ mean=[104,117,123] norm=[1,1,1] shape=[227,227,3] "
+        "pixel=BGR thread=2 method=kl plot=layers.png"
     ),
 )
 
