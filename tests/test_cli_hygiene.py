@@ -16,6 +16,7 @@ import pytest
 
 import ncnnq
 import tinynet
+from ncnnq.analyze import analyze
 from ncnnq.cli import app, main
 from ncnnq.methods.registry import METHODS
 
@@ -163,3 +164,11 @@ def test_thread_counts_are_checked_up_front(tmp_path):
     assert r.returncode == 2 and "thread count from 1 to 1024" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(ncnnq.InputError, match="threads"):
         ncnnq.calibrate(ncnnq.Model.load(PARAM, BIN), [os.fspath(tinynet.image_files()[0])], threads=-1)
+    table = ncnnq.Table(activations={"conv1": 1.0})
+    for call in (
+        lambda: analyze(ncnnq.Model.load(PARAM, BIN), tinynet.image_files()[:4], table=table, threads=-1),
+        lambda: ncnnq.quantize_model(ncnnq.Model.load(PARAM, BIN), tinynet.image_files()[:4], threads=0,
+                                     target="sqnr:20"),
+    ):
+        with pytest.raises(ncnnq.InputError, match="threads"):
+            call()

@@ -1,5 +1,5 @@
 """Two layers with one name would share one table entry (both would get the first layer's weight
-scales): ``table``, ``int8`` and ``quantize`` refuse such a model naming both lines; running it is
+scales): ``table``, ``int8``, ``quantize`` and ``analyze`` refuse such a model naming both lines; running it is
 allowed, with a warning. A table key given twice is an error naming both lines."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 import ncnnq
 import tinynet
+from ncnnq.analyze import analyze
 
 PARAM, BIN = tinynet.model_files()
 IMAGES = str(tinynet.image_files()[0].parent)
@@ -72,6 +73,17 @@ def test_table_int8_and_quantize_refuse_naming_both_lines(dup, tmp_path):
     assert r.returncode == 2 and "lines 10 and 11" in r.stderr, r.stderr
     assert not (tmp_path / "q.param").exists()
 
+    r = _cli("quantize", str(dup), str(BIN), IMAGES, str(tmp_path / "q.param"), str(tmp_path / "q.bin"), *OPTS,
+             "target=sqnr:20")
+    assert r.returncode == 2 and "lines 10 and 11" in r.stderr, r.stderr
+    assert not (tmp_path / "q.param").exists()
+
+    # analyze keys its figures by layer name too, with a table given as well as calibrating.
+    for table_arg in ([str(good_table)], []):
+        r = _cli("analyze", str(dup), str(BIN), IMAGES, *table_arg, *OPTS, f"json={tmp_path / 'a.json'}")
+        assert r.returncode == 2 and "lines 10 and 11" in r.stderr, r.stderr
+        assert not (tmp_path / "a.json").exists()
+
 
 def test_the_api_refuses_too(dup):
     model = ncnnq.Model.load(dup, BIN)
@@ -81,6 +93,10 @@ def test_the_api_refuses_too(dup):
     table = ncnnq.Table(weights={"conv3a_param_0": np.ones(16, np.float32)}, activations={"conv3a": 10.0})
     with pytest.raises(ncnnq.InputError, match="lines 10 and 11"):
         ncnnq.quantize(model, table)
+    # analyze refuses before it reads an input (these do not exist), with a table given too.
+    missing = [f"missing{k}.png" for k in range(4)]
+    with pytest.raises(ncnnq.InputError, match="lines 10 and 11"):
+        analyze(model, missing, table=table, specs=[ncnnq.InputSpec((32, 32, 3), "BGR")], validation=0.5)
 
 
 def test_a_model_that_only_runs_keeps_them_with_a_warning(dup, tmp_path):
