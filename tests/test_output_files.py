@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -156,24 +155,6 @@ def test_check_outputs_names_the_problem(tmp_path):
         with pytest.raises(ncnnq.FileError, match=message):
             check_outputs(paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "alias"]
-
-
-@pytest.fixture()
-def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder that takes no new files: without write permission, or immutable (``chattr +i``)
-    when running as root, which ignores permission bits."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
-    immutable = False
-    if os.access(folder, os.W_OK):
-        immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
-        if not immutable:
-            pytest.skip("running as root where chattr +i is not available")
-    yield folder
-    if immutable:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
-    folder.chmod(0o755)
 
 
 def test_read_only_folder_fails_before_the_work(read_only_folder):

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import demo
 from .._native import Model, Net
-from ..errors import InputError
+from ..errors import FileError, InputError
 from ..evaluate import Agreement, compare_outputs
 from ..images import InputSpec, image_tensor
 from ..int8 import QuantizeReport
@@ -51,12 +51,24 @@ def new_folder(parent: Path) -> Path:
 
 def check_folder(folder: Path) -> None:
     """The demo writes only into a new or empty folder: it never replaces anything."""
+    if folder.is_symlink() and not folder.exists():
+        raise InputError(f"{folder} is a symlink to nothing; the demo needs a new or empty folder")
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder} is a file; the demo needs a new or empty folder")
+        raise InputError(f"{folder} is not a folder; the demo needs a new or empty folder")
     if folder.is_dir() and any(folder.iterdir()):
         raise InputError(f"{folder} is not empty; the demo writes only into a new or empty folder")
     if not folder.parent.is_dir():
         raise InputError(f"{folder}: folder {folder.parent} does not exist")
+
+
+def prepare_folder(folder: Path) -> None:
+    """:func:`check_folder`, then the folder made, so that a folder the demo cannot create fails
+    before anything is printed or computed."""
+    check_folder(folder)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise FileError(f"{folder}: cannot create the demo's folder ({e.strerror or e})") from None
 
 
 def spec() -> InputSpec:
@@ -190,10 +202,9 @@ def run_demo(
     """Runs the demo into ``folder`` (new or empty). ``calibration`` and ``held_out`` default to the
     shipped split (:func:`ncnnq.demo.calibration_photos`, :func:`ncnnq.demo.held_out_photos`)."""
     out = Path(folder)
-    check_folder(out)
+    prepare_folder(out)
     calibration = list(demo.calibration_photos() if calibration is None else calibration)
     held_out = list(demo.held_out_photos() if held_out is None else held_out)
-    out.mkdir(exist_ok=True)
     param_bytes, bin_bytes = demo.model_bytes()
     model_files = {
         "param": out / f"{demo.MODEL}.param",
