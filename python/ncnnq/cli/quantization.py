@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from .._native import Model
 from ..calibrate import calibrate, calibrated_layers, weight_only_table
+from ..errors import InputError
 from ..int8 import quantize, save_int8
 from ..mixed_precision import MixedResult
 from ..output import check_outputs
@@ -57,6 +59,8 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_quantize_args(args.args)
     options = parsed.options
     check_outputs([parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
+    if parsed.verify:
+        _check_readable_back([parsed.out_param, parsed.out_bin])
     model = Model.load(parsed.in_param, parsed.in_bin)
     specs = input_specs(model, options)
     samples = samples_from_lists(model, parsed.lists, options.input_type)
@@ -80,6 +84,14 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     render.wrote(console, [parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
     if result.mixed is not None:
         _report_mixed(console, result.mixed, result.optimized, parsed, options.thread or 1)
+
+
+def _check_readable_back(paths: list[str]) -> None:
+    """verify=1 runs the written files in real ncnn: a device or FIFO would not give them back (and
+    the command would fail after writing)."""
+    for path in paths:
+        if Path(path).exists() and not Path(path).is_file():
+            raise InputError(f"{path}: verify=1 reads the written files back, so outputs must be regular files")
 
 
 def _latencies(models: dict[str, Model], sample: dict[str, np.ndarray], threads: int) -> dict[str, float]:
