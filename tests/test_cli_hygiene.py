@@ -129,7 +129,8 @@ def test_a_forgotten_list_file_is_an_error_not_an_empty_table(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("command", ["info", "table", "int8", "quantize", "optimize", "run", "bench", "demo"])
+@pytest.mark.parametrize("command", ["info", "table", "int8", "quantize", "analyze", "optimize", "run", "bench",
+                                     "demo"])
 def test_every_subcommand_help_has_syntax_options_and_an_example(command):
     r = _cli(command, "--help")
     assert r.returncode == 0 and not r.stderr, r.stderr
@@ -138,7 +139,10 @@ def test_every_subcommand_help_has_syntax_options_and_an_example(command):
     assert "example:\n  ncnnq " + command in text, text
     expected = {
         "table": ["mean=", "norm=", "shape=", "pixel=", "thread=", "method=", "type=", "weight-only"],
-        "quantize": ["mean=", "norm=", "shape=", "pixel=", "thread=", "method=", "optimize=1", "table=", "fp32=0"],
+        "quantize": ["mean=", "norm=", "shape=", "pixel=", "thread=", "method=", "optimize=1", "table=", "fp32=0",
+                     "target=", "val=0.2", "verify=1"],
+        "analyze": ["mean=", "norm=", "shape=", "pixel=", "thread=", "method=", "existing.table", "val=0.2",
+                    "samples=N", "json=", "plot=", "fp32=0"],
         "int8": ["--fp32", "model.table"],
         "optimize": ["flag", "cutstart", "null", "/dev/null"],
         "run": ["input=", "threads=1", "seed=0", "labels=", "top=5", "--json"],
@@ -148,7 +152,7 @@ def test_every_subcommand_help_has_syntax_options_and_an_example(command):
     }[command]
     missing = [e for e in expected if e not in text]
     assert not missing, (missing, text)
-    if command in ("table", "quantize"):
+    if command in ("table", "quantize", "analyze"):
         assert all(m in text for m in METHODS), text
 
 

@@ -196,3 +196,64 @@ def test_several_outputs_are_written_together(tmp_path):
     assert keep.read_text() == "old"
     write_outputs([(keep, "new"), (tmp_path / "b", b"\x00\x01")])
     assert keep.read_text() == "new" and (tmp_path / "b").read_bytes() == b"\x00\x01"
+
+
+def test_quantize_leaves_no_table_when_the_bin_cannot_be_written(tmp_path):
+    """Item 6: the table is not left behind by a later failing write, with or without target=."""
+    full = tmp_path / "full"
+    _mknod_char(full, 7)  # writes fail with ENOSPC
+    out = tmp_path / "q.param"
+    out.write_text("old")
+    for extra in ([], ["target=sqnr:20"]):
+        r = _cli("quantize", PARAM, BIN, IMAGES, str(out), str(full), *OPTS, f"table={tmp_path / 'q.table'}", *extra)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "full" in r.stderr, r.stderr
+        assert out.read_text() == "old" and not (tmp_path / "q.table").exists(), extra
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "q.param"], "no temporary file left"
+
+
+def test_quantize_with_a_target_writes_its_table_through_a_symlink(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "q.table"
+    target.write_text("old")
+    (tmp_path / "link.table").symlink_to("real/q.table")
+    r = _cli("quantize", PARAM, BIN, IMAGES, str(tmp_path / "q.param"), str(tmp_path / "q.bin"), *OPTS,
+             f"table={tmp_path / 'link.table'}", "target=sqnr:20")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "link.table").is_symlink() and target.read_text().startswith("conv")
+
+
+def test_verify_needs_outputs_it_can_read_back(tmp_path):
+    null = tmp_path / "null"
+    _mknod_char(null, 3)
+    out = tmp_path / "q.param"
+    out.write_text("old")
+    r = _cli("quantize", PARAM, BIN, IMAGES, str(out), str(null), *OPTS, "target=sqnr:20", "verify=1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "null" in r.stderr and "verify=1" in r.stderr, r.stderr
+    assert out.read_text() == "old" and "calibrat" not in r.stdout, "refused before the work"
+
+
+def test_analyze_writes_its_report_through_special_files_and_symlinks(tmp_path):
+    null = tmp_path / "null"
+    _mknod_char(null, 3)
+    before = _state(null)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.png").write_bytes(b"old")
+    (tmp_path / "plot.png").symlink_to("real/a.png")
+    r = _cli("analyze", PARAM, BIN, IMAGES, *OPTS, "samples=2", f"json={null}", f"plot={tmp_path / 'plot.png'}")
+    assert r.returncode == 0, r.stderr
+    assert _state(null) == before and (tmp_path / "plot.png").is_symlink()
+    assert (tmp_path / "real" / "a.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["a.png"]
+
+
+def test_analyze_checks_its_outputs_before_the_work(tmp_path):
+    (tmp_path / "dir.json").mkdir()
+    for option, name in ((f"json={tmp_path / 'dir.json'}", "dir.json"), (f"plot={tmp_path / 'no' / 'a.png'}", "no")):
+        r = _cli("analyze", PARAM, BIN, IMAGES, *OPTS, option)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert name in r.stderr and "layer by layer" not in r.stdout, r.stdout
+    r = _cli("analyze", PARAM, BIN, IMAGES, *OPTS, f"json={tmp_path / 'a.json'}", f"plot={tmp_path / 'a.json'}")
+    assert r.returncode == 2 and "same file" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json"]
