@@ -1,17 +1,20 @@
 """The command line driven with random bad files and options (seeded): whatever happens, the exit
-status is 0 or 2, nothing prints a traceback, no special file (device, symlink) is changed, and
-when the command fails every existing output is as it was and no temporary file is left.
+status is 0 or 2, nothing prints a traceback, no special file (device, FIFO, symlink) is changed,
+and when the command fails every existing output is as it was and no temporary file is left.
 
 The default run tries ``CASES`` command lines; ``pytest -m slow`` tries ``SLOW_CASES`` more."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import stat
 import struct
+import threading
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,9 @@ class Scene:
     rng: random.Random
     special: dict[Path, tuple[int, int, str]]
     existing: dict[Path, bytes]
+    clean: bool = False
+    """Good inputs and options, only the outputs drawn at random: commands that succeed, writing
+    into devices, FIFOs, symlinks and existing files."""
 
     def path(self, name: str) -> str:
         return str(self.root / name)
@@ -68,7 +74,7 @@ def _mutated_param(rng: random.Random) -> str:
 
 def _param(scene: Scene) -> str:
     rng = scene.rng
-    choice = rng.randrange(14)
+    choice = 0 if scene.clean else rng.randrange(14)
     target = scene.root / f"in{rng.randrange(1000)}.param"
     if choice == 0 or choice >= 8:
         return str(PARAM)
@@ -85,16 +91,16 @@ def _param(scene: Scene) -> str:
     elif choice == 6:
         target.write_bytes(struct.pack("<iii", 7767517, rng.randint(-5, 1 << 30), rng.randint(-5, 1 << 30)))
     else:
-        return str(next(iter(scene.special)))  # a device or symlink as input
+        return scene.path("link.table")  # a symlink as input (a FIFO would wait for a writer)
     return str(target)
 
 
 def _bin(scene: Scene) -> str:
     rng = scene.rng
     data = BIN.read_bytes()
-    choice = rng.randrange(8)
+    choice = 0 if scene.clean else rng.randrange(8)
     target = scene.root / f"in{rng.randrange(1000)}.bin"
-    if choice <= 3:
+    if choice <= 1:
         return str(BIN)
     if choice == 2:
         target.write_bytes(data[: rng.randrange(len(data))])
@@ -118,7 +124,7 @@ def _png_claiming(path: Path, width: int, height: int) -> None:
 
 def _images(scene: Scene) -> str:
     rng = scene.rng
-    choice = rng.randrange(10)
+    choice = 0 if scene.clean else rng.randrange(10)
     entries = [str(p) for p in IMAGES]
     if choice == 0:
         return str(IMAGES[0].parent)
@@ -152,7 +158,7 @@ def _table(scene: Scene) -> str:
     rng = scene.rng
     target = scene.root / f"in{rng.randrange(1000)}.table"
     lines = ["conv1_param_0 " + "1.0 " * 16, "conv1 10.0 ", "conv2_param_0 " + "2.0 " * 32, "conv2 5.0 "]
-    choice = rng.randrange(5)
+    choice = 4 if scene.clean else rng.randrange(5)
     if choice == 0:
         lines.append(rng.choice(lines))
     elif choice == 1:
@@ -189,13 +195,21 @@ OPTION_POOL = [
     "pixel=GRAY", "thread=0", "thread=-3", "thread=99999", "thread=1", "thread=2", "method=foo", "method=kl",
     "method=aciq", "method=mse", "type=1", "type=3", "unknown=1", "=", "optimize=0", "optimize=2", "fp32=1",
     "table=" + "x" * 300, "threads=0", "loops=1", "warmup=0", "input=random", "input=nope.jpg", "top=0", "seed=-1",
+    "--json", "target=sqnr:20", "target=cos:2", "target=top1:0.5", "target=foo", "val=0.5", "val=1", "verify=1",
+    "samples=0", "samples=2", "json=", "plot=",
 ]
+
+
+def _demo_folder(scene: Scene) -> str:
+    """Only folders the demo must refuse (a good one would run the whole demo)."""
+    return scene.rng.choice([str(scene.root), *map(str, scene.existing), *map(str, scene.special),
+                             scene.path("missing/demo")])
 
 
 def _options(scene: Scene, count: int, base: tuple[str, ...] = ()) -> list[str]:
     """``base`` with ``count`` random options added or put in place of the one with their key."""
     chosen = {token.partition("=")[0]: token for token in base}
-    for token in scene.rng.sample(OPTION_POOL, count):
+    for token in scene.rng.sample(OPTION_POOL, 0 if scene.clean else count):
         chosen[token.partition("=")[0]] = token
     return list(chosen.values())
 
@@ -205,6 +219,7 @@ GOOD = (*OPTION_POOL[:4], "thread=1")
 
 def _command(scene: Scene) -> list[str]:
     rng = scene.rng
+    scene.clean = rng.random() < 0.3
     builders: list[Callable[[], list[str]]] = [
         lambda: ["info", _param(scene), _bin(scene)],
         lambda: ["table", _param(scene), _bin(scene), _images(scene), _output(scene, ".table"),
@@ -217,6 +232,10 @@ def _command(scene: Scene) -> list[str]:
                  _output(scene, ".bin"), rng.choice(["0", "1", "65536", "x", "-1"])],
         lambda: ["run", _param(scene), _bin(scene), *_options(scene, rng.randint(0, 2))],
         lambda: ["bench", _param(scene), *_options(scene, rng.randint(0, 2), ("loops=1", "warmup=0"))],
+        lambda: ["analyze", _param(scene), _bin(scene), _images(scene), *rng.choice([[], [_table(scene)]]),
+                 *_options(scene, rng.randint(0, 2), (*GOOD, "samples=2")),
+                 *rng.sample([f"json={_output(scene, '.json')}", f"plot={_output(scene, '.png')}"], rng.randint(0, 2))],
+        lambda: ["demo", _demo_folder(scene), *rng.choice([[], ["--threads", rng.choice(["0", "-1", "x", "1"])]])],
     ]
     return rng.choice(builders)()
 
@@ -233,18 +252,50 @@ def _scene(root: Path, seed: int) -> Scene:
         scene.existing[root / name] = (root / name).read_bytes()
     (root / "link.table").symlink_to("target.table")
     scene.special[root / "link.table"] = _state(root / "link.table")
+    os.mkfifo(root / "pipe")
+    scene.special[root / "pipe"] = _state(root / "pipe")
     try:
         os.mknod(root / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
         scene.special[root / "null"] = _state(root / "null")
     except PermissionError:
-        pass  # not root: the symlink is the special file
+        pass  # not root: the symlink and the FIFO are the special files
     return scene
+
+
+@contextlib.contextmanager
+def _draining(fifo: Path) -> Iterator[None]:
+    """A reader that empties ``fifo`` for as long as the command runs, as a pipe's reader would. It
+    holds the FIFO open from the start, so a writer never waits and nothing waits on the path (a
+    broken writer might replace it)."""
+    stop = threading.Event()
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+    def drain() -> None:
+        while not stop.is_set():
+            try:
+                if not os.read(fd, 1 << 16):
+                    time.sleep(0.005)  # no writer, or the writer closed: nothing to read yet
+            except BlockingIOError:
+                time.sleep(0.005)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        reader.join()
+        os.close(fd)
 
 
 def _check(seed: int, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scene = _scene(root, seed)
     argv = _command(scene)
-    code = main(argv)
+    with _draining(root / "pipe"):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's usage errors, as the ncnnq command exits with them
+            code = e.code if isinstance(e.code, int) else 2
     err = capsys.readouterr().err
     described = f"seed {seed}: ncnnq {' '.join(argv)}\n{err}"
     assert code in (0, 2), described
