@@ -9,8 +9,9 @@ grow with the number of samples.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,21 +66,32 @@ class _Runner:
             collector.add([self.load(sample)])
 
         self.progress.start(stage, len(samples))
-        pool = ThreadPoolExecutor(max_workers=self.threads + 1)
+        workers = self.threads + 1
+        pool = ThreadPoolExecutor(max_workers=workers)
+        # At most a few samples per worker are queued at once: pending work (and its futures) stays
+        # the same size for 500 or 50,000 samples.
+        pending: deque[tuple[Sample, Future[None]]] = deque()
         try:
-            futures = [pool.submit(one, s) for s in samples]
-            # In order: the first failing sample in the list is the one reported.
-            for sample, future in zip(samples, futures):
-                try:
-                    future.result()
-                except Error as e:
-                    if getattr(e, "sample_index", None) is None:
-                        raise
-                    raise type(e)(f"{', '.join(sample.origin.values())}: {e}") from None
-                self.progress.advance(1)
+            for sample in samples:
+                pending.append((sample, pool.submit(one, sample)))
+                if len(pending) >= 2 * workers:
+                    self._finish(*pending.popleft())
+            while pending:
+                self._finish(*pending.popleft())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         self.progress.finish()
+
+    def _finish(self, sample: Sample, future: Future[None]) -> None:
+        """Waits for one sample, in list order: the first failing sample in the list is the one
+        reported."""
+        try:
+            future.result()
+        except Error as e:
+            if getattr(e, "sample_index", None) is None:
+                raise
+            raise type(e)(f"{', '.join(sample.origin.values())}: {e}") from None
+        self.progress.advance(1)
 
 
 def _statistics(
