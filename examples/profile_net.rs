@@ -2,7 +2,7 @@
 //!
 //!     cargo run --release --example profile_net -- MODEL.param [RUNS] [THREADS]
 //!
-//! A .param without a .bin beside it gets seeded random weights (as benches/bench_fp32.py
+//! A .param without a .bin beside it gets seeded random weights (as benches/bench_models.py
 //! does). Prints the median wall time per run and, with NCNNQ_PROFILE_LAYERS=1, the total time
 //! per layer type.
 
@@ -29,13 +29,8 @@ fn main() {
     let output = graph.outputs()[0];
     let shape = input_shape(&graph, input);
     let net = Net::new(&graph, &NetOptions { threads }).expect("net");
-    let mut seed = 1u32;
-    let data: Vec<f32> = (0..shape.len())
-        .map(|_| {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect();
+    // Filled with 0.5, as the benches' inputs.
+    let data = vec![0.5f32; shape.len()];
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t0 = Instant::now();
