@@ -2,7 +2,7 @@
 //! or SAME padding with a pad value, and the output size they give. Layers read it from params
 //! (`layers::conv_params`); kernels and calibration compute with it, so it lives at the ground.
 
-use rayon::prelude::*;
+use super::parallel;
 use std::borrow::Cow;
 
 /// Kernel geometry shared by the convolution family.
@@ -83,18 +83,14 @@ impl Geometry {
         let pw = w + pad.left + pad.right;
         let ph = h + pad.top + pad.bottom;
         let mut out = vec![self.pad_value; pw * ph * c];
-        let fill = |(ch, dst): (usize, &mut [f32])| {
+        let fill = |ch: usize, dst: &mut [f32]| {
             for y in 0..h {
                 let s = &src[(ch * h + y) * w..(ch * h + y + 1) * w];
                 let d0 = (y + pad.top) * pw + pad.left;
                 dst[d0..d0 + w].copy_from_slice(s);
             }
         };
-        if c * pw * ph > 1 << 16 {
-            out.par_chunks_mut(pw * ph).enumerate().for_each(fill);
-        } else {
-            out.chunks_mut(pw * ph).enumerate().for_each(fill);
-        }
+        parallel::for_each_chunk(&mut out, pw * ph, parallel::min_chunks(pw * ph, 1 << 15), fill);
         (Cow::Owned(out), pw, ph)
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod geometry;
+pub mod parallel;
 pub mod tensor;
 
 pub use activation::Activation;

@@ -2,6 +2,7 @@
 //! freed after its last reader. A layer that is a blob's last reader receives it by value, so
 //! element-wise layers work in place without copying.
 
+use crate::base::parallel::Pool;
 use crate::base::Tensor;
 use crate::error::{Error, Result};
 use crate::layers::{self, Context, Op};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct NetOptions {
-    /// Worker threads for this net's kernels (rayon pool of that size).
+    /// Threads for this net's kernels: the calling thread and `threads - 1` workers.
     pub threads: usize,
 }
 
@@ -32,7 +33,7 @@ pub struct Net {
     nodes: Vec<Node>,
     blob_names: Vec<String>,
     producer: Vec<Option<usize>>,
-    pool: rayon::ThreadPool,
+    pool: Pool,
 }
 
 /// Sees every blob a run computes, as it is produced (calibration statistics, shape inference).
@@ -56,10 +57,7 @@ impl Net {
                 op,
             });
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.threads.max(1))
-            .thread_name(|i| format!("ncnnq-{i}"))
-            .build()
+        let pool = Pool::new(options.threads)
             .map_err(|e| Error::input(format!("cannot start {} threads: {e}", options.threads)))?;
         Ok(Net {
             nodes,
@@ -70,7 +68,7 @@ impl Net {
     }
 
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.pool.threads()
     }
 
     pub fn blob_index(&self, name: &str) -> Result<usize> {
@@ -88,17 +86,19 @@ impl Net {
         self.blob_names.len()
     }
 
-    /// Runs `f` on this net's thread pool (e.g. to process several samples in parallel).
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+    /// Runs `f` on the calling thread with this net's thread pool serving the kernels' parallel
+    /// loops (its workers stay hot until `f` returns).
+    pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
         self.pool.install(f)
     }
 
-    /// Runs on this net's thread pool.
+    /// Runs on the calling thread, with this net's thread pool.
     pub fn run(&self, inputs: Vec<(usize, Tensor)>, outputs: &[usize]) -> Result<Vec<Tensor>> {
         self.pool.install(|| self.run_here(inputs, outputs, None))
     }
 
-    /// Runs on the caller's rayon context (e.g. one image per worker during calibration).
+    /// Runs with the caller's thread pool, if any ([`Net::install`]; none: single-threaded, e.g.
+    /// one sample of several that run side by side during calibration).
     pub fn run_here(
         &self,
         inputs: Vec<(usize, Tensor)>,

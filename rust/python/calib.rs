@@ -3,6 +3,7 @@
 use super::errors::{to_py, IntoPyResult};
 use super::model::PyModel;
 use super::net::{tensor_from_numpy, tensor_to_numpy};
+use crate::base::parallel::Pool;
 use crate::base::Activation;
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
@@ -112,7 +113,7 @@ impl PyStatsCollector {
             }
             batch.push(inputs);
         }
-        let result = py.detach(|| self.net.install(|| self.collector.add_samples(&self.net, batch)));
+        let result = py.detach(|| self.collector.add_samples(&self.net, batch));
         if let Err((index, error)) = result {
             let err = to_py(error);
             err.value(py).setattr("sample_index", index)?;
@@ -174,22 +175,17 @@ pub fn conv_patches<'py>(
     Ok((cols, pos))
 }
 
-/// A rayon pool of `threads` threads, made once per thread count.
-fn pool(threads: usize) -> PyResult<std::sync::Arc<rayon::ThreadPool>> {
+/// A thread pool of `threads` threads, made once per thread count.
+fn pool(threads: usize) -> PyResult<std::sync::Arc<Pool>> {
     use std::sync::{Arc, Mutex};
-    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    static POOLS: Mutex<Vec<(usize, Arc<Pool>)>> = Mutex::new(Vec::new());
     let threads = threads.max(1);
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
         return Ok(p.clone());
     }
-    let p = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::input(format!("cannot start {threads} threads: {e}")))
-            .py()?,
-    );
+    let p =
+        Arc::new(Pool::new(threads).map_err(|e| Error::input(format!("cannot start {threads} threads: {e}"))).py()?);
     pools.push((threads, p.clone()));
     Ok(p)
 }

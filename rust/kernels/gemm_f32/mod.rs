@@ -4,7 +4,8 @@
 //! so the full B never needs to exist.
 //!
 //! Work is split into jobs over column blocks (and row groups when there are few column blocks)
-//! and run on the caller's rayon pool; each job packs its B block into a thread-local buffer.
+//! and run on the current thread pool ([`parallel`]); each job packs its B block into a
+//! thread-local buffer.
 //! The path's kernels (tile shape, microkernel, GEMV, strided im2col read) come from its
 //! [`F32Path`]; [`micro`] and [`gather`] hold each path's entry points.
 
@@ -19,7 +20,7 @@ pub(crate) use micro::Tile;
 
 use super::dispatch::{self, F32Call, F32Path};
 use super::simd::RegAct;
-use rayon::prelude::*;
+use crate::base::parallel;
 use std::cell::RefCell;
 
 /// The weight matrix in the layout of one path: panels of `mr` rows, each stored k-major
@@ -147,7 +148,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     let col_blocks = n.div_ceil(nc);
     let m_panels = m.div_ceil(mr);
     // With few column blocks, split rows too so every thread has work.
-    let threads = rayon::current_num_threads();
+    let threads = parallel::current_threads();
     let row_groups = if col_blocks >= 2 * threads { 1 } else { (2 * threads).div_ceil(col_blocks).min(m_panels) };
     let panels_per_group = m_panels.div_ceil(row_groups);
     let row_groups = m_panels.div_ceil(panels_per_group);
@@ -223,12 +224,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
             }
         });
     };
-    let jobs = row_groups * col_blocks;
-    if jobs == 1 || threads == 1 {
-        (0..jobs).for_each(job);
-    } else {
-        (0..jobs).into_par_iter().for_each(job);
-    }
+    parallel::for_each(row_groups * col_blocks, job);
 }
 
 /// y = A·x (A row-major m×k, not packed) then the epilogue: the 1-column case, where tiling
@@ -249,7 +245,7 @@ pub fn gemv(path: F32Path, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilog
     };
     // Rows per job: enough work to be worth a task.
     let rows = (16384 / k.max(1)).clamp(4, 1024).next_multiple_of(4);
-    let run = |(ci, ys): (usize, &mut [f32])| {
+    let run = |ci: usize, ys: &mut [f32]| {
         let r0 = ci * rows;
         let a = &a[r0 * k..(r0 + ys.len()) * k];
         // SAFETY: dispatch hands out only paths this CPU runs; sizes match.
@@ -258,11 +254,7 @@ pub fn gemv(path: F32Path, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilog
             act.apply_slice(ys);
         }
     };
-    if m <= rows || rayon::current_num_threads() == 1 {
-        y.chunks_mut(rows).enumerate().for_each(run);
-    } else {
-        y.par_chunks_mut(rows).enumerate().for_each(run);
-    }
+    parallel::for_each_chunk(y, rows, 1, run);
 }
 
 #[cfg(test)]

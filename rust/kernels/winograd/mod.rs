@@ -11,11 +11,11 @@
 mod tests;
 pub(crate) mod transform;
 
+use crate::base::parallel;
 use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::gemm_f32::micro::GemmFns;
 use crate::kernels::gemm_f32::{Epilogue, Tile};
 use crate::kernels::simd::RegAct;
-use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use transform::Variant;
@@ -212,7 +212,7 @@ fn run<W: Variant>(
     let per_panel = n2 * mr * (inch + outch_pad) * 4;
     let group = (JOB_BYTES / per_panel).clamp(1, tile_panels);
     let groups = tile_panels.div_ceil(group);
-    let threads = rayon::current_num_threads();
+    let threads = parallel::current_threads();
     let o_panels = outch_pad / nr;
     let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
     let o_per = o_panels.div_ceil(o_splits);
@@ -286,10 +286,5 @@ fn run<W: Variant>(
             }
         });
     };
-    let jobs = groups * o_splits;
-    if jobs == 1 || threads == 1 {
-        (0..jobs).for_each(job);
-    } else {
-        (0..jobs).into_par_iter().for_each(job);
-    }
+    parallel::for_each(groups * o_splits, job);
 }

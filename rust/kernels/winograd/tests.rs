@@ -71,7 +71,7 @@ fn winograd_splits_work_across_threads() {
     if dispatch::F32.selected().kernels().winograd.is_none() {
         return;
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    let pool = crate::base::parallel::Pool::new(3).expect("pool");
     let mut rng = Rng::new(5);
     let (inch, outch, ow, oh) = (12, 70, 30, 20);
     let (pw, ph) = (ow + 2, oh + 2);
