@@ -27,6 +27,9 @@ pub trait F32Vec: Copy {
     unsafe fn div(a: Self, b: Self) -> Self;
     unsafe fn max(a: Self, b: Self) -> Self;
     unsafe fn min(a: Self, b: Self) -> Self;
+    /// Hints that the cache line at `p` will be read soon (any address: never faults).
+    #[inline(always)]
+    unsafe fn prefetch(_p: *const f32) {}
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -88,6 +91,10 @@ pub mod x86 {
         unsafe fn min(a: Self, b: Self) -> Self {
             Sse(_mm_min_ps(a.0, b.0))
         }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -147,6 +154,10 @@ pub mod x86 {
         unsafe fn min(a: Self, b: Self) -> Self {
             Avx2(_mm256_min_ps(a.0, b.0))
         }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -204,6 +215,10 @@ pub mod x86 {
         #[inline(always)]
         unsafe fn min(a: Self, b: Self) -> Self {
             Avx512(_mm512_min_ps(a.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
         }
     }
 }

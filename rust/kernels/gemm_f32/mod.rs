@@ -23,8 +23,12 @@ use super::simd::RegAct;
 use crate::base::parallel;
 use std::cell::RefCell;
 
-/// The weight matrix in the layout of one path: panels of `mr` rows, each stored k-major
-/// (`[k][mr]`, rows past m zero). The reference path keeps it row-major.
+/// The weight matrix in the layout of one path: for each block of [`KC`] k values, every panel of
+/// `mr` rows stored k-major (`[kc][mr]`, rows past m zero), so a GEMM that walks k blocks outside
+/// and row panels inside reads the weights in memory order (one stream the prefetchers follow,
+/// where panel-major order jumps by a panel's length at every k block: cold weights, as in a
+/// network run, then arrive at a fraction of the memory's speed). The reference path keeps A
+/// row-major.
 pub struct PackedA {
     pub m: usize,
     pub k: usize,
@@ -47,15 +51,24 @@ impl PackedA {
         let mr = gemm.mr;
         let panels = m.div_ceil(mr);
         let mut data = vec![0.0; panels * mr * k];
-        for (pi, panel) in data.chunks_mut((mr * k).max(1)).enumerate().take(panels) {
-            for r in 0..mr.min(m - pi * mr) {
-                let row = &a[(pi * mr + r) * k..(pi * mr + r + 1) * k];
-                for (p, &v) in row.iter().enumerate() {
-                    panel[p * mr + r] = v;
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            for pi in 0..panels {
+                let panel = &mut data[PackedA::offset(mr, panels, k0, kc, pi)..][..kc * mr];
+                for r in 0..mr.min(m - pi * mr) {
+                    let row = &a[(pi * mr + r) * k + k0..][..kc];
+                    for (p, &v) in row.iter().enumerate() {
+                        panel[p * mr + r] = v;
+                    }
                 }
             }
         }
         PackedA { m, k, path, data }
+    }
+
+    /// Where panel `pi`'s rows k0..k0+kc start (k0 a multiple of [`KC`]).
+    fn offset(mr: usize, panels: usize, k0: usize, kc: usize, pi: usize) -> usize {
+        k0 * mr * panels + pi * kc * mr
     }
 }
 
@@ -188,7 +201,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                     if let Some(bv) = epilogue.bias {
                         bias[..rows].copy_from_slice(&bv[i0..i0 + rows]);
                     }
-                    let apanel = a.data[pi * mr * k + k0 * mr..].as_ptr();
+                    let apanel = a.data[PackedA::offset(mr, m_panels, k0, kc, pi)..].as_ptr();
                     for jp in 0..jpanels {
                         let cols = nr.min(jcols - jp * nr);
                         let (bp, ldb) = match direct {
@@ -198,6 +211,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                         let tile = Tile {
                             kc,
                             a: apanel,
+                            lda: mr,
                             b: bp,
                             ldb,
                             // SAFETY: within c (checked above); jobs write disjoint tiles.

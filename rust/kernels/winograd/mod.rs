@@ -237,24 +237,26 @@ fn run<W: Variant>(
             if mbuf.len() < mlen {
                 mbuf.resize(mlen, 0.0);
             }
-            // V: [panel][ξ][inch][mr]
+            // V: [panel][inch][ξ][mr] (a channel's transform is written in one run: laid out
+            // ξ-major, its 64 vectors would be 4 KB apart and evict each other from L1)
             for p in p0..p1 {
                 let v = &mut vbuf[(p - p0) * n2 * inch * mr..][..n2 * inch * mr];
                 // SAFETY: dispatch hands out only paths this CPU runs.
                 unsafe { (fns.input)(input, inch, &geo, p * mr, mr, v) };
             }
-            // M: [panel][ξ][mr][outch_pad]
+            // M: [panel][mr][ξ][outch_pad] (the output transform reads a tile's ξ in one run)
             for xi in 0..n2 {
                 for op in op0..op1 {
                     let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
                     for p in p0..p1 {
                         let tile = Tile {
                             kc: inch,
-                            a: vbuf[((p - p0) * n2 + xi) * inch * mr..].as_ptr(),
+                            a: vbuf[((p - p0) * inch * n2 + xi) * mr..].as_ptr(),
+                            lda: n2 * mr,
                             b,
                             ldb: nr,
-                            c: mbuf[((p - p0) * n2 + xi) * mr * outch_pad + op * nr..].as_mut_ptr(),
-                            ldc: outch_pad,
+                            c: mbuf[((p - p0) * mr * n2 + xi) * outch_pad + op * nr..].as_mut_ptr(),
+                            ldc: n2 * outch_pad,
                             rows: mr,
                             cols: nr,
                             bias: zeros.as_ptr(),

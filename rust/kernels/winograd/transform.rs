@@ -269,7 +269,7 @@ pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMu
     }
 }
 
-/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[ξ][inch][L]`.
+/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[inch][ξ][L]`.
 #[inline(always)]
 fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
     input: &[f32],
@@ -366,14 +366,14 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
         for i in 0..n {
             let out = W::bt(&t[i]);
             for j in 0..n {
-                v[((i * n + j) * inch + c) * L..][..L].copy_from_slice(&out[j]);
+                v[(c * n * n + i * n + j) * L..][..L].copy_from_slice(&out[j]);
             }
         }
     }
 }
 
 /// Y = Aᵀ M A for tiles t0..t0+count and output channels o0..o1, plus bias and the in-register
-/// activation, scattered into the output planes at `dst`. `mp` is `[ξ][count][outch_pad]`.
+/// activation, scattered into the output planes at `dst`. `mp` is `[count][ξ][outch_pad]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn output<W: Variant, const L: usize>(
@@ -399,7 +399,7 @@ unsafe fn output<W: Variant, const L: usize>(
         while o < o1 {
             let lanes = L.min(o1 - o);
             let load = |xi: usize| -> [f32; L] {
-                let base = (xi * count + r) * outch_pad + o;
+                let base = (r * n * n + xi) * outch_pad + o;
                 <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
             };
             // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
