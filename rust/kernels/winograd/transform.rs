@@ -291,7 +291,6 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
     let mut edge = [[0.0f32; 8]; L];
     let mut d = [[[0.0f32; L]; 8]; 8];
-    let mut t = [[[0.0f32; L]; 8]; 8];
     for c in 0..inch {
         let src = &input[c * plane..(c + 1) * plane];
         if wide {
@@ -355,13 +354,30 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
                 }
             }
         }
-        // Columns first (t = Bᵀ d), then rows (V = t B).
-        for col in 0..n {
-            let column: [Lanes<L>; 8] = std::array::from_fn(|k| d[k][col]);
-            let out = W::bt(&column);
-            for i in 0..n {
-                t[i][col] = out[i];
+        // Columns first (t = Bᵀ d), then rows (V = t B). Two formulations of the same sums, one
+        // per tile size, for the code LLVM makes of them: F(6,3)'s is fastest as a loop over
+        // columns; on 6-point tiles LLVM vectorizes that loop across columns, with gather and
+        // scatter instructions (3x slower), unless each column's transform is kept whole.
+        let mut t = [[[0.0f32; L]; 8]; 8];
+        if n == 8 {
+            for col in 0..n {
+                let out = W::bt(&std::array::from_fn(|k| d[k][col]));
+                for i in 0..n {
+                    t[i][col] = out[i];
+                }
             }
+        } else {
+            let by_column: [[Lanes<L>; 8]; 8] =
+                std::array::from_fn(
+                    |col| {
+                        if col < n {
+                            W::bt(&std::array::from_fn(|k| d[k][col]))
+                        } else {
+                            [[0.0; L]; 8]
+                        }
+                    },
+                );
+            t = std::array::from_fn(|i| std::array::from_fn(|col| by_column[col][i]));
         }
         for i in 0..n {
             let out = W::bt(&t[i]);
@@ -468,10 +484,17 @@ pub struct WinogradFns {
 mod avx {
     use std::arch::x86_64::*;
 
+    /// 8 floats at any address.
+    #[repr(C, packed)]
+    #[derive(Clone, Copy)]
+    struct Unaligned(__m256);
+
     /// Loads 8 floats from each of 8 rows and returns the columns.
     #[inline(always)]
     pub unsafe fn transpose8(rows: [*const f32; 8]) -> [__m256; 8] {
-        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i]));
+        // Volatile reads: when some columns go unused (F(4,3) reads 6 of 8), LLVM would otherwise
+        // turn the loads and shuffles into gather instructions, several times slower.
+        let r: [__m256; 8] = std::array::from_fn(|i| std::ptr::read_volatile(rows[i].cast::<Unaligned>()).0);
         let t0 = _mm256_unpacklo_ps(r[0], r[1]);
         let t1 = _mm256_unpackhi_ps(r[0], r[1]);
         let t2 = _mm256_unpacklo_ps(r[2], r[3]);
