@@ -12,7 +12,7 @@ How it measures: a row is `--rounds` rounds; a round runs each engine once, in a
 (benches/engine_worker.py: load, warm up, time `--runs` runs, exit), the engines' order alternating
 between rounds. So no idle engine spins beside the measured one (ncnn's OpenMP workers spin after
 a call and steal a core from anything in the same process), and background load hits both alike.
-A round's figure is the median of its runs; a row's, the median of its rounds. Each row prints the
+A round's figure is the median of its runs; a row's, the median of its rounds (`--stat min`: minimums, for development on a busy machine). Each row prints the
 load average (1 min) seen by the workers, and the cosine of the two engines' outputs.
 
 Then the ratio table with the goals beside each figure:
@@ -44,6 +44,7 @@ PROFILER = Path(__file__).resolve().with_name("profile_layers.py")
 ENGINES = ("ncnn", "ncnnq")
 GOAL = {"fp32": 1.0, "int8": 0.8}
 INT8_SPEEDUP_GOAL = 1.6
+STATS = {"median": statistics.median, "min": min}
 
 
 @dataclass
@@ -56,11 +57,13 @@ class Row:
     loads: list[float] = field(default_factory=list)
     cosine: float = float("nan")
 
+    stat: str = "median"
+
     def ms(self, engine: str) -> float:
-        return statistics.median(self.wall[engine])
+        return STATS[self.stat](self.wall[engine])
 
     def cpu_ms(self, engine: str) -> float:
-        return statistics.median(self.cpu[engine])
+        return STATS[self.stat](self.cpu[engine])
 
     @property
     def ratio(self) -> float:
@@ -87,14 +90,14 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def measure(f: Files, precision: str, threads: int, args, tmp: Path) -> Row:
-    row = Row(f.stem, precision, threads)
+    row = Row(f.stem, precision, threads, stat=args.stat)
     outputs = {e: tmp / f"{f.stem}-{threads}-{e}.npy" for e in ENGINES}
     for r in range(args.rounds):
         order = ENGINES if r % 2 == 0 else ENGINES[::-1]
         for engine in order:
             res = worker(engine, f, threads, args.warmup, args.runs, outputs[engine] if r == 0 else None)
-            row.wall[engine].append(statistics.median(res["wall"]))
-            row.cpu[engine].append(statistics.median(res["cpu"]))
+            row.wall[engine].append(STATS[args.stat](res["wall"]))
+            row.cpu[engine].append(STATS[args.stat](res["cpu"]))
             row.loads.append(res["load"])
     row.cosine = cosine(np.load(outputs["ncnnq"]), np.load(outputs["ncnn"]))
     return row
@@ -174,13 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=15, help="rounds per row, each engine once a round (>= 5)")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per engine-round")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs per engine-round, after the first")
+    ap.add_argument("--stat", choices=list(STATS), default="median",
+                    help="figure of a round's runs and of a row's rounds (min: for development on a busy machine)")
     ap.add_argument("--profile", type=int, default=3, help="per-layer comparison of this many slowest ratios")
     args = ap.parse_args(argv)
     if args.rounds < 5:
         ap.error("--rounds must be at least 5")
     print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; "
           f"{args.rounds} rounds x {args.runs} runs after {args.warmup + 1} warm-up, a fresh process per engine-round; "
-          f"medians in ms; started {time.strftime('%H:%M:%S')}")
+          f"{args.stat}s in ms; started {time.strftime('%H:%M:%S')}")
     head = (f"{'model':<24} {'prec':<5} {'thr':>3} | {'ncnnq':>8} {'ncnn':>8} {'q/n':>6} {'goal':>7} {'':<10} |"
             f" {'cpu q/n':>9} | {'load':>9} | cosine")
     print(head)

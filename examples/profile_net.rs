@@ -4,7 +4,7 @@
 //!
 //! A .param without a .bin beside it gets seeded random weights (as benches/bench_models.py
 //! does). Prints the median wall time per run and, with NCNNQ_PROFILE_LAYERS=1, the total time
-//! per layer type.
+//! per layer type; NCNNQ_PROFILE_COLD=1 evicts the caches before each run.
 
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use ncnnq::model::{self, random_weights::fill_random_weights};
@@ -32,7 +32,13 @@ fn main() {
     // Filled with 0.5, as the benches' inputs.
     let data = vec![0.5f32; shape.len()];
     let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
+    // NCNNQ_PROFILE_COLD=1: evict the caches before each run, as other work between the runs of
+    // a real application does (weights then come from memory).
+    let mut junk = std::env::var_os("NCNNQ_PROFILE_COLD").map(|_| vec![0u8; 64 << 20]);
+    for run in 0..runs {
+        if let Some(j) = junk.as_mut() {
+            j.iter_mut().for_each(|v| *v = v.wrapping_add(run as u8));
+        }
         let t0 = Instant::now();
         let out = net.run(vec![(input, Tensor::new(shape, data.clone()))], &[output]).expect("run");
         times.push(t0.elapsed().as_secs_f64() * 1e3);
