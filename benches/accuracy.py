@@ -23,7 +23,7 @@ from ncnnq.images import InputSpec, image_tensor
 from ncnnq.int8 import quantize, save_int8
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from reference import SHARED, make_ncnn_net, run_ncnn_net  # noqa: E402
+from reference import SHARED, make_ncnn_net, run_ncnn_net
 
 SPEC = InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))
 
@@ -54,7 +54,10 @@ def main() -> None:
     calib, held_out = split_images()
     tensors = [image_tensor(p, SPEC) for p in held_out]
     fp32 = run_all(param, bin_path, tensors, args.engine, args.threads).argmax(1)
-    print(f"squeezenet_v1.1: calibrate on {len(calib)} images, evaluate on {len(held_out)} held-out ({args.engine} runs both)")
+    print(
+        f"squeezenet_v1.1: calibrate on {len(calib)} images, evaluate on {len(held_out)} held-out "
+        f"({args.engine} runs both)"
+    )
     print(f"{'method':8} {'calib s':>8} {'top-1 agreement':>16}")
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods.split(","):

@@ -12,8 +12,9 @@ How it measures: a row is `--rounds` rounds; a round runs each engine once, in a
 (benches/engine_worker.py: load, warm up, time `--runs` runs, exit), the engines' order alternating
 between rounds. So no idle engine spins beside the measured one (ncnn's OpenMP workers spin after
 a call and steal a core from anything in the same process), and background load hits both alike.
-A round's figure is the median of its runs; a row's, the median of its rounds (`--stat min`: minimums, for development on a busy machine). Each row prints the
-load average (1 min) seen by the workers, and the cosine of the two engines' outputs.
+A round's figure is the median of its runs; a row's, the median of its rounds (`--stat min`:
+minimums, for development on a busy machine). Each row prints the load average (1 min) seen by
+the workers, and the cosine of the two engines' outputs.
 
 Then the ratio table with the goals beside each figure:
 - fp32 ncnnq/ncnn <= 1.0, int8 ncnnq/ncnn <= 0.8;

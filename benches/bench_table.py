@@ -144,12 +144,16 @@ def main(argv: list[str] | None = None) -> int:
                     wall, cpu, _ = timed(cmds[tool])
                     times[tool].append((wall, cpu))
                 digests.add(hashlib.sha256((tmp / "ncnnq.table").read_bytes()).hexdigest()[:12])
-            med = {k: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for k, v in times.items()}
+            med = {
+                k: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for k, v in times.items()
+            }
             ratio = med["ncnnq"][0] / med["ncnn2table"][0]
             print(f"{name}: ncnnq {med['ncnnq'][0]:.2f} s (cpu {med['ncnnq'][1]:.2f}), ncnn2table "
                   f"{med['ncnn2table'][0]:.2f} s (cpu {med['ncnn2table'][1]:.2f}), ratio {ratio:.2f} "
-                  f"(goal <= {GOAL}: {'ok' if ratio <= GOAL else 'ABOVE GOAL'}), load {min(loads):.1f}-{max(loads):.1f}")
-            same = "the same in every round" if len(digests) == 1 else f"DIFFERS between rounds ({len(digests)} versions)"
+                  f"(goal <= {GOAL}: {'ok' if ratio <= GOAL else 'ABOVE GOAL'}), "
+                  f"load {min(loads):.1f}-{max(loads):.1f}")
+            versions = len(digests)
+            same = "the same in every round" if versions == 1 else f"DIFFERS between rounds ({versions} versions)"
             print(f"    ncnnq's table {'/'.join(sorted(digests))} {same}; "
                   f"{compare(tmp / 'ncnnq.table', tmp / 'ncnn.table')}", flush=True)
     return 0

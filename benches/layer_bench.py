@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 import ncnnq
-
 from bench_models import prepare
 
 WORKER = Path(__file__).resolve().with_name("engine_worker.py")

@@ -45,9 +45,12 @@ def ncnnq_layers(param: Path, threads: int, runs: int) -> dict[str, tuple[str, f
     return rows
 
 
-def ncnn_layers(param: Path, bin_path: Path, inp: str, shape: tuple[int, ...], threads: int, runs: int) -> dict[str, float]:
+def ncnn_layers(
+    param: Path, bin_path: Path, inp: str, shape: tuple[int, ...], threads: int, runs: int
+) -> dict[str, float]:
     sys.path.insert(0, str(ROOT / "tests"))
     import ncnn
+
     from reference import make_ncnn_net
 
     net = make_ncnn_net(param, bin_path, threads=threads)

@@ -5,7 +5,7 @@
 //! Each layer's time is the minimum over the loops of the wall time between its top blob and the
 //! previous blob (an Observer sees every blob as it is produced): on a busy machine the minimum
 //! is the figure other processes disturb least. Without a .bin, seeded random weights. Prints the
-//! whole-run median and minimum, the sums per layer type (with int8_scale_term), and the slowest
+//! whole-run median and minimum, the sums per layer type (with `int8_scale_term`), and the slowest
 //! layers.
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use std::time::Instant;
@@ -31,8 +31,9 @@ impl Observer for Timer {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let param = std::path::Path::new(&args[1]);
-    let bin = args.get(2).filter(|s| s.ends_with(".bin")).map(std::path::PathBuf::from);
-    let rest: Vec<usize> = args.iter().skip(2).filter(|s| !s.ends_with(".bin")).map(|s| s.parse().unwrap()).collect();
+    let is_bin = |s: &&String| std::path::Path::new(s).extension().is_some_and(|e| e.eq_ignore_ascii_case("bin"));
+    let bin = args.get(2).filter(is_bin).map(std::path::PathBuf::from);
+    let rest: Vec<usize> = args.iter().skip(2).filter(|s| !is_bin(s)).map(|s| s.parse().unwrap()).collect();
     let threads = rest.first().copied().unwrap_or(1);
     let loops = rest.get(1).copied().unwrap_or(10);
     let mut g = ncnnq::model::load(param, bin.as_deref()).unwrap();
@@ -44,8 +45,7 @@ fn main() {
     let shape = g.blobs[input]
         .shape
         .as_ref()
-        .map(|s| Shape::d3(s.w as usize, s.h as usize, s.c as usize))
-        .unwrap_or(Shape::d3(227, 227, 3));
+        .map_or(Shape::d3(227, 227, 3), |s| Shape::d3(s.w as usize, s.h as usize, s.c as usize));
     let x: Vec<f32> = (0..shape.len()).map(|i| ((i * 7919) % 255) as f32 - 120.0).collect();
     let outs = g.outputs();
     let mut timer =
@@ -76,7 +76,7 @@ fn main() {
         .collect();
     rows.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
     let sum: f64 = rows.iter().map(|r| r.0).sum();
-    let mut by_type: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut by_type = std::collections::BTreeMap::<String, f64>::new();
     for (t, n) in &rows {
         let mut it = n.split(' ');
         let ty = it.next().unwrap();

@@ -2,9 +2,9 @@
 //!
 //!     cargo run --release --example profile_net -- MODEL.param [RUNS] [THREADS]
 //!
-//! A .param without a .bin beside it gets seeded random weights (as benches/bench_models.py
-//! does). Prints the median wall time per run and, with NCNNQ_PROFILE_LAYERS=1, the total time
-//! per layer type; NCNNQ_PROFILE_COLD=1 evicts the caches before each run.
+//! A .param without a .bin beside it gets seeded random weights (as `benches/bench_models.py`
+//! does). Prints the median wall time per run and, with `NCNNQ_PROFILE_LAYERS=1`, the total time
+//! per layer type; `NCNNQ_PROFILE_COLD=1` evicts the caches before each run.
 
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use ncnnq::model::{self, random_weights::fill_random_weights};
@@ -37,7 +37,9 @@ fn main() {
     let mut junk = std::env::var_os("NCNNQ_PROFILE_COLD").map(|_| vec![0u8; 64 << 20]);
     for run in 0..runs {
         if let Some(j) = junk.as_mut() {
-            j.iter_mut().for_each(|v| *v = v.wrapping_add(run as u8));
+            for v in j.iter_mut() {
+                *v = v.wrapping_add(run as u8);
+            }
         }
         let t0 = Instant::now();
         let out = net.run(vec![(input, Tensor::new(shape, data.clone()))], &[output]).expect("run");

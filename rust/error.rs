@@ -14,7 +14,7 @@ pub enum Error {
     Io { path: String, message: String },
 
     /// A `.param` (text or binary) file is malformed.
-    #[error("{file}:{line}: {}{message}", layer_prefix(.layer))]
+    #[error("{file}:{line}: {}{message}", layer_prefix(.layer.as_ref()))]
     Param {
         file: String,
         /// 1-based line for text files; for binary params, the byte offset.
@@ -44,7 +44,7 @@ pub enum Error {
     Input(String),
 }
 
-fn layer_prefix(layer: &Option<String>) -> String {
+fn layer_prefix(layer: Option<&String>) -> String {
     match layer {
         Some(name) => format!("layer '{name}': "),
         None => String::new(),
@@ -60,7 +60,7 @@ fn detail_suffix(detail: &str) -> String {
 }
 
 impl Error {
-    pub fn io(path: &Path, err: std::io::Error) -> Self {
+    pub fn io(path: &Path, err: &std::io::Error) -> Self {
         Error::Io { path: path.display().to_string(), message: err.to_string() }
     }
 

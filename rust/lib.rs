@@ -9,6 +9,7 @@ pub mod layers;
 pub mod model;
 pub mod optimize;
 pub mod pixels;
+pub mod probe;
 pub mod quantize;
 
 #[cfg(feature = "python")]

@@ -37,7 +37,7 @@ expect_env() {
     printf '%s\n' "${out[@]}"
 }
 
-# The cross test build's settings. -D warnings because rustup's clippy cannot see aarch64-only code;
+# The cross test build's settings. -D warnings: a compiler warning in aarch64-only code fails here too;
 # line tables are all a failing test's backtrace needs, and full debug info makes this build slower.
 # A one-off build: incremental compilation only adds work, and the dependencies (proptest and
 # regex-syntax, which the library's tests do not even use, rayon, half) unoptimized save ~80 s of a

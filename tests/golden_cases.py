@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +40,14 @@ class Case:
     input: str
     outputs: tuple[str, ...]
 
-    @lru_cache(maxsize=None)
+    @cache
     def model(self) -> ncnnq.Model:
         return ncnnq.Model.load(self.param, self.bin)
 
     def images(self) -> list[Path]:
         return sorted((SHARED / "calib-png").glob("*.png"))[:CALIBRATION_IMAGES]
 
-    @lru_cache(maxsize=None)
+    @cache
     def table(self, method: str) -> ncnnq.Table:
         return calibrate(self.model(), self.images(), method, specs=[self.spec], threads=2)
 
@@ -57,7 +57,7 @@ class Case:
             self.table(method).save(path)
             return path.read_text()
 
-    @lru_cache(maxsize=None)
+    @cache
     def int8_files(self, method: str) -> tuple[bytes, bytes]:
         int8, _ = quantize(self.model(), ncnnq.Table.parse(self.table_text(method)))
         with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +89,7 @@ class Case:
         return {name: str(family["chosen"]) for name, family in families.items()}  # type: ignore[index,union-attr]
 
 
-@lru_cache(maxsize=None)
+@cache
 def cases() -> list[Case]:
     ref = SHARED / "reference"
     models = SHARED / "models"

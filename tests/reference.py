@@ -64,7 +64,9 @@ def run_ncnn_net(net, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict
     return result
 
 
-def run_ncnn(param: Path, bin_path: Path | None, inputs: dict[str, np.ndarray], outputs: list[str], **opts) -> dict[str, np.ndarray]:
+def run_ncnn(
+    param: Path, bin_path: Path | None, inputs: dict[str, np.ndarray], outputs: list[str], **opts
+) -> dict[str, np.ndarray]:
     return run_ncnn_net(make_ncnn_net(param, bin_path, **opts), inputs, outputs)
 
 
@@ -98,7 +100,9 @@ def assert_close(ours: np.ndarray, theirs: np.ndarray, what: str, cos: float = 0
     """The issue's parity bar: cosine ≥ 0.99999 and max error ≤ 1e-3 of the output's magnitude."""
     assert np.shape(ours) == np.shape(theirs), f"{what}: shape {np.shape(ours)} vs ncnn {np.shape(theirs)}"
     ag = agreement(ours, theirs)
-    assert ag.cosine >= cos and ag.relative <= rel, f"{what}: cosine {ag.cosine:.7f}, max abs {ag.max_abs:g} of {ag.scale:g}"
+    assert ag.cosine >= cos and ag.relative <= rel, (
+        f"{what}: cosine {ag.cosine:.7f}, max abs {ag.max_abs:g} of {ag.scale:g}"
+    )
     return ag
 
 
@@ -143,4 +147,6 @@ def assert_same_detections(ours: np.ndarray, theirs: np.ndarray, what: str) -> N
         assert_close(ours, theirs, what)
         return
     missing = unmatched_detections(ours, theirs)
-    assert not missing, f"{what}: {len(missing)} of {len(theirs)} ncnn detections have no match, e.g. {theirs[missing[:3]]}"
+    assert not missing, (
+        f"{what}: {len(missing)} of {len(theirs)} ncnn detections have no match, e.g. {theirs[missing[:3]]}"
+    )

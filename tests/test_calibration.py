@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +14,10 @@ from PIL import Image
 
 import ncnnq
 from ncnnq.calibrate import calibrate
+from ncnnq.cli.ncnn_args import parse_table_options
 from ncnnq.images import InputSpec, image_tensor
 from ncnnq.methods.histogram import NCNN_BINS
 from ncnnq.methods.kl import THRESHOLDS, kl_divergences
-from ncnnq.ncnn_args import parse_table_options
 from ncnnq.table import Table
 from reference import SHARED, ncnn_module
 
@@ -30,13 +30,13 @@ def _png_list() -> list[Path]:
     return sorted((SHARED / "calib-png").glob("*.png"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _squeezenet() -> ncnnq.Model:
     d = REF / "squeezenet_v1.1"
     return ncnnq.Model.load(d / "squeezenet_v1.1-opt.param", d / "squeezenet_v1.1-opt.bin")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _squeezenet_table(method: str, two_pass: bool = False, threads: int = 2) -> Table:
     return calibrate(_squeezenet(), _png_list(), method, specs=[SQUEEZENET_SPEC], threads=threads, two_pass=two_pass)
 
@@ -72,7 +72,7 @@ def test_input_tensors_match_ncnn_from_pixels_resize(tmp_path, size, pixel):
 def test_image_modes_are_converted(tmp_path, mode):
     rgb = np.random.default_rng(1).integers(0, 256, (9, 11, 3), dtype=np.uint8)
     img = Image.fromarray(rgb)
-    img = img.convert(mode) if mode != "I;16" else Image.fromarray((rgb[:, :, 0].astype(np.uint16) * 257))
+    img = img.convert(mode) if mode != "I;16" else Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257)
     path = tmp_path / ("x.tif" if mode in ("CMYK", "I;16") else "x.png")
     img.save(path)
     t = image_tensor(path, InputSpec((11, 9, 3), "BGR"))
@@ -96,25 +96,27 @@ def _kl_near_tie(table: Table, layer: str) -> bool:
     stats = _exact_histogram(lay.bottoms[0])
     absmax = stats["absmax"]
     kl = kl_divergences(stats["linear"] / stats["linear"].sum())
-    t_ours = int(round(ours_t / absmax * NCNN_BINS - 0.5))
-    t_best = int(round(best_t / absmax * NCNN_BINS - 0.5))
+    t_ours = round(ours_t / absmax * NCNN_BINS - 0.5)
+    t_best = round(best_t / absmax * NCNN_BINS - 0.5)
     return bool(kl[t_ours - THRESHOLDS[0]] <= kl[t_best - THRESHOLDS[0]] * 1.01)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _exact_histogram(blob: str) -> dict:
     from ncnnq import _native
-    from ncnnq.calibrate import _NoProgress, _Runner, samples_from
+    from ncnnq.calibrate import _Runner
+    from ncnnq.progress import NoProgress
+    from ncnnq.samples import samples_from
 
     model = _squeezenet()
-    runner = _Runner(model, {"data": SQUEEZENET_SPEC}, "image", 2, _NoProgress())
+    runner = _Runner(model, {"data": SQUEEZENET_SPEC}, "image", 2, NoProgress())
     samples = list(samples_from(model, _png_list()))
     first = _native.StatsCollector(model, [blob], "absmax", threads=2)
     runner.run(first, samples, "absmax")
-    absmax = float(first.result()[blob]["absmax"])
+    absmax = float(first.result()[blob].absmax)
     second = _native.StatsCollector(model, [blob], "linear", absmax=[absmax], threads=2)
     runner.run(second, samples, "histogram")
-    return {"absmax": absmax, "linear": second.result()[blob]["linear"].astype(np.float64)}
+    return {"absmax": absmax, "linear": second.result()[blob].linear.astype(np.float64)}
 
 
 @pytest.mark.parametrize("method", ["kl", "aciq"])
@@ -126,7 +128,7 @@ def test_weight_scales_equal_ncnn2table(shared, method):
         assert _formatted(ours.weights[key]) == _formatted(ref.weights[key]), key
 
 
-@pytest.mark.parametrize("method,two_pass", [("kl", True), ("aciq", False)])
+@pytest.mark.parametrize("method,two_pass", [pytest.param("kl", True, marks=pytest.mark.slow), ("aciq", False)])
 def test_activation_scales_within_1_percent_of_ncnn2table(shared, method, two_pass):
     ref = Table.load(REF / "squeezenet_v1.1" / f"squeezenet_v1.1-opt-{method}-png.table")
     ours = _squeezenet_table(method, two_pass)
@@ -135,6 +137,7 @@ def test_activation_scales_within_1_percent_of_ncnn2table(shared, method, two_pa
         assert ours.activations[layer] == pytest.approx(scale, rel=0.01), layer
 
 
+@pytest.mark.slow
 def test_one_pass_kl_matches_two_pass_within_tolerance(shared):
     """ncnnq's single pass (widening histogram) against ncnn's two passes: within 1 %, or, where
     not, a near-tie of the KL objective that any re-binning can flip (explained per layer)."""
@@ -143,7 +146,9 @@ def test_one_pass_kl_matches_two_pass_within_tolerance(shared):
     ref = Table.load(REF / "squeezenet_v1.1" / "squeezenet_v1.1-opt-kl-png.table")
     off = [layer for layer in two.activations if abs(one.activations[layer] / two.activations[layer] - 1) > 0.01]
     for layer in off:
-        assert _kl_near_tie(one, layer), f"{layer}: one-pass {one.activations[layer]} vs two-pass {two.activations[layer]}"
+        assert _kl_near_tie(one, layer), (
+            f"{layer}: one-pass {one.activations[layer]} vs two-pass {two.activations[layer]}"
+        )
     assert len(off) <= len(two.activations) // 4
     within = sum(abs(one.activations[k] / ref.activations[k] - 1) <= 0.01 for k in ref.activations)
     assert within >= len(ref.activations) - len(off)
@@ -281,12 +286,13 @@ def test_npy_inputs_for_a_two_input_model(tmp_path):
     assert r.returncode == 2 and "b3.npy" in r.stderr and "(8,)" in r.stderr and "b.txt:4" in r.stderr
 
 
-@lru_cache(maxsize=None)
+@cache
 def _nanodet_table() -> Table:
     model = ncnnq.Model.load(SHARED / "models" / "nanodet_m.param", SHARED / "models" / "nanodet_m.bin")
     return calibrate(model, _png_list(), "kl", specs=[NANODET_SPEC], threads=2, two_pass=True)
 
 
+@pytest.mark.slow
 def test_nanodet_table_on_the_png_set_resized_to_320(shared):
     """The 227x227 PNGs go through ncnn's bilinear resize to 320x320 first: this checks the resize
     as well as the math. ncnn's inf weight scales (all-zero channels) are 1.0 in ncnnq's table."""
@@ -297,5 +303,7 @@ def test_nanodet_table_on_the_png_set_resized_to_320(shared):
         finite = np.isfinite(values)
         assert _formatted(ours.weights[key][finite]) == _formatted(values[finite]), key
         assert np.all(ours.weights[key][~finite] == 1.0), key
-    off = {k: ours.activations[k] / v - 1 for k, v in ref.activations.items() if abs(ours.activations[k] / v - 1) > 0.01}
+    off = {
+        k: ours.activations[k] / v - 1 for k, v in ref.activations.items() if abs(ours.activations[k] / v - 1) > 0.01
+    }
     assert not off, off

@@ -47,7 +47,7 @@ def test_kl_divergences_equal_ncnns_loops(seed):
     h[rng.random(2048) < 0.2] = 0
     p = h / h.sum()
     ours = kl_divergences(p)
-    for t in list(range(128, 2048, 97)) + [128, 129, 255, 256, 2047]:
+    for t in [*range(128, 2048, 97), 128, 129, 255, 256, 2047]:
         assert ours[t - THRESHOLDS[0]] == pytest.approx(_ncnn_kl(p, t), rel=1e-9, abs=1e-12), t
 
 

@@ -9,7 +9,9 @@ from ncnnq.cli import main
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ncnnq.cli", *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
+    return subprocess.run(
+        [sys.executable, "-m", "ncnnq.cli", *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}
+    )
 
 
 def test_info_on_the_embedded_model():
@@ -20,7 +22,10 @@ def test_info_on_the_embedded_model():
 
 def test_info_on_a_real_model(shared, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
-    assert main(["info", str(shared / "models" / "squeezenet_v1.1.param"), str(shared / "models" / "squeezenet_v1.1.bin")]) == 0
+    assert (
+        main(["info", str(shared / "models" / "squeezenet_v1.1.param"), str(shared / "models" / "squeezenet_v1.1.bin")])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "fire9/expand3x3" in out and "fp16" in out and "1,235,496 weights" in out
 

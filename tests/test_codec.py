@@ -85,7 +85,9 @@ def test_storage_conversion_and_views(shared, tmp_path):
 
 # --- malformed input: each its own exception class and a message naming where -----------------
 
-GOOD = "7767517\n3 3\nInput data 0 1 data 0=4 1=4 2=3\nConvolution conv 1 1 data c 0=2 1=1 5=1 6=6\nReLU relu 1 1 c out\n"
+GOOD = (
+    "7767517\n3 3\nInput data 0 1 data 0=4 1=4 2=3\nConvolution conv 1 1 data c 0=2 1=1 5=1 6=6\nReLU relu 1 1 c out\n"
+)
 
 
 def _bin_for(param_text: str) -> bytes:
@@ -119,7 +121,9 @@ def test_counts_mismatch(tmp_path):
     e = _load_error(tmp_path, GOOD.replace("3 3", "4 3", 1))
     assert e.type is ncnnq.ParamError and "says 4 layers but the file has only 3" in str(e.value)
     e = _load_error(tmp_path, GOOD.replace("3 3", "3 2", 1))
-    assert e.type is ncnnq.ParamError and "bad.param:2:" in str(e.value) and "2 blobs but the layers use 3" in str(e.value)
+    assert (
+        e.type is ncnnq.ParamError and "bad.param:2:" in str(e.value) and "2 blobs but the layers use 3" in str(e.value)
+    )
 
 
 def test_unknown_layer_type_with_weights(tmp_path):
@@ -140,12 +144,17 @@ def test_blob_used_before_produced(tmp_path):
 
 def test_duplicate_top_names(tmp_path):
     e = _load_error(tmp_path, GOOD.replace("ReLU relu 1 1 c out", "ReLU relu 1 1 c c"))
-    assert e.type is ncnnq.ParamError and "bad.param:5: layer 'relu': top blob 'c' is already produced by layer 'conv'" in str(e.value)
+    assert (
+        e.type is ncnnq.ParamError
+        and "bad.param:5: layer 'relu': top blob 'c' is already produced by layer 'conv'" in str(e.value)
+    )
 
 
 def test_over_long_value(tmp_path):
     e = _load_error(tmp_path, GOOD.replace("ReLU relu 1 1 c out", "ReLU relu 1 1 c out 0=1.0000000000000001"))
-    assert e.type is ncnnq.ParamError and "bad.param:5: layer 'relu':" in str(e.value) and "longer than 15" in str(e.value)
+    assert (
+        e.type is ncnnq.ParamError and "bad.param:5: layer 'relu':" in str(e.value) and "longer than 15" in str(e.value)
+    )
 
 
 def test_non_numeric_value(tmp_path):

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 import ncnnq
 
 SEED = (
-    "7767517\n4 5\nInput data 0 1 data 0=8 1=8 2=3\n"
-    "Convolution conv 1 1 data c -23330=4,3,8,8,4 0=4 1=3 4=1 5=1 6=108 9=2 -23310=1,1.000000e-01\n"
-    "Split sp 1 2 c c0 c1\nConcat cat 2 1 c0 c1 out 0=0\n"
-).encode()
+    b"7767517\n4 5\nInput data 0 1 data 0=8 1=8 2=3\n"
+    b"Convolution conv 1 1 data c -23330=4,3,8,8,4 0=4 1=3 4=1 5=1 6=108 9=2 -23310=1,1.000000e-01\n"
+    b"Split sp 1 2 c c0 c1\nConcat cat 2 1 c0 c1 out 0=0\n"
+)
 SEED_BIN = ncnnq.Model.from_bytes(SEED).with_random_weights().bin_bytes()
 
 

@@ -107,7 +107,9 @@ def demo_table(tmp_path_factory) -> Path:
 def test_table_on_the_embedded_default(demo_table):
     table = Table.load(demo_table)
     model = ncnnq.Model.load(*demo.model_files())
-    calibrated = [layer for layer in model.layers if layer.type in ("Convolution", "ConvolutionDepthWise", "InnerProduct")]
+    calibrated = [
+        layer for layer in model.layers if layer.type in ("Convolution", "ConvolutionDepthWise", "InnerProduct")
+    ]
     assert calibrated and list(table.activations) == [layer.name for layer in calibrated]
     for layer in calibrated:
         scale = table.activations[layer.name]

@@ -60,7 +60,9 @@ def test_real_model_matches_ncnn_on_shared_images(shared, name):
     images = sorted((shared / "imagenet-sample").glob("*.JPEG"))[:IMAGES]
     for path in images:
         x = {model.inputs[0]: image_tensor(path, REAL_MODELS[name])}
-        _compare(model, ours_net.run(x, model.outputs), run_ncnn_net(theirs_net, x, model.outputs), f"{name} {path.name}")
+        _compare(
+            model, ours_net.run(x, model.outputs), run_ncnn_net(theirs_net, x, model.outputs), f"{name} {path.name}"
+        )
 
 
 @pytest.mark.parametrize("param", _benchmark_params(), ids=[p.stem for p in _benchmark_params()])

@@ -118,7 +118,9 @@ def test_convolution_of_a_flat_blob_runs_as_inner_product(tmp_path):
     conv = "Convolution conv 1 1 data out 0=20 1=1 5=1 6=1280 8=2 9=1"
     param, bin_path = save_model(one_layer(conv, (64,)), tmp_path)
     ip_param = tmp_path / "ip.param"
-    ip_param.write_text(param.read_text().replace("Convolution ", "InnerProduct ").replace("1=1 5=1 6=1280", "1=1 2=1280"))
+    ip_param.write_text(
+        param.read_text().replace("Convolution ", "InnerProduct ").replace("1=1 5=1 6=1280", "1=1 2=1280")
+    )
     x = np.random.default_rng(2).uniform(-1, 1, size=(64,)).astype(np.float32)
     ours = ncnnq.Net(param, bin_path).run({"data": x}, ["out"])["out"]
     theirs = run_ncnn(ip_param, bin_path, {"data": x}, ["out"])["out"]
@@ -296,7 +298,13 @@ REFERENCE_MODELS = {
     "squeezenet_v1.1-int8-kl": ("squeezenet_v1.1", "data", (227, 227), (104, 117, 123), (1, 1, 1)),
     "squeezenet_v1.1-int8-aciq": ("squeezenet_v1.1", "data", (227, 227), (104, 117, 123), (1, 1, 1)),
     "mnet.25-opt-int8-kl": ("mnet.25-opt", "data", (320, 320), (104, 117, 123), (1, 1, 1)),
-    "nanodet_m-int8-kl": ("nanodet_m", "input.1", (320, 320), (103.53, 116.28, 123.675), (0.017429, 0.017507, 0.017125)),
+    "nanodet_m-int8-kl": (
+        "nanodet_m",
+        "input.1",
+        (320, 320),
+        (103.53, 116.28, 123.675),
+        (0.017429, 0.017507, 0.017125),
+    ),
 }
 
 
@@ -308,7 +316,9 @@ def bgr_tensor(path: Path, size: tuple[int, int], mean, norm) -> np.ndarray:
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR), dtype=np.float32)
     bgr = rgb[:, :, ::-1].transpose(2, 0, 1)
-    return np.ascontiguousarray((bgr - np.asarray(mean, np.float32)[:, None, None]) * np.asarray(norm, np.float32)[:, None, None])
+    return np.ascontiguousarray(
+        (bgr - np.asarray(mean, np.float32)[:, None, None]) * np.asarray(norm, np.float32)[:, None, None]
+    )
 
 
 def images(shared: Path, count: int) -> list[Path]:
@@ -339,6 +349,7 @@ def test_reference_int8_files_match_ncnn(shared, stem):
             assert ag.cosine >= 0.999, f"{stem} {image.name} {name}: cosine {ag.cosine:.6f}"
 
 
+@pytest.mark.slow
 def test_squeezenet_int8_top1_agrees_with_ncnn_on_500_images(shared):
     from reference import make_ncnn_net, run_ncnn_net
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,8 +94,13 @@ def test_a_table_that_does_not_fit_lists_every_problem(shared):
         quantize(_squeezenet(), table)
     msg = str(e.value)
     assert "5 problems" in msg
-    for part in ['nosuch_param_0: the model has no layer named "nosuch"', "conv1_param_0: 10 scales, but layer conv1 (Convolution) needs 64",
-                 "fire2/squeeze1x1_param_0: scale NaN", "conv10: scale 0", "pool10: layer type Pooling takes no activation scale"]:
+    for part in [
+        'nosuch_param_0: the model has no layer named "nosuch"',
+        "conv1_param_0: 10 scales, but layer conv1 (Convolution) needs 64",
+        "fire2/squeeze1x1_param_0: scale NaN",
+        "conv10: scale 0",
+        "pool10: layer type Pooling takes no activation scale",
+    ]:
         assert part in msg, part
 
 
@@ -104,8 +108,20 @@ def test_cli_refuses_and_writes_nothing(shared, tmp_path):
     d = REF / "squeezenet_v1.1"
     bad = tmp_path / "bad.table"
     bad.write_text((d / "squeezenet_v1.1-opt-kl.table").read_text().replace("conv10 ", "conv10x "))
-    r = subprocess.run([sys.executable, "-m", "ncnnq.cli", "int8", str(d / "squeezenet_v1.1-opt.param"),
-                        str(d / "squeezenet_v1.1-opt.bin"), str(tmp_path / "o.param"), str(tmp_path / "o.bin"), str(bad)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ncnnq.cli",
+            "int8",
+            str(d / "squeezenet_v1.1-opt.param"),
+            str(d / "squeezenet_v1.1-opt.bin"),
+            str(tmp_path / "o.param"),
+            str(tmp_path / "o.bin"),
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "conv10x: the model has no layer named" in r.stderr
     assert not (tmp_path / "o.param").exists() and not (tmp_path / "o.bin").exists()

@@ -128,7 +128,11 @@ def test_convolution_flat_input_runs_as_inner_product(tmp_path):
     """ncnn runs a 1x1 Convolution of a 1-D blob as an InnerProduct. The PyPI ncnn build crashes
     on this form (segfault in its x86 Convolution), so the expectation is computed from the
     layer's own weights."""
-    text = "7767517\n2 2\nInput in0 0 1 data\nConvolution op 1 1 data out " + _params(conv_params(10, 48, (1, 1), act=1)) + "\n"
+    text = (
+        "7767517\n2 2\nInput in0 0 1 data\nConvolution op 1 1 data out "
+        + _params(conv_params(10, 48, (1, 1), act=1))
+        + "\n"
+    )
     model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(3)
     x = np.random.default_rng(4).uniform(-1, 1, size=(48,)).astype(np.float32)
     ours = ncnnq.Net(model).run({"data": x}, ["out"])["out"]
@@ -139,7 +143,9 @@ def test_convolution_flat_input_runs_as_inner_product(tmp_path):
 
 
 @pytest.mark.parametrize("bias", [0, 1])
-@pytest.mark.parametrize("k,s,pads", [((3, 3), (1, 1), (1, 1, 1, 1)), ((1, 2), (2, 1), (0, 0, 0, 0)), ((3, 3), (2, 2), (-233,) * 4)])
+@pytest.mark.parametrize(
+    "k,s,pads", [((3, 3), (1, 1), (1, 1, 1, 1)), ((1, 2), (2, 1), (0, 0, 0, 0)), ((3, 3), (2, 2), (-233,) * 4)]
+)
 def test_convolution_dynamic_weight(tmp_path, bias, k, s, pads):
     inch, outch = 5, 7
     p = conv_params(outch, inch, k, s=s, pads=pads, bias=bias, act=1)

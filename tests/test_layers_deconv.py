@@ -131,7 +131,9 @@ DEPTHWISE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("shape, num_output, group, kernel, extra", DEPTHWISE_CASES, ids=lambda v: str(v).replace(" ", ""))
+@pytest.mark.parametrize(
+    "shape, num_output, group, kernel, extra", DEPTHWISE_CASES, ids=lambda v: str(v).replace(" ", "")
+)
 def test_deconvolution_depthwise_matches_ncnn(tmp_path, shape, num_output, group, kernel, extra):
     layer = f"DeconvolutionDepthWise {layer_params(shape[0], num_output, group, kernel, extra)}"
     compare(tmp_path, layer, {"data": random_input(shape)})

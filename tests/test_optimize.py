@@ -15,7 +15,7 @@ import pytest
 
 import ncnnq
 from ncnnq.cli import main
-from reference import INPUT_SHAPES, assert_close, random_inputs, run_ncnn
+from reference import assert_close, random_inputs, run_ncnn
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -151,7 +151,8 @@ CASES = [
              f"{IN1}\n{IP}\nBatchNorm bn 1 1 c y 0=8 {EPS}", ["Input", "InnerProduct"],
              f"{IN1}\n{IP} 9=1\nBatchNorm bn 1 1 c y 0=8"),
     PassCase("fuse_innerproduct_add",
-             f"{IN1}\n{IP.replace(' 1=1', '')}\nMemoryData m 0 1 m 0=8\nBinaryOp add 2 1 c m y 0=0", ["Input", "InnerProduct"],
+             f"{IN1}\n{IP.replace(' 1=1', '')}\nMemoryData m 0 1 m 0=8\nBinaryOp add 2 1 c m y 0=0",
+             ["Input", "InnerProduct"],
              f"{IN1}\n{IP}\nMemoryData m 0 1 m 0=8\nBinaryOp mul 2 1 c m y 0=2"),
     PassCase("fuse_innerproduct_dropout",
              f"{IN1}\n{IP}\nDropout d 1 1 c y 0=5.000000e-01", ["Input", "InnerProduct"],
@@ -341,7 +342,8 @@ def test_benchmark_architecture(shared, stem, tmp_path):
 
 
 def test_fused_layers_are_the_ones_ncnnoptimize_fuses(shared):
-    report = ncnnq.optimize(ncnnq.Model.load(shared / "benchmark-params" / "mobilenet_v3.param").with_random_weights(1))[1]
+    model = ncnnq.Model.load(shared / "benchmark-params" / "mobilenet_v3.param").with_random_weights(1)
+    report = ncnnq.optimize(model)[1]
     counts = {p.name: p.count for p in report.fired}
     assert counts == {"fuse_convolution_activation": 10, "fuse_convolutiondepthwise_activation": 4,
                       "fuse_innerproduct_activation": 1}

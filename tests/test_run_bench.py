@@ -14,6 +14,7 @@ import pytest
 import ncnnq
 from ncnnq import _native, runner
 from ncnnq.cli import main
+from ncnnq.cli.ncnn_args import parse_run_options
 from ncnnq.errors import InputError
 
 TINY_INT8 = """7767517
@@ -111,7 +112,7 @@ def test_run_prints_outputs_and_kernels(tiny, capsys, monkeypatch):
 
 def test_run_summarizes_what_the_net_computes(tiny):
     model, _ = runner.load_model(tiny, tiny.with_suffix(".bin"))
-    options = runner.parse_run_options(["seed=5"])
+    options = parse_run_options(["seed=5"])
     inputs = runner.model_inputs(model, options)
     assert inputs["data"].shape == (3, 10, 12)
     result = runner.run_once(model, inputs)
@@ -127,13 +128,13 @@ def test_run_reads_npy_and_images(tiny, tmp_path):
     model, _ = runner.load_model(tiny, tiny.with_suffix(".bin"))
     x = np.random.default_rng(1).uniform(-1, 1, (3, 10, 12)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    got = runner.model_inputs(model, runner.parse_run_options([f"input={tmp_path / 'x.npy'}"]))
+    got = runner.model_inputs(model, parse_run_options([f"input={tmp_path / 'x.npy'}"]))
     np.testing.assert_array_equal(got["data"], x)
     from PIL import Image
 
     rgb = np.random.default_rng(2).integers(0, 256, (20, 24, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "im.png")
-    got = runner.model_inputs(model, runner.parse_run_options(
+    got = runner.model_inputs(model, parse_run_options(
         [f"input={tmp_path / 'im.png'}", "shape=[12,10,3]", "mean=[1,2,3]", "norm=[0.5,0.5,0.5]", "pixel=BGR"]))
     want = _native.from_pixels(rgb, "RGB", "BGR", 12, 10, [1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
     np.testing.assert_array_equal(got["data"], want)
@@ -169,5 +170,5 @@ def test_a_random_input_needs_a_shape(tmp_path):
     model = ncnnq.Model.from_bytes(b"7767517\n2 2\nInput in 0 1 data\nReLU r 1 1 data out\n")
     with pytest.raises(InputError, match="shape"):
         runner.model_inputs(model, runner.RunOptions())
-    got = runner.model_inputs(model, runner.parse_run_options(["shape=[4,3,2]"]))
+    got = runner.model_inputs(model, parse_run_options(["shape=[4,3,2]"]))
     assert got["data"].shape == (2, 3, 4)

@@ -16,8 +16,18 @@
 
 from __future__ import annotations
 
-from ._native import Layer, Model, Net, __version__, kernel_info
-from .calibrate import Sample, calibrate
+from ._native import (
+    Layer,
+    Model,
+    Net,
+    __version__,
+    from_pixels,
+    int8_kernel,
+    int8_kernels_available,
+    kernel_calls,
+    kernel_info,
+)
+from .calibrate import calibrate
 from .errors import (
     Error,
     FileError,
@@ -34,6 +44,7 @@ from .images import InputSpec
 from .int8 import QuantizeReport, quantize, save_int8
 from .optimize import OptimizeReport, optimize
 from .pipeline import QuantizeResult, quantize_model
+from .samples import Sample
 from .summary import ModelSummary, summarize
 from .table import Table
 
@@ -60,6 +71,10 @@ __all__ = [
     "WeightsError",
     "__version__",
     "calibrate",
+    "from_pixels",
+    "int8_kernel",
+    "int8_kernels_available",
+    "kernel_calls",
     "kernel_info",
     "optimize",
     "quantize",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from ._native import Net
+from .errors import InputError, ShapeError
 
 
 @dataclass(frozen=True)
@@ -37,3 +40,123 @@ def agreement(reference: Net, candidate: Net, inputs: Iterable[dict[str, np.ndar
     if n == 0:
         return Agreement(0, 0.0, 0.0, 0.0)
     return Agreement(n, same / n, float(np.mean(cosines)), float(np.min(cosines)))
+
+
+# --- output quality of an int8 model against its fp32 original ---------------------------------
+
+Outputs = Mapping[str, npt.NDArray[np.float32]]
+"""One sample's network outputs: blob name -> array."""
+
+
+def _sqnr_db(signal: float, noise: float) -> float:
+    """10·log10(signal/noise) in dB; +inf for an exact match, -inf for a zero signal with noise."""
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+@dataclass(frozen=True)
+class OutputQuality:
+    """How one output blob of the int8 model follows the fp32 one over a set of samples."""
+
+    name: str
+    sqnr_db: float
+    """Pooled over the samples: 10·log10(Σ‖fp32‖² / Σ‖fp32 − int8‖²). Pooling keeps samples whose
+    output is near zero everywhere (a detector on an empty image) from dominating the figure."""
+    sqnr_db_worst_sample: float
+    """The same ratio for the worst single sample."""
+    cosine_mean: float
+    cosine_min: float
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Every output's :class:`OutputQuality`, and the top-1 agreement of the first output's
+    arg-max (meaningful for classifiers), over ``samples`` samples."""
+
+    samples: int
+    outputs: tuple[OutputQuality, ...]
+    top1: float
+
+    @property
+    def sqnr_mean(self) -> float:
+        """Mean over outputs of their pooled SQNR (dB)."""
+        return float(np.mean([o.sqnr_db for o in self.outputs]))
+
+    @property
+    def sqnr_worst(self) -> float:
+        """The lowest pooled SQNR (dB) of any output."""
+        return min(o.sqnr_db for o in self.outputs)
+
+    @property
+    def cosine_mean(self) -> float:
+        return float(np.mean([o.cosine_mean for o in self.outputs]))
+
+    @property
+    def cosine_min(self) -> float:
+        return min(o.cosine_min for o in self.outputs)
+
+    def value(self, metric: str) -> float:
+        """The figure a :class:`Target` of kind ``metric`` reads: ``sqnr`` (the worst output's
+        pooled SQNR), ``cos`` (the lowest cosine of any output and sample) or ``top1``."""
+        figures = {"sqnr": self.sqnr_worst, "cos": self.cosine_min, "top1": self.top1}
+        if metric not in figures:
+            raise InputError(f"unknown metric {metric!r}: one of {', '.join(figures)}")
+        return figures[metric]
+
+
+def compare(reference: Sequence[Outputs], candidate: Sequence[Outputs], outputs: Sequence[str]) -> Quality:
+    """The :class:`Quality` of ``candidate`` outputs (the int8 model's, per sample) against the
+    ``reference`` ones (fp32), for the blobs named in ``outputs``."""
+    if len(reference) != len(candidate):
+        raise InputError(f"{len(reference)} reference samples but {len(candidate)} to compare")
+    if not reference or not outputs:
+        raise InputError("nothing to compare: no samples or no outputs")
+    qualities = []
+    for name in outputs:
+        signal = noise = 0.0
+        worst = math.inf
+        cosines = []
+        for ref, got in zip(reference, candidate):
+            a = np.asarray(ref[name], dtype=np.float64).ravel()
+            b = np.asarray(got[name], dtype=np.float64).ravel()
+            if a.shape != b.shape:
+                raise ShapeError(f"output {name!r}: {b.size} values where the reference has {a.size}")
+            s, n = float(a @ a), float((a - b) @ (a - b))
+            signal, noise = signal + s, noise + n
+            worst = min(worst, _sqnr_db(s, n))
+            cosines.append(_cosine(a, b))
+        qualities.append(OutputQuality(name, _sqnr_db(signal, noise), worst, float(np.mean(cosines)), min(cosines)))
+    first = outputs[0]
+    same = [np.argmax(r[first]) == np.argmax(c[first]) for r, c in zip(reference, candidate)]
+    return Quality(len(reference), tuple(qualities), float(np.mean(same)))
+
+
+@dataclass(frozen=True)
+class Target:
+    """An accuracy goal: ``sqnr:30`` (every output's pooled SQNR ≥ 30 dB), ``cos:0.999`` (every
+    output's cosine with fp32 ≥ 0.999 on every sample) or ``top1:0.99`` (arg-max agreement)."""
+
+    metric: str
+    threshold: float
+
+    @staticmethod
+    def parse(text: str) -> Target:
+        metric, sep, value = text.partition(":")
+        try:
+            threshold = float(value)
+        except ValueError:
+            threshold = math.nan
+        if not sep or metric not in ("sqnr", "cos", "top1") or not math.isfinite(threshold):
+            raise InputError(f"target {text!r}: expected sqnr:<dB>, cos:<0..1> or top1:<0..1>")
+        if metric != "sqnr" and not 0.0 <= threshold <= 1.0:
+            raise InputError(f"target {text!r}: a {metric} target lies between 0 and 1")
+        return Target(metric, threshold)
+
+    def met_by(self, quality: Quality) -> bool:
+        return quality.value(self.metric) >= self.threshold
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.threshold:g}"

@@ -51,7 +51,7 @@ def read_rgb(path: Path) -> np.ndarray:
 def target_size(width: int, height: int, shape: tuple[int, ...]) -> tuple[int, int]:
     """ncnn2table's resize target from ``shape=[w,h,...]``: both given, one given (aspect kept,
     truncated), or none (no resize)."""
-    w, h = (list(shape) + [0, 0])[:2]
+    w, h = [*shape, 0, 0][:2]
     if w > 0 and h > 0:
         return w, h
     if w <= 0 and h <= 0:
@@ -86,5 +86,7 @@ def npy_tensor(path: Path, spec: InputSpec) -> np.ndarray:
         raise ImageError(f"{path}: .npy inputs must be float32, this one is {array.dtype}")
     expected = tuple(reversed(spec.shape))
     if array.shape != expected:
-        raise ImageError(f"{path}: shape {array.shape} does not match shape={list(spec.shape)} (numpy order {expected})")
+        raise ImageError(
+            f"{path}: shape {array.shape} does not match shape={list(spec.shape)} (numpy order {expected})"
+        )
     return np.ascontiguousarray(array)

@@ -5,24 +5,14 @@ layers' weights stored as fp16 unless asked otherwise)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _native
-from ._native import Model
+from ._native import Model, QuantizeReport
 from .errors import InputError
 from .table import Table
 
-
-@dataclass(frozen=True)
-class QuantizeReport:
-    quantized: list[tuple[str, str]] = field(default_factory=list)
-    """(layer, type) given int8 weights."""
-    kept_float: list[tuple[str, str]] = field(default_factory=list)
-    """(layer, reason) of calibrable layers left in float (mixed precision)."""
-    requantized: list[str] = field(default_factory=list)
-    """Layers whose int8 output feeds int8 convolutions directly (+100)."""
-    warnings: list[str] = field(default_factory=list)
+__all__ = ["QuantizeReport", "quantize", "save_int8"]
 
 
 def quantize(model: Model, table: Table) -> tuple[Model, QuantizeReport]:
@@ -31,11 +21,12 @@ def quantize(model: Model, table: Table) -> tuple[Model, QuantizeReport]:
     ``InputError``, before anything is produced. A layer missing from the table, or with only one
     of its two entries, stays in float — only that layer."""
     weights = {k: [float(x) for x in v] for k, v in table.weights.items()}
-    int8, report = _native.quantize_model(model, weights, {k: float(v) for k, v in table.activations.items()})
-    return int8, QuantizeReport(**report)
+    return _native.quantize_model(model, weights, {k: float(v) for k, v in table.activations.items()})
 
 
-def save_int8(model: Model, param: str | os.PathLike[str], bin_path: str | os.PathLike[str], fp32: bool = False) -> None:
+def save_int8(
+    model: Model, param: str | os.PathLike[str], bin_path: str | os.PathLike[str], fp32: bool = False
+) -> None:
     """Writes an int8 model the way ncnn2int8 stores it: float arrays as fp16 (or fp32 when
     asked), int8 arrays as int8. Both files are complete before either replaces anything."""
     if Path(param).resolve() == Path(bin_path).resolve():

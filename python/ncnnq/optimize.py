@@ -11,13 +11,14 @@ The returned model is an ordinary :class:`ncnnq.Model`: it can be saved, run wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, Union
+from typing import Union
 
 from . import _native
-from ._native import Model
+from ._native import Counts, Model, OptimizeReport, PassResult, ShapeInferenceResult
 from .errors import InputError
+
+__all__ = ["Counts", "OptimizeReport", "PassResult", "ShapeInferenceResult", "optimize", "optimize_files", "parse_flag"]
 
 StrPath = Union[str, "PathLike[str]"]
 
@@ -26,73 +27,6 @@ FP16_FLAGS = (1, 65536)
 
 #: Seed of the random weights used when the ``.bin`` is ``null`` (ncnnoptimize's own seed).
 NULL_BIN_SEED = 7767517
-
-
-@dataclass(frozen=True)
-class PassResult:
-    """One pass: each match it rewrote (layer names, the surviving layer first) and the matches it
-    declined where ncnn would have rewritten and computed something else (with the reason)."""
-
-    name: str
-    fired: list[tuple[str, ...]]
-    declined: list[str] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.fired)
-
-
-@dataclass(frozen=True)
-class Counts:
-    layers: int
-    blobs: int
-    #: Size of the ``.bin`` the model is written as.
-    weight_bytes: int
-
-
-@dataclass(frozen=True)
-class ShapeInferenceResult:
-    """Whether shape inference ran; if not (``reason``), existing hints were kept and none added."""
-
-    ran: bool
-    new_hints: int
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class OptimizeReport:
-    passes: list[PassResult]
-    before: Counts
-    after: Counts
-    shape_inference: ShapeInferenceResult
-    notes: list[str]
-
-    @property
-    def fired(self) -> list[PassResult]:
-        """The passes that rewrote something, in pass order."""
-        return [p for p in self.passes if p.fired]
-
-    @property
-    def declined(self) -> list[str]:
-        """Every rewrite declined where ncnnoptimize would have made it, prefixed by its pass."""
-        return [f"{p.name}: {d}" for p in self.passes for d in p.declined]
-
-    def pass_result(self, name: str) -> PassResult:
-        for p in self.passes:
-            if p.name == name:
-                return p
-        raise InputError(f"no optimizer pass named {name!r}")
-
-
-def _report(raw: dict[str, Any]) -> OptimizeReport:
-    shape = raw["shape_inference"]
-    return OptimizeReport(
-        passes=[PassResult(p["name"], [tuple(f) for f in p["fired"]], list(p["declined"])) for p in raw["passes"]],
-        before=Counts(**raw["before"]),
-        after=Counts(**raw["after"]),
-        shape_inference=ShapeInferenceResult(shape["ran"], shape["new_hints"], shape["reason"]),
-        notes=list(raw["notes"]),
-    )
 
 
 def optimize(
@@ -111,8 +45,7 @@ def optimize(
     layers (by name, inclusive); the result is a complete model with its own Input layers.
     The model needs its weights (load the ``.bin`` or use ``with_random_weights``).
     """
-    out, raw = _native.optimize(model, fp16, cut_start, cut_end, shape_inference)
-    return out, _report(raw)
+    return _native.optimize(model, fp16, cut_start, cut_end, shape_inference)
 
 
 def parse_flag(flag: str | int) -> bool:

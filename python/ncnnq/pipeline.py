@@ -12,11 +12,12 @@ import numpy as np
 
 from . import demo
 from ._native import Model, Net
-from .calibrate import Progress, calibrate
+from .calibrate import calibrate
 from .evaluate import Agreement, agreement
 from .images import InputSpec, image_tensor
 from .int8 import QuantizeReport, quantize, save_int8
 from .optimize import OptimizeReport, optimize
+from .progress import Progress
 from .table import Table
 
 
@@ -68,7 +69,9 @@ def _spec() -> InputSpec:
     return InputSpec(demo.SHAPE, demo.PIXEL, demo.MEAN, demo.NORM)
 
 
-def run_demo(workdir: str | os.PathLike[str], method: str = "kl", threads: int = 2, progress: Progress | None = None) -> DemoResult:
+def run_demo(
+    workdir: str | os.PathLike[str], method: str = "kl", threads: int = 2, progress: Progress | None = None
+) -> DemoResult:
     """Runs the pipeline on the demo model, writing every intermediate file into ``workdir``.
     Calibrates on the even-numbered images and evaluates on the odd-numbered ones."""
     work = Path(workdir)
@@ -88,6 +91,7 @@ def run_demo(workdir: str | os.PathLike[str], method: str = "kl", threads: int =
     result.optimized.save(files["optimized param"], files["optimized bin"])
     result.table.save(files["table"])
     save_int8(result.model, files["int8 param"], files["int8 bin"])
+    assert result.optimize is not None  # quantize_model optimizes unless told not to
 
     fp32_net = Net(files["optimized param"], files["optimized bin"], threads=threads)
     int8_net = Net(files["int8 param"], files["int8 bin"], threads=threads)

@@ -8,28 +8,28 @@ outputs); timings report the median and minimum and which int8 kernel paths ran.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from . import _native
-from ._native import Model, Net
+from ._native import Layer, Model, Net
 from .errors import InputError
 from .images import InputSpec, image_tensor
-from .ncnn_args import parse_table_options
 
-IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
-RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")
+T = TypeVar("T")
+D = TypeVar("D")
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Options of ``ncnnq run`` / ``ncnnq bench`` in ncnn's ``key=value`` style. Per-input lists
-    (``input``, ``mean``, ``norm``, ``shape``, ``pixel``) are in Input-layer order."""
+    """What ``ncnnq run`` / ``ncnnq bench`` feed and how (``cli.ncnn_args`` parses them from ncnn's
+    ``key=value`` style). Per-input lists (``inputs``, ``mean``, ``norm``, ``shape``, ``pixel``) are in
+    Input-layer order."""
 
     inputs: list[str] = field(default_factory=list)
     """Per input: an image path, a ``.npy`` path, or ``random`` (the default)."""
@@ -45,40 +45,6 @@ class RunOptions:
     top: int = 5
 
 
-def _positive(key: str, value: str, minimum: int = 1) -> int:
-    if not re.fullmatch(r"\d+", value) or int(value) < minimum:
-        raise InputError(f"option {key}={value}: expected an integer >= {minimum}")
-    return int(value)
-
-
-def parse_run_options(tokens: Sequence[str]) -> RunOptions:
-    """Parses ``key=value`` tokens; ``mean``/``norm``/``shape``/``pixel`` as ncnn2table writes them."""
-    image_tokens: list[str] = []
-    values: dict[str, object] = {}
-    for token in tokens:
-        key, sep, value = token.partition("=")
-        if not sep:
-            raise InputError(f"unrecognized argument {token!r} (options are key=value)")
-        if key in IMAGE_KEYS:
-            image_tokens.append(token)
-            continue
-        if key not in RUN_KEYS:
-            raise InputError(f"unknown option {key!r} (options: {', '.join(IMAGE_KEYS + RUN_KEYS)})")
-        key = {"thread": "threads", "input": "inputs"}.get(key, key)
-        if key in values:
-            raise InputError(f"option {key} given twice")
-        if key == "inputs":
-            values[key] = [v for v in value.split(",") if v]
-        elif key == "labels":
-            values[key] = Path(value)
-        elif key in ("seed", "warmup"):
-            values[key] = _positive(key, value, 0)
-        else:
-            values[key] = _positive(key, value)
-    image = parse_table_options(image_tokens)
-    return RunOptions(mean=image.mean, norm=image.norm, shape=image.shape, pixel=image.pixel, **values)  # type: ignore[arg-type]
-
-
 def load_model(param: str | Path, bin_path: str | Path | None, seed: int = 0) -> tuple[Model, str]:
     """The model and where its weights come from (the .bin, or seeded random values)."""
     if bin_path is None:
@@ -86,17 +52,23 @@ def load_model(param: str | Path, bin_path: str | Path | None, seed: int = 0) ->
     return Model.load(param, bin_path), str(bin_path)
 
 
+def _int_param(layer: Layer, id: int) -> int:
+    """An integer parameter's value; 0 when unset."""
+    value = layer.param(id)
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
 def declared_shape(model: Model, blob: str) -> tuple[int, ...] | None:
     """The numpy-order shape an Input layer declares for ``blob`` (0=w 1=h 11=d 2=c), if any."""
     for layer in model.layers:
         if layer.type == "Input" and blob in layer.tops:
-            w, h, d, c = (int(layer.param(i) or 0) for i in (0, 1, 11, 2))
+            w, h, d, c = (_int_param(layer, i) for i in (0, 1, 11, 2))
             dims = [v for v in (c, d, h, w) if v > 0]
             return tuple(dims) if dims else None
     return None
 
 
-def _option(values: list, i: int, default):
+def _option(values: Sequence[T], i: int, default: D) -> T | D:
     return values[i] if i < len(values) else default
 
 
@@ -220,7 +192,9 @@ class BenchResult:
         return float(np.median(self.cpu_times))
 
 
-def bench(model: Model, inputs: dict[str, np.ndarray], threads: int = 1, loops: int = 10, warmup: int = 3) -> BenchResult:
+def bench(
+    model: Model, inputs: dict[str, np.ndarray], threads: int = 1, loops: int = 10, warmup: int = 3
+) -> BenchResult:
     """Wall and CPU time of ``loops`` runs after ``warmup`` untimed ones, on ``threads`` threads."""
     net = Net(model, threads=threads)
     outputs = model.outputs

@@ -47,8 +47,12 @@ def _format_value(value: object) -> str:
 def _key_params(layer: Layer) -> str:
     names = dict(layer.param_names)
     written = layer.params
+    expressions = layer.expressions
     shown = [i for i in layer.key_params if i in written] or sorted(written)[:6]
-    return " ".join(f"{names.get(i, str(i))}={_format_value(written[i])}" for i in shown)
+    shown += [i for i in expressions if i not in shown]
+    # Shape expressions in infix form, @k being the layer's k-th input.
+    text = {i: f"[{expressions[i]}]" if i in expressions else _format_value(written[i]) for i in shown}
+    return " ".join(f"{names.get(i, str(i))}={text[i]}" for i in shown)
 
 
 def _shape_text(shape: tuple[int, int, int, int, int] | None) -> str:

@@ -103,7 +103,9 @@ class Table:
                 table.weights[key] = np.array(values, dtype=np.float32)
             else:
                 if len(values) != 1:
-                    raise TableError(f"{name}:{number}: activation entry {key} must have exactly 1 value, has {len(values)}")
+                    raise TableError(
+                        f"{name}:{number}: activation entry {key} must have exactly 1 value, has {len(values)}"
+                    )
                 table.activations[key] = values[0]
         return table
 

@@ -11,7 +11,7 @@ pub struct Geometry {
     pub kernel: (usize, usize),
     pub dilation: (usize, usize),
     pub stride: (usize, usize),
-    /// left, right, top, bottom; -233 / -234 mean SAME_UPPER / SAME_LOWER.
+    /// left, right, top, bottom; -233 / -234 mean `SAME_UPPER` / `SAME_LOWER`.
     pub pads: [i32; 4],
     pub pad_value: f32,
 }

@@ -25,7 +25,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -142,12 +142,12 @@ impl Pool {
     /// stay hot until it returns. Installs from other threads wait; a nested install of the same
     /// pool just runs `f`.
     pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
-        let me: *const Shared = &*self.shared;
+        let me: *const Shared = &raw const *self.shared;
         let ctx = CONTEXT.with(Cell::get);
         if std::ptr::eq(ctx.pool, me) {
             return f();
         }
-        let _owner = self.shared.owner.lock().unwrap_or_else(|e| e.into_inner());
+        let _owner = self.shared.owner.lock().unwrap_or_else(PoisonError::into_inner);
         let _scope = Scope::enter(Context { pool: me, worker: 0, in_job: false });
         let _hot = Hot::start(&self.shared);
         f()
@@ -158,7 +158,7 @@ impl Drop for Pool {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         {
-            let _g = self.shared.parked.lock().unwrap_or_else(|e| e.into_inner());
+            let _g = self.shared.parked.lock().unwrap_or_else(PoisonError::into_inner);
             self.shared.wake.notify_all();
         }
         for h in self.workers.drain(..) {
@@ -173,7 +173,7 @@ struct Hot<'a>(&'a Shared);
 impl<'a> Hot<'a> {
     fn start(s: &'a Shared) -> Hot<'a> {
         s.hot.store(true, Ordering::SeqCst);
-        let parked = s.parked.lock().unwrap_or_else(|e| e.into_inner());
+        let parked = s.parked.lock().unwrap_or_else(PoisonError::into_inner);
         if *parked > 0 {
             s.wake.notify_all();
         }
@@ -183,7 +183,7 @@ impl<'a> Hot<'a> {
 
 impl Drop for Hot<'_> {
     fn drop(&mut self) {
-        *self.0.cooled.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.0.cooled.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
         self.0.hot.store(false, Ordering::SeqCst);
     }
 }
@@ -207,14 +207,14 @@ fn worker(s: &Shared, index: usize) {
             continue;
         }
         spins = 0;
-        if s.hot.load(Ordering::SeqCst) || s.cooled.lock().unwrap_or_else(|e| e.into_inner()).elapsed() < GRACE {
+        if s.hot.load(Ordering::SeqCst) || s.cooled.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < GRACE {
             std::thread::yield_now();
             continue;
         }
-        let mut parked = s.parked.lock().unwrap_or_else(|e| e.into_inner());
+        let mut parked = s.parked.lock().unwrap_or_else(PoisonError::into_inner);
         *parked += 1;
         while !s.hot.load(Ordering::SeqCst) && !s.shutdown.load(Ordering::SeqCst) {
-            parked = s.wake.wait(parked).unwrap_or_else(|e| e.into_inner());
+            parked = s.wake.wait(parked).unwrap_or_else(PoisonError::into_inner);
         }
         *parked -= 1;
     }
@@ -228,22 +228,21 @@ fn take_indices(s: &Shared) {
         if next >= n {
             return;
         }
-        match s.word.compare_exchange_weak(word, pack(n, next + 1), Ordering::Acquire, Ordering::Relaxed) {
-            Err(now) => word = now,
-            Ok(_) => {
-                if !s.abort.load(Ordering::Relaxed) {
-                    // SAFETY: the claimed index keeps the loop, and so its closure, alive until
-                    // `done` counts it; the Acquire claim saw the owner's store of `job`.
-                    let job = unsafe { &*s.job.load(Ordering::Acquire) };
-                    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next))) {
-                        s.abort.store(true, Ordering::Relaxed);
-                        s.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
-                    }
-                }
-                s.done.fetch_add(1, Ordering::Release);
-                word = s.word.load(Ordering::Relaxed);
+        if let Err(now) = s.word.compare_exchange_weak(word, pack(n, next + 1), Ordering::Acquire, Ordering::Relaxed) {
+            word = now;
+            continue;
+        }
+        if !s.abort.load(Ordering::Relaxed) {
+            // SAFETY: the claimed index keeps the loop, and so its closure, alive until `done`
+            // counts it; the Acquire claim saw the owner's store of `job`.
+            let job = unsafe { &*s.job.load(Ordering::Acquire) };
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next))) {
+                s.abort.store(true, Ordering::Relaxed);
+                s.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(p);
             }
         }
+        s.done.fetch_add(1, Ordering::Release);
+        word = s.word.load(Ordering::Relaxed);
     }
 }
 
@@ -286,7 +285,7 @@ pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
         let len = (n - start).min(MAX_INDICES);
         let shifted = |i: usize| f(start + i);
         let job = Job { f: &shifted };
-        s.job.store(&job as *const Job as *mut Job<'static>, Ordering::Relaxed);
+        s.job.store(&raw const job as *mut Job<'static>, Ordering::Relaxed);
         s.done.store(0, Ordering::Relaxed);
         s.abort.store(false, Ordering::Relaxed);
         s.word.store(pack(len, 0), Ordering::Release);
@@ -300,7 +299,7 @@ pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
                 std::hint::spin_loop();
             }
         }
-        if let Some(p) = s.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(p) = s.panic.lock().unwrap_or_else(PoisonError::into_inner).take() {
             panic::resume_unwind(p);
         }
     }
@@ -326,7 +325,7 @@ impl<T> SendPtr<T> {
 /// `f(i, chunk)` for the chunks of `size` elements of `data` (the last may be shorter), in jobs
 /// of at least `min_chunks` chunks.
 pub fn for_each_chunk<T: Send>(data: &mut [T], size: usize, min_chunks: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    for_each_chunk_with(data, size, min_chunks, |_: &mut (), i, chunk| f(i, chunk));
+    for_each_chunk_with(data, size, min_chunks, |(): &mut (), i, chunk| f(i, chunk));
 }
 
 /// As [`for_each_chunk`], with a scratch value made once per job and passed to each chunk's call.
@@ -350,6 +349,13 @@ pub fn for_each_chunk_with<T: Send, S: Default>(
             f(&mut scratch, i, chunk);
         }
     });
+}
+
+/// `[f(0), .., f(n-1)]`, computed on the current pool's threads.
+pub fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for_each_chunk(&mut out, 1, 1, |i, slot| slot[0] = Some(f(i)));
+    out.into_iter().map(|v| v.expect("every index ran")).collect()
 }
 
 /// Chunks per job so that each job handles at least `min_elements` elements.
@@ -402,8 +408,10 @@ mod tests {
         pool.install(|| {
             for_each_chunk(&mut data, 10, 3, |i, c| {
                 assert!(c.len() == 10 || (i == 100 && c.len() == 1));
-                c.iter_mut().for_each(|v| *v += i as u32 + 1);
-            })
+                for v in c.iter_mut() {
+                    *v += i as u32 + 1;
+                }
+            });
         });
         assert!(data.iter().enumerate().all(|(j, &v)| v == (j / 10) as u32 + 1));
     }

@@ -19,14 +19,14 @@ pub const NCNN_BINS: usize = 2048;
 pub struct WideningHistogram {
     /// The range is [0, 2^exponent); `None` until a non-zero value arrives.
     exponent: Option<i32>,
-    /// Counts since the last spill (FINE_BINS, then the kernel's scratch bins): u32 halves the
+    /// Counts since the last spill (`FINE_BINS`, then the kernel's scratch bins): u32 halves the
     /// memory the scattered increments touch.
     recent: Vec<u32>,
     /// Counts spilled from `recent` before a bin could overflow (empty until then).
     spilled: Vec<u64>,
     /// Values binned into `recent` since the last spill: a bound on every count there.
     pending: u64,
-    /// Spill before `pending` would exceed this (u32::MAX; smaller in tests).
+    /// Spill before `pending` would exceed this (`u32::MAX`; smaller in tests).
     spill_at: u64,
 }
 
@@ -54,7 +54,7 @@ fn exponent_above(x: f32) -> i32 {
     e
 }
 
-/// Sums groups of `factor` consecutive bins into the first FINE_BINS / factor bins.
+/// Sums groups of `factor` consecutive bins into the first `FINE_BINS` / factor bins.
 fn merge_bins<T: Copy + Default + std::ops::AddAssign>(counts: &mut [T], factor: usize) {
     for i in 0..FINE_BINS {
         let c = std::mem::take(&mut counts[i]);
@@ -78,7 +78,7 @@ impl WideningHistogram {
         self.exponent.map_or(0.0, |e| (e as f32).exp2())
     }
 
-    /// The FINE_BINS counts.
+    /// The `FINE_BINS` counts.
     pub fn counts(&self) -> Vec<u64> {
         let recent = self.recent[..FINE_BINS].iter().map(|&c| u64::from(c));
         if self.spilled.is_empty() {

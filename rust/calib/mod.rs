@@ -1,8 +1,8 @@
 //! Calibration statistics gathered by running the fp32 engine over a calibration set. The
-//! calibration math itself (kl, aciq, eq) lives in Python (`ncnnq.methods`).
+//! calibration math itself (kl, aciq, eq) lives in Python (`ncnnq.methods`); what eq-like methods
+//! need of a layer's int8 arithmetic is in [`crate::probe`].
 
 pub mod histogram;
-pub mod patches;
 pub mod stats;
 
 pub use histogram::{LinearHistogram, WideningHistogram, FINE_BINS, NCNN_BINS};

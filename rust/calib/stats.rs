@@ -9,7 +9,7 @@ use crate::engine::{Net, Observer, Tensor};
 use crate::error::{Error, Result};
 use crate::kernels::{dispatch, histogram};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// What to collect.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ struct WorkerObserver<'a> {
 
 impl Observer for WorkerObserver<'_> {
     fn wants(&self, blob: usize) -> bool {
-        self.slot_of.get(blob).is_some_and(|s| s.is_some())
+        self.slot_of.get(blob).is_some_and(Option::is_some)
     }
 
     fn observe(&mut self, blob: usize, tensor: &Tensor) {
@@ -120,7 +120,7 @@ struct Held<'a> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.collector.free.lock().unwrap_or_else(|e| e.into_inner()).push(self.slot);
+        self.collector.free.lock().unwrap_or_else(PoisonError::into_inner).push(self.slot);
         self.collector.freed.notify_one();
     }
 }
@@ -148,19 +148,19 @@ impl Collector {
     }
 
     fn hold(&self) -> Held<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(slot) = free.pop() {
                 return Held { collector: self, slot };
             }
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+            free = self.freed.wait(free).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     /// Runs one sample whole on this thread, once a slot is free.
     fn run_one(&self, net: &Net, inputs: Vec<(usize, Tensor)>) -> Result<()> {
         let held = self.hold();
-        let stats = self.workers[held.slot].lock().unwrap_or_else(|e| e.into_inner());
+        let stats = self.workers[held.slot].lock().unwrap_or_else(PoisonError::into_inner);
         let mut observer = WorkerObserver { slot_of: &self.slot_of, stats };
         parallel::serial(|| net.run_here(inputs, &[], Some(&mut observer))).map(drop)
     }
@@ -179,10 +179,10 @@ impl Collector {
         let queue = Mutex::new(samples.into_iter().enumerate());
         let errors = Mutex::new(Vec::new());
         let drain = || loop {
-            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
             let Some((i, inputs)) = next else { return };
             if let Err(e) = self.run_one(net, inputs) {
-                errors.lock().unwrap_or_else(|e| e.into_inner()).push((i, e));
+                errors.lock().unwrap_or_else(PoisonError::into_inner).push((i, e));
             }
         };
         let helpers = n.min(self.workers.len()).saturating_sub(1);
@@ -192,7 +192,8 @@ impl Collector {
             }
             drain();
         });
-        if let Some(first) = errors.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().min_by_key(|(i, _)| *i)
+        if let Some(first) =
+            errors.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().min_by_key(|(i, _)| *i)
         {
             return Err(first);
         }
@@ -212,7 +213,7 @@ impl Collector {
     pub fn stats(&self) -> Vec<BlobStats> {
         let mut merged: Vec<BlobStats> = (0..self.blobs.len()).map(|s| BlobStats::new(&self.mode, s)).collect();
         for w in &self.workers {
-            let w = w.lock().unwrap_or_else(|e| e.into_inner());
+            let w = w.lock().unwrap_or_else(PoisonError::into_inner);
             merged.iter_mut().zip(w.iter()).for_each(|(m, x)| m.merge(x));
         }
         merged

@@ -26,14 +26,34 @@ struct Node {
     type_name: String,
     bottoms: Vec<usize>,
     tops: Vec<usize>,
-    op: Box<dyn Op>,
+    op: Arc<dyn Op>,
 }
 
 pub struct Net {
     nodes: Vec<Node>,
     blob_names: Vec<String>,
     producer: Vec<Option<usize>>,
-    pool: Pool,
+    pool: Arc<Pool>,
+}
+
+/// One pool per thread count for the whole process, made on first use: for the many small
+/// objects (layer probes) that would otherwise each start their own threads.
+pub fn shared_thread_pool(threads: usize) -> Result<Arc<Pool>> {
+    use std::sync::Mutex;
+    static POOLS: Mutex<Vec<(usize, Arc<Pool>)>> = Mutex::new(Vec::new());
+    let threads = threads.max(1);
+    let mut pools = POOLS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(p.clone());
+    }
+    let pool = thread_pool(threads)?;
+    pools.push((threads, pool.clone()));
+    Ok(pool)
+}
+
+/// A thread pool of `threads` threads (at least one: the caller's) for nets and probes.
+pub fn thread_pool(threads: usize) -> Result<Arc<Pool>> {
+    Pool::new(threads).map(Arc::new).map_err(|e| Error::input(format!("cannot start {threads} threads: {e}")))
 }
 
 /// Sees every blob a run computes, as it is produced (calibration statistics, shape inference).
@@ -46,25 +66,32 @@ pub trait Observer {
 impl Net {
     /// Builds every layer's op. A layer type the engine lacks is reported here, naming the layer.
     pub fn new(graph: &Graph, options: &NetOptions) -> Result<Net> {
-        let mut nodes = Vec::with_capacity(graph.layers.len());
-        for layer in &graph.layers {
-            let op = layers::build(layer)?;
-            nodes.push(Node {
+        let ops = graph.layers.iter().map(|l| layers::build(l).map(Arc::from)).collect::<Result<Vec<_>>>()?;
+        Ok(Net::from_ops(graph, ops, thread_pool(options.threads)?))
+    }
+
+    /// A net running `ops`, one per layer of `graph` and built from it (ops can be shared between
+    /// nets of graphs that differ in other layers, e.g. by the int8 network probe).
+    pub fn from_ops(graph: &Graph, ops: Vec<Arc<dyn Op>>, pool: Arc<Pool>) -> Net {
+        assert_eq!(ops.len(), graph.layers.len(), "one op per layer");
+        let nodes = graph
+            .layers
+            .iter()
+            .zip(ops)
+            .map(|(layer, op)| Node {
                 name: layer.name.clone(),
                 type_name: layer.type_name.clone(),
                 bottoms: layer.bottoms.clone(),
                 tops: layer.tops.clone(),
                 op,
-            });
-        }
-        let pool = Pool::new(options.threads)
-            .map_err(|e| Error::input(format!("cannot start {} threads: {e}", options.threads)))?;
-        Ok(Net {
+            })
+            .collect();
+        Net {
             nodes,
             blob_names: graph.blobs.iter().map(|b| b.name.clone()).collect(),
             producer: graph.blobs.iter().map(|b| b.producer).collect(),
             pool,
-        })
+        }
     }
 
     pub fn threads(&self) -> usize {

@@ -36,6 +36,8 @@
 
 use super::conv_depthwise::plane::ChannelFn as DepthwiseFn;
 use super::conv_depthwise::{reference as depthwise_reference, vector as depthwise};
+// The path tables read as lists of CPU features, on every architecture and in the tests.
+#[allow(clippy::enum_glob_use)]
 use super::cpu::Feature::{self, *};
 use super::cpu::{cpu_features, CpuFeatures};
 use super::dw_i8::row::{self as dw_row, Row};
@@ -421,21 +423,16 @@ impl<K: Table> Family<K> {
             _ => return (best, None),
         };
         let title = self.title;
-        match self.index_of(name) {
-            Some(i) => match self.runnable(i, cpu_features()) {
-                Some(path) => (path, None),
-                None => {
-                    let p = self.paths[i].name;
-                    (
-                        best,
-                        Some(format!("{var}={name}: this CPU or build cannot run the {title} path {p}; using {best}")),
-                    )
-                }
-            },
-            None => {
-                let names = self.paths.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
-                (best, Some(format!("{var}={name} is not a {title} path ({names}); using {best}")))
+        if let Some(i) = self.index_of(name) {
+            if let Some(path) = self.runnable(i, cpu_features()) {
+                (path, None)
+            } else {
+                let p = self.paths[i].name;
+                (best, Some(format!("{var}={name}: this CPU or build cannot run the {title} path {p}; using {best}")))
             }
+        } else {
+            let names = self.paths.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
+            (best, Some(format!("{var}={name} is not a {title} path ({names}); using {best}")))
         }
     }
 
@@ -646,7 +643,7 @@ mod tests {
     fn well_formed<K: Table>(family: &'static Family<K>) {
         let names: Vec<_> = family.paths().iter().map(|p| p.name).collect();
         let mut unique = names.clone();
-        unique.sort();
+        unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), names.len(), "{}: duplicate path names {names:?}", family.name);
         let last = family.paths().last().expect("paths");
@@ -675,7 +672,7 @@ mod tests {
     /// Winograd's transforms have the lanes of their path's microkernel: a path has both or neither.
     #[test]
     fn f32_winograd_comes_with_a_microkernel() {
-        for p in F32.paths().iter() {
+        for p in F32.paths() {
             if let Some(k) = &p.kernels {
                 assert_eq!(k.winograd.is_some(), k.gemm.micro.is_some(), "{}", p.name);
             }

@@ -11,6 +11,11 @@
 //! driver in `mod.rs` that layers call (`source_checks` tests hold the folder to that: no import
 //! circle, and no `match` on a path outside dispatch).
 //!
+//! Every `unsafe fn` of a SIMD path has one contract: the CPU runs the path (dispatch checked it
+//! once) and the pointers and slices it is given cover what it reads and writes, as its signature
+//! or its trait documents. A body of intrinsics under that contract is one `unsafe {}` block
+//! (`unsafe_op_in_unsafe_fn` is denied crate-wide); narrower blocks say why with `// SAFETY:`.
+//!
 //! `scripts/test-aarch64.sh rust` runs these tests on aarch64 under qemu with Debian's cross
 //! toolchain, on a CPU with dotprod (`-cpu max`) and one without (`-cpu cortex-a72`). By hand:
 //!

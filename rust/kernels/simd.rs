@@ -4,6 +4,8 @@
 //! gets an entry point marked `#[target_feature(enable = ...)]` that calls the body with its
 //! vector type, so the intrinsics inline into code compiled for that instruction set. Which entry
 //! point runs is [`super::dispatch`]'s choice.
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 /// A SIMD register of f32 lanes.
 ///
@@ -45,55 +47,55 @@ pub mod x86 {
         const LANES: usize = 4;
         #[inline(always)]
         unsafe fn zero() -> Self {
-            Sse(_mm_setzero_ps())
+            unsafe { Sse(_mm_setzero_ps()) }
         }
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            Sse(_mm_set1_ps(x))
+            unsafe { Sse(_mm_set1_ps(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            Sse(_mm_loadu_ps(p))
+            unsafe { Sse(_mm_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            _mm_storeu_ps(p, self.0)
+            unsafe { _mm_storeu_ps(p, self.0) }
         }
         #[inline(always)]
         unsafe fn load_even(p: *const f32) -> Self {
-            Sse(_mm_shuffle_ps::<0b10_00_10_00>(_mm_loadu_ps(p), _mm_loadu_ps(p.add(4))))
+            unsafe { Sse(_mm_shuffle_ps::<0b10_00_10_00>(_mm_loadu_ps(p), _mm_loadu_ps(p.add(4)))) }
         }
         #[inline(always)]
         unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Sse(_mm_fmadd_ps(a.0, b.0, c.0))
+            unsafe { Sse(_mm_fmadd_ps(a.0, b.0, c.0)) }
         }
         #[inline(always)]
         unsafe fn add(a: Self, b: Self) -> Self {
-            Sse(_mm_add_ps(a.0, b.0))
+            unsafe { Sse(_mm_add_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn sub(a: Self, b: Self) -> Self {
-            Sse(_mm_sub_ps(a.0, b.0))
+            unsafe { Sse(_mm_sub_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn mul(a: Self, b: Self) -> Self {
-            Sse(_mm_mul_ps(a.0, b.0))
+            unsafe { Sse(_mm_mul_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn div(a: Self, b: Self) -> Self {
-            Sse(_mm_div_ps(a.0, b.0))
+            unsafe { Sse(_mm_div_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {
-            Sse(_mm_max_ps(a.0, b.0))
+            unsafe { Sse(_mm_max_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn min(a: Self, b: Self) -> Self {
-            Sse(_mm_min_ps(a.0, b.0))
+            unsafe { Sse(_mm_min_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn prefetch(p: *const f32) {
-            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
         }
     }
 
@@ -104,59 +106,61 @@ pub mod x86 {
         const LANES: usize = 8;
         #[inline(always)]
         unsafe fn zero() -> Self {
-            Avx2(_mm256_setzero_ps())
+            unsafe { Avx2(_mm256_setzero_ps()) }
         }
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            Avx2(_mm256_set1_ps(x))
+            unsafe { Avx2(_mm256_set1_ps(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            Avx2(_mm256_loadu_ps(p))
+            unsafe { Avx2(_mm256_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            _mm256_storeu_ps(p, self.0)
+            unsafe { _mm256_storeu_ps(p, self.0) }
         }
         #[inline(always)]
         unsafe fn load_even(p: *const f32) -> Self {
-            let a = _mm256_loadu_ps(p);
-            let b = _mm256_loadu_ps(p.add(8));
-            // [a0 a2 b0 b2 | a4 a6 b4 b6] then reorder the 64-bit pairs to a0 a2 a4 a6 b0 b2 b4 b6.
-            let s = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
-            Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(s))))
+            unsafe {
+                let a = _mm256_loadu_ps(p);
+                let b = _mm256_loadu_ps(p.add(8));
+                // [a0 a2 b0 b2 | a4 a6 b4 b6] then reorder the 64-bit pairs to a0 a2 a4 a6 b0 b2 b4 b6.
+                let s = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+                Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(s))))
+            }
         }
         #[inline(always)]
         unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Avx2(_mm256_fmadd_ps(a.0, b.0, c.0))
+            unsafe { Avx2(_mm256_fmadd_ps(a.0, b.0, c.0)) }
         }
         #[inline(always)]
         unsafe fn add(a: Self, b: Self) -> Self {
-            Avx2(_mm256_add_ps(a.0, b.0))
+            unsafe { Avx2(_mm256_add_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn sub(a: Self, b: Self) -> Self {
-            Avx2(_mm256_sub_ps(a.0, b.0))
+            unsafe { Avx2(_mm256_sub_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn mul(a: Self, b: Self) -> Self {
-            Avx2(_mm256_mul_ps(a.0, b.0))
+            unsafe { Avx2(_mm256_mul_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn div(a: Self, b: Self) -> Self {
-            Avx2(_mm256_div_ps(a.0, b.0))
+            unsafe { Avx2(_mm256_div_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {
-            Avx2(_mm256_max_ps(a.0, b.0))
+            unsafe { Avx2(_mm256_max_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn min(a: Self, b: Self) -> Self {
-            Avx2(_mm256_min_ps(a.0, b.0))
+            unsafe { Avx2(_mm256_min_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn prefetch(p: *const f32) {
-            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
         }
     }
 
@@ -167,58 +171,60 @@ pub mod x86 {
         const LANES: usize = 16;
         #[inline(always)]
         unsafe fn zero() -> Self {
-            Avx512(_mm512_setzero_ps())
+            unsafe { Avx512(_mm512_setzero_ps()) }
         }
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            Avx512(_mm512_set1_ps(x))
+            unsafe { Avx512(_mm512_set1_ps(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            Avx512(_mm512_loadu_ps(p))
+            unsafe { Avx512(_mm512_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            _mm512_storeu_ps(p, self.0)
+            unsafe { _mm512_storeu_ps(p, self.0) }
         }
         #[inline(always)]
         unsafe fn load_even(p: *const f32) -> Self {
-            let a = _mm512_loadu_ps(p);
-            let b = _mm512_loadu_ps(p.add(16));
-            let idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-            Avx512(_mm512_permutex2var_ps(a, idx, b))
+            unsafe {
+                let a = _mm512_loadu_ps(p);
+                let b = _mm512_loadu_ps(p.add(16));
+                let idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+                Avx512(_mm512_permutex2var_ps(a, idx, b))
+            }
         }
         #[inline(always)]
         unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Avx512(_mm512_fmadd_ps(a.0, b.0, c.0))
+            unsafe { Avx512(_mm512_fmadd_ps(a.0, b.0, c.0)) }
         }
         #[inline(always)]
         unsafe fn add(a: Self, b: Self) -> Self {
-            Avx512(_mm512_add_ps(a.0, b.0))
+            unsafe { Avx512(_mm512_add_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn sub(a: Self, b: Self) -> Self {
-            Avx512(_mm512_sub_ps(a.0, b.0))
+            unsafe { Avx512(_mm512_sub_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn mul(a: Self, b: Self) -> Self {
-            Avx512(_mm512_mul_ps(a.0, b.0))
+            unsafe { Avx512(_mm512_mul_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn div(a: Self, b: Self) -> Self {
-            Avx512(_mm512_div_ps(a.0, b.0))
+            unsafe { Avx512(_mm512_div_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {
-            Avx512(_mm512_max_ps(a.0, b.0))
+            unsafe { Avx512(_mm512_max_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn min(a: Self, b: Self) -> Self {
-            Avx512(_mm512_min_ps(a.0, b.0))
+            unsafe { Avx512(_mm512_min_ps(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn prefetch(p: *const f32) {
-            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
         }
     }
 }
@@ -235,51 +241,51 @@ pub mod arm {
         const LANES: usize = 4;
         #[inline(always)]
         unsafe fn zero() -> Self {
-            Neon(vdupq_n_f32(0.0))
+            unsafe { Neon(vdupq_n_f32(0.0)) }
         }
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            Neon(vdupq_n_f32(x))
+            unsafe { Neon(vdupq_n_f32(x)) }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            Neon(vld1q_f32(p))
+            unsafe { Neon(vld1q_f32(p)) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            vst1q_f32(p, self.0)
+            unsafe { vst1q_f32(p, self.0) }
         }
         #[inline(always)]
         unsafe fn load_even(p: *const f32) -> Self {
-            Neon(vld2q_f32(p).0)
+            unsafe { Neon(vld2q_f32(p).0) }
         }
         #[inline(always)]
         unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Neon(vfmaq_f32(c.0, a.0, b.0))
+            unsafe { Neon(vfmaq_f32(c.0, a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn add(a: Self, b: Self) -> Self {
-            Neon(vaddq_f32(a.0, b.0))
+            unsafe { Neon(vaddq_f32(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn sub(a: Self, b: Self) -> Self {
-            Neon(vsubq_f32(a.0, b.0))
+            unsafe { Neon(vsubq_f32(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn mul(a: Self, b: Self) -> Self {
-            Neon(vmulq_f32(a.0, b.0))
+            unsafe { Neon(vmulq_f32(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn div(a: Self, b: Self) -> Self {
-            Neon(vdivq_f32(a.0, b.0))
+            unsafe { Neon(vdivq_f32(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn max(a: Self, b: Self) -> Self {
-            Neon(vmaxq_f32(a.0, b.0))
+            unsafe { Neon(vmaxq_f32(a.0, b.0)) }
         }
         #[inline(always)]
         unsafe fn min(a: Self, b: Self) -> Self {
-            Neon(vminq_f32(a.0, b.0))
+            unsafe { Neon(vminq_f32(a.0, b.0)) }
         }
     }
 }
@@ -312,14 +318,16 @@ impl RegAct {
     /// The CPU has `V`'s instruction set.
     #[inline(always)]
     pub unsafe fn apply<V: F32Vec>(self, x: V) -> V {
-        match self {
-            RegAct::None => x,
-            RegAct::Relu => V::max(x, V::zero()),
-            RegAct::Leaky(s) => {
-                let z = V::zero();
-                V::add(V::max(x, z), V::mul(V::min(x, z), V::splat(s)))
+        unsafe {
+            match self {
+                RegAct::None => x,
+                RegAct::Relu => V::max(x, V::zero()),
+                RegAct::Leaky(s) => {
+                    let z = V::zero();
+                    V::add(V::max(x, z), V::mul(V::min(x, z), V::splat(s)))
+                }
+                RegAct::Clip(lo, hi) => V::min(V::max(x, V::splat(lo)), V::splat(hi)),
             }
-            RegAct::Clip(lo, hi) => V::min(V::max(x, V::splat(lo)), V::splat(hi)),
         }
     }
 
@@ -351,7 +359,9 @@ impl RegAct {
 /// The CPU has `V`'s instruction set.
 #[inline(always)]
 pub unsafe fn hsum<V: F32Vec>(v: V) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    v.store(lanes.as_mut_ptr());
-    lanes[..V::LANES].iter().sum()
+    unsafe {
+        let mut lanes = [0.0f32; 16];
+        v.store(lanes.as_mut_ptr());
+        lanes[..V::LANES].iter().sum()
+    }
 }

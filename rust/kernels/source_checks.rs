@@ -209,7 +209,7 @@ fn the_match_scan_finds_what_it_must() {
     assert_eq!(found("/* match isa { } */ let r = r#\"match isa {\"#; fn h<'a>(x: &'a u8) {}"), 0);
 }
 
-/// A file's module path below `kernels`: `gemm_i8/x86.rs` → [gemm_i8, x86], `pooling/mod.rs` →
+/// A file's module path below `kernels`: `gemm_i8/x86.rs` → `[gemm_i8, x86]`, `pooling/mod.rs` →
 /// [pooling], `mod.rs` → [].
 fn module_of(file: &str) -> Vec<String> {
     let mut parts: Vec<String> = file.trim_end_matches(".rs").split('/').map(String::from).collect();
@@ -366,7 +366,7 @@ fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
             match state.get(next.as_str()) {
                 Some(1) => {
                     let from = stack.iter().position(|&n| n == next).expect("on the stack");
-                    out.push(stack[from..].iter().map(|s| s.to_string()).chain([next.clone()]).collect());
+                    out.push(stack[from..].iter().map(ToString::to_string).chain([next.clone()]).collect());
                 }
                 Some(_) => {}
                 None => visit(next, graph, state, stack, out),

@@ -39,8 +39,8 @@ pub fn erf(x: f64) -> f64 {
         let mut term = x;
         let mut sum = x;
         for n in 1..20 {
-            term *= -x2 / n as f64;
-            let add = term / (2 * n + 1) as f64;
+            term *= -x2 / f64::from(n);
+            let add = term / f64::from(2 * n + 1);
             sum += add;
             if add.abs() < 1e-17 * sum.abs() {
                 break;
@@ -187,11 +187,11 @@ impl Op for PRelu {
         }
         for_each_channel(t.f32_mut(), inner, |q, ch| {
             let slope = self.0[q];
-            ch.iter_mut().for_each(|x| {
+            for x in ch.iter_mut() {
                 if *x < 0.0 {
-                    *x *= slope
+                    *x *= slope;
                 }
-            });
+            }
         });
         one(t)
     }
@@ -215,7 +215,7 @@ mod tests {
         let mut term = x;
         let mut sum = x;
         for n in 1..200 {
-            term *= 2.0 * x * x / (2 * n + 1) as f64;
+            term *= 2.0 * x * x / f64::from(2 * n + 1);
             sum += term;
         }
         sum * (-x * x).exp() * std::f64::consts::FRAC_2_SQRT_PI
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn erf_and_erfc_match_the_series() {
         for i in -400..=400 {
-            let x = i as f64 / 100.0;
+            let x = f64::from(i) / 100.0;
             let want = erf_series(x);
             assert!(
                 (erf(x) - want).abs() <= 2e-7 * want.abs().max(1e-30) + 1e-12,

@@ -1,9 +1,9 @@
 //! MultiHeadAttention (torch.nn.MultiheadAttention as ncnn runs it): project q/k/v, scaled dot
 //! products per head, optional additive mask, softmax, weighted sum, output projection.
 //!
-//! Bottoms: q [, k [, v]] [, attn_mask] [, cached_k, cached_v]; a single q means
-//! self-attention, q and k means v = k. With kv_cache the projected keys/values (embed_dim rows
-//! × sequence × head_dim, as ncnn's x86 kernels lay them out) are also returned so the caller can
+//! Bottoms: q [, k [, v]] [, `attn_mask`] [, `cached_k`, `cached_v`]; a single q means
+//! self-attention, q and k means v = k. With `kv_cache` the projected keys/values (`embed_dim` rows
+//! × sequence × `head_dim`, as ncnn's x86 kernels lay them out) are also returned so the caller can
 //! feed them back on the next step.
 
 use super::{Context, Op, Params};
@@ -42,7 +42,7 @@ fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
-/// Bottom indices: (q, k, v, mask, cached_k, cached_v).
+/// Bottom indices: (q, k, v, mask, `cached_k`, `cached_v`).
 fn bottom_indices(count: usize, mask: bool, kv_cache: bool) -> Option<[usize; 6]> {
     let extra = usize::from(mask) + 2 * usize::from(kv_cache);
     let (k, v) = match count.checked_sub(extra)? {
@@ -58,7 +58,7 @@ fn bottom_indices(count: usize, mask: bool, kv_cache: bool) -> Option<[usize; 6]
 }
 
 impl MultiHeadAttention {
-    /// weight (embed_dim × dim) · xᵀ + bias, as embed_dim rows × seqlen.
+    /// weight (`embed_dim` × dim) · xᵀ + bias, as `embed_dim` rows × seqlen.
     fn project(
         &self,
         w: &PackedA,
@@ -78,8 +78,8 @@ impl MultiHeadAttention {
         Ok(out)
     }
 
-    /// Projected keys or values over past + current positions, embed_dim rows × dst_seqlen.
-    /// The cache blobs are laid out as ncnn's x86 kernels keep them: heads × seqlen × head_dim.
+    /// Projected keys or values over past + current positions, `embed_dim` rows × `dst_seqlen`.
+    /// The cache blobs are laid out as ncnn's x86 kernels keep them: heads × seqlen × `head_dim`.
     fn keys_or_values(
         &self,
         cached: Option<&Tensor>,
@@ -114,7 +114,7 @@ impl MultiHeadAttention {
         Ok((out, dst))
     }
 
-    /// embed_dim rows × seqlen back to the cache layout, heads × seqlen × head_dim.
+    /// `embed_dim` rows × seqlen back to the cache layout, heads × seqlen × `head_dim`.
     fn to_cache(&self, x: &[f32], seqlen: usize) -> Tensor {
         let d = self.embed_dim / self.num_heads;
         let mut out = vec![0.0; x.len()];
@@ -143,7 +143,9 @@ impl Op for MultiHeadAttention {
         }
 
         let mut q_affine = self.project(&self.q_weight, &self.q_bias, q, self.qdim, ctx, "q")?;
-        q_affine.iter_mut().for_each(|x| *x *= self.scale);
+        for x in &mut q_affine {
+            *x *= self.scale;
+        }
         // Cross-attention with a cache reuses the cached projections as they are.
         let k_fresh = if has_past && qi != ki {
             None
@@ -185,11 +187,13 @@ impl Op for MultiHeadAttention {
             for row in scores.chunks_mut(dst.max(1)) {
                 let max = row.iter().fold(-f32::MAX, |a, &b| a.max(b));
                 let mut sum = 0.0f32;
-                row.iter_mut().for_each(|x| {
+                for x in row.iter_mut() {
                     *x = (*x - max).exp();
                     sum += *x;
-                });
-                row.iter_mut().for_each(|x| *x /= sum);
+                }
+                for x in row.iter_mut() {
+                    *x /= sum;
+                }
             }
             // head output (d × src) = vh · scoresᵀ
             let st = transpose(&scores, src, dst);

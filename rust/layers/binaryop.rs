@@ -47,7 +47,7 @@ enum BinOp {
 }
 
 impl BinOp {
-    /// ncnn's op_type codes, in order.
+    /// ncnn's `op_type` codes, in order.
     const ALL: [BinOp; 19] = [
         BinOp::Add,
         BinOp::Sub,
@@ -75,7 +75,7 @@ impl BinOp {
     }
 }
 
-/// std::max / std::min as ncnn's scalar code uses them (NaN handling included).
+/// `std::max` / `std::min` as ncnn's scalar code uses them (NaN handling included).
 #[inline(always)]
 fn max(x: f32, y: f32) -> f32 {
     if x < y {
@@ -264,7 +264,9 @@ fn combine(dst: &mut [f32], ext: Extents, other: &[f32], other_ext: Extents, f: 
     for_each_row(dst, ext, s, |row, start| {
         if s[3] == 0 {
             let v = other[start];
-            row.iter_mut().for_each(|x| *x = f(*x, v));
+            for x in row.iter_mut() {
+                *x = f(*x, v);
+            }
         } else {
             let n = row.len();
             row.iter_mut().zip(&other[start..start + n]).for_each(|(x, &y)| *x = f(*x, y));
@@ -289,12 +291,12 @@ fn expand(src: &[f32], src_ext: Extents, ext: Extents) -> Vec<f32> {
 
 struct BinaryOp {
     op: BinOp,
-    /// `Some(b)` for the one-input form (with_scalar).
+    /// `Some(b)` for the one-input form (`with_scalar`).
     scalar: Option<f32>,
 }
 
 impl BinaryOp {
-    fn blobs<F>(&self, f: F, a: Arc<Tensor>, b: Arc<Tensor>, ctx: &Context) -> Result<Tensor>
+    fn blobs<F>(f: F, a: Arc<Tensor>, b: Arc<Tensor>, ctx: &Context) -> Result<Tensor>
     where
         F: Fn(f32, f32) -> f32 + Sync + Send + Copy,
     {
@@ -335,7 +337,7 @@ impl Op for BinaryOp {
         }
         let b = bottoms.pop().expect("two bottoms");
         let a = bottoms.pop().expect("two bottoms");
-        one(with_op!(self.op, f => self.blobs(f, a, b, ctx))?)
+        one(with_op!(self.op, f => Self::blobs(f, a, b, ctx))?)
     }
 }
 

@@ -50,7 +50,9 @@ impl Op for BatchNorm {
         check_len(ctx, "the BatchNorm arrays", self.a.len(), channels, &t.shape)?;
         for_each_channel(t.f32_mut(), inner, |q, ch| {
             let (a, b) = (self.a[q], self.b[q]);
-            ch.iter_mut().for_each(|x| *x = b * *x + a);
+            for x in ch.iter_mut() {
+                *x = b * *x + a;
+            }
         });
         one(t)
     }
@@ -81,7 +83,7 @@ pub fn build_batchnorm(layer: &Layer) -> Result<Box<dyn Op>> {
     Ok(Box::new(BatchNorm { a, b }))
 }
 
-/// y = x·scale (+ bias), scale from the weights or from a second bottom (scale_data_size −233).
+/// y = x·scale (+ bias), scale from the weights or from a second bottom (`scale_data_size` −233).
 struct Scale {
     scale: Option<Vec<f32>>,
     bias: Option<Vec<f32>>,
@@ -96,12 +98,16 @@ impl Scale {
                 check_len(ctx, "the bias", bias.len(), channels, &t.shape)?;
                 for_each_channel(t.f32_mut(), inner, |q, ch| {
                     let (s, b) = (scale[q], bias[q]);
-                    ch.iter_mut().for_each(|x| *x = *x * s + b);
+                    for x in ch.iter_mut() {
+                        *x = *x * s + b;
+                    }
                 });
             }
             None => for_each_channel(t.f32_mut(), inner, |q, ch| {
                 let s = scale[q];
-                ch.iter_mut().for_each(|x| *x *= s);
+                for x in ch.iter_mut() {
+                    *x *= s;
+                }
             }),
         }
         Ok(())
@@ -114,27 +120,24 @@ impl Op for Scale {
         if bottoms.len() != want {
             return Err(ctx.shape_error(format!("expects {want} input(s), got {}", bottoms.len())));
         }
-        match &self.scale {
-            Some(scale) => {
-                let mut t = take(bottoms.pop().expect("one bottom"));
-                self.apply(&mut t, scale, ctx)?;
-                one(t)
+        if let Some(scale) = &self.scale {
+            let mut t = take(bottoms.pop().expect("one bottom"));
+            self.apply(&mut t, scale, ctx)?;
+            one(t)
+        } else {
+            let scale_blob = bottoms.pop().expect("two bottoms");
+            // ncnn reads the scale blob as flat memory; a blob of several channels has
+            // padding between them (cstep) that ncnn would read as scales.
+            if scale_blob.shape.dims >= 3 && scale_blob.shape.c > 1 {
+                return Err(ctx.shape_error(format!(
+                    "the scale input {} has several channels; ncnn reads it flat, padding included \
+                     (give a 1-D scale)",
+                    scale_blob.shape
+                )));
             }
-            None => {
-                let scale_blob = bottoms.pop().expect("two bottoms");
-                // ncnn reads the scale blob as flat memory; a blob of several channels has
-                // padding between them (cstep) that ncnn would read as scales.
-                if scale_blob.shape.dims >= 3 && scale_blob.shape.c > 1 {
-                    return Err(ctx.shape_error(format!(
-                        "the scale input {} has several channels; ncnn reads it flat, padding included \
-                         (give a 1-D scale)",
-                        scale_blob.shape
-                    )));
-                }
-                let mut t = take(bottoms.pop().expect("two bottoms"));
-                self.apply(&mut t, scale_blob.f32(), ctx)?;
-                one(t)
-            }
+            let mut t = take(bottoms.pop().expect("two bottoms"));
+            self.apply(&mut t, scale_blob.f32(), ctx)?;
+            one(t)
         }
     }
 }
@@ -165,7 +168,9 @@ impl Op for Bias {
         check_len(ctx, "the bias", self.0.len(), channels, &t.shape)?;
         for_each_channel(t.f32_mut(), inner, |q, ch| {
             let b = self.0[q];
-            ch.iter_mut().for_each(|x| *x += b);
+            for x in ch.iter_mut() {
+                *x += b;
+            }
         });
         one(t)
     }

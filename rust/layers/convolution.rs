@@ -1,4 +1,4 @@
-//! Convolution: 2-D convolution with dilation, stride, explicit or SAME padding, pad_value,
+//! Convolution: 2-D convolution with dilation, stride, explicit or SAME padding, `pad_value`,
 //! optional bias and fused activation; the 1-D input form that ncnn runs as an InnerProduct.
 //! Computed by the f32 GEMM kernel with B packed straight from the padded input (implicit
 //! im2col), or by Winograd F(6,3) for 3×3 stride-1 kernels. `dynamic_weight=1` takes the weights
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// A convolution's weights in the kernels' layouts.
 pub(crate) struct ConvWeights {
-    /// Per group: out_g × (in_g·kh·kw).
+    /// Per group: `out_g` × (`in_g·kh·kw`).
     packed: Vec<PackedA>,
     /// Transformed 3×3 weights, when Winograd pays for this layer (boxed: one cache per variant).
     winograd: Option<Box<winograd::Weights>>,
@@ -104,7 +104,7 @@ impl ConvCore {
 
 struct Convolution {
     core: ConvCore,
-    /// None with dynamic_weight=1.
+    /// None with `dynamic_weight=1`.
     weights: Option<ConvWeights>,
     bias_term: bool,
 }
@@ -112,7 +112,7 @@ struct Convolution {
 impl Op for Convolution {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let Some(weights) = &self.weights else {
-            return one(self.forward_dynamic(bottoms, ctx)?);
+            return one(self.forward_dynamic(&bottoms, ctx)?);
         };
         if bottoms.len() != 1 {
             return Err(ctx.shape_error(format!("expects 1 input, got {}", bottoms.len())));
@@ -138,7 +138,7 @@ impl Op for Convolution {
 }
 
 impl Convolution {
-    fn forward_dynamic(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Tensor> {
+    fn forward_dynamic(&self, bottoms: &[Arc<Tensor>], ctx: &Context) -> Result<Tensor> {
         let want = if self.bias_term { 3 } else { 2 };
         if bottoms.len() != want {
             return Err(ctx.shape_error(format!(

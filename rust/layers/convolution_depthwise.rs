@@ -1,6 +1,6 @@
-//! ConvolutionDepthWise: ncnn's grouped convolution. With group = channels = num_output it is a
+//! ConvolutionDepthWise: ncnn's grouped convolution. With group = channels = `num_output` it is a
 //! depthwise convolution (its own SIMD kernels); any other group count runs one GEMM per group.
-//! Same geometry, padding, bias, activation and dynamic_weight forms as Convolution.
+//! Same geometry, padding, bias, activation and `dynamic_weight` forms as Convolution.
 
 use super::convolution::{ConvCore, ConvWeights};
 use super::{one, Context, Op, Params};
@@ -54,7 +54,7 @@ fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: &Tensor, ctx
 impl Op for ConvolutionDepthWise {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         if matches!(self.weights, Weights::Dynamic) {
-            return one(self.forward_dynamic(bottoms, ctx)?);
+            return one(self.forward_dynamic(&bottoms, ctx)?);
         }
         if bottoms.len() != 1 {
             return Err(ctx.shape_error(format!("expects 1 input, got {}", bottoms.len())));
@@ -69,7 +69,7 @@ impl Op for ConvolutionDepthWise {
 }
 
 impl ConvolutionDepthWise {
-    fn forward_dynamic(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Tensor> {
+    fn forward_dynamic(&self, bottoms: &[Arc<Tensor>], ctx: &Context) -> Result<Tensor> {
         let want = if self.bias_term { 3 } else { 2 };
         if bottoms.len() != want {
             return Err(ctx.shape_error(format!("dynamic_weight=1 expects {want} inputs, got {}", bottoms.len())));

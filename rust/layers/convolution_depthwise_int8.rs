@@ -1,6 +1,6 @@
 //! int8 ConvolutionDepthWise (runtime-int8.md §3; `convolution_depthwise::build` sends
-//! int8_scale_term ≠ 0 here): 1/101 store one weight scale per group, 2/102 a single one; >100
-//! requantizes the output. With group = channels = num_output it is a depthwise convolution (its
+//! `int8_scale_term` ≠ 0 here): 1/101 store one weight scale per group, 2/102 a single one; >100
+//! requantizes the output. With group = channels = `num_output` it is a depthwise convolution (its
 //! own kernel); otherwise each group is an int8 convolution with the group's weight scale on all
 //! its outputs.
 
@@ -75,6 +75,21 @@ impl Depthwise {
     }
 }
 
+/// Whether ncnn's x86 depthwise int8 kernel for this shape computes `acc·scale + bias` with one
+/// FMA. Measured against ncnn: its unpacked 3×3 stride 1/2 kernels fuse; the packed ones
+/// (channels % 8 == 0) and all other shapes multiply, then add.
+pub(crate) fn depthwise_fuses_bias(geometry: &Geometry, channels: usize) -> bool {
+    !channels.is_multiple_of(8)
+        && geometry.kernel == (3, 3)
+        && geometry.dilation == (1, 1)
+        && matches!(geometry.stride, (1, 1) | (2, 2))
+}
+
+/// The depthwise form of ConvolutionDepthWise: one channel per group, in and out.
+pub(crate) fn is_depthwise(num_output: usize, group: usize, inch: usize) -> bool {
+    group == num_output && inch == group
+}
+
 enum Form {
     Depthwise(Depthwise),
     Grouped(ConvInt8),
@@ -96,7 +111,7 @@ impl Op for ConvolutionDepthWise {
     }
 }
 
-/// ConvolutionDepthWise with int8_scale_term ≠ 0.
+/// ConvolutionDepthWise with `int8_scale_term` ≠ 0.
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     if p.int(19) != 0 {
@@ -134,7 +149,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let bias = if p.int(5) != 0 { Some(int8::array(&p, "bias", num_output)?) } else { None };
     let activation = Activation::of_layer(&p);
     let requant = int8::top_scale(&p, flag)?;
-    if group == num_output && inch == group {
+    if is_depthwise(num_output, group, inch) {
         return Ok(Box::new(ConvolutionDepthWise(Form::Depthwise(Depthwise {
             geometry,
             channels: group,
@@ -146,13 +161,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
             activation,
             requant,
             pad_value: int8::pad_byte(geometry.pad_value),
-            // Measured against ncnn's x86 kernels: its unpacked 3×3 stride 1/2 kernels fuse
-            // `acc·scale + bias`; the packed ones (channels % 8 == 0) and all other shapes
-            // multiply, then add.
-            fused: !group.is_multiple_of(8)
-                && geometry.kernel == (3, 3)
-                && geometry.dilation == (1, 1)
-                && matches!(geometry.stride, (1, 1) | (2, 2)),
+            fused: depthwise_fuses_bias(&geometry, group),
         }))));
     }
     let out_g = num_output / group;

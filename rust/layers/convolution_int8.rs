@@ -1,4 +1,4 @@
-//! int8 Convolution (int8_scale_term 1/2: float output, 101/102: requantized int8 output) and the
+//! int8 Convolution (`int8_scale_term` 1/2: float output, 101/102: requantized int8 output) and the
 //! grouped form ConvolutionDepthWise uses (runtime-int8.md §2, §3). The input is quantized with
 //! the layer's single input scale (or taken as is when it arrives as int8), padded in the int8
 //! domain, multiplied by the int8 GEMM per group, and finished by the kernel's epilogue.
@@ -11,6 +11,10 @@ use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::model::Layer;
 use std::sync::Arc;
 
+/// ncnn's x86 int8 convolutions (and the grouped ConvolutionDepthWise) de-scale and add the bias
+/// with one FMA.
+pub(crate) const FUSES_BIAS: bool = true;
+
 /// A (grouped) int8 convolution, ready to run.
 pub(crate) struct ConvInt8 {
     pub geometry: Geometry,
@@ -19,7 +23,7 @@ pub(crate) struct ConvInt8 {
     pub inch: usize,
     pub group: usize,
     path: I8Path,
-    /// Per group: out_g × (in_g·kh·kw).
+    /// Per group: `out_g` × (`in_g·kh·kw`).
     packed: Vec<PackedA>,
     s_in: f32,
     /// `1/(s_in·s_w)` per output channel.
@@ -77,8 +81,7 @@ impl ConvInt8 {
             bias: self.bias.as_deref().map(|b| &b[from..]),
             activation: self.activation,
             requant: self.requant,
-            // ncnn's x86 int8 convolutions de-scale and add the bias with one FMA.
-            fused: true,
+            fused: FUSES_BIAS,
         }
     }
 
@@ -174,7 +177,7 @@ impl Op for Convolution {
     }
 }
 
-/// Convolution with int8_scale_term ≠ 0.
+/// Convolution with `int8_scale_term` ≠ 0.
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     if p.int(19) != 0 {

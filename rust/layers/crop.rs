@@ -1,7 +1,9 @@
 //! Crop: a box of the input, given by offsets and sizes (`woffset`…, `outw`… with −233 = the rest,
-//! `woffset2`… = what to leave at the far end), by numpy-style `starts`/`ends`/`axes`, or by the
-//! size of a second (reference) bottom.
+//! `woffset2`… = what to leave at the far end), by numpy-style `starts`/`ends`/`axes` as numbers
+//! or as shape expressions (19=/20=/21=, evaluated on the bottoms' shapes; further bottoms only
+//! lend their shapes), or by the size of a second (reference) bottom.
 
+use super::shape_expr::{check_one_input, ShapeExpr};
 use super::{check_axes, unsupported, Context, Op, Params};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
@@ -21,7 +23,7 @@ fn whdc_index(axis: usize, dims: usize) -> Option<usize> {
         (1, 0) => Some(0),
         (2, 0) => Some(1),
         (2, 1) => Some(0),
-        (3, 0) | (4, 0) => Some(3),
+        (3 | 4, 0) => Some(3),
         (3, 1) | (4, 2) => Some(1),
         (3, 2) | (4, 3) => Some(0),
         (4, 1) => Some(2),
@@ -54,6 +56,8 @@ enum Mode {
     Numpy { starts: Vec<i32>, ends: Vec<i32>, axes: Vec<i32> },
     /// Size from the second bottom, offsets from params.
     Reference { offset: [i32; 4] },
+    /// numpy-style slice with starts, ends and axes computed from the bottoms' shapes.
+    Expr { starts: ShapeExpr, ends: ShapeExpr, axes: ShapeExpr },
 }
 
 struct Crop {
@@ -64,10 +68,9 @@ struct Crop {
 fn to_box(offset: [i64; 4], len: [i64; 4], full: Whdc, ctx: &Context) -> Result<(Whdc, Whdc)> {
     for i in 0..4 {
         if offset[i] < 0 || len[i] <= 0 || offset[i] + len[i] > full[i] as i64 {
-            return Err(ctx.shape_error(format!(
-                "crop box offset {:?} size {:?} (w,h,d,c) does not fit in {:?}",
-                offset, len, full
-            )));
+            return Err(
+                ctx.shape_error(format!("crop box offset {offset:?} size {len:?} (w,h,d,c) does not fit in {full:?}"))
+            );
         }
     }
     Ok((offset.map(|v| v as usize), len.map(|v| v as usize)))
@@ -87,10 +90,10 @@ fn offsets_box(s: &Shape, offset: [i32; 4], out: [i32; 4], offset2: [i32; 4]) ->
         _ => &[0, 1, 2, 3],
     };
     for &i in active {
-        off[i] = offset[i] as i64;
-        len[i] = full[i] as i64 - offset[i] as i64 - offset2[i] as i64;
+        off[i] = i64::from(offset[i]);
+        len[i] = full[i] as i64 - i64::from(offset[i]) - i64::from(offset2[i]);
         if out[i] != -233 {
-            len[i] = len[i].min(out[i] as i64);
+            len[i] = len[i].min(i64::from(out[i]));
         }
     }
     (off, len)
@@ -123,8 +126,8 @@ fn numpy_box(s: &Shape, starts: &[i32], ends: &[i32], axes: &[i32], ctx: &Contex
             continue;
         };
         let n = full[k] as i64;
-        let start = if starts[i] == -233 { 0 } else { starts[i] as i64 };
-        let end = if ends[i] == -233 { n } else { ends[i] as i64 };
+        let start = if starts[i] == -233 { 0 } else { i64::from(starts[i]) };
+        let end = if ends[i] == -233 { n } else { i64::from(ends[i]) };
         off[k] = if start >= 0 { start } else { n + start };
         len[k] = n.min(if end > 0 { end } else { n + end }) - off[k];
     }
@@ -145,12 +148,12 @@ fn reference_box(s: &Shape, r: &Shape, offset: [i32; 4]) -> ([i64; 4], [i64; 4])
         _ => &[0, 1, 2],
     };
     for &i in take {
-        off[i] = offset[i] as i64;
+        off[i] = i64::from(offset[i]);
         len[i] = reference[i] as i64;
     }
     // Channels follow the reference only when it has as many dims as the input.
     if s.dims >= 3 {
-        off[3] = offset[3] as i64;
+        off[3] = i64::from(offset[3]);
         if r.dims == s.dims {
             len[3] = reference[3] as i64;
         }
@@ -165,6 +168,11 @@ impl Op for Crop {
         let (off, len) = match &self.mode {
             Mode::Offsets { offset, out, offset2 } => offsets_box(&s, *offset, *out, *offset2),
             Mode::Numpy { starts, ends, axes } => numpy_box(&s, starts, ends, axes, ctx)?,
+            Mode::Expr { starts, ends, axes } => {
+                let (starts, ends, axes) =
+                    (starts.eval(&bottoms, ctx)?, ends.eval(&bottoms, ctx)?, axes.eval(&bottoms, ctx)?);
+                numpy_box(&s, &starts, &ends, &axes, ctx)?
+            }
             Mode::Reference { offset } => {
                 let r = bottoms.get(1).ok_or_else(|| {
                     ctx.shape_error("without out sizes or starts/ends, Crop takes its size from a second input")
@@ -182,8 +190,43 @@ impl Op for Crop {
 
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
-    if [19, 20, 21].iter().any(|&id| !p.string(id).is_empty()) {
-        return Err(unsupported(layer, "starts/ends/axes given as expressions (19..21)"));
+    let (starts, ends, axes) = (ShapeExpr::read(&p, 19)?, ShapeExpr::read(&p, 20)?, ShapeExpr::read(&p, 21)?);
+    match (starts, ends, axes) {
+        (Some(starts), Some(ends), Some(axes)) => {
+            let n = axes.expression().len();
+            if n > 4 || starts.expression().len() < n || ends.expression().len() < n {
+                return Err(p.invalid(format!(
+                    "{n} axes (21=) need as many starts (19=) and ends (20=), got {} and {}",
+                    starts.expression().len(),
+                    ends.expression().len()
+                )));
+            }
+            let refs = [&starts, &ends, &axes].iter().map(|e| e.expression().blob_count()).max().unwrap_or(0);
+            if refs > layer.bottoms.len() {
+                return Err(p.invalid(format!(
+                    "the expressions read input {} but the layer has {}",
+                    refs - 1,
+                    layer.bottoms.len()
+                )));
+            }
+            check_one_input(&p, refs <= 1, layer.bottoms.len(), "unless its expressions read another")?;
+            return Ok(Box::new(Crop { mode: Mode::Expr { starts, ends, axes } }));
+        }
+        (None, None, None) => {}
+        // ncnn ignores one of starts/ends without the other, and crashes (an empty expression's
+        // value is read off an empty stack) when axes are missing.
+        (s, e, a) => {
+            let missing: Vec<&str> =
+                [(s.is_none(), "19 (starts_expr)"), (e.is_none(), "20 (ends_expr)"), (a.is_none(), "21 (axes_expr)")]
+                    .iter()
+                    .filter(|(m, _)| *m)
+                    .map(|(_, n)| *n)
+                    .collect();
+            return Err(p.invalid(format!(
+                "expression slicing needs starts, ends and axes; parameter {} is missing (ncnn ignores or crashes on this)",
+                missing.join(" and ")
+            )));
+        }
     }
     let starts = p.ints(9);
     let ends = p.ints(10);
@@ -191,6 +234,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let mode = if !starts.is_empty() && !ends.is_empty() {
         let axes = p.ints(11);
         check_axes(&p, "axis", &axes)?;
+        check_one_input(&p, true, layer.bottoms.len(), "with starts/ends")?;
         Mode::Numpy { starts, ends, axes }
     } else {
         let out = [p.int(3), p.int(4), p.int(14), p.int(5)];
@@ -201,6 +245,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
             }
             Mode::Reference { offset }
         } else {
+            check_one_input(&p, true, layer.bottoms.len(), "with out sizes or far-end offsets")?;
             Mode::Offsets { offset, out, offset2 }
         }
     };

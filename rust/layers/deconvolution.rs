@@ -1,6 +1,6 @@
 //! Deconvolution and DeconvolutionDepthWise: transposed 2-D convolution with dilation, stride,
-//! groups, output padding, output cropping (explicit pads, or output_w/output_h with the SAME
-//! rules), optional bias, fused activation, and weights from the bottoms (dynamic_weight=1).
+//! groups, output padding, output cropping (explicit pads, or `output_w/output_h` with the SAME
+//! rules), optional bias, fused activation, and weights from the bottoms (`dynamic_weight=1`).
 //!
 //! Each group is a GEMM (weightsᵀ · input, giving one row per output channel and kernel tap)
 //! followed by a col2im scatter-add into a bias-filled plane; depthwise groups skip the GEMM,
@@ -14,7 +14,7 @@ use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
 use crate::model::Layer;
 use std::sync::Arc;
 
-/// ncnn's markers for "crop to output_w/output_h, extra at the end / at the start".
+/// ncnn's markers for "crop to `output_w/output_h`, extra at the end / at the start".
 const SAME_UPPER: i32 = -233;
 const SAME_LOWER: i32 = -234;
 
@@ -26,7 +26,7 @@ struct Spatial {
     /// left, right, top, bottom: positive values are cropped from the output.
     pads: [i32; 4],
     output_pad: (usize, usize),
-    /// output_w, output_h: the target size when the pads are -233 / -234.
+    /// `output_w`, `output_h`: the target size when the pads are -233 / -234.
     output_size: (i32, i32),
 }
 
@@ -76,7 +76,7 @@ impl Spatial {
         ((w - 1) * self.stride.0 + ext_w + self.output_pad.0, (h - 1) * self.stride.1 + ext_h + self.output_pad.1)
     }
 
-    /// ncnn's `cut_padding`: positive pads win; else output_w/output_h with -233 (odd extra cut
+    /// ncnn's `cut_padding`: positive pads win; else `output_w/output_h` with -233 (odd extra cut
     /// at the end) or -234 (at the start); else nothing.
     fn cut(&self, bw: usize, bh: usize) -> std::result::Result<Cut, String> {
         let [l, r, t, b] = self.pads;
@@ -114,7 +114,7 @@ impl Spatial {
 enum Taps {
     /// One input and one output channel per group: `[group][kh·kw]`.
     Depthwise(Vec<f32>),
-    /// Per group, the (out_g·kh·kw) × in_g matrix: row (o, ky, kx), column c.
+    /// Per group, the (`out_g·kh·kw`) × `in_g` matrix: row (o, ky, kx), column c.
     Gemm(Vec<PackedA>),
 }
 
@@ -211,7 +211,7 @@ impl Kernel {
                     parallel::for_each_chunk(dst, out_len, 1, |o, dst| {
                         let rows = &col[o * maxk * n..(o + 1) * maxk * n];
                         plane.render(dst, bias(g * self.out_g + o), |acc, k| {
-                            plane.scatter_add(acc, k, &rows[k * n..(k + 1) * n], 1.0)
+                            plane.scatter_add(acc, k, &rows[k * n..(k + 1) * n], 1.0);
                         });
                     });
                 }
@@ -260,7 +260,7 @@ impl Plane {
         let (dw, dh) = self.spatial.dilation;
         for (iy, row) in src.chunks_exact(self.w).take(self.h).enumerate() {
             let start = (iy * sh + ky * dh) * self.bw + kx * dw;
-            let line = &mut acc[start..start + (self.w - 1) * sw + 1];
+            let line = &mut acc[start..=(start + (self.w - 1) * sw)];
             line.iter_mut().step_by(sw).zip(row).for_each(|(a, &v)| *a += v * factor);
         }
     }
@@ -281,8 +281,8 @@ impl Op for Deconvolution {
     }
 }
 
-/// dynamic_weight=1: the weight is bottom 1, a blob `[w=kw, h=kh, d=out/group, c=in]` (PyTorch's
-/// ConvTranspose order), and the bias, when bias_term is set, is bottom 2 flattened.
+/// `dynamic_weight=1`: the weight is bottom 1, a blob `[w=kw, h=kh, d=out/group, c=in]` (PyTorch's
+/// ConvTranspose order), and the bias, when `bias_term` is set, is bottom 2 flattened.
 struct DynamicDeconvolution {
     spatial: Spatial,
     groups: usize,
@@ -296,7 +296,7 @@ impl Op for DynamicDeconvolution {
         if bottoms.len() != expected {
             return Err(ctx.shape_error(format!(
                 "with dynamic_weight=1 and bias_term={} expects {expected} inputs, got {}",
-                self.bias_term as i32,
+                i32::from(self.bias_term),
                 bottoms.len()
             )));
         }

@@ -1,5 +1,5 @@
 //! DetectionOutput (SSD): decode box offsets against prior boxes, per-class confidence filter,
-//! sort and NMS, then a global sort and keep_top_k. Output rows are
+//! sort and NMS, then a global sort and `keep_top_k`. Output rows are
 //! [label, score, xmin, ymin, xmax, ymax]; nothing detected gives an empty blob, like ncnn.
 //!
 //! The helpers here (ncnn's quicksort and NMS) are shared with the YOLO layers: ncnn's sort is
@@ -27,7 +27,7 @@ pub(super) struct Detection {
 pub(super) fn sort_descending(d: &mut [Detection]) {
     fn part(d: &mut [Detection], left: isize, right: isize) {
         let (mut i, mut j) = (left, right);
-        let p = d[((left + right) / 2) as usize].score;
+        let p = d[isize::midpoint(left, right) as usize].score;
         while i <= j {
             while d[i as usize].score > p {
                 i += 1;
@@ -89,7 +89,7 @@ pub(super) fn nms(sorted: &[Detection], threshold: f32, test: IouTest) -> Vec<us
     picked
 }
 
-/// Rows of [label + label_offset, score, xmin, ymin, xmax, ymax], or ncnn's empty blob.
+/// Rows of [label + `label_offset`, score, xmin, ymin, xmax, ymax], or ncnn's empty blob.
 pub(super) fn detections_tensor(dets: &[Detection], label_offset: i32) -> Tensor {
     if dets.is_empty() {
         return Tensor::empty();

@@ -23,7 +23,7 @@ struct Eltwise {
 /// acc[i] = f(acc[i], other[i]), in parallel.
 fn zip_inplace(acc: &mut [f32], other: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) {
     parallel::for_each_chunk(acc, PAR_CHUNK, 1, |i, a| {
-        a.iter_mut().zip(&other[i * PAR_CHUNK..]).for_each(|(x, &y)| *x = f(*x, y))
+        a.iter_mut().zip(&other[i * PAR_CHUNK..]).for_each(|(x, &y)| *x = f(*x, y));
     });
 }
 

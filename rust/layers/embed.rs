@@ -1,5 +1,5 @@
 //! Embed: a lookup table. ncnn reads the input's 32-bit words as int indices (the bits of the
-//! float blob, not its values), clamps them to [0, input_dim), and emits one row per word.
+//! float blob, not its values), clamps them to [0, `input_dim`), and emits one row per word.
 
 use super::{one, single, Context, Op, Params};
 use crate::base::{Shape, Tensor};

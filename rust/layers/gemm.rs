@@ -49,7 +49,7 @@ impl<'a> View<'a> {
     }
 }
 
-/// Where C comes from and how it broadcasts (ncnn's constant_broadcast_type_C codes).
+/// Where C comes from and how it broadcasts (ncnn's `constant_broadcast_type_C` codes).
 struct CTerm<'a> {
     data: &'a [f32],
     broadcast: i32,

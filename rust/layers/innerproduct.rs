@@ -1,4 +1,4 @@
-//! InnerProduct: a fully connected layer. A 2-D input whose width equals num_input is treated as
+//! InnerProduct: a fully connected layer. A 2-D input whose width equals `num_input` is treated as
 //! independent rows; anything else is flattened (c, h, w order) into one vector.
 
 use super::{one, single, Context, Op, Params};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 struct InnerProduct {
     num_output: usize,
     num_input: usize,
-    /// Row-major num_output × num_input: every form is a matrix-vector product.
+    /// Row-major `num_output` × `num_input`: every form is a matrix-vector product.
     weights: Vec<f32>,
     isa: F32Path,
     bias: Option<Vec<f32>>,

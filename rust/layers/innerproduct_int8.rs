@@ -10,6 +10,9 @@ use crate::kernels::gemm_i8::{self, Epilogue, Out, PackedRows};
 use crate::model::Layer;
 use std::sync::Arc;
 
+/// ncnn's x86 int8 inner product multiplies, then adds the bias.
+pub(crate) const FUSES_BIAS: bool = false;
+
 struct InnerProductInt8 {
     num_output: usize,
     num_input: usize,
@@ -25,9 +28,13 @@ impl Op for InnerProductInt8 {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let x = single(bottoms, ctx)?;
         let s = x.shape;
-        let ep =
-            // ncnn's x86 int8 inner product multiplies, then adds the bias.
-            Epilogue { scale: &self.scale, bias: self.bias.as_deref(), activation: self.activation, requant: None, fused: false };
+        let ep = Epilogue {
+            scale: &self.scale,
+            bias: self.bias.as_deref(),
+            activation: self.activation,
+            requant: None,
+            fused: FUSES_BIAS,
+        };
         let q = quantized_vector(self.path, &x, self.s_in);
         if s.dims == 2 && s.w == self.num_input {
             // Rows × num_input → rows × num_output, each row its own product.
@@ -50,7 +57,7 @@ impl Op for InnerProductInt8 {
     }
 }
 
-/// InnerProduct with int8_scale_term ≠ 0.
+/// InnerProduct with `int8_scale_term` ≠ 0.
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     let num_output = p.int(0);

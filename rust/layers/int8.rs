@@ -42,7 +42,7 @@ pub fn weights(p: &Params, rows: usize, row_scale: &[f32]) -> Result<Vec<i8>> {
     }
 }
 
-/// `1/(s_in·s_w[p])` per output (0 where s_w is 0).
+/// `1/(s_in·s_w[p])` per output (0 where `s_w` is 0).
 pub fn descale(s_in: f32, s_w: &[f32]) -> Vec<f32> {
     s_w.iter().map(|&s| epilogue::descale_factor(s_in, s)).collect()
 }
@@ -60,7 +60,7 @@ pub fn activations(x: &Tensor) -> Activations<'_> {
     }
 }
 
-/// The requantization scale of a layer with int8_scale_term > 100.
+/// The requantization scale of a layer with `int8_scale_term` > 100.
 pub fn top_scale(p: &Params, flag: i32) -> Result<Option<f32>> {
     if flag > 100 {
         Ok(Some(scalar(p, "top_int8_scale")?))

@@ -2,10 +2,13 @@
 //!
 //! Shapes follow ncnn: a 3-D blob is resized on w and h; a 2-D blob only on w (each row on its
 //! own); a 1-D blob of n values becomes n channels of outw×outh, each filled with its value. The
-//! size is output_width × output_height when both are set, else the input size times the scales
-//! (truncated), or the w×h of a second bottom with dynamic_target_size.
+//! size is `output_width` × `output_height` when both are set, else the input size times the scales
+//! (truncated), the w×h of a second bottom with `dynamic_target_size`, or computed from the bottoms'
+//! shapes by a shape expression (`9=size_expr`: `outw` or `outw,outh`; outh defaults to the input's
+//! h). A computed size samples like a dynamic one (scale = input / output size).
 
-use super::{unsupported, Context, Op, Params};
+use super::shape_expr::{check_one_input, ShapeExpr};
+use super::{Context, Op, Params};
 use crate::base::parallel;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
-    /// resize_type 0: ncnn passes a blob of unchanged size through and leaves any other output
+    /// `resize_type` 0: ncnn passes a blob of unchanged size through and leaves any other output
     /// unwritten.
     None,
     Nearest,
@@ -30,6 +33,7 @@ struct Interp {
     output_width: i32,
     dynamic: bool,
     align_corner: bool,
+    size_expr: Option<ShapeExpr>,
 }
 
 /// Source positions and weights along one axis: `taps` weights per output starting at `index`
@@ -54,7 +58,7 @@ fn source_coord(dx: usize, scale: f64, align_corner: bool) -> f32 {
 fn axis_scale(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> f64 {
     match (align_corner, factor) {
         (true, _) => (n as f64 - 1.0) / (out as f64 - 1.0),
-        (false, Some(f)) => 1.0 / f as f64,
+        (false, Some(f)) => 1.0 / f64::from(f),
         (false, None) => n as f64 / out as f64,
     }
 }
@@ -153,9 +157,9 @@ impl Coeffs {
 
 impl Interp {
     /// The scale factor that sets an axis' sampling step: none when its output size is explicit
-    /// (param or second input), in which case the step is input size / output size.
+    /// (param, second input or expression), in which case the step is input size / output size.
     fn factor(&self, explicit_size: i32, scale: f32) -> Option<f32> {
-        (explicit_size == 0 && !self.dynamic).then_some(scale)
+        (explicit_size == 0 && !self.dynamic && self.size_expr.is_none()).then_some(scale)
     }
 
     fn coeffs(&self, n: usize, out: usize, factor: Option<f32>) -> Coeffs {
@@ -165,7 +169,7 @@ impl Interp {
         }
     }
 
-    /// Nearest-neighbour source step (align_corner does not apply).
+    /// Nearest-neighbour source step (`align_corner` does not apply).
     fn nearest_step(n: usize, out: usize, factor: Option<f32>) -> f32 {
         match factor {
             Some(f) => 1.0 / f,
@@ -241,11 +245,17 @@ impl Op for Interp {
         if s.dims == 4 {
             return Err(ctx.shape_error(format!("takes a 1-D, 2-D or 3-D blob, got {s}")));
         }
-        let (ow, oh) = if self.dynamic {
+        let (ow, oh) = if let Some(e) = &self.size_expr {
+            match e.eval(&bottoms, ctx)?[..] {
+                [w] => (i64::from(w), s.h as i64),
+                [w, h] => (i64::from(w), i64::from(h)),
+                ref v => return Err(ctx.shape_error(format!("parameter 9 gives {} sizes, not 1 or 2", v.len()))),
+            }
+        } else if self.dynamic {
             let r = bottoms.get(1).ok_or_else(|| ctx.shape_error("dynamic_target_size needs a second input"))?;
             (r.shape.w as i64, r.shape.h as i64)
         } else if self.output_width != 0 && self.output_height != 0 {
-            (self.output_width as i64, self.output_height as i64)
+            (i64::from(self.output_width), i64::from(self.output_height))
         } else {
             // A 1-D blob counts as 1×1 here.
             let (w, h) = if s.dims == 1 { (1.0, 1.0) } else { (s.w as f32, s.h as f32) };
@@ -281,7 +291,7 @@ impl Op for Interp {
                 let plane = s.w * s.h;
                 let mut out = vec![0.0; ow * oh * s.c];
                 parallel::for_each_chunk(&mut out, ow * oh, 1, |q, o| {
-                    self.resize_plane(&src[q * plane..(q + 1) * plane], s.w, s.h, ow, oh, o)
+                    self.resize_plane(&src[q * plane..(q + 1) * plane], s.w, s.h, ow, oh, o);
                 });
                 super::one(Tensor::new(Shape::d3(ow, oh, s.c), out))
             }
@@ -305,9 +315,27 @@ impl Interp {
 
 pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
-    if !p.string(9).is_empty() {
-        return Err(unsupported(layer, "output size given as an expression (9=size_expr)"));
+    let size_expr = ShapeExpr::read(&p, 9)?;
+    if let Some(e) = &size_expr {
+        let n = e.expression().len();
+        if n > 2 {
+            return Err(p.invalid(format!("parameter 9 lists {n} sizes; Interp takes outw or outw,outh")));
+        }
+        if e.expression().blob_count() > layer.bottoms.len() {
+            return Err(p.invalid(format!(
+                "parameter 9 reads input {} but the layer has {}",
+                e.expression().blob_count() - 1,
+                layer.bottoms.len()
+            )));
+        }
     }
+    let reads_second = size_expr.as_ref().is_some_and(|e| e.expression().blob_count() > 1);
+    check_one_input(
+        &p,
+        p.int(5) == 0 && !reads_second,
+        layer.bottoms.len(),
+        "without 5=1 or an expression reading another",
+    )?;
     let method = match p.int(0) {
         0 => Method::None,
         1 => Method::Nearest,
@@ -323,5 +351,6 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         output_width: p.int(4),
         dynamic: p.int(5) != 0,
         align_corner: p.int(6) != 0,
+        size_expr,
     }))
 }

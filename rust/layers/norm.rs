@@ -70,7 +70,7 @@ impl Op for LayerNorm {
                 let b = -mean * a;
                 match affine {
                     Some((g, be)) => {
-                        x.iter_mut().zip(g.iter().zip(be)).for_each(|(v, (&g, &be))| *v = (*v * a + b) * g + be)
+                        x.iter_mut().zip(g.iter().zip(be)).for_each(|(v, (&g, &be))| *v = (*v * a + b) * g + be);
                     }
                     None => x.iter_mut().for_each(|v| *v = *v * a + b),
                 }
@@ -146,17 +146,16 @@ impl Op for GroupNorm {
             let (mean, var) = mean_var(x);
             for (q, row) in x.chunks_mut(len).enumerate() {
                 let c = g * per_group + q;
-                let (a, b) = match &self.gamma_beta {
-                    Some((gamma, beta)) => {
-                        let a = gamma[c] / (var + self.eps).sqrt();
-                        (a, -mean * a + beta[c])
-                    }
-                    None => {
-                        let a = 1.0 / (var + self.eps).sqrt();
-                        (a, -mean * a)
-                    }
+                let (a, b) = if let Some((gamma, beta)) = &self.gamma_beta {
+                    let a = gamma[c] / (var + self.eps).sqrt();
+                    (a, -mean * a + beta[c])
+                } else {
+                    let a = 1.0 / (var + self.eps).sqrt();
+                    (a, -mean * a)
                 };
-                row.iter_mut().for_each(|v| *v = *v * a + b);
+                for v in row.iter_mut() {
+                    *v = *v * a + b;
+                }
             }
         });
         one(t)
@@ -198,17 +197,16 @@ impl Op for InstanceNorm {
         }
         parallel::for_each_chunk(t.f32_mut(), len, 1, |q, x| {
             let (mean, var) = mean_var(x);
-            let (a, b) = match &self.gamma_beta {
-                Some((gamma, beta)) => {
-                    let a = gamma[q] / (var + self.eps).sqrt();
-                    (a, -mean * a + beta[q])
-                }
-                None => {
-                    let a = 1.0 / (var + self.eps).sqrt();
-                    (a, -mean * a)
-                }
+            let (a, b) = if let Some((gamma, beta)) = &self.gamma_beta {
+                let a = gamma[q] / (var + self.eps).sqrt();
+                (a, -mean * a + beta[q])
+            } else {
+                let a = 1.0 / (var + self.eps).sqrt();
+                (a, -mean * a)
             };
-            x.iter_mut().for_each(|v| *v = *v * a + b);
+            for v in x.iter_mut() {
+                *v = *v * a + b;
+            }
         });
         one(t)
     }

@@ -116,7 +116,9 @@ impl Op for Mvn {
         let global_mean = sums.iter().sum::<f32>() / total;
         for (q, c) in data.chunks_mut(size).enumerate() {
             let mean = if self.across_channels { global_mean } else { sums[q] / size as f32 };
-            c.iter_mut().for_each(|v| *v -= mean);
+            for v in c.iter_mut() {
+                *v -= mean;
+            }
         }
         if self.normalize_variance {
             let sq: Vec<f32> = data.chunks(size).map(|c| c.iter().map(|v| v * v).sum()).collect();
@@ -124,7 +126,9 @@ impl Op for Mvn {
             for (q, c) in data.chunks_mut(size).enumerate() {
                 let inv =
                     if self.across_channels { global_inv } else { 1.0 / ((sq[q] / size as f32).sqrt() + self.eps) };
-                c.iter_mut().for_each(|v| *v *= inv);
+                for v in c.iter_mut() {
+                    *v *= inv;
+                }
             }
         }
         one(t)
@@ -186,14 +190,18 @@ impl Op for Normalize {
             parallel::for_each_chunk(data, size, 1, |q, c| {
                 let a = if self.across_channel { global } else { self.inv_norm(ssums[q]) };
                 let s = a * self.scale(q);
-                c.iter_mut().for_each(|v| *v *= s);
+                for v in c.iter_mut() {
+                    *v *= s;
+                }
             });
         } else {
             let mut inv = vec![0.0f32; size];
             for c in data.chunks(size) {
                 inv.iter_mut().zip(c).for_each(|(s, v)| *s += v * v);
             }
-            inv.iter_mut().for_each(|s| *s = self.inv_norm(*s));
+            for s in &mut inv {
+                *s = self.inv_norm(*s);
+            }
             parallel::for_each_chunk(data, size, 1, |q, c| {
                 let s = self.scale(q);
                 c.iter_mut().zip(&inv).for_each(|(v, &a)| *v = *v * a * s);

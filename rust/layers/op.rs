@@ -143,7 +143,7 @@ impl<'a> Params<'a> {
         })
     }
 
-    /// A weight array that may be absent (e.g. bias when bias_term is 0).
+    /// A weight array that may be absent (e.g. bias when `bias_term` is 0).
     pub fn optional_f32(&self, name: &str) -> Option<Vec<f32>> {
         self.layer.weight(name).map(|w| w.data.to_f32())
     }
@@ -153,7 +153,7 @@ pub fn unsupported(layer: &Layer, detail: &str) -> Error {
     Error::Unsupported { layer: layer.name.clone(), layer_type: layer.type_name.clone(), detail: detail.to_string() }
 }
 
-/// Rejects axes outside -4..=3 (no blob has more than 4 dims), as ncnn's load_param does.
+/// Rejects axes outside -4..=3 (no blob has more than 4 dims), as ncnn's `load_param` does.
 pub fn check_axes(p: &Params, what: &str, axes: &[i32]) -> Result<()> {
     match axes.iter().find(|a| !(-4..=3).contains(*a)) {
         Some(a) => Err(p.invalid(format!("{what} {a} is outside -4..3"))),

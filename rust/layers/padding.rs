@@ -98,7 +98,7 @@ impl Op for Padding {
         let (top, bottom) = if s.dims == 1 { (0, 0) } else { (top, bottom) };
         let (front, behind) = if s.dims <= 2 { (0, 0) } else { (front, behind) };
         let size = |n: usize, a: i32, b: i32| -> Result<usize> {
-            let v = n as i64 + a as i64 + b as i64;
+            let v = n as i64 + i64::from(a) + i64::from(b);
             usize::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| ctx.shape_error(format!("padded extent {v}")))
         };
         let ow = size(s.w, left, right)?;
@@ -106,7 +106,7 @@ impl Op for Padding {
         self.check_reach(&[(left, s.w), (right, s.w), (top, s.h), (bottom, s.h)], ctx)?;
         let src = x.f32();
         let plane = s.w * s.h;
-        let (top, left) = (top as i64, left as i64);
+        let (top, left) = (i64::from(top), i64::from(left));
         match s.dims {
             1 | 2 => {
                 let mut out = vec![0.0; ow * oh];
@@ -120,7 +120,7 @@ impl Op for Padding {
                 let mut out = vec![0.0; ow * oh * oc];
                 for (q, o) in out.chunks_mut(ow * oh).enumerate() {
                     let value = self.pad_value(q, ctx)?;
-                    match self.border.source(q as i64 - front as i64, s.c) {
+                    match self.border.source(q as i64 - i64::from(front), s.c) {
                         None => o.fill(value),
                         Some(sq) => {
                             let sq = sq as usize;
@@ -134,7 +134,7 @@ impl Op for Padding {
                                 value,
                                 o,
                                 ow,
-                            )
+                            );
                         }
                     }
                 }
@@ -147,11 +147,11 @@ impl Op for Padding {
                 for (q, oq) in out.chunks_mut(ow * oh * od).enumerate() {
                     let value = self.pad_value(q, ctx)?;
                     for (z, o) in oq.chunks_mut(ow * oh).enumerate() {
-                        match self.border.source(z as i64 - front as i64, s.d) {
+                        match self.border.source(z as i64 - i64::from(front), s.d) {
                             None => o.fill(value),
                             Some(sz) => {
                                 let start = (q * s.d + sz as usize) * plane;
-                                pad_plane(&src[start..start + plane], s.w, s.h, top, left, self.border, value, o, ow)
+                                pad_plane(&src[start..start + plane], s.w, s.h, top, left, self.border, value, o, ow);
                             }
                         }
                     }

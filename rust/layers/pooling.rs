@@ -137,7 +137,7 @@ impl Op for Pooling {
             let oh = size(self.out_size.1, h)?;
             let mut out = vec![0.0; ow * oh * c];
             parallel::for_each_chunk(&mut out, ow * oh, 1, |ch, o| {
-                self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh)
+                self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh);
             });
             return one(Tensor::new(out_shape(ow, oh), out));
         }

@@ -1,7 +1,7 @@
 //! PriorBox: SSD anchor boxes for a feature map.
 //!
 //! Caffe style (two bottoms: feature map and image, or fixed image size): a 2×(4·w·h·priors)
-//! blob of normalized corners, then their variances. MXNet style (_contrib_MultiBoxPrior; one
+//! blob of normalized corners, then their variances. MXNet style (`_contrib_MultiBoxPrior`; one
 //! bottom, image size -233 and no max sizes): a 1-D blob of corners only.
 //! Centers advance by repeated addition of the step, as ncnn does, so rounding matches.
 
@@ -54,7 +54,9 @@ impl PriorBox {
             }
         }
         if self.clip {
-            out.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+            for v in &mut out {
+                *v = v.clamp(0.0, 1.0);
+            }
         }
         Tensor::new(Shape::d1(out.len()), out)
     }
@@ -105,7 +107,9 @@ impl PriorBox {
             }
         }
         if self.clip {
-            boxes.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+            for v in &mut boxes {
+                *v = v.clamp(0.0, 1.0);
+            }
         }
         let n = boxes.len();
         boxes.extend(self.variances.iter().cycle().take(n).copied());

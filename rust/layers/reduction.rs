@@ -25,7 +25,7 @@ enum Operation {
 
 impl Operation {
     fn from_code(code: i32) -> Option<Self> {
-        use Operation::*;
+        use Operation::{Asum, LogSum, LogSumExp, Max, Mean, Min, Prod, Sum, Sumsq, L1, L2};
         [Sum, Asum, Sumsq, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp].get(usize::try_from(code).ok()?).copied()
     }
 
@@ -122,7 +122,9 @@ impl Op for Reduction {
             _ => {}
         }
         if coeff != 1.0 {
-            acc.iter_mut().for_each(|v| *v *= coeff);
+            for v in &mut acc {
+                *v *= coeff;
+            }
         }
 
         let out_extents: Vec<usize> = if self.keepdims {

@@ -4,9 +4,9 @@
 use super::op::{unsupported, Op};
 use super::{
     activation, argmax, attention, binaryop, cast, channelwise, concat, convolution, convolution_depthwise, crop,
-    deconvolution, detection_output, eltwise, embed, gemm, innerproduct, interp, memorydata, norm, normalize, padding,
-    passthrough, permute, pooling, priorbox, reduction, reshape, shuffle, slice, softmax, tile, unaryop,
-    yolo_detection,
+    deconvolution, detection_output, eltwise, embed, flip, gemm, glu, innerproduct, interp, matmul, memorydata, norm,
+    normalize, padding, passthrough, permute, pooling, priorbox, reduction, reshape, shuffle, slice, softmax, tile,
+    unaryop, yolo_detection,
 };
 use crate::error::Result;
 use crate::model::Layer;
@@ -86,6 +86,9 @@ fn registry(type_name: &str) -> Option<Builder> {
         "ArgMax" => argmax::build,
         "MemoryData" => memorydata::build,
         "Tile" => tile::build,
+        "MatMul" => matmul::build,
+        "Flip" => flip::build,
+        "GLU" => glu::build,
         _ => return None,
     })
 }

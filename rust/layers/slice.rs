@@ -23,25 +23,22 @@ impl Slice {
         let mut sizes = Vec::with_capacity(self.tops);
         let mut start = 0i64;
         for i in 0..self.tops {
-            let size = if !self.indices.is_empty() {
-                if i + 1 == self.tops {
-                    n - start
-                } else {
-                    let index = *self.indices.get(i).ok_or_else(|| {
-                        ctx.shape_error(format!("{} tops need {} indices, got {}", self.tops, self.tops - 1, i))
-                    })? as i64;
-                    (if index < 0 { n + index } else { index }) - start
-                }
-            } else {
-                let slice =
-                    *self.slices.get(i).ok_or_else(|| {
-                        ctx.shape_error(format!("{} tops need {} slices, got {i}", self.tops, self.tops))
-                    })? as i64;
+            let size = if self.indices.is_empty() {
+                let slice = i64::from(*self.slices.get(i).ok_or_else(|| {
+                    ctx.shape_error(format!("{} tops need {} slices, got {i}", self.tops, self.tops))
+                })?);
                 if slice == -233 {
                     (n - start) / (self.tops - i) as i64
                 } else {
                     slice
                 }
+            } else if i + 1 == self.tops {
+                n - start
+            } else {
+                let index = i64::from(*self.indices.get(i).ok_or_else(|| {
+                    ctx.shape_error(format!("{} tops need {} indices, got {}", self.tops, self.tops - 1, i))
+                })?);
+                (if index < 0 { n + index } else { index }) - start
             };
             // ncnn fails on an empty top (it cannot allocate a zero-sized blob).
             if size <= 0 || start + size > n {

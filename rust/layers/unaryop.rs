@@ -1,4 +1,4 @@
-//! Element-wise math layers: UnaryOp (every op_type 0..27 of ncnn), Power, Exp and Log.
+//! Element-wise math layers: UnaryOp (every `op_type` 0..27 of ncnn), Power, Exp and Log.
 
 use super::{map_op, Op, Params};
 use crate::error::Result;
@@ -70,7 +70,7 @@ pub fn build_exp(layer: &Layer) -> Result<Box<dyn Op>> {
     }
 }
 
-/// log_base(shift + x·scale); base −1 means e.
+/// `log_base(shift + x·scale)`; base −1 means e.
 pub fn build_log(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     let (base, scale, shift) = (p.float(0), p.float(1), p.float(2));

@@ -1,6 +1,6 @@
 //! YOLO heads: YoloDetectionOutput (v2 region layer) and Yolov3DetectionOutput.
 //!
-//! Each bottom is a w×h map with num_box groups of channels [x, y, w, h, objectness,
+//! Each bottom is a w×h map with `num_box` groups of channels [x, y, w, h, objectness,
 //! classes…]. Boxes above the confidence threshold are gathered in (bottom, anchor, row, column)
 //! order, sorted with ncnn's quicksort, NMS'd across classes, and written as rows of
 //! [label + 1, score, xmin, ymin, xmax, ymax] (label 0 is the implicit background).
@@ -158,8 +158,8 @@ impl Op for Yolov3DetectionOutput {
             let (w, h, per_box) = head_layout(blob, self.num_box, self.num_class, ctx)?;
             let size = w * h;
             let data = blob.f32();
-            let net_w = (self.anchors_scale[b] * w as f32) as i32 as f64;
-            let net_h = (self.anchors_scale[b] * h as f32) as i32 as f64;
+            let net_w = f64::from((self.anchors_scale[b] * w as f32) as i32);
+            let net_h = f64::from((self.anchors_scale[b] * h as f32) as i32);
             for pp in 0..self.num_box {
                 let anchor = self.mask[b * self.num_box + pp];
                 let (bias_w, bias_h) = (f64::from(self.biases[anchor * 2]), f64::from(self.biases[anchor * 2 + 1]));
@@ -205,9 +205,9 @@ impl Op for Yolov3DetectionOutput {
 }
 
 /// ncnn reads `mask` as floats and keeps an int-written mask's bits (benchmark files write the
-/// floats' bit patterns as ints), while int-written biases and anchors_scale are converted by
+/// floats' bit patterns as ints), while int-written biases and `anchors_scale` are converted by
 /// value. ncnn rejects (at load) masks that are not whole anchor indices, or that hold more than
-/// num_box entries per anchors_scale entry.
+/// `num_box` entries per `anchors_scale` entry.
 pub fn build_yolov3(layer: &Layer) -> Result<Box<dyn Op>> {
     let p = Params::new(layer)?;
     let (num_class, num_box) = (p.int(0), p.int(1));

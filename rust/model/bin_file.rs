@@ -79,6 +79,6 @@ pub fn write_weights(graph: &Graph, storage: Storage) -> Result<Vec<u8>> {
 }
 
 /// A weight array with its values converted for a layer that computes in float.
-pub fn weight_f32<'a>(w: &'a Weight) -> std::borrow::Cow<'a, [f32]> {
+pub fn weight_f32(w: &Weight) -> std::borrow::Cow<'_, [f32]> {
     w.data.as_f32()
 }

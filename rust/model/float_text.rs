@@ -10,7 +10,7 @@ pub fn parse_ncnn_float(token: &str) -> Option<f32> {
     let bytes = token.as_bytes();
     let mut p = 0;
     let negative = bytes.first() == Some(&b'-');
-    if matches!(bytes.first(), Some(b'+') | Some(b'-')) {
+    if matches!(bytes.first(), Some(b'+' | b'-')) {
         p += 1;
     }
     let mut int_part: u64 = 0;
@@ -46,7 +46,7 @@ pub fn parse_ncnn_float(token: &str) -> Option<f32> {
     if p < bytes.len() && (bytes[p] == b'e' || bytes[p] == b'E') {
         p += 1;
         let exp_positive = bytes.get(p) != Some(&b'-');
-        if matches!(bytes.get(p), Some(b'+') | Some(b'-')) {
+        if matches!(bytes.get(p), Some(b'+' | b'-')) {
             p += 1;
         }
         let start = p;
@@ -77,7 +77,7 @@ pub fn parse_ncnn_float(token: &str) -> Option<f32> {
 
 /// C's `printf("%.*e", precision, v)` for finite values.
 pub fn c_exponent(v: f32, precision: usize) -> String {
-    let s = format!("{:.*e}", precision, v);
+    let s = format!("{v:.precision$e}");
     // Rust prints `1.5e-3`; C prints `1.5e-03`.
     let (mantissa, exp) = s.split_once('e').expect("exponent format");
     let (sign, digits) = match exp.strip_prefix('-') {

@@ -262,6 +262,7 @@ impl GraphBuilder {
         tops: &[String],
         params: ParamDict,
     ) -> Result<usize, String> {
+        super::expression::check_layer(type_name, &params, bottoms.len())?;
         let index = self.graph.layers.len();
         let mut bottom_ids = Vec::with_capacity(bottoms.len());
         for b in bottoms {

@@ -13,13 +13,15 @@ pub enum ParamKind {
     IntArray,
     FloatArray,
     Str,
+    /// A string holding an ncnn shape expression (`model/expression.rs`), checked when read.
+    Expr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamDefault {
     Int(i32),
     Float(f32),
-    /// Defaults to the (effective) value of another parameter, e.g. kernel_h = kernel_w.
+    /// Defaults to the (effective) value of another parameter, e.g. `kernel_h` = `kernel_w`.
     SameAs(u32),
     /// Empty array or empty string.
     Empty,
@@ -84,8 +86,8 @@ const fn ints(id: u32, name: &'static str) -> ParamSpec {
 const fn floats(id: u32, name: &'static str) -> ParamSpec {
     ParamSpec { id, name, kind: ParamKind::FloatArray, default: ParamDefault::Empty }
 }
-const fn string(id: u32, name: &'static str) -> ParamSpec {
-    ParamSpec { id, name, kind: ParamKind::Str, default: ParamDefault::Empty }
+const fn expr(id: u32, name: &'static str) -> ParamSpec {
+    ParamSpec { id, name, kind: ParamKind::Expr, default: ParamDefault::Empty }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,9 +727,9 @@ const CROP: &[ParamSpec] = &[
     ints(9, "starts"),
     ints(10, "ends"),
     ints(11, "axes"),
-    string(19, "starts_expr"),
-    string(20, "ends_expr"),
-    string(21, "axes_expr"),
+    expr(19, "starts_expr"),
+    expr(20, "ends_expr"),
+    expr(21, "axes_expr"),
 ];
 
 const PADDING: &[ParamSpec] = &[
@@ -750,11 +752,20 @@ const INTERP: &[ParamSpec] = &[
     int(4, "output_width", 0),
     int(5, "dynamic_target_size", 0),
     int(6, "align_corner", 0),
-    string(9, "size_expr"),
+    expr(9, "size_expr"),
 ];
 
-const RESHAPE: &[ParamSpec] =
-    &[int(0, "w", -233), int(1, "h", -233), int(11, "d", -233), int(2, "c", -233), string(6, "shape_expr")];
+// 12/13: the axis of the input/output shape that is the batch (233 = none). pnnx writes them
+// with a shape expression that lists the batch; any other value switches ncnn to its batch path.
+const RESHAPE: &[ParamSpec] = &[
+    int(0, "w", -233),
+    int(1, "h", -233),
+    int(11, "d", -233),
+    int(2, "c", -233),
+    expr(6, "shape_expr"),
+    int(12, "input_batch_axis", 233),
+    int(13, "output_batch_axis", 233),
+];
 
 const REDUCTION: &[ParamSpec] = &[
     int(0, "operation", 0),
@@ -991,6 +1002,7 @@ static SPECS: &[LayerSpec] = &[
     spec!("CELU", &[float(0, "alpha", 1.0)]),
     spec!("RMSNorm", &[int(0, "affine_size", 0), NORM_EPS[0], int(2, "affine", 1)], rmsnorm_weights),
     spec!("Flip", &[ints(0, "axes")]),
+    spec!("MatMul", &[int(0, "transB", 0)]),
 ];
 
 /// ncnn's built-in layer enum (formats.md §2): the index is the binary param's type id.

@@ -1,6 +1,7 @@
 //! The ncnn model codec: `.param` (text and binary), `.bin`, and the graph IR they load into.
 
 pub mod bin_file;
+pub mod expression;
 pub mod float_text;
 pub mod graph;
 pub mod layer_spec;
@@ -30,6 +31,8 @@ pub fn parse_param(data: &[u8], file: &str) -> Result<Graph> {
     if param_bin::is_binary_param(data) {
         return param_bin::parse(data, file);
     }
+    // Counting lines of a bad file's valid prefix, on the error path only: no crate for that.
+    #[allow(clippy::naive_bytecount)]
     let text = std::str::from_utf8(data).map_err(|e| Error::Param {
         file: file.to_string(),
         line: 1 + data[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
@@ -40,7 +43,7 @@ pub fn parse_param(data: &[u8], file: &str) -> Result<Graph> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    std::fs::read(path).map_err(|e| Error::io(path, &e))
 }
 
 /// Loads a model. Without a `.bin` the layers carry no weights (use
@@ -71,10 +74,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .ok_or_else(|| Error::Io { path: path.display().to_string(), message: "not a file path".into() })?;
     let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+        return Err(Error::io(path, &e));
     }
     Ok(())
 }

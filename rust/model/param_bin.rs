@@ -57,7 +57,7 @@ fn typed_scalar(kind: Option<ParamKind>, bits: i32) -> ParamValue {
 
 fn typed_array(kind: Option<ParamKind>, words: Vec<i32>) -> ParamValue {
     match kind {
-        Some(ParamKind::FloatArray) | Some(ParamKind::Float) => {
+        Some(ParamKind::FloatArray | ParamKind::Float) => {
             ParamValue::FloatArray(words.into_iter().map(|w| f32::from_bits(w as u32)).collect())
         }
         _ => ParamValue::IntArray(words),
@@ -237,12 +237,16 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
                 ParamValue::IntArray(v) => {
                     push(&mut out, -23300 - id);
                     push(&mut out, v.len() as i32);
-                    v.iter().for_each(|&x| push(&mut out, x));
+                    for &x in v {
+                        push(&mut out, x);
+                    }
                 }
                 ParamValue::FloatArray(v) => {
                     push(&mut out, -23300 - id);
                     push(&mut out, v.len() as i32);
-                    v.iter().for_each(|&x| push(&mut out, x.to_bits() as i32));
+                    for &x in v {
+                        push(&mut out, x.to_bits() as i32);
+                    }
                 }
                 ParamValue::Str(s) => {
                     push(&mut out, -23400 - id);
@@ -271,14 +275,14 @@ mod tests {
     fn binary_round_trip_keeps_structure_and_values() {
         let text = "7767517\n3 3\nInput data 0 1 data 0=4 1=4 2=3\n\
             Convolution conv 1 1 data c -23330=4,3,4,4,8 0=8 1=3 4=1 5=1 6=216 9=2 -23310=1,1.000000e-01\n\
-            Reshape r 1 1 c out 0=-1 6=\"x\"\n";
+            Reshape r 1 1 c out 0=-1 6=\"*(0w,0h),-1\"\n";
         let g = super::super::param_text::parse(text, "t.param").unwrap();
         let bin = write(&g).unwrap();
         assert!(is_binary_param(&bin));
         let back = parse(&bin, "t.param.bin").unwrap();
         assert_eq!(back.layers[1].type_name, "Convolution");
         assert_eq!(back.layers[1].params.float_array(10), vec![0.1]);
-        assert_eq!(back.layers[2].params.string(6), "x");
+        assert_eq!(back.layers[2].params.string(6), "*(0w,0h),-1");
         assert_eq!(back.blobs[1].shape, g.blobs[1].shape);
         assert_eq!(write(&back).unwrap(), bin);
         let mut truncated = bin.clone();

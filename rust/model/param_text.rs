@@ -385,6 +385,9 @@ pub fn parse(src: &str, file: &str) -> Result<Graph> {
 fn lint_param_types(graph: &mut Graph, file: &str) {
     let mut warnings = Vec::new();
     for layer in &graph.layers {
+        if let Some(w) = super::expression::lost_batch_axes(&layer.type_name, &layer.params) {
+            warnings.push(format!("{file}: layer '{}' ({}): {w}", layer.name, layer.type_name));
+        }
         let Some(spec) = layer.spec() else { continue };
         for (id, value) in layer.params.iter() {
             let Some(p) = spec.param(id) else {
@@ -538,7 +541,9 @@ mod tests {
     #[test]
     fn new_style_arrays_strings_and_quotes() {
         let g =
-            parse("7767517\n2 2\nInput in 0 1 x\nReshape r 1 1 x y 0=1,2,3 6=\"a b,c\" 9=word,x\n", "t.param").unwrap();
+            // Noop reads none of these, so the strings are kept as strings (Reshape's 6= would be
+            // checked as a shape expression).
+            parse("7767517\n2 2\nInput in 0 1 x\nNoop r 1 1 x y 0=1,2,3 6=\"a b,c\" 9=word,x\n", "t.param").unwrap();
         let p = &g.layers[1].params;
         assert_eq!(p.int_array(0), vec![1, 2, 3]);
         assert_eq!(p.string(6), "a b,c");

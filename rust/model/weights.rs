@@ -174,6 +174,28 @@ fn push_padding(out: &mut Vec<u8>) {
     }
 }
 
+/// The storage a tagged float array changes to when written with `storage`, if it changes.
+fn conversion(weight: &Weight, storage: Storage) -> Option<Storage> {
+    match (&weight.data, storage) {
+        _ if !weight.tagged => None,
+        (WeightData::I8(_), _) | (_, Storage::Keep) => None,
+        (WeightData::F32(_), Storage::F32) | (WeightData::F16(_), Storage::F16) => None,
+        (_, target) => Some(target),
+    }
+}
+
+/// Converts `weight` to what a `.bin` written with `storage` reads back as (tagged float arrays
+/// become fp16 under [`Storage::F16`]), so a graph computes what its written file computes.
+pub fn store_as(weight: &mut Weight, storage: Storage) {
+    match conversion(weight, storage) {
+        Some(Storage::F16) => {
+            weight.data = WeightData::F16(weight.data.as_f32().iter().map(|&v| f32_to_f16_bits(v)).collect());
+        }
+        Some(_) => weight.data = WeightData::F32(weight.data.to_f32()),
+        None => {}
+    }
+}
+
 /// Appends one array in `.bin` form. Raw (untagged) arrays are always float32.
 pub fn write_weight(out: &mut Vec<u8>, weight: &Weight, storage: Storage) {
     debug_assert_eq!(out.len() % 4, 0);
@@ -181,12 +203,7 @@ pub fn write_weight(out: &mut Vec<u8>, weight: &Weight, storage: Storage) {
         push_f32s(out, &weight.data.as_f32());
         return;
     }
-    let convert = match (&weight.data, storage) {
-        (WeightData::I8(_), _) | (_, Storage::Keep) => None,
-        (WeightData::F32(_), Storage::F32) | (WeightData::F16(_), Storage::F16) => None,
-        (_, target) => Some(target),
-    };
-    match (convert, &weight.data) {
+    match (conversion(weight, storage), &weight.data) {
         (Some(Storage::F16), data) => {
             out.extend_from_slice(&TAG_F16.to_le_bytes());
             for v in data.as_f32().iter() {
@@ -252,6 +269,24 @@ mod tests {
             assert_eq!(back, q, "int8 stays int8 whatever the float storage");
             let raw = Weight { name: "b", tagged: false, data: WeightData::F32(f.clone()) };
             assert_eq!(round_trip(&raw, Storage::F16).1, raw, "raw arrays are always fp32");
+        }
+    }
+
+    #[test]
+    fn store_as_gives_what_the_written_file_reads_back() {
+        let f: Vec<f32> = (0..7).map(|i| i as f32 * 0.3 - 1.1).collect();
+        let arrays = [
+            Weight { name: "w", tagged: true, data: WeightData::F32(f.clone()) },
+            Weight { name: "b", tagged: false, data: WeightData::F32(f.clone()) },
+            Weight { name: "q", tagged: true, data: WeightData::I8(vec![-3, 0, 5]) },
+            Weight { name: "h", tagged: true, data: WeightData::F16(f.iter().map(|&v| f32_to_f16_bits(v)).collect()) },
+        ];
+        for storage in [Storage::Keep, Storage::F32, Storage::F16] {
+            for w in &arrays {
+                let mut stored = w.clone();
+                store_as(&mut stored, storage);
+                assert_eq!(stored, round_trip(w, storage).1, "{} under {storage:?}", w.name);
+            }
         }
     }
 

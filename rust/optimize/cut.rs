@@ -81,7 +81,7 @@ pub fn cut(g: &Graph, original_index: &[usize], start: Option<usize>, end: Optio
     let mut note = format!("cut: kept {kept} of {} layers", g.layers.len());
     if !dangling.is_empty() {
         let names: Vec<&str> = dangling.iter().map(|&b| g.blobs[b].name.as_str()).collect();
-        note.push_str(&format!("; new Input layers for {}", names.join(", ")));
+        note = format!("{note}; new Input layers for {}", names.join(", "));
     }
     Ok((out, note))
 }

@@ -5,7 +5,7 @@
 use super::pattern::{absorb, effective_int, float_param, int_param, is_live, next_single_reader};
 use super::pattern::{only_reader, producer_before, readers, remove};
 use super::PassLog;
-use crate::model::Graph;
+use crate::model::{Graph, Layer};
 
 /// Removes layer `i`, which passes `bottom` through unchanged as `top`: its producer `(j, k)`
 /// takes `top` (so downstream names survive, as in ncnn). An Input keeps its blob instead (it
@@ -165,7 +165,19 @@ pub fn flatten_after_global_pooling(g: &mut Graph, log: &mut PassLog) {
     absorb_pass(g, log, "Pooling", "Flatten", global_pooling, |_, _, _| None);
 }
 
-/// A Reshape to 1-D after global pooling (h and c unset, no shape expression).
+/// Why a Reshape's target is not its fixed w/h/d/c: a shape expression (evaluated on the input's
+/// shape when it runs) or batch axes (12=/13=, ncnn's batch path). Such a Reshape is kept as is.
+fn dynamic_reshape(r: &Layer) -> Option<&'static str> {
+    if !r.params.string(6).is_empty() {
+        Some("the Reshape's shape is an expression, kept as written")
+    } else if int_param(r, 12, 233) != 233 || int_param(r, 13, 233) != 233 {
+        Some("the Reshape sets batch axes (12=/13=), kept as written")
+    } else {
+        None
+    }
+}
+
+/// A Reshape to 1-D after global pooling (h and c unset).
 pub fn reshape_after_global_pooling(g: &mut Graph, log: &mut PassLog) {
     for i in 0..g.layers.len() {
         if g.layers[i].type_name != "Pooling" || g.layers[i].tops.is_empty() || !global_pooling(g, i) {
@@ -174,10 +186,12 @@ pub fn reshape_after_global_pooling(g: &mut Graph, log: &mut PassLog) {
         let top = g.layers[i].tops[0];
         let Some(j) = next_single_reader(g, i, top, &["Reshape"]) else { continue };
         let r = &g.layers[j];
-        if int_param(r, 1, -233) != -233 || int_param(r, 2, -233) != -233 || !r.params.string(6).is_empty() {
+        if int_param(r, 1, -233) != -233 || int_param(r, 2, -233) != -233 {
             continue;
         }
-        let why = if int_param(r, 11, -233) != -233 {
+        let why = if let Some(why) = dynamic_reshape(r) {
+            Some(why)
+        } else if int_param(r, 11, -233) != -233 {
             Some("the Reshape sets d, so it is not 1-D")
         } else if !only_reader(g, top, j) {
             Some("the blob has other readers")
@@ -197,10 +211,9 @@ pub fn reshape_after_global_pooling(g: &mut Graph, log: &mut PassLog) {
 pub fn reshape_before_binaryop(g: &mut Graph, log: &mut PassLog) {
     for i in 0..g.layers.len() {
         let r = &g.layers[i];
-        if r.type_name != "Reshape" || int_param(r, 0, -233) != 1 || int_param(r, 1, -233) != 1 {
-            continue;
-        }
-        if !r.params.string(6).is_empty() {
+        let dynamic = dynamic_reshape(r);
+        let fixed_1x1 = int_param(r, 0, -233) == 1 && int_param(r, 1, -233) == 1;
+        if r.type_name != "Reshape" || !(fixed_1x1 || dynamic.is_some()) {
             continue;
         }
         let Some((bottom, top)) = one_in_one_out(g, i) else { continue };
@@ -210,7 +223,9 @@ pub fn reshape_before_binaryop(g: &mut Graph, log: &mut PassLog) {
         });
         let Some(j) = found else { continue };
         let input_dims = g.blobs[bottom].shape.map(|s| s.dims);
-        let why = if int_param(&g.layers[i], 11, -233) != -233 {
+        let why = if let Some(why) = dynamic {
+            Some(why)
+        } else if int_param(&g.layers[i], 11, -233) != -233 {
             Some("the Reshape sets d, so its output is 4-D")
         } else if !only_reader(g, top, j) {
             Some("the Reshape's output has other readers")
@@ -333,6 +348,23 @@ mod tests {
         assert_eq!(types(&out), ["Input", "Convolution", "Split", "Pooling", "BinaryOp"]);
         assert_eq!(log.fired, [vec!["mul".to_string(), "r".into()]]);
         assert_eq!(blobs_of(&out, &out.layers[4]).0, ["c1", "p"]);
+    }
+
+    #[test]
+    fn reshapes_by_expression_or_batch_axes_are_kept_and_said_so() {
+        let body = "Split s 1 2 c c0 c1\nPooling gap 1 1 c0 p 0=1 4=1\nReshape r 1 1 p q {}\n\
+            BinaryOp mul 2 1 c1 q y 0=2\n";
+        let cases = [
+            (reshape_before_binaryop as fn(&mut Graph, &mut PassLog), "12=0 13=0 6=\"1,1,//(-1,0n),0n\"", "expression"),
+            (reshape_before_binaryop, "0=1 1=1 2=-1 12=0 13=0", "batch axes"),
+            (reshape_after_global_pooling, "6=\"-1\"", "expression"),
+            (reshape_after_global_pooling, "0=-1 12=0 13=0", "batch axes"),
+        ];
+        for (pass, reshape, why) in cases {
+            let (out, log) = run_pass(pass, &graph(&model(6, &body.replace("{}", reshape))));
+            assert_eq!(out.layers.len(), 6, "{reshape}");
+            assert!(log.declined.iter().any(|d| d.contains(why)), "{reshape}: {:?}", log.declined);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ const ALL: &[&str] = &["ReLU", "Clip", "Sigmoid", "Mish", "HardSwish"];
 const NO_HARDSWISH: &[&str] = &["ReLU", "Clip", "Sigmoid", "Mish"];
 const BASIC: &[&str] = &["ReLU", "Clip", "Sigmoid"];
 
-/// ncnn's activation_type and activation_params for an activation layer.
+/// ncnn's `activation_type` and `activation_params` for an activation layer.
 fn activation_of(act: &Layer) -> (i32, Vec<f32>) {
     match act.type_name.as_str() {
         "ReLU" => match float_param(act, 0, 0.0) {

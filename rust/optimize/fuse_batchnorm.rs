@@ -55,7 +55,9 @@ pub(super) fn scale_weight_rows(layer: &mut Layer, m: &[f32]) {
     let Some(w) = weight_f32_mut(layer, "weight") else { return };
     let per_channel = w.len() / m.len().max(1);
     for (row, &k) in w.chunks_mut(per_channel.max(1)).zip(m) {
-        row.iter_mut().for_each(|v| *v *= k);
+        for v in row.iter_mut() {
+            *v *= k;
+        }
     }
 }
 
@@ -209,7 +211,9 @@ pub fn innerproduct_dropout(g: &mut Graph, log: &mut PassLog) {
             scale_weight_rows(ip, &vec![scale; num_output as usize]);
             if int_param(ip, 1, 0) != 0 {
                 if let Some(bias) = weight_f32_mut(ip, "bias") {
-                    bias.iter_mut().for_each(|v| *v *= scale);
+                    for v in bias.iter_mut() {
+                        *v *= scale;
+                    }
                 }
             }
         }

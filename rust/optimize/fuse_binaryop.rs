@@ -7,7 +7,7 @@ use super::pattern::{
     absorb, int_param, only_reader, readers, remove, set_int, set_weight, weight_f32, weight_f32_mut,
 };
 use super::PassLog;
-use crate::model::{Graph, ParamValue};
+use crate::model::{Graph, ParamDict, ParamValue};
 
 const OP_ADD: i32 = 0;
 const OP_SUB: i32 = 1;
@@ -279,7 +279,7 @@ pub fn binaryop_eltwise(g: &mut Graph, log: &mut PassLog) {
         let eltwise = &mut g.layers[i];
         eltwise.type_name = "Eltwise".into();
         eltwise.bottoms = bottoms.to_vec();
-        eltwise.params = Default::default();
+        eltwise.params = ParamDict::default();
         eltwise.params.set(0, ParamValue::Int(1));
         eltwise.params.set(1, ParamValue::FloatArray(coeffs.to_vec()));
         eltwise.weights.clear();

@@ -142,7 +142,9 @@ pub fn set_storage(g: &mut Graph, fp16: bool) {
             WeightData::I8(_) => continue,
             WeightData::F16(_) if fp16 && w.tagged => continue,
             WeightData::F32(v) if !(fp16 && w.tagged) => {
-                v.iter_mut().for_each(|x| *x = flush_tiny(*x));
+                for x in v.iter_mut() {
+                    *x = flush_tiny(*x);
+                }
                 continue;
             }
             data if fp16 && w.tagged => WeightData::F16(data.to_f32().iter().map(|&v| f32_to_f16_bits(v)).collect()),
@@ -151,7 +153,7 @@ pub fn set_storage(g: &mut Graph, fp16: bool) {
     }
 }
 
-fn resolve_layer(g: &Graph, name: &Option<String>, what: &str) -> Result<Option<usize>> {
+fn resolve_layer(g: &Graph, name: Option<&String>, what: &str) -> Result<Option<usize>> {
     match name {
         None => Ok(None),
         Some(n) => g
@@ -164,8 +166,8 @@ fn resolve_layer(g: &Graph, name: &Option<String>, what: &str) -> Result<Option<
 /// Runs every pass, then shape inference, the cut and the output storage. The input graph is
 /// not modified.
 pub fn optimize(input: &Graph, options: &Options) -> Result<(Graph, Report)> {
-    let cut_start = resolve_layer(input, &options.cut_start, "cutstart")?;
-    let cut_end = resolve_layer(input, &options.cut_end, "cutend")?;
+    let cut_start = resolve_layer(input, options.cut_start.as_ref(), "cutstart")?;
+    let cut_end = resolve_layer(input, options.cut_end.as_ref(), "cutend")?;
     if let (Some(s), Some(e)) = (cut_start, cut_end) {
         if s > e {
             return Err(Error::input(format!(

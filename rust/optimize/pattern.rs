@@ -105,8 +105,8 @@ pub fn set_int(layer: &mut Layer, id: u32, v: i32) {
     layer.params.set(id, ParamValue::Int(v));
 }
 
-/// An int parameter as the layer reads it, following ncnn's default chain (kernel_h defaults
-/// to kernel_w, pad_bottom to pad_top, …).
+/// An int parameter as the layer reads it, following ncnn's default chain (`kernel_h` defaults
+/// to `kernel_w`, `pad_bottom` to `pad_top`, …).
 pub fn effective_int(layer: &Layer, id: u32) -> i32 {
     let written = || layer.params.int(id, 0);
     match layer.spec() {

@@ -69,7 +69,7 @@ impl Observer for Recorder {
     }
 }
 
-fn skipped(reason: String) -> ShapeInference {
+fn skipped(reason: &str) -> ShapeInference {
     ShapeInference::Skipped { reason: format!("{reason}; existing hints are kept, none added") }
 }
 
@@ -79,7 +79,7 @@ pub fn infer(g: &mut Graph) -> ShapeInference {
         g.layers.iter().map(|l| l.type_name.as_str()).filter(|t| !layers::is_supported(t)).collect();
     if !missing.is_empty() {
         let list: Vec<&str> = missing.into_iter().collect();
-        return skipped(format!("the engine does not implement {}", list.join(", ")));
+        return skipped(&format!("the engine does not implement {}", list.join(", ")));
     }
 
     let n = g.blobs.len();
@@ -88,7 +88,7 @@ pub fn infer(g: &mut Graph) -> ShapeInference {
         if let Some(hint) = blob.shape.filter(|s| s.dims != 0) {
             match from_hint(&hint) {
                 Some(s) => fed[b] = Some(s),
-                None => return skipped(format!("blob {:?} has an unusable shape hint {hint:?}", blob.name)),
+                None => return skipped(&format!("blob {:?} has an unusable shape hint {hint:?}", blob.name)),
             }
         }
     }
@@ -97,7 +97,7 @@ pub fn infer(g: &mut Graph) -> ShapeInference {
         if fed[top].is_none() {
             match declared_input(layer) {
                 Some(s) => fed[top] = Some(s),
-                None => return skipped(format!("Input layer {:?} declares no shape", layer.name)),
+                None => return skipped(&format!("Input layer {:?} declares no shape", layer.name)),
             }
         }
     }
@@ -127,13 +127,13 @@ pub fn infer(g: &mut Graph) -> ShapeInference {
                 stack.extend(&g.layers[p].bottoms);
             }
             Some(_) => {}
-            None => return skipped(format!("blob {:?} has no producer", g.blobs[b].name)),
+            None => return skipped(&format!("blob {:?} has no producer", g.blobs[b].name)),
         }
     }
 
     let net = match Net::new(g, &NetOptions { threads: 1 }) {
         Ok(net) => net,
-        Err(e) => return skipped(format!("the engine cannot build the model ({e})")),
+        Err(e) => return skipped(&format!("the engine cannot build the model ({e})")),
     };
     let inputs: Vec<(usize, Tensor)> =
         (0..n).filter(|&b| feed[b]).filter_map(|b| fed[b].map(|s| (b, Tensor::zeros(s)))).collect();
@@ -144,8 +144,8 @@ pub fn infer(g: &mut Graph) -> ShapeInference {
     }));
     match run {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return skipped(format!("the engine failed on zeros ({e})")),
-        Err(_) => return skipped("the engine panicked on zeros".into()),
+        Ok(Err(e)) => return skipped(&format!("the engine failed on zeros ({e})")),
+        Err(_) => return skipped("the engine panicked on zeros"),
     }
     let mut new_hints = 0;
     for b in (0..n).filter(|&b| wanted[b]) {
@@ -179,6 +179,17 @@ mod tests {
         assert_eq!(hint(&g, "p"), Some(BlobShape { dims: 3, w: 2, h: 2, d: 1, c: 4 }));
         assert_eq!(hint(&g, "y"), hint(&g, "p"));
         assert_eq!(infer(&mut g), ShapeInference::Inferred { new_hints: 0 });
+    }
+
+    #[test]
+    fn shape_expressions_are_evaluated_on_the_inferred_shapes() {
+        let src = "7767517\n3 3\nInput in 0 1 x 0=7 1=3 2=5\nReshape r 1 1 x y 6=\"0w,-1\"\n\
+            Reshape b 1 1 y z 12=0 13=0 6=\"1,1,-1,0n\"\n";
+        let mut g = graph(src);
+        g.relink().unwrap();
+        assert_eq!(infer(&mut g), ShapeInference::Inferred { new_hints: 3 });
+        assert_eq!(hint(&g, "y"), Some(BlobShape { dims: 2, w: 7, h: 15, d: 1, c: 1 }));
+        assert_eq!(hint(&g, "z"), Some(BlobShape { dims: 3, w: 1, h: 1, d: 1, c: 105 }));
     }
 
     #[test]

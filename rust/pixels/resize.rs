@@ -1,14 +1,14 @@
 //! ncnn's fixed-point bilinear resize (`resize_bilinear_c1/c2/c3/c4`): Q11 coefficients, a
 //! horizontal pass into int16 rows (>> 4), a vertical pass with (>> 16) products, + 2, >> 2.
-//! Bit-exact with ncnn (and close to OpenCV's INTER_LINEAR).
+//! Bit-exact with ncnn (and close to OpenCV's `INTER_LINEAR`).
 
 const COEF_BITS: i32 = 11;
 const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 
-/// ncnn's SATURATE_CAST_SHORT: round half away from zero, saturate to int16.
+/// ncnn's `SATURATE_CAST_SHORT`: round half away from zero, saturate to int16.
 fn saturate_short(x: f32) -> i16 {
     let r = (x + if x >= 0.0 { 0.5 } else { -0.5 }) as i32;
-    r.clamp(i16::MIN as i32, i16::MAX as i32) as i16
+    r.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }
 
 /// Source index and Q11 weights for each destination coordinate.

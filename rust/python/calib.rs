@@ -1,17 +1,14 @@
-//! Calibration glue: ncnn-exact pixel preprocessing and the statistics collector.
+//! Calibration glue: ncnn-exact pixel preprocessing, the statistics collector and its typed
+//! per-blob result.
 
 use super::errors::{to_py, IntoPyResult};
 use super::model::PyModel;
 use super::net::{tensor_from_numpy, tensor_to_numpy};
-use crate::base::parallel::Pool;
-use crate::base::Activation;
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
 use crate::error::Error;
-use crate::kernels::dispatch;
-use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::pixels::{self, PixelType};
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -127,115 +124,91 @@ impl PyStatsCollector {
         self.collector.samples()
     }
 
-    /// {blob: {"absmax", "elements", "non_finite", "histogram", "histogram_range", "linear"}}.
+    /// {blob: `BlobStats`} for the watched blobs.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = &self.collector;
         let out = PyDict::new(py);
-        for (name, s) in self.names.iter().zip(c.stats().iter()) {
-            let d = PyDict::new(py);
-            d.set_item("absmax", s.absmax)?;
-            d.set_item("elements", s.elements)?;
-            d.set_item("non_finite", s.non_finite)?;
-            if let Some(h) = &s.histogram {
-                d.set_item("histogram", PyArray1::from_vec(py, h.counts()))?;
-                d.set_item("histogram_range", h.range())?;
-            }
-            if let Some(h) = &s.linear {
-                d.set_item("linear", PyArray1::from_slice(py, &h.counts))?;
-            }
-            out.set_item(name, d)?;
+        for (name, s) in self.names.iter().zip(self.collector.stats().iter()) {
+            out.set_item(name, Bound::new(py, PyBlobStats::from(s))?)?;
         }
         Ok(out)
     }
 }
 
-/// im2col columns of a Convolution/ConvolutionDepthWise layer's input at up to `count` sampled
-/// output positions: returns (columns (c·kh·kw, n), positions (n,) as oy·outw + ox).
-#[pyfunction]
-#[pyo3(signature = (model, layer, input, count, seed=0))]
-pub fn conv_patches<'py>(
-    py: Python<'py>,
-    model: &Bound<'py, PyModel>,
-    layer: &str,
-    input: &Bound<'py, PyAny>,
-    count: usize,
-    seed: u64,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let x = tensor_from_numpy("input", input)?;
-    let graph = model.get().read();
-    let l = graph
-        .layer_index(layer)
-        .map(|i| &graph.layers[i])
-        .ok_or_else(|| Error::input(format!("no layer named {layer:?}")))
-        .py()?;
-    let p = py.detach(|| crate::calib::patches::sample_patches(l, &x, count, seed)).py()?;
-    let n = p.positions.len();
-    let cols = PyArray1::from_vec(py, p.columns).reshape([p.rows, n])?.into_any();
-    let pos = PyArray1::from_vec(py, p.positions.into_iter().map(|v| v as u64).collect()).into_any();
-    Ok((cols, pos))
+/// One blob's statistics over the samples seen.
+#[pyclass(name = "BlobStats", module = "ncnnq._native", frozen)]
+pub struct PyBlobStats {
+    absmax: f32,
+    elements: u64,
+    non_finite: u64,
+    /// Counts and range of the widening histogram ("histogram" mode).
+    histogram: Option<(Vec<u64>, f32)>,
+    /// ncnn's linear histogram ("linear" mode).
+    linear: Option<Vec<u64>>,
 }
 
-/// A thread pool of `threads` threads, made once per thread count.
-fn pool(threads: usize) -> PyResult<std::sync::Arc<Pool>> {
-    use std::sync::{Arc, Mutex};
-    static POOLS: Mutex<Vec<(usize, Arc<Pool>)>> = Mutex::new(Vec::new());
-    let threads = threads.max(1);
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
-        return Ok(p.clone());
+impl From<&crate::calib::BlobStats> for PyBlobStats {
+    fn from(s: &crate::calib::BlobStats) -> Self {
+        PyBlobStats {
+            absmax: s.absmax,
+            elements: s.elements,
+            non_finite: s.non_finite,
+            histogram: s.histogram.as_ref().map(|h| (h.counts(), h.range())),
+            linear: s.linear.as_ref().map(|h| h.counts.clone()),
+        }
     }
-    let p =
-        Arc::new(Pool::new(threads).map_err(|e| Error::input(format!("cannot start {threads} threads: {e}"))).py()?);
-    pools.push((threads, p.clone()));
-    Ok(p)
 }
 
-/// `(w·x)·scale[i] + bias[i]` for each row i, in float32 (a product, then a sum), with int8
-/// `w` (m, k) and `x` (k, n) multiplied exactly on the int8 kernels: the `eq` search's int8 layer
-/// on its cached inputs.
-#[pyfunction]
-#[pyo3(signature = (w, x, scale, bias=None, threads=1))]
-pub fn int8_gemm<'py>(
-    py: Python<'py>,
-    w: PyReadonlyArray2<'py, i8>,
-    x: PyReadonlyArray2<'py, i8>,
-    scale: PyReadonlyArray1<'py, f32>,
-    bias: Option<PyReadonlyArray1<'py, f32>>,
-    threads: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let ([m, k], [kx, n]) = (w.shape().try_into().expect("2-D"), x.shape().try_into().expect("2-D"));
-    if k != kx || scale.len() != m || bias.as_ref().is_some_and(|b| b.len() != m) {
-        return Err(Error::input(format!(
-            "int8_gemm: w {m}x{k}, x {kx}x{n}, {} scales and {:?} biases do not fit",
-            scale.len(),
-            bias.as_ref().map(|b| b.len())
-        )))
-        .py();
+/// A read-only numpy view of counts held by a `BlobStats`.
+fn counts_view<'py>(counts: &[u64], owner: &Bound<'py, PyBlobStats>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the counts live in a frozen BlobStats that the array keeps alive; never changed.
+    let a = unsafe { PyArray1::borrow_from_array(&numpy::ndarray::ArrayView1::from(counts), owner.clone().into_any()) };
+    a.call_method1("setflags", (false,))?;
+    Ok(a.into_any())
+}
+
+#[pymethods]
+impl PyBlobStats {
+    /// Largest |value| seen.
+    #[getter]
+    fn absmax(&self) -> f32 {
+        self.absmax
     }
-    if !(w.is_c_contiguous() && x.is_c_contiguous()) {
-        // as_slice would also accept Fortran order, and read it transposed.
-        return Err(Error::input("int8_gemm: w and x must be C-contiguous")).py();
+
+    /// Elements of the blob in one sample (the largest seen).
+    #[getter]
+    fn elements(&self) -> u64 {
+        self.elements
     }
-    // Copies: Python code could write to the arrays while the GIL is released.
-    let contiguous = || to_py(Error::input("int8_gemm: arrays must be contiguous"));
-    let w = w.as_slice().map_err(|_| contiguous())?.to_vec();
-    let x = x.as_slice().map_err(|_| contiguous())?.to_vec();
-    let scale = scale.as_slice().map_err(|_| contiguous())?.to_vec();
-    let bias = bias.map(|b| b.as_slice().map(|s| s.to_vec())).transpose().map_err(|_| contiguous())?;
-    let pool = pool(threads)?;
-    let mut out = vec![0.0f32; m * n];
-    py.detach(|| {
-        pool.install(|| {
-            let a = PackedA::new(dispatch::I8.selected(), &w, m, k);
-            let ep = Epilogue {
-                scale: &scale,
-                bias: bias.as_deref(),
-                activation: Activation::Identity,
-                requant: None,
-                fused: false,
-            };
-            gemm_i8::conv_gemm(&a, &ConvSource::dense(&x, k, n), &ep, Out::F32(&mut out));
-        })
-    });
-    Ok(PyArray1::from_vec(py, out).reshape([m, n])?.into_any())
+
+    /// NaN or infinite values seen (their samples add nothing to the histograms).
+    #[getter]
+    fn non_finite(&self) -> u64 {
+        self.non_finite
+    }
+
+    /// The one-pass widening histogram of |x| over [0, `histogram_range`) ("histogram" mode).
+    #[getter]
+    fn histogram<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        slf.get().histogram.as_ref().map(|(c, _)| counts_view(c, slf)).transpose()
+    }
+
+    #[getter]
+    fn histogram_range(&self) -> Option<f32> {
+        self.histogram.as_ref().map(|(_, r)| *r)
+    }
+
+    /// ncnn2table's 2048-bin histogram of |x| over [0, absmax given) ("linear" mode).
+    #[getter]
+    fn linear<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        slf.get().linear.as_ref().map(|c| counts_view(c, slf)).transpose()
+    }
+
+    fn __repr__(&self) -> String {
+        let kind = match (&self.histogram, &self.linear) {
+            (Some((c, r)), _) => format!(", histogram of {} bins over [0, {r})", c.len()),
+            (_, Some(c)) => format!(", linear histogram of {} bins", c.len()),
+            _ => String::new(),
+        };
+        format!("BlobStats(absmax={}, elements={}, non_finite={}{kind})", self.absmax, self.elements, self.non_finite)
+    }
 }

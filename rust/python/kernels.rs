@@ -42,7 +42,7 @@ pub fn int8_kernel() -> &'static str {
 /// Every int8 path this CPU runs, best first.
 #[pyfunction]
 pub fn int8_kernels_available() -> Vec<&'static str> {
-    dispatch::I8.available().into_iter().map(|p| p.name()).collect()
+    dispatch::I8.available().into_iter().map(dispatch::Path::name).collect()
 }
 
 /// (kernel kind, path, calls) for every int8 kernel that has run in this process.

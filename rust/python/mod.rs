@@ -1,11 +1,16 @@
 //! PyO3 glue only: converts numpy <-> slices and errors -> exceptions. No logic lives here.
 
+// PyO3 extracts arguments as owned values (paths, lists, array views) and `map_err` hands errors
+// over by value: the signatures follow PyO3, not what each body consumes.
+#![allow(clippy::needless_pass_by_value)]
+
 mod calib;
 mod errors;
 mod kernels;
 mod model;
 mod net;
 mod optimize;
+mod probe;
 mod quantize;
 
 use pyo3::prelude::*;
@@ -16,9 +21,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyLayer>()?;
     m.add_class::<net::PyNet>()?;
     m.add_class::<calib::PyStatsCollector>()?;
+    m.add_class::<calib::PyBlobStats>()?;
+    m.add_class::<probe::PyLayerProbe>()?;
+    m.add_class::<probe::PyPatches>()?;
+    m.add_class::<probe::PyNetworkProbe>()?;
+    m.add_class::<quantize::PyQuantizeReport>()?;
+    m.add_class::<optimize::PyOptimizeReport>()?;
+    m.add_class::<optimize::PyPassResult>()?;
+    m.add_class::<optimize::PyCounts>()?;
+    m.add_class::<optimize::PyShapeInference>()?;
     m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
-    m.add_function(wrap_pyfunction!(calib::conv_patches, m)?)?;
-    m.add_function(wrap_pyfunction!(calib::int8_gemm, m)?)?;
     m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
     m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_info, m)?)?;

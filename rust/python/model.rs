@@ -10,7 +10,9 @@ use numpy::ndarray::ArrayView1;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::PoisonError;
 
 /// (dims, w, h, d, c)
 type ShapeTuple = (i32, i32, i32, i32, i32);
@@ -26,11 +28,11 @@ impl PyModel {
     }
 
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Graph> {
-        self.graph.read().unwrap_or_else(|e| e.into_inner())
+        self.graph.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Graph> {
-        self.graph.write().unwrap_or_else(|e| e.into_inner())
+        self.graph.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -67,10 +69,10 @@ fn param_from_py(v: &Bound<'_, PyAny>) -> PyResult<ParamValue> {
         return Ok(ParamValue::Str(s));
     }
     let items: Vec<Bound<'_, PyAny>> = v.try_iter()?.collect::<PyResult<_>>()?;
-    if items.iter().all(|x| x.is_instance_of::<PyInt>()) {
-        return Ok(ParamValue::IntArray(items.iter().map(|x| x.extract()).collect::<PyResult<_>>()?));
+    if items.iter().all(PyAnyMethods::is_instance_of::<PyInt>) {
+        return Ok(ParamValue::IntArray(items.iter().map(PyAnyMethods::extract).collect::<PyResult<_>>()?));
     }
-    Ok(ParamValue::FloatArray(items.iter().map(|x| x.extract()).collect::<PyResult<_>>()?))
+    Ok(ParamValue::FloatArray(items.iter().map(PyAnyMethods::extract).collect::<PyResult<_>>()?))
 }
 
 #[pymethods]
@@ -95,7 +97,7 @@ impl PyModel {
     }
 
     /// A copy of this model with every weight array replaced by seeded random values.
-    #[pyo3(signature = (seed=7767517))]
+    #[pyo3(signature = (seed=7_767_517))]
     fn with_random_weights(&self, seed: u64) -> PyResult<Self> {
         let mut graph = self.read().clone();
         random_weights::fill_random_weights(&mut graph, seed).py()?;
@@ -255,6 +257,17 @@ impl PyLayer {
         self.with(py, |_, l| l.spec().map(|s| s.params.iter().map(|p| (p.id, p.name)).collect()).unwrap_or_default())
     }
 
+    /// {id: infix text} of the shape expressions this layer holds (`96 // @0.n`: `@k` is the
+    /// layer's k-th input); a parameter that does not parse is left out.
+    #[getter]
+    fn expressions(&self, py: Python<'_>) -> BTreeMap<u32, String> {
+        self.with(py, |_, l| {
+            model::expression::layer_expressions(&l.type_name, &l.params)
+                .map(|list| list.into_iter().map(|(id, _, e)| (id, e.infix())).collect())
+                .unwrap_or_default()
+        })
+    }
+
     /// Ids of the parameters `ncnnq info` shows for this layer type.
     #[getter]
     fn key_params(&self, py: Python<'_>) -> Vec<u32> {
@@ -330,7 +343,7 @@ impl PyLayer {
         match &mut w.data {
             WeightData::F32(v) => v.iter_mut().zip(&values).for_each(|(d, s)| *d = *s as f32),
             WeightData::F16(v) => {
-                v.iter_mut().zip(&values).for_each(|(d, s)| *d = model::weights::f32_to_f16_bits(*s as f32))
+                v.iter_mut().zip(&values).for_each(|(d, s)| *d = model::weights::f32_to_f16_bits(*s as f32));
             }
             WeightData::I8(v) => {
                 if values.iter().any(|s| s.fract() != 0.0 || !(-128.0..=127.0).contains(s)) {
@@ -341,7 +354,7 @@ impl PyLayer {
                     ))
                     .py();
                 }
-                v.iter_mut().zip(&values).for_each(|(d, s)| *d = *s as i8)
+                v.iter_mut().zip(&values).for_each(|(d, s)| *d = *s as i8);
             }
             WeightData::Codebook { .. } => {
                 return Err(Error::layer(&lname, &ltype, format!("{name} uses codebook storage and cannot be edited")))

@@ -17,6 +17,13 @@ pub struct PyNet {
     net: engine::Net,
 }
 
+impl PyNet {
+    /// A Net around an engine net built elsewhere (e.g. by the network probe).
+    pub fn from_engine(net: engine::Net) -> PyNet {
+        PyNet { net }
+    }
+}
+
 pub fn tensor_from_numpy(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let array = value.cast::<numpy::PyArrayDyn<f32>>().map_err(|_| {
         super::errors::to_py(Error::input(format!(
@@ -35,7 +42,7 @@ pub fn tensor_from_numpy(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Tenso
     Ok(Tensor::new(shape, data))
 }
 
-pub fn tensor_to_numpy<'py>(py: Python<'py>, t: Tensor) -> PyResult<Bound<'py, PyAny>> {
+pub fn tensor_to_numpy(py: Python<'_>, t: Tensor) -> PyResult<Bound<'_, PyAny>> {
     let dims = t.shape.to_numpy();
     let flat = PyArray1::from_vec(py, t.into_f32());
     Ok(flat.reshape(dims)?.into_any())

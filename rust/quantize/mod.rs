@@ -9,8 +9,12 @@
 //! - fusing a requantize through a Split requires every branch to de-scale with the scale the
 //!   producer requantizes with (ncnn2int8 takes the first branch's and silently mis-scales the
 //!   others when they differ);
-//! - Gemm's constant B is scanned whole for its absmax (ncnn2int8 scans the first row only).
+//! - Gemm's constant B is scanned whole for its absmax (ncnn2int8 scans the first row only);
+//! - a Convolution of a 1-D blob is written as the equivalent int8 InnerProduct, because real
+//!   ncnn's int8 Convolution misreads 1-D input (`ncnn_workarounds.rs`, which also says why
+//!   pnnx's batch-axis Reshapes survive here and not in ncnn2int8's files).
 
+mod ncnn_workarounds;
 mod report;
 mod requantize;
 mod rewrite;
@@ -18,6 +22,8 @@ mod table;
 
 pub use report::Report;
 pub use table::ScaleTable;
+
+pub use rewrite::{finite_scales, float2int8, int8_weights, CALIBRATED};
 
 use crate::error::{Error, Result};
 use crate::model::Graph;
@@ -63,7 +69,7 @@ pub fn check_table(graph: &Graph, table: &ScaleTable) -> Vec<String> {
         match layer_of(name) {
             None => problems.push(format!("{name}: the model has no layer named {name:?}")),
             Some(l) if !rewrite::CALIBRATED.contains(&l.type_name.as_str()) => {
-                problems.push(format!("{name}: layer type {} takes no activation scale", l.type_name))
+                problems.push(format!("{name}: layer type {} takes no activation scale", l.type_name));
             }
             Some(_) => {}
         }

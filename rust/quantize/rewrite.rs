@@ -2,7 +2,7 @@
 //! table's scales, the int8 flag set, and the scale arrays appended in the order the loader
 //! reads them.
 
-use super::{Report, ScaleTable};
+use super::{ncnn_workarounds, Report, ScaleTable};
 use crate::error::{Error, Result};
 use crate::model::{Graph, Layer, Weight, WeightData};
 
@@ -69,7 +69,7 @@ pub fn zero_rows(layer: &Layer, k: &str, rows: usize) -> Vec<bool> {
 
 /// Scales with ncnn2table's `inf` (all-zero rows) replaced by 1: the row quantizes to zeros and
 /// produces its bias either way, and no NaN·0 reaches the int8 weights.
-fn finite_scales(scales: &[f32]) -> Vec<f32> {
+pub fn finite_scales(scales: &[f32]) -> Vec<f32> {
     scales.iter().map(|&s| if s.is_infinite() { 1.0 } else { s }).collect()
 }
 
@@ -103,15 +103,20 @@ fn set_int8(layer: &mut Layer, name: &str, q: Vec<i8>) {
     }
 }
 
+/// The int8 weights of a Convolution, ConvolutionDepthWise or InnerProduct: `scales.len()` equal
+/// rows (output channels, or groups), row r quantized with `scales[r]` (`inf` read as 1).
+pub fn int8_weights(values: &[f32], scales: &[f32]) -> Vec<i8> {
+    quantize_rows(values, &finite_scales(scales))
+}
+
 /// Convolution, ConvolutionDepthWise and InnerProduct: per-row weights, flag, scale arrays.
 fn quantize_calibrated(layer: &mut Layer, weight_scales: &[f32], input_scale: f32) -> Result<()> {
-    let weight_scales = &finite_scales(weight_scales);
     let w = float_weights(layer, "weight")?;
-    let q = quantize_rows(&w, weight_scales);
-    set_int8(layer, "weight", q);
+    set_int8(layer, "weight", int8_weights(&w, weight_scales));
+    let weight_scales = &finite_scales(weight_scales);
     let flag = if layer.type_name == "ConvolutionDepthWise" { 1 } else { 2 };
     layer.params.set_int(8, flag);
-    layer.weights.push(raw("weight_int8_scales", weight_scales.to_vec()));
+    layer.weights.push(raw("weight_int8_scales", weight_scales.clone()));
     layer.weights.push(raw("bottom_int8_scale", vec![input_scale]));
     Ok(())
 }
@@ -220,12 +225,28 @@ fn quantize_gemm(layer: &mut Layer) -> Result<()> {
 }
 
 pub fn quantize_layers(graph: &mut Graph, table: &ScaleTable, report: &mut Report) -> Result<()> {
+    let one_d = ncnn_workarounds::one_d_blobs(graph);
     for layer in &mut graph.layers {
         let name = layer.name.clone();
-        let kind = layer.type_name.clone();
+        let mut kind = layer.type_name.clone();
         if layer.is_int8() {
             report.warnings.push(format!("{name}: already int8, left as is"));
             continue;
+        }
+        let flat_input = layer.bottoms.first().is_some_and(|&b| one_d[b]);
+        let has_scales = scales(table, &name, 0).is_some() && table.activations.contains_key(&name);
+        if kind == "Convolution" && flat_input && has_scales {
+            // Real ncnn's int8 Convolution cannot read a 1-D blob (ncnn_workarounds.rs).
+            let Some(ip) = ncnn_workarounds::convolution_as_innerproduct(layer) else {
+                report.kept_float.push((name, "its input is 1-D, which real ncnn's int8 Convolution misreads".into()));
+                continue;
+            };
+            report.warnings.push(format!(
+                "{name}: a Convolution of a 1-D blob, written as the equivalent int8 InnerProduct \
+                 (real ncnn's int8 Convolution returns garbage for 1-D input)"
+            ));
+            *layer = ip;
+            kind.clone_from(&layer.type_name);
         }
         if CALIBRATED.contains(&kind.as_str()) {
             let weight = scales(table, &name, 0);
@@ -270,6 +291,6 @@ mod tests {
         assert_eq!(float2int8(-2.5), -3);
         assert_eq!(float2int8(126.5), 127);
         assert_eq!(float2int8(-300.0), -127);
-        assert_eq!(float2int8(0.49999997), 1, "ncnn's x86 add-then-truncate");
+        assert_eq!(float2int8(0.499_999_97), 1, "ncnn's x86 add-then-truncate");
     }
 }

@@ -44,7 +44,7 @@ fn cases(data: &Path) -> Vec<(String, PathBuf, Option<PathBuf>, PathBuf)> {
 fn load(param: &Path, bin: Option<&Path>) -> Graph {
     let mut g = model::load(param, bin).unwrap();
     if bin.is_none() {
-        fill_random_weights(&mut g, 7767517).unwrap();
+        fill_random_weights(&mut g, 7_767_517).unwrap();
     }
     g
 }

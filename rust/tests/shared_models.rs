@@ -58,7 +58,7 @@ fn benchmark_architectures_round_trip_with_random_weights() {
     assert!(params.len() >= 30);
     for param in params {
         let mut graph = model::load(&param, None).unwrap();
-        fill_random_weights(&mut graph, 7767517).unwrap();
+        fill_random_weights(&mut graph, 7_767_517).unwrap();
         round_trip(&graph, &param.display().to_string());
     }
 }

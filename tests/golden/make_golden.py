@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden_cases import HERE, METHODS, cases  # noqa: E402
+from golden_cases import HERE, METHODS, cases
 
 
 def main() -> None:

@@ -3,6 +3,6 @@
 - ``kl``, ``aciq``, ``eq``: ncnn2table's methods (eq made practical, see eq.py);
 - ``mse``: thresholds minimizing the activations' quantization error;
 - ``best``: ncnnq's own — the widest weights ncnn's int8 Winograd provably allows, then eq.
-"""
 
-METHODS = ("kl", "aciq", "eq", "mse", "best")
+``registry.METHODS`` names them and says what each needs; ``ncnnq.calibrate`` runs them.
+"""

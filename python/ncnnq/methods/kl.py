@@ -14,8 +14,10 @@ import functools
 from types import SimpleNamespace
 
 import numpy as np
+import numpy.typing as npt
 
-from .histogram import NCNN_BINS
+from .._native import BlobStats
+from .histogram import NCNN_BINS, ncnn_histogram
 
 TARGET_BINS = 128
 EPS = 0.0001
@@ -70,7 +72,14 @@ def kl_divergences(p: np.ndarray) -> np.ndarray:
     return np.concatenate([_chunk_divergences(g, cum, ref, ref_cum, xlogx_cum, slopes) for g in _geometry()])
 
 
-def _chunk_divergences(g: SimpleNamespace, cum, ref, ref_cum, xlogx_cum, slopes) -> np.ndarray:
+def _chunk_divergences(
+    g: SimpleNamespace,
+    cum: npt.NDArray[np.float64],
+    ref: npt.NDArray[np.float64],
+    ref_cum: npt.NDArray[np.float64],
+    xlogx_cum: npt.NDArray[np.float64],
+    slopes: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
     t = g.t
     c_edges = slopes[g.seg] * g.offset + cum[g.seg]
     density = np.diff(c_edges, axis=1) / g.width  # ncnn's Q: bucket mass / width
@@ -86,7 +95,8 @@ def _chunk_divergences(g: SimpleNamespace, cum, ref, ref_cum, xlogx_cum, slopes)
     tail = cum[-1] - cum[t]
     cross += tail * log_q[:, -1]
     last = ref[t - 1] + tail
-    return xlogx_cum[t - 1] + last * np.log(last) - cross
+    divergences: npt.NDArray[np.float64] = xlogx_cum[t - 1] + last * np.log(last) - cross
+    return divergences
 
 
 def kl_threshold_bin(histogram: np.ndarray) -> int | None:
@@ -105,3 +115,8 @@ def kl_threshold(histogram: np.ndarray, absmax: float) -> float | None:
     """ncnn's threshold (T + 0.5)·absmax/2048, or None for an empty histogram."""
     t = kl_threshold_bin(histogram)
     return None if t is None else (t + 0.5) * absmax / NCNN_BINS
+
+
+def threshold(stats: BlobStats) -> float | None:
+    """kl's threshold for one blob's collected statistics."""
+    return kl_threshold(ncnn_histogram(stats), float(stats.absmax))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .histogram import NCNN_BINS
+from .._native import BlobStats
+from .histogram import NCNN_BINS, ncnn_histogram
 
 LEVELS = 127
 
@@ -33,3 +34,8 @@ def mse_threshold(histogram: np.ndarray, absmax: float, min_bin: int = 16) -> fl
     clip = tail2 - 2 * t * tail1 + t**2 * tail0
     inside = below[k - 1] * (t / LEVELS) ** 2 / 12
     return float(t[int(np.argmin(clip + inside))])
+
+
+def threshold(stats: BlobStats) -> float | None:
+    """mse's threshold for one blob's collected statistics."""
+    return mse_threshold(ncnn_histogram(stats), float(stats.absmax))

@@ -10,11 +10,20 @@ produces its bias, as intended.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .._native import Layer
 from .aciq import aciq_clip
 
 ZERO_CHANNEL_SCALE = np.float32(1.0)
+
+
+def int_param(layer: Layer, id: int) -> int:
+    """An integer parameter of ``layer`` (its value as written, or ncnn's default)."""
+    value = layer.param(id)
+    if not isinstance(value, int):
+        raise TypeError(f"{layer.name}: param {id} is {value!r}, not an integer")
+    return value
 
 
 def is_winograd_6bit(layer: Layer) -> bool:
@@ -25,14 +34,11 @@ def is_winograd_6bit(layer: Layer) -> bool:
 
 
 def _slices(layer: Layer, weights: np.ndarray) -> np.ndarray:
-    if layer.type == "ConvolutionDepthWise":
-        rows = int(layer.param(7))  # group
-    else:
-        rows = int(layer.param(0))  # num_output
+    rows = int_param(layer, 7 if layer.type == "ConvolutionDepthWise" else 0)  # group, num_output
     return weights.reshape(rows, -1)
 
 
-def weight_scales(layer: Layer, method: str = "kl") -> np.ndarray:
+def weight_scales(layer: Layer, method: str = "kl") -> npt.NDArray[np.float32]:
     """float32 scales, one per output channel (Convolution, InnerProduct) or group (ConvolutionDepthWise)."""
     w = np.asarray(layer.weights["weight"], dtype=np.float32)
     rows = _slices(layer, w)
@@ -45,14 +51,14 @@ def weight_scales(layer: Layer, method: str = "kl") -> np.ndarray:
         absmax = np.array([aciq_clip(float(a), n, bits) for a in absmax], dtype=np.float32)
     with np.errstate(divide="ignore"):
         scales = qmax / absmax
-    return np.where(absmax > 0, scales, ZERO_CHANNEL_SCALE).astype(np.float32)
+    return np.asarray(np.where(absmax > 0, scales, ZERO_CHANNEL_SCALE), dtype=np.float32)
 
 
-def _row_scales(rows: np.ndarray) -> np.ndarray:
+def _row_scales(rows: np.ndarray) -> npt.NDArray[np.float32]:
     """127/absmax per row, 1 for an all-zero row (ncnn's zero guard for static scales)."""
     absmax = np.abs(rows).max(axis=1).astype(np.float32)
     with np.errstate(divide="ignore"):
-        return np.where(absmax > 0, np.float32(127.0) / absmax, np.float32(1.0)).astype(np.float32)
+        return np.asarray(np.where(absmax > 0, np.float32(127.0) / absmax, np.float32(1.0)), dtype=np.float32)
 
 
 def _static_entries(layer: Layer) -> list[tuple[str, np.ndarray]]:
@@ -61,7 +67,7 @@ def _static_entries(layer: Layer) -> list[tuple[str, np.ndarray]]:
     if layer.type == "Embed":
         return [(f"{name}_param_0", _row_scales(w["weight"].reshape(1, -1)))]
     if layer.type == "MultiHeadAttention":
-        embed_dim = int(layer.param(0))
+        embed_dim = int_param(layer, 0)
         return [
             (f"{name}_param_0", _row_scales(w["q_weight"].reshape(embed_dim, -1))),
             (f"{name}_param_1", _row_scales(w["k_weight"].reshape(embed_dim, -1))),
@@ -70,11 +76,11 @@ def _static_entries(layer: Layer) -> list[tuple[str, np.ndarray]]:
         ]
     directions = 2 if layer.param(2) == 2 else 1
     if layer.type == "LSTM":
-        rows = 4 * int(layer.param(3)) * directions
+        rows = 4 * int_param(layer, 3) * directions
     elif layer.type == "GRU":
-        rows = 3 * int(layer.param(0)) * directions
+        rows = 3 * int_param(layer, 0) * directions
     else:
-        rows = int(layer.param(0)) * directions
+        rows = int_param(layer, 0) * directions
     return [
         (f"{name}_param_0", _row_scales(w["weight_xc"].reshape(rows, -1))),
         (f"{name}_param_1", _row_scales(w["weight_hc"].reshape(rows, -1))),
@@ -104,20 +110,22 @@ _INT16_MAX = 2**15 - 1
 WINOGRAD_QMAX_CANDIDATES = (127, 111, 95, 79, 63, 47, 31)
 
 
-def _winograd_fits(q: np.ndarray) -> np.ndarray:
+def _winograd_fits(q: np.ndarray) -> npt.NDArray[np.bool_]:
     """For int8 3x3 weights q (out, in, 3, 3): whether each output channel's Winograd F(4,3)
     products can never overflow ncnn's int16 kernel storage or int32 accumulation, for any input."""
     u = np.einsum("ia,ocab,jb->ocij", _WINOGRAD43_KTM, q.astype(np.int64), _WINOGRAD43_KTM)
     worst_sum = np.abs(u).sum(axis=1).reshape(q.shape[0], -1).max(axis=1)
-    return (np.abs(u).reshape(q.shape[0], -1).max(axis=1) <= _INT16_MAX) & (worst_sum * _MAX_TRANSFORMED_INPUT <= _INT32_MAX)
+    kernel_fits: npt.NDArray[np.bool_] = np.abs(u).reshape(q.shape[0], -1).max(axis=1) <= _INT16_MAX
+    sums_fit: npt.NDArray[np.bool_] = worst_sum * _MAX_TRANSFORMED_INPUT <= _INT32_MAX
+    return kernel_fits & sums_fit
 
 
-def winograd_safe_scales(layer: Layer) -> np.ndarray:
+def winograd_safe_scales(layer: Layer) -> npt.NDArray[np.float32]:
     """Per output channel, the widest weight range (127, 111, … 31 levels) whose Winograd F(4,3)
     products provably fit ncnn's int16/int32 arithmetic; 31/absmax (ncnn's 6-bit rule) when none
     wider does. For a 3x3 stride-1 Convolution; float32 scales like ``weight_scales``."""
     w = np.asarray(layer.weights["weight"], dtype=np.float32)
-    out = int(layer.param(0))
+    out = int_param(layer, 0)
     rows = w.reshape(out, -1)
     absmax = np.abs(rows).max(axis=1).astype(np.float32)
     chosen = np.full(out, np.float32(31.0))
@@ -130,4 +138,4 @@ def winograd_safe_scales(layer: Layer) -> np.ndarray:
         chosen[fits] = qmax
         undecided &= ~fits
     with np.errstate(divide="ignore"):
-        return np.where(absmax > 0, chosen / absmax, ZERO_CHANNEL_SCALE).astype(np.float32)
+        return np.asarray(np.where(absmax > 0, chosen / absmax, ZERO_CHANNEL_SCALE), dtype=np.float32)

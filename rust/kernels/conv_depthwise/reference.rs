@@ -25,5 +25,7 @@ pub fn channel(p: &Plane, input: &[f32], weights: &[f32], bias: f32, out: &mut [
 /// The reference path's kernel: [`channel`], then the in-register part of the activation.
 pub(crate) fn channel_act(p: &Plane, input: &[f32], weights: &[f32], bias: f32, act: RegAct, out: &mut [f32]) {
     channel(p, input, weights, bias, out);
-    out.iter_mut().for_each(|v| *v = act.apply_scalar(*v));
+    for v in out.iter_mut() {
+        *v = act.apply_scalar(*v);
+    }
 }

@@ -1,5 +1,7 @@
 //! The vector body of a depthwise channel, generic over [`F32Vec`] and specialised for 3×3 and 5×5
 //! kernels at stride 1 and 2, and each path's entry point.
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 use super::plane::Plane;
 use crate::kernels::simd::{F32Vec, RegAct};
@@ -21,60 +23,62 @@ unsafe fn body<V: F32Vec>(
     act: RegAct,
     out: &mut [f32],
 ) {
-    let l = V::LANES;
-    // A vector at output ox reads the row up to (excluding) sw·(ox+l) + (kw-1)·dw; the
-    // stride-2 deinterleave reads 2l values per tap. Keep the reads inside the row.
-    let fits = |ox: usize| ox + l <= p.ow && sw * (ox + l) + (kw - 1) * dw <= p.pw;
-    let mut vec_end = 0;
-    while fits(vec_end) {
-        vec_end += l;
-    }
-    // The tail as one more vector overlapping the last: outputs are recomputed identically.
-    let overlap = (vec_end < p.ow && p.ow >= l && fits(p.ow - l)).then(|| p.ow - l);
-    let scalar_from = if overlap.is_some() { p.ow } else { vec_end };
-    let mut wv = [V::zero(); 25];
-    if kw * kh <= 25 {
-        for (v, &s) in wv.iter_mut().zip(w) {
-            *v = V::splat(s);
+    unsafe {
+        let l = V::LANES;
+        // A vector at output ox reads the row up to (excluding) sw·(ox+l) + (kw-1)·dw; the
+        // stride-2 deinterleave reads 2l values per tap. Keep the reads inside the row.
+        let fits = |ox: usize| ox + l <= p.ow && sw * (ox + l) + (kw - 1) * dw <= p.pw;
+        let mut vec_end = 0;
+        while fits(vec_end) {
+            vec_end += l;
         }
-    }
-    let xp = x.as_ptr();
-    for oy in 0..p.oh {
-        let orow = &mut out[oy * p.ow..(oy + 1) * p.ow];
-        // A macro, not a closure: closures do not inherit the entry point's target features.
-        macro_rules! vector {
-            ($ox:expr) => {{
-                let ox = $ox;
-                let mut acc = V::splat(bias);
+        // The tail as one more vector overlapping the last: outputs are recomputed identically.
+        let overlap = (vec_end < p.ow && p.ow >= l && fits(p.ow - l)).then(|| p.ow - l);
+        let scalar_from = if overlap.is_some() { p.ow } else { vec_end };
+        let mut wv = [V::zero(); 25];
+        if kw * kh <= 25 {
+            for (v, &s) in wv.iter_mut().zip(w) {
+                *v = V::splat(s);
+            }
+        }
+        let xp = x.as_ptr();
+        for oy in 0..p.oh {
+            let orow = &mut out[oy * p.ow..(oy + 1) * p.ow];
+            // A macro, not a closure: closures do not inherit the entry point's target features.
+            macro_rules! vector {
+                ($ox:expr) => {{
+                    let ox = $ox;
+                    let mut acc = V::splat(bias);
+                    for ky in 0..kh {
+                        let row = xp.add((oy * sh + ky * dh) * p.pw + ox * sw);
+                        for kx in 0..kw {
+                            let q = row.add(kx * dw);
+                            let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
+                            let wk = if kw * kh <= 25 { wv[ky * kw + kx] } else { V::splat(w[ky * kw + kx]) };
+                            acc = V::fma(wk, v, acc);
+                        }
+                    }
+                    act.apply(acc).store(orow.as_mut_ptr().add(ox));
+                }};
+            }
+            let mut ox = 0;
+            while ox < vec_end {
+                vector!(ox);
+                ox += l;
+            }
+            if let Some(ox) = overlap {
+                vector!(ox);
+            }
+            for (ox, o) in orow.iter_mut().enumerate().skip(scalar_from) {
+                let mut sum = bias;
                 for ky in 0..kh {
-                    let row = xp.add((oy * sh + ky * dh) * p.pw + ox * sw);
+                    let row = &x[(oy * sh + ky * dh) * p.pw..];
                     for kx in 0..kw {
-                        let q = row.add(kx * dw);
-                        let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
-                        let wk = if kw * kh <= 25 { wv[ky * kw + kx] } else { V::splat(w[ky * kw + kx]) };
-                        acc = V::fma(wk, v, acc);
+                        sum += row[ox * sw + kx * dw] * w[ky * kw + kx];
                     }
                 }
-                act.apply(acc).store(orow.as_mut_ptr().add(ox));
-            }};
-        }
-        let mut ox = 0;
-        while ox < vec_end {
-            vector!(ox);
-            ox += l;
-        }
-        if let Some(ox) = overlap {
-            vector!(ox);
-        }
-        for (ox, o) in orow.iter_mut().enumerate().skip(scalar_from) {
-            let mut sum = bias;
-            for ky in 0..kh {
-                let row = &x[(oy * sh + ky * dh) * p.pw..];
-                for kx in 0..kw {
-                    sum += row[ox * sw + kx * dw] * w[ky * kw + kx];
-                }
+                *o = act.apply_scalar(sum);
             }
-            *o = act.apply_scalar(sum);
         }
     }
 }
@@ -82,15 +86,17 @@ unsafe fn body<V: F32Vec>(
 /// Dispatches to a body with the common geometries as constants (so their loops unroll).
 #[inline(always)]
 unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act: RegAct, out: &mut [f32]) {
-    let (kw, kh) = p.kernel;
-    let (dw, dh) = p.dilation;
-    let (sw, sh) = p.stride;
-    match (kw, kh, dw, dh, sw, sh) {
-        (3, 3, 1, 1, 1, 1) => body::<V>(p, 3, 3, 1, 1, 1, 1, x, w, bias, act, out),
-        (3, 3, 1, 1, 2, 2) => body::<V>(p, 3, 3, 1, 1, 2, 2, x, w, bias, act, out),
-        (5, 5, 1, 1, 1, 1) => body::<V>(p, 5, 5, 1, 1, 1, 1, x, w, bias, act, out),
-        (5, 5, 1, 1, 2, 2) => body::<V>(p, 5, 5, 1, 1, 2, 2, x, w, bias, act, out),
-        _ => body::<V>(p, kw, kh, dw, dh, sw, sh, x, w, bias, act, out),
+    unsafe {
+        let (kw, kh) = p.kernel;
+        let (dw, dh) = p.dilation;
+        let (sw, sh) = p.stride;
+        match (kw, kh, dw, dh, sw, sh) {
+            (3, 3, 1, 1, 1, 1) => body::<V>(p, 3, 3, 1, 1, 1, 1, x, w, bias, act, out),
+            (3, 3, 1, 1, 2, 2) => body::<V>(p, 3, 3, 1, 1, 2, 2, x, w, bias, act, out),
+            (5, 5, 1, 1, 1, 1) => body::<V>(p, 5, 5, 1, 1, 1, 1, x, w, bias, act, out),
+            (5, 5, 1, 1, 2, 2) => body::<V>(p, 5, 5, 1, 1, 2, 2, x, w, bias, act, out),
+            _ => body::<V>(p, kw, kh, dw, dh, sw, sh, x, w, bias, act, out),
+        }
     }
 }
 
@@ -103,18 +109,22 @@ pub(crate) mod x86 {
     // tail.
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn channel_avx2(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        if p.ow >= 8 {
-            specialised::<Avx2>(p, x, w, b, act, out)
-        } else {
-            specialised::<Sse>(p, x, w, b, act, out)
+        unsafe {
+            if p.ow >= 8 {
+                specialised::<Avx2>(p, x, w, b, act, out);
+            } else {
+                specialised::<Sse>(p, x, w, b, act, out);
+            }
         }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(crate) unsafe fn channel_avx512(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        match p.ow {
-            16.. => specialised::<Avx512>(p, x, w, b, act, out),
-            8.. => specialised::<Avx2>(p, x, w, b, act, out),
-            _ => specialised::<Sse>(p, x, w, b, act, out),
+        unsafe {
+            match p.ow {
+                16.. => specialised::<Avx512>(p, x, w, b, act, out),
+                8.. => specialised::<Avx2>(p, x, w, b, act, out),
+                _ => specialised::<Sse>(p, x, w, b, act, out),
+            }
         }
     }
 }
@@ -126,6 +136,6 @@ pub(crate) mod arm {
 
     #[target_feature(enable = "neon")]
     pub(crate) unsafe fn channel_neon(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
-        specialised::<Neon>(p, x, w, b, act, out)
+        unsafe { specialised::<Neon>(p, x, w, b, act, out) }
     }
 }

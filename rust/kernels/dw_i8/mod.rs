@@ -108,7 +108,7 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
     }
 }
 
-/// The per-channel de-scale factors `1/(s_in·s_w[c])` (0 where s_w is 0) as ncnn computes them
+/// The per-channel de-scale factors `1/(s_in·s_w[c])` (0 where `s_w` is 0) as ncnn computes them
 /// for a depthwise layer of `channels`.
 ///
 /// ncnn's x86 pack-8 depthwise int8 kernel (channels divisible by 8) takes the reciprocal with

@@ -25,5 +25,5 @@ pub(crate) fn row_scalar(row: &Row, from: usize, acc: &mut [i32]) {
 
 /// The reference path's kernel: the whole span in the portable body.
 pub(crate) fn row_reference(row: &Row, acc: &mut [i32]) {
-    row_scalar(row, 0, acc)
+    row_scalar(row, 0, acc);
 }

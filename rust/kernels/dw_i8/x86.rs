@@ -1,4 +1,6 @@
 //! x86_64 depthwise rows: AVX-512 (16 pixels, `vpdpwssd`) and AVX2 (8 pixels, `vpmaddwd`).
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 use super::row::{row_scalar, Row};
 use std::arch::x86_64::*;
@@ -6,73 +8,77 @@ use std::arch::x86_64::*;
 /// The weight in the low int16 half of each int32 lane, 0 in the high half.
 #[inline(always)]
 fn low_half(w: i8) -> i32 {
-    i32::from(w as i16 as u16)
+    i32::from(i16::from(w) as u16)
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(crate) unsafe fn row_avx512vnni(row: &Row, acc: &mut [i32]) {
-    const L: usize = 16;
-    let s = row.stride;
-    if s > 2 {
-        return row_scalar(row, 0, acc);
-    }
-    let n = acc.len();
-    let len = row.data.len();
-    let last_tap = row.taps.iter().copied().max().unwrap_or(0);
-    let p = row.data.as_ptr();
-    let mut ox = 0;
-    while ox < n {
-        let m = L.min(n - ox);
-        // A full vector reads L·s bytes per tap; near the end of the data (or of the span) only
-        // the bytes the lanes need are loaded, under a mask.
-        let full = m == L && last_tap + (ox + L) * s <= len;
-        let needed = if s == 1 { m } else { 2 * m - 1 };
-        let byte_mask = if needed >= 64 { u64::MAX } else { (1u64 << needed) - 1 };
-        let mut a = _mm512_setzero_si512();
-        for (&t, &w) in row.taps.iter().zip(row.weights) {
-            let wv = _mm512_set1_epi32(low_half(w));
-            let at = p.add(t + ox * s);
-            let x = match (s, full) {
-                (1, true) => _mm512_cvtepi8_epi32(_mm_loadu_si128(at as *const __m128i)),
-                (1, false) => _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(byte_mask as u16, at)),
-                (_, true) => _mm512_cvtepi8_epi16(_mm256_loadu_si256(at as *const __m256i)),
-                (_, false) => _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(byte_mask as u32, at)),
-            };
-            a = _mm512_dpwssd_epi32(a, x, wv);
+    unsafe {
+        const L: usize = 16;
+        let s = row.stride;
+        if s > 2 {
+            return row_scalar(row, 0, acc);
         }
-        if m == L {
-            _mm512_storeu_si512(acc.as_mut_ptr().add(ox) as *mut _, a);
-        } else {
-            _mm512_mask_storeu_epi32(acc.as_mut_ptr().add(ox), ((1u32 << m) - 1) as u16, a);
+        let n = acc.len();
+        let len = row.data.len();
+        let last_tap = row.taps.iter().copied().max().unwrap_or(0);
+        let p = row.data.as_ptr();
+        let mut ox = 0;
+        while ox < n {
+            let m = L.min(n - ox);
+            // A full vector reads L·s bytes per tap; near the end of the data (or of the span) only
+            // the bytes the lanes need are loaded, under a mask.
+            let full = m == L && last_tap + (ox + L) * s <= len;
+            let needed = if s == 1 { m } else { 2 * m - 1 };
+            let byte_mask = if needed >= 64 { u64::MAX } else { (1u64 << needed) - 1 };
+            let mut a = _mm512_setzero_si512();
+            for (&t, &w) in row.taps.iter().zip(row.weights) {
+                let wv = _mm512_set1_epi32(low_half(w));
+                let at = p.add(t + ox * s);
+                let x = match (s, full) {
+                    (1, true) => _mm512_cvtepi8_epi32(_mm_loadu_si128(at.cast::<__m128i>())),
+                    (1, false) => _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(byte_mask as u16, at)),
+                    (_, true) => _mm512_cvtepi8_epi16(_mm256_loadu_si256(at.cast::<__m256i>())),
+                    (_, false) => _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(byte_mask as u32, at)),
+                };
+                a = _mm512_dpwssd_epi32(a, x, wv);
+            }
+            if m == L {
+                _mm512_storeu_si512(acc.as_mut_ptr().add(ox).cast(), a);
+            } else {
+                _mm512_mask_storeu_epi32(acc.as_mut_ptr().add(ox), ((1u32 << m) - 1) as u16, a);
+            }
+            ox += m;
         }
-        ox += m;
     }
 }
 
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn row_avx2(row: &Row, acc: &mut [i32]) {
-    const L: usize = 8;
-    let s = row.stride;
-    let n = acc.len();
-    let len = row.data.len();
-    let last_tap = row.taps.iter().copied().max().unwrap_or(0);
-    let p = row.data.as_ptr();
-    let mut ox = 0;
-    if s == 1 || s == 2 {
-        while ox + L <= n && last_tap + (ox + L) * s <= len {
-            let mut a = _mm256_setzero_si256();
-            for (&t, &w) in row.taps.iter().zip(row.weights) {
-                let wv = _mm256_set1_epi32(low_half(w));
-                let x = if s == 1 {
-                    _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(t + ox) as *const __m128i))
-                } else {
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(t + 2 * ox) as *const __m128i))
-                };
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(x, wv));
+    unsafe {
+        const L: usize = 8;
+        let s = row.stride;
+        let n = acc.len();
+        let len = row.data.len();
+        let last_tap = row.taps.iter().copied().max().unwrap_or(0);
+        let p = row.data.as_ptr();
+        let mut ox = 0;
+        if s == 1 || s == 2 {
+            while ox + L <= n && last_tap + (ox + L) * s <= len {
+                let mut a = _mm256_setzero_si256();
+                for (&t, &w) in row.taps.iter().zip(row.weights) {
+                    let wv = _mm256_set1_epi32(low_half(w));
+                    let x = if s == 1 {
+                        _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(t + ox).cast::<__m128i>()))
+                    } else {
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(t + 2 * ox).cast::<__m128i>()))
+                    };
+                    a = _mm256_add_epi32(a, _mm256_madd_epi16(x, wv));
+                }
+                _mm256_storeu_si256(acc.as_mut_ptr().add(ox).cast::<__m256i>(), a);
+                ox += L;
             }
-            _mm256_storeu_si256(acc.as_mut_ptr().add(ox) as *mut __m256i, a);
-            ox += L;
         }
+        row_scalar(row, ox, acc);
     }
-    row_scalar(row, ox, acc);
 }

@@ -16,7 +16,9 @@ impl Epilogue<'_> {
     pub fn finish_row(&self, row: usize, out: &mut [f32]) {
         if let Some(b) = self.bias {
             let b = b[row];
-            out.iter_mut().for_each(|v| *v += b);
+            for v in out.iter_mut() {
+                *v += b;
+            }
         }
         self.activation.apply_slice(out);
     }

@@ -1,5 +1,7 @@
 //! Strided reads of an implicit im2col row: stride 2 in vectors (each vector path's entry point),
 //! any stride in the reference.
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 use crate::kernels::simd::F32Vec;
 
@@ -13,12 +15,14 @@ pub(crate) fn gather(src: &[f32], stride: usize, out: &mut [f32]) {
 /// `out[t] = src[2t]` in vectors while the vector's read (2·LANES values) stays in `src`.
 #[inline(always)]
 unsafe fn gather2<V: F32Vec>(src: &[f32], out: &mut [f32], mut t: usize) -> usize {
-    let l = V::LANES;
-    while t + l <= out.len() && 2 * (t + l) <= src.len() {
-        V::load_even(src.as_ptr().add(2 * t)).store(out.as_mut_ptr().add(t));
-        t += l;
+    unsafe {
+        let l = V::LANES;
+        while t + l <= out.len() && 2 * (t + l) <= src.len() {
+            V::load_even(src.as_ptr().add(2 * t)).store(out.as_mut_ptr().add(t));
+            t += l;
+        }
+        t
     }
-    t
 }
 
 /// `out[t] = src[2t]`: each path's entry point for stride 2, the stem convolutions' and the
@@ -27,7 +31,7 @@ pub(crate) type Gather2Fn = unsafe fn(src: &[f32], out: &mut [f32]);
 
 /// The reference path's stride-2 read.
 pub(crate) fn gather2_reference(src: &[f32], out: &mut [f32]) {
-    gather(src, 2, out)
+    gather(src, 2, out);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -37,14 +41,18 @@ pub(crate) mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn gather2_avx2(src: &[f32], out: &mut [f32]) {
-        let t = gather2::<Avx2>(src, out, 0);
-        gather(&src[2 * t..], 2, &mut out[t..]);
+        unsafe {
+            let t = gather2::<Avx2>(src, out, 0);
+            gather(&src[2 * t..], 2, &mut out[t..]);
+        }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(crate) unsafe fn gather2_avx512(src: &[f32], out: &mut [f32]) {
-        let t = gather2::<Avx512>(src, out, 0);
-        let t = gather2::<Avx2>(src, out, t);
-        gather(&src[2 * t..], 2, &mut out[t..]);
+        unsafe {
+            let t = gather2::<Avx512>(src, out, 0);
+            let t = gather2::<Avx2>(src, out, t);
+            gather(&src[2 * t..], 2, &mut out[t..]);
+        }
     }
 }
 
@@ -55,7 +63,9 @@ pub(crate) mod arm {
 
     #[target_feature(enable = "neon")]
     pub(crate) unsafe fn gather2_neon(src: &[f32], out: &mut [f32]) {
-        let t = gather2::<Neon>(src, out, 0);
-        gather(&src[2 * t..], 2, &mut out[t..]);
+        unsafe {
+            let t = gather2::<Neon>(src, out, 0);
+            gather(&src[2 * t..], 2, &mut out[t..]);
+        }
     }
 }

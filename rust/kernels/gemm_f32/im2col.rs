@@ -21,7 +21,7 @@ pub struct ConvB<'a> {
 
 impl PackB for ConvB<'_> {
     fn pack(&self, k0: usize, kc: usize, j0: usize, cols: usize, nr: usize, dst: &mut [f32]) {
-        self.pack_on(dispatch::F32.selected(), k0, kc, j0, cols, nr, dst)
+        self.pack_on(dispatch::F32.selected(), k0, kc, j0, cols, nr, dst);
     }
 }
 

@@ -1,5 +1,7 @@
 //! The microkernel and GEMV bodies, generic over the vector type, each path's entry points, and
 //! each path's [`GemmFns`] (the tile shape with its kernels), which dispatch picks from.
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 use crate::kernels::simd::{hsum, F32Vec, RegAct};
 
@@ -25,7 +27,7 @@ pub(crate) struct Tile {
 
 /// Runs one tile (unsafe: the CPU must run the path, and the tile's pointers be valid for its sizes).
 pub(crate) type MicroFn = unsafe fn(&Tile);
-/// y = A·x + bias then the in-register activation, A row-major m×k with m = y.len() (unsafe: the
+/// y = A·x + bias then the in-register activation, A row-major m×k with m = `y.len()` (unsafe: the
 /// CPU must run the path).
 pub(crate) type GemvFn = unsafe fn(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct);
 
@@ -48,54 +50,56 @@ const MAX_TILE: usize = 512;
 /// Accumulates an MR × (NV·LANES) tile in registers over kc steps of packed A and B.
 #[inline(always)]
 unsafe fn micro<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
-    let nr = NV * V::LANES;
-    debug_assert!(MR * nr <= MAX_TILE && t.rows <= MR && t.cols <= nr);
-    let full = t.rows == MR && t.cols == nr;
-    let mut scratch = [0.0f32; MAX_TILE];
-    let (cp, ldc) = if full { (t.c, t.ldc) } else { (scratch.as_mut_ptr(), nr) };
-    if t.accumulate && !full {
-        for i in 0..t.rows {
-            std::ptr::copy_nonoverlapping(t.c.add(i * t.ldc), cp.add(i * nr), t.cols);
-        }
-    }
-    let mut acc = [[V::zero(); NV]; MR];
-    for (i, row) in acc.iter_mut().enumerate() {
-        let init = if t.accumulate { None } else { Some(V::splat(*t.bias.add(i))) };
-        for (v, r) in row.iter_mut().enumerate() {
-            *r = match init {
-                Some(b) => b,
-                None => V::load(cp.add(i * ldc + v * V::LANES)),
-            };
-        }
-    }
-    let (mut a, mut b) = (t.a, t.b);
-    // In a network run the packed weights come cold from memory, and a panel is read again for
-    // each column tile from L1, so the hardware prefetchers lose the stream: fetch the next
-    // panel (which follows this one in memory) while this one is used, a line every 2 steps.
-    let ahead = t.lda * t.kc;
-    for _ in 0..t.kc {
-        V::prefetch(a.add(ahead));
-        let mut bv = [V::zero(); NV];
-        for (v, x) in bv.iter_mut().enumerate() {
-            *x = V::load(b.add(v * V::LANES));
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let av = V::splat(*a.add(i));
-            for (r, &x) in row.iter_mut().zip(&bv) {
-                *r = V::fma(av, x, *r);
+    unsafe {
+        let nr = NV * V::LANES;
+        debug_assert!(MR * nr <= MAX_TILE && t.rows <= MR && t.cols <= nr);
+        let full = t.rows == MR && t.cols == nr;
+        let mut scratch = [0.0f32; MAX_TILE];
+        let (cp, ldc) = if full { (t.c, t.ldc) } else { (scratch.as_mut_ptr(), nr) };
+        if t.accumulate && !full {
+            for i in 0..t.rows {
+                std::ptr::copy_nonoverlapping(t.c.add(i * t.ldc), cp.add(i * nr), t.cols);
             }
         }
-        a = a.add(t.lda);
-        b = b.add(t.ldb);
-    }
-    for (i, row) in acc.iter().enumerate() {
-        for (v, &r) in row.iter().enumerate() {
-            t.act.apply(r).store(cp.add(i * ldc + v * V::LANES));
+        let mut acc = [[V::zero(); NV]; MR];
+        for (i, row) in acc.iter_mut().enumerate() {
+            let init = if t.accumulate { None } else { Some(V::splat(*t.bias.add(i))) };
+            for (v, r) in row.iter_mut().enumerate() {
+                *r = match init {
+                    Some(b) => b,
+                    None => V::load(cp.add(i * ldc + v * V::LANES)),
+                };
+            }
         }
-    }
-    if !full {
-        for i in 0..t.rows {
-            std::ptr::copy_nonoverlapping(cp.add(i * nr), t.c.add(i * t.ldc), t.cols);
+        let (mut a, mut b) = (t.a, t.b);
+        // In a network run the packed weights come cold from memory, and a panel is read again for
+        // each column tile from L1, so the hardware prefetchers lose the stream: fetch the next
+        // panel (which follows this one in memory) while this one is used, a line every 2 steps.
+        let ahead = t.lda * t.kc;
+        for _ in 0..t.kc {
+            V::prefetch(a.add(ahead));
+            let mut bv = [V::zero(); NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = V::load(b.add(v * V::LANES));
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = V::splat(*a.add(i));
+                for (r, &x) in row.iter_mut().zip(&bv) {
+                    *r = V::fma(av, x, *r);
+                }
+            }
+            a = a.add(t.lda);
+            b = b.add(t.ldb);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &r) in row.iter().enumerate() {
+                t.act.apply(r).store(cp.add(i * ldc + v * V::LANES));
+            }
+        }
+        if !full {
+            for i in 0..t.rows {
+                std::ptr::copy_nonoverlapping(cp.add(i * nr), t.c.add(i * t.ldc), t.cols);
+            }
         }
     }
 }
@@ -103,31 +107,33 @@ unsafe fn micro<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
 /// y = A·x + bias, four rows at a time so each load of x serves four rows.
 #[inline(always)]
 unsafe fn gemv<V: F32Vec>(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct) {
-    let m = y.len();
-    let l = V::LANES;
-    let kv = k / l * l;
-    let xp = x.as_ptr();
-    let mut i = 0;
-    while i < m {
-        let rows = 4.min(m - i);
-        let mut acc = [V::zero(); 4];
-        let ap: [*const f32; 4] = std::array::from_fn(|r| a.as_ptr().add((i + r.min(rows - 1)) * k));
-        let mut p = 0;
-        while p < kv {
-            let xv = V::load(xp.add(p));
-            for r in 0..4 {
-                acc[r] = V::fma(V::load(ap[r].add(p)), xv, acc[r]);
+    unsafe {
+        let m = y.len();
+        let l = V::LANES;
+        let kv = k / l * l;
+        let xp = x.as_ptr();
+        let mut i = 0;
+        while i < m {
+            let rows = 4.min(m - i);
+            let mut acc = [V::zero(); 4];
+            let ap: [*const f32; 4] = std::array::from_fn(|r| a.as_ptr().add((i + r.min(rows - 1)) * k));
+            let mut p = 0;
+            while p < kv {
+                let xv = V::load(xp.add(p));
+                for r in 0..4 {
+                    acc[r] = V::fma(V::load(ap[r].add(p)), xv, acc[r]);
+                }
+                p += l;
             }
-            p += l;
-        }
-        for r in 0..rows {
-            let mut s = hsum(acc[r]);
-            for (q, &xq) in x.iter().enumerate().skip(kv) {
-                s += *ap[r].add(q) * xq;
+            for r in 0..rows {
+                let mut s = hsum(acc[r]);
+                for (q, &xq) in x.iter().enumerate().skip(kv) {
+                    s += *ap[r].add(q) * xq;
+                }
+                y[i + r] = act.apply_scalar(s + bias[i + r]);
             }
-            y[i + r] = act.apply_scalar(s + bias[i + r]);
+            i += 4;
         }
-        i += 4;
     }
 }
 
@@ -148,19 +154,19 @@ pub(crate) mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn micro_avx2(t: &Tile) {
-        micro::<Avx2, 6, 2>(t)
+        unsafe { micro::<Avx2, 6, 2>(t) }
     }
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gemv_avx2(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct) {
-        gemv::<Avx2>(a, k, x, y, bias, act)
+        unsafe { gemv::<Avx2>(a, k, x, y, bias, act) }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn micro_avx512(t: &Tile) {
-        micro::<Avx512, 8, 2>(t)
+        unsafe { micro::<Avx512, 8, 2>(t) }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn gemv_avx512(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct) {
-        gemv::<Avx512>(a, k, x, y, bias, act)
+        unsafe { gemv::<Avx512>(a, k, x, y, bias, act) }
     }
 }
 
@@ -173,10 +179,10 @@ pub(crate) mod arm {
 
     #[target_feature(enable = "neon")]
     pub unsafe fn micro_neon(t: &Tile) {
-        micro::<Neon, 8, 2>(t)
+        unsafe { micro::<Neon, 8, 2>(t) }
     }
     #[target_feature(enable = "neon")]
     pub unsafe fn gemv_neon(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct) {
-        gemv::<Neon>(a, k, x, y, bias, act)
+        unsafe { gemv::<Neon>(a, k, x, y, bias, act) }
     }
 }

@@ -129,7 +129,7 @@ impl OutPtr {
 
 /// C = A·B then the epilogue, for a dense row-major B (k×n) and C (m×n).
 pub fn gemm(a: &PackedA, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue) {
-    gemm_from(a, &DenseB { data: b, n }, n, c, n, epilogue)
+    gemm_from(a, &DenseB { data: b, n }, n, c, n, epilogue);
 }
 
 /// C = A·B then the epilogue, B from any source; `c` holds m rows of `ldc` floats, of which the
@@ -250,12 +250,11 @@ pub fn gemv(path: F32Path, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilog
     let gemv = path.kernels().gemm.gemv;
     let (reg_act, rest_act) = RegAct::split(epilogue.activation);
     let zeros;
-    let bias = match epilogue.bias {
-        Some(b) => &b[..m],
-        None => {
-            zeros = vec![0.0; m];
-            &zeros
-        }
+    let bias = if let Some(b) = epilogue.bias {
+        &b[..m]
+    } else {
+        zeros = vec![0.0; m];
+        &zeros
     };
     // Rows per job: enough work to be worth a task.
     let rows = (16384 / k.max(1)).clamp(4, 1024).next_multiple_of(4);

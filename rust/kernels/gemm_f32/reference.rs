@@ -12,7 +12,9 @@ pub fn gemm(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32], e
         return;
     }
     parallel::for_each_chunk(c, n, 1, |i, row| {
-        row.iter_mut().for_each(|v| *v = 0.0);
+        for v in row.iter_mut() {
+            *v = 0.0;
+        }
         let arow = &a[i * k..(i + 1) * k];
         for (p, &av) in arow.iter().enumerate() {
             let brow = &b[p * n..(p + 1) * n];

@@ -15,7 +15,7 @@ pub struct Epilogue<'a> {
     pub scale: &'a [f32],
     pub bias: Option<&'a [f32]>,
     pub activation: Activation,
-    /// `s_out` when the output is requantized to int8 (int8_scale_term > 100).
+    /// `s_out` when the output is requantized to int8 (`int8_scale_term` > 100).
     pub requant: Option<f32>,
     /// `acc·scale + bias` as one fused multiply-add (ncnn's x86 convolutions) or as a product
     /// then a sum (its inner products and most depthwise kernels).
@@ -141,9 +141,9 @@ pub(crate) unsafe fn finish_row_body(acc: &[i32], comp: i32, row: usize, ep: &Ep
     let scale = ep.scale[row];
     let bias = ep.bias.map_or(-0.0, |b| b[row]);
     if ep.fused {
-        with_activation::<true>(acc, comp, scale, bias, ep, out)
+        with_activation::<true>(acc, comp, scale, bias, ep, out);
     } else {
-        with_activation::<false>(acc, comp, scale, bias, ep, out)
+        with_activation::<false>(acc, comp, scale, bias, ep, out);
     }
 }
 
@@ -154,7 +154,7 @@ fn with_activation<const FUSED: bool>(acc: &[i32], comp: i32, scale: f32, bias: 
         Activation::Identity => row_with::<FUSED, _>(acc, comp, scale, bias, q, |v| v, out),
         Activation::Relu => row_with::<FUSED, _>(acc, comp, scale, bias, q, |v| v.max(0.0), out),
         Activation::LeakyRelu(s) => {
-            row_with::<FUSED, _>(acc, comp, scale, bias, q, move |v| if v > 0.0 { v } else { v * s }, out)
+            row_with::<FUSED, _>(acc, comp, scale, bias, q, move |v| if v > 0.0 { v } else { v * s }, out);
         }
         Activation::Clip(lo, hi) => row_with::<FUSED, _>(acc, comp, scale, bias, q, move |v| v.max(lo).min(hi), out),
         other => row_with::<FUSED, _>(acc, comp, scale, bias, q, move |v| other.apply(v), out),
@@ -172,8 +172,8 @@ mod tests {
             (-0.0, 0),
             (0.5, 1),
             (-0.5, -1),
-            (0.49999997, 0),
-            (-0.49999997, 0),
+            (0.499_999_97, 0),
+            (-0.499_999_97, 0),
             (1.5, 2),
             (2.5, 3),
             (-2.5, -3),

@@ -44,6 +44,7 @@ impl PackedRows {
 
 /// `y = epilogue(W·x)` for one quantized input vector `x` (k values).
 pub fn gemv(w: &PackedRows, x: &[i8], ep: &Epilogue, mut out: Out) {
+    const ROWS: usize = 64;
     let (m, k, kp) = (w.m, w.k, w.kp);
     assert_eq!(x.len(), k, "gemv: input length");
     assert_eq!(out.len(), m, "gemv: output length");
@@ -61,7 +62,6 @@ pub fn gemv(w: &PackedRows, x: &[i8], ep: &Epilogue, mut out: Out) {
     let data = w.data.view::<i8>();
     // SAFETY: `w.path` came from dispatch, which hands out only paths this CPU runs.
     let run = |i: usize, a: &mut [i32]| unsafe { dot(&data[i * ROWS * kp..(i * ROWS + a.len()) * kp], kp, &xp, a) };
-    const ROWS: usize = 64;
     parallel::for_each_chunk(&mut acc, ROWS, parallel::min_chunks(ROWS * kp, 1 << 16), run);
     let out = out.ptr();
     for (p, &a) in acc.iter().enumerate() {

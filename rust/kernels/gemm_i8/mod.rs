@@ -103,8 +103,8 @@ pub fn conv_gemm(a: &PackedA, src: &ConvSource, ep: &Epilogue, mut out: Out) {
 
 /// `out = q(x · scale)` on `path`, in parallel for large tensors.
 pub fn quantize(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
-    assert_eq!(x.len(), out.len());
     const CHUNK: usize = 1 << 15;
+    assert_eq!(x.len(), out.len());
     let one = |x: &[f32], out: &mut [i8]| quantize_chunk(path, x, scale, out);
     parallel::for_each_chunk(out, CHUNK, 1, |i, o| one(&x[i * CHUNK..i * CHUNK + o.len()], o));
 }
@@ -126,14 +126,14 @@ pub enum Activations<'a> {
 /// The quantized input planes (`c` channels of `h×w`) with `pads` = [left, right, top, bottom]
 /// filled with `pad_value`: (c, h + top + bottom, w + left + right). An int8 input without
 /// padding is borrowed as is.
-pub fn quantize_pad<'a>(
+pub fn quantize_pad(
     path: I8Path,
-    x: Activations<'a>,
+    x: Activations<'_>,
     scale: f32,
     (c, h, w): (usize, usize, usize),
     pads: [usize; 4],
     pad_value: i8,
-) -> (Cow<'a, [i8]>, usize, usize) {
+) -> (Cow<'_, [i8]>, usize, usize) {
     let [left, right, top, bottom] = pads;
     let (pw, ph) = (w + left + right, h + top + bottom);
     if pw == w && ph == h {

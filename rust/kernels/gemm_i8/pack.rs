@@ -30,13 +30,13 @@ impl Buf {
     pub fn view<T: Plain>(&self) -> &[T] {
         // SAFETY: T is a plain integer with alignment ≤ 2 (the backing store's), any bit pattern
         // is a valid T, and the length stays within the allocation.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr() as *const T, self.bytes / std::mem::size_of::<T>()) }
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<T>(), self.bytes / std::mem::size_of::<T>()) }
     }
 
     pub fn view_mut<T: Plain>(&mut self) -> &mut [T] {
         // SAFETY: as in `view`, and we hold the only reference.
         unsafe {
-            std::slice::from_raw_parts_mut(self.words.as_mut_ptr() as *mut T, self.bytes / std::mem::size_of::<T>())
+            std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<T>(), self.bytes / std::mem::size_of::<T>())
         }
     }
 }
@@ -49,7 +49,7 @@ pub(crate) struct PackedWeights {
     /// k rounded up to the path's group size.
     pub kp: usize,
     pub data: Buf,
-    /// 128·Σ_k w[p][k] per row for the u8-offset paths, else empty.
+    /// `128·Σ_k w[p][k]` per row for the u8-offset paths, else empty.
     pub comp: Vec<i32>,
 }
 

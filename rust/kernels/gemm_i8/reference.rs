@@ -70,7 +70,7 @@ pub(crate) fn pack_a(w: &[i8], m: usize, k: usize) -> PackedWeights {
 
 /// [`conv_gemm`] on weights from [`pack_a`]: the reference path's GEMM.
 pub(crate) fn packed_gemm(a: &PackedWeights, src: &ConvSource, ep: &Epilogue, out: &mut Out) {
-    conv_gemm(a.data.view::<i8>(), a.m, a.k, src, ep, out)
+    conv_gemm(a.data.view::<i8>(), a.m, a.k, src, ep, out);
 }
 
 /// Dot products of the rows of `w` (each `kp` long) with `x` (kp values, int8 as bytes) into `acc`.
@@ -82,5 +82,5 @@ pub(crate) fn dot_rows(w: &[i8], kp: usize, x: &[u8], acc: &mut [i32]) {
 
 /// `out = q(x · scale)`.
 pub fn quantize(x: &[f32], scale: f32, out: &mut [i8]) {
-    epilogue::quantize_body(x, scale, out)
+    epilogue::quantize_body(x, scale, out);
 }

@@ -248,9 +248,10 @@ fn quantize_matches_the_reference_on_every_path() {
     let mut rng = Rng::new(9);
     let mut x: Vec<f32> = (0..10_007).map(|_| rng.f32(-3.0, 3.0)).collect();
     // Rounding ties and the values just beside them, after scaling by 1.
-    for (i, v) in [0.5f32, -0.5, 1.5, -1.5, 126.5, -126.5, 127.5, -127.5, 0.49999997, -0.49999997, 1e9, -1e9, f32::NAN]
-        .into_iter()
-        .enumerate()
+    for (i, v) in
+        [0.5f32, -0.5, 1.5, -1.5, 126.5, -126.5, 127.5, -127.5, 0.499_999_97, -0.499_999_97, 1e9, -1e9, f32::NAN]
+            .into_iter()
+            .enumerate()
     {
         x[i * 13] = v;
     }
@@ -282,7 +283,7 @@ fn gemv_matches_the_reference_on_every_path() {
                     let mut got = vec![0i8; m];
                     for p in 0..m {
                         unsafe {
-                            epilogue::finish_row_body(&acc[p..p + 1], 0, p, &ep, OutPtr::I8(want[p..].as_mut_ptr()))
+                            epilogue::finish_row_body(&acc[p..=p], 0, p, &ep, OutPtr::I8(want[p..].as_mut_ptr()));
                         };
                     }
                     gemv(&packed, &x, &ep, Out::I8(&mut got));
@@ -292,7 +293,7 @@ fn gemv_matches_the_reference_on_every_path() {
                     let mut got = vec![0f32; m];
                     for p in 0..m {
                         unsafe {
-                            epilogue::finish_row_body(&acc[p..p + 1], 0, p, &ep, OutPtr::F32(want[p..].as_mut_ptr()))
+                            epilogue::finish_row_body(&acc[p..=p], 0, p, &ep, OutPtr::F32(want[p..].as_mut_ptr()));
                         };
                     }
                     gemv(&packed, &x, &ep, Out::F32(&mut got));
@@ -312,7 +313,7 @@ fn many_threads_give_the_same_result() {
     let pool = crate::base::parallel::Pool::new(3).expect("pool");
     for path in paths() {
         check_case(path.name(), 77, |w, m, k, src, ep, out| {
-            pool.install(|| conv_gemm(&PackedA::new(path, w, m, k), src, ep, out))
+            pool.install(|| conv_gemm(&PackedA::new(path, w, m, k), src, ep, out));
         });
     }
 }
@@ -326,7 +327,7 @@ fn the_intended_path_runs() {
     let forced = std::env::var(family.var()).is_ok_and(|v| !v.is_empty())
         || std::env::var(dispatch::GLOBAL_VAR).is_ok_and(|v| family.paths().iter().any(|p| p.name == v));
     let chosen = family.selected();
-    let names: Vec<_> = family.available().into_iter().map(|p| p.name()).collect();
+    let names: Vec<_> = family.available().into_iter().map(dispatch::Path::name).collect();
     eprintln!("int8 path: {chosen} (available: {names:?})");
     if !forced {
         assert_eq!(chosen, family.best());

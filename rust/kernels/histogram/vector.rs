@@ -1,5 +1,7 @@
 //! The statistics bodies written on lanes, each path's entry points, and each path's
 //! [`HistogramFns`], which dispatch picks from.
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 use super::reference::{self, bin_index};
 
@@ -24,7 +26,7 @@ pub(crate) const REFERENCE: HistogramFns = HistogramFns { absmax: reference::abs
 #[cfg(target_arch = "aarch64")]
 pub(crate) const NEON: HistogramFns = HistogramFns { absmax: absmax_lanes, bin: bin_spare };
 
-/// absmax over lanes of float bits: `|v|` bits below 0x7f80_0000 are finite, and compare as
+/// absmax over lanes of float bits: `|v|` bits below `0x7f80_0000` are finite, and compare as
 /// integers in float order.
 #[inline(always)]
 fn absmax_lanes(values: &[f32]) -> (f32, u64) {
@@ -93,36 +95,38 @@ pub(crate) mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn bin_avx2(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
-        bin_spare(values, scale, counts, bins)
+        bin_spare(values, scale, counts, bins);
     }
 
     /// The non-zero lanes' indices packed together in a register (a compress to memory is
     /// microcoded and slow on AMD), then the increments.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(crate) unsafe fn bin_avx512(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
-        let counts = &mut counts[..bins];
-        let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
-        let vscale = _mm512_set1_ps(scale);
-        let last = _mm512_set1_ps((bins - 1) as f32);
-        // 16 more than a block: each store writes a whole register.
-        let mut idx = [0u32; BLOCK + 16];
-        for block in values.chunks(BLOCK) {
-            let mut n = 0usize;
-            let lanes = block.chunks_exact(16);
-            let tail = lanes.remainder();
-            for c in lanes {
-                let a = _mm512_and_si512(_mm512_loadu_si512(c.as_ptr().cast()), abs_mask);
-                let nonzero = _mm512_test_epi32_mask(a, a);
-                // min(x, last) gives `last` for NaN, as the scalar f32::min does.
-                let f = _mm512_min_ps(_mm512_mul_ps(_mm512_castsi512_ps(a), vscale), last);
-                let i = _mm512_cvttps_epi32(f);
-                _mm512_storeu_si512(idx.as_mut_ptr().add(n).cast(), _mm512_maskz_compress_epi32(nonzero, i));
-                n += nonzero.count_ones() as usize;
+        unsafe {
+            let counts = &mut counts[..bins];
+            let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+            let vscale = _mm512_set1_ps(scale);
+            let last = _mm512_set1_ps((bins - 1) as f32);
+            // 16 more than a block: each store writes a whole register.
+            let mut idx = [0u32; BLOCK + 16];
+            for block in values.chunks(BLOCK) {
+                let mut n = 0usize;
+                let lanes = block.chunks_exact(16);
+                let tail = lanes.remainder();
+                for c in lanes {
+                    let a = _mm512_and_si512(_mm512_loadu_si512(c.as_ptr().cast()), abs_mask);
+                    let nonzero = _mm512_test_epi32_mask(a, a);
+                    // min(x, last) gives `last` for NaN, as the scalar f32::min does.
+                    let f = _mm512_min_ps(_mm512_mul_ps(_mm512_castsi512_ps(a), vscale), last);
+                    let i = _mm512_cvttps_epi32(f);
+                    _mm512_storeu_si512(idx.as_mut_ptr().add(n).cast(), _mm512_maskz_compress_epi32(nonzero, i));
+                    n += nonzero.count_ones() as usize;
+                }
+                for &i in &idx[..n] {
+                    counts[(i as usize).min(bins - 1)] += 1;
+                }
+                reference::bin_nonzero(tail, scale, counts, bins);
             }
-            for &i in &idx[..n] {
-                counts[(i as usize).min(bins - 1)] += 1;
-            }
-            reference::bin_nonzero(tail, scale, counts, bins);
         }
     }
 }

@@ -6,7 +6,7 @@ pub struct Across {
     /// Channels before and after the own one that the window covers (clipped at the edges).
     pub before: usize,
     pub after: usize,
-    /// α / local_size
+    /// α / `local_size`
     pub alpha_div: f32,
     pub beta: f32,
     pub bias: f32,
@@ -43,11 +43,11 @@ pub(crate) mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn channel_avx2(p: &Across, window: &[f32], x: &mut [f32], ss: &mut [f32]) {
-        channel(p, window, x, ss)
+        channel(p, window, x, ss);
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(crate) unsafe fn channel_avx512(p: &Across, window: &[f32], x: &mut [f32], ss: &mut [f32]) {
-        channel(p, window, x, ss)
+        channel(p, window, x, ss);
     }
 }
 
@@ -57,6 +57,6 @@ pub(crate) mod arm {
 
     #[target_feature(enable = "neon")]
     pub(crate) unsafe fn channel_neon(p: &Across, window: &[f32], x: &mut [f32], ss: &mut [f32]) {
-        channel(p, window, x, ss)
+        channel(p, window, x, ss);
     }
 }

@@ -24,9 +24,10 @@ fn lrn_paths_match_reference_and_formula() {
                     let (q, j) = (i / size, i % size);
                     let lo = q.saturating_sub(before);
                     let hi = (q + after).min(channels - 1);
-                    let ss: f64 = (lo..=hi).map(|c| (x[c * size + j] as f64).powi(2)).sum();
-                    let exact = x[i] as f64 * (p.bias as f64 + p.alpha_div as f64 * ss).powf(-(beta as f64));
-                    assert!((w as f64 - exact).abs() <= 4e-7 * exact.abs() + 1e-30, "{w} vs {exact}");
+                    let ss: f64 = (lo..=hi).map(|c| f64::from(x[c * size + j]).powi(2)).sum();
+                    let exact =
+                        f64::from(x[i]) * (f64::from(p.bias) + f64::from(p.alpha_div) * ss).powf(-f64::from(beta));
+                    assert!((f64::from(w) - exact).abs() <= 4e-7 * exact.abs() + 1e-30, "{w} vs {exact}");
                 }
                 for path in dispatch::F32.available() {
                     let got = run(path, &p, &x, size);

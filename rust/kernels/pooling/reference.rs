@@ -11,7 +11,7 @@ pub(crate) fn op(method: Method, a: f32, b: f32) -> f32 {
 }
 
 /// One channel: each window reduced column by column (each column top to bottom), padding
-/// standing for -FLT_MAX (max) or 0 (average), as ncnn pads its bordered copy.
+/// standing for `-FLT_MAX` (max) or 0 (average), as ncnn pads its bordered copy.
 pub fn plane(method: Method, win: &Window, x: &[f32], out: &mut [f32]) {
     let (kw, kh) = win.kernel;
     let (sw, sh) = win.stride;

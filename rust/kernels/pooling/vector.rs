@@ -1,5 +1,7 @@
 //! The vector pooling bodies, generic over [`F32Vec`], each path's entry points, and each path's
 //! [`PoolingFns`], which dispatch picks from.
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 use super::reference;
 use super::window::{pad_value, Method, Window};
@@ -29,41 +31,43 @@ fn plane_reference(
     out: &mut [f32],
     _row: &mut Vec<f32>,
 ) {
-    reference::plane(method, win, x, out)
+    reference::plane(method, win, x, out);
 }
 
 /// `dst[i] = op(dst[i], src[i])` (or `op(pad, src[i])` with `init`), in vectors then scalars.
 #[inline(always)]
 unsafe fn vertical<V: F32Vec>(method: Method, dst: &mut [f32], src: &[f32], init: Option<f32>) {
-    let (l, n) = (V::LANES, dst.len());
-    let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-    let mut i = 0;
-    macro_rules! op {
-        ($a:expr, $b:expr) => {
-            match method {
-                Method::Max => V::max($a, $b),
-                Method::Avg => V::add($a, $b),
+    unsafe {
+        let (l, n) = (V::LANES, dst.len());
+        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        let mut i = 0;
+        macro_rules! op {
+            ($a:expr, $b:expr) => {
+                match method {
+                    Method::Max => V::max($a, $b),
+                    Method::Avg => V::add($a, $b),
+                }
+            };
+        }
+        match init {
+            Some(pad) => {
+                let p = V::splat(pad);
+                while i + l <= n {
+                    op!(p, V::load(s.add(i))).store(d.add(i));
+                    i += l;
+                }
             }
-        };
-    }
-    match init {
-        Some(pad) => {
-            let p = V::splat(pad);
-            while i + l <= n {
-                op!(p, V::load(s.add(i))).store(d.add(i));
-                i += l;
+            None => {
+                while i + l <= n {
+                    op!(V::load(d.add(i)), V::load(s.add(i))).store(d.add(i));
+                    i += l;
+                }
             }
         }
-        None => {
-            while i + l <= n {
-                op!(V::load(d.add(i)), V::load(s.add(i))).store(d.add(i));
-                i += l;
-            }
+        for j in i..n {
+            let a = init.unwrap_or(dst[j]);
+            dst[j] = reference::op(method, a, src[j]);
         }
-    }
-    for j in i..n {
-        let a = init.unwrap_or(dst[j]);
-        dst[j] = reference::op(method, a, src[j]);
     }
 }
 
@@ -82,75 +86,77 @@ unsafe fn body<V: F32Vec>(
     out: &mut [f32],
     row: &mut Vec<f32>,
 ) {
-    let l = V::LANES;
-    let (w, h, left, top) = (win.w, win.h, win.left, win.top);
-    let pad = pad_value(method);
-    // The stride-2 read takes 2·LANES values from the last vector's start.
-    let span = win.span();
-    row.clear();
-    row.resize(span + 2 * l + kw, pad);
-    // Vectors for outputs whose reads stay in the buffer; stride > 2 is horizontal-scalar. A
-    // row's tail is one more vector ending at its last output (recomputing a few outputs with the
-    // same operations), so only rows narrower than a vector go scalar.
-    let vectors = if sw <= 2 && win.ow >= l { win.ow.div_ceil(l) } else { 0 };
-    let vec_end = if vectors > 0 { win.ow } else { 0 };
-    for oy in 0..win.oh {
-        let y0 = oy * sh;
-        let (r0, r1) = (y0.max(top), (y0 + kh).min(top + h));
-        {
-            let mid = &mut row[left..left + w];
-            if r0 >= r1 {
-                mid.fill(pad);
-            } else {
-                // A window with padding rows keeps max's pad value in play, as the reference does.
-                let first = &x[(r0 - top) * w..][..w];
-                if r1 - r0 < kh && method == Method::Max {
-                    vertical::<V>(method, mid, first, Some(pad));
+    unsafe {
+        let l = V::LANES;
+        let (w, h, left, top) = (win.w, win.h, win.left, win.top);
+        let pad = pad_value(method);
+        // The stride-2 read takes 2·LANES values from the last vector's start.
+        let span = win.span();
+        row.clear();
+        row.resize(span + 2 * l + kw, pad);
+        // Vectors for outputs whose reads stay in the buffer; stride > 2 is horizontal-scalar. A
+        // row's tail is one more vector ending at its last output (recomputing a few outputs with the
+        // same operations), so only rows narrower than a vector go scalar.
+        let vectors = if sw <= 2 && win.ow >= l { win.ow.div_ceil(l) } else { 0 };
+        let vec_end = if vectors > 0 { win.ow } else { 0 };
+        for oy in 0..win.oh {
+            let y0 = oy * sh;
+            let (r0, r1) = (y0.max(top), (y0 + kh).min(top + h));
+            {
+                let mid = &mut row[left..left + w];
+                if r0 >= r1 {
+                    mid.fill(pad);
                 } else {
-                    mid.copy_from_slice(first);
-                }
-                for r in r0 + 1..r1 {
-                    vertical::<V>(method, mid, &x[(r - top) * w..][..w], None);
-                }
-            }
-        }
-        let orow = &mut out[oy * win.ow..(oy + 1) * win.ow];
-        let t = row.as_ptr();
-        for v in 0..vectors {
-            let ox = (v * l).min(win.ow - l);
-            let base = t.add(ox * sw);
-            // A macro, not a closure: closures do not inherit the entry point's target features.
-            macro_rules! ld {
-                ($p:expr) => {
-                    if sw == 1 {
-                        V::load($p)
+                    // A window with padding rows keeps max's pad value in play, as the reference does.
+                    let first = &x[(r0 - top) * w..][..w];
+                    if r1 - r0 < kh && method == Method::Max {
+                        vertical::<V>(method, mid, first, Some(pad));
                     } else {
-                        V::load_even($p)
+                        mid.copy_from_slice(first);
                     }
-                };
+                    for r in r0 + 1..r1 {
+                        vertical::<V>(method, mid, &x[(r - top) * w..][..w], None);
+                    }
+                }
             }
-            let mut acc = ld!(base);
-            for kx in 1..kw {
-                acc = match method {
-                    Method::Max => V::max(acc, ld!(base.add(kx))),
-                    Method::Avg => V::add(acc, ld!(base.add(kx))),
-                };
+            let orow = &mut out[oy * win.ow..(oy + 1) * win.ow];
+            let t = row.as_ptr();
+            for v in 0..vectors {
+                let ox = (v * l).min(win.ow - l);
+                let base = t.add(ox * sw);
+                // A macro, not a closure: closures do not inherit the entry point's target features.
+                macro_rules! ld {
+                    ($p:expr) => {
+                        if sw == 1 {
+                            V::load($p)
+                        } else {
+                            V::load_even($p)
+                        }
+                    };
+                }
+                let mut acc = ld!(base);
+                for kx in 1..kw {
+                    acc = match method {
+                        Method::Max => V::max(acc, ld!(base.add(kx))),
+                        Method::Avg => V::add(acc, ld!(base.add(kx))),
+                    };
+                }
+                if let Some((cols, rows)) = div {
+                    acc = V::div(acc, V::mul(V::load(cols.as_ptr().add(ox)), V::splat(rows[oy])));
+                }
+                acc.store(orow.as_mut_ptr().add(ox));
             }
-            if let Some((cols, rows)) = div {
-                acc = V::div(acc, V::mul(V::load(cols.as_ptr().add(ox)), V::splat(rows[oy])));
+            for (ox, o) in orow.iter_mut().enumerate().skip(vec_end) {
+                let base = &row[ox * sw..];
+                let mut acc = base[0];
+                for &v in &base[1..kw] {
+                    acc = reference::op(method, acc, v);
+                }
+                if let Some((cols, rows)) = div {
+                    acc /= cols[ox] * rows[oy];
+                }
+                *o = acc;
             }
-            acc.store(orow.as_mut_ptr().add(ox));
-        }
-        for (ox, o) in orow.iter_mut().enumerate().skip(vec_end) {
-            let base = &row[ox * sw..];
-            let mut acc = base[0];
-            for &v in &base[1..kw] {
-                acc = reference::op(method, acc, v);
-            }
-            if let Some((cols, rows)) = div {
-                acc /= cols[ox] * rows[oy];
-            }
-            *o = acc;
         }
     }
 }
@@ -165,53 +171,57 @@ unsafe fn specialised<V: F32Vec>(
     out: &mut [f32],
     row: &mut Vec<f32>,
 ) {
-    let (kw, kh) = win.kernel;
-    let (sw, sh) = win.stride;
-    match (kw, kh, sw, sh) {
-        (3, 3, 2, 2) => body::<V>(method, win, 3, 3, 2, 2, div, x, out, row),
-        (2, 2, 2, 2) => body::<V>(method, win, 2, 2, 2, 2, div, x, out, row),
-        (3, 3, 1, 1) => body::<V>(method, win, 3, 3, 1, 1, div, x, out, row),
-        _ => body::<V>(method, win, kw, kh, sw, sh, div, x, out, row),
+    unsafe {
+        let (kw, kh) = win.kernel;
+        let (sw, sh) = win.stride;
+        match (kw, kh, sw, sh) {
+            (3, 3, 2, 2) => body::<V>(method, win, 3, 3, 2, 2, div, x, out, row),
+            (2, 2, 2, 2) => body::<V>(method, win, 2, 2, 2, 2, div, x, out, row),
+            (3, 3, 1, 1) => body::<V>(method, win, 3, 3, 1, 1, div, x, out, row),
+            _ => body::<V>(method, win, kw, kh, sw, sh, div, x, out, row),
+        }
     }
 }
 
 /// Max or mean of a plane, in four vectors of lanes and a scalar tail.
 #[inline(always)]
 unsafe fn global_body<V: F32Vec>(method: Method, x: &[f32]) -> f32 {
-    let (l, n, p) = (V::LANES, x.len(), x.as_ptr());
-    let mut i = 0;
-    match method {
-        Method::Max => {
-            let mut acc = [V::splat(-f32::MAX); 4];
-            while i + 4 * l <= n {
-                for (j, a) in acc.iter_mut().enumerate() {
-                    *a = V::max(*a, V::load(p.add(i + j * l)));
+    unsafe {
+        let (l, n, p) = (V::LANES, x.len(), x.as_ptr());
+        let mut i = 0;
+        match method {
+            Method::Max => {
+                let mut acc = [V::splat(-f32::MAX); 4];
+                while i + 4 * l <= n {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = V::max(*a, V::load(p.add(i + j * l)));
+                    }
+                    i += 4 * l;
                 }
-                i += 4 * l;
-            }
-            while i + l <= n {
-                acc[0] = V::max(acc[0], V::load(p.add(i)));
-                i += l;
-            }
-            let v = V::max(V::max(acc[0], acc[1]), V::max(acc[2], acc[3]));
-            let mut lanes = [0.0f32; 16];
-            v.store(lanes.as_mut_ptr());
-            lanes[..l].iter().chain(&x[i..]).copied().fold(-f32::MAX, f32::max)
-        }
-        Method::Avg => {
-            let mut acc = [V::zero(); 4];
-            while i + 4 * l <= n {
-                for (j, a) in acc.iter_mut().enumerate() {
-                    *a = V::add(*a, V::load(p.add(i + j * l)));
+                while i + l <= n {
+                    acc[0] = V::max(acc[0], V::load(p.add(i)));
+                    i += l;
                 }
-                i += 4 * l;
+                let v = V::max(V::max(acc[0], acc[1]), V::max(acc[2], acc[3]));
+                let mut lanes = [0.0f32; 16];
+                v.store(lanes.as_mut_ptr());
+                lanes[..l].iter().chain(&x[i..]).copied().fold(-f32::MAX, f32::max)
             }
-            while i + l <= n {
-                acc[0] = V::add(acc[0], V::load(p.add(i)));
-                i += l;
+            Method::Avg => {
+                let mut acc = [V::zero(); 4];
+                while i + 4 * l <= n {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = V::add(*a, V::load(p.add(i + j * l)));
+                    }
+                    i += 4 * l;
+                }
+                while i + l <= n {
+                    acc[0] = V::add(acc[0], V::load(p.add(i)));
+                    i += l;
+                }
+                let v = V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3]));
+                (hsum(v) + x[i..].iter().sum::<f32>()) / n as f32
             }
-            let v = V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3]));
-            (hsum(v) + x[i..].iter().sum::<f32>()) / n as f32
         }
     }
 }
@@ -234,10 +244,12 @@ pub(crate) mod x86 {
         out: &mut [f32],
         row: &mut Vec<f32>,
     ) {
-        if win.ow >= 8 {
-            specialised::<Avx2>(m, win, div, x, out, row)
-        } else {
-            specialised::<Sse>(m, win, div, x, out, row)
+        unsafe {
+            if win.ow >= 8 {
+                specialised::<Avx2>(m, win, div, x, out, row);
+            } else {
+                specialised::<Sse>(m, win, div, x, out, row);
+            }
         }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
@@ -249,22 +261,26 @@ pub(crate) mod x86 {
         out: &mut [f32],
         row: &mut Vec<f32>,
     ) {
-        match win.ow {
-            16.. => specialised::<Avx512>(m, win, div, x, out, row),
-            8.. => specialised::<Avx2>(m, win, div, x, out, row),
-            _ => specialised::<Sse>(m, win, div, x, out, row),
+        unsafe {
+            match win.ow {
+                16.. => specialised::<Avx512>(m, win, div, x, out, row),
+                8.. => specialised::<Avx2>(m, win, div, x, out, row),
+                _ => specialised::<Sse>(m, win, div, x, out, row),
+            }
         }
     }
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn global_avx2(m: Method, x: &[f32]) -> f32 {
-        global_body::<Avx2>(m, x)
+        unsafe { global_body::<Avx2>(m, x) }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(crate) unsafe fn global_avx512(m: Method, x: &[f32]) -> f32 {
-        if x.len() >= 64 {
-            global_body::<Avx512>(m, x)
-        } else {
-            global_body::<Avx2>(m, x)
+        unsafe {
+            if x.len() >= 64 {
+                global_body::<Avx512>(m, x)
+            } else {
+                global_body::<Avx2>(m, x)
+            }
         }
     }
 }
@@ -285,10 +301,10 @@ pub(crate) mod arm {
         out: &mut [f32],
         row: &mut Vec<f32>,
     ) {
-        specialised::<Neon>(m, win, div, x, out, row)
+        unsafe { specialised::<Neon>(m, win, div, x, out, row) }
     }
     #[target_feature(enable = "neon")]
     pub(crate) unsafe fn global_neon(m: Method, x: &[f32]) -> f32 {
-        global_body::<Neon>(m, x)
+        unsafe { global_body::<Neon>(m, x) }
     }
 }

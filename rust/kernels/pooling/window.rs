@@ -29,7 +29,7 @@ pub struct Window {
     pub ow: usize,
     pub oh: usize,
     /// Average pooling divides by the window's overlap with this rectangle of padded coordinates
-    /// `[x0, x1, y0, y1]` (ncnn's count_include_pad=0); None divides by kw·kh.
+    /// `[x0, x1, y0, y1]` (ncnn's `count_include_pad=0`); None divides by kw·kh.
     pub counted: Option<[usize; 4]>,
 }
 

@@ -1,7 +1,7 @@
 //! Winograd convolution for 3×3 stride-1 kernels: F(6,3) (8×8 input tiles), F(4,3) (6×6) and
 //! F(2,3) (4×4), the variant chosen per input size. Output = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per tile, the ⊙ summed
 //! over input channels as N² small GEMMs: for each transform position ξ,
-//! M_ξ (tiles × outch) = V_ξ (tiles × inch) · U_ξ (inch × outch). Tiles are the GEMM's row side
+//! `M_ξ` (tiles × outch) = `V_ξ` (tiles × inch) · `U_ξ` (inch × outch). Tiles are the GEMM's row side
 //! so a few tiles waste little; U is packed once (lazily, on first use of each variant).
 //!
 //! The matrices are the Cook–Toom ones for the points 0, ±1, ±2, ±1/2 (and ∞), with F(6,3)'s
@@ -59,6 +59,7 @@ pub fn pays_for_size(w: &Weights, ow: usize, oh: usize) -> bool {
 
 /// `NCNNQ_WINOGRAD=off|f23|f43|f63` forces the choice for every 3×3 stride-1 convolution that can
 /// use Winograd (for measuring the cost model); unset or `auto` lets [`choose`] decide.
+#[allow(clippy::option_option)] // None: not forced; Some(None): forced off; Some(Some(m)): F(m,3).
 fn forced() -> Option<Option<usize>> {
     static FORCED: OnceLock<Option<Option<usize>>> = OnceLock::new();
     *FORCED.get_or_init(|| match std::env::var("NCNNQ_WINOGRAD").as_deref() {
@@ -66,7 +67,7 @@ fn forced() -> Option<Option<usize>> {
         Ok("f23") => Some(Some(2)),
         Ok("f43") => Some(Some(4)),
         Ok("f63") => Some(Some(6)),
-        Ok("") | Ok("auto") | Err(_) => None,
+        Ok("" | "auto") | Err(_) => None,
         Ok(other) => {
             eprintln!("ncnnq: NCNNQ_WINOGRAD={other} is not off, f23, f43, f63 or auto; using auto");
             None
@@ -164,7 +165,7 @@ pub fn conv3x3s1(
     oh: usize,
     ep: Epilogue,
 ) {
-    conv3x3s1_with(dispatch::F32.selected(), w, input, pw, ph, out, ow, oh, ep, None)
+    conv3x3s1_with(dispatch::F32.selected(), w, input, pw, ph, out, ow, oh, ep, None);
 }
 
 /// As [`conv3x3s1`] on a given path and optionally a forced tile size (tests).

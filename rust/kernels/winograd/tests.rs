@@ -13,12 +13,12 @@ fn direct(w: &[f32], x: &[f32], pw: usize, ph: usize, inch: usize, outch: usize,
     for o in 0..outch {
         for y in 0..oh {
             for xx in 0..ow {
-                let (mut s, mut a) = (bias[o] as f64, bias[o].abs() as f64);
+                let (mut s, mut a) = (f64::from(bias[o]), f64::from(bias[o].abs()));
                 for i in 0..inch {
                     for ky in 0..3 {
                         for kx in 0..3 {
-                            let p = w[((o * inch + i) * 3 + ky) * 3 + kx] as f64
-                                * x[(i * ph + y + ky) * pw + xx + kx] as f64;
+                            let p = f64::from(w[((o * inch + i) * 3 + ky) * 3 + kx])
+                                * f64::from(x[(i * ph + y + ky) * pw + xx + kx]);
                             s += p;
                             a += p.abs();
                         }

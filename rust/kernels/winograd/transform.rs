@@ -1,6 +1,8 @@
 //! The Winograd transforms, written on arrays of lanes (tiles for the input side, output
 //! channels for the output side) so each path's entry point compiles them into its vectors;
 //! each path's [`WinogradFns`], which dispatch picks from.
+//!
+//! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
 // The transforms are matrix products; index loops mirror the formulas.
 #![allow(clippy::needless_range_loop)]
@@ -230,12 +232,12 @@ pub fn kernel<W: Variant>(g: &[f32], u: &mut [f32; 64]) {
     let mut t = [[0.0f64; 3]; 8];
     for (i, row) in t.iter_mut().enumerate().take(n) {
         for (j, v) in row.iter_mut().enumerate() {
-            *v = (0..3).map(|k| W::G[i][k] as f64 * g[k * 3 + j] as f64).sum();
+            *v = (0..3).map(|k| f64::from(W::G[i][k]) * f64::from(g[k * 3 + j])).sum();
         }
     }
     for i in 0..n {
         for j in 0..n {
-            u[i * n + j] = (0..3).map(|k| t[i][k] * W::G[j][k] as f64).sum::<f64>() as f32;
+            u[i * n + j] = (0..3).map(|k| t[i][k] * f64::from(W::G[j][k])).sum::<f64>() as f32;
         }
     }
 }
@@ -330,7 +332,7 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
                 break;
             }
             let Some((y0, x0)) = *origin else {
-                for row in d.iter_mut() {
+                for row in &mut d {
                     for col in row.iter_mut() {
                         col[l] = 0.0;
                     }
@@ -405,57 +407,60 @@ unsafe fn output<W: Variant, const L: usize>(
     dst: *mut f32,
     _outch: usize,
 ) {
-    let (n, m) = (W::N, W::M);
-    let plane = g.ow * g.oh;
-    let mut s = [[[0.0f32; L]; 8]; 6];
-    debug_assert!(n <= 8 && m <= 6);
-    for r in 0..count {
-        let Some((y0, x0)) = g.origin(t0 + r) else { break };
-        let mut o = o0;
-        while o < o1 {
-            let lanes = L.min(o1 - o);
-            let load = |xi: usize| -> [f32; L] {
-                let base = (r * n * n + xi) * outch_pad + o;
-                <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
-            };
-            // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
-            for col in 0..n {
-                let column: [Lanes<L>; 8] = std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
-                let out = W::at(&column);
-                for i in 0..m {
-                    s[i][col] = out[i];
-                }
-            }
-            let b: Lanes<L> = std::array::from_fn(|l| match bias {
-                Some(b) if l < lanes => b[o + l],
-                _ => 0.0,
-            });
-            for i in 0..m.min(g.oh - y0) {
-                let mut y = W::at(&s[i]);
-                for yv in y.iter_mut().take(m) {
-                    *yv = act.apply_lanes(add(*yv, b));
-                }
-                let row = (y0 + i) * g.ow + x0;
-                let cols = m.min(g.ow - x0);
-                // Whole rows with a constant count: a runtime count is compiled into masked
-                // vector stores, which are slow here.
-                if cols == W::M {
-                    for l in 0..lanes {
-                        let d = dst.add((o + l) * plane + row);
-                        for j in 0..W::M {
-                            *d.add(j) = y[j][l];
-                        }
-                    }
-                } else {
-                    for l in 0..lanes {
-                        let d = dst.add((o + l) * plane + row);
-                        for j in 0..cols {
-                            std::ptr::write_volatile(d.add(j), y[j][l]);
-                        }
+    unsafe {
+        let (n, m) = (W::N, W::M);
+        let plane = g.ow * g.oh;
+        let mut s = [[[0.0f32; L]; 8]; 6];
+        debug_assert!(n <= 8 && m <= 6);
+        for r in 0..count {
+            let Some((y0, x0)) = g.origin(t0 + r) else { break };
+            let mut o = o0;
+            while o < o1 {
+                let lanes = L.min(o1 - o);
+                let load = |xi: usize| -> [f32; L] {
+                    let base = (r * n * n + xi) * outch_pad + o;
+                    <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
+                };
+                // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
+                for col in 0..n {
+                    let column: [Lanes<L>; 8] =
+                        std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
+                    let out = W::at(&column);
+                    for i in 0..m {
+                        s[i][col] = out[i];
                     }
                 }
+                let b: Lanes<L> = std::array::from_fn(|l| match bias {
+                    Some(b) if l < lanes => b[o + l],
+                    _ => 0.0,
+                });
+                for i in 0..m.min(g.oh - y0) {
+                    let mut y = W::at(&s[i]);
+                    for yv in y.iter_mut().take(m) {
+                        *yv = act.apply_lanes(add(*yv, b));
+                    }
+                    let row = (y0 + i) * g.ow + x0;
+                    let cols = m.min(g.ow - x0);
+                    // Whole rows with a constant count: a runtime count is compiled into masked
+                    // vector stores, which are slow here.
+                    if cols == W::M {
+                        for l in 0..lanes {
+                            let d = dst.add((o + l) * plane + row);
+                            for j in 0..W::M {
+                                *d.add(j) = y[j][l];
+                            }
+                        }
+                    } else {
+                        for l in 0..lanes {
+                            let d = dst.add((o + l) * plane + row);
+                            for j in 0..cols {
+                                std::ptr::write_volatile(d.add(j), y[j][l]);
+                            }
+                        }
+                    }
+                }
+                o += L;
             }
-            o += L;
         }
     }
 }
@@ -484,43 +489,38 @@ pub struct WinogradFns {
 mod avx {
     use std::arch::x86_64::*;
 
-    /// 8 floats at any address.
-    #[repr(C, packed)]
-    #[derive(Clone, Copy)]
-    struct Unaligned(__m256);
-
     /// Loads 8 floats from each of 8 rows and returns the columns.
     #[inline(always)]
     pub unsafe fn transpose8(rows: [*const f32; 8]) -> [__m256; 8] {
-        // Volatile reads: when some columns go unused (F(4,3) reads 6 of 8), LLVM would otherwise
-        // turn the loads and shuffles into gather instructions, several times slower.
-        let r: [__m256; 8] = std::array::from_fn(|i| std::ptr::read_volatile(rows[i].cast::<Unaligned>()).0);
-        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-        [
-            _mm256_permute2f128_ps::<0x20>(u0, u4),
-            _mm256_permute2f128_ps::<0x20>(u1, u5),
-            _mm256_permute2f128_ps::<0x20>(u2, u6),
-            _mm256_permute2f128_ps::<0x20>(u3, u7),
-            _mm256_permute2f128_ps::<0x31>(u0, u4),
-            _mm256_permute2f128_ps::<0x31>(u1, u5),
-            _mm256_permute2f128_ps::<0x31>(u2, u6),
-            _mm256_permute2f128_ps::<0x31>(u3, u7),
-        ]
+        unsafe {
+            let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i]));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ]
+        }
     }
 }
 
@@ -552,7 +552,7 @@ macro_rules! entry_points {
             dst: *mut f32,
             outch: usize,
         ) {
-            output::<W, $out_lanes>(mp, outch_pad, g, t0, count, o0, o1, bias, act, dst, outch)
+            unsafe { output::<W, $out_lanes>(mp, outch_pad, g, t0, count, o0, o1, bias, act, dst, outch) }
         }
     };
 }

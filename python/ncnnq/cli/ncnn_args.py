@@ -1,0 +1,296 @@
+"""ncnn's command-line syntax, parsed here and nowhere else: file arguments followed by
+``key=value`` options, per-input lists as bracket groups (``mean=[104,117,123],[0.5]``) or
+comma-separated values (``pixel=BGR,GRAY``), as ncnn2table writes them.
+
+Unlike ncnn, an unknown or malformed option is an error naming it (ncnn matches keys by prefix and
+skips what it cannot read).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._native import Model
+from ..errors import InputError
+from ..images import InputSpec
+from ..methods.registry import METHODS
+from ..runner import RunOptions
+
+PIXEL_FORMATS = ("BGR", "RGB", "GRAY", "RGBA", "BGRA", "RAW")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+TABLE_USAGE = "ncnnq table model.param model.bin [list.txt[,list2.txt...]] out.table [key=value ...]"
+QUANTIZE_USAGE = (
+    "ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
+    "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0]"
+)
+RUN_USAGE = (
+    "ncnnq run model.param [model.bin] [input=image|x.npy|random] [mean=[..]] [norm=[..]] "
+    "[shape=[w,h,c]] [pixel=BGR] [threads=N] [seed=N] [labels=synset.txt] [top=5]"
+)
+BENCH_USAGE = "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup=N] [shape=[w,h,c]] [seed=N]"
+
+IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
+RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")
+# Options of ncnnq quantize beyond ncnn2table's, with their defaults.
+_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "0"}
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def _groups(key: str, value: str) -> list[list[str]]:
+    """``[a,b],[c]`` -> [["a","b"],["c"]]; anything but brackets and commas between them is an error."""
+    if not re.fullmatch(r"\[[^\[\]]*\](,\[[^\[\]]*\])*", value):
+        raise InputError(f"option {key}={value}: expected bracket groups like {key}=[1,2,3] or {key}=[1,2,3],[4]")
+    return [[t.strip() for t in g.split(",")] if g.strip() else [] for g in re.findall(r"\[([^\[\]]*)\]", value)]
+
+
+def _floats(key: str, value: str) -> list[list[float]]:
+    out = []
+    for group in _groups(key, value):
+        for t in group:
+            if not _NUMBER.match(t) or not math.isfinite(float(t)):
+                raise InputError(f"option {key}={value}: {t!r} is not a finite number")
+        out.append([float(t) for t in group])
+    return out
+
+
+def _ints(key: str, value: str) -> list[list[int]]:
+    out = []
+    for group in _groups(key, value):
+        for t in group:
+            if not re.fullmatch(r"[+-]?\d+", t):
+                raise InputError(f"option {key}={value}: {t!r} is not an integer")
+        out.append([int(t) for t in group])
+    return out
+
+
+def _int(key: str, value: str, allowed: tuple[int, ...] | None = None) -> int:
+    if not re.fullmatch(r"[+-]?\d+", value):
+        raise InputError(f"option {key}={value}: not an integer")
+    v = int(value)
+    if allowed is not None and v not in allowed:
+        raise InputError(f"option {key}={value}: must be one of {', '.join(map(str, allowed))}")
+    return v
+
+
+def _positive(key: str, value: str, minimum: int = 1) -> int:
+    if not re.fullmatch(r"\d+", value) or int(value) < minimum:
+        raise InputError(f"option {key}={value}: expected an integer >= {minimum}")
+    return int(value)
+
+
+def _flag(key: str, value: str) -> bool:
+    if value not in ("0", "1"):
+        raise InputError(f"{key}={value}: expected 0 or 1")
+    return value == "1"
+
+
+def _list_files(spec: str) -> list[Path]:
+    """``a.txt,b.txt`` -> one list file (or folder) per input."""
+    return [Path(p) for p in spec.split(",")]
+
+
+# --- ncnn2table's options ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """Options of ``ncnnq table`` in ncnn2table's form; per-input lists are in Input-layer order."""
+
+    mean: list[list[float]] = field(default_factory=list)
+    norm: list[list[float]] = field(default_factory=list)
+    shape: list[list[int]] = field(default_factory=list)
+    pixel: list[str] = field(default_factory=list)
+    thread: int | None = None
+    method: str = "kl"
+    type: int = 0
+
+    @property
+    def input_type(self) -> str:
+        """``npy`` for ``type=1``, else ``image``."""
+        return "npy" if self.type == 1 else "image"
+
+
+def parse_table_options(tokens: Sequence[str]) -> TableOptions:
+    """Parses ncnn2table's ``key=value`` tokens."""
+    values: dict[str, Any] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep:
+            raise InputError(f"unrecognized argument {token!r} (options are key=value)")
+        if key in values:
+            raise InputError(f"option {key} given twice")
+        if key in ("mean", "norm"):
+            values[key] = _floats(key, value)
+        elif key == "shape":
+            values[key] = _ints(key, value)
+        elif key == "pixel":
+            pixels = value.split(",")
+            bad = [p for p in pixels if p not in PIXEL_FORMATS]
+            if bad:
+                raise InputError(f"option pixel={value}: unknown pixel format {bad[0]!r} ({', '.join(PIXEL_FORMATS)})")
+            values[key] = pixels
+        elif key == "thread":
+            n = _int(key, value)
+            if n <= 0:
+                raise InputError(f"option thread={value}: must be positive")
+            values[key] = n
+        elif key == "method":
+            if value not in METHODS:
+                raise InputError(f"option method={value}: must be one of {', '.join(METHODS)}")
+            values[key] = value
+        elif key == "type":
+            values[key] = _int(key, value, (0, 1))
+        else:
+            raise InputError(
+                f"unknown option {key!r} (ncnn2table options: mean, norm, shape, pixel, thread, method, type)"
+            )
+    return TableOptions(**values)
+
+
+def input_specs(model: Model, options: TableOptions) -> list[InputSpec]:
+    """ncnn2table's per-input option lists -> InputSpecs, checking they match the model's inputs."""
+    n = len(model.inputs)
+
+    def check(what: str, values: Sequence[object]) -> None:
+        if len(values) != n:
+            raise InputError(
+                f"{what} has {len(values)} entries but the model has {n} inputs ({', '.join(model.inputs)})"
+            )
+
+    check("shape", options.shape)
+    if options.input_type == "image":
+        check("mean", options.mean)
+        check("norm", options.norm)
+        check("pixel", options.pixel)
+        return [
+            InputSpec(tuple(options.shape[i]), options.pixel[i], tuple(options.mean[i]), tuple(options.norm[i]))
+            for i in range(n)
+        ]
+    return [InputSpec(tuple(options.shape[i])) for i in range(n)]
+
+
+# --- whole command lines -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableArgs:
+    """``ncnnq table``: ncnn2table's arguments; ``lists`` is None for the weight-only form."""
+
+    param: str
+    bin: str
+    lists: list[Path] | None
+    table: Path
+    options: TableOptions
+
+
+def parse_table_args(tokens: Sequence[str]) -> TableArgs:
+    positional = [a for a in tokens if "=" not in a]
+    keyed = [a for a in tokens if "=" in a]
+    options = parse_table_options(keyed)
+    if keyed != list(tokens[len(positional) :]):
+        raise InputError("options (key=value) must come after the file arguments")
+    if len(positional) == 3:
+        param, bin_path, table_path = positional
+        return TableArgs(param, bin_path, None, Path(table_path), options)
+    if len(positional) == 4:
+        param, bin_path, list_spec, table_path = positional
+        return TableArgs(param, bin_path, _list_files(list_spec), Path(table_path), options)
+    raise InputError(f"usage: {TABLE_USAGE}")
+
+
+@dataclass(frozen=True)
+class QuantizeArgs:
+    """``ncnnq quantize``: ncnn2table's arguments between ncnnoptimize's input and ncnn2int8's
+    outputs, with ncnnq's own options."""
+
+    in_param: str
+    in_bin: str
+    lists: list[Path]
+    out_param: str
+    out_bin: str
+    options: TableOptions
+    optimize: bool
+    table: str | None
+    fp32: bool
+
+
+def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
+    positional = [a for a in tokens if "=" not in a]
+    keyed = [a for a in tokens if "=" in a]
+    if len(positional) != 5 or keyed != list(tokens[5:]):
+        raise InputError("usage: " + QUANTIZE_USAGE)
+    in_param, in_bin, list_spec, out_param, out_bin = positional
+    extras = dict(_QUANTIZE_EXTRAS)
+    table_tokens = []
+    for token in keyed:
+        key, _, value = token.partition("=")
+        if key in extras:
+            extras[key] = value
+        else:
+            table_tokens.append(token)
+    options = parse_table_options(table_tokens)
+    return QuantizeArgs(
+        in_param,
+        in_bin,
+        _list_files(list_spec),
+        out_param,
+        out_bin,
+        options,
+        optimize=_flag("optimize", extras["optimize"]),
+        table=extras["table"] or None,
+        fp32=_flag("fp32", extras["fp32"]),
+    )
+
+
+def parse_run_options(tokens: Sequence[str]) -> RunOptions:
+    """``ncnnq run`` / ``ncnnq bench`` options; ``mean``/``norm``/``shape``/``pixel`` as ncnn2table
+    writes them."""
+    image_tokens: list[str] = []
+    values: dict[str, Any] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep:
+            raise InputError(f"unrecognized argument {token!r} (options are key=value)")
+        if key in IMAGE_KEYS:
+            image_tokens.append(token)
+            continue
+        if key not in RUN_KEYS:
+            raise InputError(f"unknown option {key!r} (options: {', '.join(IMAGE_KEYS + RUN_KEYS)})")
+        key = {"thread": "threads", "input": "inputs"}.get(key, key)
+        if key in values:
+            raise InputError(f"option {key} given twice")
+        if key == "inputs":
+            values[key] = [v for v in value.split(",") if v]
+        elif key == "labels":
+            values[key] = Path(value)
+        elif key in ("seed", "warmup"):
+            values[key] = _positive(key, value, 0)
+        else:
+            values[key] = _positive(key, value)
+    image = parse_table_options(image_tokens)
+    return RunOptions(mean=image.mean, norm=image.norm, shape=image.shape, pixel=image.pixel, **values)
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """``ncnnq run`` / ``ncnnq bench``: a model (without its .bin: seeded random weights) and options."""
+
+    param: str
+    bin: str | None
+    options: RunOptions
+
+
+def parse_run_args(tokens: Sequence[str], usage: str) -> RunArgs:
+    """model.param [model.bin] then key=value options."""
+    files = [t for t in tokens if "=" not in t]
+    if not 1 <= len(files) <= 2 or list(tokens[: len(files)]) != files:
+        raise InputError(f"usage: {usage}")
+    return RunArgs(files[0], files[1] if len(files) == 2 else None, parse_run_options(tokens[len(files) :]))
