@@ -1,15 +1,15 @@
-"""The same work on two architectures must give the same numbers: run the pipeline on the embedded
-default with the installed ncnnq and dump its results, or compare two dumps.
+"""The same work on two architectures must give the same numbers: run the pipeline on the test
+fixture tinynet (tests/tinynet) with the installed ncnnq and dump its results, or compare two dumps.
 
     python scripts/arch_parity.py dump OUT.json       # run with the installed ncnnq
     python scripts/arch_parity.py compare A.json B.json
 
 scripts/test-aarch64.sh dumps with the x86_64 wheel and with the aarch64 wheel under qemu, then
-compares. Dumped, each from the demo's images with the demo's documented preprocessing:
+compares. Dumped, each from tinynet's images with its documented preprocessing:
 
-- ``table``: ``ncnnq table`` (ncnn2table's arguments, method=kl) on the embedded default, as it prints
+- ``table``: ``ncnnq table`` (ncnn2table's arguments, method=kl) on tinynet, as it prints
   it, read back from the table file: every scale (weights and activations) must agree within 0.5%.
-- ``fp32``: the embedded default's output per image, and each blob's 127 / max|x| over the images;
+- ``fp32``: tinynet's output per image, and each blob's 127 / max|x| over the images;
   outputs within the project's parity bar, scales within 0.5%.
 - ``int8``: ``ncnnq int8`` with each architecture's own table, then the int8 model's output per
   image, within the same parity bar, and which int8 kernels ran.
@@ -30,17 +30,20 @@ from rich.console import Console
 from rich.table import Table
 
 import ncnnq
-from ncnnq import _native, demo
+from ncnnq import _native
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import tinynet  # the fixture lives beside the tests
 
 SCALE_RTOL = 0.005
 console = Console(width=120)
 
 
-def _demo_input(path: Path) -> np.ndarray:
-    """What ncnn2table feeds the demo model for this image (ncnnq/demo/README.md)."""
+def _tinynet_input(path: Path) -> np.ndarray:
+    """What ncnn2table feeds tinynet for this image (tests/tinynet/README.md)."""
     rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
-    bgr = rgb[..., ::-1] if demo.PIXEL == "BGR" else rgb
-    x = (bgr - np.array(demo.MEAN, np.float32)) * np.array(demo.NORM, np.float32)
+    bgr = rgb[..., ::-1] if tinynet.PIXEL == "BGR" else rgb
+    x = (bgr - np.array(tinynet.MEAN, np.float32)) * np.array(tinynet.NORM, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
@@ -78,9 +81,9 @@ def _read_table(path: Path) -> dict[str, list[float]]:
 
 
 def dump(out: Path) -> None:
-    param, bin_path = demo.model_files()
-    images = demo.image_files()
-    inputs = [_demo_input(f) for f in images]
+    param, bin_path = tinynet.model_files()
+    images = tinynet.image_files()
+    inputs = [_tinynet_input(f) for f in images]
     info = ncnnq.kernel_info()
     paths = {family: d["chosen"] for family, d in info["families"].items()}
     console.print(f"[bold]{platform.machine()}[/]: CPU features {info['features']}, kernel paths {paths}")
@@ -88,9 +91,9 @@ def dump(out: Path) -> None:
         tmp = Path(tmp_dir)
         (tmp / "list.txt").write_text("".join(f"{f}\n" for f in images))
         fmt = ",".join
-        options = [f"mean=[{fmt(map(str, demo.MEAN))}]", f"norm=[{fmt(map(str, demo.NORM))}]",
-                   f"shape=[{fmt(map(str, demo.SHAPE))}]", f"pixel={demo.PIXEL}", "method=kl"]
-        table_path = tmp / "demo.table"
+        options = [f"mean=[{fmt(map(str, tinynet.MEAN))}]", f"norm=[{fmt(map(str, tinynet.NORM))}]",
+                   f"shape=[{fmt(map(str, tinynet.SHAPE))}]", f"pixel={tinynet.PIXEL}", "method=kl"]
+        table_path = tmp / "tinynet.table"
         _cli("table", str(param), str(bin_path), str(tmp / "list.txt"), str(table_path), *options)
         _cli("int8", str(param), str(bin_path), str(tmp / "int8.param"), str(tmp / "int8.bin"), str(table_path))
         fp32 = _run(ncnnq.Model.load(param, bin_path), inputs, scales=True)

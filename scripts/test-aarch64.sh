@@ -11,7 +11,7 @@
 #           comparisons. The shipping code has no trace of it: no feature, no hook.
 #   python  the aarch64 wheel from scripts/build-wheels.sh, pip-installed into Debian's python3.11
 #           (arm64 packages unpacked into a sysroot) under qemu; `pytest -m emulated` on both CPUs
-#   parity  ncnnq table, ncnnq int8 and fp32/int8 runs of the embedded default with the x86_64 wheel
+#   parity  ncnnq table, ncnnq int8 and fp32/int8 runs of the test fixture tinynet with the x86_64 wheel
 #           and with the aarch64 wheel (-cpu max): scales within 0.5%, outputs within the parity bar
 #           (scripts/arch_parity.py)
 set -euo pipefail

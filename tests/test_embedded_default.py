@@ -1,11 +1,12 @@
-"""The embedded default model end to end, and this build's CPU dispatch.
+"""The test fixture tinynet (tests/tinynet) through the command line end to end, the demo model
+shipped in the package, and this build's CPU dispatch.
 
-Marked ``emulated`` (as is test_demo.py, which runs the default against real ncnn): CI also runs
+Marked ``emulated`` (as is test_tinynet.py, which runs tinynet against real ncnn): CI also runs
 these (``pytest -m emulated``) with the aarch64 wheel in an aarch64 CPython under qemu, once on a CPU
 with dotprod and once without (scripts/test-aarch64.sh), where ``NCNNQ_EXPECT_<FEATURE>=1|0`` and
 ``NCNNQ_EXPECT_PATHS=family=path,...`` say what the emulated CPU has and which kernel path each
 family must pick. Mark a test ``emulated`` when it covers loading,
-running, calibrating (table) or int8 on the embedded default, and keep it fast: emulation is slow.
+running, calibrating (table) or int8 on tinynet, and keep it fast: emulation is slow.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from PIL import Image
 
 import ncnnq
+import tinynet
 from ncnnq import _native, demo
 from ncnnq.table import Table
 from reference import make_ncnn_net, run_ncnn_net
@@ -57,8 +59,8 @@ def test_kernel_dispatch_matches_the_cpu():
         assert info["families"][family]["chosen"] == path
 
 
-def test_load_and_save_the_embedded_default(tmp_path):
-    param, bin_path = demo.model_files()
+def test_load_and_save_tinynet(tmp_path):
+    param, bin_path = tinynet.model_files()
     model = ncnnq.Model.load(param, bin_path)
     assert model.has_weights and model.inputs and model.outputs
     assert model.bin_bytes() == bin_path.read_bytes()
@@ -67,21 +69,21 @@ def test_load_and_save_the_embedded_default(tmp_path):
     assert again.param_text() == model.param_text() and again.bin_bytes() == model.bin_bytes()
 
 
-def test_cli_info_on_the_embedded_default():
+def test_cli_info_on_the_demo_model():
     # A subprocess of sys.executable: under qemu this checks that the emulated interpreter can
     # start itself again (pip's entry points and the CLI tests depend on it).
     r = subprocess.run([sys.executable, "-m", "ncnnq.cli", "info"], capture_output=True, text=True,
                        env={**os.environ, "COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
-    model = ncnnq.Model.load(*demo.model_files())
+    model = ncnnq.Model.from_bytes(*demo.model_bytes())
     assert f"outputs: {', '.join(model.outputs)}" in r.stdout
 
 
-def _demo_input(path: Path) -> np.ndarray:
-    """What ncnn2table feeds the demo model for this image (ncnnq/demo/README.md)."""
+def _tinynet_input(path: Path) -> np.ndarray:
+    """What ncnn2table feeds tinynet for this image (tests/tinynet/README.md)."""
     rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
-    bgr = rgb[..., ::-1] if demo.PIXEL == "BGR" else rgb
-    x = (bgr - np.array(demo.MEAN, np.float32)) * np.array(demo.NORM, np.float32)
+    bgr = rgb[..., ::-1] if tinynet.PIXEL == "BGR" else rgb
+    x = (bgr - np.array(tinynet.MEAN, np.float32)) * np.array(tinynet.NORM, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
@@ -90,23 +92,23 @@ def _cli(*args: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def demo_table(tmp_path_factory) -> Path:
-    """``ncnnq table`` on the embedded default and its images, with the documented preprocessing.
+def tinynet_table(tmp_path_factory) -> Path:
+    """``ncnnq table`` on tinynet and its images, with the documented preprocessing.
     Once per module: under qemu each ``ncnnq`` process costs seconds."""
     tmp_path = tmp_path_factory.mktemp("table")
-    param, bin_path = demo.model_files()
-    (tmp_path / "list.txt").write_text("".join(f"{f}\n" for f in demo.image_files()))
+    param, bin_path = tinynet.model_files()
+    (tmp_path / "list.txt").write_text("".join(f"{f}\n" for f in tinynet.image_files()))
     fmt = ",".join
-    r = _cli("table", param, bin_path, tmp_path / "list.txt", tmp_path / "demo.table",
-             f"mean=[{fmt(map(str, demo.MEAN))}]", f"norm=[{fmt(map(str, demo.NORM))}]",
-             f"shape=[{fmt(map(str, demo.SHAPE))}]", f"pixel={demo.PIXEL}", "method=kl")
+    r = _cli("table", param, bin_path, tmp_path / "list.txt", tmp_path / "tinynet.table",
+             f"mean=[{fmt(map(str, tinynet.MEAN))}]", f"norm=[{fmt(map(str, tinynet.NORM))}]",
+             f"shape=[{fmt(map(str, tinynet.SHAPE))}]", f"pixel={tinynet.PIXEL}", "method=kl")
     assert r.returncode == 0, r.stderr
-    return tmp_path / "demo.table"
+    return tmp_path / "tinynet.table"
 
 
-def test_table_on_the_embedded_default(demo_table):
-    table = Table.load(demo_table)
-    model = ncnnq.Model.load(*demo.model_files())
+def test_table_on_tinynet(tinynet_table):
+    table = Table.load(tinynet_table)
+    model = ncnnq.Model.load(*tinynet.model_files())
     calibrated = [
         layer for layer in model.layers if layer.type in ("Convolution", "ConvolutionDepthWise", "InnerProduct")
     ]
@@ -122,14 +124,14 @@ def test_table_on_the_embedded_default(demo_table):
         assert np.allclose(limits, 127, rtol=1e-5) or np.allclose(limits, 31, rtol=1e-5), (layer.name, limits)
 
 
-def test_int8_on_the_embedded_default(tmp_path, demo_table):
-    param, bin_path = demo.model_files()
-    r = _cli("int8", param, bin_path, tmp_path / "int8.param", tmp_path / "int8.bin", demo_table)
+def test_int8_on_tinynet(tmp_path, tinynet_table):
+    param, bin_path = tinynet.model_files()
+    r = _cli("int8", param, bin_path, tmp_path / "int8.param", tmp_path / "int8.bin", tinynet_table)
     assert r.returncode == 0, r.stderr
     net = ncnnq.Net(tmp_path / "int8.param", tmp_path / "int8.bin")
-    images, truth = demo.image_files(), demo.labels()
+    images, truth = tinynet.image_files(), tinynet.labels()
     before = dict(((kind, path), n) for kind, path, n in _native.kernel_calls())
-    ours = {f.name: net.run({demo.INPUT: _demo_input(f)}, [demo.OUTPUT])[demo.OUTPUT] for f in images}
+    ours = {f.name: net.run({tinynet.INPUT: _tinynet_input(f)}, [tinynet.OUTPUT])[tinynet.OUTPUT] for f in images}
     ran = {(kind, path): n - before.get((kind, path), 0) for kind, path, n in _native.kernel_calls()}
     # The int8 layers ran on this process's int8 path, and only on it (under CI's emulated CPUs:
     # dotprod on -cpu max, neon on the Cortex-A72, as NCNNQ_EXPECT_PATHS says).
@@ -141,6 +143,7 @@ def test_int8_on_the_embedded_default(tmp_path, demo_table):
     assert sum(int(np.argmax(p)) == truth[name] for name, p in ours.items()) >= 0.9 * len(images)
     pytest.importorskip("ncnn", reason="real ncnn is the referee for the int8 outputs")
     ref = make_ncnn_net(tmp_path / "int8.param", tmp_path / "int8.bin")
-    theirs = {f.name: run_ncnn_net(ref, {demo.INPUT: _demo_input(f)}, [demo.OUTPUT])[demo.OUTPUT] for f in images}
+    theirs = {f.name: run_ncnn_net(ref, {tinynet.INPUT: _tinynet_input(f)}, [tinynet.OUTPUT])[tinynet.OUTPUT]
+              for f in images}
     same = sum(int(np.argmax(ours[n])) == int(np.argmax(theirs[n])) for n in ours)
     assert same >= 0.95 * len(images), f"ncnnq's int8 and ncnn's agree on {same} of {len(images)} images"

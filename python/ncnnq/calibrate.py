@@ -130,7 +130,8 @@ def calibrate(
     ``inputs``: image paths, ``.npy`` paths (``input_type="npy"``), float32 arrays in numpy order,
     ``{input name: value}`` dicts, or :class:`Sample` objects; any iterable. ``specs``: how files
     become tensors, per input (a dict by input blob name or a list in Input-layer order).
-    ``method``: ``kl``, ``aciq``, ``eq``, ``mse`` or ``best``. ``two_pass``: the histogram the way
+    ``method``: ``kl``, ``aciq``, ``eq``, ``mse`` or ``best``. The scales are returned as the
+    table file stores them (six decimals, :meth:`Table.as_stored`). ``two_pass``: the histogram the way
     ncnn2table collects it (absmax pass, then histogram pass) instead of ncnnq's single
     widening-histogram pass (``aciq`` needs no histogram).
     """
@@ -174,7 +175,9 @@ def calibrate(
     if chosen.refine is not None:
         chosen.refine(RefineInput(model, layers, table, samples, runner.load, threads, progress))
     table.weights.update(static_scales(model.layers))
-    return table
+    # The scales as the table file stores them, so that quantizing this table or the file written
+    # from it gives the same int8 model (Table.as_stored).
+    return table.as_stored()
 
 
 def weight_only_table(model: Model) -> Table:

@@ -28,18 +28,20 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if na == nb == 0 else float(a64 @ b64 / (na * nb)) if na and nb else 0.0
 
 
-def agreement(reference: Net, candidate: Net, inputs: Iterable[dict[str, np.ndarray]], output: str) -> Agreement:
-    """Runs every input through both nets and compares ``output``."""
-    same, cosines = 0, []
-    for sample in inputs:
-        a = reference.run(sample, [output])[output]
-        b = candidate.run(sample, [output])[output]
-        same += int(np.argmax(a) == np.argmax(b))
-        cosines.append(_cosine(a, b))
-    n = len(cosines)
+def compare_outputs(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]) -> Agreement:
+    """Top-1 agreement and output cosine of two models' outputs for the same inputs, pair by pair."""
+    n = len(reference)
     if n == 0:
         return Agreement(0, 0.0, 0.0, 0.0)
+    same = sum(int(np.argmax(a) == np.argmax(b)) for a, b in zip(reference, candidate))
+    cosines = [_cosine(a, b) for a, b in zip(reference, candidate)]
     return Agreement(n, same / n, float(np.mean(cosines)), float(np.min(cosines)))
+
+
+def agreement(reference: Net, candidate: Net, inputs: Iterable[dict[str, np.ndarray]], output: str) -> Agreement:
+    """Runs every input through both nets and compares ``output``."""
+    pairs = [(reference.run(sample, [output])[output], candidate.run(sample, [output])[output]) for sample in inputs]
+    return compare_outputs([a for a, _ in pairs], [b for _, b in pairs])
 
 
 # --- output quality of an int8 model against its fp32 original ---------------------------------

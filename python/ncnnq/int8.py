@@ -19,7 +19,9 @@ def quantize(model: Model, table: Table) -> tuple[Model, QuantizeReport]:
     """The int8 model for ``table``. Every problem of a table that does not fit the model (unknown
     layers, wrong number of scales, non-finite or non-positive scales) is reported at once, as an
     ``InputError``, before anything is produced. A layer missing from the table, or with only one
-    of its two entries, stays in float — only that layer."""
+    of its two entries, stays in float — only that layer. The scales used are the ones the table's
+    file stores (:meth:`Table.as_stored`), as ncnn2int8 reads them: a table and its file give one model."""
+    table = table.as_stored()
     weights = {k: [float(x) for x in v] for k, v in table.weights.items()}
     return _native.quantize_model(model, weights, {k: float(v) for k, v in table.activations.items()})
 

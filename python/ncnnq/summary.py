@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Union
 
 from ._native import Layer, Model
+
+ParamValue = Union[int, float, str, list[int], list[float]]
 
 
 @dataclass(frozen=True)
@@ -15,7 +18,13 @@ class LayerRow:
     name: str
     inputs: list[str]
     outputs: list[str]
+    input_layers: list[int | None]
+    """Per input blob, the index of the layer that writes it (None when no layer does)."""
+    params: dict[str, ParamValue]
+    """Every parameter written in the file, by ncnn's name for it (its id when it has none)."""
     key_params: str
+    key_param_names: list[str]
+    """The names in ``key_params``, in order."""
     weight_count: int
     storage: str
     shapes: str
@@ -44,7 +53,7 @@ def _format_value(value: object) -> str:
     return str(value)
 
 
-def _key_params(layer: Layer) -> str:
+def _key_params(layer: Layer) -> list[tuple[str, str]]:
     names = dict(layer.param_names)
     written = layer.params
     expressions = layer.expressions
@@ -52,7 +61,12 @@ def _key_params(layer: Layer) -> str:
     shown += [i for i in expressions if i not in shown]
     # Shape expressions in infix form, @k being the layer's k-th input.
     text = {i: f"[{expressions[i]}]" if i in expressions else _format_value(written[i]) for i in shown}
-    return " ".join(f"{names.get(i, str(i))}={text[i]}" for i in shown)
+    return [(names.get(i, str(i)), text[i]) for i in shown]
+
+
+def _params(layer: Layer) -> dict[str, ParamValue]:
+    names = dict(layer.param_names)
+    return {names.get(i, str(i)): value for i, value in sorted(layer.params.items())}
 
 
 def _shape_text(shape: tuple[int, int, int, int, int] | None) -> str:
@@ -63,16 +77,20 @@ def _shape_text(shape: tuple[int, int, int, int, int] | None) -> str:
     return "x".join(map(str, extents)) if extents else "?"
 
 
-def _row(model: Model, layer: Layer) -> LayerRow:
+def _row(model: Model, layer: Layer, producers: dict[str, int]) -> LayerRow:
     weights = layer.weights
     storages = sorted({s for _, s in layer.weight_storage})
+    key = _key_params(layer)
     return LayerRow(
         index=layer.index,
         type=layer.type,
         name=layer.name,
         inputs=layer.bottoms,
         outputs=layer.tops,
-        key_params=_key_params(layer),
+        input_layers=[producers.get(b) for b in layer.bottoms],
+        params=_params(layer),
+        key_params=" ".join(f"{name}={value}" for name, value in key),
+        key_param_names=[name for name, _ in key],
         weight_count=sum(int(a.size) for a in weights.values()),
         storage="/".join(storages),
         shapes=" ".join(filter(None, (_shape_text(model.blob_shape(t)) for t in layer.tops))),
@@ -87,7 +105,8 @@ def _weight_bytes(layer: Layer) -> int:
 def summarize(model: Model) -> ModelSummary:
     """Per-layer rows and totals for a loaded model."""
     layers = model.layers
-    rows = [_row(model, layer) for layer in layers]
+    producers = {top: layer.index for layer in layers for top in layer.tops}
+    rows = [_row(model, layer, producers) for layer in layers]
     return ModelSummary(
         rows=rows,
         layer_types=Counter(r.type for r in rows),

@@ -47,6 +47,16 @@ class Table:
     def weight_scales(self, layer: str, k: int = 0) -> np.ndarray | None:
         return self.weights.get(f"{layer}{PARAM_MARK}{k}")
 
+    def as_stored(self) -> Table:
+        """This table with every scale as its file stores it (see :func:`stored_scale`): what
+        ``Table.parse(self.text())`` gives, but keeping the report and accepting ``inf``.
+        ``calibrate`` returns tables in this form and ``quantize`` uses scales in this form, so the
+        API, ``quantize_model`` and the command line (which goes through the file) agree to the bit."""
+        weights = {k: np.array([stored_scale(v) for v in np.asarray(a).ravel()], dtype=np.float32)
+                   for k, a in self.weights.items()}
+        activations = {k: stored_scale(v) for k, v in self.activations.items()}
+        return Table(weights, activations, list(self.report))
+
     def text(self) -> str:
         """The table file's content. Non-finite values are refused, not written."""
         lines = []
@@ -119,6 +129,13 @@ def read_notes(text: str) -> list[str]:
             notes.append(f"line {number} is blank: ncnn2int8 stops reading there and ignores the rest")
             break
     return notes
+
+
+def stored_scale(value: float) -> float:
+    """The scale a table file stores for ``value``: rounded to float32, printed like C's ``%f``
+    (six decimals), read back. Applying it twice changes nothing; non-finite values stay as they are."""
+    v = float(np.float32(value))
+    return float(f"{v:f}") if math.isfinite(v) else v
 
 
 def is_finite_positive(values: np.ndarray) -> bool:

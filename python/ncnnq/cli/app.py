@@ -9,10 +9,10 @@ import argparse
 from collections.abc import Sequence
 
 from ..errors import Error
-from ..methods.registry import METHODS
 from . import render
 from .demo import cmd_demo
 from .inference import cmd_bench, cmd_run
+from .json_out import add_json_flag, pop_json_flag
 from .model import cmd_info, cmd_optimize
 from .ncnn_args import BENCH_USAGE, QUANTIZE_USAGE, RUN_USAGE
 from .quantization import cmd_int8, cmd_quantize, cmd_table
@@ -24,9 +24,10 @@ EXIT_BAD_INPUT = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ncnnq", description="ncnn post-training int8 quantization")
     sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="show a model's layers, params and weights (default: the demo model)")
+    info = sub.add_parser("info", help="show a model's layers, params and weights (default: the demo's network)")
     info.add_argument("param", nargs="?", help=".param file (text or binary)")
     info.add_argument("bin", nargs="?", help=".bin weights file")
+    add_json_flag(info)
     info.set_defaults(run=cmd_info)
     table = sub.add_parser(
         "table",
@@ -55,21 +56,28 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("cutend", nargs="?", help="keep only the layers up to this one (name)")
     opt.set_defaults(run=cmd_optimize)
     run = sub.add_parser("run", help="run one input through a model and summarize its outputs: " + RUN_USAGE)
+    add_json_flag(run)
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(run=cmd_run)
     bench = sub.add_parser("bench", help="latency of a model (fp32 or int8 as the file is): " + BENCH_USAGE)
+    add_json_flag(bench)
     bench.add_argument("args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=cmd_bench)
-    demo = sub.add_parser("demo", help="the whole job on the embedded model: optimize, table, int8, agreement")
-    demo.add_argument("--method", default="kl", choices=list(METHODS))
+    demo = sub.add_parser(
+        "demo", help="quantize a real pretrained network (SqueezeNet v1.1) on shipped photos with kl and best; "
+        "compare with fp32, time it, and show the commands for your own model"
+    )
+    demo.add_argument("folder", nargs="?", help="new or empty folder for its files (default: ./ncnnq-demo, "
+                      "or ./ncnnq-demo-2, ... when that one is taken)")
     demo.add_argument("--threads", type=int, default=2)
-    demo.add_argument("--workdir", help="where to write the files (default: a new temporary folder)")
     demo.set_defaults(run=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if isinstance(getattr(args, "args", None), list) and hasattr(args, "json"):
+        args.json = pop_json_flag(args.args) or args.json  # `run m.param --json`: after the positionals
     console = Console()
     try:
         args.run(args, console)

@@ -1,15 +1,20 @@
 """Everything the command line shows, rendered with rich: the only module that imports it.
 
 Each function takes the library's result as it is and prints it; the commands decide nothing here.
+Output reads the same in a terminal and in a pipe (where rich assumes 80 columns unless ``COLUMNS``
+says otherwise) and never breaks a word across lines: table cells wrap only at spaces and shorten a
+word too long for its column with "…", tables too wide for the terminal switch to a compact layout
+(abbreviated types and parameter names, a legend under them), and a line holding a word wider than
+the terminal (a long path) is left for the terminal to wrap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from os import PathLike
-from pathlib import Path
 from typing import Union
 
+from rich import box
 from rich.console import Console as Console  # the commands print through it
 from rich.console import JustifyMethod
 from rich.progress import (
@@ -22,10 +27,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table as RichTable
+from rich.text import Text
 
+from ..demo.run import DemoResult
+from ..evaluate import Agreement
 from ..int8 import QuantizeReport
 from ..optimize import OptimizeReport
-from ..pipeline import DemoResult
 from ..runner import BenchResult, OutputSummary
 from ..summary import ModelSummary
 from ..table import Table
@@ -34,19 +41,57 @@ StrPath = Union[str, "PathLike[str]"]
 KernelCalls = list[tuple[str, str, int]]
 
 
+def line(console: Console, markup: str) -> None:
+    """One line of text: wrapped at spaces, or not at all when a word (a path) is wider than the
+    terminal, so that no word is ever split."""
+    plain = Text.from_markup(markup).plain
+    longest = max((len(word) for word in plain.split()), default=0)
+    console.print(markup, highlight=False, soft_wrap=longest > console.width)
+
+
+def _table(title: str | None = None, compact: bool = False) -> RichTable:
+    """A table whose cells never fold a word: see :func:`_column`. Compact: no borders, one space
+    of padding, so more columns fit in 80."""
+    if compact:
+        return RichTable(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                         padding=(0, 1))
+    return RichTable(title=title, header_style="bold")
+
+
+def _column(table: RichTable, header: str, justify: JustifyMethod = "left", wrap: bool = True) -> None:
+    """Cells wrap at spaces only (``wrap``) or not at all; a word too long for the column ends in "…"."""
+    table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=not wrap)
+
+
+def _keep_words_whole(table: RichTable) -> None:
+    """Makes every column at least as wide as its longest word, so that rich, which otherwise
+    narrows columns below that when space is short, wraps cells only between words."""
+    for column in table.columns:
+        texts = [c if isinstance(c, Text) else Text.from_markup(str(c)) for c in [column.header, *column.cells]]
+        longest = max((len(word) for text in texts for word in text.plain.split()), default=0)
+        column.min_width = max(column.min_width or 0, longest)
+
+
+def _fits(console: Console, table: RichTable) -> bool:
+    """Whether ``table`` prints within the terminal with no word shortened (cells may wrap at spaces)."""
+    _keep_words_whole(table)
+    unlimited = console.options.update(max_width=1_000_000)  # measure() clamps to the width it is given
+    return console.measure(table, options=unlimited).minimum <= console.width
+
+
 def error(message: object) -> None:
     """The one line a failing command prints, on stderr."""
     Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
 
 
 def warning(console: Console, message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}")
+    line(console, f"[yellow]warning:[/] {message}")
 
 
 def wrote(console: Console, paths: Sequence[StrPath], detail: str = "") -> None:
     """``wrote a and b (detail)``."""
     names = " and ".join(f"[bold]{p}[/]" for p in paths)
-    console.print(f"wrote {names}" + (f" ({detail})" if detail else ""))
+    line(console, f"wrote {names}" + (f" ({detail})" if detail else ""))
 
 
 class RichProgress:
@@ -88,35 +133,124 @@ class RichProgress:
 # --- info --------------------------------------------------------------------------------------
 
 
-def model_summary(console: Console, title: str, summary: ModelSummary) -> None:
-    table = RichTable(title=title, header_style="bold", show_lines=False)
+# Short forms for the compact layouts (and the legend that explains the ones a table used).
+TYPE_ABBREVIATIONS = {
+    "Convolution": "Conv",
+    "ConvolutionDepthWise": "ConvDW",
+    "Convolution1D": "Conv1D",
+    "Convolution3D": "Conv3D",
+    "ConvolutionDepthWise1D": "ConvDW1D",
+    "ConvolutionDepthWise3D": "ConvDW3D",
+    "Deconvolution": "Deconv",
+    "DeconvolutionDepthWise": "DeconvDW",
+    "Deconvolution1D": "Deconv1D",
+    "Deconvolution3D": "Deconv3D",
+    "DeconvolutionDepthWise1D": "DeconvDW1D",
+    "DeconvolutionDepthWise3D": "DeconvDW3D",
+    "InnerProduct": "InnerProd",
+    "MultiHeadAttention": "MHA",
+    "YoloDetectionOutput": "YoloDetOut",
+    "Yolov3DetectionOutput": "Yolov3DetOut",
+    "DetectionOutput": "DetOut",
+}
+PARAM_ABBREVIATIONS = {
+    "num_output": "out",
+    "kernel_w": "k",
+    "kernel_h": "kh",
+    "stride_w": "s",
+    "stride_h": "sh",
+    "pad_left": "pad",
+    "dilation_w": "dil",
+    "activation_type": "act",
+    "group": "g",
+    "int8_scale_term": "int8",
+    "pooling_type": "pool",
+    "global_pooling": "global",
+    "op_type": "op",
+    "with_scalar": "scalar",
+    "order_type": "order",
+}
+
+
+def _short_params(names: Sequence[str], text: str) -> tuple[str, set[str]]:
+    """``key_params`` with abbreviated names, and the names it abbreviated."""
+    used = {n for n in names if n in PARAM_ABBREVIATIONS}
+    for name in used:
+        text = " ".join(PARAM_ABBREVIATIONS[name] + part[len(name):] if part.startswith(name + "=") else part
+                        for part in text.split(" "))
+    return text, used
+
+
+def _legend(types: set[str], params: set[str]) -> str:
+    parts = [f"{TYPE_ABBREVIATIONS[t]}={t}" for t in sorted(types)]
+    parts += [f"{PARAM_ABBREVIATIONS[p]}={p}" for p in sorted(params, key=list(PARAM_ABBREVIATIONS).index)]
+    return ", ".join(parts)
+
+
+def _full_layers(summary: ModelSummary) -> RichTable:
+    table = _table()
     columns: list[tuple[str, JustifyMethod]] = [
-        ("#", "right"),
-        ("type", "left"),
-        ("name", "left"),
-        ("inputs", "left"),
-        ("outputs", "left"),
-        ("key params", "left"),
-        ("weights", "right"),
-        ("storage", "left"),
-        ("shape", "left"),
+        ("#", "right"), ("type", "left"), ("name", "left"), ("inputs", "left"), ("outputs", "left"),
+        ("key params", "left"), ("weights", "right"), ("storage", "left"), ("shape", "left"),
     ]
     for column, justify in columns:
-        table.add_column(column, justify=justify, overflow="fold")
+        _column(table, column, justify)
     for r in summary.rows:
         weights = f"{r.weight_count:,}" if r.weight_count else ""
         table.add_row(
             str(r.index), r.type, r.name, " ".join(r.inputs), " ".join(r.outputs), r.key_params, weights, r.storage,
             r.shapes,
         )
-    console.print(table)
+    return table
+
+
+def _compact_layers(summary: ModelSummary) -> tuple[RichTable, str]:
+    """One line per layer (in 80 columns for the usual layer names): abbreviated types and params,
+    inputs as the numbers of the layers that write them, no blob names; and the legend of the
+    abbreviations used."""
+    table = _table(compact=True)
+    with_shapes = any(r.shapes for r in summary.rows)
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("#", "right"), ("type", "left"), ("name", "left"), ("from", "left"), ("key params", "left"),
+        ("weights", "right"),
+    ]
+    if with_shapes:
+        columns.append(("shape", "left"))
+    for column, justify in columns:
+        _column(table, column, justify, wrap=column in ("key params", "shape"))
+    types: set[str] = set()
+    params: set[str] = set()
+    for r in summary.rows:
+        if r.type in TYPE_ABBREVIATIONS:
+            types.add(r.type)
+        key, used = _short_params(r.key_param_names, r.key_params)
+        params |= used
+        sources = ",".join("?" if i is None else str(i) for i in r.input_layers)
+        cells = [str(r.index), TYPE_ABBREVIATIONS.get(r.type, r.type), r.name, sources, key,
+                 f"{r.weight_count:,}" if r.weight_count else ""]
+        table.add_row(*cells, *([r.shapes] if with_shapes else []))
+    _keep_words_whole(table)  # when even this is too wide, params wrap at spaces before anything is cut
+    return table, _legend(types, params)
+
+
+def model_summary(console: Console, title: str, summary: ModelSummary) -> None:
+    line(console, f"[bold]{title}[/]")
+    full = _full_layers(summary)
+    if _fits(console, full):
+        console.print(full)
+    else:
+        compact, legend = _compact_layers(summary)
+        console.print(compact)
+        legend = "from: the layers writing the inputs" + (f"; {legend}" if legend else "")
+        line(console, f"[dim]{legend} (a wider terminal or --json shows blob names and every param)[/]")
     types = ", ".join(f"{t} {n}" for t, n in summary.layer_types.most_common())
-    console.print(f"[bold]{len(summary.rows)}[/] layers ({types})")
-    console.print(
+    line(console, f"[bold]{len(summary.rows)}[/] layers ({types})")
+    line(
+        console,
         f"[bold]{summary.blob_count}[/] blobs; inputs: {', '.join(summary.inputs) or '-'}; "
-        f"outputs: {', '.join(summary.outputs) or '-'}"
+        f"outputs: {', '.join(summary.outputs) or '-'}",
     )
-    console.print(f"[bold]{summary.weight_count:,}[/] weights, {summary.weight_bytes:,} bytes")
+    line(console, f"[bold]{summary.weight_count:,}[/] weights, {summary.weight_bytes:,} bytes")
     for w in summary.warnings:
         warning(console, w)
 
@@ -125,57 +259,60 @@ def model_summary(console: Console, title: str, summary: ModelSummary) -> None:
 
 
 def optimize_report(console: Console, title: str, report: OptimizeReport) -> None:
-    table = RichTable(title=title, header_style="bold")
-    table.add_column("pass")
-    table.add_column("fired", justify="right")
-    table.add_column("layers (surviving layer first)", overflow="fold")
+    line(console, f"[bold]{title}[/]")
+    table = _table()
+    _column(table, "pass")
+    _column(table, "fired", "right")
+    _column(table, "layers (surviving layer first)")
     for p in report.fired:
         table.add_row(p.name, str(p.count), ", ".join("+".join(f) for f in p.fired))
     if not report.fired:
         table.add_row("[dim]no pass matched[/]", "0", "")
     console.print(table)
-    counts = RichTable(header_style="bold")
+    counts = _table()
     for column in ("", "before", "after"):
-        counts.add_column(column, justify="right" if column else "left")
+        _column(counts, column, "right" if column else "left")
     for label, attr in [("layers", "layers"), ("blobs", "blobs"), ("weight bytes", "weight_bytes")]:
         counts.add_row(label, f"{getattr(report.before, attr):,}", f"{getattr(report.after, attr):,}")
     console.print(counts)
     si = report.shape_inference
     if si.ran:
-        console.print(f"shape inference: {si.new_hints} new shape hints")
+        line(console, f"shape inference: {si.new_hints} new shape hints")
     else:
-        console.print(f"[yellow]shape inference skipped:[/] {si.reason}")
+        line(console, f"[yellow]shape inference skipped:[/] {si.reason}")
     for d in report.declined:
-        console.print(f"[yellow]kept (ncnnoptimize would rewrite):[/] {d}")
+        line(console, f"[yellow]kept (ncnnoptimize would rewrite):[/] {d}")
     for note in report.notes:
-        console.print(note)
+        line(console, note)
 
 
 def calibration_report(console: Console, table: Table) -> None:
-    out = RichTable(title="calibration", header_style="bold")
-    columns: list[tuple[str, JustifyMethod]] = [
-        ("layer", "left"),
-        ("type", "left"),
-        ("absmax", "right"),
-        ("threshold", "right"),
-        ("scale", "right"),
-        ("warning", "left"),
-    ]
-    for column, justify in columns:
-        out.add_column(column, justify=justify)
-    for r in table.report:
-        warnings = "[yellow]" + "; ".join(r.warnings) + "[/]" if r.warnings else ""
-        out.add_row(r.layer, r.type, f"{r.absmax:.4g}", f"{r.threshold:.4g}", f"{r.scale:.6g}", warnings)
-    console.print(out)
+    def build(compact: bool) -> RichTable:
+        out = _table("calibration", compact=compact)
+        columns: list[tuple[str, JustifyMethod]] = [
+            ("layer", "left"), ("type", "left"), ("absmax", "right"), ("threshold", "right"), ("scale", "right"),
+            ("warning", "left"),
+        ]
+        for column, justify in columns:
+            _column(out, column, justify, wrap=column == "warning")
+        for r in table.report:
+            warnings = "[yellow]" + "; ".join(r.warnings) + "[/]" if r.warnings else ""
+            kind = TYPE_ABBREVIATIONS.get(r.type, r.type) if compact else r.type
+            out.add_row(r.layer, kind, f"{r.absmax:.4g}", f"{r.threshold:.4g}", f"{r.scale:.6g}", warnings)
+        return out
+
+    full = build(compact=False)
+    console.print(full if _fits(console, full) else build(compact=True))
 
 
 def quantize_report(console: Console, report: QuantizeReport) -> None:
-    console.print(
+    line(
+        console,
         f"quantized [bold]{len(report.quantized)}[/] layers, requantized outputs of "
-        f"[bold]{len(report.requantized)}[/], kept [bold]{len(report.kept_float)}[/] in float"
+        f"[bold]{len(report.requantized)}[/], kept [bold]{len(report.kept_float)}[/] in float",
     )
     for name, reason in report.kept_float:
-        console.print(f"  float: {name} ({reason})")
+        line(console, f"  float: {name} ({reason})")
     for w in report.warnings:
         warning(console, w)
 
@@ -196,23 +333,28 @@ def run_result(
     top: int,
     kernels: KernelCalls,
 ) -> None:
-    console.print(heading)
-    out = RichTable(header_style="bold")
+    line(console, heading)
+    out = _table()
     columns: list[tuple[str, JustifyMethod]] = [
-        ("output", "left"),
-        ("shape", "left"),
-        ("min", "right"),
-        ("max", "right"),
-        ("mean", "right"),
-        (f"top-{top}", "left"),
+        ("output", "left"), ("shape", "left"), ("min", "right"), ("max", "right"), ("mean", "right"),
     ]
     for column, justify in columns:
-        out.add_column(column, justify=justify, overflow="fold")
+        _column(out, column, justify, wrap=False)
     for r in outputs:
-        best = "  ".join(f"{i}{' ' + label if label else ''}: {v:.4g}" for i, v, label in r.top)
-        out.add_row(r.name, "×".join(map(str, r.shape)), f"{r.min:.4g}", f"{r.max:.4g}", f"{r.mean:.4g}", best)
+        out.add_row(r.name, "×".join(map(str, r.shape)), f"{r.min:.4g}", f"{r.max:.4g}", f"{r.mean:.4g}")
     console.print(out)
-    console.print(_kernel_line(kernels))
+    for r in outputs:
+        if not r.top:
+            continue
+        best = _table(f"top-{top} of {r.name}", compact=True)
+        _column(best, "index", "right", wrap=False)
+        _column(best, "value", "right", wrap=False)
+        if any(label for _, _, label in r.top):
+            _column(best, "label")
+        for i, v, label in r.top:
+            best.add_row(str(i), f"{v:.4g}", *([label] if label else []))
+        console.print(best)
+    line(console, _kernel_line(kernels))
 
 
 def run_heading(param: str, precision: str, weights: str, seconds: float, threads: int, int8_path: str) -> str:
@@ -225,46 +367,69 @@ def run_heading(param: str, precision: str, weights: str, seconds: float, thread
 def bench_result(
     console: Console, title: str, precision: str, result: BenchResult, warmup: int, available: Sequence[str]
 ) -> None:
-    out = RichTable(title=title, header_style="bold")
-    for column in ("precision", "threads", "runs", "median ms", "min ms", "cpu median ms"):
-        out.add_column(column, justify="left" if column == "precision" else "right")
+    line(console, f"[bold]{title}[/]: {precision}")
+    out = _table()
+    for column in ("threads", "runs", "warm-up", "median ms", "min ms", "cpu median ms"):
+        _column(out, column, "right", wrap=False)
     out.add_row(
-        precision,
         str(result.threads),
-        f"{len(result.times)} (+{warmup} warm-up)",
+        str(len(result.times)),
+        str(warmup),
         f"{result.median * 1e3:.2f}",
         f"{result.minimum * 1e3:.2f}",
         f"{result.cpu_median * 1e3:.2f}",
     )
     console.print(out)
-    console.print(_kernel_line(result.kernels) + f"; available int8 paths: {', '.join(available)}")
+    line(console, _kernel_line(result.kernels) + f"; available int8 paths: {', '.join(available)}")
 
 
 # --- demo ----------------------------------------------------------------------------------------
 
 
-def demo_start(console: Console, model: str, images: int, workdir: Path) -> None:
-    console.print(f"[bold]ncnnq demo[/]: the embedded model {model}, {images} images; files in {workdir}")
+def demo_start(console: Console, model: str, photos: int, calibration: int, folder: str) -> None:
+    line(console, f"[bold]ncnnq demo[/]: {model}, a pretrained ImageNet classifier (fp16 weights), on {photos} "
+                  f"photos: calibrates on {calibration}, compares fp32 and int8 on the {photos - calibration} others")
+    line(console, f"files go to [bold]{folder}[/]")
 
 
-def demo_result(console: Console, method: str, result: DemoResult) -> None:
-    steps = RichTable(title="pipeline", header_style="bold")
-    steps.add_column("step")
-    steps.add_column("result")
-    fired = ", ".join(f"{p.name} x{p.count}" for p in result.optimize.fired)
-    steps.add_row("optimize", f"{result.optimize.before.layers} -> {result.optimize.after.layers} layers ({fired})")
-    steps.add_row(f"table (method={method})", f"{len(result.table.activations)} layers calibrated")
-    q = result.quantize
-    steps.add_row(
-        "int8", f"{len(q.quantized)} layers int8, {len(q.requantized)} requantized, {len(q.kept_float)} float"
-    )
-    a = result.agreement
-    steps.add_row(
-        "fp32 vs int8",
-        f"top-1 agreement {a.top1:.1%} on {a.count} held-out images, "
-        f"output cosine mean {a.cosine_mean:.5f} (min {a.cosine_min:.5f})",
-    )
-    steps.add_row("accuracy", f"fp32 {result.fp32_accuracy:.1%}, int8 {result.int8_accuracy:.1%}")
-    console.print(steps)
-    for name, path in result.files.items():
-        console.print(f"  {name}: {path}")
+def _int8_layers_cell(q: QuantizeReport) -> str:
+    return f"{len(q.quantized)} of {len(q.quantized) + len(q.kept_float)}"
+
+
+def _agreement_cell(a: Agreement) -> str:
+    return f"{a.top1:.1%} ({round(a.top1 * a.count)}/{a.count})"
+
+
+def demo_result(console: Console, result: DemoResult, folder: str) -> None:
+    methods = result.methods
+    speed = result.speed
+    out = _table(compact=True)
+    _column(out, "")
+    for m in methods:
+        _column(out, f"method={m.method}", "right", wrap=False)
+    out.add_row("int8 layers", *(_int8_layers_cell(m.quantize) for m in methods))
+    out.add_row("top-1 same as fp32", *(_agreement_cell(m.agreement) for m in methods))
+    out.add_row("output cosine (mean)", *(f"{m.agreement.cosine_mean:.4f}" for m in methods))
+    out.add_row("output cosine (lowest)", *(f"{m.agreement.cosine_min:.4f}" for m in methods))
+    if all(m.ncnn_agreement is not None for m in methods):
+        out.add_row("real ncnn int8: top-1", *(_agreement_cell(m.ncnn_agreement) for m in methods if m.ncnn_agreement))
+        out.add_row("real ncnn int8: cosine", *(f"{m.ncnn_agreement.cosine_mean:.4f}" for m in methods
+                                                if m.ncnn_agreement))
+    out.add_row(f"speed-up over fp32 ({speed.fp32_ms:.1f} ms)",
+                *(f"{speed.speedup(m.method):.2f}x ({speed.int8_ms[m.method]:.1f} ms)" for m in methods))
+    out.add_row("calibration time", *(f"{m.seconds:.1f} s" for m in methods))
+    console.print(out)
+    line(console, f"[dim]{result.held_out_count} held-out photos never seen by calibration; times: ncnnq's engine, "
+                  f"median of {speed.runs} runs each, {speed.threads} thread(s), on this machine[/]")
+    for m in methods:
+        for photo, before, after in m.changed:
+            line(console, f"method={m.method} changed the top-1 of {photo}: {before} -> {after}")
+    line(console, f"files in [bold]{folder}[/]: the model, calibration/, held-out/, and per method its table "
+                  "and int8 model")
+
+
+def commands(console: Console, intro: str, lines: Sequence[str]) -> None:
+    """Commands to copy: each on one line, never wrapped by rich (the terminal may fold it)."""
+    line(console, intro)
+    for command in lines:
+        console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Make ncnnq's embedded demo: a small CNN trained here on a synthetic task, plus its sample images.
+"""Make the test fixture tinynet: a small CNN trained here on a synthetic task, plus its sample images.
 
-    python tools/make_demo.py            # writes python/ncnnq/demo/{tinynet.param,tinynet.bin,images/}
+    python tools/make_tinynet.py         # writes tests/tinynet/{tinynet.param,tinynet.bin,images/}
 
 Everything is derived from SEED with numpy (task, training, image choice) and written with ncnnq
-itself, so the demo owes nothing to a download. The script then checks the written files: real ncnn
+itself, so the fixture owes nothing to a download. The script then checks the written files: real ncnn
 (PyPI ``ncnn``) must agree with the numpy model and with ``ncnnq.Net`` and must classify the shipped
 images well. Re-running it on the same numpy/BLAS build gives the same files.
 
@@ -34,14 +34,15 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from ncnnq import demo  # noqa: E402  (the constants the shipped files are documented with)
+import tinynet  # noqa: E402  (the constants the written files are documented with)
 
 SEED = 20240613
 SIZE = 32
-CLASSES = demo.CLASS_NAMES
-MEAN = np.float32(demo.MEAN[0])
-NORM = np.float32(demo.NORM[0])
+CLASSES = tinynet.CLASS_NAMES
+MEAN = np.float32(tinynet.MEAN[0])
+NORM = np.float32(tinynet.NORM[0])
 BN_EPS = 1e-5
 # Output channels of conv1, conv2, conv3a (1x1) and conv3b (3x3); dw4 and fc see conv3a + conv3b.
 C1, C2, C3A, C3B = 16, 32, 16, 16
@@ -530,7 +531,7 @@ def verify(net: Net, param: Path, bin_path: Path, paths: list[Path], labels: np.
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "python" / "ncnnq" / "demo", help="demo package folder")
+    ap.add_argument("--out", type=Path, default=ROOT / "tests" / "tinynet", help="fixture folder")
     ap.add_argument("--train", type=int, default=9600, help="training images")
     ap.add_argument("--epochs", type=int, default=16)
     args = ap.parse_args()
