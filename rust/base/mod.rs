@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod geometry;
 pub mod parallel;
+pub mod recycling_alloc;
 pub mod tensor;
 
 pub use activation::Activation;
