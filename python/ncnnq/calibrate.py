@@ -135,9 +135,26 @@ def calibrate(
     ncnn2table collects it (absmax pass, then histogram pass) instead of ncnnq's single
     widening-histogram pass (``aciq`` needs no histogram).
     """
-    if method not in METHODS:
-        raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    chosen = METHODS[method]
+    return calibrate_many(model, inputs, [method], specs=specs, input_type=input_type, threads=threads,
+                          two_pass=two_pass, progress=progress)[method]
+
+
+def calibrate_many(
+    model: Model,
+    inputs: Iterable[object],
+    methods: Sequence[str],
+    *,
+    specs: dict[str, InputSpec] | Sequence[InputSpec] | None = None,
+    input_type: str = "image",
+    threads: int | None = None,
+    two_pass: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Table]:
+    """A table per method, as :func:`calibrate` makes each, with one statistics pass over the
+    inputs for all methods that need the same statistics."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InputError(f"method must be one of {', '.join(METHODS)}, not {unknown[0]!r}")
     if input_type not in ("image", "npy"):
         raise InputError(f"input_type must be 'image' or 'npy', not {input_type!r}")
     if not model.has_weights:
@@ -159,25 +176,35 @@ def calibrate(
     watched = list(dict.fromkeys(sources.get(b, b) for b in blobs))
     runner = _Runner(model, specs, input_type, threads, progress)
 
-    stats = _statistics(runner, samples, watched, chosen.statistics, two_pass)
-    thresholds = _per_blob(chosen.threshold, stats, watched, threads)
-    for b in blobs:
-        stats[b] = stats[sources.get(b, b)]
-        thresholds[b] = thresholds[sources.get(b, b)]
+    collected: dict[str, dict[str, BlobStats]] = {}
+    # One-pass histograms hold each blob's absmax and size too: absmax methods share them.
+    shared = not two_pass and any(METHODS[m].statistics == "histogram" for m in methods)
+    tables = {}
+    for method in methods:
+        chosen = METHODS[method]
+        kind = "histogram" if shared else chosen.statistics
+        if kind not in collected:
+            collected[kind] = _statistics(runner, samples, watched, kind, two_pass)
+        stats = dict(collected[kind])
+        thresholds = _per_blob(chosen.threshold, stats, watched, threads)
+        for b in blobs:
+            stats[b] = stats[sources.get(b, b)]
+            thresholds[b] = thresholds[sources.get(b, b)]
 
-    table = Table()
-    for layer in layers:
-        table.weights[f"{layer.name}_param_0"] = chosen.weight_scales(layer)
-    for layer in layers:
-        report = _report(layer, stats[layer.bottoms[0]], thresholds[layer.bottoms[0]])
-        table.activations[layer.name] = report.scale
-        table.report.append(report)
-    if chosen.refine is not None:
-        chosen.refine(RefineInput(model, layers, table, samples, runner.load, threads, progress))
-    table.weights.update(static_scales(model.layers))
-    # The scales as the table file stores them, so that quantizing this table or the file written
-    # from it gives the same int8 model (Table.as_stored).
-    return table.as_stored()
+        table = Table()
+        for layer in layers:
+            table.weights[f"{layer.name}_param_0"] = chosen.weight_scales(layer)
+        for layer in layers:
+            report = _report(layer, stats[layer.bottoms[0]], thresholds[layer.bottoms[0]])
+            table.activations[layer.name] = report.scale
+            table.report.append(report)
+        if chosen.refine is not None:
+            chosen.refine(RefineInput(model, layers, table, samples, runner.load, threads, progress))
+        table.weights.update(static_scales(model.layers))
+        # The scales as the table file stores them, so that quantizing this table or the file written
+        # from it gives the same int8 model (Table.as_stored).
+        tables[method] = table.as_stored()
+    return tables
 
 
 def weight_only_table(model: Model) -> Table:

@@ -109,6 +109,53 @@ class Quality:
         return figures[metric]
 
 
+@dataclass(frozen=True)
+class SampleComparison:
+    """One sample's figures for each compared output (in the order compared): what pooling over a
+    set of samples needs, so that samples can be compared one at a time and their outputs dropped."""
+
+    signal: tuple[float, ...]
+    """Σ fp32² of each output."""
+    noise: tuple[float, ...]
+    """Σ (fp32 − int8)² of each output."""
+    cosine: tuple[float, ...]
+    same_top1: bool
+    """Whether the first output's arg-max is the same in both."""
+
+
+def compare_sample(reference: Outputs, candidate: Outputs, outputs: Sequence[str]) -> SampleComparison:
+    """The figures of one sample's ``candidate`` outputs against its ``reference`` ones."""
+    if not outputs:
+        raise InputError("nothing to compare: no outputs")
+    signal, noise, cosine = [], [], []
+    for name in outputs:
+        a = np.asarray(reference[name], dtype=np.float64).ravel()
+        b = np.asarray(candidate[name], dtype=np.float64).ravel()
+        if a.shape != b.shape:
+            raise ShapeError(f"output {name!r}: {b.size} values where the reference has {a.size}")
+        signal.append(float(a @ a))
+        noise.append(float((a - b) @ (a - b)))
+        cosine.append(_cosine(a, b))
+    first = outputs[0]
+    same = bool(np.argmax(reference[first]) == np.argmax(candidate[first]))
+    return SampleComparison(tuple(signal), tuple(noise), tuple(cosine), same)
+
+
+def pool(samples: Sequence[SampleComparison], outputs: Sequence[str]) -> Quality:
+    """The :class:`Quality` of a set of samples compared one by one (``outputs`` names what each
+    comparison holds, in order)."""
+    if not samples or not outputs:
+        raise InputError("nothing to compare: no samples or no outputs")
+    qualities = []
+    for k, name in enumerate(outputs):
+        signal = float(sum(s.signal[k] for s in samples))
+        noise = float(sum(s.noise[k] for s in samples))
+        worst = min(_sqnr_db(s.signal[k], s.noise[k]) for s in samples)
+        cosines = [s.cosine[k] for s in samples]
+        qualities.append(OutputQuality(name, _sqnr_db(signal, noise), worst, float(np.mean(cosines)), min(cosines)))
+    return Quality(len(samples), tuple(qualities), float(np.mean([s.same_top1 for s in samples])))
+
+
 def compare(reference: Sequence[Outputs], candidate: Sequence[Outputs], outputs: Sequence[str]) -> Quality:
     """The :class:`Quality` of ``candidate`` outputs (the int8 model's, per sample) against the
     ``reference`` ones (fp32), for the blobs named in ``outputs``."""
@@ -116,24 +163,7 @@ def compare(reference: Sequence[Outputs], candidate: Sequence[Outputs], outputs:
         raise InputError(f"{len(reference)} reference samples but {len(candidate)} to compare")
     if not reference or not outputs:
         raise InputError("nothing to compare: no samples or no outputs")
-    qualities = []
-    for name in outputs:
-        signal = noise = 0.0
-        worst = math.inf
-        cosines = []
-        for ref, got in zip(reference, candidate):
-            a = np.asarray(ref[name], dtype=np.float64).ravel()
-            b = np.asarray(got[name], dtype=np.float64).ravel()
-            if a.shape != b.shape:
-                raise ShapeError(f"output {name!r}: {b.size} values where the reference has {a.size}")
-            s, n = float(a @ a), float((a - b) @ (a - b))
-            signal, noise = signal + s, noise + n
-            worst = min(worst, _sqnr_db(s, n))
-            cosines.append(_cosine(a, b))
-        qualities.append(OutputQuality(name, _sqnr_db(signal, noise), worst, float(np.mean(cosines)), min(cosines)))
-    first = outputs[0]
-    same = [np.argmax(r[first]) == np.argmax(c[first]) for r, c in zip(reference, candidate)]
-    return Quality(len(reference), tuple(qualities), float(np.mean(same)))
+    return pool([compare_sample(r, c, outputs) for r, c in zip(reference, candidate)], outputs)
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ._native import Model
 from .calibrate import calibrate
+from .errors import InputError
+from .evaluate import Target
 from .images import InputSpec
 from .int8 import QuantizeReport, quantize
+from .mixed_precision import DEFAULT_VALIDATION, MixedResult, quantize_mixed
 from .optimize import OptimizeReport, optimize
 from .progress import Progress
+from .samples import samples_from
 from .table import Table
+from .validation import Metric
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,14 @@ class QuantizeResult:
     table: Table
     optimize: OptimizeReport | None
     quantize: QuantizeReport
+    mixed: MixedResult | None = None
+    """With a target: the mixed-precision search's choices and figures (``mixed.table_text`` is
+    the table to write: float layers' lines commented out)."""
+
+    @property
+    def table_text(self) -> str:
+        """The table file's content."""
+        return self.mixed.table_text if self.mixed is not None else self.table.text()
 
 
 def quantize_model(
@@ -34,12 +48,43 @@ def quantize_model(
     input_type: str = "image",
     threads: int | None = None,
     optimize_first: bool = True,
+    target: str | Target | float | None = None,
+    metric: Metric | None = None,
+    validation: float = DEFAULT_VALIDATION,
+    fp32_storage: bool = False,
     progress: Progress | None = None,
 ) -> QuantizeResult:
     """fp32 model and calibration inputs in, int8 model out: ncnnoptimize, ncnn2table and ncnn2int8
-    in one call (``inputs``, ``specs``, ``input_type``: as for :func:`ncnnq.calibrate`)."""
+    in one call (``inputs``, ``specs``, ``input_type``: as for :func:`ncnnq.calibrate`).
+
+    ``target`` (``"sqnr:30"``, ``"cos:0.999"``, ``"top1:0.99"``, or a number that ``metric``'s
+    value must reach): automatic mixed precision (:mod:`ncnnq.mixed_precision`) on a validation
+    split of ``inputs`` (``validation``, a fraction); ``metric(fp32_outputs, int8_outputs) ->
+    float`` (lists of per-sample output dicts, higher is better) replaces the built-in figures.
+    ``fp32_storage``: judge the files written with fp32 float arrays (``fp32=1``)."""
     optimized, opt_report = optimize(model) if optimize_first else (model, None)
+    if target is not None or metric is not None:
+        goal = _target(target, metric)
+        spec_map = dict(zip(optimized.inputs, specs)) if isinstance(specs, Sequence) else dict(specs or {})
+        mixed = quantize_mixed(
+            optimized, list(samples_from(optimized, inputs)), method, goal, metric=metric, specs=spec_map,
+            input_type=input_type, validation=validation, threads=threads or os.cpu_count() or 1,
+            fp32_storage=fp32_storage, progress=progress,
+        )
+        int8, q_report = quantize(optimized, Table.parse(mixed.table_text))
+        return QuantizeResult(int8, optimized, mixed.search.table, opt_report, q_report, mixed)
     table = calibrate(optimized, inputs, method, specs=specs, input_type=input_type, threads=threads,
                       progress=progress)
     int8, q_report = quantize(optimized, table)
     return QuantizeResult(int8, optimized, table, opt_report, q_report)
+
+
+def _target(target: str | Target | float | None, metric: Metric | None) -> Target | float:
+    if metric is not None:
+        if target is None or isinstance(target, (str, Target)):
+            raise InputError("with metric=, target is the number the metric must reach (higher is better)")
+        return float(target)
+    if isinstance(target, (int, float)):
+        raise InputError(f"target={target}: give the metric too (metric=), or a target like 'sqnr:30'")
+    assert target is not None
+    return target if isinstance(target, Target) else Target.parse(target)

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 from ..errors import Error
 from . import render
+from .analysis import cmd_analyze
 from .demo import cmd_demo
 from .inference import cmd_bench, cmd_run
 from .json_out import add_json_flag, pop_json_flag
 from .model import cmd_info, cmd_optimize
-from .ncnn_args import BENCH_USAGE, QUANTIZE_USAGE, RUN_USAGE
+from .ncnn_args import ANALYZE_USAGE, BENCH_USAGE, QUANTIZE_USAGE, RUN_USAGE
 from .quantization import cmd_int8, cmd_quantize, cmd_table
 from .render import Console
 
@@ -46,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     quant = sub.add_parser("quantize", help="optimize, calibrate and quantize in one step: " + QUANTIZE_USAGE)
     quant.add_argument("args", nargs=argparse.REMAINDER)
     quant.set_defaults(run=cmd_quantize)
+    analyze = sub.add_parser(
+        "analyze", help="which layers break int8: per-layer figures on the model's outputs: " + ANALYZE_USAGE
+    )
+    analyze.add_argument("args", nargs=argparse.REMAINDER)
+    analyze.set_defaults(run=cmd_analyze)
     opt = sub.add_parser("optimize", help="ncnnoptimize: fuse and remove layers, add shape hints, write the model")
     opt.add_argument("inparam", help="input .param")
     opt.add_argument("inbin", help="input .bin, or null for seeded random weights")

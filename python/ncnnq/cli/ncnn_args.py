@@ -17,6 +17,7 @@ from typing import Any
 
 from .._native import Model
 from ..errors import InputError
+from ..evaluate import Target
 from ..images import InputSpec
 from ..methods.registry import METHODS
 from ..runner import RunOptions
@@ -27,7 +28,13 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 TABLE_USAGE = "ncnnq table model.param model.bin [list.txt[,list2.txt...]] out.table [key=value ...]"
 QUANTIZE_USAGE = (
     "ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
-    "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0]"
+    "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best [optimize=1] [table=out.table] [fp32=0] "
+    "[target=sqnr:30|cos:0.999|top1:0.99 [val=0.2] [verify=1]]"
+)
+ANALYZE_USAGE = (
+    "ncnnq analyze model.param model.bin images/|list.txt[,...] [existing.table] mean=[..] norm=[..] shape=[..] "
+    "pixel=BGR thread=N method=kl|aciq|eq|mse|best [val=0.2] [samples=N] [json=report.json] [plot=report.png] "
+    "[fp32=0]"
 )
 RUN_USAGE = (
     "ncnnq run model.param [model.bin] [input=image|x.npy|random] [mean=[..]] [norm=[..]] "
@@ -38,7 +45,7 @@ BENCH_USAGE = "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup
 IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
 RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")
 # Options of ncnnq quantize beyond ncnn2table's, with their defaults.
-_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "0"}
+_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "0", "target": "", "val": "0.2", "verify": "0"}
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -177,6 +184,29 @@ def input_specs(model: Model, options: TableOptions) -> list[InputSpec]:
     return [InputSpec(tuple(options.shape[i])) for i in range(n)]
 
 
+def _fraction(key: str, value: str) -> float:
+    if not _NUMBER.match(value) or not 0.0 <= float(value) < 1.0:
+        raise InputError(f"option {key}={value}: expected a fraction in [0, 1)")
+    return float(value)
+
+
+def _split_extras(tokens: Sequence[str], extras: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(ncnnq's own options over their defaults, the remaining ncnn2table options)."""
+    values = dict(extras)
+    seen: set[str] = set()
+    rest = []
+    for token in tokens:
+        key, _, value = token.partition("=")
+        if key in extras:
+            if key in seen:
+                raise InputError(f"option {key} given twice")
+            seen.add(key)
+            values[key] = value
+        else:
+            rest.append(token)
+    return values, rest
+
+
 # --- whole command lines -----------------------------------------------------------------------
 
 
@@ -220,6 +250,10 @@ class QuantizeArgs:
     optimize: bool
     table: str | None
     fp32: bool
+    target: Target | None = None
+    """Automatic mixed precision: the accuracy to reach on the validation split."""
+    validation: float = 0.2
+    verify: bool = False
 
 
 def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
@@ -228,15 +262,13 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
     if len(positional) != 5 or keyed != list(tokens[5:]):
         raise InputError("usage: " + QUANTIZE_USAGE)
     in_param, in_bin, list_spec, out_param, out_bin = positional
-    extras = dict(_QUANTIZE_EXTRAS)
-    table_tokens = []
-    for token in keyed:
-        key, _, value = token.partition("=")
-        if key in extras:
-            extras[key] = value
-        else:
-            table_tokens.append(token)
+    extras, table_tokens = _split_extras(keyed, _QUANTIZE_EXTRAS)
     options = parse_table_options(table_tokens)
+    target = Target.parse(extras["target"]) if extras["target"] else None
+    given = {token.partition("=")[0] for token in keyed}
+    for key in ("val", "verify"):
+        if key in given and target is None:
+            raise InputError(f"option {key} needs target= (automatic mixed precision)")
     return QuantizeArgs(
         in_param,
         in_bin,
@@ -246,6 +278,50 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
         options,
         optimize=_flag("optimize", extras["optimize"]),
         table=extras["table"] or None,
+        fp32=_flag("fp32", extras["fp32"]),
+        target=target,
+        validation=_fraction("val", extras["val"]),
+        verify=_flag("verify", extras["verify"]),
+    )
+
+
+# Options of ncnnq analyze beyond ncnn2table's, with their defaults.
+_ANALYZE_EXTRAS = {"val": "0.2", "samples": "", "json": "", "plot": "", "fp32": "0"}
+
+
+@dataclass(frozen=True)
+class AnalyzeArgs:
+    """``ncnnq analyze``: ncnn2table's arguments, an optional existing table instead of calibrating,
+    and where the report goes."""
+
+    param: str
+    bin: str
+    lists: list[Path]
+    table: Path | None
+    options: TableOptions
+    validation: float
+    samples: int | None
+    json: Path | None
+    plot: Path | None
+    fp32: bool
+
+
+def parse_analyze_args(tokens: Sequence[str]) -> AnalyzeArgs:
+    positional = [a for a in tokens if "=" not in a]
+    keyed = [a for a in tokens if "=" in a]
+    if len(positional) not in (3, 4) or keyed != list(tokens[len(positional) :]):
+        raise InputError("usage: " + ANALYZE_USAGE)
+    extras, rest = _split_extras(keyed, _ANALYZE_EXTRAS)
+    return AnalyzeArgs(
+        positional[0],
+        positional[1],
+        _list_files(positional[2]),
+        Path(positional[3]) if len(positional) == 4 else None,
+        parse_table_options(rest),
+        validation=_fraction("val", extras["val"]),
+        samples=_positive("samples", extras["samples"]) if extras["samples"] else None,
+        json=Path(extras["json"]) if extras["json"] else None,
+        plot=Path(extras["plot"]) if extras["plot"] else None,
         fp32=_flag("fp32", extras["fp32"]),
     )
 

@@ -7,15 +7,21 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from .._native import Model
 from ..calibrate import calibrate, calibrated_layers, weight_only_table
 from ..errors import InputError
+from ..files import write_files
 from ..int8 import quantize, save_int8
+from ..mixed_precision import MixedResult
 from ..pipeline import quantize_model
+from ..runner import bench
 from ..samples import samples_from_lists
 from ..table import Table
+from ..verify import ncnn_module, verify
 from . import render
-from .ncnn_args import input_specs, parse_quantize_args, parse_table_args
+from .ncnn_args import QuantizeArgs, input_specs, parse_quantize_args, parse_table_args
 from .render import Console, RichProgress
 
 
@@ -64,23 +70,52 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     model = Model.load(parsed.in_param, parsed.in_bin)
     specs = input_specs(model, options)
     samples = samples_from_lists(model, parsed.lists, options.input_type)
+    if parsed.verify:
+        ncnn_module()  # before the long work: verify=1 needs real ncnn
     progress = RichProgress(console)
     try:
         result = quantize_model(
             model, samples, options.method, specs=specs, input_type=options.input_type, threads=options.thread,
-            optimize_first=parsed.optimize, progress=progress,
+            optimize_first=parsed.optimize, target=parsed.target, validation=parsed.validation,
+            fp32_storage=parsed.fp32, progress=progress,
         )
     finally:
         progress.close()
     if result.optimize is not None:
         render.optimize_report(console, "optimize", result.optimize)
-    render.calibration_report(console, result.table)
+    if result.mixed is None:
+        render.calibration_report(console, result.table)
+    storage = "fp32" if parsed.fp32 else "fp16"
+    files: list[tuple[str | Path, bytes | str]] = [
+        (parsed.out_param, result.model.param_text()),
+        (parsed.out_bin, result.model.bin_bytes(storage)),
+    ]
     if parsed.table:
-        result.table.save(parsed.table)
-        render.wrote(console, [parsed.table])
-    save_int8(result.model, parsed.out_param, parsed.out_bin, fp32=parsed.fp32)
+        files.append((parsed.table, result.table_text))
+    write_files(files)
     render.quantize_report(console, result.quantize)
-    render.wrote(console, [parsed.out_param, parsed.out_bin])
+    render.wrote(console, [p for p, _ in files])
+    if result.mixed is not None:
+        _report_mixed(console, result.mixed, result.optimized, parsed, options.thread or 1)
+
+
+def _latencies(models: dict[str, Model], sample: dict[str, np.ndarray], threads: int) -> dict[str, float]:
+    """Median ncnnq latency of each model on one sample (seconds)."""
+    return {name: bench(m, sample, threads=threads, loops=LATENCY_RUNS, warmup=2).median for name, m in models.items()}
+
+
+LATENCY_RUNS = 8
+
+
+def _report_mixed(console: Console, mixed: MixedResult, fp32: Model, parsed: QuantizeArgs, threads: int) -> None:
+    check = mixed.validation
+    latency = _latencies({"result": mixed.model, "all int8": mixed.all_int8, "fp32": fp32}, check.samples[0], threads)
+    render.mixed_precision_report(console, mixed.search, latency, threads)
+    if parsed.verify:
+        assert parsed.target is not None
+        outcome = verify(parsed.out_param, parsed.out_bin, check.samples, check.reference, check.outputs,
+                         parsed.target.metric, threads=threads)
+        render.verification(console, outcome, parsed.target.metric, len(check.samples))
 
 
 def cmd_int8(args: argparse.Namespace, console: Console) -> None:

@@ -29,13 +29,16 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from ..analyze import Analysis
 from ..demo.run import DemoResult
 from ..evaluate import Agreement
 from ..int8 import QuantizeReport
+from ..mixed_precision import MixedPrecision
 from ..optimize import OptimizeReport
 from ..runner import BenchResult, OutputSummary
 from ..summary import ModelSummary
 from ..table import Table
+from ..verify import Verification
 
 StrPath = Union[str, "PathLike[str]"]
 KernelCalls = list[tuple[str, str, int]]
@@ -315,6 +318,96 @@ def quantize_report(console: Console, report: QuantizeReport) -> None:
         line(console, f"  float: {name} ({reason})")
     for w in report.warnings:
         warning(console, w)
+
+
+# --- analyze -------------------------------------------------------------------------------------
+
+
+def _db(v: float) -> str:
+    return "exact" if v == float("inf") else f"{v:.1f}"
+
+
+_SHORT_TYPES = {"Convolution": "conv", "ConvolutionDepthWise": "dw", "InnerProduct": "fc"}
+
+
+def analysis_report(console: Console, analysis: Analysis, model: str) -> None:
+    """The per-layer table, the worst layers in red, large float gains in yellow."""
+    out = RichTable(title=f"{model}: int8 layer by layer", header_style="bold")
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("#", "right"), ("layer", "left"), ("type", "left"), ("MACs", "right"), ("thresh", "right"),
+        ("clip", "right"), ("w dB", "right"), ("alone dB", "right"), ("cos", "right"), ("upto dB", "right"),
+        ("float +dB", "right"),
+    ]
+    for column, justify in columns:
+        out.add_column(column, justify=justify, overflow="fold")
+    worst = {r.name for r in analysis.worst(max(3, len(analysis.layers) // 10))}
+    for k, r in enumerate(analysis.layers):
+        gain = analysis.float_gain(r)
+        w = _db(r.weight_sqnr_db) + (f" (8b {_db(r.weight_sqnr_db_8bit)})" if r.weight_sqnr_db_8bit is not None else "")
+        style = "bold red" if r.name in worst else "yellow" if gain >= 1.0 else None
+        out.add_row(
+            str(k), r.name, _SHORT_TYPES.get(r.type, r.type), f"{r.mac_share:.1%}", f"{r.threshold:.4g}",
+            f"{r.clipped:.2%}", w, _db(r.isolated.sqnr_db), f"{r.isolated.cosine:.4f}", _db(r.cumulative.sqnr_db),
+            f"{gain:+.2f}", style=style,
+        )
+    console.print(out)
+    a = analysis.all_int8
+    console.print(
+        f"all layers int8: output SQNR [bold]{_db(a.sqnr_db)} dB[/], cosine {a.cosine:.5f} "
+        f"(lowest {a.cosine_min:.5f}), "
+        f"top-1 agreement {a.top1:.1%}; on {analysis.analysed_samples} of {analysis.validation_samples} validation "
+        f"samples (calibration: {analysis.calibration_samples}, method {analysis.method}), {analysis.seconds:.1f} s"
+    )
+    names = ", ".join(r.name for r in analysis.worst(3))
+    console.print(f"worst alone: {names}; [dim]alone = only this layer int8, upto = every layer up to it int8, "
+                  f"float = only this layer float; w dB = weight rounding SQNR (8b: at ±127 instead of ncnn's "
+                  f"6-bit rule)[/]")
+
+
+def _figure(metric: str, v: float) -> str:
+    if metric == "sqnr":
+        return f"{_db(v)} dB"
+    if metric == "top1":
+        return f"{v:.1%}"
+    return f"{v:.5f}" if metric == "cos" else f"{v:.4g}"
+
+
+def mixed_precision_report(console: Console, result: MixedPrecision, latency: dict[str, float], threads: int) -> None:
+    """What the search kept float and why, the share of MACs still int8, the figure reached, and
+    ncnnq's latency of the result beside all-int8 and fp32."""
+    metric = result.target.split(":")[0] if ":" in result.target else "task"
+    changed = [d for d in result.decisions if d.reason]
+    if changed:
+        out = RichTable(title=f"mixed precision for {result.target}", header_style="bold")
+        for column in ("layer", "precision", "scales", "why"):
+            out.add_column(column, overflow="fold")
+        for d in changed:
+            out.add_row(d.name, "[yellow]float[/]" if d.precision == "float" else "int8",
+                        "-" if d.precision == "float" else d.variant, d.reason)
+        console.print(out)
+    verdict = "[green]met[/]" if result.met else "[red]not met[/]"
+    console.print(
+        f"target {result.target} {verdict}: {_figure(metric, result.value)} on {result.validation_samples} "
+        f"validation samples (all int8 with the method's table: {_figure(metric, result.all_int8_value)}); "
+        f"{len(result.float_layers)} layer(s) float, [bold]{result.int8_mac_share:.1%}[/] of the MACs int8"
+    )
+    times = ", ".join(f"{name} {seconds * 1e3:.3g} ms" for name, seconds in latency.items())
+    console.print(f"ncnnq latency ({threads} thread(s), median): {times}")
+
+
+def verification(console: Console, v: Verification, metric: str, samples: int) -> None:
+    """Real ncnn's figure beside ncnnq's for the written files."""
+    verdict = "[green]agree[/]" if v.agree else "[red]disagree[/]"
+    console.print(
+        f"verify in real ncnn on {samples} validation samples: ncnn {_figure(metric, v.ncnn_value)}, "
+        f"ncnnq {_figure(metric, v.ncnnq_value)}: {verdict}"
+    )
+    if v.divergence is not None:
+        d = v.divergence
+        console.print(f"  first divergence: layer {d.layer} ({d.type}), blob {d.blob}: {_db(d.sqnr_db)} dB between "
+                      f"the engines")
+    elif not v.agree:
+        console.print("  every blob agrees on the sample compared: the difference is spread over samples")
 
 
 # --- run, bench ----------------------------------------------------------------------------------

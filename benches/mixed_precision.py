@@ -1,0 +1,135 @@
+"""Automatic mixed precision on real models, judged on held-out images in real ncnn.
+
+    python benches/mixed_precision.py [--models squeezenet,nanodet,ppocr] [--threads 2] [--eval 250]
+
+Protocol: ``ncnnq.quantize_model(..., target=...)`` gets the even-indexed sorted shared JPEGs (it
+splits them into calibration and validation itself, ``--val``); the written int8 files and the
+fp32 model then run in real ncnn (PyPI ``ncnn``, fp32 float layers) on the odd-indexed JPEGs,
+which took no part in calibration or in any choice. For each model it prints the target, the
+layers kept float, the share of the quantizable MACs int8, the held-out figure (pooled SQNR per
+output via ``evaluate.compare``: the worst output's, and the mean over outputs; per-image worst
+for ppocrv4_det; top-1 agreement for squeezenet), the same for the all-int8 file of the method's
+table, and ncnnq's latency of the result, of all-int8 and of fp32 (median of ``--runs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ncnnq
+from ncnnq.evaluate import Quality, compare
+from ncnnq.images import InputSpec, image_tensor
+from ncnnq.int8 import save_int8
+from ncnnq.pipeline import quantize_model
+from ncnnq.runner import bench
+from ncnnq.verify import load_ncnn, run_ncnn
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared/data")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    model: Path
+    spec: InputSpec
+    target: str
+    method: str = "kl"
+
+
+CASES = {
+    "squeezenet": Case(
+        "squeezenet_v1.1", SHARED / "models" / "squeezenet_v1.1",
+        InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0)), "top1:0.99",
+    ),
+    "nanodet": Case(
+        "nanodet_m", SHARED / "models" / "nanodet_m",
+        InputSpec((320, 320, 3), "BGR", (103.53, 116.28, 123.675), (0.017429, 0.017507, 0.017125)), "sqnr:25",
+    ),
+    "ppocr": Case(
+        "ppocrv4_det", SHARED / "models" / "ppocrv4_det.ncnn",
+        InputSpec((640, 640, 3), "RGB", (123.675, 116.28, 103.53), (0.017125, 0.017507, 0.017429)), "sqnr:20",
+    ),
+}
+
+
+def describe(q: Quality, target: str) -> str:
+    metric = target.split(":")[0]
+    if metric == "top1":
+        return f"top-1 {q.top1:.1%} (SQNR {q.sqnr_worst:.1f} dB)"
+    worst_image = min(o.sqnr_db_worst_sample for o in q.outputs)
+    return f"{q.sqnr_worst:.1f} dB worst output, {q.sqnr_mean:.1f} mean, worst image {worst_image:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="squeezenet,nanodet,ppocr")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calib", type=int, default=250, help="even-indexed images given to the tool")
+    ap.add_argument("--eval", type=int, default=250, help="odd-indexed images evaluated in real ncnn")
+    ap.add_argument("--val", type=float, default=0.2, help="validation fraction the tool splits off")
+    ap.add_argument("--runs", type=int, default=10, help="latency runs per model")
+    ap.add_argument("--target", default="", help="override every model's target")
+    args = ap.parse_args()
+
+    images = sorted((SHARED / "imagenet-sample").glob("*.JPEG"))
+    given, evaluated = images[0::2][: args.calib], images[1::2][: args.eval]
+    rows = []
+    for key in args.models.split(","):
+        case = CASES[key]
+        target = args.target or case.target
+        param, bin_path = case.model.with_suffix(case.model.suffix + ".param"), case.model.with_suffix(
+            case.model.suffix + ".bin")
+        model = ncnnq.Model.load(param, bin_path)
+        outputs = list(model.outputs)
+        t0 = time.perf_counter()
+        result = quantize_model(model, given, case.method, specs=[case.spec], threads=args.threads, target=target,
+                                validation=args.val)
+        seconds = time.perf_counter() - t0
+        assert result.mixed is not None
+        search = result.mixed.search
+        print(f"{case.name}: search {seconds:.0f} s; validation {search.value:.4g} "
+              f"(all int8 {search.all_int8_value:.4g}); float {list(search.float_layers)}", flush=True)
+        for step in search.steps:
+            print(f"  {step.action:50} {step.value:10.4g} {'met' if step.met else ''}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = {"result": (Path(tmp) / "r.param", Path(tmp) / "r.bin"),
+                     "all int8": (Path(tmp) / "a.param", Path(tmp) / "a.bin")}
+            save_int8(result.model, *files["result"])
+            save_int8(result.mixed.all_int8, *files["all int8"])
+            name = model.inputs[0]
+            tensors = [{name: image_tensor(p, case.spec)} for p in evaluated]
+            fp32_net = load_ncnn(param, bin_path, args.threads)
+            reference = [run_ncnn(fp32_net, t, outputs) for t in tensors]
+            figures = {}
+            for label, (p, b) in files.items():
+                net = load_ncnn(p, b, args.threads)
+                figures[label] = compare(reference, [run_ncnn(net, t, outputs) for t in tensors], outputs)
+        sample = tensors[0]
+        latency = {label: bench(m, sample, threads=args.threads, loops=args.runs, warmup=2).median
+                   for label, m in [("result", result.model), ("all int8", result.mixed.all_int8),
+                                    ("fp32", result.optimized)]}
+        rows.append((case.name, target, search, figures, latency, seconds))
+        print(f"  held out ({len(evaluated)} images, real ncnn): result {describe(figures['result'], target)}; "
+              f"all int8 {describe(figures['all int8'], target)}", flush=True)
+        print("  latency " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in latency.items()), flush=True)
+
+    print(f"\nheld-out images: {args.eval} (real ncnn), tool given {args.calib} (validation {args.val:.0%})")
+    print("| model | target | float layers | MACs int8 | held out: result | held out: all int8 (kl) | "
+          "ncnnq latency result / all int8 / fp32 | search |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, target, search, figures, latency, seconds in rows:
+        floats = ", ".join(search.float_layers) or "none"
+        lat = " / ".join(f"{latency[k] * 1e3:.1f}" for k in ("result", "all int8", "fp32"))
+        print(f"| {name} | {target} | {floats} | {search.int8_mac_share:.1%} | {describe(figures['result'], target)} "
+              f"| {describe(figures['all int8'], target)} | {lat} ms | {seconds:.0f} s |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

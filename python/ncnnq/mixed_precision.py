@@ -1,0 +1,432 @@
+"""Automatic mixed precision: the fewest float MACs that reach an accuracy target.
+
+``ncnnq quantize ... target=sqnr:30`` (or ``cos:0.999``, ``top1:0.99``; in Python also any task
+metric) searches on a validation split of the user's images that took no part in calibration:
+
+1. **All int8** with the chosen method's table. If it reaches the target, that is the result.
+2. **Better int8 per layer.** Every layer gets the scales of each calibration method (kl, aciq,
+   mse, the calibration set's absmax, eq's and best's searched scales; the weight scales that go
+   with each), and keeps the one whose *isolated* model-output SQNR (only that layer int8) is
+   highest on the screening samples. A layer's choice is judged on the model's outputs, never on
+   the images it was calibrated on.
+3. **Float where int8 still fails**, greedily by gain per float MAC: each layer's gain is the
+   output SQNR won by keeping only it float (on the screening samples). The search finds the
+   shortest prefix of that order whose layers float meet the target on the whole validation split
+   (starting where the gains, added up as independent noise, say it should, then doubling and
+   halving), then tries the float layers, largest first, in int8 again: each that still meets the
+   target goes back.
+
+Every configuration runs as its written file would (:mod:`ncnnq.validation`): requantize fusion,
+and the quantize/dequantize boundaries a float layer adds, are in the figures. The result's table
+is ncnn's, with the float layers' lines commented out (``#``), so ncnn2int8 makes the same choice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ._native import Model
+from .calibrate import calibrate_many
+from .errors import InputError
+from .evaluate import Quality, Target, compare
+from .images import InputSpec
+from .int8 import quantize
+from .progress import NoProgress, Progress
+from .samples import Sample, load_sample, split_validation
+from .table import Table
+from .validation import Config, Metric, Validation, layer_macs, quantizable_layers
+
+VARIANT_METHODS = ("kl", "aciq", "mse", "eq", "best")
+"""The calibration methods whose scales every layer may take."""
+DEFAULT_VALIDATION = 0.2
+"""The share of the user's images the search judges on (the rest calibrate)."""
+SCREENING_SAMPLES = 16
+"""Validation samples the per-layer screening (scale choice, float gains) runs on."""
+NEGLIGIBLE_DB = 20.0
+PRUNE_TRIALS = 12
+"""Float layers (largest first) the pruning tries to make int8 again."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to make a layer int8: its input scale and weight scales, from the method ``name``."""
+
+    name: str
+    activation: float
+    weights: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class LayerDecision:
+    name: str
+    precision: str
+    """``int8`` or ``float``."""
+    variant: str
+    """The method whose scales the layer took (the table's, for float layers)."""
+    isolated_db: float
+    """Output SQNR with only this layer int8, with the chosen scales."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One configuration the search judged on the whole validation split."""
+
+    action: str
+    float_layers: tuple[str, ...]
+    value: float
+    met: bool
+
+
+@dataclass(frozen=True)
+class MixedPrecision:
+    """What the search chose, and the figures on the validation split."""
+
+    target: str
+    table: Table
+    """The table of the result: int8 layers' chosen scales; float layers are left out of it."""
+    float_layers: tuple[str, ...]
+    int8_mac_share: float
+    """Of the quantizable layers' MACs."""
+    value: float
+    """The target's metric for the result on the validation split."""
+    met: bool
+    quality: Quality
+    all_int8_value: float
+    """The same metric with every layer int8 under the method's table."""
+    decisions: tuple[LayerDecision, ...]
+    steps: tuple[Step, ...]
+    validation_samples: int
+    screening_samples: int
+
+    def table_text(self, full: Table) -> str:
+        """ncnn's table with every layer of ``full`` and the float layers' lines commented out:
+        ncnn2int8 skips them and keeps those layers float."""
+        floats = set(self.float_layers)
+        lines = []
+        for line in full.text().splitlines():
+            key = line.split()[0]
+            layer = key.rsplit("_param_", 1)[0] if "_param_" in key else key
+            lines.append(("#" + line) if layer in floats else line)
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """The target's metric of a configuration on the whole validation split."""
+
+    validation: Validation
+    target: Target | None
+    threshold: float
+    metric: Metric | None
+
+    def __call__(self, config: Config) -> tuple[float, Quality]:
+        if self.metric is not None:
+            outputs = self.validation.run_outputs(config)
+            quality = compare(self.validation.reference, outputs, self.validation.outputs)
+            return float(self.metric(self.validation.reference, outputs)), quality
+        assert self.target is not None
+        quality = self.validation.measure([config])[0]
+        return quality.value(self.target.metric), quality
+
+    def met(self, value: float) -> bool:
+        return value >= self.threshold
+
+
+def variants(tables: Mapping[str, Table], layer: str) -> list[Variant]:
+    """The distinct (activation, weight scales) pairs the tables give ``layer``; absmax from the
+    first table's calibration report (the largest input seen), with that table's weight scales."""
+    out: list[Variant] = []
+    seen: set[tuple[float, bytes]] = set()
+
+    def add(name: str, activation: float, weights: np.ndarray) -> None:
+        w = np.asarray(weights, dtype=np.float32)
+        key = (float(np.float32(activation)), w.tobytes())
+        if math.isfinite(activation) and activation > 0 and key not in seen:
+            seen.add(key)
+            out.append(Variant(name, float(activation), w))
+
+    for name, table in tables.items():
+        if layer in table.activations:
+            add(name, table.activations[layer], table.weights[f"{layer}_param_0"])
+    first = next(iter(tables.values()))
+    report = {r.layer: r for r in first.report}.get(layer)
+    if report is not None and report.absmax > 0:
+        add("absmax", float(np.float32(127.0) / np.float32(report.absmax)), first.weights[f"{layer}_param_0"])
+    return out
+
+
+def _sqnr(q: Quality) -> float:
+    return q.sqnr_worst
+
+
+def _isolated(screening: Validation, base: Config, pairs: Sequence[tuple[str, Variant]], stage: str,
+              progress: Progress) -> list[float]:
+    """The isolated output SQNR (only that layer int8, with that variant) of each (layer, variant)."""
+    configs = [_with_variant(base, name, v).with_int8([name]) for name, v in pairs]
+    progress.start(f"{stage}: {len(configs)} configurations", len(screening.samples))
+    qualities = screening.measure(configs, advance=progress.advance)
+    progress.finish()
+    return [_sqnr(q) for q in qualities]
+
+
+def choose_variants(
+    screening: Validation,
+    layers: Sequence[str],
+    candidates: Mapping[str, Sequence[Variant]],
+    base: Config,
+    target_db: float | None,
+    progress: Progress,
+) -> tuple[dict[str, Variant], dict[str, float]]:
+    """Per layer, the variant with the highest isolated output SQNR on the screening samples, and
+    that SQNR. With an SQNR target, only layers that matter try the alternatives: those whose first
+    variant alone is less than :data:`NEGLIGIBLE_DB` above the target (under additive noise, a
+    layer that far above it adds at most 1 % of the noise the target allows)."""
+    first = _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone", progress)
+    chosen = {n: candidates[n][0] for n in layers}
+    best = dict(zip(layers, first))
+    limit = math.inf if target_db is None else target_db + NEGLIGIBLE_DB
+    weak = [n for n in layers if best[n] < limit and len(candidates[n]) > 1]
+    pairs = [(n, v) for n in weak for v in candidates[n][1:]]
+    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress)):
+        if db > best[name]:
+            chosen[name], best[name] = v, db
+    return chosen, best
+
+
+def _with_variant(config: Config, layer: str, v: Variant) -> Config:
+    weights = dict(config.weights)
+    weights[f"{layer}_param_0"] = v.weights
+    activations = dict(config.activations)
+    activations[layer] = v.activation
+    return Config(weights, activations, config.int8, config.int8_weights, config.biases)
+
+
+def search(
+    validation: Validation,
+    screening: Validation,
+    tables: Mapping[str, Table],
+    method: str,
+    macs: Mapping[str, int],
+    target: Target | float,
+    *,
+    metric: Metric | None = None,
+    progress: Progress | None = None,
+) -> MixedPrecision:
+    """The search of the module docs. ``tables``: a table per method in :data:`VARIANT_METHODS`
+    (and ``method``'s, the one all-int8 starts from), calibrated on images outside ``validation``;
+    ``screening``: a subset of the validation samples for the per-layer screening; ``macs``: each
+    quantizable layer's MACs; ``target``: a :class:`Target`, or with ``metric`` the figure it must
+    reach."""
+    progress = progress or NoProgress()
+    if metric is None and not isinstance(target, Target):
+        raise InputError("a numeric target needs a metric: give target='sqnr:30' or the like, or metric=")
+    if metric is not None and isinstance(target, Target):
+        raise InputError("with metric=, the target is the figure the metric must reach (a number)")
+    threshold = target.threshold if isinstance(target, Target) else float(target)
+    judge = _Judge(validation, target if isinstance(target, Target) else None, threshold, metric)
+    base_table = tables[method]
+    layers = [name for name in macs if f"{name}_param_0" in base_table.weights and name in base_table.activations]
+    total = float(sum(macs[name] for name in layers)) or 1.0
+    base = Config(dict(base_table.weights), dict(base_table.activations), frozenset(layers))
+    steps: list[Step] = []
+
+    def judged(action: str, config: Config) -> tuple[float, Quality]:
+        value, quality = judge(config)
+        floats = tuple(name for name in layers if name not in config.int8)
+        steps.append(Step(action, floats, value, judge.met(value)))
+        return value, quality
+
+    progress.start("all layers int8", None)
+    all_value, all_quality = judged(f"all int8 ({method})", base)
+    progress.finish()
+    ordered = {method: base_table, **{m: t for m, t in tables.items() if m != method}}
+    candidates = {name: variants(ordered, name) for name in layers}
+    decisions_variant = {name: method for name in layers}
+    isolated: dict[str, float] = {}
+    config, value, quality = base, all_value, all_quality
+    if not judge.met(value):
+        target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
+            else None
+        chosen, isolated = choose_variants(screening, layers, candidates, base, target_db, progress)
+        for name, v in chosen.items():
+            config = _with_variant(config, name, v)
+            decisions_variant[name] = v.name
+        value, quality = judged("all int8, scales chosen per layer", config)
+
+    floats: list[str] = []
+    if not judge.met(value):
+        gains = float_gains(screening, config, layers, progress)
+        # By gain per float MAC; layers that gain nothing on the screening samples come last, so
+        # that the target is always reached (every layer float is the fp32 model).
+        order = sorted(layers, key=lambda n: (gains[n] <= 0, -gains[n] / max(1, macs[n])))
+        target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
+            else None
+        start = predicted_prefix(order, gains, _sqnr(quality), target_db)
+
+        def trial(k: int) -> tuple[bool, float, Quality]:
+            v, q = judged(f"float the first {k} by gain per MAC", config.with_int8(order[k:]))
+            return judge.met(v), v, q
+
+        count, value, quality = _smallest_prefix(trial, start, len(order), (value, quality))
+        floats = order[:count]
+        if judge.met(value):
+            for name in sorted(floats, key=lambda n: -macs[n])[:PRUNE_TRIALS]:
+                kept = [n for n in floats if n != name]
+                v2, q2 = judged(f"int8 again {name}", config.with_int8([n for n in layers if n not in kept]))
+                if judge.met(v2):
+                    floats, value, quality = kept, v2, q2
+    final = config.with_int8([n for n in layers if n not in floats])
+    table = Table(
+        weights={k: v for k, v in final.weights.items() if k.rsplit("_param_", 1)[0] not in floats},
+        activations={k: v for k, v in final.activations.items() if k not in floats},
+    )
+    decisions = []
+    for name in layers:
+        iso = isolated.get(name, math.nan)
+        if name in floats:
+            reason = f"int8 alone: {iso:.1f} dB; kept float to reach {_target_text(target)}"
+        elif decisions_variant[name] != method:
+            reason = f"{decisions_variant[name]} scales: {iso:.1f} dB alone"
+        else:
+            reason = ""
+        decisions.append(LayerDecision(name, "float" if name in floats else "int8", decisions_variant[name], iso,
+                                       reason))
+    int8_share = sum(macs[n] for n in layers if n not in floats) / total
+    return MixedPrecision(
+        _target_text(target), table, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
+        tuple(decisions), tuple(steps), len(validation.samples), len(screening.samples),
+    )
+
+
+def predicted_prefix(order: Sequence[str], gains: Mapping[str, float], base_db: float, target_db: float | None) -> int:
+    """How many layers of ``order`` to make float for ``target_db``, if the layers' noise adds up:
+    keeping layer i float removes the share 1 − 10^(−gain_i/10) of the noise, and the target needs
+    1 − 10^(−(target − base)/10) of it gone. 1 without an SQNR target."""
+    if target_db is None:
+        return 1
+    need = 1 - 10 ** (-(target_db - base_db) / 10) if math.isfinite(base_db) else 0.0
+    removed = 0.0
+    for k, name in enumerate(order, start=1):
+        g = gains[name]
+        removed += 1.0 if math.isinf(g) and g > 0 else max(0.0, 1 - 10 ** (-g / 10))
+        if removed >= need:
+            return k
+    return len(order)
+
+
+def _smallest_prefix(
+    trial: Callable[[int], tuple[bool, float, Quality]], start: int, n: int, failed: tuple[float, Quality]
+) -> tuple[int, float, Quality]:
+    """The smallest k whose ``trial(k)`` meets the target, if meeting it grows with k: from
+    ``start``, doubling until met, then halving the interval (trial(0) is known to fail with
+    ``failed``). Returns (k, its figure and quality); k = n, unmet, when nothing meets it."""
+    lo, hi = 0, None
+    best: tuple[float, Quality] = failed
+    k = max(1, min(start, n))
+    while hi is None:
+        met, v, q = trial(k)
+        if met:
+            hi, best = k, (v, q)
+        elif k >= n:
+            return n, v, q
+        else:
+            lo, k = k, min(n, 2 * k)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        met, v, q = trial(mid)
+        if met:
+            hi, best = mid, (v, q)
+        else:
+            lo = mid
+    return hi, best[0], best[1]
+
+
+def _target_text(target: Target | float) -> str:
+    return str(target) if isinstance(target, Target) else f"metric ≥ {target:g}"
+
+
+def float_gains(screening: Validation, config: Config, layers: Sequence[str], progress: Progress) -> dict[str, float]:
+    """Per layer, the output SQNR (dB, on the screening samples) won by keeping only it float."""
+    configs = [config, *(config.with_int8([n for n in layers if n != name]) for name in layers)]
+    progress.start(f"float gains: {len(layers)} layers", len(screening.samples))
+    qualities = screening.measure(configs, advance=progress.advance)
+    progress.finish()
+    base = _sqnr(qualities[0])
+    return {name: _gain(_sqnr(q), base) for name, q in zip(layers, qualities[1:])}
+
+
+def _gain(a: float, b: float) -> float:
+    if math.isinf(a) and math.isinf(b):
+        return 0.0
+    if math.isinf(a):
+        return math.inf if a > 0 else -math.inf
+    return a - b
+
+
+
+@dataclass(frozen=True)
+class MixedResult:
+    """What :func:`quantize_mixed` makes: the search's result, the table to write (every layer,
+    float layers commented out), the int8 model that table gives, and the all-int8 one for
+    comparison."""
+
+    search: MixedPrecision
+    table_text: str
+    model: Model
+    all_int8: Model
+    validation: Validation
+    """The validation samples and their fp32 outputs (for checking the files elsewhere)."""
+
+
+def quantize_mixed(
+    model: Model,
+    samples: Sequence[Sample],
+    method: str,
+    target: Target | float,
+    *,
+    metric: Metric | None = None,
+    specs: dict[str, InputSpec] | None = None,
+    input_type: str = "image",
+    validation: float = DEFAULT_VALIDATION,
+    threads: int = 1,
+    fp32_storage: bool = False,
+    progress: Progress | None = None,
+) -> MixedResult:
+    """Splits ``samples`` into calibration and validation (``validation`` of them, spread evenly),
+    calibrates ``model`` (fp32) with ``method`` and every method of :data:`VARIANT_METHODS` on the
+    calibration part, and runs :func:`search` on the validation part."""
+    progress = progress or NoProgress()
+    specs = specs or {}
+    calibration, held = split_validation(list(samples), validation)
+    if not held:
+        raise InputError(
+            f"{len(samples)} samples leave none to validate on: a target needs a validation split (val=0.2)"
+        )
+    methods = list(dict.fromkeys([method, *VARIANT_METHODS]))
+    made = calibrate_many(model, calibration, methods, specs=specs, input_type=input_type, threads=threads,
+                          progress=progress)
+    tables = {}
+    for name, t in made.items():
+        written = Table.parse(t.text())  # the scales as the table file holds them
+        written.report = t.report
+        tables[name] = written
+    tensors = [load_sample(s, specs, input_type) for s in held]
+    check = Validation(model, tensors, threads, fp32_storage=fp32_storage)
+    layers = [n for n in quantizable_layers(model) if f"{n}_param_0" in tables[method].weights]
+    macs = layer_macs(model, tensors[0], layers)
+    figure = target.metric if isinstance(target, Target) and metric is None else ""
+    screening = check.subset(SCREENING_SAMPLES, check.weights(figure))
+    result = search(check, screening, tables, method, macs, target, metric=metric, progress=progress)
+    full = Table(weights=dict(tables[method].weights), activations=dict(tables[method].activations))
+    full.weights.update(result.table.weights)
+    full.activations.update(result.table.activations)
+    text = result.table_text(full)
+    int8, _ = quantize(model, Table.parse(text))
+    all_int8, _ = quantize(model, tables[method])
+    return MixedResult(result, text, int8, all_int8, check)

@@ -1,0 +1,210 @@
+"""Automatic mixed precision (``target=``): the fragile layer, and only it, is kept float; the
+table comments out exactly its lines and ncnnq int8 of that table is the result; targets, metrics
+and options are checked before any work; ``verify=1`` runs the files in real ncnn."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import ncnnq
+from fragile_model import LAYERS, fragile_inputs, fragile_model
+from ncnnq.calibrate import calibrate, calibrate_many
+from ncnnq.cli import main
+from ncnnq.errors import InputError
+from ncnnq.evaluate import compare
+from ncnnq.mixed_precision import VARIANT_METHODS, variants
+from ncnnq.pipeline import quantize_model
+from ncnnq.table import Table
+from ncnnq.verify import agree
+
+
+@pytest.fixture(scope="module")
+def fragile_result():
+    return quantize_model(fragile_model(), fragile_inputs(), "kl", target="sqnr:30", optimize_first=False,
+                          threads=2, validation=0.5)
+
+
+def test_target_keeps_exactly_the_fragile_layer_float(fragile_result):
+    r = fragile_result
+    assert r.mixed is not None
+    search = r.mixed.search
+    assert search.float_layers == ("conv2",) and search.met and search.value >= 30 > search.all_int8_value
+    assert [name for name, _ in r.quantize.kept_float] == ["conv2"]
+    assert sorted(name for name, _ in r.quantize.quantized) == sorted(n for n in LAYERS if n != "conv2")
+    macs = {"conv1": 16 * 16 * 216, "conv2": 16 * 16 * 64, "conv3": 16 * 16 * 576, "conv4": 16 * 16 * 64, "fc": 80}
+    assert search.int8_mac_share == pytest.approx(1 - macs["conv2"] / sum(macs.values()))
+    # Every configuration judged is on record: all int8 fails, conv2 float meets the target, and
+    # pruning tried conv2 int8 again.
+    assert search.steps[0].float_layers == () and not search.steps[0].met
+    assert any(s.float_layers == ("conv2",) and s.met for s in search.steps)
+    assert search.steps[-1].action == "int8 again conv2" and not search.steps[-1].met
+    assert {d.name: d.precision for d in search.decisions}["conv2"] == "float"
+
+
+def test_table_comments_out_the_float_layers_and_int8_of_it_is_the_result(fragile_result, tmp_path):
+    r = fragile_result
+    lines = r.table_text.splitlines()
+    commented = [line for line in lines if line.startswith("#")]
+    assert sorted(line.split()[0] for line in commented) == ["#conv2", "#conv2_param_0"]
+    assert len(lines) == 2 * len(LAYERS)
+    model = fragile_model()
+    model.save(tmp_path / "f.param", tmp_path / "f.bin")
+    (tmp_path / "t.table").write_text(r.table_text)
+    args = [str(tmp_path / n) for n in ("f.param", "f.bin", "q.param", "q.bin", "t.table")]
+    assert main(["int8", *args]) == 0
+    assert (tmp_path / "q.param").read_text() == r.model.param_text()
+    # ... and it reaches on the validation samples what the search measured.
+    check = r.mixed.validation
+    net = ncnnq.Net(tmp_path / "q.param", tmp_path / "q.bin")
+    got = compare(check.reference, [net.run(s, ["fc"]) for s in check.samples], ["fc"])
+    assert got.sqnr_worst == pytest.approx(r.mixed.search.value, abs=1e-9)
+
+
+def test_a_task_metric_decides(fragile_result):
+    def argmax_distance(fp32, int8):
+        return -float(np.mean([abs(float(a["fc"].max()) - float(b["fc"].max())) for a, b in zip(fp32, int8)]))
+
+    r = quantize_model(fragile_model(), fragile_inputs(), "kl", target=-1e-3, metric=argmax_distance,
+                       optimize_first=False, threads=2, validation=0.5)
+    assert r.mixed is not None and r.mixed.search.met and r.mixed.search.value >= -1e-3
+    assert r.mixed.search.float_layers == ("conv2",)
+    assert r.mixed.search.target == "metric ≥ -0.001"
+
+
+def test_a_met_target_changes_nothing():
+    r = quantize_model(fragile_model(), fragile_inputs(), "kl", target="sqnr:1", optimize_first=False, threads=1)
+    assert r.mixed is not None and r.mixed.search.float_layers == () and len(r.mixed.search.steps) == 1
+    plain = quantize_model(fragile_model(), fragile_inputs(), "kl", optimize_first=False)
+    assert r.mixed.search.met and plain.mixed is None
+
+
+def test_calibrate_many_equals_one_method_at_a_time():
+    model, inputs = fragile_model(), fragile_inputs(12)
+    many = calibrate_many(model, inputs, list(VARIANT_METHODS), threads=2)
+    for method in VARIANT_METHODS:
+        one = calibrate(model, inputs, method, threads=2)
+        assert many[method].text() == one.text(), method
+
+
+def test_variants_are_distinct_and_include_absmax():
+    model, inputs = fragile_model(), fragile_inputs(12)
+    tables = calibrate_many(model, inputs, ["kl", "aciq", "mse"], threads=1)
+    found = variants(tables, "conv2")
+    keys = {(v.activation, v.weights.tobytes()) for v in found}
+    assert len(keys) == len(found) and found[0].name == "kl"
+    absmax = next(v for v in found if v.name == "absmax")
+    report = {r.layer: r for r in tables["kl"].report}["conv2"]
+    assert absmax.activation == pytest.approx(127 / report.absmax, rel=1e-6)
+
+
+def test_targets_and_options_are_checked_first(tmp_path, capsys):
+    model = fragile_model()
+    with pytest.raises(InputError, match="expected sqnr"):
+        quantize_model(model, fragile_inputs(), target="psnr:3")
+    with pytest.raises(InputError, match="metric"):
+        quantize_model(model, fragile_inputs(), target=30.0)
+    with pytest.raises(InputError, match="number the metric must reach"):
+        quantize_model(model, fragile_inputs(), target="sqnr:30", metric=lambda a, b: 0.0)
+    with pytest.raises(InputError, match="none to validate"):
+        quantize_model(model, fragile_inputs(), target="sqnr:30", validation=0.0)
+    model.save(tmp_path / "f.param", tmp_path / "f.bin")
+    folder = tmp_path / "npy"
+    folder.mkdir()
+    for k, x in enumerate(fragile_inputs(6)):
+        np.save(folder / f"{k}.npy", x)
+    base = ["quantize", str(tmp_path / "f.param"), str(tmp_path / "f.bin"), str(folder), str(tmp_path / "q.param"),
+            str(tmp_path / "q.bin"), "shape=[16,16,3]", "type=1"]
+    for bad, message in [("target=sqnr", "expected sqnr"), ("target=cos:2", "between 0 and 1"),
+                         ("verify=1", "needs target="), ("val=0.3", "needs target="),
+                         ("target=top1:0.9 val=1", "val=1"), ("target=top1:0.9 verify=2", "verify=2"),
+                         ("target=top1:0.9 target=top1:0.8", "given twice")]:
+        assert main([*base, *bad.split()]) == 2, bad
+        assert message in capsys.readouterr().err, bad
+        assert not (tmp_path / "q.param").exists()
+
+
+def test_agreement_within_noise():
+    assert agree("sqnr", 30.0, 30.9, 10) and not agree("sqnr", 30.0, 25.0, 10)
+    assert agree("sqnr", math.inf, math.inf, 10)
+    assert agree("top1", 0.9, 0.8, 10) and not agree("top1", 0.9, 0.7, 10)
+    assert agree("cos", 0.999, 0.9991, 10) and not agree("cos", 0.999, 0.99, 10)
+
+
+def test_verify_runs_the_files_in_real_ncnn(tmp_path, capsys):
+    pytest.importorskip("ncnn", reason="real ncnn (pip install ncnn) is the referee for verify=1")
+    model = fragile_model()
+    model.save(tmp_path / "f.param", tmp_path / "f.bin")
+    folder = tmp_path / "npy"
+    folder.mkdir()
+    for k, x in enumerate(fragile_inputs(20)):
+        np.save(folder / f"{k:02}.npy", x)
+    args = ["quantize", str(tmp_path / "f.param"), str(tmp_path / "f.bin"), str(folder), str(tmp_path / "q.param"),
+            str(tmp_path / "q.bin"), "shape=[16,16,3]", "type=1", "thread=1", "optimize=0", "target=sqnr:30",
+            "val=0.5", "verify=1", f"table={tmp_path / 'q.table'}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "conv2" in out and "float" in out and "target sqnr:30 met" in out
+    assert "verify in real ncnn on 10 validation samples" in out and "agree" in out and "disagree" not in out
+    assert (tmp_path / "q.table").read_text().count("#conv2") == 2
+
+
+GROUPED = """7767517
+5 5
+Input                data 0 1 data 0=8 1=8 2=16
+ConvolutionDepthWise gdw 1 1 data g 0=16 1=3 4=1 5=1 6=1152 7=2
+Pooling              pool 1 1 g pool 0=1 4=1
+InnerProduct         fc 1 1 pool fc 0=10 1=1 2=160
+Noop                 out 1 1 fc out
+"""
+"""A grouped int8 ConvolutionDepthWise with 8 outputs per group and float output: real ncnn
+1.0.20261020 returns uninitialized memory there (README, int8 inference)."""
+
+
+def test_verify_names_the_first_layer_where_the_engines_diverge(tmp_path):
+    pytest.importorskip("ncnn", reason="real ncnn (pip install ncnn) is the referee for verify=1")
+    from ncnnq.verify import verify
+
+    rng = np.random.default_rng(0)
+    for text, agrees in [(GROUPED, False), (GROUPED.replace("7=2", "7=16").replace("6=1152", "6=144"), True)]:
+        model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(5)
+        inputs = [{"data": rng.standard_normal((16, 8, 8)).astype(np.float32)} for _ in range(4)]
+        table = Table.parse(calibrate(model, [x["data"] for x in inputs], "kl").text())
+        int8, _ = ncnnq.quantize(model, table)
+        ncnnq.save_int8(int8, tmp_path / "q.param", tmp_path / "q.bin")
+        fp32 = ncnnq.Net(model)
+        reference = [fp32.run(x, ["out"]) for x in inputs]
+        v = verify(tmp_path / "q.param", tmp_path / "q.bin", inputs, reference, ["out"], "sqnr")
+        assert v.agree == agrees
+        if agrees:
+            assert v.divergence is None and v.ncnn_value == pytest.approx(v.ncnnq_value, abs=0.5)
+        else:
+            assert v.divergence is not None and (v.divergence.layer, v.divergence.blob) == ("gdw", "g")
+            assert v.ncnnq_value > 20 and not v.ncnn_value > 20
+
+
+def test_the_float_prefix_search_finds_the_smallest_prefix():
+    from ncnnq.mixed_precision import _smallest_prefix, predicted_prefix
+
+    tried: list[int] = []
+    for need in (1, 3, 7, 8, 20):
+
+        def trial(k: int, need: int = need) -> tuple[bool, float, object]:
+            tried.append(k)
+            return k >= need, float(k), None
+
+        for start in (1, 5, 30):
+            tried.clear()
+            k, value, _ = _smallest_prefix(trial, start, 20, (0.0, None))  # type: ignore[arg-type]
+            assert k == need and value == need
+            assert len(tried) <= 2 * 5 + 2
+    k, value, _ = _smallest_prefix(lambda k: (False, -1.0, None), 1, 6, (0.0, None))  # type: ignore[arg-type,return-value]
+    assert k == 6 and value == -1.0
+    # Independent noise: 10 dB to gain needs 90 % of it gone.
+    gains = {"a": 10 * math.log10(1 / 0.5), "b": 10 * math.log10(1 / 0.55), "c": 1.0}  # 50 %, 45 %
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 23.0) == 1
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 30.0) == 2
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 60.0) == 3
+    assert predicted_prefix(["a", "b", "c"], gains, 20.0, None) == 1
