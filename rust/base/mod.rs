@@ -5,6 +5,8 @@
 pub mod activation;
 pub mod alloc;
 pub mod geometry;
+pub mod parallel;
+pub mod recycling_alloc;
 pub mod tensor;
 
 pub use activation::Activation;
