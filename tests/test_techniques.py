@@ -120,14 +120,19 @@ Convolution          conv2 1 1 c1 c2 0=8 1=1 5=1 6=64
 Pooling              gap 1 1 c2 gap 0=1 4=1
 Noop                 out 1 1 c2 out
 """
+PADDED_READER = ("conv2 1 1 c1 c2 0=8 1=1 5=1 6=64", "conv2 1 1 c1 c2 0=8 1=3 3=2 4=1 5=1 6=576")
+"""conv2 as a padded 3x3 convolution (stride 2: 8-bit weights, not ncnn's 6-bit 3x3 stride 1)."""
 
 
-def test_shift_keeps_the_function_doubles_the_readers_scale_and_halves_its_error():
-    model = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(2)
+@pytest.mark.parametrize("padded", [False, True])
+def test_shift_keeps_the_function_doubles_the_readers_scale_and_halves_its_error(padded):
+    text = SHIFTED.replace(*PADDED_READER) if padded else SHIFTED
+    model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(2)
     samples = inputs(16, shape=(4, 10, 10))
     table = calibrate(model, [s["data"] for s in samples], "kl")
     moved, new_table, report = shift.shift(model, table)
     assert [g.readers for g in report.groups] == [["conv2"]]
+    assert [layer.type for layer in moved.layers if layer.type == "Padding"] == (["Padding"] if padded else [])
     assert new_table.activations["conv2"] == pytest.approx(2 * table.activations["conv2"], rel=1e-5)
     held = inputs(6, seed=5, shape=(4, 10, 10))
     assert compare(outputs(model, held, ["out"]), outputs(moved, held, ["out"]), ["out"]).cosine_min >= 0.99999
@@ -185,7 +190,7 @@ def test_bias_correction_removes_a_constructed_channel_bias_error():
 
 
 def test_learned_rounding_lowers_a_layers_output_error():
-    text = SHIFTED.replace("conv2 1 1 c1 c2 0=8 1=1 5=1 6=64", "conv2 1 1 c1 c2 0=8 1=3 4=1 5=1 6=576")
+    text = SHIFTED.replace(PADDED_READER[0], "conv2 1 1 c1 c2 0=8 1=3 4=1 5=1 6=576")
     model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(6)
     samples = inputs(16, shape=(4, 10, 10))
     table = coarse_table(model, samples, "conv2", 6.0)

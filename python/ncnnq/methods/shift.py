@@ -16,9 +16,13 @@ A blob is shifted only when that stays exact: its producers are Convolution, Con
 or InnerProduct layers with a fused ReLU (or Clip from 0) and a bias, all of them shifted alike;
 between them and their readers only Split, Concat (channels), max Pooling and global average
 Pooling, which commute with subtracting a constant; every reader is a quantizable layer that
-does not pad (a padded border would read 0 where the shifted blob means −c: real ncnn's int8
-padding does not take an arbitrary value, see README), has a bias, and reads the blob with the
-same input scale as the others. Blobs reaching a model output are never shifted.
+has a bias and reads the blob with the same input scale as the others. Blobs reaching a model
+output are never shifted.
+
+A reader that pads (3x3 convolutions) would read 0 at the border where the shifted blob means −c,
+and an int8 convolution pads its int8 input with zeros. So its padding moves into a Padding layer
+in front of it, filling with −c in float (which the int8 layer then quantizes to −127 exactly):
+still layers every ncnn runs.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .._native import Layer, Model
-from ..graph import QUANTIZABLE, consumers, fp32_copy, producers
+from ..graph import PADS, QUANTIZABLE, consumers, explicit_padding, fp32_copy, producers
 from ..table import Table, stored_scale
 from .weights import int_param
 
@@ -58,7 +62,14 @@ class Report:
 def _pads(layer: Layer) -> bool:
     if layer.type == "InnerProduct":
         return False
-    return any(layer.param(i) not in (0, None) for i in (4, 14, 15, 16))
+    return any(layer.param(i) not in (0, None) for i in PADS.values())
+
+
+def _paddable(layer: Layer) -> bool:
+    """Whether ``layer``'s zero padding can become a Padding layer of another value (explicit,
+    non-negative pads, pad value 0)."""
+    pads = [layer.param(i) for i in PADS.values()]
+    return all(isinstance(p, int) and p >= 0 for p in pads) and layer.param(18) in (0, 0.0, None)
 
 
 def _passes(layer: Layer) -> bool:
@@ -154,7 +165,7 @@ def plan(model: Model, table: Table) -> list[Group]:
             for r in readers:
                 if r.name in group_readers:
                     continue
-                if _pads(r) or "bias" not in r.weights or r.name not in table.activations:
+                if (_pads(r) and not _paddable(r)) or "bias" not in r.weights or r.name not in table.activations:
                     ok = False
                     break
                 group_readers[r.name] = r
@@ -181,13 +192,15 @@ def plan(model: Model, table: Table) -> list[Group]:
 def shift(model: Model, table: Table) -> tuple[Model, Table, Report]:
     """A copy of ``model`` computing the same function with every shiftable blob centred, and
     the table for it (the readers' input scales doubled, as the table file holds them)."""
-    out = fp32_copy(model)
     new = Table(dict(table.weights), dict(table.activations), [replace(r) for r in table.report])
-    report = Report()
-    for group in plan(out, table):
-        scale = table.activations[group.readers[0]]
-        doubled = stored_scale(2.0 * scale)
-        c = 127.0 / doubled
+    report = Report(plan(model, table))
+    for group in report.groups:
+        group.shift = 127.0 / stored_scale(2.0 * table.activations[group.readers[0]])
+    padded = {r: -g.shift for g in report.groups for r in g.readers if _pads(model.layer(r))}
+    out = explicit_padding(model, padded) if padded else fp32_copy(model)
+    for group in report.groups:
+        doubled = stored_scale(2.0 * table.activations[group.readers[0]])
+        c = group.shift
         for name in group.producers:
             layer = out.layer(name)
             layer.set_weight("bias", np.asarray(layer.weights["bias"], dtype=np.float64) - c)
@@ -199,8 +212,6 @@ def shift(model: Model, table: Table) -> tuple[Model, Table, Report]:
             w = np.asarray(layer.weights["weight"], dtype=np.float64).reshape(int_param(layer, 0), -1)
             layer.set_weight("bias", np.asarray(layer.weights["bias"], dtype=np.float64) + c * w.sum(axis=1))
             new.activations[name] = doubled
-        group.shift = c
-        report.groups.append(group)
     for r in new.report:
         if r.layer in report.shifts:
             r.scale = new.activations[r.layer]
