@@ -64,23 +64,24 @@ class Score:
 
     metric: str
     quality: Quality
+    classifier: bool = False
+    """Whether the model's output is one vector of scores (top-1 agreement is then shown)."""
 
     @property
     def value(self) -> float:
         return self.quality.value(self.metric)
 
     def key(self) -> tuple[float, float]:
-        """Sort key, larger is better: the metric, then a finer figure that breaks its ties (top-1
-        agreement moves in steps of one sample): the mean output SQNR."""
+        """Sort key, larger is better: the metric, then the mean output SQNR, which breaks its ties
+        (top-1 agreement moves in steps of one sample)."""
         finer = self.quality.sqnr_mean
         return (self.value, finer if math.isfinite(finer) else math.copysign(1e9, finer))
 
     def __str__(self) -> str:
         q = self.quality
-        main = {"top1": f"top-1 agreement {q.top1:.1%}", "cos": f"cosine min {q.cosine_min:.5f}"}.get(
-            self.metric, f"worst output SQNR {q.sqnr_worst:.2f} dB"
-        )
-        return f"{main} (output SQNR mean {q.sqnr_mean:.2f} dB, worst {q.sqnr_worst:.2f} dB; {q.samples} samples)"
+        top1 = f"top-1 agreement {q.top1:.1%}, " if self.classifier or self.metric == "top1" else ""
+        cos = f"cosine min {q.cosine_min:.5f}, " if self.metric == "cos" else ""
+        return f"{top1}{cos}output SQNR mean {q.sqnr_mean:.2f} dB, worst {q.sqnr_worst:.2f} dB ({q.samples} samples)"
 
 
 @dataclass
@@ -260,7 +261,7 @@ class _Run:
         self.progress.start(f"validating {result.method}", None)
         quality = check.measure([result.config()])[0]
         self.progress.finish()
-        return Score(self.metric, quality)
+        return Score(self.metric, quality, classifier_output(check.reference[0]))
 
 
 def calibrate_model(
@@ -278,9 +279,9 @@ def calibrate_model(
 ) -> Calibration:
     """Calibrates ``model`` (fp32) with ``method`` (a base method, techniques added with ``+``, or
     ``auto``) on ``inputs``. A fraction ``validation`` of the samples, spread over them, is kept out
-    of calibration and scores the result (``metric``: ``top1``, ``sqnr`` or ``cos``; by default
-    top-1 agreement for a classifier's single vector output, the worst output's pooled SQNR
-    otherwise). ``fp32``: the int8 model stores float arrays as fp32."""
+    of calibration and scores the result (``metric``: ``sqnr``, the worst output's pooled SQNR, by
+    default; ``top1`` or ``cos``; ties go to the higher mean output SQNR). ``fp32``: the int8 model
+    stores float arrays as fp32."""
     recipe = parse_method(method)
     progress = progress or NoProgress()
     specs = specs or {}
@@ -296,7 +297,7 @@ def calibrate_model(
     check = None
     if held:
         check = Validation(model, [load(s) for s in _spread(held, MAX_VALIDATION)], threads, fp32_storage=fp32)
-    chosen = _metric(metric, check)
+    chosen = _metric(metric)
     recipes = [recipe] if recipe is not None else [r for r in map(parse_method, AUTO_CANDIDATES) if r is not None]
     bases = list(dict.fromkeys(r.base for r in recipes))
     run = _Run(model, calibration, load, specs, input_type, threads, progress, fp32, check, chosen, bases)
@@ -305,14 +306,14 @@ def calibrate_model(
     return _auto(run, recipes)
 
 
-def _metric(metric: str | None, check: Validation | None) -> str:
-    if metric is not None:
-        if metric not in METRICS:
-            raise InputError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
-        return metric
-    if check is not None and classifier_output(check.reference[0]):
-        return "top1"
-    return "sqnr"
+def _metric(metric: str | None) -> str:
+    """The figure candidates are ranked by: the worst output's pooled SQNR unless told otherwise
+    (finer than top-1 agreement on a few dozen samples, which moves by whole samples)."""
+    if metric is None:
+        return "sqnr"
+    if metric not in METRICS:
+        raise InputError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    return metric
 
 
 def _auto(run: _Run, recipes: Sequence[Recipe]) -> Calibration:

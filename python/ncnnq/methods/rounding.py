@@ -20,6 +20,9 @@ import numpy.typing as npt
 from .layerwise import LayerInputs
 
 MAX_FLIPS_PER_WEIGHT = 2
+MAX_ROUNDS = 256
+"""Rounds of the search: each flips at most one weight per output channel; the first rounds take
+the largest gains, so capping bounds the time of wide layers at little cost."""
 HELD_OUT = 4
 """Every HELD_OUT-th position is kept out of the search, to judge it."""
 
@@ -46,32 +49,36 @@ def search(
     starting from ``start``, minimizing Σ_positions (q_o · x_g(o) - target_o)² for each output o:
     x (groups, rows, positions) the inputs, target (outputs, positions), groups[o] the group of
     output o. Steepest descent on the Gram matrix: each round, every output flips the one weight
-    that lowers its error most, until none does."""
+    that lowers its error most, until none does (at most MAX_ROUNDS rounds).
+
+    A flip moves a weight by d = ±1 (towards its other candidate), changing the error by
+    d·(2·grad + d·diag) = 2·d·grad + diag, grad the error's gradient: one multiply-add per
+    weight and round, in float32."""
     x32 = x.astype(np.float32)
-    gram = np.matmul(x32, np.swapaxes(x32, 1, 2)).astype(np.float64)  # (groups, rows, rows)
-    cross = np.empty(start.shape)
+    gram = np.matmul(x32, np.swapaxes(x32, 1, 2))  # (groups, rows, rows)
+    cross = np.empty(start.shape, dtype=np.float32)
     for g in range(x.shape[0]):
         rows = groups == g
         cross[rows] = target[rows].astype(np.float32) @ x32[g].T
     q = start.copy()
     one_group = x.shape[0] == 1
-    grad = (q @ gram[0] if one_group else np.einsum("or,ors->os", q, gram[groups])) - cross
+    q32 = q.astype(np.float32)
+    grad = (q32 @ gram[0] if one_group else np.einsum("or,ors->os", q32, gram[groups])) - cross
     diag = np.einsum("grr->gr", gram)[groups]
-    swap = 2.0 * low + 1.0  # the sum of an entry's two candidates
-    tolerance = 1e-9 * np.maximum(1.0, diag)
+    d = (2.0 * low + 1.0 - 2.0 * q).astype(np.float32)  # +1 at the low candidate, -1 at the high one
+    # Entries that may not move never gain; a flip must gain more than rounding noise.
+    cost = np.where(movable, diag, np.inf).astype(np.float32) + np.float32(1e-6) * np.maximum(1.0, diag)
     active = np.arange(q.shape[0])
-    for _ in range(q.shape[1] * MAX_FLIPS_PER_WEIGHT):
-        d = np.where(movable[active], swap[active] - 2.0 * q[active], 0.0)
-        gain = d * (2.0 * grad[active] + d * diag[active])
-        gain = np.where(gain < -tolerance[active], gain, 0.0)
+    for _ in range(min(MAX_ROUNDS, q.shape[1] * MAX_FLIPS_PER_WEIGHT)):
+        gain = 2.0 * d[active] * grad[active] + cost[active]
         k = np.argmin(gain, axis=1)
-        rows = np.arange(len(active))
-        improving = gain[rows, k] < 0
+        improving = gain[np.arange(len(active)), k] < 0
         if not improving.any():
             break
-        active, k, rows = active[improving], k[improving], rows[improving]
-        step = d[rows, k]
+        active, k = active[improving], k[improving]
+        step = d[active, k]
         q[active, k] += step
+        d[active, k] = -step
         grad[active] += step[:, None] * (gram[0, k] if one_group else gram[groups[active], k])
     return np.asarray(q, dtype=np.float64)
 
