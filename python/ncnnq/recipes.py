@@ -22,12 +22,12 @@ import numpy.typing as npt
 
 from . import _native
 from ._native import LayerProbe, Model, QuantizeReport
-from .calibrate import calibrate_many
+from .calibrate import calibrate_many, calibrated_layers
 from .errors import InputError
 from .evaluate import Outputs, Quality
 from .graph import fp32_copy
 from .images import InputSpec
-from .methods import equalization, shift
+from .methods import eq, equalization, shift
 from .methods.bias_correction import corrected_bias
 from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
 from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
@@ -43,6 +43,8 @@ DEFAULT_VALIDATION = 0.2
 MAX_VALIDATION = 100
 """Validation samples kept (spread over the validation part): enough to rank methods, and the
 fp32 outputs they need stay bounded whatever the number of images."""
+SEARCHED = ("eq", "best")
+"""Base methods whose scales are searched on the int8 layers' outputs (methods/eq.py)."""
 AUTO_CANDIDATES = ("kl", "kl+cle+shift+round+bc", "best+cle+shift+round+bc")
 """What ``auto`` tries, in this order (ties keep the earlier): ncnn's kl, so that auto is never
 worse than it on the validation samples, and the strongest settings on both weight-scale rules."""
@@ -238,6 +240,10 @@ class _Run:
         shift_report = None
         if recipe.has("shift"):
             model, table, shift_report = shift.shift(model, table)
+            if recipe.base in SEARCHED and shift_report.groups:
+                # The searched scales were chosen for the unshifted inputs: shifted ones have twice the
+                # levels, which moves the best clipping point. Search again on the shifted model.
+                eq.equalize(model, calibrated_layers(model), table, self.decoded(), self.threads, self.progress)
         shifts = shift_report.shifts if shift_report else {}
         if recipe.has("round") or recipe.has("bc"):
             rounding, bias = recipe.has("round"), recipe.has("bc")
