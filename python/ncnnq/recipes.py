@@ -206,7 +206,7 @@ class _Run:
     bases: Sequence[str]
     """The base methods every candidate needs, calibrated in one statistics pass per model."""
     _models: dict[bool, tuple[Model, equalization.Report | None]] = field(default_factory=dict)
-    _tables: dict[tuple[bool, str], Table] = field(default_factory=dict)
+    _tables: dict[tuple[bool, bool, str], Table] = field(default_factory=dict)
     _decoded: list[Tensors] | None = None
 
     def decoded(self) -> list[Tensors]:
@@ -225,24 +225,25 @@ class _Run:
                 self._models[cle] = (self.model, None)
         return self._models[cle]
 
-    def table(self, cle: bool, base: str) -> Table:
-        if (cle, base) not in self._tables:
+    def table(self, cle: bool, base: str, refine: bool) -> Table:
+        """The base method's table for the (equalized) model; ``refine``: with its search (eq's)."""
+        if (cle, refine, base) not in self._tables:
             model, _ = self.base_model(cle)
             bases = list(dict.fromkeys([base, *self.bases]))
             made = calibrate_many(model, self.calibration, bases, specs=self.specs, input_type=self.input_type,
-                                  threads=self.threads, progress=self.progress)
-            self._tables.update({(cle, b): t for b, t in made.items()})
-        return self._tables[(cle, base)]
+                                  threads=self.threads, progress=self.progress, refine=refine)
+            self._tables.update({(cle, refine, b): t for b, t in made.items()})
+        return self._tables[(cle, refine, base)]
 
     def run(self, recipe: Recipe) -> Calibration:
         model, eq_report = self.base_model(recipe.has("cle"))
-        table = self.table(recipe.has("cle"), recipe.base)
+        # A searched base (eq, best) searches after the shift: shifted inputs have twice the levels,
+        # which moves the best clipping point.
+        table = self.table(recipe.has("cle"), recipe.base, refine=not recipe.has("shift"))
         shift_report = None
         if recipe.has("shift"):
             model, table, shift_report = shift.shift(model, table)
-            if recipe.base in SEARCHED and shift_report.groups:
-                # The searched scales were chosen for the unshifted inputs: shifted ones have twice the
-                # levels, which moves the best clipping point. Search again on the shifted model.
+            if recipe.base in SEARCHED:
                 eq.equalize(model, calibrated_layers(model), table, self.decoded(), self.threads, self.progress)
         shifts = shift_report.shifts if shift_report else {}
         if recipe.has("round") or recipe.has("bc"):

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from .layerwise import LayerInputs
 
 MAX_FLIPS_PER_WEIGHT = 2
-MAX_ROUNDS = 256
+MAX_ROUNDS = 64
 """Rounds of the search: each flips at most one weight per output channel; the first rounds take
 the largest gains, so capping bounds the time of wide layers at little cost."""
 HELD_OUT = 4
@@ -68,18 +68,26 @@ def search(
     d = (2.0 * low + 1.0 - 2.0 * q).astype(np.float32)  # +1 at the low candidate, -1 at the high one
     # Entries that may not move never gain; a flip must gain more than rounding noise.
     cost = np.where(movable, diag, np.inf).astype(np.float32) + np.float32(1e-6) * np.maximum(1.0, diag)
+    # Outputs are independent: one without an improving flip is done for good. The arrays of the
+    # outputs still searching are compacted when a quarter of them has finished.
     active = np.arange(q.shape[0])
+    qa, da, ga, ca = q, d, grad, cost
     for _ in range(min(MAX_ROUNDS, q.shape[1] * MAX_FLIPS_PER_WEIGHT)):
-        gain = 2.0 * d[active] * grad[active] + cost[active]
+        gain = 2.0 * da * ga + ca
         k = np.argmin(gain, axis=1)
-        improving = gain[np.arange(len(active)), k] < 0
+        rows = np.arange(len(active))
+        improving = gain[rows, k] < 0
         if not improving.any():
             break
-        active, k = active[improving], k[improving]
-        step = d[active, k]
-        q[active, k] += step
-        d[active, k] = -step
-        grad[active] += step[:, None] * (gram[0, k] if one_group else gram[groups[active], k])
+        if improving.mean() < 0.75:
+            q[active] = qa
+            active, qa, da, ga, ca, k = (a[improving] for a in (active, qa, da, ga, ca, k))
+            rows, improving = np.arange(len(active)), np.ones(len(active), dtype=bool)
+        step = np.where(improving, da[rows, k], np.float32(0.0))
+        qa[rows, k] += step
+        da[rows, k] = np.where(improving, -da[rows, k], da[rows, k])
+        ga += step[:, None] * (gram[0, k] if one_group else gram[groups[active], k])
+    q[active] = qa
     return np.asarray(q, dtype=np.float64)
 
 
