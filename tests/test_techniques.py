@@ -281,3 +281,34 @@ def test_the_command_line_takes_recipes_and_refuses_them_for_a_table(tmp_path, c
     assert "need ncnnq quantize" in capsys.readouterr().err
     assert main([*args[:-2], "method=kl+nothing"]) == 2
     assert "unknown technique" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["squeezenet", "nanodet"])
+def test_the_strongest_recipe_beats_kl_on_held_out_images_in_real_ncnn(shared, key, tmp_path):
+    # The protocol of benches/accuracy.py on fewer images: the tool gets even-indexed JPEGs, real
+    # ncnn runs the written files and the fp32 model on odd-indexed ones.
+    pytest.importorskip("ncnn", reason="real ncnn (pip install ncnn) is the referee for the written files")
+    from ncnnq.images import InputSpec, image_tensor
+    from ncnnq.verify import load_ncnn, run_ncnn
+
+    name, spec = {  # as shared/data/reference/README.md gives them
+        "squeezenet": ("squeezenet_v1.1", InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))),
+        "nanodet": ("nanodet_m", InputSpec((320, 320, 3), "BGR", (103.53, 116.28, 123.675),
+                                           (0.017429, 0.017507, 0.017125))),
+    }[key]
+    param, bin_path = shared / "models" / f"{name}.param", shared / "models" / f"{name}.bin"
+    model = ncnnq.Model.load(param, bin_path)
+    images = sorted((shared / "imagenet-sample").glob("*.JPEG"))
+    given, held = images[0:160:2], images[1:80:2]
+    outs = list(model.outputs)
+    tensors = [{model.inputs[0]: image_tensor(p, spec)} for p in held]
+    reference = [run_ncnn(load_ncnn(param, bin_path), t, outs) for t in tensors]
+    figures = {}
+    for method in ("kl", "best+cle+shift+round+bc"):
+        result = quantize_model(model, given, method, specs=[spec], threads=2)
+        ncnnq.save_int8(result.model, tmp_path / "q.param", tmp_path / "q.bin")
+        net = load_ncnn(tmp_path / "q.param", tmp_path / "q.bin")
+        figures[method] = compare(reference, [run_ncnn(net, t, outs) for t in tensors], outs)
+    assert figures["best+cle+shift+round+bc"].sqnr_mean > figures["kl"].sqnr_mean + 3
+    assert figures["best+cle+shift+round+bc"].sqnr_worst > figures["kl"].sqnr_worst + 3
