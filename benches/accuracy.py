@@ -107,7 +107,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, method, q, seconds, chosen in rows:
         top1 = f"{q.top1:.1%}" if name.startswith("squeezenet") else ""
-        label = method if chosen == method else f"{method}: {chosen.removeprefix('auto ')}"
+        label = method if chosen == method else f"{method} → {chosen.removeprefix('auto (').removesuffix(')')}"
         print(f"| {name} | {label} | {top1} | {q.sqnr_mean:.1f} / {q.sqnr_worst:.1f} | {seconds:.1f} s |")
 
 
