@@ -85,6 +85,8 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
         render.optimize_report(console, "optimize", result.optimize)
     if result.mixed is None:
         render.calibration_report(console, result.table)
+    if result.calibration is not None:
+        render.recipe_report(console, result.calibration)
     storage = "fp32" if parsed.fp32 else "fp16"
     files: list[tuple[str | Path, bytes | str]] = [
         (parsed.out_param, result.model.param_text()),
