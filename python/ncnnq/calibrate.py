@@ -172,9 +172,11 @@ def calibrate_many(
     threads: int | None = None,
     two_pass: bool = False,
     progress: Progress | None = None,
+    refine: bool = True,
 ) -> dict[str, Table]:
     """A table per method, as :func:`calibrate` makes each, with one statistics pass over the
-    inputs for all methods that need the same statistics."""
+    inputs for all methods that need the same statistics. ``refine=False`` skips the searches
+    that refine a finished table (eq's), for callers that change the model first and search then."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise InputError(f"method must be one of {', '.join(METHODS)}, not {unknown[0]!r}")
@@ -222,7 +224,7 @@ def calibrate_many(
             report = _report(layer, stats[layer.bottoms[0]], thresholds[layer.bottoms[0]])
             table.activations[layer.name] = report.scale
             table.report.append(report)
-        if chosen.refine is not None:
+        if chosen.refine is not None and refine:
             chosen.refine(RefineInput(model, layers, table, samples, runner.load, threads, progress))
         table.weights.update(static_scales(model.layers))
         # The scales as the table file stores them, so that quantizing this table or the file written

@@ -19,7 +19,7 @@ from .._native import MAX_THREADS, Model
 from ..errors import InputError
 from ..evaluate import Target
 from ..images import InputSpec
-from ..methods.registry import METHODS
+from ..methods.registry import METHODS, changes_weights, parse_method
 from ..runner import RunOptions
 
 PIXEL_FORMATS = ("BGR", "RGB", "GRAY", "RGBA", "BGRA", "RAW")
@@ -28,8 +28,8 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 TABLE_USAGE = "ncnnq table model.param model.bin [list.txt[,list2.txt...]] out.table [key=value ...]"
 QUANTIZE_USAGE = (
     "ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
-    f"shape=[..] pixel=BGR thread=N method={'|'.join(METHODS)} [optimize=1] [table=out.table] [fp32=0] "
-    "[target=sqnr:30|cos:0.999|top1:0.99 [val=0.2] [verify=1]]"
+    "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best[+cle][+shift][+round][+bc]|auto [optimize=1] "
+    "[table=out.table] [fp32=0] [val=0.2] [target=sqnr:30|cos:0.999|top1:0.99 [verify=1]]"
 )
 ANALYZE_USAGE = (
     "ncnnq analyze model.param model.bin images/|list.txt[,...] [existing.table] mean=[..] norm=[..] shape=[..] "
@@ -135,8 +135,9 @@ class TableOptions:
         return "npy" if self.type == 1 else "image"
 
 
-def parse_table_options(tokens: Sequence[str]) -> TableOptions:
-    """Parses ncnn2table's ``key=value`` tokens."""
+def parse_table_options(tokens: Sequence[str], recipes: bool = False) -> TableOptions:
+    """Parses ncnn2table's ``key=value`` tokens (``recipes``: ``method=`` may also add techniques
+    to a base method or be ``auto``, which change weights and biases beyond a table)."""
     values: dict[str, Any] = {}
     for token in tokens:
         key, sep, value = token.partition("=")
@@ -157,8 +158,11 @@ def parse_table_options(tokens: Sequence[str]) -> TableOptions:
         elif key == "thread":
             values[key] = _threads(key, value)
         elif key == "method":
-            if value not in METHODS:
-                raise InputError(f"option method={value}: must be one of {', '.join(METHODS)}")
+            if recipes and changes_weights(value):
+                parse_method(value)
+            elif value not in METHODS:
+                also = "" if recipes else " (techniques like kl+bc and auto need ncnnq quantize)"
+                raise InputError(f"option method={value}: must be one of {', '.join(METHODS)}{also}")
             values[key] = value
         elif key == "type":
             values[key] = _int(key, value, (0, 1))
@@ -278,12 +282,15 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
         raise InputError("usage: " + QUANTIZE_USAGE)
     in_param, in_bin, list_spec, out_param, out_bin = positional
     extras, table_tokens = _split_extras(keyed, _QUANTIZE_EXTRAS)
-    options = parse_table_options(table_tokens)
+    options = parse_table_options(table_tokens, recipes=True)
     target = Target.parse(extras["target"]) if extras["target"] else None
+    if target is not None and changes_weights(options.method):
+        raise InputError(f"option target= takes a base method ({', '.join(METHODS)}), not method={options.method}")
     given = {token.partition("=")[0] for token in keyed}
-    for key in ("val", "verify"):
-        if key in given and target is None:
-            raise InputError(f"option {key} needs target= (automatic mixed precision)")
+    if "verify" in given and target is None:
+        raise InputError("option verify needs target= (automatic mixed precision)")
+    if "val" in given and target is None and not changes_weights(options.method):
+        raise InputError("option val needs target= or a method with techniques or auto (method=kl+bc, method=auto)")
     return QuantizeArgs(
         in_param,
         in_bin,

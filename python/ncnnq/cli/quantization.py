@@ -79,6 +79,8 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
         render.optimize_report(console, "optimize", result.optimize)
     if result.mixed is None:
         render.calibration_report(console, result.table)
+    if result.calibration is not None:
+        render.recipe_report(console, result.calibration)
     result.save(parsed.out_param, parsed.out_bin, parsed.table, fp32=parsed.fp32)
     render.quantize_report(console, result.quantize)
     render.wrote(console, [parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))

@@ -36,6 +36,7 @@ from ..evaluate import Agreement
 from ..int8 import QuantizeReport
 from ..mixed_precision import MixedPrecision
 from ..optimize import OptimizeReport
+from ..recipes import Calibration
 from ..runner import BenchResult, OutputSummary
 from ..summary import ModelSummary
 from ..table import Table
@@ -320,6 +321,23 @@ def quantize_report(console: Console, report: QuantizeReport) -> None:
         line(console, f"  float: {name} ({reason})")
     for w in report.warnings:
         warning(console, w)
+
+
+def recipe_report(console: Console, calibration: Calibration) -> None:
+    """What the techniques changed and the figures on the validation samples (``auto``: every
+    candidate's)."""
+    o = calibration.overrides
+    eq, sh = calibration.equalization, calibration.shift
+    line(console, f"method [bold]{calibration.method}[/]: "
+         f"{len(eq.scaled) if eq else 0} layers' channels equalized, "
+         f"{len(sh.groups) if sh else 0} blobs shifted, "
+         f"{len(o.weights)} layers' int8 weights rounded by search, {len(o.biases)} biases changed")
+    for name, score in calibration.candidates:
+        line(console, f"  candidate {name}: {score}")
+    if calibration.validation is not None:
+        line(console, f"validation: {calibration.validation}")
+    if eq or sh:
+        line(console, "  the table belongs to the equalized fp32 model (it computes the same function as the input)")
 
 
 # --- analyze -------------------------------------------------------------------------------------
