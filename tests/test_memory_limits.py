@@ -78,3 +78,37 @@ def test_random_weights_larger_than_memory_exit_2(tmp_path: Path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "out of memory" in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.param"]
+
+
+CACHE_THEN_OTHER_SHAPE = """
+    import resource, sys
+    import numpy as np, ncnnq
+
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+
+    net = ncnnq.Net({param!r}, {bin!r}, threads=1)
+    net.run({{"data": np.ones((3, 64, 64), np.float32)}}, ["prob"])
+    big, smaller = np.ones((3, 1400, 1400), np.float32), np.ones((3, 1300, 1300), np.float32)
+    base = status("VmSize")
+    limit = {limit}
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (base + limit, base + limit))
+    net.run({{"data": big}}, ["prob"])
+    print(status("VmPeak") - base)
+    net.run({{"data": smaller}}, ["prob"])  # other sizes: the freed blocks of the first run do not fit
+    print("smaller ran")
+"""
+
+
+def test_freed_blocks_kept_for_reuse_give_way_when_memory_runs_out():
+    """The allocator keeps large freed blocks for the next run (up to 512 MiB). Under a memory
+    limit that fits one run but not a run beside the first run's kept blocks, the second run must
+    get them back instead of failing with MemoryError."""
+    measure = _python(CACHE_THEN_OTHER_SHAPE.format(param=PARAM, bin=BIN, limit=0), 8 * GB)
+    assert measure.returncode == 0, measure.stderr[-2000:]
+    first_run = int(measure.stdout.splitlines()[0])  # address space the first run took (and then kept)
+    r = _python(CACHE_THEN_OTHER_SHAPE.format(param=PARAM, bin=BIN, limit=int(first_run * 1.3)), 8 * GB)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "smaller ran", r.stdout + r.stderr[-2000:]

@@ -111,6 +111,24 @@ impl Recycling {
         }
     }
 
+    /// Gives every cached block back to the system; whether there was any.
+    fn release(&self) -> bool {
+        let mut taken = [Block { ptr: ptr::null_mut(), size: 0, align: 0 }; SLOTS];
+        let n = {
+            let mut c = self.cache();
+            let n = c.len;
+            taken[..n].copy_from_slice(&c.blocks[..n]);
+            c.len = 0;
+            c.bytes = 0;
+            n
+        };
+        for b in &taken[..n] {
+            // SAFETY: every cached block came from System with exactly this size and alignment.
+            unsafe { System.dealloc(b.ptr, Layout::from_size_align_unchecked(b.size, b.align)) };
+        }
+        n > 0
+    }
+
     /// Blocks held in the cache and their bytes.
     pub fn cached(&self) -> (usize, usize) {
         let c = self.cache();
@@ -127,17 +145,27 @@ impl Recycling {
             }
             return p;
         }
-        // SAFETY: size is non-zero and, rounded up from a valid layout's size, stays far below
-        // isize::MAX for any request the system could serve.
+        if size > isize::MAX as usize - (layout.align() - 1) {
+            return ptr::null_mut(); // rounded up past what a layout may describe: no system has it
+        }
+        // SAFETY: size is non-zero and, with the check above, a valid layout's size.
         let class = unsafe { Layout::from_size_align_unchecked(size, layout.align()) };
         // SAFETY: a non-zero layout.
-        unsafe {
+        let fresh = || unsafe {
             if zeroed {
                 System.alloc_zeroed(class)
             } else {
                 System.alloc(class)
             }
+        };
+        let p = fresh();
+        // Out of memory (or address space) while the cache holds blocks of other classes: they
+        // are memory this request may need, so give them back and ask once more, rather than
+        // report out of memory with hundreds of MB idle here.
+        if p.is_null() && self.release() {
+            return fresh();
         }
+        p
     }
 }
 
@@ -244,6 +272,23 @@ mod tests {
             a.dealloc(r, layout(3 << 20));
             a.dealloc(s, wide);
             assert_eq!(a.cached().0, 3);
+        }
+    }
+
+    #[test]
+    fn release_gives_every_cached_block_back() {
+        let a = Recycling::new();
+        unsafe {
+            for size in [1 << 20, 3 << 20, 5 << 20] {
+                let p = a.alloc(layout(size));
+                a.dealloc(p, layout(size));
+            }
+            assert_eq!(a.cached().0, 3);
+            assert!(a.release());
+            assert_eq!(a.cached(), (0, 0));
+            assert!(!a.release(), "nothing left to give back");
+            // A request no system can serve is null, not a layout past isize::MAX.
+            assert!(a.alloc(Layout::from_size_align(isize::MAX as usize - 4096, 4096).unwrap()).is_null());
         }
     }
 
