@@ -186,7 +186,7 @@ def test_verify_names_the_first_layer_where_the_engines_diverge(tmp_path):
 
 
 def test_the_float_prefix_search_finds_the_smallest_prefix():
-    from ncnnq.mixed_precision import _smallest_prefix, predicted_prefix
+    from ncnnq.mixed_precision import _smallest_prefix, noise_order, predicted_prefix
 
     tried: list[int] = []
     for need in (1, 3, 7, 8, 20):
@@ -202,9 +202,36 @@ def test_the_float_prefix_search_finds_the_smallest_prefix():
             assert len(tried) <= 2 * 5 + 2
     k, value, _ = _smallest_prefix(lambda k: (False, -1.0, None), 1, 6, (0.0, None))  # type: ignore[arg-type,return-value]
     assert k == 6 and value == -1.0
-    # Independent noise: 10 dB to gain needs 90 % of it gone.
-    gains = {"a": 10 * math.log10(1 / 0.5), "b": 10 * math.log10(1 / 0.55), "c": 1.0}  # 50 %, 45 %
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 23.0) == 1
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 30.0) == 2
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 60.0) == 3
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, None) == 1
+    # Independent noise: a alone 20 dB (noise 1 %), b 23 dB (0.5 %), c 30 dB (0.1 %).
+    isolated = {"a": 20.0, "b": 10 * math.log10(200), "c": 30.0}
+    assert predicted_prefix(["a", "b", "c"], isolated, 15.0) == 1  # 1.6 % allowed: nothing float, start at 1
+    assert predicted_prefix(["a", "b", "c"], isolated, 22.0) == 1  # 0.63 %: b and c stay int8
+    assert predicted_prefix(["a", "b", "c"], isolated, 27.0) == 2  # 0.2 %
+    assert predicted_prefix(["a", "b", "c"], isolated, 35.0) == 3
+    assert predicted_prefix(["a", "b", "c"], isolated, None) == 1
+    # By noise per MAC: b (0.5 %) and c (0.1 %) on one MAC each before a (1 % on 100); exact layers last.
+    macs = {"a": 100, "b": 1, "c": 1, "d": 1}
+    assert noise_order(["a", "b", "c", "d"], {**isolated, "d": math.inf}, macs) == ["b", "c", "a", "d"]
+
+
+def test_a_weak_layer_s_threshold_is_refined_on_the_model_output():
+    """conv3's only candidate clips its input at half its absmax: the refinement tries it 1.4×
+    looser and tighter, and the model's output, judged with only conv3 int8, takes the looser."""
+    from ncnnq.mixed_precision import Variant, choose_variants
+    from ncnnq.progress import NoProgress
+    from ncnnq.validation import Config, Validation
+
+    model, inputs = fragile_model(), fragile_inputs(12)
+    table = calibrate(model, inputs[:8], "kl", threads=1)
+    report = {r.layer: r for r in table.report}["conv3"]
+    tight = Variant("kl", float(127 / (report.absmax / 2)), np.asarray(table.weights["conv3_param_0"]))
+    check = Validation(model, [{"data": x} for x in inputs[8:]], threads=1)
+    base = Config(dict(table.weights), dict(table.activations), frozenset(LAYERS))
+    chosen, isolated = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, 200.0, NoProgress())
+    assert chosen["conv3"].name == "klx0.7"
+    assert chosen["conv3"].activation == pytest.approx(tight.activation * 0.7, rel=1e-6)
+    as_given = Config(dict(table.weights), {**table.activations, "conv3": tight.activation}, frozenset(["conv3"]))
+    assert isolated["conv3"] > check.measure([as_given])[0].sqnr_worst + 1.0
+    # A layer far above the target (here −1000 dB) is neither given alternatives nor refined.
+    chosen, _ = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, -1e3, NoProgress())
+    assert chosen["conv3"] is tight
