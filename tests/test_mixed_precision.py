@@ -235,3 +235,33 @@ def test_a_weak_layer_s_threshold_is_refined_on_the_model_output():
     # A layer far above the target (here −1000 dB) is neither given alternatives nor refined.
     chosen, _ = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, -1e3, NoProgress())
     assert chosen["conv3"] is tight
+
+
+def test_a_starting_configuration_s_overrides_stay_with_their_scales():
+    """search(base=...) starts from int8 biases of its own (as learned rounding or bias correction
+    make them): the figures include them, the result keeps them on layers that keep their scales,
+    and a layer given other scales loses them (they were made for the old ones)."""
+    from ncnnq.mixed_precision import Variant, _with_variant, search
+    from ncnnq.validation import Config, Validation, layer_macs
+
+    model, inputs = fragile_model(), fragile_inputs(24)
+    tables = calibrate_many(model, inputs[:12], list(VARIANT_METHODS), threads=1)
+    check = Validation(model, [{"data": x} for x in inputs[12:]], threads=1)
+    kl = tables["kl"]
+    bias = np.asarray(model.layer("conv4").weights["bias"], dtype=np.float32) + np.float32(0.01)
+    base = Config(dict(kl.weights), dict(kl.activations), frozenset(LAYERS), biases={"conv4": bias})
+    plain = Config(dict(kl.weights), dict(kl.activations), frozenset(LAYERS))
+    macs = layer_macs(model, check.samples[0], LAYERS)
+    r = search(check, check, tables, "kl", macs, ncnnq.evaluate.Target.parse("sqnr:30"), base=base)
+    assert r.steps[0].value == pytest.approx(check.measure([base])[0].sqnr_worst)
+    assert r.steps[0].value != pytest.approx(check.measure([plain])[0].sqnr_worst)
+    assert r.float_layers == ("conv2",) and r.met and "conv2" not in r.config.int8
+    kept = {d.name: d.variant == "kl" for d in r.decisions}["conv4"]
+    assert ("conv4" in r.config.biases) == kept
+    assert not kept or np.array_equal(r.config.biases["conv4"], bias)
+    met = search(check, check, tables, "kl", macs, ncnnq.evaluate.Target.parse("sqnr:1"), base=base)
+    assert met.float_layers == () and np.array_equal(met.config.biases["conv4"], bias)
+    moved = _with_variant(base, "conv4", Variant("aciq", kl.activations["conv4"] * 0.5, kl.weights["conv4_param_0"]))
+    assert "conv4" not in moved.biases and moved.activations["conv4"] == kl.activations["conv4"] * 0.5
+    same = Variant("kl", kl.activations["conv4"], kl.weights["conv4_param_0"])
+    assert _with_variant(base, "conv4", same) is base

@@ -92,6 +92,9 @@ class MixedPrecision:
     target: str
     table: Table
     """The table of the result: int8 layers' chosen scales; float layers are left out of it."""
+    config: Config
+    """The result as the search judged it (the table's scales, and any int8 weights and biases
+    of the starting configuration its int8 layers kept)."""
     float_layers: tuple[str, ...]
     int8_mac_share: float
     """Of the quantizable layers' MACs."""
@@ -208,17 +211,36 @@ def choose_variants(
     return chosen, best
 
 
+def _starting_first(base: Config, layer: str, method: str, found: list[Variant]) -> list[Variant]:
+    """``found`` with the starting configuration's own scales for ``layer`` first (as ``method``)."""
+    if layer not in base.activations or f"{layer}_param_0" not in base.weights:
+        return found
+    own = Variant(method, float(base.activations[layer]), np.asarray(base.weights[f"{layer}_param_0"], np.float32))
+    rest = [v for v in found if not (v.activation == own.activation and np.array_equal(v.weights, own.weights))]
+    return [own, *rest]
+
+
 def _scaled(v: Variant, factor: float) -> Variant:
     """``v`` with its activation scale times ``factor`` (its threshold divided by it)."""
     return Variant(f"{v.name}x{factor:g}", float(np.float32(v.activation * factor)), v.weights)
 
 
 def _with_variant(config: Config, layer: str, v: Variant) -> Config:
+    """``config`` with ``layer`` at ``v``'s scales. A layer's int8 weights and bias overrides were
+    made for its scales: they stay when ``v`` keeps them, and go when it changes them."""
+    key = f"{layer}_param_0"
+    if key in config.weights and config.activations.get(layer) == v.activation \
+            and np.array_equal(config.weights[key], v.weights):
+        return config
     weights = dict(config.weights)
-    weights[f"{layer}_param_0"] = v.weights
+    weights[key] = v.weights
     activations = dict(config.activations)
     activations[layer] = v.activation
-    return Config(weights, activations, config.int8, config.int8_weights, config.biases)
+    return Config(
+        weights, activations, config.int8,
+        {k: w for k, w in config.int8_weights.items() if k != layer},
+        {k: b for k, b in config.biases.items() if k != layer},
+    )
 
 
 def search(
@@ -230,10 +252,13 @@ def search(
     target: Target | float,
     *,
     metric: Metric | None = None,
+    base: Config | None = None,
     progress: Progress | None = None,
 ) -> MixedPrecision:
     """The search of the module docs. ``tables``: a table per method in :data:`VARIANT_METHODS`
     (and ``method``'s, the one all-int8 starts from), calibrated on images outside ``validation``;
+    ``base``: the all-int8 configuration to start from instead of ``method``'s table (e.g. with
+    learned int8 weights and corrected biases: a layer keeps them while it keeps their scales);
     ``screening``: a subset of the validation samples for the per-layer screening; ``macs``: each
     quantizable layer's MACs; ``target``: a :class:`Target`, or with ``metric`` the figure it must
     reach."""
@@ -247,7 +272,10 @@ def search(
     base_table = tables[method]
     layers = [name for name in macs if f"{name}_param_0" in base_table.weights and name in base_table.activations]
     total = float(sum(macs[name] for name in layers)) or 1.0
-    base = Config(dict(base_table.weights), dict(base_table.activations), frozenset(layers))
+    if base is None:
+        base = Config(dict(base_table.weights), dict(base_table.activations), frozenset(layers))
+    else:
+        base = base.with_int8(layers)
     steps: list[Step] = []
 
     def judged(action: str, config: Config) -> tuple[float, Quality]:
@@ -260,7 +288,7 @@ def search(
     all_value, all_quality = judged(f"all int8 ({method})", base)
     progress.finish()
     ordered = {method: base_table, **{m: t for m, t in tables.items() if m != method}}
-    candidates = {name: variants(ordered, name) for name in layers}
+    candidates = {name: _starting_first(base, name, method, variants(ordered, name)) for name in layers}
     decisions_variant = {name: method for name in layers}
     isolated: dict[str, float] = {}
     config, value, quality = base, all_value, all_quality
@@ -310,7 +338,7 @@ def search(
                                        reason))
     int8_share = sum(macs[n] for n in layers if n not in floats) / total
     return MixedPrecision(
-        _target_text(target), table, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
+        _target_text(target), table, final, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
         tuple(decisions), tuple(steps), len(validation.samples), len(screening.samples),
     )
 
