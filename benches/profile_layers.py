@@ -1,19 +1,23 @@
-"""Per-layer fp32 times of ncnnq against real ncnn on one model, to find which layers to speed up.
+"""Per-layer times of ncnnq against real ncnn on one model, to find which layers to speed up
+(bench_speed.py runs it on its slowest ratios).
 
     cargo build --release --example profile_net
     python benches/profile_layers.py squeezenet_v1.1 [--threads 1] [--runs 30] [--top 25]
 
-ncnnq's times come from examples/profile_net (NCNNQ_PROFILE_LAYERS=tsv: the gap between
-consecutive blobs produced, minimum over the runs). ncnn's come from one extractor per run with
-light mode off: the layer's bottoms are extracted first (untimed), then its top alone is timed
-(`extract(type=1)`, so no unpacking is counted), minimum over the runs. With light mode off ncnn
-clones the bottom of an in-place layer first, so its in-place layers (ReLU, ...) look a little
-slower than they are. Minimums make the numbers robust to load; totals are sums of minimums.
+Models are bench_models.py's (fp32 and int8 files alike). Each engine runs in a process of its
+own: ncnnq's times come from examples/profile_net (NCNNQ_PROFILE_LAYERS=tsv: the gap between
+consecutive blobs produced, minimum over the runs), ncnn's from a child process of this script
+with one extractor per run, light mode off: the layer's bottoms are extracted first (untimed), then
+its top alone is timed (`extract(type=1)`, so no unpacking is counted), minimum over the runs.
+With light mode off ncnn clones the bottom of an in-place layer first, so its in-place layers
+(ReLU, ...) look a little slower than they are. Minimums make the numbers robust to load; totals
+are sums of minimums.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -23,13 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-import ncnnq
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "benches"))
-from bench_fp32 import model_files  # noqa: E402
-from reference import input_shape, make_ncnn_net  # noqa: E402
+from bench_models import ROOT, prepare
 
 PROFILER = ROOT / "target" / "release" / "examples" / "profile_net"
 
@@ -47,12 +45,17 @@ def ncnnq_layers(param: Path, threads: int, runs: int) -> dict[str, tuple[str, f
     return rows
 
 
-def ncnn_layers(param: Path, bin_path: Path, inp: str, x: np.ndarray, threads: int, runs: int) -> dict[str, float]:
+def ncnn_layers(
+    param: Path, bin_path: Path, inp: str, shape: tuple[int, ...], threads: int, runs: int
+) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT / "tests"))
     import ncnn
+
+    from reference import make_ncnn_net
 
     net = make_ncnn_net(param, bin_path, threads=threads)
     blobs = [b.name for b in net.blobs()]
-    mat = ncnn.Mat(x)
+    mat = ncnn.Mat(np.full(shape, 0.5, dtype=np.float32)).clone()
     best: dict[str, float] = {}
     for layer in net.layers():
         if layer.type == "Input":
@@ -75,14 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("model")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--top", type=int, default=25, help="layers listed (slowest in ncnnq first)")
+    ap.add_argument("--top", type=int, default=25, help="layers listed (largest excess over ncnn first)")
+    ap.add_argument("--tmp", type=Path, help="folder for the random-weight files (default: a temporary one)")
+    ap.add_argument("--ncnn-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="ncnnq-prof-") as tmp:
-        param, bin_path = model_files(args.model, Path(tmp))
-        model = ncnnq.Model.load(param)
-        x = np.random.default_rng(0).uniform(-1, 1, size=input_shape(model, args.model)).astype(np.float32)
-        ours = ncnnq_layers(param, args.threads, args.runs)
-        theirs = ncnn_layers(param, bin_path, model.inputs[0], x, args.threads, args.runs)
+    with tempfile.TemporaryDirectory(prefix="ncnnq-prof-") as own_tmp:
+        f = prepare(args.model, args.tmp or Path(own_tmp))
+        if args.ncnn_child:
+            json.dump(ncnn_layers(f.param, f.bin, f.input, f.shape, args.threads, args.runs), sys.stdout)
+            sys.stdout.flush()
+            os._exit(0)
+        ours = ncnnq_layers(f.param, args.threads, args.runs)
+        child = [sys.executable, __file__, args.model, "--threads", str(args.threads), "--runs", str(args.runs),
+                 "--tmp", str(args.tmp or own_tmp), "--ncnn-child"]
+        theirs = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
+        import ncnnq
+
+        model = ncnnq.Model.load(f.param)
     shapes = {layer.name: layer for layer in model.layers}
     per_type: dict[str, list[float]] = {}
     rows = []
@@ -107,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'layer':<36} {'type':<20} {'ncnnq':>7} {'ncnn':>7} {'ratio':>6}  out shape")
     for ms, name, type_name, ref, shape in sorted(rows, key=lambda r: r[3] - r[0])[: args.top]:
         print(f"{name:<36} {type_name:<20} {ms:>7.3f} {ref:>7.3f} {ms / ref if ref else float('nan'):>6.2f}  {shape}")
+    sys.stdout.flush()
     return 0
 
 

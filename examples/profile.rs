@@ -41,7 +41,6 @@ fn main() {
         ncnnq::model::random_weights::fill_random_weights(&mut g, 1).unwrap();
     }
     let net = Net::new(&g, &NetOptions { threads }).unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let input = g.inputs()[0];
     let shape = g.blobs[input]
         .shape
@@ -59,7 +58,7 @@ fn main() {
         }
         let t = Instant::now();
         timer.last = t;
-        pool.install(|| net.run_here(vec![(input, Tensor::new(shape, x.clone()))], &outs, Some(&mut timer))).unwrap();
+        net.install(|| net.run_here(vec![(input, Tensor::new(shape, x.clone()))], &outs, Some(&mut timer))).unwrap();
         if l >= 2 {
             total.push(t.elapsed().as_secs_f64());
         }

@@ -2,9 +2,9 @@
 //!
 //!     cargo run --release --example profile_net -- MODEL.param [RUNS] [THREADS]
 //!
-//! A .param without a .bin beside it gets seeded random weights (as `benches/bench_fp32.py`
+//! A .param without a .bin beside it gets seeded random weights (as `benches/bench_models.py`
 //! does). Prints the median wall time per run and, with `NCNNQ_PROFILE_LAYERS=1`, the total time
-//! per layer type.
+//! per layer type; `NCNNQ_PROFILE_COLD=1` evicts the caches before each run.
 
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use ncnnq::model::{self, random_weights::fill_random_weights};
@@ -29,15 +29,18 @@ fn main() {
     let output = graph.outputs()[0];
     let shape = input_shape(&graph, input);
     let net = Net::new(&graph, &NetOptions { threads }).expect("net");
-    let mut seed = 1u32;
-    let data: Vec<f32> = (0..shape.len())
-        .map(|_| {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect();
+    // Filled with 0.5, as the benches' inputs.
+    let data = vec![0.5f32; shape.len()];
     let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
+    // NCNNQ_PROFILE_COLD=1: evict the caches before each run, as other work between the runs of
+    // a real application does (weights then come from memory).
+    let mut junk = std::env::var_os("NCNNQ_PROFILE_COLD").map(|_| vec![0u8; 64 << 20]);
+    for run in 0..runs {
+        if let Some(j) = junk.as_mut() {
+            for v in j.iter_mut() {
+                *v = v.wrapping_add(run as u8);
+            }
+        }
         let t0 = Instant::now();
         let out = net.run(vec![(input, Tensor::new(shape, data.clone()))], &[output]).expect("run");
         times.push(t0.elapsed().as_secs_f64() * 1e3);

@@ -16,3 +16,8 @@ pub mod quantize;
 mod python;
 
 pub use error::{Error, Result};
+
+/// Large blocks (blobs, kernels' scratch) are recycled between runs instead of going back to the
+/// system and faulting in again ([`base::recycling_alloc`]).
+#[global_allocator]
+static ALLOCATOR: base::recycling_alloc::Recycling = base::recycling_alloc::Recycling::new();

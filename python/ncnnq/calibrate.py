@@ -1,6 +1,6 @@
 """``ncnnq.calibrate``: a model and representative inputs in, a scale table out.
 
-The statistics are collected in Rust while the fp32 engine runs (rayon across samples); the math
+The statistics are collected in Rust while the fp32 engine runs (in parallel across samples); the math
 that turns them into scales lives in ``ncnnq.methods`` (``methods.registry`` says what each method
 needs). Images are decoded on worker threads while the previous batch runs, and memory does not
 grow with the number of samples.
@@ -39,8 +39,8 @@ def calibrated_layers(model: Model) -> list[Layer]:
 class _Runner:
     """Feeds decoded samples to a statistics collector. Each of threads + 1 Python threads decodes
     a sample (Pillow and the pixel conversion release the GIL) and hands it to the collector,
-    whose rayon pool runs the forward passes: decoding overlaps inference, and no batch boundary
-    leaves a worker waiting for the slowest sample of its batch."""
+    which runs the forward passes, up to `threads` at once: decoding overlaps inference, and no
+    batch boundary leaves a worker waiting for the slowest sample of its batch."""
 
     model: Model
     specs: dict[str, InputSpec]

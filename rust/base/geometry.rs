@@ -2,8 +2,9 @@
 //! or SAME padding with a pad value, and the output size they give. Layers read it from params
 //! (`layers::conv_params`); kernels and calibration compute with it, so it lives at the ground.
 
-use rayon::prelude::*;
+use super::parallel;
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 /// Kernel geometry shared by the convolution family.
 #[derive(Debug, Clone, Copy)]
@@ -82,19 +83,69 @@ impl Geometry {
         }
         let pw = w + pad.left + pad.right;
         let ph = h + pad.top + pad.bottom;
-        let mut out = vec![self.pad_value; pw * ph * c];
-        let fill = |(ch, dst): (usize, &mut [f32])| {
-            for y in 0..h {
+        // Each element written once (the border's and the rows'), no fill of the whole buffer
+        // first: on large maps that pass cost as much as the copy.
+        let (len, value) = (pw * ph * c, self.pad_value);
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        let fill = |ch: usize, dst: &mut [MaybeUninit<f32>]| {
+            let (top, bottom) = (pad.top * pw, (pad.top + h) * pw);
+            fill_value(&mut dst[..top], value);
+            fill_value(&mut dst[bottom..], value);
+            for (y, row) in dst[top..bottom].chunks_exact_mut(pw).enumerate() {
                 let s = &src[(ch * h + y) * w..(ch * h + y + 1) * w];
-                let d0 = (y + pad.top) * pw + pad.left;
-                dst[d0..d0 + w].copy_from_slice(s);
+                fill_value(&mut row[..pad.left], value);
+                for (d, &v) in row[pad.left..pad.left + w].iter_mut().zip(s) {
+                    d.write(v);
+                }
+                fill_value(&mut row[pad.left + w..], value);
             }
         };
-        if c * pw * ph > 1 << 16 {
-            out.par_chunks_mut(pw * ph).enumerate().for_each(fill);
-        } else {
-            out.chunks_mut(pw * ph).enumerate().for_each(fill);
-        }
+        parallel::for_each_chunk(
+            &mut out.spare_capacity_mut()[..len],
+            pw * ph,
+            parallel::min_chunks(pw * ph, 1 << 15),
+            fill,
+        );
+        // SAFETY: `fill` wrote every element of every channel's plane: the pad rows above and
+        // below, and each row's left pad, values and right pad.
+        unsafe { out.set_len(len) };
         (Cow::Owned(out), pw, ph)
+    }
+}
+
+fn fill_value(dst: &mut [MaybeUninit<f32>], value: f32) {
+    for d in dst {
+        d.write(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pad_input_places_each_value_and_fills_the_border() {
+        let geo = Geometry { kernel: (3, 3), dilation: (1, 1), stride: (1, 1), pads: [0; 4], pad_value: -1.5 };
+        for &(w, h, c) in &[(1, 1, 1), (5, 3, 2), (7, 9, 3), (33, 2, 5), (200, 180, 2)] {
+            for pad in [
+                Padding { left: 1, right: 1, top: 1, bottom: 1 },
+                Padding { left: 0, right: 2, top: 3, bottom: 0 },
+                Padding { left: 2, right: 0, top: 0, bottom: 1 },
+            ] {
+                let src: Vec<f32> = (0..w * h * c).map(|i| i as f32).collect();
+                let (out, pw, ph) = geo.pad_input(&src, w, h, c, pad);
+                assert_eq!((pw, ph), (w + pad.left + pad.right, h + pad.top + pad.bottom));
+                for ch in 0..c {
+                    for y in 0..ph {
+                        for x in 0..pw {
+                            let inside = (pad.left..pad.left + w).contains(&x) && (pad.top..pad.top + h).contains(&y);
+                            let want =
+                                if inside { src[(ch * h + y - pad.top) * w + x - pad.left] } else { geo.pad_value };
+                            assert_eq!(out[(ch * ph + y) * pw + x], want, "{w}x{h}x{c} {pad:?} at {ch},{y},{x}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod activation;
 pub mod geometry;
+pub mod parallel;
+pub mod recycling_alloc;
 pub mod tensor;
 
 pub use activation::Activation;

@@ -1,14 +1,15 @@
 //! Per-blob activation statistics over a calibration set, collected while the engine runs,
-//! rayon-parallel across samples and merged deterministically (max and integer sums only).
-//! Memory is bounded by the number of watched blobs, not the number of samples.
+//! parallel across samples (each sample runs whole on one thread, as ncnn2table does) and merged
+//! deterministically (max and integer sums only). Memory is bounded by the number of watched
+//! blobs, not the number of samples.
 
 use super::histogram::{LinearHistogram, WideningHistogram};
+use crate::base::parallel;
 use crate::engine::{Net, Observer, Tensor};
 use crate::error::{Error, Result};
 use crate::kernels::{dispatch, histogram};
-use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// What to collect.
 #[derive(Debug, Clone)]
@@ -76,42 +77,56 @@ impl BlobStats {
     }
 }
 
-/// Running statistics for a fixed set of blobs. Each rayon worker accumulates into its own slot
-/// (locked only while one blob is added, never across a nested parallel call), and the slots are
-/// merged when the result is read: no per-sample allocation, and a merge order that cannot change
-/// the result.
+/// Running statistics for a fixed set of blobs. At most `threads` samples run at once, each on
+/// the thread that hands it in, single-threaded, into a slot of statistics it holds for the whole
+/// run; the slots are merged when the result is read: no per-sample allocation, no lock taken
+/// per blob, and a merge order that cannot change the result.
 pub struct Collector {
     blobs: Vec<usize>,
     /// blob index -> position in `blobs`
     slot_of: Vec<Option<usize>>,
     mode: StatsMode,
     workers: Vec<Mutex<Vec<BlobStats>>>,
+    /// Slots no sample holds.
+    free: Mutex<Vec<usize>>,
+    freed: Condvar,
     samples: AtomicU64,
 }
 
 struct WorkerObserver<'a> {
-    collector: &'a Collector,
+    slot_of: &'a [Option<usize>],
+    stats: MutexGuard<'a, Vec<BlobStats>>,
 }
 
 impl Observer for WorkerObserver<'_> {
     fn wants(&self, blob: usize) -> bool {
-        self.collector.slot_of.get(blob).is_some_and(Option::is_some)
+        self.slot_of.get(blob).is_some_and(Option::is_some)
     }
 
     fn observe(&mut self, blob: usize, tensor: &Tensor) {
-        let Some(slot) = self.collector.slot_of[blob] else { return };
+        let Some(slot) = self.slot_of[blob] else { return };
         if tensor.is_i8() {
             return;
         }
-        // The last slot serves calls from outside a rayon pool.
-        let worker = rayon::current_thread_index().unwrap_or(usize::MAX).min(self.collector.workers.len() - 1);
-        let mut stats = self.collector.workers[worker].lock().unwrap_or_else(PoisonError::into_inner);
-        stats[slot].add(tensor);
+        self.stats[slot].add(tensor);
+    }
+}
+
+/// A slot of statistics held by one running sample, returned on drop.
+struct Held<'a> {
+    collector: &'a Collector,
+    slot: usize,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.collector.free.lock().unwrap_or_else(PoisonError::into_inner).push(self.slot);
+        self.collector.freed.notify_one();
     }
 }
 
 impl Collector {
-    /// `threads`: the size of the rayon pool the samples will run on.
+    /// `threads`: how many samples may run at once.
     pub fn new(net: &Net, blobs: Vec<usize>, mode: StatsMode, threads: usize) -> Result<Self> {
         if let StatsMode::Linear(absmax) = &mode {
             if absmax.len() != blobs.len() {
@@ -125,31 +140,61 @@ impl Collector {
             }
             slot_of[b] = Some(slot);
         }
+        let threads = threads.max(1);
         let fresh = || (0..blobs.len()).map(|s| BlobStats::new(&mode, s)).collect::<Vec<_>>();
-        let workers = (0..=threads.max(1)).map(|_| Mutex::new(fresh())).collect();
-        Ok(Collector { blobs, slot_of, mode, workers, samples: AtomicU64::new(0) })
+        let workers = (0..threads).map(|_| Mutex::new(fresh())).collect();
+        let free = Mutex::new((0..threads).rev().collect());
+        Ok(Collector { blobs, slot_of, mode, workers, free, freed: Condvar::new(), samples: AtomicU64::new(0) })
     }
 
-    /// Runs every sample (its fed blobs) through `net` in parallel on the current rayon pool.
-    /// On failure, the error of the earliest failing sample is returned with its position in
-    /// `samples`. Several calls may run at once (from threads that decode the next samples
-    /// meanwhile).
+    fn hold(&self) -> Held<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(slot) = free.pop() {
+                return Held { collector: self, slot };
+            }
+            free = self.freed.wait(free).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Runs one sample whole on this thread, once a slot is free.
+    fn run_one(&self, net: &Net, inputs: Vec<(usize, Tensor)>) -> Result<()> {
+        let held = self.hold();
+        let stats = self.workers[held.slot].lock().unwrap_or_else(PoisonError::into_inner);
+        let mut observer = WorkerObserver { slot_of: &self.slot_of, stats };
+        parallel::serial(|| net.run_here(inputs, &[], Some(&mut observer))).map(drop)
+    }
+
+    /// Runs every sample (its fed blobs) through `net`, up to `threads` at once (with several
+    /// samples, on helper threads of this call). On failure, the error of the earliest failing
+    /// sample is returned with its position in `samples`. Several threads may call this at once
+    /// (e.g. each with the sample it just decoded): together they never run more than `threads`
+    /// samples at a time.
     pub fn add_samples(
         &self,
         net: &Net,
         samples: Vec<Vec<(usize, Tensor)>>,
     ) -> std::result::Result<(), (usize, Error)> {
         let n = samples.len();
-        let this: &Collector = self;
-        let errors: Vec<(usize, Error)> = samples
-            .into_par_iter()
-            .enumerate()
-            .filter_map(|(i, inputs)| {
-                let mut observer = WorkerObserver { collector: this };
-                net.run_here(inputs, &[], Some(&mut observer)).err().map(|e| (i, e))
-            })
-            .collect();
-        if let Some(first) = errors.into_iter().min_by_key(|(i, _)| *i) {
+        let queue = Mutex::new(samples.into_iter().enumerate());
+        let errors = Mutex::new(Vec::new());
+        let drain = || loop {
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some((i, inputs)) = next else { return };
+            if let Err(e) = self.run_one(net, inputs) {
+                errors.lock().unwrap_or_else(PoisonError::into_inner).push((i, e));
+            }
+        };
+        let helpers = n.min(self.workers.len()).saturating_sub(1);
+        std::thread::scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(drain);
+            }
+            drain();
+        });
+        if let Some(first) =
+            errors.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().min_by_key(|(i, _)| *i)
+        {
             return Err(first);
         }
         self.samples.fetch_add(n as u64, Ordering::Relaxed);

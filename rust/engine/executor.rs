@@ -2,6 +2,7 @@
 //! freed after its last reader. A layer that is a blob's last reader receives it by value, so
 //! element-wise layers work in place without copying.
 
+use crate::base::parallel::Pool;
 use crate::base::Tensor;
 use crate::error::{Error, Result};
 use crate::layers::{self, Context, Op};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct NetOptions {
-    /// Worker threads for this net's kernels (rayon pool of that size).
+    /// Threads for this net's kernels: the calling thread and `threads - 1` workers.
     pub threads: usize,
 }
 
@@ -32,14 +33,14 @@ pub struct Net {
     nodes: Vec<Node>,
     blob_names: Vec<String>,
     producer: Vec<Option<usize>>,
-    pool: Arc<rayon::ThreadPool>,
+    pool: Arc<Pool>,
 }
 
 /// One pool per thread count for the whole process, made on first use: for the many small
 /// objects (layer probes) that would otherwise each start their own threads.
-pub fn shared_thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+pub fn shared_thread_pool(threads: usize) -> Result<Arc<Pool>> {
     use std::sync::Mutex;
-    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    static POOLS: Mutex<Vec<(usize, Arc<Pool>)>> = Mutex::new(Vec::new());
     let threads = threads.max(1);
     let mut pools = POOLS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
@@ -50,14 +51,9 @@ pub fn shared_thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     Ok(pool)
 }
 
-/// A rayon pool of `threads` workers (at least one) for nets and probes.
-pub fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .thread_name(|i| format!("ncnnq-{i}"))
-        .build()
-        .map(Arc::new)
-        .map_err(|e| Error::input(format!("cannot start {threads} threads: {e}")))
+/// A thread pool of `threads` threads (at least one: the caller's) for nets and probes.
+pub fn thread_pool(threads: usize) -> Result<Arc<Pool>> {
+    Pool::new(threads).map(Arc::new).map_err(|e| Error::input(format!("cannot start {threads} threads: {e}")))
 }
 
 /// Sees every blob a run computes, as it is produced (calibration statistics, shape inference).
@@ -76,7 +72,7 @@ impl Net {
 
     /// A net running `ops`, one per layer of `graph` and built from it (ops can be shared between
     /// nets of graphs that differ in other layers, e.g. by the int8 network probe).
-    pub fn from_ops(graph: &Graph, ops: Vec<Arc<dyn Op>>, pool: Arc<rayon::ThreadPool>) -> Net {
+    pub fn from_ops(graph: &Graph, ops: Vec<Arc<dyn Op>>, pool: Arc<Pool>) -> Net {
         assert_eq!(ops.len(), graph.layers.len(), "one op per layer");
         let nodes = graph
             .layers
@@ -99,7 +95,7 @@ impl Net {
     }
 
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.pool.threads()
     }
 
     pub fn blob_index(&self, name: &str) -> Result<usize> {
@@ -117,17 +113,19 @@ impl Net {
         self.blob_names.len()
     }
 
-    /// Runs `f` on this net's thread pool (e.g. to process several samples in parallel).
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+    /// Runs `f` on the calling thread with this net's thread pool serving the kernels' parallel
+    /// loops (its workers stay hot until `f` returns).
+    pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
         self.pool.install(f)
     }
 
-    /// Runs on this net's thread pool.
+    /// Runs on the calling thread, with this net's thread pool.
     pub fn run(&self, inputs: Vec<(usize, Tensor)>, outputs: &[usize]) -> Result<Vec<Tensor>> {
         self.pool.install(|| self.run_here(inputs, outputs, None))
     }
 
-    /// Runs on the caller's rayon context (e.g. one image per worker during calibration).
+    /// Runs with the caller's thread pool, if any ([`Net::install`]; none: single-threaded, e.g.
+    /// one sample of several that run side by side during calibration).
     pub fn run_here(
         &self,
         inputs: Vec<(usize, Tensor)>,

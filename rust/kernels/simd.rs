@@ -29,6 +29,9 @@ pub trait F32Vec: Copy {
     unsafe fn div(a: Self, b: Self) -> Self;
     unsafe fn max(a: Self, b: Self) -> Self;
     unsafe fn min(a: Self, b: Self) -> Self;
+    /// Hints that the cache line at `p` will be read soon (any address: never faults).
+    #[inline(always)]
+    unsafe fn prefetch(_p: *const f32) {}
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -89,6 +92,10 @@ pub mod x86 {
         #[inline(always)]
         unsafe fn min(a: Self, b: Self) -> Self {
             unsafe { Sse(_mm_min_ps(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
         }
     }
 
@@ -151,6 +158,10 @@ pub mod x86 {
         unsafe fn min(a: Self, b: Self) -> Self {
             unsafe { Avx2(_mm256_min_ps(a.0, b.0)) }
         }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -210,6 +221,10 @@ pub mod x86 {
         #[inline(always)]
         unsafe fn min(a: Self, b: Self) -> Self {
             unsafe { Avx512(_mm512_min_ps(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
         }
     }
 }

@@ -17,10 +17,10 @@
 //! do not broadcast are an error here (ncnn reads out of bounds on them).
 
 use super::{map_inplace, one, take, Context, Op, Params, PAR_CHUNK};
+use crate::base::parallel;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,8 +252,7 @@ fn for_each_row(dst: &mut [f32], ext: Extents, step: Extents, f: impl Fn(&mut [f
     if dst.is_empty() || w == 0 {
         return;
     }
-    let min_len = (PAR_CHUNK / w).max(1);
-    dst.par_chunks_mut(w).enumerate().with_min_len(min_len).for_each(|(r, row)| {
+    parallel::for_each_chunk(dst, w, parallel::min_chunks(w, PAR_CHUNK), |r, row| {
         let (y, z, q) = (r % h, (r / h) % d, r / (h * d));
         f(row, q * step[0] + z * step[1] + y * step[2]);
     });

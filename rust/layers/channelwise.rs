@@ -6,10 +6,10 @@
 //! always indexes by c, so a 1-D or 2-D blob gets `bias[0]` everywhere.
 
 use super::{one, take, Context, Op, Params, PAR_CHUNK};
+use crate::base::parallel;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// (channels, elements per channel) of ncnn's per-channel view of a blob (see module docs).
@@ -26,8 +26,7 @@ pub fn for_each_channel(data: &mut [f32], inner: usize, f: impl Fn(usize, &mut [
     if data.is_empty() || inner == 0 {
         return;
     }
-    let min_len = (PAR_CHUNK / inner).max(1);
-    data.par_chunks_mut(inner).enumerate().with_min_len(min_len).for_each(|(q, ch)| f(q, ch));
+    parallel::for_each_chunk(data, inner, parallel::min_chunks(inner, PAR_CHUNK), f);
 }
 
 /// A per-channel array must cover every channel of the blob; ncnn would read past its end.

@@ -7,11 +7,11 @@
 //! whose inner dimension would be 1, and scatter the scaled input directly.
 
 use super::{one, Context, Op, Params};
+use crate::base::parallel;
 use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// ncnn's markers for "crop to `output_w/output_h`, extra at the end / at the start".
@@ -195,26 +195,26 @@ impl Kernel {
         let bias = |ch: usize| self.bias.as_ref().map_or(0.0, |b| b[ch]);
         match &self.taps {
             Taps::Depthwise(weights) => {
-                out.par_chunks_mut(out_len).enumerate().for_each(|(g, dst)| {
+                parallel::for_each_chunk(&mut out, out_len, 1, |g, dst| {
                     let src = &input[g * n..(g + 1) * n];
                     let taps = &weights[g * maxk..(g + 1) * maxk];
                     plane.render(dst, bias(g), |acc, k| plane.scatter_add(acc, k, src, taps[k]));
                 });
             }
             Taps::Gemm(packed) => {
-                out.par_chunks_mut(self.out_g * out_len).zip(packed.par_iter()).enumerate().for_each(
-                    |(g, (dst, a))| {
-                        let src = &input[g * self.in_g * n..(g + 1) * self.in_g * n];
-                        let mut col = vec![0.0f32; self.out_g * maxk * n];
-                        gemm_f32::gemm(a, src, n, &mut col, Epilogue::NONE);
-                        dst.par_chunks_mut(out_len).enumerate().for_each(|(o, dst)| {
-                            let rows = &col[o * maxk * n..(o + 1) * maxk * n];
-                            plane.render(dst, bias(g * self.out_g + o), |acc, k| {
-                                plane.scatter_add(acc, k, &rows[k * n..(k + 1) * n], 1.0);
-                            });
+                // Per group: the GEMM (parallel inside), then each output channel's scatter.
+                for (g, a) in packed.iter().enumerate() {
+                    let src = &input[g * self.in_g * n..(g + 1) * self.in_g * n];
+                    let mut col = vec![0.0f32; self.out_g * maxk * n];
+                    gemm_f32::gemm(a, src, n, &mut col, Epilogue::NONE);
+                    let dst = &mut out[g * self.out_g * out_len..(g + 1) * self.out_g * out_len];
+                    parallel::for_each_chunk(dst, out_len, 1, |o, dst| {
+                        let rows = &col[o * maxk * n..(o + 1) * maxk * n];
+                        plane.render(dst, bias(g * self.out_g + o), |acc, k| {
+                            plane.scatter_add(acc, k, &rows[k * n..(k + 1) * n], 1.0);
                         });
-                    },
-                );
+                    });
+                }
             }
         }
         Ok(Tensor::new(Shape::d3(ow, oh, self.num_output()), out))

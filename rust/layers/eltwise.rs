@@ -1,10 +1,10 @@
 //! Eltwise: product, (weighted) sum or maximum of two or more blobs of one shape.
 
 use super::{one, take, Context, Op, Params, PAR_CHUNK};
+use crate::base::parallel;
 use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,9 +22,9 @@ struct Eltwise {
 
 /// acc[i] = f(acc[i], other[i]), in parallel.
 fn zip_inplace(acc: &mut [f32], other: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) {
-    acc.par_chunks_mut(PAR_CHUNK)
-        .zip(other.par_chunks(PAR_CHUNK))
-        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y)));
+    parallel::for_each_chunk(acc, PAR_CHUNK, 1, |i, a| {
+        a.iter_mut().zip(&other[i * PAR_CHUNK..]).for_each(|(x, &y)| *x = f(*x, y));
+    });
 }
 
 impl Op for Eltwise {

@@ -9,10 +9,10 @@
 
 use super::shape_expr::{check_one_input, ShapeExpr};
 use super::{Context, Op, Params};
+use crate::base::parallel;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -290,9 +290,9 @@ impl Op for Interp {
                 self.check_method(&[s.w, s.h], ctx)?;
                 let plane = s.w * s.h;
                 let mut out = vec![0.0; ow * oh * s.c];
-                out.par_chunks_mut(ow * oh)
-                    .zip(src.par_chunks(plane))
-                    .for_each(|(o, channel)| self.resize_plane(channel, s.w, s.h, ow, oh, o));
+                parallel::for_each_chunk(&mut out, ow * oh, 1, |q, o| {
+                    self.resize_plane(&src[q * plane..(q + 1) * plane], s.w, s.h, ow, oh, o);
+                });
                 super::one(Tensor::new(Shape::d3(ow, oh, s.c), out))
             }
         }

@@ -4,10 +4,10 @@
 //! cancel catastrophically.
 
 use super::{one, single, take, Context, Op, Params};
+use crate::base::parallel;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 fn mean_var(x: &[f32]) -> (f32, f32) {
@@ -56,7 +56,7 @@ impl Op for LayerNorm {
         let eps = self.eps;
         let affine = self.gamma_beta.as_ref();
         let rms = self.rms;
-        t.f32_mut().par_chunks_mut(span).for_each(|x| {
+        parallel::for_each_chunk(t.f32_mut(), span, parallel::min_chunks(span, 1 << 12), |_, x| {
             if rms {
                 let ms = x.iter().map(|&v| v * v).sum::<f32>() / span as f32;
                 let a = 1.0 / (ms + eps).sqrt();
@@ -142,7 +142,7 @@ impl Op for GroupNorm {
         }
         let group_len = per_group * len;
         let data = &mut t.f32_mut()[..group_len * self.group];
-        data.par_chunks_mut(group_len).enumerate().for_each(|(g, x)| {
+        parallel::for_each_chunk(data, group_len, 1, |g, x| {
             let (mean, var) = mean_var(x);
             for (q, row) in x.chunks_mut(len).enumerate() {
                 let c = g * per_group + q;
@@ -195,7 +195,7 @@ impl Op for InstanceNorm {
         if len == 0 {
             return one(t);
         }
-        t.f32_mut().par_chunks_mut(len).enumerate().for_each(|(q, x)| {
+        parallel::for_each_chunk(t.f32_mut(), len, 1, |q, x| {
             let (mean, var) = mean_var(x);
             let (a, b) = if let Some((gamma, beta)) = &self.gamma_beta {
                 let a = gamma[q] / (var + self.eps).sqrt();

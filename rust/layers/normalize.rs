@@ -2,12 +2,12 @@
 //! (SSD's L2 normalization). ncnn reads these as w×h×c; a 1-D or 2-D blob is one channel.
 
 use super::{one, single, take, Context, Op, Params};
+use crate::base::parallel;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::lrn;
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// (channels, elements per channel) of a blob up to 3-D; 4-D blobs are not a form ncnn's
@@ -53,7 +53,7 @@ impl Op for Lrn {
         // Window rows/cols run from -half to local_size-half-1 around each pixel, zero outside.
         let alpha_div = self.alpha / (self.local_size * self.local_size) as f32;
         let (before, after) = (half as isize, (self.local_size - half - 1) as isize);
-        out.par_chunks_mut(size.max(1)).enumerate().for_each(|(q, o)| {
+        parallel::for_each_chunk(&mut out, size.max(1), 1, |q, o| {
             let sq = &square[q * size..(q + 1) * size];
             let xq = &src[q * size..(q + 1) * size];
             for i in 0..h as isize {
@@ -187,7 +187,7 @@ impl Op for Normalize {
         if self.across_spatial {
             let ssums: Vec<f32> = data.chunks(size).map(|c| c.iter().map(|v| v * v).sum()).collect();
             let global = self.inv_norm(ssums.iter().sum());
-            data.par_chunks_mut(size).enumerate().for_each(|(q, c)| {
+            parallel::for_each_chunk(data, size, 1, |q, c| {
                 let a = if self.across_channel { global } else { self.inv_norm(ssums[q]) };
                 let s = a * self.scale(q);
                 for v in c.iter_mut() {
@@ -202,7 +202,7 @@ impl Op for Normalize {
             for s in &mut inv {
                 *s = self.inv_norm(*s);
             }
-            data.par_chunks_mut(size).enumerate().for_each(|(q, c)| {
+            parallel::for_each_chunk(data, size, 1, |q, c| {
                 let s = self.scale(q);
                 c.iter_mut().zip(&inv).for_each(|(v, &a)| *v = *v * a * s);
             });

@@ -52,10 +52,9 @@ pub fn one(t: Tensor) -> Result<Vec<Arc<Tensor>>> {
 /// Elements per parallel task of the element-wise helpers: small blobs stay on one thread.
 pub(super) const PAR_CHUNK: usize = 1 << 14;
 
-/// Applies `f` to every element in place, on the current rayon pool.
+/// Applies `f` to every element in place, on the current thread pool.
 pub fn map_inplace(data: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
-    use rayon::prelude::*;
-    data.par_chunks_mut(PAR_CHUNK).for_each(|chunk| chunk.iter_mut().for_each(|x| *x = f(*x)));
+    crate::base::parallel::for_each_chunk(data, PAR_CHUNK, 1, |_, chunk| chunk.iter_mut().for_each(|x| *x = f(*x)));
 }
 
 /// A one-input layer that maps every element through a function, in place.

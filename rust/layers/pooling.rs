@@ -2,12 +2,12 @@
 //! four pad modes with its tail-padding and count-exclude-pad rules.
 
 use super::{one, single, Context, Op, Params};
+use crate::base::parallel;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::pooling::{self, Method};
 use crate::model::Layer;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 struct Pooling {
@@ -136,9 +136,9 @@ impl Op for Pooling {
             let ow = size(self.out_size.0, w)?;
             let oh = size(self.out_size.1, h)?;
             let mut out = vec![0.0; ow * oh * c];
-            out.par_chunks_mut(ow * oh)
-                .enumerate()
-                .for_each(|(ch, o)| self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh));
+            parallel::for_each_chunk(&mut out, ow * oh, 1, |ch, o| {
+                self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh);
+            });
             return one(Tensor::new(out_shape(ow, oh), out));
         }
         let b = self.border(w, h);

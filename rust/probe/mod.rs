@@ -23,7 +23,7 @@
 //! product then sum), which is what `eq` scores with.
 //!
 //! **Cost.** Sampling is a gather (no arithmetic); a simulation is one quantization of the columns,
-//! a weight packing and an int8 GEMM per group, on the caller's rayon pool. Nothing is cached.
+//! a weight packing and an int8 GEMM per group, on the caller's thread pool. Nothing is cached.
 //!
 //! # Network probe ([`NetworkProbe`])
 //! The fp32 model with a chosen set of quantizable layers int8 under a table (and optional

@@ -3,6 +3,7 @@
 //! of [`crate::probe`]).
 
 use super::op_cache::OpCache;
+use crate::base::parallel::Pool;
 use crate::engine::{thread_pool, Net};
 use crate::error::{Error, Result};
 use crate::model::weights::store_as;
@@ -27,7 +28,7 @@ pub struct Config<'a> {
 pub struct NetworkProbe {
     graph: Graph,
     storage: Storage,
-    pool: Arc<rayon::ThreadPool>,
+    pool: Arc<Pool>,
     ops: Mutex<OpCache>,
 }
 

@@ -4,12 +4,12 @@
 
 use super::layer::{Form, LayerProbe};
 use super::patches::Patches;
+use crate::base::parallel;
 use crate::error::{Error, Result};
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::kernels::{dispatch, dw_i8};
 use crate::layers::int8;
 use crate::quantize;
-use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// A layer's input for a simulation: fp32 patches (quantized with the input scale, as the int8
@@ -245,8 +245,7 @@ impl LayerProbe {
             gemm_i8::conv_gemm(&a, &ConvSource::dense(&xq[g * k * n..(g + 1) * k * n], k, n), &ep, Out::F32(&mut y));
             y
         };
-        let per_group: Vec<Vec<f32>> =
-            if self.group > 1 { (0..self.group).into_par_iter().map(run_group).collect() } else { vec![run_group(0)] };
+        let per_group: Vec<Vec<f32>> = parallel::map(self.group, run_group);
         let block = per * n;
         let mut out = vec![0.0f32; units.len() * block];
         for (g, y) in per_group.iter().enumerate() {
@@ -273,9 +272,5 @@ fn for_groups<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) 
     if chunk == 0 {
         return;
     }
-    if out.len() > chunk {
-        out.par_chunks_mut(chunk).enumerate().for_each(|(g, part)| f(g, part));
-    } else {
-        f(0, out);
-    }
+    parallel::for_each_chunk(out, chunk, 1, f);
 }

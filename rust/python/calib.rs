@@ -110,7 +110,7 @@ impl PyStatsCollector {
             }
             batch.push(inputs);
         }
-        let result = py.detach(|| self.net.install(|| self.collector.add_samples(&self.net, batch)));
+        let result = py.detach(|| self.collector.add_samples(&self.net, batch));
         if let Err((index, error)) = result {
             let err = to_py(error);
             err.value(py).setattr("sample_index", index)?;

@@ -7,6 +7,7 @@ use super::errors::{to_py, IntoPyResult};
 use super::model::PyModel;
 use super::net::PyNet;
 use super::quantize::PyQuantizeReport;
+use crate::base::parallel::Pool;
 use crate::engine::{shared_thread_pool, Shape};
 use crate::error::Error;
 use crate::model::Storage;
@@ -134,7 +135,7 @@ impl PyPatches {
 #[pyclass(name = "LayerProbe", module = "ncnnq._native", frozen)]
 pub struct PyLayerProbe {
     probe: LayerProbe,
-    pool: Arc<rayon::ThreadPool>,
+    pool: Arc<Pool>,
 }
 
 /// A simulation's input: fp32 patches or int8 columns (groups, rows, n) / (groups·rows, n).

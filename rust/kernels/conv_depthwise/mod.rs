@@ -12,9 +12,9 @@ pub use plane::Plane;
 
 use super::dispatch::F32Path;
 use super::simd::RegAct;
+use crate::base::parallel;
 use crate::base::Activation;
 use plane::ChannelFn;
-use rayon::prelude::*;
 
 /// Convolves each channel of `input` (padded planes) with its own kernel (`weights`: per
 /// channel kh·kw) into `out`, adding the bias and applying the activation.
@@ -38,7 +38,7 @@ pub fn depthwise(
     // The vector bodies read strides 1 and 2; wider strides take the reference.
     let channel: ChannelFn = if p.stride.0 <= 2 { path.kernels().depthwise } else { reference::channel_act };
     let (reg_act, rest_act) = RegAct::split(activation);
-    let run = |(c, o): (usize, &mut [f32])| {
+    let run = |c: usize, o: &mut [f32]| {
         let x = &input[c * plane_in..(c + 1) * plane_in];
         let w = &weights[c * maxk..(c + 1) * maxk];
         let b = bias.map_or(0.0, |b| b[c]);
@@ -48,9 +48,5 @@ pub fn depthwise(
             act.apply_slice(o);
         }
     };
-    if rayon::current_num_threads() > 1 && channels * plane_out > 4096 {
-        out.par_chunks_mut(plane_out).enumerate().for_each(run);
-    } else {
-        out.chunks_mut(plane_out).enumerate().for_each(run);
-    }
+    parallel::for_each_chunk(out, plane_out, parallel::min_chunks(plane_out, 2048), run);
 }

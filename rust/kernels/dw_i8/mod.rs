@@ -23,7 +23,7 @@ mod tests;
 
 use super::dispatch::{I8Call, I8Path};
 use super::gemm_i8::{Epilogue, Out, OutPtr};
-use rayon::prelude::*;
+use crate::base::parallel;
 use row::Row;
 
 /// Quantized padded input planes and the depthwise geometry.
@@ -101,8 +101,8 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
         // SAFETY: as above; dst holds n elements of this channel.
         unsafe { finish_row(&acc, 0, ch, ep, dst) };
     };
-    if c > 1 && c * n * maxk >= 1 << 14 {
-        (0..c).into_par_iter().for_each(channel);
+    if c * n * maxk >= 1 << 14 {
+        parallel::for_each(c, channel);
     } else {
         (0..c).for_each(channel);
     }

@@ -6,10 +6,12 @@
 use crate::kernels::simd::{hsum, F32Vec, RegAct};
 
 /// One microkernel call: a `rows`×`cols` tile of C (at most mr×nr) from kc steps of packed A
-/// (`[kc][mr]`) and B (kc rows of nr values, `ldb` apart: nr when packed).
+/// (kc groups of mr values, `lda` apart: mr when packed) and B (kc rows of nr values, `ldb`
+/// apart: nr when packed).
 pub(crate) struct Tile {
     pub kc: usize,
     pub a: *const f32,
+    pub lda: usize,
     pub b: *const f32,
     pub ldb: usize,
     pub c: *mut f32,
@@ -52,8 +54,15 @@ unsafe fn micro<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
         let nr = NV * V::LANES;
         debug_assert!(MR * nr <= MAX_TILE && t.rows <= MR && t.cols <= nr);
         let full = t.rows == MR && t.cols == nr;
-        let mut scratch = [0.0f32; MAX_TILE];
-        let (cp, ldc) = if full { (t.c, t.ldc) } else { (scratch.as_mut_ptr(), nr) };
+        // Initialised only for a partial tile: zeroing 2 KB on every call cost as much as a small
+        // tile's products.
+        let mut scratch: [f32; MAX_TILE];
+        let (cp, ldc) = if full {
+            (t.c, t.ldc)
+        } else {
+            scratch = [0.0; MAX_TILE];
+            (scratch.as_mut_ptr(), nr)
+        };
         if t.accumulate && !full {
             for i in 0..t.rows {
                 std::ptr::copy_nonoverlapping(t.c.add(i * t.ldc), cp.add(i * nr), t.cols);
@@ -70,7 +79,12 @@ unsafe fn micro<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
             }
         }
         let (mut a, mut b) = (t.a, t.b);
+        // In a network run the packed weights come cold from memory, and a panel is read again for
+        // each column tile from L1, so the hardware prefetchers lose the stream: fetch the next
+        // panel (which follows this one in memory) while this one is used, a line every 2 steps.
+        let ahead = t.lda * t.kc;
         for _ in 0..t.kc {
+            V::prefetch(a.add(ahead));
             let mut bv = [V::zero(); NV];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = V::load(b.add(v * V::LANES));
@@ -81,7 +95,7 @@ unsafe fn micro<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
                     *r = V::fma(av, x, *r);
                 }
             }
-            a = a.add(MR);
+            a = a.add(t.lda);
             b = b.add(t.ldb);
         }
         for (i, row) in acc.iter().enumerate() {

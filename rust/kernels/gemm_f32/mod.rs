@@ -4,7 +4,8 @@
 //! so the full B never needs to exist.
 //!
 //! Work is split into jobs over column blocks (and row groups when there are few column blocks)
-//! and run on the caller's rayon pool; each job packs its B block into a thread-local buffer.
+//! and run on the current thread pool ([`parallel`]); each job packs its B block into a
+//! thread-local buffer.
 //! The path's kernels (tile shape, microkernel, GEMV, strided im2col read) come from its
 //! [`F32Path`]; [`micro`] and [`gather`] hold each path's entry points.
 
@@ -19,11 +20,15 @@ pub(crate) use micro::Tile;
 
 use super::dispatch::{self, F32Call, F32Path};
 use super::simd::RegAct;
-use rayon::prelude::*;
+use crate::base::parallel;
 use std::cell::RefCell;
 
-/// The weight matrix in the layout of one path: panels of `mr` rows, each stored k-major
-/// (`[k][mr]`, rows past m zero). The reference path keeps it row-major.
+/// The weight matrix in the layout of one path: for each block of [`KC`] k values, every panel of
+/// `mr` rows stored k-major (`[kc][mr]`, rows past m zero), so a GEMM that walks k blocks outside
+/// and row panels inside reads the weights in memory order (one stream the prefetchers follow,
+/// where panel-major order jumps by a panel's length at every k block: cold weights, as in a
+/// network run, then arrive at a fraction of the memory's speed). The reference path keeps A
+/// row-major.
 pub struct PackedA {
     pub m: usize,
     pub k: usize,
@@ -46,15 +51,24 @@ impl PackedA {
         let mr = gemm.mr;
         let panels = m.div_ceil(mr);
         let mut data = vec![0.0; panels * mr * k];
-        for (pi, panel) in data.chunks_mut((mr * k).max(1)).enumerate().take(panels) {
-            for r in 0..mr.min(m - pi * mr) {
-                let row = &a[(pi * mr + r) * k..(pi * mr + r + 1) * k];
-                for (p, &v) in row.iter().enumerate() {
-                    panel[p * mr + r] = v;
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            for pi in 0..panels {
+                let panel = &mut data[PackedA::offset(mr, panels, k0, kc, pi)..][..kc * mr];
+                for r in 0..mr.min(m - pi * mr) {
+                    let row = &a[(pi * mr + r) * k + k0..][..kc];
+                    for (p, &v) in row.iter().enumerate() {
+                        panel[p * mr + r] = v;
+                    }
                 }
             }
         }
         PackedA { m, k, path, data }
+    }
+
+    /// Where panel `pi`'s rows k0..k0+kc start (k0 a multiple of [`KC`]).
+    fn offset(mr: usize, panels: usize, k0: usize, kc: usize, pi: usize) -> usize {
+        k0 * mr * panels + pi * kc * mr
     }
 }
 
@@ -147,7 +161,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     let col_blocks = n.div_ceil(nc);
     let m_panels = m.div_ceil(mr);
     // With few column blocks, split rows too so every thread has work.
-    let threads = rayon::current_num_threads();
+    let threads = parallel::current_threads();
     let row_groups = if col_blocks >= 2 * threads { 1 } else { (2 * threads).div_ceil(col_blocks).min(m_panels) };
     let panels_per_group = m_panels.div_ceil(row_groups);
     let row_groups = m_panels.div_ceil(panels_per_group);
@@ -187,7 +201,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                     if let Some(bv) = epilogue.bias {
                         bias[..rows].copy_from_slice(&bv[i0..i0 + rows]);
                     }
-                    let apanel = a.data[pi * mr * k + k0 * mr..].as_ptr();
+                    let apanel = a.data[PackedA::offset(mr, m_panels, k0, kc, pi)..].as_ptr();
                     for jp in 0..jpanels {
                         let cols = nr.min(jcols - jp * nr);
                         let (bp, ldb) = match direct {
@@ -197,6 +211,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                         let tile = Tile {
                             kc,
                             a: apanel,
+                            lda: mr,
                             b: bp,
                             ldb,
                             // SAFETY: within c (checked above); jobs write disjoint tiles.
@@ -223,12 +238,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
             }
         });
     };
-    let jobs = row_groups * col_blocks;
-    if jobs == 1 || threads == 1 {
-        (0..jobs).for_each(job);
-    } else {
-        (0..jobs).into_par_iter().for_each(job);
-    }
+    parallel::for_each(row_groups * col_blocks, job);
 }
 
 /// y = A·x (A row-major m×k, not packed) then the epilogue: the 1-column case, where tiling
@@ -248,7 +258,7 @@ pub fn gemv(path: F32Path, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilog
     };
     // Rows per job: enough work to be worth a task.
     let rows = (16384 / k.max(1)).clamp(4, 1024).next_multiple_of(4);
-    let run = |(ci, ys): (usize, &mut [f32])| {
+    let run = |ci: usize, ys: &mut [f32]| {
         let r0 = ci * rows;
         let a = &a[r0 * k..(r0 + ys.len()) * k];
         // SAFETY: dispatch hands out only paths this CPU runs; sizes match.
@@ -257,11 +267,7 @@ pub fn gemv(path: F32Path, a: &[f32], k: usize, x: &[f32], y: &mut [f32], epilog
             act.apply_slice(ys);
         }
     };
-    if m <= rows || rayon::current_num_threads() == 1 {
-        y.chunks_mut(rows).enumerate().for_each(run);
-    } else {
-        y.par_chunks_mut(rows).enumerate().for_each(run);
-    }
+    parallel::for_each_chunk(y, rows, 1, run);
 }
 
 #[cfg(test)]

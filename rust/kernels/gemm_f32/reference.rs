@@ -2,7 +2,7 @@
 //! rows of B and C (which compilers vectorize).
 
 use super::epilogue::Epilogue;
-use rayon::prelude::*;
+use crate::base::parallel;
 
 pub fn gemm(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue) {
     debug_assert_eq!(a.len(), m * k);
@@ -11,7 +11,7 @@ pub fn gemm(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32], e
     if n == 0 {
         return;
     }
-    c.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+    parallel::for_each_chunk(c, n, 1, |i, row| {
         for v in row.iter_mut() {
             *v = 0.0;
         }

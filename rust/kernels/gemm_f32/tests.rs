@@ -78,7 +78,7 @@ fn gemm_paths_match_reference_on_random_shapes() {
 
 #[test]
 fn gemm_splits_work_across_threads() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    let pool = crate::base::parallel::Pool::new(3).expect("pool");
     for path in dispatch::F32.available() {
         pool.install(|| {
             check(path, 67, 45, 400, 45, 5);

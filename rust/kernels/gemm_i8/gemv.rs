@@ -4,8 +4,8 @@
 
 use super::epilogue::{self, Epilogue, Out, OutPtr};
 use super::pack::Buf;
+use crate::base::parallel;
 use crate::kernels::dispatch::{I8Call, I8Path};
-use rayon::prelude::*;
 
 /// k is padded to a multiple of this (the widest vector, 64 bytes).
 const KPAD: usize = 64;
@@ -61,12 +61,8 @@ pub fn gemv(w: &PackedRows, x: &[i8], ep: &Epilogue, mut out: Out) {
     let mut acc = vec![0i32; m];
     let data = w.data.view::<i8>();
     // SAFETY: `w.path` came from dispatch, which hands out only paths this CPU runs.
-    let run = |(rows, a): (&[i8], &mut [i32])| unsafe { dot(rows, kp, &xp, a) };
-    if m * kp >= 1 << 17 {
-        data.par_chunks(ROWS * kp).zip(acc.par_chunks_mut(ROWS)).for_each(run);
-    } else {
-        data.chunks(ROWS * kp).zip(acc.chunks_mut(ROWS)).for_each(run);
-    }
+    let run = |i: usize, a: &mut [i32]| unsafe { dot(&data[i * ROWS * kp..(i * ROWS + a.len()) * kp], kp, &xp, a) };
+    parallel::for_each_chunk(&mut acc, ROWS, parallel::min_chunks(ROWS * kp, 1 << 16), run);
     let out = out.ptr();
     for (p, &a) in acc.iter().enumerate() {
         let c = if offset { w.comp[p] } else { 0 };

@@ -58,9 +58,9 @@ pub use epilogue::{Epilogue, Out};
 pub use gemv::{gemv, PackedRows};
 pub use source::ConvSource;
 
+use crate::base::parallel;
 use crate::kernels::dispatch::{I8Call, I8Path};
 use pack::PackedWeights;
-use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Weights packed for one path: `m` rows of `k` int8 values.
@@ -106,11 +106,7 @@ pub fn quantize(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
     const CHUNK: usize = 1 << 15;
     assert_eq!(x.len(), out.len());
     let one = |x: &[f32], out: &mut [i8]| quantize_chunk(path, x, scale, out);
-    if x.len() <= CHUNK {
-        one(x, out);
-    } else {
-        x.par_chunks(CHUNK).zip(out.par_chunks_mut(CHUNK)).for_each(|(x, o)| one(x, o));
-    }
+    parallel::for_each_chunk(out, CHUNK, 1, |i, o| one(&x[i * CHUNK..i * CHUNK + o.len()], o));
 }
 
 fn quantize_chunk(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
@@ -152,7 +148,7 @@ pub fn quantize_pad(
     }
     let mut out = vec![0i8; c * pw * ph];
     // Each plane: pad rows, then per input row its left pad, values, right pad.
-    let plane = |(ch, dst): (usize, &mut [i8])| {
+    let plane = |ch: usize, dst: &mut [i8]| {
         dst[..top * pw].fill(pad_value);
         dst[(top + h) * pw..].fill(pad_value);
         for y in 0..h {
@@ -167,10 +163,6 @@ pub fn quantize_pad(
             }
         }
     };
-    if c * pw * ph >= 1 << 15 {
-        out.par_chunks_mut(pw * ph).enumerate().for_each(plane);
-    } else {
-        out.chunks_mut(pw * ph).enumerate().for_each(plane);
-    }
+    parallel::for_each_chunk(&mut out, pw * ph, parallel::min_chunks(pw * ph, 1 << 14), plane);
     (Cow::Owned(out), pw, ph)
 }

@@ -4,7 +4,7 @@
 use super::epilogue::{self, Epilogue, Out};
 use super::pack::{Buf, PackedWeights};
 use super::source::ConvSource;
-use rayon::prelude::*;
+use crate::base::parallel;
 
 /// C (m×n) = A (m×k) · B (k×n), int32, all row-major.
 pub fn gemm_i32(a: &[i8], m: usize, k: usize, b: &[i8], n: usize) -> Vec<i32> {
@@ -48,12 +48,12 @@ pub fn conv_gemm(a: &[i8], m: usize, k: usize, src: &ConvSource, ep: &Epilogue, 
         unsafe { epilogue::finish_row_body(acc, 0, p, ep, out) }
     };
     match out {
-        Out::F32(o) => o.par_chunks_mut(n.max(1)).take(m).enumerate().for_each(|(p, orow)| {
+        Out::F32(o) => parallel::for_each_chunk(&mut o[..m * n], n, 1, |p, orow| {
             let mut acc = vec![0i32; n];
             accumulate_row(&a[p * k..(p + 1) * k], &col, n, &mut acc);
             finish(p, &acc, super::epilogue::OutPtr::F32(orow.as_mut_ptr()));
         }),
-        Out::I8(o) => o.par_chunks_mut(n.max(1)).take(m).enumerate().for_each(|(p, orow)| {
+        Out::I8(o) => parallel::for_each_chunk(&mut o[..m * n], n, 1, |p, orow| {
             let mut acc = vec![0i32; n];
             accumulate_row(&a[p * k..(p + 1) * k], &col, n, &mut acc);
             finish(p, &acc, super::epilogue::OutPtr::I8(orow.as_mut_ptr()));

@@ -11,7 +11,7 @@
 use super::epilogue::{Epilogue, Out, OutPtr};
 use super::pack::{Buf, PackedWeights, Plain};
 use super::source::ConvSource;
-use rayon::prelude::*;
+use crate::base::parallel;
 
 /// One SIMD path's GEMM: tile shape, packed element types and the `#[target_feature]` entry points.
 pub(crate) trait Kernel: 'static {
@@ -94,7 +94,7 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     let (mr, nr) = (K::MR, K::NR);
     let n_panels = n.div_ceil(nr);
     let m_panels = m.div_ceil(mr);
-    let threads = rayon::current_num_threads().max(1);
+    let threads = parallel::current_threads();
     // Enough tasks to balance the threads; rows are split only when the columns are too few.
     let m_parts =
         if threads == 1 || n_panels >= 4 * threads { 1 } else { (4 * threads).div_ceil(n_panels).min(m_panels) };
@@ -135,10 +135,5 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             }
         }
     };
-    let total = n_tasks * m_parts;
-    if total == 1 {
-        task(0);
-    } else {
-        (0..total).into_par_iter().for_each(task);
-    }
+    parallel::for_each(n_tasks * m_parts, task);
 }

@@ -43,7 +43,7 @@ fn lrn_paths_match_reference_and_formula() {
 
 #[test]
 fn lrn_splits_channels_across_threads() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    let pool = crate::base::parallel::Pool::new(3).expect("pool");
     let mut rng = Rng::new(2);
     let (channels, size) = (37, 3000);
     let p = Across { before: 2, after: 2, alpha_div: 1e-4 / 5.0, beta: 0.75, bias: 1.0 };

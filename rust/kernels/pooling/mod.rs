@@ -13,9 +13,9 @@ pub mod window;
 pub use window::{Method, Window};
 
 use super::dispatch::F32Path;
-use rayon::prelude::*;
+use crate::base::parallel;
 
-/// Elements per parallel task: small blobs stay on one thread.
+/// Elements per parallel job: small blobs stay on one thread.
 const PAR_MIN: usize = 1 << 14;
 
 /// Pools each `w`×`h` plane of `input` into `ow`×`oh` planes of `out`.
@@ -30,18 +30,12 @@ pub fn pool(path: F32Path, method: Method, win: &Window, channels: usize, input:
     let plane = path.kernels().pooling.plane;
     let divisors = (method == Method::Avg).then(|| win.divisors());
     let div = divisors.as_ref().map(|(c, r)| (c.as_slice(), r.as_slice()));
-    let run = |row: &mut Vec<f32>, (c, o): (usize, &mut [f32])| {
+    let run = |row: &mut Vec<f32>, c: usize, o: &mut [f32]| {
         let x = &input[c * plane_in..(c + 1) * plane_in];
         // SAFETY: dispatch hands out only paths this CPU runs.
         unsafe { plane(method, win, div, x, o, row) }
     };
-    if rayon::current_num_threads() > 1 && channels * (plane_in + plane_out) > PAR_MIN {
-        let per_task = (PAR_MIN / (plane_in + plane_out)).max(1);
-        out.par_chunks_mut(plane_out).enumerate().with_min_len(per_task).for_each_init(Vec::new, run);
-    } else {
-        let mut row = Vec::new();
-        out.chunks_mut(plane_out).enumerate().for_each(|t| run(&mut row, t));
-    }
+    parallel::for_each_chunk_with(out, plane_out, parallel::min_chunks(plane_in + plane_out, PAR_MIN), run);
 }
 
 /// Reduces each plane of `plane` elements to one value (max, or mean).
@@ -49,15 +43,9 @@ pub fn global(path: F32Path, method: Method, plane: usize, input: &[f32], out: &
     let channels = out.len();
     assert!(input.len() >= plane * channels);
     let reduce = path.kernels().pooling.global;
-    let run = |(c, o): (usize, &mut f32)| {
+    parallel::for_each_chunk(out, 1, parallel::min_chunks(plane, PAR_MIN), |c, o| {
         let x = &input[c * plane..(c + 1) * plane];
         // SAFETY: as in `pool`.
-        *o = unsafe { reduce(method, x) };
-    };
-    if rayon::current_num_threads() > 1 && channels * plane > PAR_MIN {
-        let per_task = (PAR_MIN / plane.max(1)).max(1);
-        out.par_iter_mut().enumerate().with_min_len(per_task).for_each(run);
-    } else {
-        out.iter_mut().enumerate().for_each(run);
-    }
+        o[0] = unsafe { reduce(method, x) };
+    });
 }

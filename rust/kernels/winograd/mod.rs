@@ -11,11 +11,11 @@
 mod tests;
 pub(crate) mod transform;
 
+use crate::base::parallel;
 use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::gemm_f32::micro::GemmFns;
 use crate::kernels::gemm_f32::{Epilogue, Tile};
 use crate::kernels::simd::RegAct;
-use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use transform::Variant;
@@ -26,22 +26,29 @@ pub fn pays(inch: usize, outch: usize) -> bool {
     dispatch::F32.selected().kernels().winograd.is_some() && inch >= 8 && outch >= 8
 }
 
-/// Which variant (tile size m) to use, or None when the GEMM is cheaper. Costs per channel pair:
-/// Winograd's products (tiles padded to the kernel's mr, times N²) plus its transforms (per tile
-/// and point, shared by a row or column of channel pairs); the GEMM's 9 products per output
-/// (padded to nr), which run at a better rate than Winograd's small products. The weights were
-/// fitted to timings of the benchmark models' 3×3 layers (cold and warm caches, AVX-512): F(6,3)
-/// wins on large maps, F(4,3) around 14×14, F(2,3) on 7×7 (where bigger tiles are mostly padding).
+/// Which variant (tile size m) to use, or None when the im2col GEMM is cheaper: the smallest
+/// estimated time. Arithmetic: the products (tiles padded to the microkernel's mr, output
+/// channels to its nr), plus Winograd's transforms (each tile's N² points per input channel,
+/// and per output channel). Memory: in a network run the weights come cold from memory, and
+/// Winograd's transformed weights are N²/9 times the raw ones; about half of that transfer is
+/// hidden behind the arithmetic. The rates are fitted to the 3×3 layers of the benchmark models
+/// alone on AVX-512, one thread: 10.5 ps per product (about 190 GFLOPS), 0.31 ns per transformed
+/// point and channel, 20 GB/s from memory.
 fn choose(kernel: &GemmFns, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
-    const TRANSFORM: f64 = 16.0;
-    const GEMM_RATE: f64 = 0.6;
-    let per_pair_transforms = TRANSFORM * (1.0 / inch as f64 + 1.0 / outch as f64);
+    const PRODUCT: f64 = 10.5e-12;
+    const TRANSFORM: f64 = 0.31e-9;
+    const BYTE: f64 = 1.0 / 20e9;
+    let outch_pad = outch.next_multiple_of(kernel.nr) as f64;
+    let (inch_f, outch_f) = (inch as f64, outch as f64);
     let cost = |m: usize| {
         let n2 = ((m + 2) * (m + 2)) as f64;
         let tiles = ow.div_ceil(m) * oh.div_ceil(m);
-        tiles.next_multiple_of(kernel.mr) as f64 * n2 + per_pair_transforms * tiles as f64 * n2
+        let products = tiles.next_multiple_of(kernel.mr) as f64 * n2 * inch_f * outch_pad;
+        let transforms = tiles as f64 * n2 * (inch_f + outch_f);
+        PRODUCT * products + TRANSFORM * transforms + 0.5 * BYTE * 4.0 * n2 * inch_f * outch_f
     };
-    let direct = GEMM_RATE * 9.0 * (ow * oh).next_multiple_of(kernel.nr) as f64;
+    let pixels = (ow * oh).next_multiple_of(kernel.nr) as f64;
+    let direct = PRODUCT * 9.0 * inch_f * outch_f * pixels + 0.5 * BYTE * 4.0 * 9.0 * inch_f * outch_f;
     let (m, best) = [6, 4, 2].into_iter().map(|m| (m, cost(m))).min_by(|a, b| a.1.total_cmp(&b.1))?;
     (best < direct).then_some(m)
 }
@@ -128,6 +135,8 @@ impl Weights {
 }
 
 thread_local! {
+    /// The calling thread's V and M of [`run_phased`] (shared with the pool's workers in its loops).
+    static PHASED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
     static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -188,6 +197,38 @@ pub(crate) fn conv3x3s1_with(
 
 /// Budget for one job's transformed input and products (stays in L2).
 const JOB_BYTES: usize = 768 * 1024;
+/// Transformed weights larger than this (about L2) are not re-read for each small group of tiles
+/// ([`run_phased`]).
+const U_BYTES: usize = 1 << 20;
+/// Least budget for one chunk of [`run_phased`]: the transformed input and products of its tiles
+/// (L3-sized). A chunk may hold up to half as much as U: every chunk reads all of U. Measured on
+/// AVX-512: 512 channels on 28×28 (U 38 MB, all tiles' V and M 8 MB) run 2.3× faster in one
+/// chunk than in 4 MB chunks; 256 channels on 56×56 (U 9 MB, V and M 15 MB) 1.2× faster in 4 MB
+/// chunks than in 12 MB ones.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// How one convolution is blocked: by groups of `group` tile panels, each job transforming,
+/// multiplying and transforming back its own group (L2-sized), or in three phases by chunks of
+/// `chunk` panels ([`run_phased`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    Fused { group: usize },
+    Phased { chunk: usize },
+}
+
+/// The plan for tiles of n2 points in `tile_panels` panels of mr, with U of `u_bytes`.
+pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_panels: usize) -> Plan {
+    let per_panel = n2 * mr * (inch + outch_pad) * 4;
+    let group = (JOB_BYTES / per_panel).clamp(1, tile_panels);
+    let u_bytes = n2 * inch * outch_pad * 4;
+    // Each group of tiles reads all of U again: when U does not fit L2, fewer, larger groups
+    // that live in L3 pay less than re-reading it.
+    if group < tile_panels && u_bytes > U_BYTES {
+        Plan::Phased { chunk: (CHUNK_BYTES.max(u_bytes / 2) / per_panel).clamp(1, tile_panels) }
+    } else {
+        Plan::Fused { group }
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 fn run<W: Variant>(
@@ -205,15 +246,18 @@ fn run<W: Variant>(
     let (m, n2) = (W::M, W::N * W::N);
     let gemm = path.kernels().gemm;
     let (mr, nr) = (gemm.mr, gemm.nr);
-    let micro = gemm.micro.expect("a path with Winograd transforms has a microkernel");
-    let fns = W::fns(&path.kernels().winograd.expect("checked by conv3x3s1_with"));
-    let (inch, outch, outch_pad) = (w.inch, w.outch, packed.outch_pad);
+    let (inch, outch_pad) = (w.inch, packed.outch_pad);
     let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
     let tile_panels = (tw * th).div_ceil(mr);
-    let per_panel = n2 * mr * (inch + outch_pad) * 4;
-    let group = (JOB_BYTES / per_panel).clamp(1, tile_panels);
+    let group = match plan(n2, mr, inch, outch_pad, tile_panels) {
+        Plan::Fused { group } => group,
+        Plan::Phased { chunk } => return run_phased::<W>(path, packed, w, input, pw, ph, out, ow, oh, ep, chunk),
+    };
+    let micro = gemm.micro.expect("a path with Winograd transforms has a microkernel");
+    let fns = W::fns(&path.kernels().winograd.expect("checked by conv3x3s1_with"));
+    let outch = w.outch;
     let groups = tile_panels.div_ceil(group);
-    let threads = rayon::current_num_threads();
+    let threads = parallel::current_threads();
     let o_panels = outch_pad / nr;
     let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
     let o_per = o_panels.div_ceil(o_splits);
@@ -238,24 +282,26 @@ fn run<W: Variant>(
             if mbuf.len() < mlen {
                 mbuf.resize(mlen, 0.0);
             }
-            // V: [panel][ξ][inch][mr]
+            // V: [panel][inch][ξ][mr] (a channel's transform is written in one run: laid out
+            // ξ-major, its 64 vectors would be 4 KB apart and evict each other from L1)
             for p in p0..p1 {
                 let v = &mut vbuf[(p - p0) * n2 * inch * mr..][..n2 * inch * mr];
                 // SAFETY: dispatch hands out only paths this CPU runs.
                 unsafe { (fns.input)(input, inch, &geo, p * mr, mr, v) };
             }
-            // M: [panel][ξ][mr][outch_pad]
+            // M: [panel][mr][ξ][outch_pad] (the output transform reads a tile's ξ in one run)
             for xi in 0..n2 {
                 for op in op0..op1 {
                     let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
                     for p in p0..p1 {
                         let tile = Tile {
                             kc: inch,
-                            a: vbuf[((p - p0) * n2 + xi) * inch * mr..].as_ptr(),
+                            a: vbuf[((p - p0) * inch * n2 + xi) * mr..].as_ptr(),
+                            lda: n2 * mr,
                             b,
                             ldb: nr,
-                            c: mbuf[((p - p0) * n2 + xi) * mr * outch_pad + op * nr..].as_mut_ptr(),
-                            ldc: outch_pad,
+                            c: mbuf[((p - p0) * mr * n2 + xi) * outch_pad + op * nr..].as_mut_ptr(),
+                            ldc: n2 * outch_pad,
                             rows: mr,
                             cols: nr,
                             bias: zeros.as_ptr(),
@@ -287,10 +333,122 @@ fn run<W: Variant>(
             }
         });
     };
-    let jobs = groups * o_splits;
-    if jobs == 1 || threads == 1 {
-        (0..jobs).for_each(job);
-    } else {
-        (0..jobs).into_par_iter().for_each(job);
+    parallel::for_each(groups * o_splits, job);
+}
+
+/// The same convolution by chunks of tiles, each in three phases, each phase a parallel loop:
+/// every tile's input transform (V), the products (each job one transform position ξ and one
+/// panel of output channels, for every tile of the chunk), every tile's output transform. For
+/// layers whose transformed weights U are large (many channels), where [`run`]'s groups of tiles
+/// that fit L2 would each read all of U again from memory: here U is read once per chunk, and a
+/// chunk's V and M are sized for L3.
+#[allow(clippy::too_many_arguments)]
+fn run_phased<W: Variant>(
+    path: F32Path,
+    packed: &Packed,
+    w: &Weights,
+    input: &[f32],
+    pw: usize,
+    ph: usize,
+    out: &mut [f32],
+    ow: usize,
+    oh: usize,
+    ep: Epilogue,
+    chunk: usize,
+) {
+    let m = W::M;
+    let mr = path.kernels().gemm.mr;
+    let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
+    let tile_panels = (tw * th).div_ceil(mr);
+    let dst = OutPtr(out.as_mut_ptr());
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m };
+    PHASED.with(|bufs| {
+        let (vbuf, mbuf) = &mut *bufs.borrow_mut();
+        for c0 in (0..tile_panels).step_by(chunk) {
+            let panels = chunk.min(tile_panels - c0);
+            phases::<W>(packed, w, input, &geo, dst, ep, vbuf, mbuf, c0, panels, path);
+        }
+    });
+}
+
+/// The three phases of [`run_phased`] for tile panels c0..c0+panels.
+#[allow(clippy::too_many_arguments)]
+fn phases<W: Variant>(
+    packed: &Packed,
+    w: &Weights,
+    input: &[f32],
+    geo: &transform::Geometry,
+    dst: OutPtr,
+    ep: Epilogue,
+    vbuf: &mut Vec<f32>,
+    mbuf: &mut Vec<f32>,
+    c0: usize,
+    panels: usize,
+    path: F32Path,
+) {
+    let n2 = W::N * W::N;
+    let gemm = path.kernels().gemm;
+    let (mr, nr) = (gemm.mr, gemm.nr);
+    let micro = gemm.micro.expect("a path with Winograd transforms has a microkernel");
+    let fns = W::fns(&path.kernels().winograd.expect("checked by conv3x3s1_with"));
+    let (inch, outch, outch_pad) = (w.inch, w.outch, packed.outch_pad);
+    let o_panels = outch_pad / nr;
+    let (reg_act, rest_act) = RegAct::split(ep.activation);
+    let zeros = [0.0f32; 16];
+    let (ow, oh) = (geo.ow, geo.oh);
+    {
+        let (vlen, mlen) = (panels * n2 * inch * mr, panels * n2 * mr * outch_pad);
+        if vbuf.len() < vlen {
+            vbuf.resize(vlen, 0.0);
+        }
+        if mbuf.len() < mlen {
+            mbuf.resize(mlen, 0.0);
+        }
+        // V: [panel][inch][ξ][mr], as in `run`.
+        parallel::for_each_chunk(&mut vbuf[..vlen], n2 * inch * mr, 1, |p, v| {
+            // SAFETY: dispatch hands out only paths this CPU runs.
+            unsafe { (fns.input)(input, inch, geo, (c0 + p) * mr, mr, v) };
+        });
+        let (v, mp) = (&vbuf[..vlen], OutPtr(mbuf.as_mut_ptr()));
+        // M: [panel][mr][ξ][outch_pad], each job one (output panel, ξ) column of it.
+        parallel::for_each(o_panels * n2, |j| {
+            let (op, xi) = (j / n2, j % n2);
+            let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
+            for p in 0..panels {
+                let tile = Tile {
+                    kc: inch,
+                    a: v[(p * inch * n2 + xi) * mr..].as_ptr(),
+                    lda: n2 * mr,
+                    b,
+                    ldb: nr,
+                    // SAFETY: within M (sized above); jobs write disjoint (ξ, panel) columns.
+                    c: unsafe { mp.get().add((p * mr * n2 + xi) * outch_pad + op * nr) },
+                    ldc: n2 * outch_pad,
+                    rows: mr,
+                    cols: nr,
+                    bias: zeros.as_ptr(),
+                    accumulate: false,
+                    act: RegAct::None,
+                };
+                // SAFETY: as above; full tiles.
+                unsafe { micro(&tile) };
+            }
+        });
+        let mbuf = &mbuf[..mlen];
+        parallel::for_each(panels, |p| {
+            let mpanel = &mbuf[p * n2 * mr * outch_pad..][..n2 * mr * outch_pad];
+            let t0 = (c0 + p) * mr;
+            // SAFETY: each job writes its own tiles of out.
+            unsafe { (fns.output)(mpanel, outch_pad, geo, t0, mr, 0, outch, ep.bias, reg_act, dst.get(), outch) };
+            if let Some(act) = rest_act {
+                transform::for_each_tile_row(geo, t0, mr, |offset, len| {
+                    for o in 0..outch {
+                        // SAFETY: as above.
+                        let row = unsafe { std::slice::from_raw_parts_mut(dst.get().add(o * ow * oh + offset), len) };
+                        act.apply_slice(row);
+                    }
+                });
+            }
+        });
     }
 }

@@ -71,7 +71,7 @@ fn winograd_splits_work_across_threads() {
     if dispatch::F32.selected().kernels().winograd.is_none() {
         return;
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    let pool = crate::base::parallel::Pool::new(3).expect("pool");
     let mut rng = Rng::new(5);
     let (inch, outch, ow, oh) = (12, 70, 30, 20);
     let (pw, ph) = (ow + 2, oh + 2);
@@ -107,4 +107,33 @@ fn factored_transforms_match_the_matrices() {
     check_factored::<transform::F63>();
     check_factored::<transform::F43>();
     check_factored::<transform::F23>();
+}
+
+/// Layers with large transformed weights run in phases, by chunks of tiles: sizes that take that
+/// path with two chunks on every path, against the direct convolution.
+#[test]
+fn phased_chunks_match_direct_convolution() {
+    let mut rng = Rng::new(23);
+    let (inch, outch, ow, oh) = (72, 70, 66, 66);
+    let (pw, ph) = (ow + 2, oh + 2);
+    let w = rng.vec(outch * inch * 9);
+    let x = rng.vec(inch * pw * ph);
+    let bias = rng.vec(outch);
+    let (want, mag) = direct(&w, &x, pw, ph, inch, outch, &bias);
+    let pool = crate::base::parallel::Pool::new(2).expect("pool");
+    for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
+        // Transformed weights are packed for one path.
+        let weights = Weights::new(&w, outch, inch);
+        let gemm = path.kernels().gemm;
+        let tile_panels = (ow.div_ceil(6) * oh.div_ceil(6)).div_ceil(gemm.mr);
+        let plan = plan(64, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+        assert!(matches!(plan, Plan::Phased { chunk } if chunk < tile_panels), "{path:?}: {plan:?}");
+        let mut got = vec![f32::NAN; outch * ow * oh];
+        let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
+        pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(6)));
+        for (i, ((&g, &r), &a)) in got.iter().zip(&want).zip(&mag).enumerate() {
+            let (r, tol) = (r.max(0.0), 8e-5 * a + 1e-6);
+            assert!((g - r).abs() <= tol, "{path:?} at {i}: {g} vs {r} (tol {tol})");
+        }
+    }
 }

@@ -271,7 +271,7 @@ pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMu
     }
 }
 
-/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[ξ][inch][L]`.
+/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[inch][ξ][L]`.
 #[inline(always)]
 fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
     input: &[f32],
@@ -293,7 +293,6 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
     let mut edge = [[0.0f32; 8]; L];
     let mut d = [[[0.0f32; L]; 8]; 8];
-    let mut t = [[[0.0f32; L]; 8]; 8];
     for c in 0..inch {
         let src = &input[c * plane..(c + 1) * plane];
         if wide {
@@ -357,25 +356,42 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
                 }
             }
         }
-        // Columns first (t = Bᵀ d), then rows (V = t B).
-        for col in 0..n {
-            let column: [Lanes<L>; 8] = std::array::from_fn(|k| d[k][col]);
-            let out = W::bt(&column);
-            for i in 0..n {
-                t[i][col] = out[i];
+        // Columns first (t = Bᵀ d), then rows (V = t B). Two formulations of the same sums, one
+        // per tile size, for the code LLVM makes of them: F(6,3)'s is fastest as a loop over
+        // columns; on 6-point tiles LLVM vectorizes that loop across columns, with gather and
+        // scatter instructions (3x slower), unless each column's transform is kept whole.
+        let mut t = [[[0.0f32; L]; 8]; 8];
+        if n == 8 {
+            for col in 0..n {
+                let out = W::bt(&std::array::from_fn(|k| d[k][col]));
+                for i in 0..n {
+                    t[i][col] = out[i];
+                }
             }
+        } else {
+            let by_column: [[Lanes<L>; 8]; 8] =
+                std::array::from_fn(
+                    |col| {
+                        if col < n {
+                            W::bt(&std::array::from_fn(|k| d[k][col]))
+                        } else {
+                            [[0.0; L]; 8]
+                        }
+                    },
+                );
+            t = std::array::from_fn(|i| std::array::from_fn(|col| by_column[col][i]));
         }
         for i in 0..n {
             let out = W::bt(&t[i]);
             for j in 0..n {
-                v[((i * n + j) * inch + c) * L..][..L].copy_from_slice(&out[j]);
+                v[(c * n * n + i * n + j) * L..][..L].copy_from_slice(&out[j]);
             }
         }
     }
 }
 
 /// Y = Aᵀ M A for tiles t0..t0+count and output channels o0..o1, plus bias and the in-register
-/// activation, scattered into the output planes at `dst`. `mp` is `[ξ][count][outch_pad]`.
+/// activation, scattered into the output planes at `dst`. `mp` is `[count][ξ][outch_pad]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn output<W: Variant, const L: usize>(
@@ -402,7 +418,7 @@ unsafe fn output<W: Variant, const L: usize>(
             while o < o1 {
                 let lanes = L.min(o1 - o);
                 let load = |xi: usize| -> [f32; L] {
-                    let base = (xi * count + r) * outch_pad + o;
+                    let base = (r * n * n + xi) * outch_pad + o;
                     <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
                 };
                 // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.

@@ -1,0 +1,446 @@
+//! The thread pool kernels and layers split their work on.
+//!
+//! A [`Pool`] of `threads` threads is the calling thread plus `threads - 1` workers. While
+//! [`Pool::install`] runs a closure (one network run) on the calling thread, the workers stay hot:
+//! they spin between parallel loops instead of sleeping, so a small layer does not pay a wake-up,
+//! and the calling thread takes its share of every loop. Outside an install the workers park.
+//!
+//! A parallel loop ([`for_each`] and the chunk helpers) hands out indices one at a time from a
+//! shared counter: whichever thread is free takes the next one, so both cores finish together
+//! even when one is slowed by another process, and a worker that arrives late (descheduled by a
+//! busy machine) just finds less work instead of holding the loop up. A loop returns once every
+//! index has run. Loops outside an install, inside another loop's body, or on a 1-thread pool run
+//! on the calling thread in order.
+//!
+//! # Protocol
+//! One 64-bit word holds the current loop's index count and next index. The owner (the installing
+//! thread) points `job` at the loop's closure, resets `done` and stores the word (Release).
+//! Workers spin on the word; a thread claims index i by a CAS from (n, i) to (n, i + 1) with
+//! i < n (Acquire), then reads `job` and runs it. A claim can only succeed on the loop that is
+//! current, and that loop cannot end (so its closure stays alive) before `done` counts the
+//! claimed index: the owner returns once `done` reaches n. A worker that arrives late finds no
+//! index left and touches nothing; the owner never waits for a worker that holds no index.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long workers keep spinning after an install ends (back-to-back runs find them hot).
+const GRACE: Duration = Duration::from_micros(300);
+/// Spins between yields while waiting: long enough to catch the next loop of a run without a
+/// system call, short enough to let another runnable thread have the core on a busy machine.
+const SPINS_PER_YIELD: u32 = 256;
+
+/// The closure of the current loop (lives on the owner's stack while the loop runs).
+struct Job<'a> {
+    f: &'a (dyn Fn(usize) + Sync),
+}
+
+/// (n, next) in one word.
+fn pack(n: usize, next: usize) -> u64 {
+    ((n as u64) << 32) | next as u64
+}
+
+fn unpack(word: u64) -> (usize, usize) {
+    ((word >> 32) as usize, (word & 0xffff_ffff) as usize)
+}
+
+/// Indices per loop the word can count; longer loops run in rounds.
+const MAX_INDICES: usize = u32::MAX as usize;
+
+struct Shared {
+    threads: usize,
+    /// (n, next) of the current loop.
+    word: AtomicU64,
+    job: AtomicPtr<Job<'static>>,
+    /// Indices of the current loop that have finished.
+    done: AtomicUsize,
+    /// A job panicked: the rest of the loop's indices are skipped.
+    abort: AtomicBool,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// An install is running: workers spin rather than park.
+    hot: AtomicBool,
+    /// When the last install ended (workers park [`GRACE`] later).
+    cooled: Mutex<Instant>,
+    parked: Mutex<usize>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+    /// Serializes installs from different threads.
+    owner: Mutex<()>,
+}
+
+/// What this thread's parallel loops use.
+#[derive(Clone, Copy)]
+struct Context {
+    pool: *const Shared,
+    worker: usize,
+    in_job: bool,
+}
+
+thread_local! {
+    static CONTEXT: Cell<Context> = const { Cell::new(Context { pool: std::ptr::null(), worker: 0, in_job: false }) };
+}
+
+/// Sets this thread's context for a scope and restores the previous one, also on unwind.
+struct Scope(Context);
+
+impl Scope {
+    fn enter(ctx: Context) -> Scope {
+        Scope(CONTEXT.with(|c| c.replace(ctx)))
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        CONTEXT.with(|c| c.set(self.0));
+    }
+}
+
+/// The calling thread and `threads - 1` workers.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `threads - 1` workers (none for 1).
+    pub fn new(threads: usize) -> std::io::Result<Pool> {
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared {
+            threads,
+            word: AtomicU64::new(0),
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            done: AtomicUsize::new(0),
+            abort: AtomicBool::new(false),
+            panic: Mutex::new(None),
+            hot: AtomicBool::new(false),
+            cooled: Mutex::new(Instant::now()),
+            parked: Mutex::new(0),
+            wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            owner: Mutex::new(()),
+        });
+        let mut pool = Pool { shared, workers: Vec::with_capacity(threads - 1) };
+        for i in 1..threads {
+            let s = pool.shared.clone();
+            // On failure, dropping `pool` stops the workers already started.
+            let h = std::thread::Builder::new().name(format!("ncnnq-{i}")).spawn(move || worker(&s, i))?;
+            pool.workers.push(h);
+        }
+        Ok(pool)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.shared.threads
+    }
+
+    /// Runs `f` on the calling thread with this pool serving its parallel loops; the workers
+    /// stay hot until it returns. Installs from other threads wait; a nested install of the same
+    /// pool just runs `f`.
+    pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
+        let me: *const Shared = &raw const *self.shared;
+        let ctx = CONTEXT.with(Cell::get);
+        if std::ptr::eq(ctx.pool, me) {
+            return f();
+        }
+        let _owner = self.shared.owner.lock().unwrap_or_else(PoisonError::into_inner);
+        let _scope = Scope::enter(Context { pool: me, worker: 0, in_job: false });
+        let _hot = Hot::start(&self.shared);
+        f()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        {
+            let _g = self.shared.parked.lock().unwrap_or_else(PoisonError::into_inner);
+            self.shared.wake.notify_all();
+        }
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Marks an install: wakes parked workers; on drop lets them cool down and park.
+struct Hot<'a>(&'a Shared);
+
+impl<'a> Hot<'a> {
+    fn start(s: &'a Shared) -> Hot<'a> {
+        s.hot.store(true, Ordering::SeqCst);
+        let parked = s.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        if *parked > 0 {
+            s.wake.notify_all();
+        }
+        Hot(s)
+    }
+}
+
+impl Drop for Hot<'_> {
+    fn drop(&mut self) {
+        *self.0.cooled.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.0.hot.store(false, Ordering::SeqCst);
+    }
+}
+
+fn worker(s: &Shared, index: usize) {
+    let mut spins = 0u32;
+    loop {
+        if s.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let (n, next) = unpack(s.word.load(Ordering::Relaxed));
+        if next < n {
+            spins = 0;
+            let _scope = Scope::enter(Context { pool: s, worker: index, in_job: true });
+            take_indices(s);
+            continue;
+        }
+        spins += 1;
+        if spins < SPINS_PER_YIELD {
+            std::hint::spin_loop();
+            continue;
+        }
+        spins = 0;
+        if s.hot.load(Ordering::SeqCst) || s.cooled.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < GRACE {
+            std::thread::yield_now();
+            continue;
+        }
+        let mut parked = s.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        *parked += 1;
+        while !s.hot.load(Ordering::SeqCst) && !s.shutdown.load(Ordering::SeqCst) {
+            parked = s.wake.wait(parked).unwrap_or_else(PoisonError::into_inner);
+        }
+        *parked -= 1;
+    }
+}
+
+/// Claims and runs indices of the current loop until none is left.
+fn take_indices(s: &Shared) {
+    let mut word = s.word.load(Ordering::Relaxed);
+    loop {
+        let (n, next) = unpack(word);
+        if next >= n {
+            return;
+        }
+        if let Err(now) = s.word.compare_exchange_weak(word, pack(n, next + 1), Ordering::Acquire, Ordering::Relaxed) {
+            word = now;
+            continue;
+        }
+        if !s.abort.load(Ordering::Relaxed) {
+            // SAFETY: the claimed index keeps the loop, and so its closure, alive until `done`
+            // counts it; the Acquire claim saw the owner's store of `job`.
+            let job = unsafe { &*s.job.load(Ordering::Acquire) };
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next))) {
+                s.abort.store(true, Ordering::Relaxed);
+                s.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(p);
+            }
+        }
+        s.done.fetch_add(1, Ordering::Release);
+        word = s.word.load(Ordering::Relaxed);
+    }
+}
+
+/// How many threads this thread's parallel loops run on (1 outside an install or inside a loop).
+pub fn current_threads() -> usize {
+    let ctx = CONTEXT.with(Cell::get);
+    if ctx.pool.is_null() || ctx.in_job {
+        1
+    } else {
+        // SAFETY: the pool outlives the install that set the context.
+        unsafe { (*ctx.pool).threads }
+    }
+}
+
+/// Runs `f` with this thread's parallel loops on this thread alone (e.g. one sample of many that
+/// run side by side on their own threads).
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let _scope = Scope::enter(Context { pool: std::ptr::null(), worker: 0, in_job: false });
+    f()
+}
+
+/// This thread's index in the pool it serves (0: the installing thread), if any.
+pub fn current_worker() -> Option<usize> {
+    let ctx = CONTEXT.with(Cell::get);
+    (!ctx.pool.is_null()).then_some(ctx.worker)
+}
+
+/// Runs `f(i)` for every i in 0..n on the current pool's threads (the caller takes part) and
+/// returns when all have run. A panic in any `f(i)` is re-raised here once the loop has stopped.
+pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
+    if n <= 1 || current_threads() == 1 {
+        (0..n).for_each(f);
+        return;
+    }
+    let ctx = CONTEXT.with(Cell::get);
+    // SAFETY: set by the install this call runs inside, which keeps the pool until it returns.
+    let s = unsafe { &*ctx.pool };
+    let _scope = Scope::enter(Context { in_job: true, ..ctx });
+    for start in (0..n).step_by(MAX_INDICES) {
+        let len = (n - start).min(MAX_INDICES);
+        let shifted = |i: usize| f(start + i);
+        let job = Job { f: &shifted };
+        s.job.store(&raw const job as *mut Job<'static>, Ordering::Relaxed);
+        s.done.store(0, Ordering::Relaxed);
+        s.abort.store(false, Ordering::Relaxed);
+        s.word.store(pack(len, 0), Ordering::Release);
+        take_indices(s);
+        let mut spins = 0u32;
+        while s.done.load(Ordering::Acquire) < len {
+            spins += 1;
+            if spins.is_multiple_of(SPINS_PER_YIELD) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        if let Some(p) = s.panic.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            panic::resume_unwind(p);
+        }
+    }
+}
+
+/// A pointer that may cross threads: each job touches its own part of the slice behind it.
+struct SendPtr<T>(*mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+unsafe impl<T: Send> Send for SendPtr<T> {}
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// `f(i, chunk)` for the chunks of `size` elements of `data` (the last may be shorter), in jobs
+/// of at least `min_chunks` chunks.
+pub fn for_each_chunk<T: Send>(data: &mut [T], size: usize, min_chunks: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    for_each_chunk_with(data, size, min_chunks, |(): &mut (), i, chunk| f(i, chunk));
+}
+
+/// As [`for_each_chunk`], with a scratch value made once per job and passed to each chunk's call.
+pub fn for_each_chunk_with<T: Send, S: Default>(
+    data: &mut [T],
+    size: usize,
+    min_chunks: usize,
+    f: impl Fn(&mut S, usize, &mut [T]) + Sync,
+) {
+    let size = size.max(1);
+    let len = data.len();
+    let chunks = len.div_ceil(size);
+    let per_job = min_chunks.max(1);
+    let ptr = SendPtr(data.as_mut_ptr());
+    for_each(chunks.div_ceil(per_job), |job| {
+        let mut scratch = S::default();
+        for i in job * per_job..((job + 1) * per_job).min(chunks) {
+            let start = i * size;
+            // SAFETY: chunks are disjoint and within `data`, which outlives the loop.
+            let chunk = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), size.min(len - start)) };
+            f(&mut scratch, i, chunk);
+        }
+    });
+}
+
+/// `[f(0), .., f(n-1)]`, computed on the current pool's threads.
+pub fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for_each_chunk(&mut out, 1, 1, |i, slot| slot[0] = Some(f(i)));
+    out.into_iter().map(|v| v.expect("every index ran")).collect()
+}
+
+/// Chunks per job so that each job handles at least `min_elements` elements.
+pub fn min_chunks(size: usize, min_elements: usize) -> usize {
+    min_elements.div_ceil(size.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn every_index_runs_once_on_every_pool_size() {
+        for threads in 1..=4 {
+            let pool = Pool::new(threads).expect("pool");
+            for n in [0, 1, 2, 3, 7, 64, 1000] {
+                let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+                pool.install(|| for_each(n, |i| _ = hits[i].fetch_add(1, Ordering::Relaxed)));
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "threads {threads}, n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn workers_take_part_and_nested_loops_run_inline() {
+        let pool = Pool::new(3).expect("pool");
+        let seen = Mutex::new(std::collections::BTreeSet::new());
+        pool.install(|| {
+            assert_eq!(current_threads(), 3);
+            for _ in 0..200 {
+                for_each(64, |_| {
+                    assert_eq!(current_threads(), 1, "inside a loop, loops run inline");
+                    let inner = AtomicU64::new(0);
+                    for_each(5, |_| _ = inner.fetch_add(1, Ordering::Relaxed));
+                    assert_eq!(inner.load(Ordering::Relaxed), 5);
+                    seen.lock().unwrap().insert(current_worker().expect("in a pool"));
+                    std::hint::black_box((0..2000).sum::<u64>());
+                });
+            }
+        });
+        assert_eq!(current_threads(), 1);
+        assert!(seen.lock().unwrap().len() > 1, "only {:?} took part", seen.lock().unwrap());
+    }
+
+    #[test]
+    fn chunks_cover_the_slice_once() {
+        let pool = Pool::new(2).expect("pool");
+        let mut data = vec![0u32; 1001];
+        pool.install(|| {
+            for_each_chunk(&mut data, 10, 3, |i, c| {
+                assert!(c.len() == 10 || (i == 100 && c.len() == 1));
+                for v in c.iter_mut() {
+                    *v += i as u32 + 1;
+                }
+            });
+        });
+        assert!(data.iter().enumerate().all(|(j, &v)| v == (j / 10) as u32 + 1));
+    }
+
+    #[test]
+    fn a_panic_in_a_job_reaches_the_caller_and_the_pool_still_works() {
+        let pool = Pool::new(2).expect("pool");
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            pool.install(|| for_each(100, |i| assert!(i != 57, "job 57")));
+        }));
+        assert!(r.is_err());
+        let count = AtomicU64::new(0);
+        pool.install(|| for_each(100, |_| _ = count.fetch_add(1, Ordering::Relaxed)));
+        assert_eq!(count.load(Ordering::Relaxed), 100);
+    }
+
+    #[test]
+    fn installs_from_several_threads_and_nested_installs() {
+        let pool = Pool::new(2).expect("pool");
+        let total = AtomicU64::new(0);
+        std::thread::scope(|sc| {
+            for _ in 0..3 {
+                sc.spawn(|| {
+                    for _ in 0..50 {
+                        pool.install(|| pool.install(|| for_each(10, |_| _ = total.fetch_add(1, Ordering::Relaxed))));
+                    }
+                });
+            }
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 3 * 50 * 10);
+    }
+}
