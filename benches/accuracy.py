@@ -1,75 +1,115 @@
-"""Top-1 agreement of int8 with fp32 on held-out images: calibrate on one half of the shared
-ImageNet sample, evaluate on the other half.
+"""Every calibration method and technique on held-out images, the int8 files run by real ncnn.
 
-    python benches/accuracy.py [--methods kl,aciq,eq] [--engine ncnn|ncnnq] [--threads 2]
+    python benches/accuracy.py [--models squeezenet,mnet,nanodet] [--methods kl,...,auto] [--threads 2]
 
-The int8 model is run by real ncnn (``--engine ncnn``, default) or by ncnnq's engine; the fp32
-reference is run by the same engine. Prints one row per method.
+Protocol (as ``benches/mixed_precision.py``): ``ncnnq.quantize_model(model, images, method)`` gets
+the even-indexed sorted shared JPEGs (``--calib`` of them; methods with techniques and ``auto``
+split a validation part off them, ``--val``); the written int8 files and the fp32 model then run in
+real ncnn (PyPI ``ncnn``, float layers in fp32) on the odd-indexed JPEGs (``--eval``), which took no
+part in calibration or in any choice. Per model and method: top-1 agreement with fp32 (squeezenet),
+the output SQNR pooled over the images, as the mean over outputs and the worst output (dB), and
+the wall time of ``quantize_model`` (optimize, calibrate, quantize) with ``--threads`` threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import ncnnq
-from ncnnq.calibrate import calibrate
+from ncnnq.evaluate import Quality, compare
 from ncnnq.images import InputSpec, image_tensor
-from ncnnq.int8 import quantize, save_int8
+from ncnnq.int8 import save_int8
+from ncnnq.pipeline import quantize_model
+from ncnnq.verify import load_ncnn, run_ncnn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from reference import SHARED, make_ncnn_net, run_ncnn_net
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared/data")
 
-SPEC = InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))
-
-
-def split_images() -> tuple[list[Path], list[Path]]:
-    """Even positions calibrate, odd positions evaluate (both halves span all 500 classes' order)."""
-    images = sorted((SHARED / "imagenet-sample").glob("*.JPEG"))
-    return images[0::2], images[1::2]
+METHODS = "kl,aciq,mse,eq,best,kl+bc,kl+cle+shift+bc,best+cle+shift+bc,best+cle+shift+round+bc,auto"
 
 
-def run_all(param: Path, bin_path: Path, tensors: list[np.ndarray], engine: str, threads: int) -> np.ndarray:
-    if engine == "ncnn":
-        net = make_ncnn_net(param, bin_path, threads=threads)
-        return np.stack([run_ncnn_net(net, {"data": x}, ["prob"])["prob"] for x in tensors])
-    net = ncnnq.Net(param, bin_path, threads=threads)
-    return np.stack([net.run({"data": x}, ["prob"])["prob"] for x in tensors])
+@dataclass(frozen=True)
+class Case:
+    name: str
+    model: Path
+    spec: InputSpec
+
+
+CASES = {
+    "squeezenet": Case(
+        "squeezenet_v1.1", SHARED / "models" / "squeezenet_v1.1",
+        InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0)),
+    ),
+    "mnet": Case(
+        "mnet.25", SHARED / "models" / "mnet.25-opt",
+        InputSpec((320, 320, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0)),
+    ),
+    "nanodet": Case(
+        "nanodet_m", SHARED / "models" / "nanodet_m",
+        InputSpec((320, 320, 3), "BGR", (103.53, 116.28, 123.675), (0.017429, 0.017507, 0.017125)),
+    ),
+}
+
+
+def describe(q: Quality, classifier: bool) -> str:
+    top1 = f"top-1 {q.top1:.1%}, " if classifier else ""
+    return f"{top1}SQNR mean {q.sqnr_mean:.1f} dB, worst {q.sqnr_worst:.1f} dB"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--methods", default="kl,aciq,eq")
-    ap.add_argument("--engine", default="ncnn", choices=["ncnn", "ncnnq"])
+    ap.add_argument("--models", default=",".join(CASES))
+    ap.add_argument("--methods", default=METHODS)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calib", type=int, default=250, help="even-indexed images given to the tool")
+    ap.add_argument("--eval", type=int, default=250, help="odd-indexed images evaluated in real ncnn")
+    ap.add_argument("--val", type=float, default=0.2, help="validation fraction recipes split off")
     args = ap.parse_args()
-    ref = SHARED / "reference" / "squeezenet_v1.1"
-    param, bin_path = ref / "squeezenet_v1.1-opt.param", ref / "squeezenet_v1.1-opt.bin"
-    model = ncnnq.Model.load(param, bin_path)
-    calib, held_out = split_images()
-    tensors = [image_tensor(p, SPEC) for p in held_out]
-    fp32 = run_all(param, bin_path, tensors, args.engine, args.threads).argmax(1)
-    print(
-        f"squeezenet_v1.1: calibrate on {len(calib)} images, evaluate on {len(held_out)} held-out "
-        f"({args.engine} runs both)"
-    )
-    print(f"{'method':8} {'calib s':>8} {'top-1 agreement':>16}")
-    with tempfile.TemporaryDirectory() as tmp:
+
+    images = sorted((SHARED / "imagenet-sample").glob("*.JPEG"))
+    given, evaluated = images[0::2][: args.calib], images[1::2][: args.eval]
+    rows: list[tuple[str, str, Quality, float, str]] = []
+    for key in args.models.split(","):
+        case = CASES[key]
+        param, bin_path = (case.model.with_suffix(case.model.suffix + ext) for ext in (".param", ".bin"))
+        model = ncnnq.Model.load(param, bin_path)
+        outputs = list(model.outputs)
+        tensors = [{model.inputs[0]: image_tensor(p, case.spec)} for p in evaluated]
+        fp32_net = load_ncnn(param, bin_path, args.threads)
+        reference = [run_ncnn(fp32_net, t, outputs) for t in tensors]
+        classifier = key == "squeezenet"
         for method in args.methods.split(","):
             t0 = time.perf_counter()
-            table = calibrate(model, calib, method, specs=[SPEC], threads=args.threads)
+            result = quantize_model(model, given, method, specs=[case.spec], threads=args.threads,
+                                    validation=args.val)
             seconds = time.perf_counter() - t0
-            int8, _ = quantize(model, table)
-            q_param, q_bin = Path(tmp) / f"{method}.param", Path(tmp) / f"{method}.bin"
-            save_int8(int8, q_param, q_bin)
-            top1 = run_all(q_param, q_bin, tensors, args.engine, args.threads).argmax(1)
-            print(f"{method:8} {seconds:8.1f} {np.mean(top1 == fp32):16.1%}", flush=True)
+            chosen = result.calibration.method if result.calibration is not None else method
+            with tempfile.TemporaryDirectory() as tmp:
+                q_param, q_bin = Path(tmp) / "int8.param", Path(tmp) / "int8.bin"
+                save_int8(result.model, q_param, q_bin)
+                net = load_ncnn(q_param, q_bin, args.threads)
+                quality = compare(reference, [run_ncnn(net, t, outputs) for t in tensors], outputs)
+            rows.append((case.name, method, quality, seconds, chosen))
+            print(f"{case.name:16} {chosen:32} {describe(quality, classifier)}; {seconds:.1f} s", flush=True)
+
+    load = os.getloadavg()
+    print(f"\nheld out: {args.eval} odd-indexed images in real ncnn; tool given {args.calib} even-indexed "
+          f"(recipes validate on {args.val:.0%} of them); {args.threads} threads; load average "
+          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print("| model | method | top-1 agreement | SQNR mean / worst output (dB) | calibration wall time |")
+    print("|---|---|---|---|---|")
+    for name, method, q, seconds, chosen in rows:
+        top1 = f"{q.top1:.1%}" if name.startswith("squeezenet") else ""
+        label = method if chosen == method else f"{method} → {chosen.removeprefix('auto (').removesuffix(')')}"
+        print(f"| {name} | {label} | {top1} | {q.sqnr_mean:.1f} / {q.sqnr_worst:.1f} | {seconds:.1f} s |")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

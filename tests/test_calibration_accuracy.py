@@ -13,7 +13,7 @@ import ncnnq
 from ncnnq.calibrate import calibrate
 from ncnnq.images import InputSpec, image_tensor
 from ncnnq.int8 import quantize, save_int8
-from ncnnq.methods.weights import _winograd_fits, is_winograd_6bit, winograd_safe_scales
+from ncnnq.methods.weights import is_winograd_6bit, winograd_fits, winograd_safe_scales
 from reference import SHARED, make_ncnn_net, run_ncnn_net
 
 SPEC = InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))
@@ -81,7 +81,7 @@ def test_best_weights_provably_fit_ncnn_winograd(shared):
         scales = winograd_safe_scales(layer)
         w = np.asarray(layer.weights["weight"], np.float32).reshape(len(scales), -1)
         q = np.clip(np.trunc(w * scales[:, None] + np.copysign(np.float32(0.5), w)), -127, 127)
-        assert _winograd_fits(q.reshape(len(scales), -1, 3, 3)).all(), layer.name
+        assert winograd_fits(q.reshape(len(scales), -1, 3, 3)).all(), layer.name
         widened += int((np.abs(q).max(axis=1) > 31).sum())
     assert widened > 1000
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ._native import Model
+from ._native import Layer, Model
+
+QUANTIZABLE = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
+"""The layer types ncnn2int8 makes int8 (and ncnn2table calibrates)."""
 
 
 def split_sources(model: Model) -> dict[str, str]:
@@ -20,3 +23,75 @@ def split_sources(model: Model) -> dict[str, str]:
         return blob
 
     return {blob: resolve(blob) for blob in source}
+
+
+def consumers(model: Model) -> dict[str, list[Layer]]:
+    """Blob -> the layers reading it, in file order."""
+    readers: dict[str, list[Layer]] = {}
+    for layer in model.layers:
+        for blob in layer.bottoms:
+            readers.setdefault(blob, []).append(layer)
+    return readers
+
+
+def producers(model: Model) -> dict[str, Layer]:
+    """Blob -> the layer writing it."""
+    return {top: layer for layer in model.layers for top in layer.tops}
+
+
+def live_blobs(model: Model, index: int) -> list[str]:
+    """The blobs crossing the cut after layer ``index`` (file order, which is topological):
+    written by a layer at or before it and read by a layer after it. Fed with their values, a
+    net computes everything after the cut."""
+    layers = model.layers
+    written = {top for layer in layers[: index + 1] for top in layer.tops}
+    read_later = {blob for layer in layers[index + 1 :] for blob in layer.bottoms}
+    return [blob for blob in model.blobs if blob in written and blob in read_later]
+
+
+def fp32_copy(model: Model) -> Model:
+    """An independent copy of ``model`` whose float arrays are stored as fp32, to be changed in
+    place (``set_weight`` on an fp16 array would round the new values to fp16)."""
+    return Model.from_bytes(model.param_text().encode(), model.bin_bytes("fp32"), name="<adjusted>")
+
+
+PADS = {"left": 4, "right": 15, "top": 14, "bottom": 16}
+"""ncnn's Convolution and ConvolutionDepthWise padding parameters."""
+
+
+def explicit_padding(model: Model, values: dict[str, float]) -> Model:
+    """A copy of ``model`` in which each convolution named in ``values`` reads its input through a
+    Padding layer filling its border with that value, and pads nothing itself (padding ``values``
+    instead of zeros: the function of a network whose input was shifted by that much). Only for
+    explicit, non-negative pads (ncnn's -233/-234 "same" padding depends on the input size)."""
+    lines = model.param_text().splitlines()
+    head, body = lines[:2], lines[2:]
+    out = []
+    for line in body:
+        tokens = line.split()
+        if len(tokens) < 2 or tokens[1] not in values:
+            out.append(line)
+            continue
+        out.extend(_padded(tokens, values[tokens[1]]))
+    layers, blobs = (int(t) for t in head[1].split())
+    added = len(out) - len(body)
+    text = "\n".join([head[0], f"{layers + added} {blobs + added}", *out]) + "\n"
+    return Model.from_bytes(text.encode(), model.bin_bytes("fp32"), name="<padded>")
+
+
+def _padded(tokens: list[str], value: float) -> list[str]:
+    """The Padding line and the rewritten convolution line for one convolution's tokens."""
+    kind, name, bottoms, tops = tokens[0], tokens[1], int(tokens[2]), int(tokens[3])
+    blobs, params = tokens[4 : 4 + bottoms + tops], tokens[4 + bottoms + tops :]
+    written = {int(k): v for k, _, v in (p.partition("=") for p in params) if not k.startswith("-")}
+    left = int(written.get(PADS["left"], 0))
+    right = int(written.get(PADS["right"], left))
+    top = int(written.get(PADS["top"], left))
+    bottom = int(written.get(PADS["bottom"], top))
+    if kind not in ("Convolution", "ConvolutionDepthWise") or min(left, right, top, bottom) < 0 or bottoms != 1:
+        raise ValueError(f"{name}: only explicit convolution padding can be made a Padding layer")
+    padded = f"{name}_padded"
+    pad_ids = {str(i) for i in (*PADS.values(), 18)}
+    kept = [p for p in params if p.partition("=")[0] not in pad_ids]
+    padding = f"Padding {padded} 1 1 {blobs[0]} {padded} 0={top} 1={bottom} 2={left} 3={right} 4=0 5={value:.9g}"
+    return [padding, " ".join([kind, name, "1", str(tops), padded, *blobs[1:], *kept])]

@@ -86,7 +86,9 @@ class _Graph:
 
 class Validation:
     """The validation samples, the fp32 model's outputs on them, and the probe that runs candidate
-    configurations (see the module docs). ``outputs``: the blobs compared (default: the model's)."""
+    configurations (see the module docs). ``outputs``: the blobs compared (default: the model's);
+    ``reference``: their fp32 values on ``samples`` when already known (from a model computing the
+    same function, e.g. before equalization)."""
 
     def __init__(
         self,
@@ -96,6 +98,7 @@ class Validation:
         *,
         fp32_storage: bool = False,
         outputs: Sequence[str] | None = None,
+        reference: Sequence[Outputs] | None = None,
     ) -> None:
         if not samples:
             raise InputError("no validation samples: the accuracy of an int8 configuration cannot be judged")
@@ -107,8 +110,11 @@ class Validation:
         self._graph = _Graph.of(model)
         self._index = {name: i for i, name in enumerate(self._graph.layers)}
         self._float_net = self.probe.net({}, {}, int8=[])
+        if reference is not None:
+            self.reference: list[Outputs] = list(reference)
+            return
         fp32 = Net(model, threads=self.threads)
-        self.reference: list[Outputs] = self._map(lambda i: fp32.run(self.samples[i], self.outputs))
+        self.reference = self._map(lambda i: fp32.run(self.samples[i], self.outputs))
 
     def subset(self, count: int, weights: Sequence[float] | None = None) -> Validation:
         """``count`` of the samples sharing this one's probe and fp32 outputs: spread evenly, or,

@@ -17,6 +17,7 @@ from typing import Union
 from rich import box
 from rich.console import Console as Console  # the commands print through it
 from rich.console import JustifyMethod
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -35,6 +36,7 @@ from ..evaluate import Agreement
 from ..int8 import QuantizeReport
 from ..mixed_precision import MixedPrecision
 from ..optimize import OptimizeReport
+from ..recipes import Calibration
 from ..runner import BenchResult, OutputSummary
 from ..summary import ModelSummary
 from ..table import Table
@@ -83,18 +85,19 @@ def _fits(console: Console, table: RichTable) -> bool:
 
 
 def error(message: object) -> None:
-    """The one line a failing command prints, on stderr."""
-    Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """The one line a failing command prints, on stderr. The message is printed as it is: rich
+    markup in it (``shape=[227,227,3]``, a layer named ``[x]``) is not interpreted."""
+    Console(stderr=True).print(f"[red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def warning(console: Console, message: str) -> None:
-    line(console, f"[yellow]warning:[/] {message}")
+    line(console, f"[yellow]warning:[/] {escape(message)}")
 
 
 def wrote(console: Console, paths: Sequence[StrPath], detail: str = "") -> None:
     """``wrote a and b (detail)``."""
-    names = " and ".join(f"[bold]{p}[/]" for p in paths)
-    line(console, f"wrote {names}" + (f" ({detail})" if detail else ""))
+    names = " and ".join(f"[bold]{escape(str(p))}[/]" for p in paths)
+    line(console, f"wrote {names}" + (f" ({escape(detail)})" if detail else ""))
 
 
 class RichProgress:
@@ -318,6 +321,23 @@ def quantize_report(console: Console, report: QuantizeReport) -> None:
         line(console, f"  float: {name} ({reason})")
     for w in report.warnings:
         warning(console, w)
+
+
+def recipe_report(console: Console, calibration: Calibration) -> None:
+    """What the techniques changed and the figures on the validation samples (``auto``: every
+    candidate's)."""
+    o = calibration.overrides
+    eq, sh = calibration.equalization, calibration.shift
+    line(console, f"method [bold]{calibration.method}[/]: "
+         f"{len(eq.scaled) if eq else 0} layers' channels equalized, "
+         f"{len(sh.groups) if sh else 0} blobs shifted, "
+         f"{len(o.weights)} layers' int8 weights rounded by search, {len(o.biases)} biases changed")
+    for name, score in calibration.candidates:
+        line(console, f"  candidate {name}: {score}")
+    if calibration.validation is not None:
+        line(console, f"validation: {calibration.validation}")
+    if eq or sh:
+        line(console, "  the table belongs to the equalized fp32 model (it computes the same function as the input)")
 
 
 # --- analyze -------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ _INT16_MAX = 2**15 - 1
 WINOGRAD_QMAX_CANDIDATES = (127, 111, 95, 79, 63, 47, 31)
 
 
-def _winograd_fits(q: np.ndarray) -> npt.NDArray[np.bool_]:
+def winograd_fits(q: np.ndarray) -> npt.NDArray[np.bool_]:
     """For int8 3x3 weights q (out, in, 3, 3): whether each output channel's Winograd F(4,3)
     products can never overflow ncnn's int16 kernel storage or int32 accumulation, for any input."""
     u = np.einsum("ia,ocab,jb->ocij", _WINOGRAD43_KTM, q.astype(np.int64), _WINOGRAD43_KTM)
@@ -134,7 +134,7 @@ def winograd_safe_scales(layer: Layer) -> npt.NDArray[np.float32]:
         with np.errstate(divide="ignore", invalid="ignore"):
             scales = np.where(absmax > 0, np.float32(qmax) / absmax, ZERO_CHANNEL_SCALE).astype(np.float32)
         q = np.clip(np.trunc(rows * scales[:, None] + np.copysign(np.float32(0.5), rows)), -127, 127)
-        fits = _winograd_fits(q.reshape(out, -1, 3, 3)) & undecided
+        fits = winograd_fits(q.reshape(out, -1, 3, 3)) & undecided
         chosen[fits] = qmax
         undecided &= ~fits
     with np.errstate(divide="ignore"):

@@ -1,0 +1,219 @@
+"""``shift``: ReLU outputs use int8's negative half. ncnn's int8 is symmetric, so a blob of ReLU
+outputs, all ≥ 0, is stored in 0..127: half of int8's levels are never used. Subtracting a
+constant c = T/2 (T the blob's clipping threshold) centres the blob on zero and the same table
+line then covers it with twice as many levels, which halves the rounding error of every value.
+
+It is done in the fp32 model, exactly, with what ncnn layers already have:
+
+- the producer's fused ReLU becomes a fused Clip(−c, +∞) after a bias lowered by c
+  (max(z − c, −c) = relu(z) − c); a fused Clip(0, m) becomes Clip(−c, m − c);
+- every reader adds c·Σ(weights) to its bias, so its outputs do not change; its input scale
+  doubles (the threshold is now T/2 either side), so 0 maps to −127 exactly;
+- in the int8 file the reader's bias compensates the shift with the int8 weights it really has
+  (layerwise.LayerInputs.base_bias): its weights' rounding error is not multiplied by c.
+
+A blob is shifted only when that stays exact: its producers are Convolution, ConvolutionDepthWise
+or InnerProduct layers with a fused ReLU (or Clip from 0) and a bias, all of them shifted alike;
+between them and their readers only Split, Concat (channels), max Pooling and global average
+Pooling, which commute with subtracting a constant; every reader is a quantizable layer that
+has a bias and reads the blob with the same input scale as the others. Blobs reaching a model
+output are never shifted.
+
+A reader that pads (3x3 convolutions) would read 0 at the border where the shifted blob means −c,
+and an int8 convolution pads its int8 input with zeros. So its padding moves into a Padding layer
+in front of it, filling with −c in float (which the int8 layer then quantizes to −127 exactly):
+still layers every ncnn runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .._native import Layer, Model
+from ..graph import PADS, QUANTIZABLE, consumers, explicit_padding, fp32_copy, producers
+from ..table import Table, stored_scale
+from .weights import int_param
+
+FLT_MAX = 3.4028234663852886e38
+PASS_THROUGH = ("Split", "Concat", "Pooling")
+
+
+@dataclass
+class Group:
+    """Producers shifted together and the layers reading their outputs."""
+
+    producers: list[str]
+    readers: list[str]
+    shift: float = 0.0
+
+
+@dataclass
+class Report:
+    groups: list[Group] = field(default_factory=list)
+
+    @property
+    def shifts(self) -> dict[str, float]:
+        """Reader layer -> the constant subtracted from its input."""
+        return {r: g.shift for g in self.groups for r in g.readers}
+
+
+def _pads(layer: Layer) -> bool:
+    if layer.type == "InnerProduct":
+        return False
+    return any(layer.param(i) not in (0, None) for i in PADS.values())
+
+
+def _paddable(layer: Layer) -> bool:
+    """Whether ``layer``'s zero padding can become a Padding layer of another value (explicit,
+    non-negative pads, pad value 0)."""
+    pads = [layer.param(i) for i in PADS.values()]
+    return all(isinstance(p, int) and p >= 0 for p in pads) and layer.param(18) in (0, 0.0, None)
+
+
+def _passes(layer: Layer) -> bool:
+    """Whether ``layer`` commutes with subtracting one constant from every value."""
+    if layer.type == "Split":
+        return True
+    if layer.type == "Concat":
+        return layer.param(0) in (0, None)
+    if layer.type == "Pooling":
+        return layer.param(0) == 0 or layer.param(4) == 1  # max, or global average
+    return False
+
+
+def _shiftable(layer: Layer) -> bool:
+    if layer.type not in QUANTIZABLE or "bias" not in layer.weights or layer.param(8) not in (0, None):
+        return False
+    act = layer.param(9)
+    if act == 1:
+        return True
+    if act == 3:
+        lo = _activation_params(layer)
+        return len(lo) == 2 and lo[0] == 0.0
+    return False
+
+
+def _activation_params(layer: Layer) -> list[float]:
+    value = layer.param(10)
+    return [float(v) for v in value] if isinstance(value, list) else []
+
+
+class _Graph:
+    def __init__(self, model: Model):
+        self.model = model
+        self.readers = consumers(model)
+        self.producers = producers(model)
+        self.outputs = set(model.outputs)
+
+    def readers_of(self, layer: Layer) -> list[Layer] | None:
+        """Quantizable layers reading ``layer``'s output through pass-through layers; None when
+        something else reads it."""
+        found: list[Layer] = []
+        stack = list(layer.tops)
+        while stack:
+            blob = stack.pop()
+            if blob in self.outputs or blob not in self.readers:
+                return None
+            for reader in self.readers[blob]:
+                if reader.type in QUANTIZABLE:
+                    found.append(reader)
+                elif _passes(reader):
+                    stack.extend(reader.tops)
+                else:
+                    return None
+        return found
+
+    def sources_of(self, blob: str) -> list[Layer] | None:
+        """The producers whose outputs make ``blob`` through pass-through layers; None when
+        another kind of layer contributes."""
+        layer = self.producers.get(blob)
+        if layer is None:
+            return None
+        if layer.type in QUANTIZABLE:
+            return [layer]
+        if not _passes(layer):
+            return None
+        found: list[Layer] = []
+        for b in layer.bottoms:
+            s = self.sources_of(b)
+            if s is None:
+                return None
+            found += s
+        return found
+
+
+def plan(model: Model, table: Table) -> list[Group]:
+    """The groups of producers and readers that can be shifted exactly (see the module docs)."""
+    g = _Graph(model)
+    taken: set[str] = set()
+    groups = []
+    for layer in model.layers:
+        if layer.name in taken or not _shiftable(layer):
+            continue
+        group_producers = {layer.name: layer}
+        group_readers: dict[str, Layer] = {}
+        pending = [layer]
+        ok = True
+        while pending and ok:
+            p = pending.pop()
+            readers = g.readers_of(p)
+            if not readers:
+                ok = False
+                break
+            for r in readers:
+                if r.name in group_readers:
+                    continue
+                if (_pads(r) and not _paddable(r)) or "bias" not in r.weights or r.name not in table.activations:
+                    ok = False
+                    break
+                group_readers[r.name] = r
+                sources = g.sources_of(r.bottoms[0])
+                if sources is None:
+                    ok = False
+                    break
+                for s in sources:
+                    if s.name not in group_producers:
+                        if not _shiftable(s) or s.name in taken:
+                            ok = False
+                            break
+                        group_producers[s.name] = s
+                        pending.append(s)
+        if not ok:
+            continue
+        if len({table.activations[r] for r in group_readers}) != 1:
+            continue
+        taken.update(group_producers)
+        groups.append(Group(sorted(group_producers), sorted(group_readers)))
+    return groups
+
+
+def shift(model: Model, table: Table) -> tuple[Model, Table, Report]:
+    """A copy of ``model`` computing the same function with every shiftable blob centred, and
+    the table for it (the readers' input scales doubled, as the table file holds them)."""
+    new = Table(dict(table.weights), dict(table.activations), [replace(r) for r in table.report])
+    report = Report(plan(model, table))
+    for group in report.groups:
+        group.shift = 127.0 / stored_scale(2.0 * table.activations[group.readers[0]])
+    padded = {r: -g.shift for g in report.groups for r in g.readers if _pads(model.layer(r))}
+    out = explicit_padding(model, padded) if padded else fp32_copy(model)
+    for group in report.groups:
+        doubled = stored_scale(2.0 * table.activations[group.readers[0]])
+        c = group.shift
+        for name in group.producers:
+            layer = out.layer(name)
+            layer.set_weight("bias", np.asarray(layer.weights["bias"], dtype=np.float64) - c)
+            high = FLT_MAX if layer.param(9) == 1 else _activation_params(layer)[1] - c
+            layer.set_param(9, 3)
+            layer.set_param(10, [-c, high])
+        for name in group.readers:
+            layer = out.layer(name)
+            w = np.asarray(layer.weights["weight"], dtype=np.float64).reshape(int_param(layer, 0), -1)
+            layer.set_weight("bias", np.asarray(layer.weights["bias"], dtype=np.float64) + c * w.sum(axis=1))
+            new.activations[name] = doubled
+    for r in new.report:
+        if r.layer in report.shifts:
+            r.scale = new.activations[r.layer]
+            r.warnings = [*r.warnings, f"input shifted by {report.shifts[r.layer]:.4g}"]
+    return out, new, report

@@ -1,0 +1,339 @@
+"""Running a method with its techniques (``best+cle+shift+round+bc``, ``auto``): the samples split
+into a calibration and a validation part, the fp32 model equalized and shifted, the table
+calibrated, weights rounded and biases corrected layer by layer, the result scored on the
+validation part; ``auto`` runs several and keeps the best. The result, a :class:`Calibration`, is
+written as a plain ncnn int8 model through the network probe, so what was searched and scored is
+what the file holds.
+
+Order of the steps, each optional but the table: equalization (``cle``, changes the fp32 model,
+so before the statistics), the base method's table, the shift (``shift``, changes the model and
+the readers' scales), then one layer-by-layer pass for rounding (``round``) and bias correction
+(``bc``), which also gives shifted readers their exact compensation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _native
+from ._native import LayerProbe, Model, QuantizeReport
+from .calibrate import calibrate_many, calibrated_layers
+from .errors import InputError
+from .evaluate import Outputs, Quality
+from .graph import fp32_copy
+from .images import InputSpec
+from .methods import eq, equalization, shift
+from .methods.bias_correction import corrected_bias
+from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
+from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
+from .methods.registry import AUTO, Recipe, parse_method
+from .methods.rounding import held_out, learned_weights, weight_limits
+from .methods.weights import winograd_fits
+from .progress import NoProgress, Progress
+from .samples import Sample, Tensors, load_sample, split_validation
+from .table import Table
+from .validation import Config, Validation
+
+DEFAULT_VALIDATION = 0.2
+MAX_VALIDATION = 100
+"""Validation samples kept (spread over the validation part): enough to rank methods, and the
+fp32 outputs they need stay bounded whatever the number of images."""
+SEARCHED = ("eq", "best")
+"""Base methods whose scales are searched on the int8 layers' outputs (methods/eq.py)."""
+AUTO_CANDIDATES = ("kl", "kl+cle+shift+round+bc", "best+cle+shift+round+bc")
+"""What ``auto`` tries, in this order (ties keep the earlier): ncnn's kl, so that auto is never
+worse than it on the validation samples, and the strongest settings on both weight-scale rules."""
+METRICS = ("top1", "sqnr", "cos")
+
+
+def classifier_output(outputs: Outputs) -> bool:
+    """A single output holding one vector of scores (``(n,)`` or ``(n, 1, 1)``, n > 1)."""
+    if len(outputs) != 1:
+        return False
+    shape = next(iter(outputs.values())).shape
+    size = int(np.prod(shape))
+    return size > 1 and max(shape) == size
+
+
+@dataclass(frozen=True)
+class Score:
+    """A configuration's validation figures: ``metric``'s value, and the quality behind it."""
+
+    metric: str
+    quality: Quality
+    classifier: bool = False
+    """Whether the model's output is one vector of scores (top-1 agreement is then shown)."""
+
+    @property
+    def value(self) -> float:
+        return self.quality.value(self.metric)
+
+    def key(self) -> tuple[float, float]:
+        """Sort key, larger is better: the metric, then the mean output SQNR, which breaks its ties
+        (top-1 agreement moves in steps of one sample)."""
+        finer = self.quality.sqnr_mean
+        return (self.value, finer if math.isfinite(finer) else math.copysign(1e9, finer))
+
+    def __str__(self) -> str:
+        q = self.quality
+        top1 = f"top-1 agreement {q.top1:.1%}, " if self.classifier or self.metric == "top1" else ""
+        cos = f"cosine min {q.cosine_min:.5f}, " if self.metric == "cos" else ""
+        return f"{top1}{cos}output SQNR mean {q.sqnr_mean:.2f} dB, worst {q.sqnr_worst:.2f} dB ({q.samples} samples)"
+
+
+@dataclass
+class Calibration:
+    """A calibrated model: the fp32 model the table belongs to (equalized and shifted when those
+    techniques ran: it computes the same function as the input), the table as its file holds it,
+    the int8 weights and biases that replace ncnn2int8's, and the validation score."""
+
+    method: str
+    model: Model
+    table: Table
+    overrides: Overrides = field(default_factory=Overrides)
+    validation: Score | None = None
+    candidates: list[tuple[str, Score]] = field(default_factory=list)
+    """``auto``: every candidate's validation score, in the order tried."""
+    equalization: equalization.Report | None = None
+    shift: shift.Report | None = None
+    fp32: bool = False
+    """Float arrays of the int8 model stored as fp32 (else fp16, as ncnn2int8)."""
+
+    def config(self) -> Config:
+        """Every layer of the table int8, with the overrides."""
+        return Config(self.table.weights, self.table.activations, frozenset(self.table.activations),
+                      self.overrides.weights, self.overrides.biases)
+
+    def int8_model(self) -> tuple[Model, QuantizeReport]:
+        """The int8 model the probe simulated: ncnn2int8's rewrite with the table, then the
+        learned int8 weights and corrected biases in place of its own."""
+        probe = _native.NetworkProbe(self.model, threads=1, fp32=self.fp32)
+        return probe.model(dict(self.table.weights), dict(self.table.activations),
+                           int8_weights=dict(self.overrides.weights), biases=dict(self.overrides.biases))
+
+    def reproducible_model(self) -> Model:
+        """An fp32 model from which ``ncnnq int8`` (or ncnn2int8) and this table make exactly
+        :meth:`int8_model`: the overridden weights replaced by their int8 values over their
+        scales (which quantize back to them), the overridden biases written in."""
+        out = fp32_copy(self.model)
+        for name, q in self.overrides.weights.items():
+            scales = np.repeat(np.asarray(self.table.weights[f"{name}_param_0"], dtype=np.float32),
+                               LayerProbe(out, name).outputs_per_scale)
+            w = q.astype(np.float32) / scales[:, None]
+            out.layer(name).set_weight("weight", w.astype(np.float64).ravel())
+        for name, b in self.overrides.biases.items():
+            out.layer(name).set_weight("bias", np.asarray(b, dtype=np.float64))
+        return out
+
+
+def _learned(inputs: LayerInputs, nearest: npt.NDArray[np.int8], centered: bool) -> npt.NDArray[np.int8]:
+    """Learned rounding, with the output channels whose learned weights would not be safe for
+    ncnn's int8 Winograd kernel (3x3 stride 1 beyond ±31) back at their nearest rounding."""
+    learned = learned_weights(inputs, centered=centered)
+    if inputs.probe.six_bit and weight_limits(inputs, nearest).max() > 31:
+        fits = winograd_fits(learned.reshape(learned.shape[0], -1, 3, 3))
+        learned = np.where(fits[:, None], learned, nearest).astype(np.int8)
+    return learned
+
+
+def refine_layer(inputs: LayerInputs, rounding: bool, bias: bool) -> Decision:
+    """One layer of the layer-by-layer pass: nearest and (``rounding``) learned int8 weights,
+    each with its exact shift compensation and (``bias``) corrected bias; each output channel
+    keeps the weights and bias whose int8 outputs follow the fp32 ones best on positions the
+    rounding search did not see."""
+    nearest = inputs.nearest()
+    candidates = [nearest, _learned(inputs, nearest, bias)] if rounding else [nearest]
+    judge = held_out(inputs) if rounding else np.ones(inputs.int8.columns, dtype=bool)
+    best_q, best_b, best_e = nearest, inputs.base_bias(nearest), None
+    for q in candidates:
+        b = inputs.base_bias(q)
+        if bias:
+            b = corrected_bias(inputs, q, b)
+        d = inputs.outputs(q, b) - inputs.reference
+        e = (d[:, judge] ** 2).mean(axis=1)
+        if best_e is None:
+            best_q, best_b, best_e = q, b, e
+            continue
+        better = e < best_e
+        best_q = np.where(better[:, None], q, best_q).astype(np.int8)
+        best_b = np.where(better, b, best_b)
+        best_e = np.where(better, e, best_e)
+    changed_weights = not np.array_equal(best_q, nearest)
+    changed_bias = bias or inputs.input_shift != 0.0
+    return Decision(best_q if changed_weights else None, best_b.astype(np.float32) if changed_bias else None)
+
+
+def _compensations(model: Model, table: Table, shifts: dict[str, float]) -> dict[str, npt.NDArray[np.float32]]:
+    """Shifted readers' int8 biases for ncnn2int8's weights, without a layer-by-layer pass."""
+    out = {}
+    for name, c in shifts.items():
+        probe = LayerProbe(model, name)
+        ws = np.asarray(table.weights[f"{name}_param_0"], dtype=np.float32)
+        q = probe.quantize_weights(ws).astype(np.float64)
+        units = np.repeat(ws.astype(np.float64), probe.outputs_per_scale)
+        w = probe.weights.reshape(probe.num_output, -1).astype(np.float64)
+        b = np.zeros(probe.num_output) if probe.bias is None else probe.bias.astype(np.float64)
+        out[name] = (b + c * (q / units[:, None] - w).sum(axis=1)).astype(np.float32)
+    return out
+
+
+def _spread(items: Sequence[Sample], count: int) -> list[Sample]:
+    """``count`` items spread evenly over ``items`` (all of them when there are fewer)."""
+    n = len(items)
+    return list(items) if n <= count else [items[int(k * n / count)] for k in range(count)]
+
+
+@dataclass
+class _Run:
+    """What every candidate of one calibration shares: the samples, decoded ones, the equalized
+    model, the tables, the validation samples and their fp32 outputs."""
+
+    model: Model
+    calibration: list[Sample]
+    load: Callable[[Sample], Tensors]
+    specs: dict[str, InputSpec]
+    input_type: str
+    threads: int
+    progress: Progress
+    fp32: bool
+    validation: Validation | None
+    metric: str
+    bases: Sequence[str]
+    """The base methods every candidate needs, calibrated in one statistics pass per model."""
+    _models: dict[bool, tuple[Model, equalization.Report | None]] = field(default_factory=dict)
+    _tables: dict[tuple[bool, bool, str], Table] = field(default_factory=dict)
+    _decoded: list[Tensors] | None = None
+
+    def decoded(self) -> list[Tensors]:
+        """The calibration samples equalization and the layer-by-layer pass look at, decoded once."""
+        if self._decoded is None:
+            self._decoded = [self.load(s) for s in _spread(self.calibration, LAYERWISE_SAMPLES)]
+        return self._decoded
+
+    def base_model(self, cle: bool) -> tuple[Model, equalization.Report | None]:
+        if cle not in self._models:
+            if cle:
+                self.progress.start("equalizing channels", None)
+                self._models[cle] = equalization.equalize(self.model, self.decoded(), self.threads)
+                self.progress.finish()
+            else:
+                self._models[cle] = (self.model, None)
+        return self._models[cle]
+
+    def table(self, cle: bool, base: str, refine: bool) -> Table:
+        """The base method's table for the (equalized) model; ``refine``: with its search (eq's)."""
+        if (cle, refine, base) not in self._tables:
+            model, _ = self.base_model(cle)
+            bases = list(dict.fromkeys([base, *self.bases]))
+            made = calibrate_many(model, self.calibration, bases, specs=self.specs, input_type=self.input_type,
+                                  threads=self.threads, progress=self.progress, refine=refine)
+            self._tables.update({(cle, refine, b): t for b, t in made.items()})
+        return self._tables[(cle, refine, base)]
+
+    def run(self, recipe: Recipe) -> Calibration:
+        model, eq_report = self.base_model(recipe.has("cle"))
+        # A searched base (eq, best) searches after the shift: shifted inputs have twice the levels,
+        # which moves the best clipping point.
+        table = self.table(recipe.has("cle"), recipe.base, refine=not recipe.has("shift"))
+        shift_report = None
+        if recipe.has("shift"):
+            model, table, shift_report = shift.shift(model, table)
+            if recipe.base in SEARCHED:
+                eq.equalize(model, calibrated_layers(model), table, self.decoded(), self.threads, self.progress)
+        shifts = shift_report.shifts if shift_report else {}
+        if recipe.has("round") or recipe.has("bc"):
+            rounding, bias = recipe.has("round"), recipe.has("bc")
+            overrides = layerwise(model, table, self.decoded(), lambda i: refine_layer(i, rounding, bias),
+                                  shifts=shifts, threads=self.threads, fp32=self.fp32, progress=self.progress)
+        else:
+            overrides = Overrides(biases=_compensations(model, table, shifts))
+        result = Calibration(str(recipe), model, table, overrides, equalization=eq_report, shift=shift_report,
+                             fp32=self.fp32)
+        if self.validation is not None:
+            result.validation = self.score(result)
+        return result
+
+    def score(self, result: Calibration) -> Score:
+        """``result`` on the validation samples, run as its int8 file runs."""
+        assert self.validation is not None
+        check = self.validation
+        if result.model is not check.model:
+            check = Validation(result.model, check.samples, self.threads, fp32_storage=self.fp32,
+                               reference=check.reference)
+        self.progress.start(f"validating {result.method}", None)
+        quality = check.measure([result.config()])[0]
+        self.progress.finish()
+        return Score(self.metric, quality, classifier_output(check.reference[0]))
+
+
+def calibrate_model(
+    model: Model,
+    inputs: Sequence[Sample],
+    method: str = "kl",
+    *,
+    validation: float = DEFAULT_VALIDATION,
+    metric: str | None = None,
+    specs: dict[str, InputSpec] | None = None,
+    input_type: str = "image",
+    threads: int = 1,
+    fp32: bool = False,
+    progress: Progress | None = None,
+) -> Calibration:
+    """Calibrates ``model`` (fp32) with ``method`` (a base method, techniques added with ``+``, or
+    ``auto``) on ``inputs``. A fraction ``validation`` of the samples, spread over them, is kept out
+    of calibration and scores the result (``metric``: ``sqnr``, the worst output's pooled SQNR, by
+    default; ``top1`` or ``cos``; ties go to the higher mean output SQNR). ``fp32``: the int8 model
+    stores float arrays as fp32."""
+    recipe = parse_method(method)
+    progress = progress or NoProgress()
+    specs = specs or {}
+    if not inputs:
+        raise InputError("no calibration samples")
+    calibration, held = split_validation(list(inputs), validation)
+    if not held and recipe is None:
+        raise InputError(f"method {AUTO} chooses on validation samples: give a validation fraction > 0")
+
+    def load(sample: Sample) -> Tensors:
+        return load_sample(sample, specs, input_type)
+
+    check = None
+    if held:
+        check = Validation(model, [load(s) for s in _spread(held, MAX_VALIDATION)], threads, fp32_storage=fp32)
+    chosen = _metric(metric)
+    recipes = [recipe] if recipe is not None else [r for r in map(parse_method, AUTO_CANDIDATES) if r is not None]
+    bases = list(dict.fromkeys(r.base for r in recipes))
+    run = _Run(model, calibration, load, specs, input_type, threads, progress, fp32, check, chosen, bases)
+    if recipe is not None:
+        return run.run(recipe)
+    return _auto(run, recipes)
+
+
+def _metric(metric: str | None) -> str:
+    """The figure candidates are ranked by: the worst output's pooled SQNR unless told otherwise
+    (finer than top-1 agreement on a few dozen samples, which moves by whole samples)."""
+    if metric is None:
+        return "sqnr"
+    if metric not in METRICS:
+        raise InputError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    return metric
+
+
+def _auto(run: _Run, recipes: Sequence[Recipe]) -> Calibration:
+    """Each candidate recipe, keeping the best validation score (the earlier on a tie)."""
+    best: Calibration | None = None
+    scores: list[tuple[str, Score]] = []
+    for recipe in recipes:
+        result = run.run(recipe)
+        assert result.validation is not None
+        scores.append((result.method, result.validation))
+        if best is None or (best.validation is not None and result.validation.key() > best.validation.key()):
+            best = result
+    assert best is not None
+    best.candidates = scores
+    best.method = f"{AUTO} ({best.method})"
+    return best

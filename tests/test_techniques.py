@@ -1,0 +1,316 @@
+"""Calibration techniques beyond a table (``ncnnq.methods``: equalization, shift, learned rounding,
+bias correction) and the recipes that combine them (``method=kl+cle+shift+round+bc``, ``auto``).
+
+Each technique is checked on a small model built to need it, against what it must do: the fp32
+function unchanged where it rewrites the model, the constructed error gone or smaller in int8
+(judged by the native network probe, bit for bit the written file), and the written files run
+by real ncnn as ncnnq runs them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ncnnq
+from ncnnq._native import Net, NetworkProbe
+from ncnnq.calibrate import calibrate
+from ncnnq.cli.app import main
+from ncnnq.errors import InputError
+from ncnnq.evaluate import compare
+from ncnnq.methods import equalization, shift
+from ncnnq.methods.layerwise import Decision, LayerInputs, layerwise
+from ncnnq.methods.registry import parse_method
+from ncnnq.methods.rounding import held_out, learned_weights
+from ncnnq.pipeline import quantize_model
+from ncnnq.progress import NoProgress
+from ncnnq.recipes import calibrate_model, refine_layer
+from ncnnq.samples import samples_from
+from ncnnq.table import Table
+
+CHAIN = """7767517
+9 9
+Input                data 0 1 data 0=12 1=12 2=3
+Convolution          conv1 1 1 data c1 0=8 1=3 4=1 5=1 6=216 9=1
+ConvolutionDepthWise dw 1 1 c1 d 0=8 1=3 4=1 5=1 6=72 7=8 9=2 -23310=1,0.1
+Convolution          pw 1 1 d p 0=8 1=1 5=1 6=64
+PReLU                prelu 1 1 p pr 0=8
+Convolution          conv3 1 1 pr c3 0=8 1=1 5=1 6=64 9=1
+Pooling              gap 1 1 c3 gap 0=1 4=1
+InnerProduct         fc 1 1 gap fc 0=10 1=1 2=80
+Noop                 out 1 1 fc out
+"""
+"""conv1 → depthwise (LeakyReLU) → pointwise → PReLU → conv3: channels of every blob but the output
+can be rescaled through each step."""
+WIDE = 100.0
+
+
+def chain_model() -> ncnnq.Model:
+    """CHAIN with channel 0 of conv1's output and the channels it feeds 100 times wider, the
+    readers' weights 100 times smaller: the same function, per-tensor ranges set by one channel."""
+    model = ncnnq.Model.from_bytes(CHAIN.encode(), name="chain.param").with_random_weights(11)
+    conv1, dw = model.layer("conv1"), model.layer("dw")
+    w1 = np.array(conv1.weights["weight"]).reshape(8, -1)
+    b1 = np.array(conv1.weights["bias"])
+    w1[0] *= WIDE
+    b1[0] *= WIDE
+    conv1.set_weight("weight", w1.ravel())
+    conv1.set_weight("bias", b1)
+    wd = np.array(dw.weights["weight"]).reshape(8, 9)
+    wd[0] /= WIDE
+    dw.set_weight("weight", wd.ravel())
+    model.layer("prelu").set_weight("slope", np.linspace(0.05, 0.4, 8))
+    return model
+
+
+def inputs(count: int, seed: int = 0, shape: tuple[int, ...] = (3, 12, 12)) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{"data": rng.standard_normal(shape).astype(np.float32)} for _ in range(count)]
+
+
+def outputs(model: ncnnq.Model, samples: list[dict[str, np.ndarray]], blobs: list[str]) -> list[dict[str, np.ndarray]]:
+    net = Net(model)
+    return [net.run(s, blobs) for s in samples]
+
+
+def channel_spread(values: list[dict[str, np.ndarray]], blob: str) -> float:
+    """The widest channel's range over the median channel's, of ``blob`` over the samples."""
+    ranges = np.max([np.abs(v[blob]).reshape(v[blob].shape[0], -1).max(axis=1) for v in values], axis=0)
+    return float(ranges.max() / np.median(ranges))
+
+
+def test_equalization_keeps_the_function_and_evens_out_channel_ranges():
+    model = chain_model()
+    samples = inputs(8)
+    equalized, report = equalization.equalize(model, samples, threads=1)
+    held = inputs(6, seed=1)
+    before, after = outputs(model, held, ["c1", "d", "out"]), outputs(equalized, held, ["c1", "d", "out"])
+    quality = compare(before, after, ["out"])
+    assert quality.cosine_min >= 0.99999
+    assert {"conv1", "dw", "pw"} <= set(report.scaled)
+    assert channel_spread(after, "c1") < channel_spread(before, "c1") / 5
+
+
+def test_equalization_leaves_channels_read_by_what_cannot_absorb_a_scale():
+    text = CHAIN.replace("9 9", "10 10").replace(
+        "Noop                 out 1 1 fc out",
+        "Noop                 out 1 1 fc out\nNoop                 tap 1 1 c3 tap",
+    )
+    model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(3)
+    equalized, report = equalization.equalize(model, inputs(4), threads=1)
+    assert "conv3" not in report.scaled and "conv3" in report.skipped
+    held = inputs(3, seed=2)
+    for a, b in zip(outputs(model, held, ["tap"]), outputs(equalized, held, ["tap"])):
+        np.testing.assert_allclose(a["tap"], b["tap"], rtol=1e-4, atol=1e-5)
+
+
+def test_equalization_makes_int8_better_on_the_wide_channel_model():
+    model = chain_model()
+    samples = inputs(24)
+    plain = calibrate_model(model, list(samples_from(model, samples)), "kl", validation=0.25)
+    equalized = calibrate_model(model, list(samples_from(model, samples)), "kl+cle", validation=0.25)
+    assert plain.validation is not None and equalized.validation is not None
+    assert equalized.validation.quality.sqnr_mean > plain.validation.quality.sqnr_mean + 6
+
+
+SHIFTED = """7767517
+5 5
+Input                data 0 1 data 0=10 1=10 2=4
+Convolution          conv1 1 1 data c1 0=8 1=3 4=1 5=1 6=288 9=1
+Convolution          conv2 1 1 c1 c2 0=8 1=1 5=1 6=64
+Pooling              gap 1 1 c2 gap 0=1 4=1
+Noop                 out 1 1 c2 out
+"""
+PADDED_READER = ("conv2 1 1 c1 c2 0=8 1=1 5=1 6=64", "conv2 1 1 c1 c2 0=8 1=3 3=2 4=1 5=1 6=576")
+"""conv2 as a padded 3x3 convolution (stride 2: 8-bit weights, not ncnn's 6-bit 3x3 stride 1)."""
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_shift_keeps_the_function_doubles_the_readers_scale_and_halves_its_error(padded):
+    text = SHIFTED.replace(*PADDED_READER) if padded else SHIFTED
+    model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(2)
+    samples = inputs(16, shape=(4, 10, 10))
+    table = calibrate(model, [s["data"] for s in samples], "kl")
+    moved, new_table, report = shift.shift(model, table)
+    assert [g.readers for g in report.groups] == [["conv2"]]
+    assert [layer.type for layer in moved.layers if layer.type == "Padding"] == (["Padding"] if padded else [])
+    assert new_table.activations["conv2"] == pytest.approx(2 * table.activations["conv2"], rel=1e-5)
+    held = inputs(6, seed=5, shape=(4, 10, 10))
+    assert compare(outputs(model, held, ["out"]), outputs(moved, held, ["out"]), ["out"]).cosine_min >= 0.99999
+    reference = outputs(model, held, ["out"])
+
+    def sqnr(m: ncnnq.Model, t: Table, biases: dict[str, np.ndarray]) -> float:
+        net = NetworkProbe(m).net(dict(t.weights), dict(t.activations), int8=["conv2"], biases=biases)
+        return compare(reference, [net.run(s, ["out"]) for s in held], ["out"]).sqnr_mean
+
+    from ncnnq.recipes import _compensations
+
+    gain = sqnr(moved, new_table, _compensations(moved, new_table, report.shifts)) - sqnr(model, table, {})
+    assert gain > 2.0  # one more bit for conv2's input: up to 6 dB (its weights' error stays)
+
+
+def _visit_all(model: ncnnq.Model, table: Table, samples: list[dict[str, np.ndarray]]) -> dict[str, LayerInputs]:
+    seen: dict[str, LayerInputs] = {}
+
+    def keep(i: LayerInputs) -> Decision:
+        seen[i.name] = i
+        return refine_layer(i, rounding=False, bias=False)
+
+    layerwise(model, table, samples, keep, progress=NoProgress())
+    return seen
+
+
+def coarse_table(model: ncnnq.Model, samples: list[dict[str, np.ndarray]], layer: str, levels: float) -> Table:
+    """kl's table with ``layer``'s weights given only about ``levels`` int8 steps."""
+    table = calibrate(model, [s["data"] for s in samples], "kl")
+    w = np.abs(np.asarray(model.layer(layer).weights["weight"])).reshape(8, -1).max(axis=1)
+    table.weights[f"{layer}_param_0"] = (levels / w).astype(np.float32)
+    return table
+
+
+def test_bias_correction_removes_a_constructed_channel_bias_error():
+    # conv2 reads ReLU outputs (mean > 0) with weights rounded to ~3 steps: each output channel
+    # gets a systematic error Σ Δw · E[x], a bias the layer-by-layer pass must measure and remove.
+    model = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(4)
+    samples = inputs(16, shape=(4, 10, 10))
+    table = coarse_table(model, samples, "conv2", 3.0)
+    corrected = layerwise(model, table, samples, lambda i: refine_layer(i, rounding=False, bias=True),
+                          progress=NoProgress())
+    held = inputs(12, seed=9, shape=(4, 10, 10))
+    reference = outputs(model, held, ["c2"])
+    probe = NetworkProbe(model)
+
+    def channel_bias(biases: dict[str, np.ndarray]) -> np.ndarray:
+        net = probe.net(dict(table.weights), dict(table.activations), biases=biases)
+        got = [net.run(s, ["c2"])["c2"] for s in held]
+        return np.mean([(r["c2"] - g).reshape(8, -1).mean(axis=1) for r, g in zip(reference, got)], axis=0)
+
+    before, after = channel_bias({}), channel_bias(corrected.biases)
+    assert np.abs(before).max() > 0.05
+    assert np.abs(after).max() < 0.2 * np.abs(before).max()
+
+
+def test_learned_rounding_lowers_a_layers_output_error():
+    text = SHIFTED.replace(PADDED_READER[0], "conv2 1 1 c1 c2 0=8 1=3 4=1 5=1 6=576")
+    model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(6)
+    samples = inputs(16, shape=(4, 10, 10))
+    table = coarse_table(model, samples, "conv2", 6.0)
+    layer = _visit_all(model, table, samples)["conv2"]
+    nearest, learned = layer.nearest(), learned_weights(layer)
+    assert not np.array_equal(nearest, learned)
+    judge = held_out(layer)
+
+    def error(q: np.ndarray) -> float:
+        d = layer.outputs(q, layer.bias) - layer.reference
+        return float((d[:, judge] ** 2).mean())
+
+    assert error(learned) < 0.7 * error(nearest)
+    # ncnn's ranges hold: within one step of w·scale, and ±127.
+    exact = layer.weights * layer.unit_scales[:, None]
+    assert np.all(np.abs(learned - exact) < 1.0) and np.abs(learned.astype(int)).max() <= 127
+
+
+def test_recipe_names_are_checked():
+    assert str(parse_method("best+bc+cle")) == "best+cle+bc"
+    assert parse_method("auto") is None
+    for bad, message in [("foo+bc", "base method"), ("kl+magic", "unknown technique"), ("kl+bc+bc", "twice"),
+                         ("bc+kl", "base method")]:
+        with pytest.raises(InputError, match=message):
+            parse_method(bad)
+
+
+def test_auto_keeps_the_best_candidate_and_is_never_below_kl():
+    model = chain_model()
+    result = calibrate_model(model, list(samples_from(model, inputs(20))), "auto", validation=0.25)
+    names = [name for name, _ in result.candidates]
+    assert names[0] == "kl" and len(names) >= 2
+    scores = dict(result.candidates)
+    assert result.validation is not None
+    assert result.validation.key() == max(s.key() for s in scores.values())
+    assert result.validation.key() >= scores["kl"].key()
+    assert result.method.startswith("auto (")
+    with pytest.raises(InputError, match="validation"):
+        calibrate_model(model, list(samples_from(model, inputs(4))), "auto", validation=0.0)
+
+
+def test_the_written_files_hold_the_changes_and_run_in_real_ncnn(tmp_path):
+    pytest.importorskip("ncnn", reason="real ncnn (pip install ncnn) is the referee for the written files")
+    from ncnnq.verify import load_ncnn, run_ncnn
+
+    model = chain_model()
+    samples = inputs(20)
+    result = quantize_model(model, [s["data"] for s in samples], "kl+cle+shift+round+bc", optimize_first=False,
+                            validation=0.25, threads=1)
+    assert result.calibration is not None
+    overrides = result.calibration.overrides
+    assert overrides.weights and overrides.biases
+    ncnnq.save_int8(result.model, tmp_path / "q.param", tmp_path / "q.bin")
+    written = ncnnq.Model.load(tmp_path / "q.param", tmp_path / "q.bin")
+    for name, q in overrides.weights.items():
+        np.testing.assert_array_equal(np.asarray(written.layer(name).weights["weight"]).ravel(), q.ravel())
+    for name, b in overrides.biases.items():
+        bias = np.asarray(written.layer(name).weights["bias"])
+        assert bias.dtype == np.float32  # ncnn keeps an int8 layer's bias in fp32, and so does the file
+        np.testing.assert_array_equal(bias, b)
+    held = inputs(6, seed=3)
+    ours = Net(tmp_path / "q.param", tmp_path / "q.bin")
+    theirs = load_ncnn(tmp_path / "q.param", tmp_path / "q.bin")
+    got_ours = [ours.run(s, ["out"]) for s in held]
+    got_theirs = [run_ncnn(theirs, s, ["out"]) for s in held]
+    assert compare(got_ours, got_theirs, ["out"]).sqnr_worst > 40
+    reference = outputs(model, held, ["out"])
+    plain = quantize_model(model, [s["data"] for s in samples], "kl", optimize_first=False, threads=1)
+    plain_net = Net(plain.model)
+    assert compare(reference, got_theirs, ["out"]).sqnr_mean > compare(
+        reference, [plain_net.run(s, ["out"]) for s in held], ["out"]).sqnr_mean
+
+
+def test_the_command_line_takes_recipes_and_refuses_them_for_a_table(tmp_path, capsys):
+    model = chain_model()
+    model.save(tmp_path / "c.param", tmp_path / "c.bin")
+    folder = tmp_path / "npy"
+    folder.mkdir()
+    for k, s in enumerate(inputs(10)):
+        np.save(folder / f"{k:02}.npy", s["data"])
+    files = [str(tmp_path / "c.param"), str(tmp_path / "c.bin"), str(folder)]
+    options = ["shape=[12,12,3]", "type=1", "thread=1"]
+    args = ["quantize", *files, str(tmp_path / "q.param"), str(tmp_path / "q.bin"), *options, "optimize=0",
+            "method=kl+cle+bc", "val=0.3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "method kl+cle+bc" in out and "validation:" in out
+    assert ncnnq.Net(tmp_path / "q.param", tmp_path / "q.bin").run(inputs(1)[0], ["out"])["out"].shape == (10,)
+    assert main(["table", *files, str(tmp_path / "t.table"), *options, "method=kl+bc"]) == 2
+    assert "need ncnnq quantize" in capsys.readouterr().err
+    assert main([*args[:-2], "method=kl+nothing"]) == 2
+    assert "unknown technique" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["squeezenet", "nanodet"])
+def test_the_strongest_recipe_beats_kl_on_held_out_images_in_real_ncnn(shared, key, tmp_path):
+    # The protocol of benches/accuracy.py on fewer images: the tool gets even-indexed JPEGs, real
+    # ncnn runs the written files and the fp32 model on odd-indexed ones.
+    pytest.importorskip("ncnn", reason="real ncnn (pip install ncnn) is the referee for the written files")
+    from ncnnq.images import InputSpec, image_tensor
+    from ncnnq.verify import load_ncnn, run_ncnn
+
+    name, spec = {  # as shared/data/reference/README.md gives them
+        "squeezenet": ("squeezenet_v1.1", InputSpec((227, 227, 3), "BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))),
+        "nanodet": ("nanodet_m", InputSpec((320, 320, 3), "BGR", (103.53, 116.28, 123.675),
+                                           (0.017429, 0.017507, 0.017125))),
+    }[key]
+    param, bin_path = shared / "models" / f"{name}.param", shared / "models" / f"{name}.bin"
+    model = ncnnq.Model.load(param, bin_path)
+    images = sorted((shared / "imagenet-sample").glob("*.JPEG"))
+    given, held = images[0:160:2], images[1:80:2]
+    outs = list(model.outputs)
+    tensors = [{model.inputs[0]: image_tensor(p, spec)} for p in held]
+    reference = [run_ncnn(load_ncnn(param, bin_path), t, outs) for t in tensors]
+    figures = {}
+    for method in ("kl", "best+cle+shift+round+bc"):
+        result = quantize_model(model, given, method, specs=[spec], threads=2)
+        ncnnq.save_int8(result.model, tmp_path / "q.param", tmp_path / "q.bin")
+        net = load_ncnn(tmp_path / "q.param", tmp_path / "q.bin")
+        figures[method] = compare(reference, [run_ncnn(net, t, outs) for t in tensors], outs)
+    assert figures["best+cle+shift+round+bc"].sqnr_mean > figures["kl"].sqnr_mean + 3
+    assert figures["best+cle+shift+round+bc"].sqnr_worst > figures["kl"].sqnr_worst + 3
