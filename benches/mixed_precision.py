@@ -15,6 +15,8 @@ table, and ncnnq's latency of the result, of all-int8 and of fp32 (median of ``-
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +78,7 @@ def main() -> None:
     ap.add_argument("--val", type=float, default=0.2, help="validation fraction the tool splits off")
     ap.add_argument("--runs", type=int, default=10, help="latency runs per model")
     ap.add_argument("--target", default="", help="override every model's target")
+    ap.add_argument("--out", type=Path, help="also keep each model's result and all-int8 files here")
     args = ap.parse_args()
 
     images = sorted((SHARED / "imagenet-sample").glob("*.JPEG"))
@@ -103,6 +106,12 @@ def main() -> None:
                      "all int8": (Path(tmp) / "a.param", Path(tmp) / "a.bin")}
             save_int8(result.model, *files["result"])
             save_int8(result.mixed.all_int8, *files["all int8"])
+            if args.out is not None:
+                args.out.mkdir(parents=True, exist_ok=True)
+                for label, paths in files.items():
+                    for path in paths:
+                        shutil.copy(path, args.out / f"{key}-{label.replace(' ', '')}{path.suffix}")
+                (args.out / f"{key}.table").write_text(result.table_text)
             name = model.inputs[0]
             tensors = [{name: image_tensor(p, case.spec)} for p in evaluated]
             fp32_net = load_ncnn(param, bin_path, args.threads)
@@ -118,7 +127,8 @@ def main() -> None:
         rows.append((case.name, target, search, figures, latency, seconds))
         print(f"  held out ({len(evaluated)} images, real ncnn): result {describe(figures['result'], target)}; "
               f"all int8 {describe(figures['all int8'], target)}", flush=True)
-        print("  latency " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in latency.items()), flush=True)
+        print("  latency " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in latency.items())
+              + f" (load average {os.getloadavg()[0]:.1f})", flush=True)
 
     print(f"\nheld-out images: {args.eval} (real ncnn), tool given {args.calib} (validation {args.val:.0%})")
     print("| model | target | float layers | MACs int8 | held out: result | held out: all int8 (kl) | "

@@ -131,9 +131,11 @@ def test_the_plot_is_a_png_with_a_bar_per_layer_and_the_worst_in_red(fragile_ana
 
 
 def test_sample_budget():
-    # 250 images, 200 calibrated: 5 tables = 1500 runs, 240 for calibration, the rest per sample.
+    # 250 images, 200 calibrated: 5 tables = 1500 runs, of which 80 % are planned: 240 for
+    # calibration, the rest per sample.
     costs = [1.0] * 100
-    assert analysis_samples(250, 200, 50, costs) == (5 * 1.2 * 250 - 1.2 * 200) // 102 == 12
+    assert analysis_samples(250, 200, 50, costs) == (0.8 * 5 * 1.2 * 250 - 1.2 * 200) // 102 == 9
+    assert analysis_samples(250, 200, 50, costs, budget=5.0) == (5 * 1.2 * 250 - 1.2 * 200) // 102 == 12
     assert analysis_samples(250, 200, 5, costs) == 5
     assert analysis_samples(10, 8, 2, [1.0] * 500) == 2
     macs = {"a": 10, "b": 30, "c": 60}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ncnnq.errors import InputError, ShapeError
-from ncnnq.evaluate import Target, compare
+from ncnnq.evaluate import Target, compare, flip_probability
 from ncnnq.samples import split_validation
 
 
@@ -64,3 +64,33 @@ def test_split_without_validation_and_bad_fractions():
     for bad in (-0.1, 1.0):
         with pytest.raises(InputError):
             split_validation([1, 2], bad)
+
+
+def test_flip_probability_follows_margin_against_noise():
+    r = np.array([5.0, 4.0, 3.0, 2.0, 1.0, -9.0], dtype=np.float32)
+    assert flip_probability(r, r) == 0.0
+    # rms error 0.5 on the five largest (the sixth is not read): runner-up j wins with
+    # P = Φ(−m_j / (0.5·√2)), m_j = 1, 2, 3, 4.
+    noise = np.array([0.5, -0.5, 0.5, -0.5, 0.5, 3.0], dtype=np.float32)
+    expected = sum(0.5 * math.erfc(m / (0.5 * math.sqrt(2) * math.sqrt(2))) for m in (1.0, 2.0, 3.0, 4.0))
+    assert flip_probability(r, r + noise) == pytest.approx(expected, rel=1e-6)
+    assert flip_probability(r, r + noise) > flip_probability(r, r + noise / 2) > 0
+    # An outsider that wins is read too: it flipped, and its noise is large.
+    noise[5] = 20.0
+    assert flip_probability(r, r + noise) == 1.0
+    # A near tie flips about half the time under any noise; a clear winner almost never.
+    tie = np.array([1.0, 0.999, 0.0], dtype=np.float32)
+    assert flip_probability(tie, tie + np.array([0.01, 0.0, 0.0], dtype=np.float32)) > 0.3
+    clear = np.array([10.0, 0.0, 0.0], dtype=np.float32)
+    assert flip_probability(clear, clear + np.array([0.01, 0.0, 0.0], dtype=np.float32)) < 1e-12
+
+
+def test_top1_target_reads_the_lower_of_counted_and_expected_agreement():
+    """Every sample keeps its arg-max, but two are near ties: a top1:0.99 target is not met."""
+    ref = [{"y": np.array([1.0, 0.0, 0.0], dtype=np.float32)} for _ in range(8)]
+    ref += [{"y": np.array([1.0, 0.995, 0.0], dtype=np.float32)} for _ in range(2)]
+    noisy = [{"y": r["y"] + np.array([0.005, -0.005, 0.0], dtype=np.float32)} for r in ref]
+    q = compare(ref, noisy, ["y"])
+    assert q.top1 == 1.0 and q.top1_expected < 0.99
+    assert q.value("top1") == q.top1_expected and not Target.parse("top1:0.99").met_by(q)
+    assert compare(ref, ref, ["y"]).value("top1") == 1.0

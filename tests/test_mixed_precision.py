@@ -186,7 +186,7 @@ def test_verify_names_the_first_layer_where_the_engines_diverge(tmp_path):
 
 
 def test_the_float_prefix_search_finds_the_smallest_prefix():
-    from ncnnq.mixed_precision import _smallest_prefix, predicted_prefix
+    from ncnnq.mixed_precision import _smallest_prefix, noise_order, predicted_prefix
 
     tried: list[int] = []
     for need in (1, 3, 7, 8, 20):
@@ -202,9 +202,66 @@ def test_the_float_prefix_search_finds_the_smallest_prefix():
             assert len(tried) <= 2 * 5 + 2
     k, value, _ = _smallest_prefix(lambda k: (False, -1.0, None), 1, 6, (0.0, None))  # type: ignore[arg-type,return-value]
     assert k == 6 and value == -1.0
-    # Independent noise: 10 dB to gain needs 90 % of it gone.
-    gains = {"a": 10 * math.log10(1 / 0.5), "b": 10 * math.log10(1 / 0.55), "c": 1.0}  # 50 %, 45 %
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 23.0) == 1
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 30.0) == 2
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, 60.0) == 3
-    assert predicted_prefix(["a", "b", "c"], gains, 20.0, None) == 1
+    # Independent noise: a alone 20 dB (noise 1 %), b 23 dB (0.5 %), c 30 dB (0.1 %).
+    isolated = {"a": 20.0, "b": 10 * math.log10(200), "c": 30.0}
+    assert predicted_prefix(["a", "b", "c"], isolated, 15.0) == 1  # 1.6 % allowed: nothing float, start at 1
+    assert predicted_prefix(["a", "b", "c"], isolated, 22.0) == 1  # 0.63 %: b and c stay int8
+    assert predicted_prefix(["a", "b", "c"], isolated, 27.0) == 2  # 0.2 %
+    assert predicted_prefix(["a", "b", "c"], isolated, 35.0) == 3
+    assert predicted_prefix(["a", "b", "c"], isolated, None) == 1
+    # By noise per MAC: b (0.5 %) and c (0.1 %) on one MAC each before a (1 % on 100); exact layers last.
+    macs = {"a": 100, "b": 1, "c": 1, "d": 1}
+    assert noise_order(["a", "b", "c", "d"], {**isolated, "d": math.inf}, macs) == ["b", "c", "a", "d"]
+
+
+def test_a_weak_layer_s_threshold_is_refined_on_the_model_output():
+    """conv3's only candidate clips its input at half its absmax: the refinement tries it 1.4×
+    looser and tighter, and the model's output, judged with only conv3 int8, takes the looser."""
+    from ncnnq.mixed_precision import Variant, choose_variants
+    from ncnnq.progress import NoProgress
+    from ncnnq.validation import Config, Validation
+
+    model, inputs = fragile_model(), fragile_inputs(12)
+    table = calibrate(model, inputs[:8], "kl", threads=1)
+    report = {r.layer: r for r in table.report}["conv3"]
+    tight = Variant("kl", float(127 / (report.absmax / 2)), np.asarray(table.weights["conv3_param_0"]))
+    check = Validation(model, [{"data": x} for x in inputs[8:]], threads=1)
+    base = Config(dict(table.weights), dict(table.activations), frozenset(LAYERS))
+    chosen, isolated = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, 200.0, NoProgress())
+    assert chosen["conv3"].name == "klx0.7"
+    assert chosen["conv3"].activation == pytest.approx(tight.activation * 0.7, rel=1e-6)
+    as_given = Config(dict(table.weights), {**table.activations, "conv3": tight.activation}, frozenset(["conv3"]))
+    assert isolated["conv3"] > check.measure([as_given])[0].sqnr_worst + 1.0
+    # A layer far above the target (here −1000 dB) is neither given alternatives nor refined.
+    chosen, _ = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, -1e3, NoProgress())
+    assert chosen["conv3"] is tight
+
+
+def test_a_starting_configuration_s_overrides_stay_with_their_scales():
+    """search(base=...) starts from int8 biases of its own (as learned rounding or bias correction
+    make them): the figures include them, the result keeps them on layers that keep their scales,
+    and a layer given other scales loses them (they were made for the old ones)."""
+    from ncnnq.mixed_precision import Variant, _with_variant, search
+    from ncnnq.validation import Config, Validation, layer_macs
+
+    model, inputs = fragile_model(), fragile_inputs(24)
+    tables = calibrate_many(model, inputs[:12], list(VARIANT_METHODS), threads=1)
+    check = Validation(model, [{"data": x} for x in inputs[12:]], threads=1)
+    kl = tables["kl"]
+    bias = np.asarray(model.layer("conv4").weights["bias"], dtype=np.float32) + np.float32(0.01)
+    base = Config(dict(kl.weights), dict(kl.activations), frozenset(LAYERS), biases={"conv4": bias})
+    plain = Config(dict(kl.weights), dict(kl.activations), frozenset(LAYERS))
+    macs = layer_macs(model, check.samples[0], LAYERS)
+    r = search(check, check, tables, "kl", macs, ncnnq.evaluate.Target.parse("sqnr:30"), base=base)
+    assert r.steps[0].value == pytest.approx(check.measure([base])[0].sqnr_worst)
+    assert r.steps[0].value != pytest.approx(check.measure([plain])[0].sqnr_worst)
+    assert r.float_layers == ("conv2",) and r.met and "conv2" not in r.config.int8
+    kept = {d.name: d.variant == "kl" for d in r.decisions}["conv4"]
+    assert ("conv4" in r.config.biases) == kept
+    assert not kept or np.array_equal(r.config.biases["conv4"], bias)
+    met = search(check, check, tables, "kl", macs, ncnnq.evaluate.Target.parse("sqnr:1"), base=base)
+    assert met.float_layers == () and np.array_equal(met.config.biases["conv4"], bias)
+    moved = _with_variant(base, "conv4", Variant("aciq", kl.activations["conv4"] * 0.5, kl.weights["conv4_param_0"]))
+    assert "conv4" not in moved.biases and moved.activations["conv4"] == kl.activations["conv4"] * 0.5
+    same = Variant("kl", kl.activations["conv4"], kl.weights["conv4_param_0"])
+    assert _with_variant(base, "conv4", same) is base

@@ -7,14 +7,14 @@ metric) searches on a validation split of the user's images that took no part in
 2. **Better int8 per layer.** Every layer gets the scales of each calibration method (kl, aciq,
    mse, the calibration set's absmax, eq's and best's searched scales; the weight scales that go
    with each), and keeps the one whose *isolated* model-output SQNR (only that layer int8) is
-   highest on the screening samples. A layer's choice is judged on the model's outputs, never on
-   the images it was calibrated on.
-3. **Float where int8 still fails**, greedily by gain per float MAC: each layer's gain is the
-   output SQNR won by keeping only it float (on the screening samples). The search finds the
-   shortest prefix of that order whose layers float meet the target on the whole validation split
-   (starting where the gains, added up as independent noise, say it should, then doubling and
-   halving), then tries the float layers, largest first, in int8 again: each that still meets the
-   target goes back.
+   highest on the screening samples; then that winner's activation scale ×0.7 and ×1.4 are tried
+   the same way. A layer's choice is judged on the model's outputs, never on the images it was
+   calibrated on.
+3. **Float where int8 still fails**, greedily by output noise per float MAC: each layer's noise
+   is what its isolated SQNR (step 2) says it adds. The search finds the shortest prefix of that
+   order whose layers float meet the target on the whole validation split (starting where the
+   noise, added up, says it should, then doubling and halving), then tries the float layers,
+   largest first, in int8 again: each that still meets the target goes back.
 
 Every configuration runs as its written file would (:mod:`ncnnq.validation`): requantize fusion,
 and the quantize/dequantize boundaries a float layer adds, are in the figures. The result's table
@@ -48,6 +48,8 @@ DEFAULT_VALIDATION = 0.2
 SCREENING_SAMPLES = 16
 """Validation samples the per-layer screening (scale choice, float gains) runs on."""
 NEGLIGIBLE_DB = 20.0
+REFINE_FACTORS = (0.7, 1.4)
+"""Activation-scale factors each weak layer's chosen variant is tried with (threshold ×1.4, ×0.7)."""
 PRUNE_TRIALS = 12
 """Float layers (largest first) the pruning tries to make int8 again."""
 
@@ -90,6 +92,9 @@ class MixedPrecision:
     target: str
     table: Table
     """The table of the result: int8 layers' chosen scales; float layers are left out of it."""
+    config: Config
+    """The result as the search judged it (the table's scales, and any int8 weights and biases
+    of the starting configuration its int8 layers kept)."""
     float_layers: tuple[str, ...]
     int8_mac_share: float
     """Of the quantizable layers' MACs."""
@@ -196,15 +201,46 @@ def choose_variants(
     for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress)):
         if db > best[name]:
             chosen[name], best[name] = v, db
+    # The methods' thresholds are judged on the layer's own input; the model's output may prefer
+    # one between or beyond them: each weak layer's winner, clipped tighter and looser.
+    weak = [n for n in layers if best[n] < limit]
+    pairs = [(n, _scaled(chosen[n], f)) for n in weak for f in REFINE_FACTORS]
+    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress)):
+        if db > best[name]:
+            chosen[name], best[name] = v, db
     return chosen, best
 
 
+def _starting_first(base: Config, layer: str, method: str, found: list[Variant]) -> list[Variant]:
+    """``found`` with the starting configuration's own scales for ``layer`` first (as ``method``)."""
+    if layer not in base.activations or f"{layer}_param_0" not in base.weights:
+        return found
+    own = Variant(method, float(base.activations[layer]), np.asarray(base.weights[f"{layer}_param_0"], np.float32))
+    rest = [v for v in found if not (v.activation == own.activation and np.array_equal(v.weights, own.weights))]
+    return [own, *rest]
+
+
+def _scaled(v: Variant, factor: float) -> Variant:
+    """``v`` with its activation scale times ``factor`` (its threshold divided by it)."""
+    return Variant(f"{v.name}x{factor:g}", float(np.float32(v.activation * factor)), v.weights)
+
+
 def _with_variant(config: Config, layer: str, v: Variant) -> Config:
+    """``config`` with ``layer`` at ``v``'s scales. A layer's int8 weights and bias overrides were
+    made for its scales: they stay when ``v`` keeps them, and go when it changes them."""
+    key = f"{layer}_param_0"
+    if key in config.weights and config.activations.get(layer) == v.activation \
+            and np.array_equal(config.weights[key], v.weights):
+        return config
     weights = dict(config.weights)
-    weights[f"{layer}_param_0"] = v.weights
+    weights[key] = v.weights
     activations = dict(config.activations)
     activations[layer] = v.activation
-    return Config(weights, activations, config.int8, config.int8_weights, config.biases)
+    return Config(
+        weights, activations, config.int8,
+        {k: w for k, w in config.int8_weights.items() if k != layer},
+        {k: b for k, b in config.biases.items() if k != layer},
+    )
 
 
 def search(
@@ -216,10 +252,13 @@ def search(
     target: Target | float,
     *,
     metric: Metric | None = None,
+    base: Config | None = None,
     progress: Progress | None = None,
 ) -> MixedPrecision:
     """The search of the module docs. ``tables``: a table per method in :data:`VARIANT_METHODS`
     (and ``method``'s, the one all-int8 starts from), calibrated on images outside ``validation``;
+    ``base``: the all-int8 configuration to start from instead of ``method``'s table (e.g. with
+    learned int8 weights and corrected biases: a layer keeps them while it keeps their scales);
     ``screening``: a subset of the validation samples for the per-layer screening; ``macs``: each
     quantizable layer's MACs; ``target``: a :class:`Target`, or with ``metric`` the figure it must
     reach."""
@@ -233,7 +272,10 @@ def search(
     base_table = tables[method]
     layers = [name for name in macs if f"{name}_param_0" in base_table.weights and name in base_table.activations]
     total = float(sum(macs[name] for name in layers)) or 1.0
-    base = Config(dict(base_table.weights), dict(base_table.activations), frozenset(layers))
+    if base is None:
+        base = Config(dict(base_table.weights), dict(base_table.activations), frozenset(layers))
+    else:
+        base = base.with_int8(layers)
     steps: list[Step] = []
 
     def judged(action: str, config: Config) -> tuple[float, Quality]:
@@ -246,7 +288,7 @@ def search(
     all_value, all_quality = judged(f"all int8 ({method})", base)
     progress.finish()
     ordered = {method: base_table, **{m: t for m, t in tables.items() if m != method}}
-    candidates = {name: variants(ordered, name) for name in layers}
+    candidates = {name: _starting_first(base, name, method, variants(ordered, name)) for name in layers}
     decisions_variant = {name: method for name in layers}
     isolated: dict[str, float] = {}
     config, value, quality = base, all_value, all_quality
@@ -261,16 +303,13 @@ def search(
 
     floats: list[str] = []
     if not judge.met(value):
-        gains = float_gains(screening, config, layers, progress)
-        # By gain per float MAC; layers that gain nothing on the screening samples come last, so
-        # that the target is always reached (every layer float is the fp32 model).
-        order = sorted(layers, key=lambda n: (gains[n] <= 0, -gains[n] / max(1, macs[n])))
+        order = noise_order(layers, isolated, macs)
         target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
             else None
-        start = predicted_prefix(order, gains, _sqnr(quality), target_db)
+        start = predicted_prefix(order, isolated, target_db)
 
         def trial(k: int) -> tuple[bool, float, Quality]:
-            v, q = judged(f"float the first {k} by gain per MAC", config.with_int8(order[k:]))
+            v, q = judged(f"float the first {k} by noise per MAC", config.with_int8(order[k:]))
             return judge.met(v), v, q
 
         count, value, quality = _smallest_prefix(trial, start, len(order), (value, quality))
@@ -299,24 +338,40 @@ def search(
                                        reason))
     int8_share = sum(macs[n] for n in layers if n not in floats) / total
     return MixedPrecision(
-        _target_text(target), table, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
+        _target_text(target), table, final, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
         tuple(decisions), tuple(steps), len(validation.samples), len(screening.samples),
     )
 
 
-def predicted_prefix(order: Sequence[str], gains: Mapping[str, float], base_db: float, target_db: float | None) -> int:
+def isolated_noise(db: float) -> float:
+    """The output noise, as a share of the signal, of a layer whose isolated SQNR is ``db``."""
+    if math.isnan(db):
+        return 0.0
+    return 10 ** (-db / 10) if math.isfinite(db) else (0.0 if db > 0 else math.inf)
+
+
+def noise_order(layers: Sequence[str], isolated: Mapping[str, float], macs: Mapping[str, int]) -> list[str]:
+    """The layers by the output noise each adds in int8 (its isolated SQNR) per MAC, most first:
+    the order in which keeping layers float buys the most accuracy for the fewest float MACs, if
+    the layers' noise adds up. Isolated figures rather than the gain of keeping one layer float
+    in the all-int8 model: when that model is far below the target, every single gain is lost in
+    the others' noise (a fraction of a dB, of either sign), while each layer alone is measured
+    cleanly."""
+    return sorted(layers, key=lambda n: -isolated_noise(isolated.get(n, math.nan)) / max(1, macs[n]))
+
+
+def predicted_prefix(order: Sequence[str], isolated: Mapping[str, float], target_db: float | None) -> int:
     """How many layers of ``order`` to make float for ``target_db``, if the layers' noise adds up:
-    keeping layer i float removes the share 1 − 10^(−gain_i/10) of the noise, and the target needs
-    1 − 10^(−(target − base)/10) of it gone. 1 without an SQNR target."""
+    the fewest whose float leaves the others' isolated noise within 10^(−target/10). 1 without
+    an SQNR target."""
     if target_db is None:
         return 1
-    need = 1 - 10 ** (-(target_db - base_db) / 10) if math.isfinite(base_db) else 0.0
-    removed = 0.0
-    for k, name in enumerate(order, start=1):
-        g = gains[name]
-        removed += 1.0 if math.isinf(g) and g > 0 else max(0.0, 1 - 10 ** (-g / 10))
-        if removed >= need:
-            return k
+    allowed = 10 ** (-target_db / 10)
+    remaining = sum(isolated_noise(isolated.get(n, math.nan)) for n in order)
+    for k, name in enumerate(order):
+        if remaining <= allowed:
+            return max(1, k)
+        remaining -= isolated_noise(isolated.get(name, math.nan))
     return len(order)
 
 
@@ -349,25 +404,6 @@ def _smallest_prefix(
 
 def _target_text(target: Target | float) -> str:
     return str(target) if isinstance(target, Target) else f"metric ≥ {target:g}"
-
-
-def float_gains(screening: Validation, config: Config, layers: Sequence[str], progress: Progress) -> dict[str, float]:
-    """Per layer, the output SQNR (dB, on the screening samples) won by keeping only it float."""
-    configs = [config, *(config.with_int8([n for n in layers if n != name]) for name in layers)]
-    progress.start(f"float gains: {len(layers)} layers", len(screening.samples))
-    qualities = screening.measure(configs, advance=progress.advance)
-    progress.finish()
-    base = _sqnr(qualities[0])
-    return {name: _gain(_sqnr(q), base) for name, q in zip(layers, qualities[1:])}
-
-
-def _gain(a: float, b: float) -> float:
-    if math.isinf(a) and math.isinf(b):
-        return 0.0
-    if math.isinf(a):
-        return math.inf if a > 0 else -math.inf
-    return a - b
-
 
 
 @dataclass(frozen=True)
