@@ -42,6 +42,16 @@ pub enum Error {
     /// Bad arguments from the caller (unknown blob name, wrong array rank, bad option).
     #[error("{0}")]
     Input(String),
+
+    /// An allocation whose size comes from the input (a tensor, an image, declared weights)
+    /// failed or would not fit the address space: reported instead of aborting the process.
+    #[error("{context}out of memory: cannot allocate {what}")]
+    OutOfMemory {
+        /// Where it happened (`layer 'conv1' (Convolution): `), filled in by the caller that knows.
+        context: String,
+        /// How much (`30000000000 bytes (7500000000 values)`).
+        what: String,
+    },
 }
 
 fn layer_prefix(layer: Option<&String>) -> String {
@@ -74,5 +84,17 @@ impl Error {
 
     pub fn input(message: impl fmt::Display) -> Self {
         Error::Input(message.to_string())
+    }
+
+    pub fn out_of_memory(what: impl fmt::Display) -> Self {
+        Error::OutOfMemory { context: String::new(), what: what.to_string() }
+    }
+
+    /// Names where an out-of-memory error happened (`layer 'x' (Type): `); other errors as they are.
+    pub fn in_context(self, context: impl FnOnce() -> String) -> Self {
+        match self {
+            Error::OutOfMemory { context: c, what } if c.is_empty() => Error::OutOfMemory { context: context(), what },
+            other => other,
+        }
     }
 }

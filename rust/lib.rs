@@ -8,6 +8,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod optimize;
+pub mod output;
 pub mod pixels;
 pub mod probe;
 pub mod quantize;

@@ -1,9 +1,12 @@
 """Shared test fixtures: where ../shared lives, and skipping when it does not; which of the
-benchmark architectures are slow."""
+benchmark architectures are slow; a folder that takes no new files."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +32,21 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is absent (real models, images and reference outputs live there)")
     return SHARED
+
+
+@pytest.fixture()
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder that takes no new files: without write permission, or immutable (``chattr +i``)
+    when running as root, which ignores permission bits."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.access(folder, os.W_OK):
+        immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        if not immutable:
+            pytest.skip("running as root where chattr +i is not available")
+    yield folder
+    if immutable:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(0o755)

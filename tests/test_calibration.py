@@ -3,10 +3,14 @@ tensors, determinism, and clear errors for bad input."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -186,7 +190,8 @@ def test_options_parse_ncnn2table_syntax():
     ("mean=[1,x]", "'x' is not a finite number"),
     ("pixel=bgr", "unknown pixel format 'bgr'"),
     ("method=KL", "method=KL"),
-    ("thread=-1", "must be positive"),
+    ("thread=-1", "thread count from 1 to 1024"),
+    ("thread=100000", "thread count from 1 to 1024"),
     ("type=2", "must be one of 0, 1"),
     ("shape=[224,2.5]", "'2.5' is not an integer"),
     ("verbose", "unrecognized argument 'verbose'"),
@@ -307,3 +312,42 @@ def test_nanodet_table_on_the_png_set_resized_to_320(shared):
         k: ours.activations[k] / v - 1 for k, v in ref.activations.items() if abs(ours.activations[k] / v - 1) > 0.01
     }
     assert not off, off
+
+
+def test_work_in_flight_does_not_grow_with_the_number_of_samples(monkeypatch):
+    """Each queued sample costs a future (~1.7 KB): calibration queues a few per worker, not the
+    whole list, so 5,000 or 50,000 samples take the memory 500 do."""
+    import tinynet
+
+    calibrate_module = importlib.import_module("ncnnq.calibrate")
+    pools: list[Counting] = []
+
+    class Counting(ThreadPoolExecutor):
+        """Counts, per pool, the tasks submitted and the most queued or running at once."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.submitted = self.outstanding = self.most = 0
+            self.lock = threading.Lock()  # the done callbacks run on the workers
+            pools.append(self)
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            with self.lock:
+                self.submitted += 1
+                self.outstanding += 1
+                self.most = max(self.most, self.outstanding)
+            future = super().submit(fn, *args, **kwargs)
+            future.add_done_callback(self._done)
+            return future
+
+        def _done(self, _: Future[Any]) -> None:
+            with self.lock:
+                self.outstanding -= 1
+
+    monkeypatch.setattr(calibrate_module, "ThreadPoolExecutor", Counting)
+    images = tinynet.image_files() * 5  # 240 samples
+    spec = InputSpec((32, 32, 3), "BGR", (127.5,) * 3, (1 / 128,) * 3)
+    table = calibrate(ncnnq.Model.load(*tinynet.model_files()), images, "kl", specs=[spec], threads=2)
+    assert table.activations
+    (runner,) = [pool for pool in pools if pool.submitted == len(images)]
+    assert runner.most <= 2 * (2 + 1), f"{runner.most} samples queued at once"

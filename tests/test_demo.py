@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 import shlex
 import tempfile
@@ -16,10 +17,13 @@ from PIL import Image
 
 import ncnnq
 import ncnnq.cli.demo
+import ncnnq.demo.run
+import ncnnq.pipeline
 from ncnnq import demo
 from ncnnq.cli import main
 from ncnnq.cli.demo import commands
 from ncnnq.demo.run import DEFAULT_FOLDER, METHODS, new_folder, run_demo
+from ncnnq.output import write_outputs
 from reference import SHARED
 
 PACKAGE = Path(demo.__file__).parent
@@ -34,10 +38,26 @@ def _subset() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
+def demo_run(tmp_path_factory):
+    """The demo on the subset, and every path it handed to ncnnq's one writer."""
     photos = _subset()
-    return run_demo(tmp_path_factory.mktemp("demo") / "out", calibration=photos[0::2], held_out=photos[1::2],
-                    bench_rounds=3)
+    written: list[Path] = []
+
+    def spy(files):
+        written.extend(Path(path) for path, _ in files)
+        return write_outputs(files)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(ncnnq.demo.run, "write_outputs", spy)
+        m.setattr(ncnnq.pipeline, "write_outputs", spy)
+        result = run_demo(tmp_path_factory.mktemp("demo") / "out", calibration=photos[0::2],
+                          held_out=photos[1::2], bench_rounds=3)
+    return result, written
+
+
+@pytest.fixture(scope="module")
+def result(demo_run):
+    return demo_run[0]
 
 
 def test_the_shipped_network_expands_to_ncnns_files():
@@ -157,6 +177,35 @@ def test_the_demo_never_writes_into_a_folder_with_files(tmp_path, capsys):
     assert main(["demo", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_the_demo_refuses_a_folder_it_cannot_use_before_printing_anything(tmp_path, read_only_folder, capsys):
+    (tmp_path / "file").write_text("mine")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    cases = {
+        tmp_path / "file": "is not a folder",
+        tmp_path / "pipe": "is not a folder",
+        tmp_path / "dangling": "symlink to nothing",
+        tmp_path / "missing" / "demo": "does not exist",
+        read_only_folder / "demo": "cannot create the demo's folder",
+    }
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for folder, message in cases.items():
+        assert main(["demo", str(folder)]) == 2, folder
+        out, err = capsys.readouterr()
+        assert not out, f"{folder}: printed before refusing: {out}"
+        assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "file").read_text() == "mine" and (tmp_path / "dangling").is_symlink()
+    assert not list(read_only_folder.iterdir())
+
+
+def test_every_demo_file_goes_through_ncnnqs_writer(demo_run):
+    result, written = demo_run
+    files = sorted(p for p in result.folder.rglob("*") if not p.is_dir())
+    assert len(files) == 3 + result.calibration_count + result.held_out_count + 3 * len(METHODS)
+    assert sorted(written) == files, "a file was written some other way (or twice)"
 
 
 def test_the_default_folder_is_new_in_the_current_folder(tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MAX_THREADS",
     "BlobStats",
     "Counts",
     "Layer",
@@ -28,6 +29,7 @@ __all__ = [
     "ShapeInferenceResult",
     "StatsCollector",
     "__version__",
+    "check_outputs",
     "from_pixels",
     "int8_kernel",
     "int8_kernels_available",
@@ -35,9 +37,12 @@ __all__ = [
     "kernel_info",
     "optimize",
     "quantize_model",
+    "write_outputs",
 ]
 
 __version__: str
+MAX_THREADS: int
+"""The largest thread count ``Net``, ``StatsCollector`` and calibration accept (1024)."""
 
 _StrPath = str | PathLike[str]
 _ParamValue = int | float | str | list[int] | list[float]
@@ -78,7 +83,10 @@ class Model:
         storage: str = "keep",
         binary: bool = False,
     ) -> None:
-        """Write the model with ncnn's writer conventions, atomically (temp file + rename).
+        """Write the model with ncnn's writer conventions through ncnnq's one writer
+        (``ncnnq.output``): both files together or neither, a regular file replaced through a
+        temporary file and a rename, a device or FIFO written in place, a symlink followed.
+        Raises ``FileError`` naming the path (missing folder, a folder, param and bin the same file).
 
         ``storage`` applies to tagged float arrays: ``"keep"`` (as loaded), ``"fp32"`` or
         ``"fp16"``. int8 arrays stay int8. ``binary=True`` writes a ``.param.bin``.
@@ -107,6 +115,10 @@ class Model:
     @property
     def warnings(self) -> list[str]:
         """Non-fatal findings from loading (ignored trailing layers, type-confused params, …)."""
+    def check_layer_names(self) -> None:
+        """Raise ``InputError`` naming every layer name two layers share (with the ``.param``
+        lines): calibration tables key layers by name, so such a model cannot be calibrated or
+        quantized (loading and running it is allowed, with a warning in ``warnings``)."""
     @property
     def has_weights(self) -> bool:
         """Whether every layer holds the weight arrays its params describe."""
@@ -213,7 +225,9 @@ class Layer:
     def key_params(self) -> list[int]:
         """Ids of the parameters ``ncnnq info`` shows."""
     def set_param(self, id: int, value: _ParamValue) -> None:
-        """Set parameter ``id`` (0..29); ints stay ints, floats floats."""
+        """Set parameter ``id`` (0..29), checked against the type the layer reads: an int given
+        for a float parameter (or in a float array) becomes a float; any other mismatch, or an id
+        the layer type does not read, raises ``LayerError``."""
     @property
     def weights(self) -> dict[str, npt.NDArray[np.float32] | npt.NDArray[np.float16] | npt.NDArray[np.int8]]:
         """Weight arrays by name (``weight``, ``bias``, ``slope``, …) as read-only views."""
@@ -228,7 +242,9 @@ class Net:
     """The inference engine on a model (fp32 now; int8 layers as the quantizer writes them).
 
     ``Net(model)`` takes a :class:`Model`; ``Net(param, bin)`` loads files. A layer type the engine
-    lacks raises ``UnsupportedLayerError`` here, naming the layer.
+    lacks raises ``UnsupportedLayerError`` here, naming the layer. ``threads``: 1 to
+    ``MAX_THREADS``, else ``InputError``. A tensor that does not fit in memory raises
+    ``OutOfMemoryError`` (a ``MemoryError``) naming the layer, instead of aborting.
     """
 
     def __new__(cls, model: Model | _StrPath, bin: _StrPath | None = None, threads: int = 1) -> Net: ...
@@ -505,3 +521,13 @@ def int8_kernels_available() -> list[str]:
 def kernel_calls() -> list[tuple[str, str, int]]:
     """(kind, path, calls) for each int8 kernel that ran in this process so far; kinds are
     ``gemm`` (convolutions), ``depthwise`` and ``gemv`` (inner products)."""
+
+def check_outputs(paths: list[_StrPath]) -> None:
+    """Checks every output path of one command before any work (``ncnnq.output.check_outputs``):
+    its folder exists and takes new files, it is not a folder or socket, no two are the same file.
+    Raises ``FileError`` naming the path."""
+
+def write_outputs(files: list[tuple[_StrPath, bytes]]) -> None:
+    """Writes every ``(path, bytes)`` together or not at all (``ncnnq.output.write_outputs``):
+    regular files and new paths through a temporary file and a rename, devices and FIFOs in place,
+    symlinks followed. Raises ``FileError`` naming the path."""

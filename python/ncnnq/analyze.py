@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ._native import LayerProbe, Model
-from .calibrate import calibrate
+from .calibrate import calibrate, thread_count
 from .errors import InputError
 from .evaluate import Quality
 from .images import InputSpec
@@ -306,11 +306,11 @@ def analyze(
     the inputs). ``samples``: how many validation samples the per-layer figures use (default: as
     many as keep the report within :data:`TIME_BUDGET` kl tables' time, see
     :func:`analysis_samples`). ``fp32_storage``: judge the files ``--fp32`` writes (float layers'
-    weights fp32 rather than fp16)."""
-    import os
-
+    weights fp32 rather than fp16). ``threads``: 1 to ``MAX_THREADS`` (default: every core). A
+    model in which two layers share a name is refused (tables key layers by name)."""
     progress = progress or NoProgress()
-    threads = threads or os.cpu_count() or 1
+    threads = thread_count(threads)
+    model.check_layer_names()
     if isinstance(specs, Sequence):
         specs = dict(zip(model.inputs, specs))
     specs = specs or {}

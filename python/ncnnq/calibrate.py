@@ -9,14 +9,15 @@ grow with the number of samples.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _native
-from ._native import BlobStats, Layer, Model
+from ._native import MAX_THREADS, BlobStats, Layer, Model
 from .errors import Error, InputError
 from .graph import split_sources
 from .images import InputSpec
@@ -27,6 +28,15 @@ from .samples import Sample, Tensors, load_sample, samples_from
 from .table import LayerReport, Table
 
 CALIBRATED_TYPES = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
+
+
+def thread_count(threads: int | None) -> int:
+    """``threads`` checked (1 to ``MAX_THREADS``), or every core for None."""
+    if threads is None:
+        return min(os.cpu_count() or 1, MAX_THREADS)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise InputError(f"threads must be an integer from 1 to {MAX_THREADS}, not {threads!r}")
+    return threads
 
 
 def calibrated_layers(model: Model) -> list[Layer]:
@@ -56,21 +66,32 @@ class _Runner:
             collector.add([self.load(sample)])
 
         self.progress.start(stage, len(samples))
-        pool = ThreadPoolExecutor(max_workers=self.threads + 1)
+        workers = self.threads + 1
+        pool = ThreadPoolExecutor(max_workers=workers)
+        # At most a few samples per worker are queued at once: pending work (and its futures) stays
+        # the same size for 500 or 50,000 samples.
+        pending: deque[tuple[Sample, Future[None]]] = deque()
         try:
-            futures = [pool.submit(one, s) for s in samples]
-            # In order: the first failing sample in the list is the one reported.
-            for sample, future in zip(samples, futures):
-                try:
-                    future.result()
-                except Error as e:
-                    if getattr(e, "sample_index", None) is None:
-                        raise
-                    raise type(e)(f"{', '.join(sample.origin.values())}: {e}") from None
-                self.progress.advance(1)
+            for sample in samples:
+                pending.append((sample, pool.submit(one, sample)))
+                if len(pending) >= 2 * workers:
+                    self._finish(*pending.popleft())
+            while pending:
+                self._finish(*pending.popleft())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         self.progress.finish()
+
+    def _finish(self, sample: Sample, future: Future[None]) -> None:
+        """Waits for one sample, in list order: the first failing sample in the list is the one
+        reported."""
+        try:
+            future.result()
+        except Error as e:
+            if getattr(e, "sample_index", None) is None:
+                raise
+            raise type(e)(f"{', '.join(sample.origin.values())}: {e}") from None
+        self.progress.advance(1)
 
 
 def _statistics(
@@ -131,9 +152,11 @@ def calibrate(
     ``{input name: value}`` dicts, or :class:`Sample` objects; any iterable. ``specs``: how files
     become tensors, per input (a dict by input blob name or a list in Input-layer order).
     ``method``: ``kl``, ``aciq``, ``eq``, ``mse`` or ``best``. The scales are returned as the
-    table file stores them (six decimals, :meth:`Table.as_stored`). ``two_pass``: the histogram the way
-    ncnn2table collects it (absmax pass, then histogram pass) instead of ncnnq's single
-    widening-histogram pass (``aciq`` needs no histogram).
+    table file stores them (six decimals, :meth:`Table.as_stored`). ``threads``: 1 to
+    ``MAX_THREADS`` (default: every core). ``two_pass``: the histogram the way ncnn2table collects
+    it (absmax pass, then histogram pass) instead of ncnnq's single widening-histogram pass
+    (``aciq`` needs no histogram). A model in which two layers share a name is refused (the table
+    keys layers by name).
     """
     return calibrate_many(model, inputs, [method], specs=specs, input_type=input_type, threads=threads,
                           two_pass=two_pass, progress=progress)[method]
@@ -163,7 +186,8 @@ def calibrate_many(
         raise InputError("the model has no weights (load it with its .bin)")
     if not model.inputs:
         raise InputError("the model has no Input layer: nothing to feed calibration data into")
-    threads = threads or os.cpu_count() or 1
+    model.check_layer_names()
+    threads = thread_count(threads)
     progress = progress or NoProgress()
     if isinstance(specs, Sequence):
         specs = dict(zip(model.inputs, specs))
@@ -214,6 +238,7 @@ def weight_only_table(model: Model) -> Table:
     MultiHeadAttention, RNN, LSTM and GRU (convolutions need data and are left out)."""
     if not model.has_weights:
         raise InputError("the model has no weights (load it with its .bin)")
+    model.check_layer_names()
     table = Table()
     table.weights.update(static_scales(model.layers))
     return table

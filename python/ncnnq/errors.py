@@ -1,7 +1,8 @@
 """Exceptions raised by ncnnq.
 
 Every error ncnnq raises derives from :class:`Error`; each also derives from the builtin a caller
-would naturally catch (``ValueError`` for bad content, ``OSError`` for files).
+would naturally catch (``ValueError`` for bad content, ``OSError`` for files, ``MemoryError`` for
+an input too large for the memory).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class InputError(Error, ValueError):
 
 class TableError(Error, ValueError):
     """A calibration table is malformed or does not fit the model."""
+
+
+class OutOfMemoryError(Error, MemoryError):
+    """An allocation sized by the input (a tensor, an image, declared weights) does not fit in
+    memory; raised instead of aborting the process. The message says how many bytes and where."""
 
 
 class ImageError(Error, ValueError):

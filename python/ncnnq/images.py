@@ -11,18 +11,36 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import _native
-from .errors import ImageError
+from .errors import ImageError, InputError, OutOfMemoryError
+
+#: Channels of the tensor each ``pixel`` format gives (``RAW``: ``.npy`` inputs, taken as they are).
+PIXEL_CHANNELS = {"BGR": 3, "RGB": 3, "GRAY": 1, "RGBA": 4, "BGRA": 4, "RAW": 0}
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How one network input is made from a file, in ncnn2table's terms."""
+    """How one network input is made from a file, in ncnn2table's terms. Checked when made: a
+    known ``pixel`` format, ``mean`` and ``norm`` with none or one value per channel of that
+    format, 1 to 4 ``shape`` values that fit ncnn's 32-bit ints."""
 
     shape: tuple[int, ...]
     """ncnn order: [w, h] or [w, h, c] for images (c is ignored); [w], [w,h], [w,h,c], [w,h,d,c] for npy."""
     pixel: str = "BGR"
     mean: tuple[float, ...] = ()
     norm: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.pixel not in PIXEL_CHANNELS:
+            raise InputError(f"pixel={self.pixel}: must be one of {', '.join(PIXEL_CHANNELS)}")
+        if not 1 <= len(self.shape) <= 4 or not all(-(2**31) <= int(v) < 2**31 for v in self.shape):
+            raise InputError(f"shape={list(self.shape)}: expected 1 to 4 integers (32-bit)")
+        channels = PIXEL_CHANNELS[self.pixel]
+        for what, values in (("mean", self.mean), ("norm", self.norm)):
+            if self.pixel != "RAW" and len(values) not in (0, channels):
+                raise InputError(
+                    f"{what} has {len(values)} values but pixel={self.pixel} gives {channels} channel"
+                    f"{'s' if channels > 1 else ''}"
+                )
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -45,6 +63,10 @@ def read_rgb(path: Path) -> np.ndarray:
                 rgb = np.asarray(im.convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from e
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: image too large to decode ({e})") from e
+    except MemoryError:
+        raise OutOfMemoryError(f"{path}: out of memory decoding the image") from None
     return np.ascontiguousarray(rgb)
 
 
@@ -73,7 +95,10 @@ def image_tensor(path: Path, spec: InputSpec) -> np.ndarray:
         raise ImageError(f"{path}: shape {list(spec.shape)} gives an empty image")
     # ncnn resizes the BGR image, then converts; the resize treats channels independently, so
     # resizing the RGB order and converting from RGB gives the same tensor without a copy.
-    return _native.from_pixels(rgb, "RGB", spec.pixel, w, h, list(spec.mean), list(spec.norm))
+    try:
+        return _native.from_pixels(rgb, "RGB", spec.pixel, w, h, list(spec.mean), list(spec.norm))
+    except OutOfMemoryError as e:
+        raise OutOfMemoryError(f"{path}: resizing to {w}x{h}: {e}") from None
 
 
 def npy_tensor(path: Path, spec: InputSpec) -> np.ndarray:
@@ -82,6 +107,8 @@ def npy_tensor(path: Path, spec: InputSpec) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise ImageError(f"{path}: cannot read .npy ({e})") from e
+    except MemoryError:
+        raise OutOfMemoryError(f"{path}: out of memory reading the .npy") from None
     if array.dtype != np.float32:
         raise ImageError(f"{path}: .npy inputs must be float32, this one is {array.dtype}")
     expected = tuple(reversed(spec.shape))

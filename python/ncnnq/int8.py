@@ -5,11 +5,9 @@ layers' weights stored as fp16 unless asked otherwise)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from . import _native
 from ._native import Model, QuantizeReport
-from .errors import InputError
 from .table import Table
 
 __all__ = ["QuantizeReport", "quantize", "save_int8"]
@@ -30,7 +28,11 @@ def save_int8(
     model: Model, param: str | os.PathLike[str], bin_path: str | os.PathLike[str], fp32: bool = False
 ) -> None:
     """Writes an int8 model the way ncnn2int8 stores it: float arrays as fp16 (or fp32 when
-    asked), int8 arrays as int8. Both files are complete before either replaces anything."""
-    if Path(param).resolve() == Path(bin_path).resolve():
-        raise InputError("the .param and .bin outputs must be different files")
-    model.save(param, bin_path, storage="fp32" if fp32 else "fp16")
+    asked), int8 arrays as int8. Both files are written together or not at all
+    (:mod:`ncnnq.output`); the two paths must be different files."""
+    model.save(param, bin_path, storage=int8_storage(fp32))
+
+
+def int8_storage(fp32: bool = False) -> str:
+    """How ncnn2int8 stores the float arrays of an int8 model: fp16, or fp32 when asked."""
+    return "fp32" if fp32 else "fp16"

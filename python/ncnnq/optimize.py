@@ -17,6 +17,7 @@ from typing import Union
 from . import _native
 from ._native import Counts, Model, OptimizeReport, PassResult, ShapeInferenceResult
 from .errors import InputError
+from .output import check_outputs
 
 __all__ = ["Counts", "OptimizeReport", "PassResult", "ShapeInferenceResult", "optimize", "optimize_files", "parse_flag"]
 
@@ -70,9 +71,11 @@ def optimize_files(
     """``ncnnoptimize in.param in.bin out.param out.bin flag [cutstart [cutend]]``.
 
     ``in_bin`` may be ``"null"``: the weights are then seeded random values (seed 7767517), so the
-    written model runs and computes the same as that random-weight original.
+    written model runs and computes the same as that random-weight original. The outputs are
+    checked before any work and written together (:mod:`ncnnq.output`).
     """
     fp16 = parse_flag(flag)
+    check_outputs([out_param, out_bin])
     if str(in_bin) == "null":
         model = Model.load(in_param).with_random_weights(NULL_BIN_SEED)
     else:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ._native import Model
-from .calibrate import calibrate
+from .calibrate import calibrate, thread_count
 from .errors import InputError
 from .evaluate import Target
 from .images import InputSpec
-from .int8 import QuantizeReport, quantize
+from .int8 import QuantizeReport, int8_storage, quantize
 from .methods.registry import changes_weights
 from .mixed_precision import DEFAULT_VALIDATION, MixedResult, quantize_mixed
 from .optimize import OptimizeReport, optimize
+from .output import StrPath, write_outputs
 from .progress import Progress
 from .recipes import Calibration, calibrate_model
 from .samples import samples_from
@@ -44,6 +44,24 @@ class QuantizeResult:
         """The table file's content."""
         return self.mixed.table_text if self.mixed is not None else self.table.text()
 
+    def save(
+        self,
+        param: StrPath,
+        bin_path: StrPath,
+        table: StrPath | None = None,
+        fp32: bool = False,
+    ) -> None:
+        """Writes the int8 model (as :func:`ncnnq.save_int8` does) and, when ``table`` is given, the
+        table (:attr:`table_text`), all together or not at all: a failure leaves every existing file
+        as it was."""
+        files: list[tuple[StrPath, bytes | str]] = [
+            (param, self.model.param_text()),
+            (bin_path, self.model.bin_bytes(int8_storage(fp32))),
+        ]
+        if table is not None:
+            files.append((table, self.table_text))
+        write_outputs(files)
+
 
 def quantize_model(
     model: Model,
@@ -72,12 +90,13 @@ def quantize_model(
     ``method`` may add techniques to a base method (``best+cle+shift+round+bc``) or be ``auto``
     (:mod:`ncnnq.recipes`): they calibrate on the samples less a ``validation`` split and report
     the figures on it."""
+    threads = thread_count(threads)  # checked before the optimizer runs
     optimized, opt_report = optimize(model) if optimize_first else (model, None)
     if changes_weights(method) and target is None and metric is None:
         spec_map = dict(zip(optimized.inputs, specs)) if isinstance(specs, Sequence) else dict(specs or {})
         found = calibrate_model(
             optimized, list(samples_from(optimized, inputs)), method, validation=validation, specs=spec_map,
-            input_type=input_type, threads=threads or os.cpu_count() or 1, fp32=fp32_storage, progress=progress,
+            input_type=input_type, threads=threads, fp32=fp32_storage, progress=progress,
         )
         int8, q_report = found.int8_model()
         return QuantizeResult(int8, optimized, found.table, opt_report, q_report, calibration=found)
@@ -86,7 +105,7 @@ def quantize_model(
         spec_map = dict(zip(optimized.inputs, specs)) if isinstance(specs, Sequence) else dict(specs or {})
         mixed = quantize_mixed(
             optimized, list(samples_from(optimized, inputs)), method, goal, metric=metric, specs=spec_map,
-            input_type=input_type, validation=validation, threads=threads or os.cpu_count() or 1,
+            input_type=input_type, validation=validation, threads=threads,
             fp32_storage=fp32_storage, progress=progress,
         )
         int8, q_report = quantize(optimized, Table.parse(mixed.table_text))

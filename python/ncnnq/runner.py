@@ -86,6 +86,8 @@ def model_inputs(model: Model, options: RunOptions) -> dict[str, np.ndarray]:
             shape = tuple(reversed(shape_opt)) if shape_opt else declared_shape(model, name)
             if not shape:
                 raise InputError(f"input {name!r} declares no shape: give shape=[w,h,c]")
+            if any(d <= 0 for d in shape):
+                raise InputError(f"input {name!r}: a random input needs a positive shape, not {list(reversed(shape))}")
             tensors[name] = rng.uniform(-1, 1, size=shape).astype(np.float32)
         elif source.endswith(".npy"):
             try:
@@ -118,7 +120,7 @@ def read_labels(path: Path | None) -> list[str]:
         return []
     try:
         return [line.strip() for line in path.read_text().splitlines()]
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read labels ({e})") from e
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._native import Model
-from .errors import ImageError, InputError
+from .errors import ImageError, InputError, OutOfMemoryError
 from .images import InputSpec, image_tensor, npy_tensor
 
 InputValue = Union[str, "os.PathLike[str]", npt.NDArray[Any]]
@@ -37,6 +37,12 @@ class Sample:
 def samples_from(model: Model, inputs: Iterable[object]) -> Iterator[Sample]:
     """Normalizes what users pass: Sample objects, {input: value} dicts, or (for one-input models)
     bare paths and arrays."""
+    if isinstance(inputs, (str, bytes, os.PathLike, dict, Sample)):
+        # Iterating would go through its characters or keys.
+        raise InputError(
+            f"inputs must be a collection of samples (a list of paths, arrays or dicts), not one "
+            f"{type(inputs).__name__} ({str(inputs)[:60]!r}): wrap it in a list"
+        )
     names = model.inputs
     for i, item in enumerate(inputs):
         if isinstance(item, Sample):
@@ -58,8 +64,8 @@ def _tensor(value: InputValue, spec: InputSpec | None, input_type: str, origin: 
             raise InputError(f"{origin}: a file input needs its preprocessing (shape, pixel, mean, norm)")
         path = Path(value)
         return npy_tensor(path, spec) if input_type == "npy" else image_tensor(path, spec)
-    except ImageError as e:
-        raise ImageError(f"{e} ({origin})" if origin not in str(e) else str(e)) from None
+    except (ImageError, OutOfMemoryError) as e:
+        raise type(e)(f"{e} ({origin})" if origin not in str(e) else str(e)) from None
 
 
 def load_sample(sample: Sample, specs: dict[str, InputSpec], input_type: str) -> Tensors:

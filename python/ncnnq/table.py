@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import TableError
+from .output import write_outputs
 
 PARAM_MARK = "_param_"
 
@@ -68,19 +68,10 @@ class Table:
         return "".join(lines)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes atomically: a failure leaves no half-written table."""
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise TableError(f"{path}: folder {path.parent} does not exist")
-        text = self.text()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="\n") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Writes the table through ncnnq's one writer (:mod:`ncnnq.output`): a failure leaves no
+        half-written table, a symlink or device is written through, the mode follows the umask.
+        Raises :class:`ncnnq.FileError` naming the path."""
+        write_outputs([(path, self.text())])
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Table:
@@ -89,13 +80,14 @@ class Table:
         that is reported in ``Table.notes`` by :func:`read_notes`)."""
         try:
             text = Path(path).read_text()
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise TableError(f"{path}: {e}") from e
         return cls.parse(text, str(path))
 
     @classmethod
     def parse(cls, text: str, name: str = "<table>") -> Table:
         table = cls()
+        seen: dict[str, int] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             line = line.rstrip("\r")
             if not line.strip() or line.lstrip().startswith("#"):
@@ -109,6 +101,10 @@ class Table:
                     raise TableError(f"{name}:{number}: {key}: {t!r} is not a number") from None
             if not values:
                 raise TableError(f"{name}:{number}: {key} has no values")
+            if key in seen:
+                # ncnn2int8 would silently take one of them; neither is clearly meant.
+                raise TableError(f"{name}:{number}: {key} is already given on line {seen[key]}")
+            seen[key] = number
             if PARAM_MARK in key:
                 table.weights[key] = np.array(values, dtype=np.float32)
             else:

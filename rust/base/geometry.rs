@@ -2,7 +2,9 @@
 //! or SAME padding with a pad value, and the output size they give. Layers read it from params
 //! (`layers::conv_params`); kernels and calibration compute with it, so it lives at the ground.
 
+use super::alloc;
 use super::parallel;
+use crate::error::Result;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
@@ -77,16 +79,16 @@ impl Geometry {
         h: usize,
         c: usize,
         pad: Padding,
-    ) -> (Cow<'a, [f32]>, usize, usize) {
+    ) -> Result<(Cow<'a, [f32]>, usize, usize)> {
         if pad == (Padding { left: 0, right: 0, top: 0, bottom: 0 }) {
-            return (Cow::Borrowed(src), w, h);
+            return Ok((Cow::Borrowed(src), w, h));
         }
         let pw = w + pad.left + pad.right;
         let ph = h + pad.top + pad.bottom;
         // Each element written once (the border's and the rows'), no fill of the whole buffer
         // first: on large maps that pass cost as much as the copy.
         let (len, value) = (pw * ph * c, self.pad_value);
-        let mut out: Vec<f32> = Vec::with_capacity(len);
+        let mut out: Vec<f32> = alloc::with_capacity(len)?;
         let fill = |ch: usize, dst: &mut [MaybeUninit<f32>]| {
             let (top, bottom) = (pad.top * pw, (pad.top + h) * pw);
             fill_value(&mut dst[..top], value);
@@ -109,7 +111,7 @@ impl Geometry {
         // SAFETY: `fill` wrote every element of every channel's plane: the pad rows above and
         // below, and each row's left pad, values and right pad.
         unsafe { out.set_len(len) };
-        (Cow::Owned(out), pw, ph)
+        Ok((Cow::Owned(out), pw, ph))
     }
 }
 
@@ -133,7 +135,7 @@ mod tests {
                 Padding { left: 2, right: 0, top: 0, bottom: 1 },
             ] {
                 let src: Vec<f32> = (0..w * h * c).map(|i| i as f32).collect();
-                let (out, pw, ph) = geo.pad_input(&src, w, h, c, pad);
+                let (out, pw, ph) = geo.pad_input(&src, w, h, c, pad).unwrap();
                 assert_eq!((pw, ph), (w + pad.left + pad.right, h + pad.top + pad.bottom));
                 for ch in 0..c {
                     for y in 0..ph {

@@ -3,6 +3,7 @@
 //! never has to reach up into a layer for a type it computes with.
 
 pub mod activation;
+pub mod alloc;
 pub mod geometry;
 pub mod parallel;
 pub mod recycling_alloc;

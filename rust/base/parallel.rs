@@ -351,6 +351,29 @@ pub fn for_each_chunk_with<T: Send, S: Default>(
     });
 }
 
+/// As [`for_each_chunk`] for an `f` that can fail (e.g. on an allocation sized by the input):
+/// every chunk runs, and the error of the lowest-numbered chunk that failed is returned.
+pub fn try_for_each_chunk<T: Send, E: Send>(
+    data: &mut [T],
+    size: usize,
+    min_chunks: usize,
+    f: impl Fn(usize, &mut [T]) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    let first: Mutex<Option<(usize, E)>> = Mutex::new(None);
+    for_each_chunk(data, size, min_chunks, |i, chunk| {
+        if let Err(e) = f(i, chunk) {
+            let mut first = first.lock().unwrap_or_else(PoisonError::into_inner);
+            if first.as_ref().is_none_or(|(j, _)| i < *j) {
+                *first = Some((i, e));
+            }
+        }
+    });
+    match first.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// `[f(0), .., f(n-1)]`, computed on the current pool's threads.
 pub fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
@@ -367,6 +390,28 @@ pub fn min_chunks(size: usize, min_elements: usize) -> usize {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn a_failing_chunk_is_reported_after_every_chunk_ran() {
+        for threads in 1..=3 {
+            let pool = Pool::new(threads).expect("pool");
+            let mut data = vec![0u32; 100];
+            let got = pool.install(|| {
+                try_for_each_chunk(&mut data, 10, 1, |i, chunk| {
+                    chunk.fill(1);
+                    if i % 4 == 3 {
+                        Err(i)
+                    } else {
+                        Ok(())
+                    }
+                })
+            });
+            assert_eq!(got, Err(3), "the lowest failing chunk, threads {threads}");
+            assert!(data.iter().all(|&v| v == 1));
+            let ok = pool.install(|| try_for_each_chunk(&mut data, 7, 2, |_, _| Ok::<(), ()>(())));
+            assert_eq!(ok, Ok(()));
+        }
+    }
 
     #[test]
     fn every_index_runs_once_on_every_pool_size() {

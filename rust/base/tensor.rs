@@ -2,6 +2,7 @@
 //! Data is dense and channel-major: index = ((c·d + z)·h + y)·w + x. ncnn pads each channel to
 //! 16 bytes (cstep); we do not, which changes no value.
 
+use super::alloc;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,8 +105,23 @@ impl Tensor {
         Tensor::new(Shape::empty(), Vec::new())
     }
 
-    pub fn zeros(shape: Shape) -> Self {
-        Tensor::new(shape, vec![0.0; shape.len()])
+    /// A float tensor of zeros; an error instead of an abort when it does not fit in memory.
+    pub fn zeros(shape: Shape) -> Result<Self> {
+        Ok(Tensor::new(shape, alloc::zeroed(shape.len())?))
+    }
+
+    /// An int8 tensor of zeros.
+    pub fn zeros_i8(shape: Shape) -> Result<Self> {
+        Ok(Tensor::new_i8(shape, alloc::zeroed(shape.len())?))
+    }
+
+    /// A copy; an error instead of an abort when it does not fit in memory.
+    pub fn try_clone(&self) -> Result<Self> {
+        let data = match &self.data {
+            TensorData::F32(v) => TensorData::F32(alloc::copy(v)?),
+            TensorData::I8(v) => TensorData::I8(alloc::copy(v)?),
+        };
+        Ok(Tensor { shape: self.shape, data })
     }
 
     pub fn new_i8(shape: Shape, data: Vec<i8>) -> Self {
@@ -137,6 +153,15 @@ impl Tensor {
         match self.data {
             TensorData::F32(v) => v,
             TensorData::I8(v) => v.into_iter().map(f32::from).collect(),
+        }
+    }
+
+    /// Like [`Tensor::into_f32`], but an error instead of an abort when the int8 values' float
+    /// copy does not fit in memory.
+    pub fn try_into_f32(self) -> Result<Vec<f32>> {
+        match self.data {
+            TensorData::F32(v) => Ok(v),
+            TensorData::I8(v) => alloc::collect(v.into_iter().map(f32::from)),
         }
     }
 

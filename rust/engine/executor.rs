@@ -9,6 +9,18 @@ use crate::layers::{self, Context, Op};
 use crate::model::Graph;
 use std::sync::Arc;
 
+/// More worker threads than any machine ncnnq runs on has cores; a larger count is a mistake
+/// (spawning 100000 threads takes minutes before failing).
+pub const MAX_THREADS: usize = 1024;
+
+/// A thread count from the caller, checked: 1 to [`MAX_THREADS`].
+pub fn thread_count(threads: i64) -> Result<usize> {
+    match usize::try_from(threads) {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(Error::input(format!("threads must be between 1 and {MAX_THREADS}, not {threads}"))),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NetOptions {
     /// Threads for this net's kernels: the calling thread and `threads - 1` workers.
@@ -51,8 +63,10 @@ pub fn shared_thread_pool(threads: usize) -> Result<Arc<Pool>> {
     Ok(pool)
 }
 
-/// A thread pool of `threads` threads (at least one: the caller's) for nets and probes.
+/// A thread pool of `threads` threads (at least one: the caller's, at most [`MAX_THREADS`]) for nets
+/// and probes.
 pub fn thread_pool(threads: usize) -> Result<Arc<Pool>> {
+    thread_count(i64::try_from(threads.max(1)).unwrap_or(i64::MAX))?;
     Pool::new(threads).map(Arc::new).map_err(|e| Error::input(format!("cannot start {threads} threads: {e}")))
 }
 
@@ -179,7 +193,10 @@ impl Net {
                 bottoms.push(t);
             }
             let ctx = Context { layer: &node.name, layer_type: &node.type_name };
-            let tops = node.op.forward(bottoms, &ctx)?;
+            let tops = node
+                .op
+                .forward(bottoms, &ctx)
+                .map_err(|e| e.in_context(|| format!("layer '{}' ({}): ", node.name, node.type_name)))?;
             if tops.len() != node.tops.len() {
                 return Err(Error::layer(
                     &node.name,

@@ -3,4 +3,4 @@
 pub mod executor;
 
 pub use crate::base::tensor::{Shape, Tensor, TensorData};
-pub use executor::{shared_thread_pool, thread_pool, Net, NetOptions, Observer};
+pub use executor::{shared_thread_pool, thread_count, thread_pool, Net, NetOptions, Observer, MAX_THREADS};

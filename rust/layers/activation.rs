@@ -172,7 +172,7 @@ struct PRelu(Vec<f32>);
 
 impl Op for PRelu {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(single(bottoms, ctx)?);
+        let mut t = take(single(bottoms, ctx)?)?;
         if let [slope] = self.0[..] {
             super::map_inplace(t.f32_mut(), |x| if x < 0.0 { x * slope } else { x });
             return one(t);

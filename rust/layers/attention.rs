@@ -7,6 +7,7 @@
 //! feed them back on the next step.
 
 use super::{Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
@@ -32,14 +33,14 @@ struct MultiHeadAttention {
     out_bias: Vec<f32>,
 }
 
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; x.len()];
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>> {
+    let mut t = alloc::zeroed(x.len())?;
     for (i, row) in x.chunks(cols.max(1)).enumerate().take(rows) {
         for (j, &v) in row.iter().enumerate() {
             t[j * rows + i] = v;
         }
     }
-    t
+    Ok(t)
 }
 
 /// Bottom indices: (q, k, v, mask, `cached_k`, `cached_v`).
@@ -72,8 +73,8 @@ impl MultiHeadAttention {
             return Err(ctx.shape_error(format!("{what} must be seqlen×{dim}, got {}", x.shape)));
         }
         let seqlen = x.shape.h;
-        let xt = transpose(x.f32(), seqlen, dim);
-        let mut out = vec![0.0; self.embed_dim * seqlen];
+        let xt = transpose(x.f32(), seqlen, dim)?;
+        let mut out = alloc::zeroed(self.embed_dim * seqlen)?;
         gemm_f32::gemm(w, &xt, seqlen, &mut out, Epilogue { bias: Some(bias), activation: Activation::Identity });
         Ok(out)
     }
@@ -99,7 +100,7 @@ impl MultiHeadAttention {
         }
         let past_len = past.map_or(0, |c| c.shape.h);
         let dst = past_len + fresh.as_ref().map_or(0, |_| cur);
-        let mut out = vec![0.0; self.embed_dim * dst];
+        let mut out = alloc::zeroed(self.embed_dim * dst)?;
         if let Some(c) = past {
             for (i, &v) in c.f32().iter().enumerate() {
                 let (h, pos, l) = (i / (past_len * d), i / d % past_len, i % d);
@@ -115,16 +116,16 @@ impl MultiHeadAttention {
     }
 
     /// `embed_dim` rows × seqlen back to the cache layout, heads × seqlen × `head_dim`.
-    fn to_cache(&self, x: &[f32], seqlen: usize) -> Tensor {
+    fn to_cache(&self, x: &[f32], seqlen: usize) -> Result<Tensor> {
         let d = self.embed_dim / self.num_heads;
-        let mut out = vec![0.0; x.len()];
+        let mut out = alloc::zeroed(x.len())?;
         for (r, row) in x.chunks(seqlen.max(1)).enumerate() {
             let (h, l) = (r / d, r % d);
             for (pos, &v) in row.iter().enumerate() {
                 out[(h * seqlen + pos) * d + l] = v;
             }
         }
-        Tensor::new(Shape::d3(d, seqlen, self.num_heads), out)
+        Ok(Tensor::new(Shape::d3(d, seqlen, self.num_heads), out))
     }
 }
 
@@ -172,14 +173,14 @@ impl Op for MultiHeadAttention {
         }
 
         let d = self.embed_dim / self.num_heads;
-        let mut qkv = vec![0.0f32; self.embed_dim * src];
+        let mut qkv = alloc::zeroed(self.embed_dim * src)?;
         for h in 0..self.num_heads {
             let qh = &q_affine[h * d * src..(h + 1) * d * src];
             let kh = &k_affine[h * d * dst..(h + 1) * d * dst];
             let vh = &v_affine[h * d * dst..(h + 1) * d * dst];
             // scores (src × dst) = qhᵀ · kh
-            let mut scores = vec![0.0f32; src * dst];
-            gemm_f32::gemm(&PackedA::new(&transpose(qh, d, src), src, d), kh, dst, &mut scores, Epilogue::NONE);
+            let mut scores = alloc::zeroed(src * dst)?;
+            gemm_f32::gemm(&PackedA::new(&transpose(qh, d, src)?, src, d), kh, dst, &mut scores, Epilogue::NONE);
             if let Some(m) = mask {
                 let plane = if m.shape.dims == 3 { m.channel(h) } else { m.f32() };
                 scores.iter_mut().zip(&plane[..src * dst]).for_each(|(s, &b)| *s += b);
@@ -196,7 +197,7 @@ impl Op for MultiHeadAttention {
                 }
             }
             // head output (d × src) = vh · scoresᵀ
-            let st = transpose(&scores, src, dst);
+            let st = transpose(&scores, src, dst)?;
             gemm_f32::gemm(
                 &PackedA::new(vh, d, dst),
                 &st,
@@ -207,14 +208,14 @@ impl Op for MultiHeadAttention {
         }
 
         // out (src × qdim) = (out_weight · qkv + bias)ᵀ
-        let mut out_t = vec![0.0f32; self.qdim * src];
+        let mut out_t = alloc::zeroed(self.qdim * src)?;
         let epilogue = Epilogue { bias: Some(&self.out_bias), activation: Activation::Identity };
         gemm_f32::gemm(&self.out_weight, &qkv, src, &mut out_t, epilogue);
-        let out = Tensor::new(Shape::d2(self.qdim, src), transpose(&out_t, self.qdim, src));
+        let out = Tensor::new(Shape::d2(self.qdim, src), transpose(&out_t, self.qdim, src)?);
         let mut tops = vec![Arc::new(out)];
         if self.kv_cache {
-            tops.push(Arc::new(self.to_cache(&k_affine, dst)));
-            tops.push(Arc::new(self.to_cache(&v_affine, dst)));
+            tops.push(Arc::new(self.to_cache(&k_affine, dst)?));
+            tops.push(Arc::new(self.to_cache(&v_affine, dst)?));
         }
         Ok(tops)
     }

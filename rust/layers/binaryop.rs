@@ -17,7 +17,7 @@
 //! do not broadcast are an error here (ncnn reads out of bounds on them).
 
 use super::{map_inplace, one, take, Context, Op, Params, PAR_CHUNK};
-use crate::base::parallel;
+use crate::base::{alloc, parallel};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -275,8 +275,8 @@ fn combine(dst: &mut [f32], ext: Extents, other: &[f32], other_ext: Extents, f: 
 }
 
 /// `src` broadcast to the extents `ext`, materialized.
-fn expand(src: &[f32], src_ext: Extents, ext: Extents) -> Vec<f32> {
-    let mut out = vec![0.0; ext.iter().product()];
+fn expand(src: &[f32], src_ext: Extents, ext: Extents) -> Result<Vec<f32>> {
+    let mut out = alloc::zeroed(ext.iter().product())?;
     let s = strides(src_ext);
     for_each_row(&mut out, ext, s, |row, start| {
         if s[3] == 0 {
@@ -286,7 +286,7 @@ fn expand(src: &[f32], src_ext: Extents, ext: Extents) -> Vec<f32> {
             row.copy_from_slice(&src[start..start + n]);
         }
     });
-    out
+    Ok(out)
 }
 
 struct BinaryOp {
@@ -310,16 +310,16 @@ impl BinaryOp {
         // one nobody else holds, so that it is reused rather than copied.
         let reuse_b = eb == ext && (ea != ext || (Arc::strong_count(&a) > 1 && Arc::strong_count(&b) == 1));
         if reuse_b {
-            let mut t = take(b);
+            let mut t = take(b)?;
             combine(t.f32_mut(), ext, a.f32(), ea, move |y, x| f(x, y));
             return Ok(t.reshaped(shape));
         }
         if ea == ext {
-            let mut t = take(a);
+            let mut t = take(a)?;
             combine(t.f32_mut(), ext, b.f32(), eb, f);
             return Ok(t.reshaped(shape));
         }
-        let mut out = expand(a.f32(), ea, ext);
+        let mut out = expand(a.f32(), ea, ext)?;
         combine(&mut out, ext, b.f32(), eb, f);
         Ok(Tensor::new(shape, out))
     }
@@ -328,7 +328,7 @@ impl BinaryOp {
 impl Op for BinaryOp {
     fn forward(&self, mut bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         if let Some(b) = self.scalar {
-            let mut t = take(super::single(bottoms, ctx)?);
+            let mut t = take(super::single(bottoms, ctx)?)?;
             with_op!(self.op, f => map_inplace(t.f32_mut(), move |x| f(x, b)));
             return one(t);
         }
@@ -376,7 +376,7 @@ mod tests {
         let ext = broadcast(ea, eb).expect("broadcasts");
         let a: Vec<f32> = (0..12).map(|i| i as f32).collect();
         let b: Vec<f32> = (0..10).map(|i| 100.0 * i as f32).collect();
-        let mut out = expand(&a, ea, ext);
+        let mut out = expand(&a, ea, ext).unwrap();
         combine(&mut out, ext, &b, eb, |x, y| x - y);
         let (sa, sb) = (strides(ea), strides(eb));
         let mut i = 0;

@@ -30,17 +30,17 @@ impl Op for Cast {
                 if !t.is_i8() {
                     return Err(ctx.shape_error("casts int8 to float32 but its input is a float32 blob"));
                 }
-                let t = take(t);
+                let t = take(t)?;
                 let shape = t.shape;
                 one(Tensor::new(shape, t.into_f32()))
             }
             Cast::ThroughF16 => {
-                let mut t = take(t);
+                let mut t = take(t)?;
                 super::map_inplace(t.f32_mut(), |x| f16::from_f32(x).to_f32());
                 one(t)
             }
             Cast::ThroughBf16 => {
-                let mut t = take(t);
+                let mut t = take(t)?;
                 super::map_inplace(t.f32_mut(), |x| bf16::from_f32(x).to_f32());
                 one(t)
             }

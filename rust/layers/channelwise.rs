@@ -45,7 +45,7 @@ struct BatchNorm {
 
 impl Op for BatchNorm {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(super::single(bottoms, ctx)?);
+        let mut t = take(super::single(bottoms, ctx)?)?;
         let (channels, inner) = channel_view(&t.shape);
         check_len(ctx, "the BatchNorm arrays", self.a.len(), channels, &t.shape)?;
         for_each_channel(t.f32_mut(), inner, |q, ch| {
@@ -121,7 +121,7 @@ impl Op for Scale {
             return Err(ctx.shape_error(format!("expects {want} input(s), got {}", bottoms.len())));
         }
         if let Some(scale) = &self.scale {
-            let mut t = take(bottoms.pop().expect("one bottom"));
+            let mut t = take(bottoms.pop().expect("one bottom"))?;
             self.apply(&mut t, scale, ctx)?;
             one(t)
         } else {
@@ -135,7 +135,7 @@ impl Op for Scale {
                     scale_blob.shape
                 )));
             }
-            let mut t = take(bottoms.pop().expect("two bottoms"));
+            let mut t = take(bottoms.pop().expect("two bottoms"))?;
             self.apply(&mut t, scale_blob.f32(), ctx)?;
             one(t)
         }
@@ -163,7 +163,7 @@ struct Bias(Vec<f32>);
 
 impl Op for Bias {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(super::single(bottoms, ctx)?);
+        let mut t = take(super::single(bottoms, ctx)?)?;
         let (channels, inner) = (t.shape.c, t.shape.channel_len());
         check_len(ctx, "the bias", self.0.len(), channels, &t.shape)?;
         for_each_channel(t.f32_mut(), inner, |q, ch| {

@@ -1,6 +1,7 @@
 //! Concat along one axis.
 
 use super::{one, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::tensor::{resolve_axis, split_at_axis, with_axis_len};
 use crate::base::Tensor;
 use crate::error::Result;
@@ -31,7 +32,7 @@ impl Op for Concat {
             total += n;
         }
         let shape = with_axis_len(&first, axis, total);
-        let mut out = Vec::with_capacity(shape.len());
+        let mut out = alloc::with_capacity(shape.len())?;
         for o in 0..outer {
             for b in &bottoms {
                 let (_, n, _) = split_at_axis(&b.shape, axis);

@@ -5,6 +5,7 @@
 //! (w=kw, h=kh, d=inch, c=outch) from the second input and the bias from the third.
 
 use super::{one, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::im2col::ConvB;
@@ -68,9 +69,9 @@ impl ConvCore {
         let geo = &self.geometry;
         let (ow, oh, pad) =
             geo.output_size(w, h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-        let (padded, pw, ph) = geo.pad_input(x.f32(), w, h, c, pad);
+        let (padded, pw, ph) = geo.pad_input(x.f32(), w, h, c, pad)?;
         let n = ow * oh;
-        let mut out = vec![0.0; self.num_output * n];
+        let mut out = alloc::zeroed(self.num_output * n)?;
         if let Some(wino) = weights.winograd.as_ref().filter(|w| winograd::pays_for_size(w, ow, oh)) {
             winograd::conv3x3s1(wino, &padded, pw, ph, &mut out, ow, oh, self.epilogue());
             return Ok(Tensor::new(Shape::d3(ow, oh, self.num_output), out));
@@ -122,7 +123,7 @@ impl Op for Convolution {
         let k = self.core.inch * self.core.geometry.kernel.0 * self.core.geometry.kernel.1;
         if s.dims == 1 && self.core.geometry.kernel == (1, 1) && s.w == k {
             // ncnn runs a 1x1 convolution of a flat blob as an InnerProduct.
-            let mut out = vec![0.0; self.core.num_output];
+            let mut out = alloc::zeroed(self.core.num_output)?;
             gemm_f32::gemm_from(
                 &weights.packed[0],
                 &DenseB { data: x.f32(), n: 1 },

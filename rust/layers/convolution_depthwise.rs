@@ -4,6 +4,7 @@
 
 use super::convolution::{ConvCore, ConvWeights};
 use super::{one, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::conv_depthwise::{self, Plane};
@@ -44,9 +45,9 @@ fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: &Tensor, ctx
     let geo = &core.geometry;
     let (ow, oh, pad) =
         geo.output_size(s.w, s.h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-    let (padded, pw, ph) = geo.pad_input(x.f32(), s.w, s.h, s.c, pad);
+    let (padded, pw, ph) = geo.pad_input(x.f32(), s.w, s.h, s.c, pad)?;
     let plane = Plane { pw, ph, ow, oh, kernel: geo.kernel, dilation: geo.dilation, stride: geo.stride };
-    let mut out = vec![0.0; ow * oh * core.num_output];
+    let mut out = alloc::zeroed(ow * oh * core.num_output)?;
     conv_depthwise::depthwise(isa, &plane, s.c, &padded, weights, core.bias.as_deref(), core.activation, &mut out);
     Ok(Tensor::new(Shape::d3(ow, oh, core.num_output), out))
 }

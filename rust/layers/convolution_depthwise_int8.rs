@@ -44,7 +44,7 @@ impl Depthwise {
             geo.output_size(s.w, s.h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
         let pads = [pad.left, pad.right, pad.top, pad.bottom];
         let (padded, pw, ph) =
-            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value);
+            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value)?;
         let src = DwSource {
             data: &padded,
             pw,
@@ -64,8 +64,7 @@ impl Depthwise {
             fused: self.fused,
         };
         let shape = Shape::d3(ow, oh, self.channels);
-        let mut out =
-            if self.requant.is_some() { Tensor::new_i8(shape, vec![0; shape.len()]) } else { Tensor::zeros(shape) };
+        let mut out = if self.requant.is_some() { Tensor::zeros_i8(shape)? } else { Tensor::zeros(shape)? };
         let view = match &mut out.data {
             TensorData::F32(v) => Out::F32(v),
             TensorData::I8(v) => Out::I8(v),

@@ -4,6 +4,7 @@
 //! domain, multiplied by the int8 GEMM per group, and finished by the kernel's epilogue.
 
 use super::{int8, one, single, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
@@ -85,9 +86,9 @@ impl ConvInt8 {
         }
     }
 
-    fn output(&self, shape: Shape) -> Tensor {
+    fn output(&self, shape: Shape) -> Result<Tensor> {
         if self.requant.is_some() {
-            Tensor::new_i8(shape, vec![0; shape.len()])
+            Tensor::zeros_i8(shape)
         } else {
             Tensor::zeros(shape)
         }
@@ -105,8 +106,8 @@ impl ConvInt8 {
         let k = self.packed[0].k;
         if s.dims == 1 && self.group == 1 && self.geometry.kernel == (1, 1) && s.w == k {
             // A flat blob through a 1×1 kernel is an inner product (ncnn runs it as one).
-            let q = quantized_vector(self.path, x, self.s_in);
-            let mut out = self.output(Shape::d1(self.num_output));
+            let q = quantized_vector(self.path, x, self.s_in)?;
+            let mut out = self.output(Shape::d1(self.num_output))?;
             let src = ConvSource::dense(&q, k, 1);
             gemm_i8::conv_gemm(&self.packed[0], &src, &self.epilogue(0), Self::out_view(&mut out));
             return Ok(out);
@@ -123,8 +124,8 @@ impl ConvInt8 {
             geo.output_size(w, h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
         let pads = [pad.left, pad.right, pad.top, pad.bottom];
         let (padded, pw, ph) =
-            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (c, h, w), pads, self.pad_value);
-        let mut out = self.output(Shape::d3(ow, oh, self.num_output));
+            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (c, h, w), pads, self.pad_value)?;
+        let mut out = self.output(Shape::d3(ow, oh, self.num_output))?;
         let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
         let n = ow * oh;
         let mut view = Self::out_view(&mut out);
@@ -153,14 +154,14 @@ impl ConvInt8 {
 }
 
 /// A whole tensor quantized (or taken as is) into one int8 vector.
-pub(crate) fn quantized_vector(path: I8Path, x: &Tensor, s_in: f32) -> Vec<i8> {
+pub(crate) fn quantized_vector(path: I8Path, x: &Tensor, s_in: f32) -> Result<Vec<i8>> {
     match int8::activations(x) {
         gemm_i8::Activations::F32(v) => {
-            let mut q = vec![0i8; v.len()];
+            let mut q = alloc::zeroed::<i8>(v.len())?;
             gemm_i8::quantize(path, v, s_in, &mut q);
-            q
+            Ok(q)
         }
-        gemm_i8::Activations::I8(v) => v.to_vec(),
+        gemm_i8::Activations::I8(v) => alloc::copy(v),
     }
 }
 

@@ -5,6 +5,7 @@
 
 use super::shape_expr::{check_one_input, ShapeExpr};
 use super::{check_axes, unsupported, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -32,11 +33,11 @@ fn whdc_index(axis: usize, dims: usize) -> Option<usize> {
 }
 
 /// The box `[offset, offset + len)` of `x` on every extent, as a tensor of the same rank.
-fn copy_box(x: &Tensor, offset: Whdc, len: Whdc) -> Tensor {
+fn copy_box(x: &Tensor, offset: Whdc, len: Whdc) -> Result<Tensor> {
     let s = x.shape;
     let [w, h, d, _] = extents(&s);
     let src = x.f32();
-    let mut out = Vec::with_capacity(len.iter().product());
+    let mut out = alloc::with_capacity(alloc::count(&len)?)?;
     for q in offset[3]..offset[3] + len[3] {
         for z in offset[2]..offset[2] + len[2] {
             for y in offset[1]..offset[1] + len[1] {
@@ -46,7 +47,7 @@ fn copy_box(x: &Tensor, offset: Whdc, len: Whdc) -> Tensor {
         }
     }
     let shape = Shape { dims: s.dims, w: len[0], h: len[1], d: len[2], c: len[3] };
-    Tensor::new(shape, out)
+    Ok(Tensor::new(shape, out))
 }
 
 enum Mode {
@@ -184,7 +185,7 @@ impl Op for Crop {
         if len == extents(&s) {
             return Ok(vec![x]);
         }
-        super::one(copy_box(&x, off, len))
+        super::one(copy_box(&x, off, len)?)
     }
 }
 

@@ -7,7 +7,7 @@
 //! whose inner dimension would be 1, and scatter the scaled input directly.
 
 use super::{one, Context, Op, Params};
-use crate::base::parallel;
+use crate::base::{alloc, parallel};
 use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
@@ -188,32 +188,32 @@ impl Kernel {
         let (ow, oh) = (bw - cut.left - cut.right, bh - cut.top - cut.bottom);
         let plane = Plane { w, h, bw, bh, cut, kernel: self.size, spatial: *spatial, activation };
         let out_len = ow * oh;
-        let mut out = vec![0.0f32; self.num_output() * out_len];
+        let mut out = alloc::zeroed(self.num_output() * out_len)?;
         let n = w * h;
         let input = x.f32();
         let maxk = self.size.0 * self.size.1;
         let bias = |ch: usize| self.bias.as_ref().map_or(0.0, |b| b[ch]);
         match &self.taps {
             Taps::Depthwise(weights) => {
-                parallel::for_each_chunk(&mut out, out_len, 1, |g, dst| {
+                parallel::try_for_each_chunk(&mut out, out_len, 1, |g, dst| {
                     let src = &input[g * n..(g + 1) * n];
                     let taps = &weights[g * maxk..(g + 1) * maxk];
-                    plane.render(dst, bias(g), |acc, k| plane.scatter_add(acc, k, src, taps[k]));
-                });
+                    plane.render(dst, bias(g), |acc, k| plane.scatter_add(acc, k, src, taps[k]))
+                })?;
             }
             Taps::Gemm(packed) => {
                 // Per group: the GEMM (parallel inside), then each output channel's scatter.
                 for (g, a) in packed.iter().enumerate() {
                     let src = &input[g * self.in_g * n..(g + 1) * self.in_g * n];
-                    let mut col = vec![0.0f32; self.out_g * maxk * n];
+                    let mut col = alloc::zeroed(self.out_g * maxk * n)?;
                     gemm_f32::gemm(a, src, n, &mut col, Epilogue::NONE);
                     let dst = &mut out[g * self.out_g * out_len..(g + 1) * self.out_g * out_len];
-                    parallel::for_each_chunk(dst, out_len, 1, |o, dst| {
+                    parallel::try_for_each_chunk(dst, out_len, 1, |o, dst| {
                         let rows = &col[o * maxk * n..(o + 1) * maxk * n];
                         plane.render(dst, bias(g * self.out_g + o), |acc, k| {
                             plane.scatter_add(acc, k, &rows[k * n..(k + 1) * n], 1.0);
-                        });
-                    });
+                        })
+                    })?;
                 }
             }
         }
@@ -236,13 +236,13 @@ struct Plane {
 impl Plane {
     /// Fills `dst` (the cut output channel): bias, every tap accumulated by `tap`, then the
     /// activation. The activation runs after the cut, which is the same since it is per element.
-    fn render(&self, dst: &mut [f32], bias: f32, tap: impl Fn(&mut [f32], usize)) {
+    fn render(&self, dst: &mut [f32], bias: f32, tap: impl Fn(&mut [f32], usize)) -> Result<()> {
         let taps = self.kernel.0 * self.kernel.1;
         if self.cut == (Cut { left: 0, right: 0, top: 0, bottom: 0 }) {
             dst.fill(bias);
             (0..taps).for_each(|k| tap(dst, k));
         } else {
-            let mut full = vec![bias; self.bw * self.bh];
+            let mut full = alloc::filled(self.bw * self.bh, bias)?;
             (0..taps).for_each(|k| tap(&mut full, k));
             let ow = self.bw - self.cut.left - self.cut.right;
             for (oy, row) in dst.chunks_mut(ow).enumerate() {
@@ -251,6 +251,7 @@ impl Plane {
             }
         }
         self.activation.apply_slice(dst);
+        Ok(())
     }
 
     /// col2im for one kernel tap: input pixel (ix, iy) lands on (ix·sw + kx·dw, iy·sh + ky·dh).
@@ -324,7 +325,7 @@ impl Op for DynamicDeconvolution {
         };
         // [group][in_g][out_g][k] -> the stored order [group][out_g][in_g][k].
         let src = wt.f32();
-        let mut weights = vec![0.0; src.len()];
+        let mut weights = alloc::zeroed(src.len())?;
         for g in 0..self.groups {
             let base = g * in_g * out_g * maxk;
             for o in 0..out_g {

@@ -41,7 +41,7 @@ impl Op for Eltwise {
             return Err(ctx.shape_error(format!("{} coefficients for {} inputs", self.coeffs.len(), bottoms.len())));
         }
         let rest = bottoms.split_off(1);
-        let mut acc = take(bottoms.pop().expect("first bottom"));
+        let mut acc = take(bottoms.pop().expect("first bottom"))?;
         let data = acc.f32_mut();
         match self.kind {
             Kind::Prod => rest.iter().for_each(|b| zip_inplace(data, b.f32(), |x, y| x * y)),

@@ -2,6 +2,7 @@
 //! float blob, not its values), clamps them to [0, `input_dim`), and emits one row per word.
 
 use super::{one, single, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -18,7 +19,7 @@ impl Op for Embed {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
         let x = single(bottoms, ctx)?;
         let words = x.shape.w;
-        let mut out = Vec::with_capacity(words * self.num_output);
+        let mut out = alloc::with_capacity(words * self.num_output)?;
         for &v in &x.f32()[..words] {
             let index = (v.to_bits() as i32).clamp(0, self.input_dim as i32 - 1) as usize;
             let row = &self.weight[index * self.num_output..(index + 1) * self.num_output];

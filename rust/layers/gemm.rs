@@ -5,6 +5,7 @@
 //! constant side is packed once for the f32 GEMM kernel; the other side is fed as its operand.
 
 use super::{Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::gemm_f32::{self, Epilogue, PackedA};
@@ -133,7 +134,7 @@ impl Gemm {
                 if k != a.k {
                     return Err(mismatch(a.k, k));
                 }
-                let mut out = vec![0.0; a.m * n];
+                let mut out = alloc::zeroed(a.m * n)?;
                 gemm_f32::gemm(a, &b, n, &mut out, Epilogue::NONE);
                 Ok((out, a.m, n, false))
             }
@@ -144,7 +145,7 @@ impl Gemm {
                 if k != bt.k {
                     return Err(mismatch(k, bt.k));
                 }
-                let mut out = vec![0.0; bt.m * m];
+                let mut out = alloc::zeroed(bt.m * m)?;
                 gemm_f32::gemm(bt, &at, m, &mut out, Epilogue::NONE);
                 Ok((out, m, bt.m, true))
             }
@@ -155,7 +156,7 @@ impl Gemm {
                     return Err(mismatch(ka, kb));
                 }
                 let packed = PackedA::new(&a, m, ka);
-                let mut out = vec![0.0; m * n];
+                let mut out = alloc::zeroed(m * n)?;
                 gemm_f32::gemm(&packed, &b, n, &mut out, Epilogue::NONE);
                 Ok((out, m, n, false))
             }
@@ -189,7 +190,7 @@ impl Op for Gemm {
                 )));
             }
         }
-        let mut out = vec![0.0f32; m * n];
+        let mut out = alloc::zeroed(m * n)?;
         for i in 0..m {
             for j in 0..n {
                 let mut v = if transposed { p[j * m + i] } else { p[i * n + j] };
@@ -248,7 +249,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         (Some((a, m, k)), Some((bt, n, _))) => {
             // Both constant: compute the product once.
             let (b, _, _) = View { data: &bt, rows: n, cols: k, stride: k }.dense(true);
-            let mut out = vec![0.0; m * n];
+            let mut out = alloc::zeroed(m * n)?;
             gemm_f32::gemm(&PackedA::new(&a, m, k), &b, n, &mut out, Epilogue::NONE);
             Constant::Both(out, m, n)
         }

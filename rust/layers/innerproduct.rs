@@ -2,6 +2,7 @@
 //! independent rows; anything else is flattened (c, h, w order) into one vector.
 
 use super::{one, single, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, F32Path};
@@ -27,7 +28,7 @@ impl Op for InnerProduct {
         if s.dims == 2 && s.w == self.num_input {
             // rows × num_input -> rows × num_output, one product per row.
             let rows = s.h;
-            let mut y = vec![0.0; rows * self.num_output];
+            let mut y = alloc::zeroed(rows * self.num_output)?;
             for (xr, yr) in x.f32().chunks(self.num_input).zip(y.chunks_mut(self.num_output)) {
                 gemm_f32::gemv(self.isa, &self.weights, self.num_input, xr, yr, epilogue);
             }
@@ -40,7 +41,7 @@ impl Op for InnerProduct {
                 self.num_input
             )));
         }
-        let mut out = vec![0.0; self.num_output];
+        let mut out = alloc::zeroed(self.num_output)?;
         gemm_f32::gemv(self.isa, &self.weights, self.num_input, x.f32(), &mut out, epilogue);
         one(Tensor::new(Shape::d1(self.num_output), out))
     }

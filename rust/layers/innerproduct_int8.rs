@@ -3,6 +3,7 @@
 
 use super::convolution_int8::quantized_vector;
 use super::{int8, one, single, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Activation, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
@@ -35,10 +36,10 @@ impl Op for InnerProductInt8 {
             requant: None,
             fused: FUSES_BIAS,
         };
-        let q = quantized_vector(self.path, &x, self.s_in);
+        let q = quantized_vector(self.path, &x, self.s_in)?;
         if s.dims == 2 && s.w == self.num_input {
             // Rows × num_input → rows × num_output, each row its own product.
-            let mut y = vec![0.0; s.h * self.num_output];
+            let mut y = alloc::zeroed(s.h * self.num_output)?;
             for (row, out) in q.chunks(self.num_input).zip(y.chunks_mut(self.num_output)) {
                 gemm_i8::gemv(&self.weights, row, &ep, Out::F32(out));
             }
@@ -51,7 +52,7 @@ impl Op for InnerProductInt8 {
                 self.num_input
             )));
         }
-        let mut y = vec![0.0; self.num_output];
+        let mut y = alloc::zeroed(self.num_output)?;
         gemm_i8::gemv(&self.weights, &q, &ep, Out::F32(&mut y));
         one(Tensor::new(Shape::d1(self.num_output), y))
     }

@@ -9,7 +9,7 @@
 
 use super::shape_expr::{check_one_input, ShapeExpr};
 use super::{Context, Op, Params};
-use crate::base::parallel;
+use crate::base::{alloc, parallel};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -200,7 +200,7 @@ impl Interp {
     }
 
     /// Resizes one w×h plane to ow×oh: horizontal pass per source row, then vertical blend.
-    fn resize_plane(&self, src: &[f32], w: usize, h: usize, ow: usize, oh: usize, out: &mut [f32]) {
+    fn resize_plane(&self, src: &[f32], w: usize, h: usize, ow: usize, oh: usize, out: &mut [f32]) -> Result<()> {
         let fx = self.factor(self.output_width, self.width_scale);
         let fy = self.factor(self.output_height, self.height_scale);
         if self.method == Method::Nearest {
@@ -212,11 +212,11 @@ impl Interp {
                     *v = row[x];
                 }
             }
-            return;
+            return Ok(());
         }
         let cx = self.coeffs(w, ow, fx);
         let cy = self.coeffs(h, oh, fy);
-        let mut rows = vec![0.0f32; h * ow];
+        let mut rows = alloc::zeroed(h * ow)?;
         for (row, r) in src.chunks(w).zip(rows.chunks_mut(ow)) {
             cx.apply(row, r);
         }
@@ -235,6 +235,7 @@ impl Interp {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -268,7 +269,7 @@ impl Op for Interp {
         let src = x.f32();
         match s.dims {
             1 => {
-                let mut out = Vec::with_capacity(ow * oh * s.w);
+                let mut out = alloc::with_capacity(alloc::count(&[ow, oh, s.w])?)?;
                 for &v in src {
                     out.extend(std::iter::repeat_n(v, ow * oh));
                 }
@@ -279,7 +280,7 @@ impl Op for Interp {
                     return Ok(vec![x]);
                 }
                 self.check_method(&[s.w], ctx)?;
-                let mut out = vec![0.0; ow * s.h];
+                let mut out = alloc::zeroed(alloc::count(&[ow, s.h])?)?;
                 self.resize_rows(src, s.w, ow, &mut out);
                 super::one(Tensor::new(Shape::d2(ow, s.h), out))
             }
@@ -289,10 +290,10 @@ impl Op for Interp {
                 }
                 self.check_method(&[s.w, s.h], ctx)?;
                 let plane = s.w * s.h;
-                let mut out = vec![0.0; ow * oh * s.c];
-                parallel::for_each_chunk(&mut out, ow * oh, 1, |q, o| {
-                    self.resize_plane(&src[q * plane..(q + 1) * plane], s.w, s.h, ow, oh, o);
-                });
+                let mut out = alloc::zeroed(alloc::count(&[ow, oh, s.c])?)?;
+                parallel::try_for_each_chunk(&mut out, ow * oh, 1, |q, o| {
+                    self.resize_plane(&src[q * plane..(q + 1) * plane], s.w, s.h, ow, oh, o)
+                })?;
                 super::one(Tensor::new(Shape::d3(ow, oh, s.c), out))
             }
         }

@@ -31,7 +31,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
         Shape::d1(size(w, "w")?)
     } else {
         // ncnn allocates one value and never fills it.
-        return Ok(Box::new(MemoryData(Arc::new(Tensor::zeros(Shape::d1(1))))));
+        return Ok(Box::new(MemoryData(Arc::new(Tensor::zeros(Shape::d1(1))?))));
     };
     let data = p.weight_f32("data")?;
     if data.len() != shape.len() {

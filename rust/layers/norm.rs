@@ -39,7 +39,7 @@ struct LayerNorm {
 
 impl Op for LayerNorm {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(single(bottoms, ctx)?);
+        let mut t = take(single(bottoms, ctx)?)?;
         let span = norm_span(&t.shape, self.affine_size);
         if let Some((gamma, _)) = &self.gamma_beta {
             if gamma.len() < span {
@@ -131,7 +131,7 @@ struct GroupNorm {
 
 impl Op for GroupNorm {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(single(bottoms, ctx)?);
+        let mut t = take(single(bottoms, ctx)?)?;
         let (channels, len) = channel_view(&t.shape);
         let per_group = self.channels / self.group;
         if channels < per_group * self.group {
@@ -184,7 +184,7 @@ struct InstanceNorm {
 
 impl Op for InstanceNorm {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(single(bottoms, ctx)?);
+        let mut t = take(single(bottoms, ctx)?)?;
         // ncnn normalizes each Mat channel: the whole of a 1-D or 2-D blob is one channel.
         let (c, len) = (t.shape.c, t.shape.channel_len());
         if let Some((gamma, _)) = &self.gamma_beta {

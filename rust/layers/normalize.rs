@@ -2,7 +2,7 @@
 //! (SSD's L2 normalization). ncnn reads these as w×h×c; a 1-D or 2-D blob is one channel.
 
 use super::{one, single, take, Context, Op, Params};
-use crate::base::parallel;
+use crate::base::{alloc, parallel};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, F32Path};
@@ -44,12 +44,12 @@ impl Op for Lrn {
                 beta: self.beta,
                 bias: self.bias,
             };
-            let mut t = take(x);
+            let mut t = take(x)?;
             lrn::across(self.isa, &p, &square, size, t.f32_mut());
             return one(t);
         }
         let src = x.f32();
-        let mut out = vec![0.0f32; src.len()];
+        let mut out = alloc::zeroed(src.len())?;
         // Window rows/cols run from -half to local_size-half-1 around each pixel, zero outside.
         let alpha_div = self.alpha / (self.local_size * self.local_size) as f32;
         let (before, after) = (half as isize, (self.local_size - half - 1) as isize);
@@ -106,7 +106,7 @@ impl Op for Mvn {
         let (channels, size) = planes(&x.shape, ctx)?;
         // ncnn creates the output as w×h×c whatever the input's dims.
         let shape = Shape::d3(x.shape.w, x.shape.h, channels);
-        let mut t = take(x).reshaped(shape);
+        let mut t = take(x)?.reshaped(shape);
         if size == 0 {
             return one(t);
         }
@@ -170,7 +170,7 @@ impl Normalize {
 
 impl Op for Normalize {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(single(bottoms, ctx)?);
+        let mut t = take(single(bottoms, ctx)?)?;
         let (channels, size) = planes(&t.shape, ctx)?;
         let needed = if self.channel_shared { 1 } else { channels };
         if self.scale.len() < needed {
@@ -195,7 +195,7 @@ impl Op for Normalize {
                 }
             });
         } else {
-            let mut inv = vec![0.0f32; size];
+            let mut inv = alloc::zeroed(size)?;
             for c in data.chunks(size) {
                 inv.iter_mut().zip(c).for_each(|(s, v)| *s += v * v);
             }

@@ -32,9 +32,10 @@ pub trait Op: Send + Sync {
     }
 }
 
-/// The tensor itself when uniquely owned, else a copy: the in-place idiom.
-pub fn take(t: Arc<Tensor>) -> Tensor {
-    Arc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())
+/// The tensor itself when uniquely owned, else a copy: the in-place idiom. The copy is an
+/// error, not an abort, when it does not fit in memory.
+pub fn take(t: Arc<Tensor>) -> Result<Tensor> {
+    Arc::try_unwrap(t).or_else(|shared| shared.try_clone())
 }
 
 /// The single bottom of a one-input layer.
@@ -62,7 +63,7 @@ pub struct Map<F>(pub F);
 
 impl<F: Fn(f32) -> f32 + Send + Sync> Op for Map<F> {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(single(bottoms, ctx)?);
+        let mut t = take(single(bottoms, ctx)?)?;
         map_inplace(t.f32_mut(), &self.0);
         one(t)
     }

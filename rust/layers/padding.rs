@@ -2,6 +2,7 @@
 //! (4-D) through `front`/`behind`; constant pads may take a value per channel from the weights.
 
 use super::{unsupported, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -109,7 +110,7 @@ impl Op for Padding {
         let (top, left) = (i64::from(top), i64::from(left));
         match s.dims {
             1 | 2 => {
-                let mut out = vec![0.0; ow * oh];
+                let mut out = alloc::zeroed(ow * oh)?;
                 pad_plane(src, s.w, s.h, top, left, self.border, self.value, &mut out, ow);
                 let shape = if s.dims == 1 { Shape::d1(ow) } else { Shape::d2(ow, oh) };
                 super::one(Tensor::new(shape, out))
@@ -117,7 +118,7 @@ impl Op for Padding {
             3 => {
                 let oc = size(s.c, front, behind)?;
                 self.check_reach(&[(front, s.c), (behind, s.c)], ctx)?;
-                let mut out = vec![0.0; ow * oh * oc];
+                let mut out = alloc::zeroed(ow * oh * oc)?;
                 for (q, o) in out.chunks_mut(ow * oh).enumerate() {
                     let value = self.pad_value(q, ctx)?;
                     match self.border.source(q as i64 - i64::from(front), s.c) {
@@ -143,7 +144,7 @@ impl Op for Padding {
             _ => {
                 let od = size(s.d, front, behind)?;
                 self.check_reach(&[(front, s.d), (behind, s.d)], ctx)?;
-                let mut out = vec![0.0; ow * oh * od * s.c];
+                let mut out = alloc::zeroed(ow * oh * od * s.c)?;
                 for (q, oq) in out.chunks_mut(ow * oh * od).enumerate() {
                     let value = self.pad_value(q, ctx)?;
                     for (z, o) in oq.chunks_mut(ow * oh).enumerate() {

@@ -67,7 +67,7 @@ impl Op for Dropout {
         if self.0 == 1.0 {
             return Ok(vec![t]);
         }
-        let mut t = take(t);
+        let mut t = take(t)?;
         t.f32_mut().iter_mut().for_each(|x| *x *= self.0);
         Ok(vec![Arc::new(t)])
     }

@@ -2,7 +2,7 @@
 //! four pad modes with its tail-padding and count-exclude-pad rules.
 
 use super::{one, single, Context, Op, Params};
-use crate::base::parallel;
+use crate::base::{alloc, parallel};
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, F32Path};
@@ -122,7 +122,7 @@ impl Op for Pooling {
         let src = x.f32();
         let plane = w * h;
         if self.global {
-            let mut out = vec![0.0; c];
+            let mut out = alloc::zeroed(c)?;
             pooling::global(self.isa, self.method, plane, src, &mut out);
             return one(Tensor::new(Shape::d1(c), out));
         }
@@ -135,7 +135,7 @@ impl Op for Pooling {
             };
             let ow = size(self.out_size.0, w)?;
             let oh = size(self.out_size.1, h)?;
-            let mut out = vec![0.0; ow * oh * c];
+            let mut out = alloc::zeroed(ow * oh * c)?;
             parallel::for_each_chunk(&mut out, ow * oh, 1, |ch, o| {
                 self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh);
             });
@@ -147,7 +147,7 @@ impl Op for Pooling {
             return Err(ctx.shape_error(format!("kernel {kw}x{kh} is larger than the padded input {}x{}", b.w, b.h)));
         }
         let win = self.window(w, h, &b);
-        let mut out = vec![0.0; win.ow * win.oh * c];
+        let mut out = alloc::zeroed(win.ow * win.oh * c)?;
         pooling::pool(self.isa, self.method, &win, c, src, &mut out);
         one(Tensor::new(out_shape(win.ow, win.oh), out))
     }

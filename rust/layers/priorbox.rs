@@ -6,6 +6,7 @@
 //! Centers advance by repeated addition of the step, as ncnn does, so rounding matches.
 
 use super::{one, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -30,11 +31,11 @@ struct PriorBox {
 const UNSET: f32 = -233.0;
 
 impl PriorBox {
-    fn mxnet(&self, w: usize, h: usize) -> Tensor {
+    fn mxnet(&self, w: usize, h: usize) -> Result<Tensor> {
         let step_w = if self.step_width == UNSET { 1.0 / w as f32 } else { self.step_width };
         let step_h = if self.step_height == UNSET { 1.0 / h as f32 } else { self.step_height };
         let num_prior = self.min_sizes.len() - 1 + self.aspect_ratios.len();
-        let mut out = Vec::with_capacity(4 * w * h * num_prior);
+        let mut out = alloc::with_capacity(4 * w * h * num_prior)?;
         let (wf, hf) = (w as f32, h as f32);
         for i in 0..h {
             let mut cx = self.offset * step_w;
@@ -58,7 +59,7 @@ impl PriorBox {
                 *v = v.clamp(0.0, 1.0);
             }
         }
-        Tensor::new(Shape::d1(out.len()), out)
+        Ok(Tensor::new(Shape::d1(out.len()), out))
     }
 
     fn caffe(&self, w: usize, h: usize, image_w: f32, image_h: f32) -> Tensor {
@@ -128,7 +129,7 @@ impl Op for PriorBox {
             if self.min_sizes.is_empty() {
                 return Err(ctx.shape_error("mxnet-style PriorBox needs at least one size"));
             }
-            return one(self.mxnet(w, h));
+            return one(self.mxnet(w, h)?);
         }
         let image_dim = |given: i32, pick: fn(&Shape) -> usize| -> Result<f32> {
             if given != unset {

@@ -2,6 +2,7 @@
 //! final `coeff` factor.
 
 use super::{check_axes, single, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::tensor::resolve_axis;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
@@ -95,7 +96,7 @@ impl Op for Reduction {
                 n *= extents[i];
             }
         }
-        let mut acc = vec![self.operation.init(); n];
+        let mut acc = alloc::filled(n, self.operation.init())?;
         let mut coord = vec![0usize; s.dims];
         let mut o = 0usize;
         for &v in x.f32() {

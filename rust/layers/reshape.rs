@@ -18,7 +18,7 @@ fn relabel(x: Arc<Tensor>, shape: Shape) -> Result<Vec<Arc<Tensor>>> {
     if x.shape == shape {
         return Ok(vec![x]);
     }
-    super::one(take(x).reshaped(shape))
+    super::one(take(x)?.reshaped(shape))
 }
 
 /// The shape with these numpy-order extents (1 to 4 of them).

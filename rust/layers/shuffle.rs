@@ -2,6 +2,7 @@
 //! Reorg (space to depth).
 
 use super::{single, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -42,7 +43,7 @@ impl Op for ShuffleChannel {
         let per_group = c / groups;
         let plane = x.shape.channel_len();
         let src = x.f32();
-        let mut out = vec![0.0; src.len()];
+        let mut out = alloc::zeroed(src.len())?;
         for i in 0..groups {
             for j in 0..per_group {
                 let (from, to) = (per_group * i + j, groups * j + i);
@@ -87,7 +88,7 @@ impl Op for PixelShuffle {
         }
         let (ow, oh) = (w * r, h * r);
         let src = x.f32();
-        let mut out = vec![0.0; ow * oh * outc];
+        let mut out = alloc::zeroed(ow * oh * outc)?;
         for (p, o) in out.chunks_mut(ow * oh).enumerate() {
             for sh in 0..r {
                 for sw in 0..r {
@@ -130,7 +131,7 @@ impl Op for Reorg {
             return Err(ctx.shape_error(format!("{w}x{h} is smaller than the stride {s}")));
         }
         let src = x.f32();
-        let mut out = vec![0.0; ow * oh * c * ss];
+        let mut out = alloc::zeroed(ow * oh * c * ss)?;
         for q in 0..c {
             let plane = &src[q * w * h..(q + 1) * w * h];
             for sh in 0..s {

@@ -3,6 +3,7 @@
 //! end; the last top takes the rest).
 
 use super::{check_axes, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::tensor::{resolve_axis, split_at_axis, with_axis_len};
 use crate::base::Tensor;
 use crate::error::Result;
@@ -69,7 +70,7 @@ impl Op for Slice {
         let mut start = 0;
         let mut tops = Vec::with_capacity(self.tops);
         for size in self.sizes(n, ctx)? {
-            let mut out = Vec::with_capacity(outer * size * inner);
+            let mut out = alloc::with_capacity(outer * size * inner)?;
             for o in 0..outer {
                 let base = (o * n + start) * inner;
                 out.extend_from_slice(&src[base..base + size * inner]);

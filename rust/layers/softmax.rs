@@ -13,7 +13,7 @@ struct Softmax {
 
 impl Op for Softmax {
     fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let mut t = take(single(bottoms, ctx)?);
+        let mut t = take(single(bottoms, ctx)?)?;
         // ncnn normalizes a 1-D blob whole whatever the axis says.
         let axis = if t.shape.dims == 1 {
             0

@@ -2,6 +2,7 @@
 //! leading axes: the output rank is the larger of the two).
 
 use super::{single, unsupported, Context, Op, Params};
+use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
 use crate::model::Layer;
@@ -60,7 +61,7 @@ impl Op for Tile {
         let (w, h, d, c) = (s.w, s.h, s.d, s.c);
         let (ow, oh, od, oc) = (w * f[0], h * f[1], d * f[2], c * f[3]);
         let src = x.f32();
-        let mut out = Vec::with_capacity(ow * oh * od * oc);
+        let mut out = alloc::with_capacity(alloc::count(&[ow, oh, od, oc])?)?;
         for q in 0..oc {
             for z in 0..od {
                 for y in 0..oh {

@@ -69,6 +69,19 @@ pub struct Graph {
     pub blobs: Vec<Blob>,
     /// Things a user should know that do not stop loading (e.g. a too-large blob count).
     pub warnings: Vec<String>,
+    /// Layer names the file used twice, with both lines (see [`Graph::check_unique_layer_names`]).
+    pub duplicate_names: Vec<DuplicateName>,
+}
+
+/// A layer name given to a second layer in a `.param`: ncnn loads such a file (finding layers
+/// by name takes the first), but calibration tables key layers by name, so two layers would share
+/// one entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicateName {
+    pub name: String,
+    pub file: String,
+    pub first_line: usize,
+    pub line: usize,
 }
 
 /// Built-in ncnn layer types that read nothing from `.bin` but have no parameter table here.
@@ -102,6 +115,32 @@ impl Graph {
 
     pub fn layer_index(&self, name: &str) -> Option<usize> {
         self.layers.iter().position(|l| l.name == name)
+    }
+
+    /// Fails, naming every name two layers share (with the file's lines where the codec recorded
+    /// them), when layer names are not unique: calibration tables key layers by name, so such a
+    /// model cannot be calibrated or quantized without two layers sharing one entry.
+    pub fn check_unique_layer_names(&self) -> Result<(), String> {
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        let mut problems = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let Some(&j) = first.get(layer.name.as_str()) else {
+                first.insert(&layer.name, i);
+                continue;
+            };
+            let recorded = self.duplicate_names.iter().find(|d| d.name == layer.name);
+            problems.push(match recorded {
+                Some(d) => format!("{}: lines {} and {} both name a layer '{}'", d.file, d.first_line, d.line, d.name),
+                None => format!("layers #{j} and #{i} are both named '{}'", layer.name),
+            });
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}; tables key layers by name, so rename one of each pair before calibrating or quantizing",
+            problems.join("; ")
+        ))
     }
 
     /// Layers that read each blob, in layer order.
@@ -315,6 +354,16 @@ impl GraphBuilder {
 
     pub fn warn(&mut self, message: String) {
         self.graph.warnings.push(message);
+    }
+
+    /// Records a layer name used again (with a warning): loading goes on, as in ncnn.
+    pub fn duplicate_name(&mut self, duplicate: DuplicateName) {
+        self.warn(format!(
+            "{}:{}: layer name '{}' is already used on line {}; ncnn finds the first by name, and ncnnq will \
+             not calibrate or quantize this model",
+            duplicate.file, duplicate.line, duplicate.name, duplicate.first_line
+        ));
+        self.graph.duplicate_names.push(duplicate);
     }
 
     pub fn finish(self) -> Graph {

@@ -1152,6 +1152,38 @@ pub fn effective(spec: &LayerSpec, params: &ParamDict, id: u32) -> Option<super:
     }
 }
 
+/// A value to store as parameter `id`, checked against the type the layer reads: an int where a
+/// float is read (or int elements in a float array) becomes that float; any other mismatch, or a
+/// parameter the layer does not read, is an error (ncnn would reinterpret the bits or ignore it).
+pub fn coerce(
+    spec: &LayerSpec,
+    id: u32,
+    value: super::param_dict::ParamValue,
+) -> Result<super::param_dict::ParamValue, String> {
+    use super::param_dict::ParamValue as V;
+    let p = spec.param(id).ok_or_else(|| format!("{} has no parameter {id}", spec.name))?;
+    match (p.kind, value) {
+        (ParamKind::Float, V::Int(i)) => Ok(V::Float(i as f32)),
+        (ParamKind::FloatArray, V::IntArray(v)) => Ok(V::FloatArray(v.into_iter().map(|i| i as f32).collect())),
+        (ParamKind::Int, v @ V::Int(_))
+        | (ParamKind::Float, v @ V::Float(_))
+        | (ParamKind::IntArray, v @ V::IntArray(_))
+        | (ParamKind::FloatArray, v @ V::FloatArray(_))
+        | (ParamKind::Str | ParamKind::Expr, v @ V::Str(_)) => Ok(v),
+        (kind, v) => {
+            let wanted = match kind {
+                ParamKind::Int => "an int",
+                ParamKind::Float => "a float",
+                ParamKind::IntArray => "an int array",
+                ParamKind::FloatArray => "a float array",
+                ParamKind::Str => "a string",
+                ParamKind::Expr => "a shape expression string",
+            };
+            Err(format!("parameter {id} ({}) is {wanted} (got: {})", p.name, v.kind_name()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

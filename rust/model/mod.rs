@@ -12,11 +12,12 @@ pub mod param_text;
 pub mod random_weights;
 pub mod weights;
 
-pub use graph::{Blob, BlobShape, Graph, Layer};
+pub use graph::{Blob, BlobShape, DuplicateName, Graph, Layer};
 pub use param_dict::{ParamDict, ParamValue};
 pub use weights::{Storage, Weight, WeightData};
 
 use crate::error::{Error, Result};
+use crate::output;
 use std::path::Path;
 
 /// How `.param` files are written.
@@ -57,31 +58,6 @@ pub fn load(param: &Path, bin: Option<&Path>) -> Result<Graph> {
     Ok(graph)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// failure never leaves a half-written file behind.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Io {
-            path: path.display().to_string(),
-            message: format!("folder {} does not exist", dir.display()),
-        });
-    }
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::Io { path: path.display().to_string(), message: "not a file path".into() })?;
-    let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, &e));
-    }
-    Ok(())
-}
-
 /// Serializes the param file.
 pub fn param_bytes(graph: &Graph, format: ParamFormat) -> Result<Vec<u8>> {
     match format {
@@ -90,16 +66,17 @@ pub fn param_bytes(graph: &Graph, format: ParamFormat) -> Result<Vec<u8>> {
     }
 }
 
-/// Saves a model: both files are fully serialized before either is written.
+/// Saves a model: the outputs are checked, both files fully serialized, then written together
+/// or not at all (see [`crate::output`]).
 pub fn save(graph: &Graph, param: &Path, bin: Option<&Path>, storage: Storage, format: ParamFormat) -> Result<()> {
+    let paths: Vec<&Path> = std::iter::once(param).chain(bin).collect();
+    output::check(&paths)?;
     let param_data = param_bytes(graph, format)?;
-    let bin_data = match bin {
-        Some(_) => Some(bin_file::write_weights(graph, storage)?),
-        None => None,
-    };
-    write_atomically(param, &param_data)?;
-    if let (Some(path), Some(data)) = (bin, bin_data) {
-        write_atomically(path, &data)?;
+    match bin {
+        Some(bin) => {
+            let bin_data = bin_file::write_weights(graph, storage)?;
+            output::commit(&[(param, &param_data), (bin, &bin_data)])
+        }
+        None => output::commit(&[(param, &param_data)]),
     }
-    Ok(())
 }

@@ -5,11 +5,12 @@
 //! fraction digits, mixed-type arrays) we stop with an error that names the line instead.
 
 use super::float_text::{format_ncnn_float, parse_ncnn_float};
-use super::graph::{BlobShape, Graph, GraphBuilder, Layer};
+use super::graph::{BlobShape, DuplicateName, Graph, GraphBuilder, Layer};
 use super::layer_spec::ParamKind;
 use super::param_defaults;
 use super::param_dict::{ParamDict, ParamValue, MAX_PARAM_ID, SHAPE_HINT_ID};
 use crate::error::{Error, Result};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 pub const MAGIC: i32 = 7_767_517;
@@ -284,6 +285,7 @@ pub fn parse(src: &str, file: &str) -> Result<Graph> {
     }
 
     let mut builder = GraphBuilder::new();
+    let mut name_lines: HashMap<String, usize> = HashMap::new();
     for index in 0..layer_count as usize {
         let type_tok = tokens.next().ok_or_else(|| {
             ctx.err(tokens.line, None, format!("counts line says {layer_count} layers but the file has only {index}"))
@@ -352,6 +354,11 @@ pub fn parse(src: &str, file: &str) -> Result<Graph> {
         }
         let (bottoms, tops) = names.split_at(counts[0]);
         let li = builder.add_layer(type_tok.text, name, bottoms, tops, params).map_err(&lerr)?;
+        if let Some(&first_line) = name_lines.get(name) {
+            builder.duplicate_name(DuplicateName { name: name.into(), file: file.into(), first_line, line });
+        } else {
+            name_lines.insert(name.into(), line);
+        }
         if let Some(h) = hints {
             let tops: Vec<usize> = builder.layer(li).tops.clone();
             for (blob, shape) in tops.iter().zip(decode_shape_hints(&h, tops.len())) {
@@ -582,5 +589,19 @@ mod tests {
         let g = parse("7767517\n2 2\nInput in 0 1 x\nReLU r 1 1 x y 0=1\n", "t.param").unwrap();
         assert!(g.warnings.iter().any(|w| w.contains("written as int but read as Float")), "{:?}", g.warnings);
         assert_eq!(g.layers[1].params.float(0, 0.0), f32::from_bits(1), "reads like ncnn");
+    }
+
+    #[test]
+    fn duplicate_layer_names_load_with_a_warning_and_are_named_by_line() {
+        let src = "7767517\n4 4\nInput in 0 1 x\nReLU r 1 1 x y\nReLU s 1 1 y z\nReLU r 1 1 z w\n";
+        let g = parse(src, "t.param").unwrap();
+        assert_eq!(g.layers.len(), 4, "loaded, as ncnn does");
+        assert!(g.warnings.iter().any(|w| w.contains("t.param:6: layer name 'r' is already used on line 4")));
+        let e = g.check_unique_layer_names().unwrap_err();
+        assert!(e.starts_with("t.param: lines 4 and 6 both name a layer 'r'"), "{e}");
+        assert!(parse("7767517\n2 2\nInput in 0 1 x\nReLU r 1 1 x y\n", "t.param")
+            .unwrap()
+            .check_unique_layer_names()
+            .is_ok());
     }
 }

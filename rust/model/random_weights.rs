@@ -8,6 +8,7 @@
 use super::graph::{Graph, Layer};
 use super::layer_spec::WeightSlot;
 use super::weights::{Weight, WeightData};
+use crate::base::alloc;
 use crate::error::{Error, Result};
 
 /// Larger arrays point at a broken param rather than a real network.
@@ -69,9 +70,9 @@ fn fan_in(layer: &Layer, slot: &WeightSlot) -> usize {
     }
 }
 
-fn float_values(layer: &Layer, slot: &WeightSlot, rng: &mut Rng) -> Vec<f32> {
+fn float_values(layer: &Layer, slot: &WeightSlot, rng: &mut Rng) -> Result<Vec<f32>> {
     let n = slot.count;
-    let mut fill = |lo: f32, hi: f32| (0..n).map(|_| rng.uniform(lo, hi)).collect::<Vec<f32>>();
+    let mut fill = |lo: f32, hi: f32| alloc::collect((0..n).map(|_| rng.uniform(lo, hi)));
     match slot.name {
         "var" => fill(0.5, 1.5),
         "slope" if layer.type_name == "BatchNorm" => fill(0.5, 1.5),
@@ -132,9 +133,9 @@ pub fn fill_random_weights(graph: &mut Graph, seed: u64) -> Result<()> {
                 ));
             }
             let data = if int8_slot(layer, slot) {
-                WeightData::I8((0..slot.count).map(|_| rng.uniform(-127.0, 127.99).floor() as i8).collect())
+                WeightData::I8(alloc::collect((0..slot.count).map(|_| rng.uniform(-127.0, 127.99).floor() as i8))?)
             } else {
-                WeightData::F32(float_values(layer, slot, &mut rng))
+                WeightData::F32(float_values(layer, slot, &mut rng)?)
             };
             weights.push(Weight { name: slot.name, tagged: slot.tagged, data });
         }

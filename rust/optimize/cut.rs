@@ -71,7 +71,7 @@ pub fn cut(g: &Graph, original_index: &[usize], start: Option<usize>, end: Optio
     }
 
     let taken: HashSet<String> = (0..g.layers.len()).filter(|&i| keep[i]).map(|i| g.layers[i].name.clone()).collect();
-    let mut out = Graph { layers: Vec::new(), blobs: g.blobs.clone(), warnings: Vec::new() };
+    let mut out = Graph { blobs: g.blobs.clone(), ..Graph::default() };
     out.layers.extend(dangling.iter().map(|&b| input_for(g, b, &taken)));
     out.layers.extend((0..g.layers.len()).filter(|&i| keep[i]).map(|i| g.layers[i].clone()));
     out.compact_blobs();

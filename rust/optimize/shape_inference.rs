@@ -135,8 +135,12 @@ pub fn infer(g: &mut Graph) -> ShapeInference {
         Ok(net) => net,
         Err(e) => return skipped(&format!("the engine cannot build the model ({e})")),
     };
-    let inputs: Vec<(usize, Tensor)> =
-        (0..n).filter(|&b| feed[b]).filter_map(|b| fed[b].map(|s| (b, Tensor::zeros(s)))).collect();
+    let inputs: crate::error::Result<Vec<(usize, Tensor)>> =
+        (0..n).filter(|&b| feed[b]).filter_map(|b| fed[b].map(|s| Tensor::zeros(s).map(|t| (b, t)))).collect();
+    let inputs = match inputs {
+        Ok(inputs) => inputs,
+        Err(e) => return skipped(&format!("cannot make the zero inputs ({e})")),
+    };
     let mut recorder = Recorder { wanted: wanted.clone(), shapes: vec![None; n] };
     // A layer the engine implements only in part must not take the optimizer down with it.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -1,7 +1,7 @@
 //! Interleaved 8-bit pixels to planar float channels, with ncnn's conversions (`from_pixels`)
 //! and its integer grayscale formula, then `substract_mean_normalize`.
 
-use crate::base::{Shape, Tensor};
+use crate::base::{alloc, Shape, Tensor};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,11 @@ pub fn from_pixels(
         return Err(Error::input(format!("{w}x{h} {from:?} pixels need {} bytes, got {}", w * h * cin, pixels.len())));
     }
     let cout = to.channels();
+    for (what, values) in [("mean", mean), ("norm", norm)] {
+        if values.len() > cout {
+            return Err(Error::input(format!("{what} has {} values but the image has {cout} channels", values.len())));
+        }
+    }
     let plane = w * h;
     // Each output value is a function of one 8-bit value: a 256-entry table per channel holds
     // `x·norm + (−mean·norm)` as ncnn computes it.
@@ -82,7 +87,7 @@ pub fn from_pixels(
             *t = if mean.is_empty() && norm.is_empty() { v } else { v * norm_c + bias };
         }
     }
-    let mut out = vec![0.0f32; plane * cout];
+    let mut out = alloc::zeroed::<f32>(alloc::count(&[plane, cout])?)?;
     let src = from.rgba_positions();
     if to == PixelType::Gray && from != PixelType::Gray {
         for (o, px) in out.iter_mut().zip(pixels.chunks_exact(cin)) {

@@ -2,6 +2,9 @@
 //! horizontal pass into int16 rows (>> 4), a vertical pass with (>> 16) products, + 2, >> 2.
 //! Bit-exact with ncnn (and close to OpenCV's `INTER_LINEAR`).
 
+use crate::base::alloc;
+use crate::error::Result;
+
 const COEF_BITS: i32 = 11;
 const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 
@@ -12,30 +15,30 @@ fn saturate_short(x: f32) -> i16 {
 }
 
 /// Source index and Q11 weights for each destination coordinate.
-fn axis_table(src: usize, dst: usize) -> Vec<(usize, i16, i16)> {
+fn axis_table(src: usize, dst: usize) -> Result<Vec<(usize, i16, i16)>> {
     let scale = src as f64 / dst as f64;
-    (0..dst)
-        .map(|d| {
-            let mut f = ((d as f64 + 0.5) * scale - 0.5) as f32;
-            let mut s = f.floor() as i64;
-            f -= s as f32;
-            if s < 0 {
-                s = 0;
-                f = 0.0;
-            }
-            if s >= src as i64 - 1 {
-                // ncnn assumes src >= 2 here; a 1-pixel source just repeats itself.
-                s = (src as i64 - 2).max(0);
-                f = if src >= 2 { 1.0 } else { 0.0 };
-            }
-            (s as usize, saturate_short((1.0 - f) * COEF_SCALE), saturate_short(f * COEF_SCALE))
-        })
-        .collect()
+    alloc::collect((0..dst).map(|d| {
+        let mut f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+        let mut s = f.floor() as i64;
+        f -= s as f32;
+        if s < 0 {
+            s = 0;
+            f = 0.0;
+        }
+        if s >= src as i64 - 1 {
+            // ncnn assumes src >= 2 here; a 1-pixel source just repeats itself.
+            s = (src as i64 - 2).max(0);
+            f = if src >= 2 { 1.0 } else { 0.0 };
+        }
+        (s as usize, saturate_short((1.0 - f) * COEF_SCALE), saturate_short(f * COEF_SCALE))
+    }))
 }
 
-/// Resizes an interleaved `channels`-channel u8 image of `sw`×`sh` to `dw`×`dh`.
-pub fn resize_bilinear(src: &[u8], sw: usize, sh: usize, channels: usize, dw: usize, dh: usize) -> Vec<u8> {
+/// Resizes an interleaved `channels`-channel u8 image of `sw`×`sh` to `dw`×`dh`. A target too
+/// large for the memory is an error, not an abort.
+pub fn resize_bilinear(src: &[u8], sw: usize, sh: usize, channels: usize, dw: usize, dh: usize) -> Result<Vec<u8>> {
     assert_eq!(src.len(), sw * sh * channels);
+    alloc::count(&[dw, dh, channels])?;
     // The channel count as a constant: the per-pixel loops unroll and lose their bounds checks.
     match channels {
         1 => resize::<1>(src, sw, sh, dw, dh),
@@ -71,15 +74,15 @@ fn vresize(rows0: &[i16], rows1: &[i16], b0: i16, b1: i16, out: &mut [u8]) {
     }
 }
 
-fn resize<const C: usize>(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
-    let xs = axis_table(sw, dw);
-    let ys = axis_table(sh, dh);
+fn resize<const C: usize>(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Result<Vec<u8>> {
+    let xs = axis_table(sw, dw)?;
+    let ys = axis_table(sh, dh)?;
     let row_len = dw * C;
     let src_row = |y: usize| &src[y * sw * C..(y + 1) * sw * C];
-    let mut rows0 = vec![0i16; row_len];
-    let mut rows1 = vec![0i16; row_len];
+    let mut rows0 = alloc::zeroed::<i16>(row_len)?;
+    let mut rows1 = alloc::zeroed::<i16>(row_len)?;
     let mut prev: Option<usize> = None;
-    let mut dst = vec![0u8; dw * dh * C];
+    let mut dst = alloc::zeroed::<u8>(dw * dh * C)?;
     for (&(sy, b0, b1), out) in ys.iter().zip(dst.chunks_exact_mut(row_len)) {
         let sy1 = (sy + 1).min(sh - 1);
         match prev {
@@ -96,19 +99,19 @@ fn resize<const C: usize>(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize
         prev = Some(sy);
         vresize(&rows0, &rows1, b0, b1, out);
     }
-    dst
+    Ok(dst)
 }
 
 /// Any channel count: each channel resized as a one-channel image, then interleaved again.
-fn resize_any(src: &[u8], sw: usize, sh: usize, channels: usize, dw: usize, dh: usize) -> Vec<u8> {
-    let mut dst = vec![0u8; dw * dh * channels];
+fn resize_any(src: &[u8], sw: usize, sh: usize, channels: usize, dw: usize, dh: usize) -> Result<Vec<u8>> {
+    let mut dst = alloc::zeroed::<u8>(dw * dh * channels)?;
     for c in 0..channels {
-        let plane: Vec<u8> = src.iter().skip(c).step_by(channels).copied().collect();
-        for (d, v) in dst.iter_mut().skip(c).step_by(channels).zip(resize::<1>(&plane, sw, sh, dw, dh)) {
+        let plane: Vec<u8> = alloc::collect(src.iter().skip(c).step_by(channels).copied())?;
+        for (d, v) in dst.iter_mut().skip(c).step_by(channels).zip(resize::<1>(&plane, sw, sh, dw, dh)?) {
             *d = v;
         }
     }
-    dst
+    Ok(dst)
 }
 
 #[cfg(test)]
@@ -118,12 +121,12 @@ mod tests {
     #[test]
     fn identity_size_keeps_pixels() {
         let src: Vec<u8> = (0..5 * 4 * 3).map(|i| (i * 7 % 256) as u8).collect();
-        assert_eq!(resize_bilinear(&src, 5, 4, 3, 5, 4), src);
+        assert_eq!(resize_bilinear(&src, 5, 4, 3, 5, 4).unwrap(), src);
     }
 
     /// The resize written the plain way, with the channel count at run time.
     fn resize_plain(src: &[u8], sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) -> Vec<u8> {
-        let (xs, ys) = (axis_table(sw, dw), axis_table(sh, dh));
+        let (xs, ys) = (axis_table(sw, dw).unwrap(), axis_table(sh, dh).unwrap());
         let h = |sy: usize| -> Vec<i16> {
             let mut out = vec![0i16; dw * ch];
             for (dx, &(sx, a0, a1)) in xs.iter().enumerate() {
@@ -160,7 +163,7 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(
-                    resize_bilinear(&src, sw, sh, ch, dw, dh),
+                    resize_bilinear(&src, sw, sh, ch, dw, dh).unwrap(),
                     resize_plain(&src, sw, sh, ch, dw, dh),
                     "{sw}x{sh} -> {dw}x{dh}, {ch} channels"
                 );
@@ -171,10 +174,10 @@ mod tests {
     #[test]
     fn flat_image_stays_flat_and_sizes_are_right() {
         let src = vec![200u8; 7 * 3];
-        let out = resize_bilinear(&src, 7, 3, 1, 13, 9);
+        let out = resize_bilinear(&src, 7, 3, 1, 13, 9).unwrap();
         assert_eq!(out.len(), 13 * 9);
         assert!(out.iter().all(|&v| v == 200));
-        let one = resize_bilinear(&[9u8, 8, 7], 1, 1, 3, 4, 2);
+        let one = resize_bilinear(&[9u8, 8, 7], 1, 1, 3, 4, 2).unwrap();
         assert_eq!(one, [9, 8, 7].repeat(8));
     }
 }

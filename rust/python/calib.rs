@@ -4,6 +4,7 @@
 use super::errors::{to_py, IntoPyResult};
 use super::model::PyModel;
 use super::net::{tensor_from_numpy, tensor_to_numpy};
+use crate::base::alloc;
 use crate::calib::{Collector, StatsMode};
 use crate::engine::{self, Tensor};
 use crate::error::Error;
@@ -48,11 +49,11 @@ pub fn from_pixels<'py>(
         return Err(Error::input("pixels must be C-contiguous (np.ascontiguousarray)")).py();
     }
     // A copy: Python code could write to the array while the GIL is released.
-    let data = pixels.as_slice().map_err(|_| to_py(Error::input("pixels must be C-contiguous")))?.to_vec();
+    let data = alloc::copy(pixels.as_slice().map_err(|_| to_py(Error::input("pixels must be C-contiguous")))?).py()?;
     let tensor = py
         .detach(|| {
             let resized =
-                if (w, h) == (width, height) { data } else { pixels::resize_bilinear(&data, w, h, c, width, height) };
+                if (w, h) == (width, height) { data } else { pixels::resize_bilinear(&data, w, h, c, width, height)? };
             pixels::from_pixels(&resized, width, height, from, to, &mean, &norm)
         })
         .py()?;
@@ -78,7 +79,7 @@ impl PyStatsCollector {
         blobs: Vec<String>,
         mode: &str,
         absmax: Option<Vec<f32>>,
-        threads: usize,
+        threads: i64,
     ) -> PyResult<Self> {
         let mode = match (mode, absmax) {
             ("absmax", None) => StatsMode::Absmax,
@@ -89,8 +90,9 @@ impl PyStatsCollector {
                     .py()
             }
         };
+        let options = engine::NetOptions { threads: engine::thread_count(threads).py()? };
         let graph = model.get().read();
-        let net = py.detach(|| engine::Net::new(&graph, &engine::NetOptions { threads })).py()?;
+        let net = py.detach(|| engine::Net::new(&graph, &options)).py()?;
         let indices: Vec<usize> = blobs.iter().map(|b| net.blob_index(b)).collect::<Result<_, _>>().py()?;
         let collector = Collector::new(&net, indices, mode, net.threads()).py()?;
         Ok(PyStatsCollector { net, names: blobs, collector })

@@ -15,6 +15,7 @@ fn class_name(err: &Error) -> &'static str {
         Error::Unsupported { .. } => "UnsupportedLayerError",
         Error::Shape { .. } => "ShapeError",
         Error::Input(_) => "InputError",
+        Error::OutOfMemory { .. } => "OutOfMemoryError",
     }
 }
 

@@ -10,6 +10,7 @@ mod kernels;
 mod model;
 mod net;
 mod optimize;
+mod output;
 mod probe;
 mod quantize;
 
@@ -33,10 +34,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calib::from_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(quantize::quantize_model, m)?)?;
     m.add_function(wrap_pyfunction!(optimize::optimize, m)?)?;
+    m.add_function(wrap_pyfunction!(output::check_outputs, m)?)?;
+    m.add_function(wrap_pyfunction!(output::write_outputs, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_info, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::int8_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::int8_kernels_available, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_calls, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_THREADS", crate::engine::MAX_THREADS)?;
     Ok(())
 }

@@ -176,6 +176,12 @@ impl PyModel {
         self.read().warnings.clone()
     }
 
+    /// Raises `InputError` naming every layer name two layers share (with the file's lines):
+    /// calibration tables key layers by name, so such a model cannot be calibrated or quantized.
+    fn check_layer_names(&self) -> PyResult<()> {
+        self.read().check_unique_layer_names().map_err(Error::input).py()
+    }
+
     /// Whether every layer holds the weights its params describe.
     #[getter]
     fn has_weights(&self) -> bool {
@@ -280,7 +286,15 @@ impl PyLayer {
         }
         let v = param_from_py(value)?;
         let m = self.model.bind(py).get();
-        m.write().layers[self.index].params.set(id, v);
+        let mut g = m.write();
+        let layer = &mut g.layers[self.index];
+        let v = match layer.spec() {
+            Some(spec) => model::layer_spec::coerce(spec, id, v)
+                .map_err(|m| Error::layer(&layer.name, &layer.type_name, m))
+                .py()?,
+            None => v,
+        };
+        layer.params.set(id, v);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 use super::errors::IntoPyResult;
 use super::model::PyModel;
+use crate::base::alloc;
 use crate::engine::{self, Shape, Tensor};
 use crate::error::Error;
 use crate::model;
@@ -34,12 +35,10 @@ pub fn tensor_from_numpy(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Tenso
         return Err(Error::input(format!("input {name:?} is not C-contiguous (use np.ascontiguousarray(x))"))).py();
     }
     let shape = Shape::from_numpy(array.shape()).py()?;
-    let data = array
-        .readonly()
-        .as_slice()
-        .map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))?
-        .to_vec();
-    Ok(Tensor::new(shape, data))
+    let readonly = array.readonly();
+    let values = readonly.as_slice().map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))?;
+    // A copy: Python code could write to the array while the GIL is released.
+    Ok(Tensor::new(shape, alloc::copy(values).py()?))
 }
 
 pub fn tensor_to_numpy(py: Python<'_>, t: Tensor) -> PyResult<Bound<'_, PyAny>> {
@@ -53,8 +52,8 @@ impl PyNet {
     /// Builds a net from a Model or from files. Unsupported layer types are reported here.
     #[new]
     #[pyo3(signature = (model, bin=None, threads=1))]
-    fn new(py: Python<'_>, model: &Bound<'_, PyAny>, bin: Option<PathBuf>, threads: usize) -> PyResult<Self> {
-        let options = engine::NetOptions { threads };
+    fn new(py: Python<'_>, model: &Bound<'_, PyAny>, bin: Option<PathBuf>, threads: i64) -> PyResult<Self> {
+        let options = engine::NetOptions { threads: engine::thread_count(threads).py()? };
         if let Ok(m) = model.cast::<PyModel>() {
             if bin.is_some() {
                 return Err(Error::input("pass either a Model or a param path with its bin, not both")).py();

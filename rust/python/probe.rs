@@ -8,7 +8,7 @@ use super::model::PyModel;
 use super::net::PyNet;
 use super::quantize::PyQuantizeReport;
 use crate::base::parallel::Pool;
-use crate::engine::{shared_thread_pool, Shape};
+use crate::engine::{self, shared_thread_pool, Shape};
 use crate::error::Error;
 use crate::model::Storage;
 use crate::probe::{Arithmetic, BlobView, Columns, Config, LayerProbe, NetworkProbe, Output, Patches, Quantization};
@@ -170,9 +170,9 @@ impl PyLayerProbe {
     /// simulations run on a pool of `threads` threads shared by every probe with that count.
     #[new]
     #[pyo3(signature = (model, layer, threads=1))]
-    fn new(model: &Bound<'_, PyModel>, layer: &str, threads: usize) -> PyResult<Self> {
+    fn new(model: &Bound<'_, PyModel>, layer: &str, threads: i64) -> PyResult<Self> {
         let probe = LayerProbe::new(&model.get().read(), layer).py()?;
-        Ok(PyLayerProbe { probe, pool: shared_thread_pool(threads).py()? })
+        Ok(PyLayerProbe { probe, pool: shared_thread_pool(engine::thread_count(threads).py()?).py()? })
     }
 
     #[getter]
@@ -431,7 +431,8 @@ impl PyNetworkProbe {
     /// `ncnnq int8` stores them: fp16, or fp32 with `fp32=True` (its `--fp32`).
     #[new]
     #[pyo3(signature = (model, threads=1, fp32=false))]
-    fn new(py: Python<'_>, model: &Bound<'_, PyModel>, threads: usize, fp32: bool) -> PyResult<Self> {
+    fn new(py: Python<'_>, model: &Bound<'_, PyModel>, threads: i64, fp32: bool) -> PyResult<Self> {
+        let threads = engine::thread_count(threads).py()?;
         let graph = model.get().read().clone();
         let storage = if fp32 { Storage::F32 } else { Storage::F16 };
         Ok(PyNetworkProbe { probe: py.detach(|| NetworkProbe::new(graph, storage, threads)).py()? })

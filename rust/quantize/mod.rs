@@ -77,8 +77,10 @@ pub fn check_table(graph: &Graph, table: &ScaleTable) -> Vec<String> {
     problems
 }
 
-/// Rewrites `graph` into its int8 form. Fails, listing every problem, when the table does not fit.
+/// Rewrites `graph` into its int8 form. Fails, listing every problem, when the table does not fit
+/// or two layers share a name (they would share one table entry).
 pub fn quantize(graph: &Graph, table: &ScaleTable) -> Result<(Graph, Report)> {
+    graph.check_unique_layer_names().map_err(Error::input)?;
     let problems = check_table(graph, table);
     if !problems.is_empty() {
         return Err(Error::input(format!(

@@ -8,8 +8,7 @@ from pathlib import Path
 from .._native import Model
 from ..analysis_plot import render_png
 from ..analyze import analysis_json, analyze
-from ..errors import InputError
-from ..files import write_files
+from ..output import check_outputs, write_outputs
 from ..samples import samples_from_lists
 from ..table import Table
 from . import render
@@ -19,10 +18,7 @@ from .render import Console, RichProgress
 
 def cmd_analyze(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_analyze_args(args.args)
-    outputs = [p for p in (parsed.json, parsed.plot) if p is not None]
-    for out in outputs:
-        if not Path(out).resolve().parent.is_dir():
-            raise InputError(f"{out}: folder {Path(out).parent} does not exist")
+    check_outputs([p for p in (parsed.json, parsed.plot) if p is not None])
     model = Model.load(parsed.param, parsed.bin)
     table = Table.load(parsed.table) if parsed.table else None
     specs = input_specs(model, parsed.options)
@@ -43,5 +39,5 @@ def cmd_analyze(args: argparse.Namespace, console: Console) -> None:
     if parsed.plot:
         files.append((parsed.plot, render_png(report, f"{Path(parsed.param).name}: int8 layer by layer")))
     if files:
-        write_files(files)
+        write_outputs(files)
         render.wrote(console, [p for p, _ in files])

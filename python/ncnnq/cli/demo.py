@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from .. import demo
-from ..demo.run import DemoResult, check_folder, method_files, new_folder, run_demo
+from ..demo.run import DemoResult, method_files, new_folder, prepare_folder, run_demo
 from . import render
 from .render import Console, RichProgress
 
@@ -46,7 +46,7 @@ def commands(result: DemoResult, method: str) -> list[str]:
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> None:
     folder = Path(args.folder) if args.folder else new_folder(Path.cwd())
-    check_folder(folder)
+    prepare_folder(folder)  # before the first line, which names it
     shown = _shown(folder) + "/"
     render.demo_start(console, demo.MODEL, len(demo.photos()), len(demo.calibration_photos()), shown)
     progress = RichProgress(console)

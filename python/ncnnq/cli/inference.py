@@ -14,6 +14,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_run_args(args.args, RUN_USAGE)
     options = parsed.options
     model, weights = runner.load_model(parsed.param, parsed.bin, options.seed)
+    for w in model.warnings:
+        render.warning(console, w)
     inputs = runner.model_inputs(model, options)
     result = runner.run_once(model, inputs, options.threads)
     outputs = runner.summarize_outputs(result.outputs, options.top, runner.read_labels(options.labels))
@@ -31,6 +33,8 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_run_args(args.args, BENCH_USAGE)
     options = parsed.options
     model, weights = runner.load_model(parsed.param, parsed.bin, options.seed)
+    for w in model.warnings:
+        render.warning(console, w)
     inputs = runner.model_inputs(model, options)
     result = runner.bench(model, inputs, options.threads, options.loops, options.warmup)
     precision, available = runner.precision(model), _native.int8_kernels_available()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._native import Model
+from .._native import MAX_THREADS, Model
 from ..errors import InputError
 from ..evaluate import Target
 from ..images import InputSpec
@@ -33,14 +33,16 @@ QUANTIZE_USAGE = (
 )
 ANALYZE_USAGE = (
     "ncnnq analyze model.param model.bin images/|list.txt[,...] [existing.table] mean=[..] norm=[..] shape=[..] "
-    "pixel=BGR thread=N method=kl|aciq|eq|mse|best [val=0.2] [samples=N] [json=report.json] [plot=report.png] "
+    f"pixel=BGR thread=N method={'|'.join(METHODS)} [val=0.2] [samples=N] [json=report.json] [plot=report.png] "
     "[fp32=0]"
 )
 RUN_USAGE = (
     "ncnnq run model.param [model.bin] [input=image|x.npy|random] [mean=[..]] [norm=[..]] "
-    "[shape=[w,h,c]] [pixel=BGR] [threads=N] [seed=N] [labels=synset.txt] [top=5]"
+    "[shape=[w,h,c]] [pixel=BGR] [threads=N] [seed=N] [labels=synset.txt] [top=5] [--json]"
 )
-BENCH_USAGE = "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup=N] [shape=[w,h,c]] [seed=N]"
+BENCH_USAGE = (
+    "ncnnq bench model.param [model.bin] [threads=N] [loops=N] [warmup=N] [shape=[w,h,c]] [seed=N] [--json]"
+)
 
 IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
 RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")
@@ -74,6 +76,8 @@ def _ints(key: str, value: str) -> list[list[int]]:
         for t in group:
             if not re.fullmatch(r"[+-]?\d+", t):
                 raise InputError(f"option {key}={value}: {t!r} is not an integer")
+            if not -(2**31) <= int(t) < 2**31:
+                raise InputError(f"option {key}={value}: {t} is out of range (ncnn reads a 32-bit int)")
         out.append([int(t) for t in group])
     return out
 
@@ -90,6 +94,12 @@ def _int(key: str, value: str, allowed: tuple[int, ...] | None = None) -> int:
 def _positive(key: str, value: str, minimum: int = 1) -> int:
     if not re.fullmatch(r"\d+", value) or int(value) < minimum:
         raise InputError(f"option {key}={value}: expected an integer >= {minimum}")
+    return int(value)
+
+
+def _threads(key: str, value: str) -> int:
+    if not re.fullmatch(r"\d+", value) or not 1 <= int(value) <= MAX_THREADS:
+        raise InputError(f"option {key}={value}: expected a thread count from 1 to {MAX_THREADS}")
     return int(value)
 
 
@@ -146,10 +156,7 @@ def parse_table_options(tokens: Sequence[str], recipes: bool = False) -> TableOp
                 raise InputError(f"option pixel={value}: unknown pixel format {bad[0]!r} ({', '.join(PIXEL_FORMATS)})")
             values[key] = pixels
         elif key == "thread":
-            n = _int(key, value)
-            if n <= 0:
-                raise InputError(f"option thread={value}: must be positive")
-            values[key] = n
+            values[key] = _threads(key, value)
         elif key == "method":
             if recipes and changes_weights(value):
                 parse_method(value)
@@ -233,6 +240,14 @@ def parse_table_args(tokens: Sequence[str]) -> TableArgs:
         raise InputError("options (key=value) must come after the file arguments")
     if len(positional) == 3:
         param, bin_path, table_path = positional
+        calibration = [t.partition("=")[0] for t in keyed if t.partition("=")[0] != "thread"]
+        if calibration:
+            # Almost surely a forgotten list file: writing a weight-only table would replace the
+            # one that was asked for.
+            raise InputError(
+                f"no list file given but calibration options are ({', '.join(calibration)}): "
+                f"usage: {TABLE_USAGE} (the weight-only form, model.param model.bin out.table, takes no options)"
+            )
         return TableArgs(param, bin_path, None, Path(table_path), options)
     if len(positional) == 4:
         param, bin_path, list_spec, table_path = positional
@@ -356,6 +371,8 @@ def parse_run_options(tokens: Sequence[str]) -> RunOptions:
             values[key] = Path(value)
         elif key in ("seed", "warmup"):
             values[key] = _positive(key, value, 0)
+        elif key == "threads":
+            values[key] = _threads(key, value)
         else:
             values[key] = _positive(key, value)
     image = parse_table_options(image_tokens)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,9 @@ import numpy as np
 from .._native import Model
 from ..calibrate import calibrate, calibrated_layers, weight_only_table
 from ..errors import InputError
-from ..files import write_files
 from ..int8 import quantize, save_int8
 from ..mixed_precision import MixedResult
+from ..output import check_outputs
 from ..pipeline import quantize_model
 from ..runner import bench
 from ..samples import samples_from_lists
@@ -25,17 +24,10 @@ from .ncnn_args import QuantizeArgs, input_specs, parse_quantize_args, parse_tab
 from .render import Console, RichProgress
 
 
-def _check_output_folders(outputs: Sequence[str | Path]) -> None:
-    for out in outputs:
-        if not Path(out).resolve().parent.is_dir():
-            raise InputError(f"{out}: folder {Path(out).parent} does not exist")
-
-
 def cmd_table(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_table_args(args.args)
     table_path, options = parsed.table, parsed.options
-    if not table_path.parent.is_dir():
-        raise InputError(f"{table_path}: folder {table_path.parent} does not exist")
+    check_outputs([table_path])
     model = Model.load(parsed.param, parsed.bin)
     if parsed.lists is None:
         table = weight_only_table(model)
@@ -66,7 +58,9 @@ def cmd_table(args: argparse.Namespace, console: Console) -> None:
 def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_quantize_args(args.args)
     options = parsed.options
-    _check_output_folders([parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
+    check_outputs([parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
+    if parsed.verify:
+        _check_readable_back([parsed.out_param, parsed.out_bin])
     model = Model.load(parsed.in_param, parsed.in_bin)
     specs = input_specs(model, options)
     samples = samples_from_lists(model, parsed.lists, options.input_type)
@@ -87,18 +81,19 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
         render.calibration_report(console, result.table)
     if result.calibration is not None:
         render.recipe_report(console, result.calibration)
-    storage = "fp32" if parsed.fp32 else "fp16"
-    files: list[tuple[str | Path, bytes | str]] = [
-        (parsed.out_param, result.model.param_text()),
-        (parsed.out_bin, result.model.bin_bytes(storage)),
-    ]
-    if parsed.table:
-        files.append((parsed.table, result.table_text))
-    write_files(files)
+    result.save(parsed.out_param, parsed.out_bin, parsed.table, fp32=parsed.fp32)
     render.quantize_report(console, result.quantize)
-    render.wrote(console, [p for p, _ in files])
+    render.wrote(console, [parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
     if result.mixed is not None:
         _report_mixed(console, result.mixed, result.optimized, parsed, options.thread or 1)
+
+
+def _check_readable_back(paths: list[str]) -> None:
+    """verify=1 runs the written files in real ncnn: a device or FIFO would not give them back (and
+    the command would fail after writing)."""
+    for path in paths:
+        if Path(path).exists() and not Path(path).is_file():
+            raise InputError(f"{path}: verify=1 reads the written files back, so outputs must be regular files")
 
 
 def _latencies(models: dict[str, Model], sample: dict[str, np.ndarray], threads: int) -> dict[str, float]:
@@ -121,7 +116,7 @@ def _report_mixed(console: Console, mixed: MixedResult, fp32: Model, parsed: Qua
 
 
 def cmd_int8(args: argparse.Namespace, console: Console) -> None:
-    _check_output_folders([args.out_param, args.out_bin])
+    check_outputs([args.out_param, args.out_bin])
     model = Model.load(args.in_param, args.in_bin)
     table = Table.load(args.table)
     int8, report = quantize(model, table)

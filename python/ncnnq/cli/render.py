@@ -17,6 +17,7 @@ from typing import Union
 from rich import box
 from rich.console import Console as Console  # the commands print through it
 from rich.console import JustifyMethod
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -84,18 +85,19 @@ def _fits(console: Console, table: RichTable) -> bool:
 
 
 def error(message: object) -> None:
-    """The one line a failing command prints, on stderr."""
-    Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """The one line a failing command prints, on stderr. The message is printed as it is: rich
+    markup in it (``shape=[227,227,3]``, a layer named ``[x]``) is not interpreted."""
+    Console(stderr=True).print(f"[red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def warning(console: Console, message: str) -> None:
-    line(console, f"[yellow]warning:[/] {message}")
+    line(console, f"[yellow]warning:[/] {escape(message)}")
 
 
 def wrote(console: Console, paths: Sequence[StrPath], detail: str = "") -> None:
     """``wrote a and b (detail)``."""
-    names = " and ".join(f"[bold]{p}[/]" for p in paths)
-    line(console, f"wrote {names}" + (f" ({detail})" if detail else ""))
+    names = " and ".join(f"[bold]{escape(str(p))}[/]" for p in paths)
+    line(console, f"wrote {names}" + (f" ({escape(detail)})" if detail else ""))
 
 
 class RichProgress:

@@ -1,9 +1,10 @@
 """``ncnnq demo`` as a library call: the shipped network quantized on part of the shipped photos with
 two methods, each int8 model compared with fp32 on the other photos and timed against it.
 
-Every file goes into one folder through :func:`write_file`: the network as ncnn ships it, the class
-names, the photos split into ``calibration/`` and ``held-out/``, and per method the table and the
-int8 model, named as :func:`method_files` says. The calibration is what ``ncnnq quantize`` runs on
+Every file goes into one folder through ncnnq's one writer (:mod:`ncnnq.output`, here
+:func:`write_file`): the network as ncnn ships it, the class names, the photos split into
+``calibration/`` and ``held-out/``, and per method the table and the int8 model, named as
+:func:`method_files` says, written together. The calibration is what ``ncnnq quantize`` runs on
 ``calibration/`` with the demo's options, so that command writes the same bytes.
 """
 
@@ -19,10 +20,11 @@ import numpy as np
 
 from .. import demo
 from .._native import Model, Net
-from ..errors import InputError
+from ..errors import FileError, InputError
 from ..evaluate import Agreement, compare_outputs
 from ..images import InputSpec, image_tensor
 from ..int8 import QuantizeReport
+from ..output import write_outputs
 from ..pipeline import quantize_model
 from ..progress import NoProgress, Progress
 from ..table import Table
@@ -33,8 +35,8 @@ DEFAULT_FOLDER = "ncnnq-demo"
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """The demo's one way of writing a file (every file it makes goes through here)."""
-    path.write_bytes(data)
+    """One file of the demo, through ncnnq's one writer."""
+    write_outputs([(path, data)])
 
 
 def new_folder(parent: Path) -> Path:
@@ -49,12 +51,24 @@ def new_folder(parent: Path) -> Path:
 
 def check_folder(folder: Path) -> None:
     """The demo writes only into a new or empty folder: it never replaces anything."""
+    if folder.is_symlink() and not folder.exists():
+        raise InputError(f"{folder} is a symlink to nothing; the demo needs a new or empty folder")
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder} is a file; the demo needs a new or empty folder")
+        raise InputError(f"{folder} is not a folder; the demo needs a new or empty folder")
     if folder.is_dir() and any(folder.iterdir()):
         raise InputError(f"{folder} is not empty; the demo writes only into a new or empty folder")
     if not folder.parent.is_dir():
         raise InputError(f"{folder}: folder {folder.parent} does not exist")
+
+
+def prepare_folder(folder: Path) -> None:
+    """:func:`check_folder`, then the folder made, so that a folder the demo cannot create fails
+    before anything is printed or computed."""
+    check_folder(folder)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise FileError(f"{folder}: cannot create the demo's folder ({e.strerror or e})") from None
 
 
 def spec() -> InputSpec:
@@ -188,10 +202,9 @@ def run_demo(
     """Runs the demo into ``folder`` (new or empty). ``calibration`` and ``held_out`` default to the
     shipped split (:func:`ncnnq.demo.calibration_photos`, :func:`ncnnq.demo.held_out_photos`)."""
     out = Path(folder)
-    check_folder(out)
+    prepare_folder(out)
     calibration = list(demo.calibration_photos() if calibration is None else calibration)
     held_out = list(demo.held_out_photos() if held_out is None else held_out)
-    out.mkdir(exist_ok=True)
     param_bytes, bin_bytes = demo.model_bytes()
     model_files = {
         "param": out / f"{demo.MODEL}.param",
@@ -218,9 +231,7 @@ def run_demo(
                            progress=_Labelled(progress or NoProgress(), method))
         seconds = time.perf_counter() - start
         files = method_files(out, method)
-        write_file(files["table"], q.table.text().encode())
-        write_file(files["int8 param"], q.model.param_text().encode())
-        write_file(files["int8 bin"], q.model.bin_bytes("fp16"))
+        q.save(files["int8 param"], files["int8 bin"], files["table"])  # together, as ncnnq quantize writes them
         if not fp32:
             nets["fp32"] = Net(q.optimized, threads=threads)
             fp32 = [nets["fp32"].run({demo.INPUT: x}, [demo.OUTPUT])[demo.OUTPUT].ravel() for x in inputs]

@@ -52,6 +52,8 @@ class Method:
     """A calibrated layer -> one scale per output channel (per group for ConvolutionDepthWise)."""
     refine: Callable[[RefineInput], None] | None = None
     """Run after the table is assembled, changing its scales in place."""
+    about: str = ""
+    """One line for ``--help``: what the method does."""
 
 
 def _ncnn_weight_scales(layer: Layer) -> npt.NDArray[np.float32]:
@@ -74,11 +76,19 @@ def _equalize(run: RefineInput) -> None:
 
 
 METHODS: dict[str, Method] = {
-    "kl": Method("histogram", kl.threshold, _ncnn_weight_scales),
-    "aciq": Method("absmax", aciq.threshold, _aciq_weight_scales),
-    "eq": Method("histogram", kl.threshold, _ncnn_weight_scales, refine=_equalize),
-    "mse": Method("histogram", mse.threshold, _ncnn_weight_scales),
-    "best": Method("histogram", kl.threshold, _widest_winograd_weight_scales, refine=_equalize),
+    "kl": Method("histogram", kl.threshold, _ncnn_weight_scales, about="ncnn's: thresholds minimizing KL divergence"),
+    "aciq": Method("absmax", aciq.threshold, _aciq_weight_scales, about="ncnn's: analytic clipping (ACIQ)"),
+    "eq": Method(
+        "histogram", kl.threshold, _ncnn_weight_scales, refine=_equalize,
+        about="ncnn's: kl, then a per-layer scale search on the outputs",
+    ),
+    "mse": Method(
+        "histogram", mse.threshold, _ncnn_weight_scales, about="ncnnq's: thresholds minimizing squared error"
+    ),
+    "best": Method(
+        "histogram", kl.threshold, _widest_winograd_weight_scales, refine=_equalize,
+        about="ncnnq's: eq with 3x3 weights widened as far as ncnn's Winograd allows",
+    ),
 }
 """ncnn2table's ``kl``, ``aciq`` and ``eq``; ncnnq's ``mse`` and ``best``, in the order the
 command line lists them."""

@@ -58,7 +58,8 @@ pub use epilogue::{Epilogue, Out};
 pub use gemv::{gemv, PackedRows};
 pub use source::ConvSource;
 
-use crate::base::parallel;
+use crate::base::{alloc, parallel};
+use crate::error::Result;
 use crate::kernels::dispatch::{I8Call, I8Path};
 use pack::PackedWeights;
 use std::borrow::Cow;
@@ -125,7 +126,7 @@ pub enum Activations<'a> {
 
 /// The quantized input planes (`c` channels of `h×w`) with `pads` = [left, right, top, bottom]
 /// filled with `pad_value`: (c, h + top + bottom, w + left + right). An int8 input without
-/// padding is borrowed as is.
+/// padding is borrowed as is. A size that does not fit in memory is an error, not an abort.
 pub fn quantize_pad(
     path: I8Path,
     x: Activations<'_>,
@@ -133,20 +134,20 @@ pub fn quantize_pad(
     (c, h, w): (usize, usize, usize),
     pads: [usize; 4],
     pad_value: i8,
-) -> (Cow<'_, [i8]>, usize, usize) {
+) -> Result<(Cow<'_, [i8]>, usize, usize)> {
     let [left, right, top, bottom] = pads;
     let (pw, ph) = (w + left + right, h + top + bottom);
     if pw == w && ph == h {
         return match x {
             Activations::F32(v) => {
-                let mut out = vec![0i8; v.len()];
+                let mut out = alloc::zeroed::<i8>(v.len())?;
                 quantize(path, v, scale, &mut out);
-                (Cow::Owned(out), pw, ph)
+                Ok((Cow::Owned(out), pw, ph))
             }
-            Activations::I8(v) => (Cow::Borrowed(v), pw, ph),
+            Activations::I8(v) => Ok((Cow::Borrowed(v), pw, ph)),
         };
     }
-    let mut out = vec![0i8; c * pw * ph];
+    let mut out = alloc::zeroed::<i8>(c * pw * ph)?;
     // Each plane: pad rows, then per input row its left pad, values, right pad.
     let plane = |ch: usize, dst: &mut [i8]| {
         dst[..top * pw].fill(pad_value);
@@ -164,5 +165,5 @@ pub fn quantize_pad(
         }
     };
     parallel::for_each_chunk(&mut out, pw * ph, parallel::min_chunks(pw * ph, 1 << 14), plane);
-    (Cow::Owned(out), pw, ph)
+    Ok((Cow::Owned(out), pw, ph))
 }

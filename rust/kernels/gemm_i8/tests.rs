@@ -384,10 +384,10 @@ fn quantize_pad_fills_borders_and_quantizes_the_interior() {
                 }
                 out
             };
-            let (got, gw, gh) = quantize_pad(path, Activations::F32(&x), 30.0, (c, h, w), pads, pad);
+            let (got, gw, gh) = quantize_pad(path, Activations::F32(&x), 30.0, (c, h, w), pads, pad).unwrap();
             assert_eq!((gw, gh), (pw, ph));
             assert_eq!(&got[..], &want(&|i| epilogue::float2int8(x[i] * 30.0))[..], "{path} f32 {pads:?}");
-            let (got, _, _) = quantize_pad(path, Activations::I8(&q), 30.0, (c, h, w), pads, pad);
+            let (got, _, _) = quantize_pad(path, Activations::I8(&q), 30.0, (c, h, w), pads, pad).unwrap();
             assert_eq!(&got[..], &want(&|i| q[i])[..], "{path} i8 {pads:?}");
         }
     }
