@@ -230,6 +230,33 @@ pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_pan
     }
 }
 
+/// One full micro-kernel tile of the M = V·U product: `dims` = `[inch, n2, mr, nr, outch_pad]`, V
+/// laid out [panel][inch][ξ][mr], M [panel][mr][ξ][outch_pad]; no bias, no activation.
+fn m_tile(dims: [usize; 5], a: *const f32, b: *const f32, c: *mut f32, zeros: &[f32; 16]) -> Tile {
+    let [inch, n2, mr, nr, outch_pad] = dims;
+    Tile {
+        kc: inch,
+        a,
+        lda: n2 * mr,
+        b,
+        ldb: nr,
+        c,
+        ldc: n2 * outch_pad,
+        rows: mr,
+        cols: nr,
+        bias: zeros.as_ptr(),
+        accumulate: false,
+        act: RegAct::None,
+    }
+}
+
+/// Grows a reused scratch buffer to `len` (it never shrinks: the next layer may need it again).
+fn grow(buf: &mut Vec<f32>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run<W: Variant>(
     path: F32Path,
@@ -276,12 +303,8 @@ fn run<W: Variant>(
             let (vbuf, mbuf) = &mut *bufs.borrow_mut();
             let vlen = (p1 - p0) * n2 * inch * mr;
             let mlen = (p1 - p0) * n2 * mr * outch_pad;
-            if vbuf.len() < vlen {
-                vbuf.resize(vlen, 0.0);
-            }
-            if mbuf.len() < mlen {
-                mbuf.resize(mlen, 0.0);
-            }
+            grow(vbuf, vlen);
+            grow(mbuf, mlen);
             // V: [panel][inch][ξ][mr] (a channel's transform is written in one run: laid out
             // ξ-major, its 64 vectors would be 4 KB apart and evict each other from L1)
             for p in p0..p1 {
@@ -294,20 +317,9 @@ fn run<W: Variant>(
                 for op in op0..op1 {
                     let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
                     for p in p0..p1 {
-                        let tile = Tile {
-                            kc: inch,
-                            a: vbuf[((p - p0) * inch * n2 + xi) * mr..].as_ptr(),
-                            lda: n2 * mr,
-                            b,
-                            ldb: nr,
-                            c: mbuf[((p - p0) * mr * n2 + xi) * outch_pad + op * nr..].as_mut_ptr(),
-                            ldc: n2 * outch_pad,
-                            rows: mr,
-                            cols: nr,
-                            bias: zeros.as_ptr(),
-                            accumulate: false,
-                            act: RegAct::None,
-                        };
+                        let a = vbuf[((p - p0) * inch * n2 + xi) * mr..].as_ptr();
+                        let c = mbuf[((p - p0) * mr * n2 + xi) * outch_pad + op * nr..].as_mut_ptr();
+                        let tile = m_tile([inch, n2, mr, nr, outch_pad], a, b, c, &zeros);
                         // SAFETY: as above; buffers sized above; full tiles.
                         unsafe { micro(&tile) };
                     }
@@ -398,12 +410,8 @@ fn phases<W: Variant>(
     let (ow, oh) = (geo.ow, geo.oh);
     {
         let (vlen, mlen) = (panels * n2 * inch * mr, panels * n2 * mr * outch_pad);
-        if vbuf.len() < vlen {
-            vbuf.resize(vlen, 0.0);
-        }
-        if mbuf.len() < mlen {
-            mbuf.resize(mlen, 0.0);
-        }
+        grow(vbuf, vlen);
+        grow(mbuf, mlen);
         // V: [panel][inch][ξ][mr], as in `run`.
         parallel::for_each_chunk(&mut vbuf[..vlen], n2 * inch * mr, 1, |p, v| {
             // SAFETY: dispatch hands out only paths this CPU runs.
@@ -415,21 +423,9 @@ fn phases<W: Variant>(
             let (op, xi) = (j / n2, j % n2);
             let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
             for p in 0..panels {
-                let tile = Tile {
-                    kc: inch,
-                    a: v[(p * inch * n2 + xi) * mr..].as_ptr(),
-                    lda: n2 * mr,
-                    b,
-                    ldb: nr,
-                    // SAFETY: within M (sized above); jobs write disjoint (ξ, panel) columns.
-                    c: unsafe { mp.get().add((p * mr * n2 + xi) * outch_pad + op * nr) },
-                    ldc: n2 * outch_pad,
-                    rows: mr,
-                    cols: nr,
-                    bias: zeros.as_ptr(),
-                    accumulate: false,
-                    act: RegAct::None,
-                };
+                // SAFETY: within M (sized above); jobs write disjoint (ξ, panel) columns.
+                let c = unsafe { mp.get().add((p * mr * n2 + xi) * outch_pad + op * nr) };
+                let tile = m_tile([inch, n2, mr, nr, outch_pad], v[(p * inch * n2 + xi) * mr..].as_ptr(), b, c, &zeros);
                 // SAFETY: as above; full tiles.
                 unsafe { micro(&tile) };
             }
