@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ncnnq.verify import fp32_net
+
 SHARED = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 
 # Input shapes (numpy order) of models whose Input layer does not declare one; taken from
@@ -29,14 +31,8 @@ def ncnn_module():
 def make_ncnn_net(param: Path, bin_path: Path | None, *, threads: int = 1, winograd: bool = True):
     """An ncnn.Net with fp16/bf16 storage and arithmetic off, so it computes in fp32."""
     ncnn = ncnn_module()
-    net = ncnn.Net()
-    opt = net.opt
-    opt.num_threads = threads
-    opt.use_fp16_storage = False
-    opt.use_fp16_packed = False
-    opt.use_fp16_arithmetic = False
-    opt.use_bf16_storage = False
-    opt.use_winograd_convolution = winograd
+    net = fp32_net(ncnn, threads)
+    net.opt.use_winograd_convolution = winograd
     if net.load_param(str(param)) != 0:
         raise RuntimeError(f"ncnn could not load {param}")
     if bin_path is None:

@@ -37,9 +37,8 @@ def ncnn_module() -> ModuleType:
         raise InputError("verify=1 needs real ncnn: pip install ncnn") from None
 
 
-def load_ncnn(param: str | Path, bin_path: str | Path, threads: int = 1) -> Any:  # ncnn.Net
-    """A real ncnn net on the files, computing float layers in fp32."""
-    ncnn = ncnn_module()
+def fp32_net(ncnn: ModuleType, threads: int = 1) -> Any:  # ncnn.Net
+    """An empty ncnn.Net with fp16/bf16 storage and arithmetic off, so it computes in fp32."""
     net = ncnn.Net()
     opt = net.opt
     opt.num_threads = threads
@@ -47,6 +46,12 @@ def load_ncnn(param: str | Path, bin_path: str | Path, threads: int = 1) -> Any:
     opt.use_fp16_packed = False
     opt.use_fp16_arithmetic = False
     opt.use_bf16_storage = False
+    return net
+
+
+def load_ncnn(param: str | Path, bin_path: str | Path, threads: int = 1) -> Any:  # ncnn.Net
+    """A real ncnn net on the files, computing float layers in fp32."""
+    net = fp32_net(ncnn_module(), threads)
     if net.load_param(str(param)) != 0 or net.load_model(str(bin_path)) != 0:
         raise InputError(f"real ncnn could not load {param} and {bin_path}")
     return net
