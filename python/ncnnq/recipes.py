@@ -13,6 +13,7 @@ the readers' scales), then one layer-by-layer pass for rounding (``round``) and 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .errors import InputError
 from .evaluate import Outputs, Quality
 from .graph import fp32_copy
 from .images import InputSpec
-from .methods import eq, equalization, shift
+from .methods import eq, equalization, shift, tuning
 from .methods.bias_correction import corrected_bias
 from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
 from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
@@ -101,6 +102,7 @@ class Calibration:
     """``auto``: every candidate's validation score, in the order tried."""
     equalization: equalization.Report | None = None
     shift: shift.Report | None = None
+    tuning: tuning.Report | None = None
     fp32: bool = False
     """Float arrays of the int8 model stored as fp32 (else fp16, as ncnn2int8)."""
 
@@ -208,12 +210,22 @@ class _Run:
     _models: dict[bool, tuple[Model, equalization.Report | None]] = field(default_factory=dict)
     _tables: dict[tuple[bool, bool, str], Table] = field(default_factory=dict)
     _decoded: list[Tensors] | None = None
+    _tuning: list[Tensors] | None = None
 
     def decoded(self) -> list[Tensors]:
         """The calibration samples equalization and the layer-by-layer pass look at, decoded once."""
         if self._decoded is None:
             self._decoded = [self.load(s) for s in _spread(self.calibration, LAYERWISE_SAMPLES)]
         return self._decoded
+
+    def tuning_samples(self) -> list[Tensors]:
+        """Calibration samples for ``tune``, other than those of :meth:`decoded` where there are
+        enough: the layer-by-layer pass fitted rounding and biases to those."""
+        if self._tuning is None:
+            fitted = {id(s) for s in _spread(self.calibration, LAYERWISE_SAMPLES)}
+            rest = [s for s in self.calibration if id(s) not in fitted] or list(self.calibration)
+            self._tuning = [self.load(s) for s in _spread(rest, tuning.MAX_SAMPLES)]
+        return self._tuning
 
     def base_model(self, cle: bool) -> tuple[Model, equalization.Report | None]:
         if cle not in self._models:
@@ -252,8 +264,13 @@ class _Run:
                                   shifts=shifts, threads=self.threads, fp32=self.fp32, progress=self.progress)
         else:
             overrides = Overrides(biases=_compensations(model, table, shifts))
+        tuning_report = None
+        if recipe.has("tune"):
+            table = copy.deepcopy(table)  # the base table is shared with other candidates
+            tuning_report = tuning.tune(model, table, overrides, self.tuning_samples(), self.threads, self.fp32,
+                                        self.progress)
         result = Calibration(str(recipe), model, table, overrides, equalization=eq_report, shift=shift_report,
-                             fp32=self.fp32)
+                             tuning=tuning_report, fp32=self.fp32)
         if self.validation is not None:
             result.validation = self.score(result)
         return result
