@@ -179,12 +179,15 @@ class _Search:
         return float(-10.0 * np.mean(np.log10(ratios)))
 
 
-def _search_scale(search: _Search, members: Sequence[str], cuts: Sequence[dict[str, np.ndarray]]) -> Change | None:
-    """The readers' shared input scale: the current one, or the candidate that lowers the outputs'
-    error most (see the module docs), applied to the table."""
+def _search_scale(search: _Search, members: Sequence[str], cuts: Sequence[dict[str, np.ndarray]], base: float) -> (
+    Change | None
+):
+    """The readers' shared input scale: the current one (whose figure is ``base``: a run from any
+    cut is the whole network's), or the candidate that lowers the outputs' error most (see the
+    module docs), applied to the table."""
     table = search.table
     current = table.activations[members[0]]
-    scores: dict[float, float] = {}
+    scores: dict[float, float] = {0.0: base}
 
     def score(exponent: float) -> float:
         if exponent not in scores:
@@ -194,7 +197,6 @@ def _search_scale(search: _Search, members: Sequence[str], cuts: Sequence[dict[s
             scores[exponent] = search.db(trial, cuts)
         return scores[exponent]
 
-    base = score(0.0)
     # Nearest candidates first, then further in a direction that helped while it helps.
     near = max((-STEP, STEP), key=score)
     best = near if score(near) > base else 0.0
@@ -222,12 +224,14 @@ def tune(
     groups = sorted(((_first_moved(model, g), g) for g in _scale_groups(model, table)), key=lambda p: p[0])
     report = Report(searched=len(groups))
     cuts = [dict(s) for s in search.samples]
+    db = search.db(table.activations, cuts)
     progress.start("tune: input scales on the outputs", len(groups))
     for start, members in groups:
         cuts = search.advance(cuts, start)
-        change = _search_scale(search, members, cuts)
+        change = _search_scale(search, members, cuts, db)
         if change is not None:
             report.changes.append(change)
+            db = change.after_db
         progress.advance(1)
     progress.finish()
     reports = {r.layer: r for r in table.report}
