@@ -51,8 +51,9 @@ MIN_GAIN = 0.05
 """dB of mean output SQNR a candidate must win over the current scale to replace it."""
 T = TypeVar("T")
 
-MAX_SAMPLES = 16
-"""Samples the outputs' error is pooled over."""
+MAX_SAMPLES = 32
+"""Samples the outputs' error is pooled over. With 16, the scales chosen fitted those samples: on
+the validation split of mnet.25 the mean output SQNR fell 0.8 dB where 32 gains 0.4 dB."""
 
 
 @dataclass
