@@ -32,7 +32,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if not SHARED.is_dir():
     SHARED = Path("/work/shared/data")
 
-METHODS = "kl,aciq,mse,eq,best,kl+bc,kl+cle+shift+bc,best+cle+shift+bc,best+cle+shift+round+bc,auto"
+METHODS = ("kl,aciq,mse,eq,best,kl+bc,kl+cle+shift+bc,best+cle+shift+bc,best+cle+shift+round+bc,"
+           "best+cle+shift+round+bc+tune,auto")
 
 
 @dataclass(frozen=True)

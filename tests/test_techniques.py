@@ -17,8 +17,8 @@ from ncnnq.calibrate import calibrate
 from ncnnq.cli.app import main
 from ncnnq.errors import InputError
 from ncnnq.evaluate import compare
-from ncnnq.methods import equalization, shift
-from ncnnq.methods.layerwise import Decision, LayerInputs, layerwise
+from ncnnq.methods import equalization, shift, tuning
+from ncnnq.methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from ncnnq.methods.registry import parse_method
 from ncnnq.methods.rounding import held_out, learned_weights
 from ncnnq.pipeline import quantize_model
@@ -207,6 +207,45 @@ def test_learned_rounding_lowers_a_layers_output_error():
     # ncnn's ranges hold: within one step of w·scale, and ±127.
     exact = layer.weights * layer.unit_scales[:, None]
     assert np.all(np.abs(learned - exact) < 1.0) and np.abs(learned.astype(int)).max() <= 127
+
+
+def test_tuning_moves_a_clipping_input_scale_by_the_outputs_error():
+    # conv2's input threshold at a third of kl's clips most of its ReLU inputs: the search on the
+    # outputs must widen it (the scale goes down) and the held-out outputs must get better.
+    model = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(3)
+    samples = inputs(16, shape=(4, 10, 10))
+    table = calibrate(model, [s["data"] for s in samples], "kl")
+    table.activations["conv2"] *= 3.0
+    bad = table.activations["conv2"]
+    held = inputs(12, seed=7, shape=(4, 10, 10))
+    reference = outputs(model, held, ["out"])
+
+    def sqnr(t: Table) -> float:
+        net = NetworkProbe(model).net(dict(t.weights), dict(t.activations))
+        return compare(reference, [net.run(s, ["out"]) for s in held], ["out"]).sqnr_mean
+
+    before = sqnr(table)
+    report = tuning.tune(model, table, Overrides(), samples, threads=1, fp32=False, progress=NoProgress())
+    assert report.searched == 2
+    assert [c.layers for c in report.changes if c.layers == ["conv2"]] == [["conv2"]]
+    assert table.activations["conv2"] < bad
+    assert sqnr(table) > before + 3.0
+
+
+def test_tuning_scores_runs_from_a_cut_as_the_whole_network():
+    # The search runs each candidate from the blobs before the first layer it moves: the error it
+    # measures there must be the whole int8 network's, bit for bit (requantize fusion included).
+    model = chain_model()
+    samples = inputs(6)
+    table = calibrate(model, [s["data"] for s in samples], "kl")
+    search = tuning._Search(model, table, Overrides(), samples, threads=2, fp32=False)
+    whole = search.db(table.activations, [dict(s) for s in samples])
+    index = {layer.name: i for i, layer in enumerate(model.layers)}
+    for members in tuning._scale_groups(model, table):
+        start = tuning._first_moved(model, members)
+        assert start <= min(index[m] for m in members)
+        cuts = search.advance([dict(s) for s in samples], start)
+        assert search.db(table.activations, cuts) == whole
 
 
 def test_recipe_names_are_checked():

@@ -13,9 +13,10 @@ the readers' scales), then one layer-by-layer pass for rounding (``round``) and 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ from .errors import InputError
 from .evaluate import Outputs, Quality
 from .graph import fp32_copy
 from .images import InputSpec
-from .methods import eq, equalization, shift
+from .methods import eq, equalization, shift, tuning
 from .methods.bias_correction import corrected_bias
 from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
 from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
@@ -45,9 +46,12 @@ MAX_VALIDATION = 100
 fp32 outputs they need stay bounded whatever the number of images."""
 SEARCHED = ("eq", "best")
 """Base methods whose scales are searched on the int8 layers' outputs (methods/eq.py)."""
-AUTO_CANDIDATES = ("kl", "kl+cle+shift+round+bc", "best+cle+shift+round+bc")
+AUTO_CANDIDATES = ("kl", "best+cle+shift+round+bc", "best+cle+shift+round+bc+tune")
 """What ``auto`` tries, in this order (ties keep the earlier): ncnn's kl, so that auto is never
-worse than it on the validation samples, and the strongest settings on both weight-scale rules."""
+worse than it on the validation samples (its table comes from the statistics pass the others
+share), and the strongest setting without and with ``tune``, which starts from the other's
+result: about one strongest calibration's time, plus ``tune`` and three validation runs. ``tune``
+gains on some models and loses on others (its samples are few), hence both."""
 METRICS = ("top1", "sqnr", "cos")
 
 
@@ -101,6 +105,7 @@ class Calibration:
     """``auto``: every candidate's validation score, in the order tried."""
     equalization: equalization.Report | None = None
     shift: shift.Report | None = None
+    tuning: tuning.Report | None = None
     fp32: bool = False
     """Float arrays of the int8 model stored as fp32 (else fp16, as ncnn2int8)."""
 
@@ -208,12 +213,24 @@ class _Run:
     _models: dict[bool, tuple[Model, equalization.Report | None]] = field(default_factory=dict)
     _tables: dict[tuple[bool, bool, str], Table] = field(default_factory=dict)
     _decoded: list[Tensors] | None = None
+    _tuning: list[Tensors] | None = None
+    _results: dict[Recipe, Calibration] = field(default_factory=dict)
+    """Calibrations without ``tune``, scored, by recipe: what a ``tune`` candidate starts from."""
 
     def decoded(self) -> list[Tensors]:
         """The calibration samples equalization and the layer-by-layer pass look at, decoded once."""
         if self._decoded is None:
             self._decoded = [self.load(s) for s in _spread(self.calibration, LAYERWISE_SAMPLES)]
         return self._decoded
+
+    def tuning_samples(self) -> list[Tensors]:
+        """Calibration samples for ``tune``, other than those of :meth:`decoded` where there are
+        enough: the layer-by-layer pass fitted rounding and biases to those."""
+        if self._tuning is None:
+            fitted = {id(s) for s in _spread(self.calibration, LAYERWISE_SAMPLES)}
+            rest = [s for s in self.calibration if id(s) not in fitted] or list(self.calibration)
+            self._tuning = [self.load(s) for s in _spread(rest, tuning.MAX_SAMPLES)]
+        return self._tuning
 
     def base_model(self, cle: bool) -> tuple[Model, equalization.Report | None]:
         if cle not in self._models:
@@ -236,6 +253,26 @@ class _Run:
         return self._tables[(cle, refine, base)]
 
     def run(self, recipe: Recipe) -> Calibration:
+        """``recipe``'s calibration, scored; a ``tune`` recipe starts from its recipe without
+        ``tune``, run once for every candidate that needs it (``auto`` tries both)."""
+        if recipe.has("tune"):
+            untuned = self._untuned(Recipe(recipe.base, recipe.techniques - {"tune"}))
+            table = copy.deepcopy(untuned.table)  # the untuned candidate keeps its own
+            report = tuning.tune(untuned.model, table, untuned.overrides, self.tuning_samples(), self.threads,
+                                 self.fp32, self.progress)
+            result = replace(untuned, method=str(recipe), table=table, tuning=report, validation=None)
+        else:
+            result = self._untuned(recipe)
+        if self.validation is not None and result.validation is None:
+            result.validation = self.score(result)
+        return result
+
+    def _untuned(self, recipe: Recipe) -> Calibration:
+        if recipe not in self._results:
+            self._results[recipe] = self._calibrate(recipe)
+        return self._results[recipe]
+
+    def _calibrate(self, recipe: Recipe) -> Calibration:
         model, eq_report = self.base_model(recipe.has("cle"))
         # A searched base (eq, best) searches after the shift: shifted inputs have twice the levels,
         # which moves the best clipping point.
@@ -252,11 +289,8 @@ class _Run:
                                   shifts=shifts, threads=self.threads, fp32=self.fp32, progress=self.progress)
         else:
             overrides = Overrides(biases=_compensations(model, table, shifts))
-        result = Calibration(str(recipe), model, table, overrides, equalization=eq_report, shift=shift_report,
-                             fp32=self.fp32)
-        if self.validation is not None:
-            result.validation = self.score(result)
-        return result
+        return Calibration(str(recipe), model, table, overrides, equalization=eq_report, shift=shift_report,
+                           fp32=self.fp32)
 
     def score(self, result: Calibration) -> Score:
         """``result`` on the validation samples, run as its int8 file runs."""

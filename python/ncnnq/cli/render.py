@@ -331,7 +331,9 @@ def recipe_report(console: Console, calibration: Calibration) -> None:
     line(console, f"method [bold]{calibration.method}[/]: "
          f"{len(eq.scaled) if eq else 0} layers' channels equalized, "
          f"{len(sh.groups) if sh else 0} blobs shifted, "
-         f"{len(o.weights)} layers' int8 weights rounded by search, {len(o.biases)} biases changed")
+         f"{len(o.weights)} layers' int8 weights rounded by search, {len(o.biases)} biases changed"
+         + (f", {len(calibration.tuning.changes)} of {calibration.tuning.searched} input scales moved by the "
+            "outputs' error" if calibration.tuning else ""))
     for name, score in calibration.candidates:
         line(console, f"  candidate {name}: {score}")
     if calibration.validation is not None:

@@ -99,6 +99,7 @@ TECHNIQUES: dict[str, str] = {
     "shift": "ReLU outputs shifted to use int8's negative half, compensated exactly (shift.py)",
     "round": "learned rounding of each int8 weight on its layer's real int8 inputs (rounding.py)",
     "bc": "bias correction of each layer's mean output error, in network order (bias_correction.py)",
+    "tune": "activation scales re-chosen by the error at the model's outputs, on the final int8 network (tuning.py)",
 }
 """Techniques a method name can add to its base, in the order they are applied."""
 
