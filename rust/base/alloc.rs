@@ -56,6 +56,20 @@ pub fn zeroed<T: Zeroable>(n: usize) -> Result<Vec<T>> {
     Ok(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) }.into_vec())
 }
 
+/// `n` values that `fill` writes, without a zeroing pass first (on a recycled block `zeroed` is
+/// a memset as long as the write that follows). `fill` must write every element: it gets the
+/// memory as the allocator hands it out, which for these plain types is any bit pattern.
+pub fn overwritten<T: Zeroable>(n: usize, fill: impl FnOnce(&mut [T])) -> Result<Vec<T>> {
+    let mut v: Vec<T> = with_capacity(n)?;
+    // SAFETY: the capacity holds `n` elements; `Zeroable` types are plain data with no invalid
+    // bit pattern and no drop, and `fill` writes each one before anything reads it.
+    unsafe {
+        fill(std::slice::from_raw_parts_mut(v.as_mut_ptr(), n));
+        v.set_len(n);
+    }
+    Ok(v)
+}
+
 /// `n` copies of `value`.
 pub fn filled<T: Clone>(n: usize, value: T) -> Result<Vec<T>> {
     let mut v = with_capacity(n)?;
@@ -104,5 +118,8 @@ mod tests {
         assert_eq!(filled(2, 7u8).unwrap(), vec![7, 7]);
         assert_eq!(collect([1, 2].into_iter()).unwrap(), vec![1, 2]);
         assert_eq!(copy(&[1.5f32]).unwrap(), vec![1.5]);
+        let written = overwritten(5, |o: &mut [u16]| o.iter_mut().enumerate().for_each(|(i, v)| *v = i as u16 * 3));
+        assert_eq!(written.unwrap(), vec![0, 3, 6, 9, 12]);
+        assert!(overwritten::<f32>(usize::MAX / 2, |_| unreachable!("no memory, no call")).is_err());
     }
 }
