@@ -60,13 +60,21 @@ pub fn zeroed<T: Zeroable>(n: usize) -> Result<Vec<T>> {
 /// a memset as long as the write that follows). `fill` must write every element: it gets the
 /// memory as the allocator hands it out, which for these plain types is any bit pattern.
 pub fn overwritten<T: Zeroable>(n: usize, fill: impl FnOnce(&mut [T])) -> Result<Vec<T>> {
+    // SAFETY: `fill` writes each element before anything reads it (this function's contract).
+    let mut v = unsafe { unwritten(n)? };
+    fill(&mut v);
+    Ok(v)
+}
+
+/// `n` values as the allocator hands the memory out (no zeroing pass).
+///
+/// # Safety
+/// The caller writes every element before reading any: `Zeroable` types are plain data with no
+/// invalid bit pattern and no drop, but the memory's contents are unspecified.
+pub unsafe fn unwritten<T: Zeroable>(n: usize) -> Result<Vec<T>> {
     let mut v: Vec<T> = with_capacity(n)?;
-    // SAFETY: the capacity holds `n` elements; `Zeroable` types are plain data with no invalid
-    // bit pattern and no drop, and `fill` writes each one before anything reads it.
-    unsafe {
-        fill(std::slice::from_raw_parts_mut(v.as_mut_ptr(), n));
-        v.set_len(n);
-    }
+    // SAFETY: the capacity holds `n` elements; see the function's contract for their contents.
+    unsafe { v.set_len(n) };
     Ok(v)
 }
 
