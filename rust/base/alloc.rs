@@ -56,6 +56,28 @@ pub fn zeroed<T: Zeroable>(n: usize) -> Result<Vec<T>> {
     Ok(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) }.into_vec())
 }
 
+/// `n` values that `fill` writes, without a zeroing pass first (on a recycled block `zeroed` is
+/// a memset as long as the write that follows). `fill` must write every element: it gets the
+/// memory as the allocator hands it out, which for these plain types is any bit pattern.
+pub fn overwritten<T: Zeroable>(n: usize, fill: impl FnOnce(&mut [T])) -> Result<Vec<T>> {
+    // SAFETY: `fill` writes each element before anything reads it (this function's contract).
+    let mut v = unsafe { unwritten(n)? };
+    fill(&mut v);
+    Ok(v)
+}
+
+/// `n` values as the allocator hands the memory out (no zeroing pass).
+///
+/// # Safety
+/// The caller writes every element before reading any: `Zeroable` types are plain data with no
+/// invalid bit pattern and no drop, but the memory's contents are unspecified.
+pub unsafe fn unwritten<T: Zeroable>(n: usize) -> Result<Vec<T>> {
+    let mut v: Vec<T> = with_capacity(n)?;
+    // SAFETY: the capacity holds `n` elements; see the function's contract for their contents.
+    unsafe { v.set_len(n) };
+    Ok(v)
+}
+
 /// `n` copies of `value`.
 pub fn filled<T: Clone>(n: usize, value: T) -> Result<Vec<T>> {
     let mut v = with_capacity(n)?;
@@ -104,5 +126,8 @@ mod tests {
         assert_eq!(filled(2, 7u8).unwrap(), vec![7, 7]);
         assert_eq!(collect([1, 2].into_iter()).unwrap(), vec![1, 2]);
         assert_eq!(copy(&[1.5f32]).unwrap(), vec![1.5]);
+        let written = overwritten(5, |o: &mut [u16]| o.iter_mut().enumerate().for_each(|(i, v)| *v = i as u16 * 3));
+        assert_eq!(written.unwrap(), vec![0, 3, 6, 9, 12]);
+        assert!(overwritten::<f32>(usize::MAX / 2, |_| unreachable!("no memory, no call")).is_err());
     }
 }

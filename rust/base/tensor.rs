@@ -115,6 +115,23 @@ impl Tensor {
         Ok(Tensor::new_i8(shape, alloc::zeroed(shape.len())?))
     }
 
+    /// A tensor of `shape` (int8 with `int8`) whose values `fill` writes, every one of them,
+    /// without a zeroing pass first (kernels that overwrite their whole output).
+    pub fn overwritten(shape: Shape, int8: bool, fill: impl FnOnce(&mut TensorData)) -> Result<Self> {
+        let n = shape.len();
+        // SAFETY: `fill` writes every element before anything reads it (this function's
+        // contract), and nothing else sees the data before it returns.
+        let mut data = unsafe {
+            if int8 {
+                TensorData::I8(alloc::unwritten(n)?)
+            } else {
+                TensorData::F32(alloc::unwritten(n)?)
+            }
+        };
+        fill(&mut data);
+        Ok(Tensor { shape, data })
+    }
+
     /// A copy; an error instead of an abort when it does not fit in memory.
     pub fn try_clone(&self) -> Result<Self> {
         let data = match &self.data {

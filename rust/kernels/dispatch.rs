@@ -94,6 +94,7 @@ pub struct I8Kernels {
 pub enum F32Call {
     Gemm,
     Gemv,
+    Depthwise,
 }
 
 /// What the int8 family counts per path (`ncnnq._native.kernel_calls()`).
@@ -112,9 +113,9 @@ pub trait Call: Copy + Sync + 'static {
 }
 
 impl Call for F32Call {
-    const ALL: &'static [F32Call] = &[F32Call::Gemm, F32Call::Gemv];
+    const ALL: &'static [F32Call] = &[F32Call::Gemm, F32Call::Gemv, F32Call::Depthwise];
     fn name(self) -> &'static str {
-        ["gemm", "gemv"][self.index()]
+        ["gemm", "gemv", "depthwise"][self.index()]
     }
     fn index(self) -> usize {
         self as usize

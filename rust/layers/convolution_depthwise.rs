@@ -7,7 +7,7 @@ use super::{one, Context, Op, Params};
 use crate::base::alloc;
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
-use crate::kernels::conv_depthwise::{self, Plane};
+use crate::kernels::conv_depthwise::{self, Plane, Source};
 use crate::kernels::dispatch::{self, F32Path};
 use crate::model::Layer;
 use std::sync::Arc;
@@ -45,10 +45,14 @@ fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: &Tensor, ctx
     let geo = &core.geometry;
     let (ow, oh, pad) =
         geo.output_size(s.w, s.h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-    let (padded, pw, ph) = geo.pad_input(x.f32(), s.w, s.h, s.c, pad)?;
+    let (pw, ph) = (s.w + pad.left + pad.right, s.h + pad.top + pad.bottom);
     let plane = Plane { pw, ph, ow, oh, kernel: geo.kernel, dilation: geo.dilation, stride: geo.stride };
-    let mut out = alloc::zeroed(ow * oh * core.num_output)?;
-    conv_depthwise::depthwise(isa, &plane, s.c, &padded, weights, core.bias.as_deref(), core.activation, &mut out);
+    let src = Source { data: x.f32(), w: s.w, h: s.h, pad, pad_value: geo.pad_value };
+    let mut done = Ok(());
+    let out = alloc::overwritten(alloc::count(&[ow, oh, core.num_output])?, |out| {
+        done = conv_depthwise::depthwise(isa, &plane, s.c, &src, weights, core.bias.as_deref(), core.activation, out);
+    })?;
+    done?;
     Ok(Tensor::new(Shape::d3(ow, oh, core.num_output), out))
 }
 

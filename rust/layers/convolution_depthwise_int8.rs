@@ -64,13 +64,14 @@ impl Depthwise {
             fused: self.fused,
         };
         let shape = Shape::d3(ow, oh, self.channels);
-        let mut out = if self.requant.is_some() { Tensor::zeros_i8(shape)? } else { Tensor::zeros(shape)? };
-        let view = match &mut out.data {
-            TensorData::F32(v) => Out::F32(v),
-            TensorData::I8(v) => Out::I8(v),
-        };
-        dw_i8::depthwise(self.path, &src, &self.weights, &ep, view);
-        Ok(out)
+        // The kernel writes every output (no zeroing pass first).
+        Tensor::overwritten(shape, self.requant.is_some(), |data| {
+            let view = match data {
+                TensorData::F32(v) => Out::F32(v),
+                TensorData::I8(v) => Out::I8(v),
+            };
+            dw_i8::depthwise(self.path, &src, &self.weights, &ep, view);
+        })
     }
 }
 

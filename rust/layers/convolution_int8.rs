@@ -5,7 +5,7 @@
 
 use super::{int8, one, single, Context, Op, Params};
 use crate::base::alloc;
-use crate::base::{Activation, Geometry, Shape, Tensor};
+use crate::base::{Activation, Geometry, Shape, Tensor, TensorData};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
@@ -86,16 +86,13 @@ impl ConvInt8 {
         }
     }
 
-    fn output(&self, shape: Shape) -> Result<Tensor> {
-        if self.requant.is_some() {
-            Tensor::zeros_i8(shape)
-        } else {
-            Tensor::zeros(shape)
-        }
+    /// The output tensor, every value written by `fill` (the GEMM writes all of them).
+    fn output(&self, shape: Shape, fill: impl FnOnce(Out)) -> Result<Tensor> {
+        Tensor::overwritten(shape, self.requant.is_some(), |data| fill(Self::out_view(data)))
     }
 
-    fn out_view(t: &mut Tensor) -> Out<'_> {
-        match &mut t.data {
+    fn out_view(data: &mut TensorData) -> Out<'_> {
+        match data {
             crate::base::TensorData::F32(v) => Out::F32(v),
             crate::base::TensorData::I8(v) => Out::I8(v),
         }
@@ -107,10 +104,10 @@ impl ConvInt8 {
         if s.dims == 1 && self.group == 1 && self.geometry.kernel == (1, 1) && s.w == k {
             // A flat blob through a 1×1 kernel is an inner product (ncnn runs it as one).
             let q = quantized_vector(self.path, x, self.s_in)?;
-            let mut out = self.output(Shape::d1(self.num_output))?;
             let src = ConvSource::dense(&q, k, 1);
-            gemm_i8::conv_gemm(&self.packed[0], &src, &self.epilogue(0), Self::out_view(&mut out));
-            return Ok(out);
+            return self.output(Shape::d1(self.num_output), |out| {
+                gemm_i8::conv_gemm(&self.packed[0], &src, &self.epilogue(0), out);
+            });
         }
         if s.dims == 4 {
             return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
@@ -125,42 +122,37 @@ impl ConvInt8 {
         let pads = [pad.left, pad.right, pad.top, pad.bottom];
         let (padded, pw, ph) =
             gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (c, h, w), pads, self.pad_value)?;
-        let mut out = self.output(Shape::d3(ow, oh, self.num_output))?;
         let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
         let n = ow * oh;
-        let mut view = Self::out_view(&mut out);
-        for (g, a) in self.packed.iter().enumerate() {
-            let src = ConvSource {
-                data: &padded,
-                pw,
-                ph,
-                c0: g * in_g,
-                channels: in_g,
-                kernel: geo.kernel,
-                dilation: geo.dilation,
-                stride: geo.stride,
-                ow,
-                oh,
-            };
-            let rows = g * out_g * n..(g + 1) * out_g * n;
-            let part = match &mut view {
-                Out::F32(v) => Out::F32(&mut v[rows]),
-                Out::I8(v) => Out::I8(&mut v[rows]),
-            };
-            gemm_i8::conv_gemm(a, &src, &self.epilogue(g * out_g), part);
-        }
-        Ok(out)
+        self.output(Shape::d3(ow, oh, self.num_output), |mut view| {
+            for (g, a) in self.packed.iter().enumerate() {
+                let src = ConvSource {
+                    data: &padded,
+                    pw,
+                    ph,
+                    c0: g * in_g,
+                    channels: in_g,
+                    kernel: geo.kernel,
+                    dilation: geo.dilation,
+                    stride: geo.stride,
+                    ow,
+                    oh,
+                };
+                let rows = g * out_g * n..(g + 1) * out_g * n;
+                let part = match &mut view {
+                    Out::F32(v) => Out::F32(&mut v[rows]),
+                    Out::I8(v) => Out::I8(&mut v[rows]),
+                };
+                gemm_i8::conv_gemm(a, &src, &self.epilogue(g * out_g), part);
+            }
+        })
     }
 }
 
 /// A whole tensor quantized (or taken as is) into one int8 vector.
 pub(crate) fn quantized_vector(path: I8Path, x: &Tensor, s_in: f32) -> Result<Vec<i8>> {
     match int8::activations(x) {
-        gemm_i8::Activations::F32(v) => {
-            let mut q = alloc::zeroed::<i8>(v.len())?;
-            gemm_i8::quantize(path, v, s_in, &mut q);
-            Ok(q)
-        }
+        gemm_i8::Activations::F32(v) => alloc::overwritten::<i8>(v.len(), |q| gemm_i8::quantize(path, v, s_in, q)),
         gemm_i8::Activations::I8(v) => alloc::copy(v),
     }
 }

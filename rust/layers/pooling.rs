@@ -122,8 +122,8 @@ impl Op for Pooling {
         let src = x.f32();
         let plane = w * h;
         if self.global {
-            let mut out = alloc::zeroed(c)?;
-            pooling::global(self.isa, self.method, plane, src, &mut out);
+            // Both kernels write every output (no zeroing pass first).
+            let out = alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out))?;
             return one(Tensor::new(Shape::d1(c), out));
         }
         let out_shape = |ow: usize, oh: usize| Shape::d3(ow, oh, c);
@@ -147,8 +147,9 @@ impl Op for Pooling {
             return Err(ctx.shape_error(format!("kernel {kw}x{kh} is larger than the padded input {}x{}", b.w, b.h)));
         }
         let win = self.window(w, h, &b);
-        let mut out = alloc::zeroed(win.ow * win.oh * c)?;
-        pooling::pool(self.isa, self.method, &win, c, src, &mut out);
+        let out = alloc::overwritten(alloc::count(&[win.ow, win.oh, c])?, |out| {
+            pooling::pool(self.isa, self.method, &win, c, src, out);
+        })?;
         one(Tensor::new(out_shape(win.ow, win.oh), out))
     }
 }

@@ -1,21 +1,57 @@
-//! Every path against the reference on odd plane sizes, both strides and several kernels.
+//! Every path against the reference on odd plane sizes, both strides, several kernels and
+//! paddings (each channel padded on the fly).
 
 use super::*;
 use crate::kernels::dispatch;
 use crate::kernels::testutil::{assert_reassociated, Rng};
 
+/// `depthwise` on path with x (w×h planes) padded by `pad` with `pad_value`, into a fresh output.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    path: F32Path,
+    p: &Plane,
+    c: usize,
+    x: &[f32],
+    w: usize,
+    h: usize,
+    pad: Padding,
+    pad_value: f32,
+    wt: &[f32],
+    bias: &[f32],
+    act: Activation,
+) -> Vec<f32> {
+    let src = Source { data: x, w, h, pad, pad_value };
+    let mut out = vec![f32::NAN; p.ow * p.oh * c];
+    depthwise(path, p, c, &src, wt, Some(bias), act, &mut out).expect("small planes");
+    out
+}
+
 #[test]
 fn depthwise_paths_match_reference() {
     let mut rng = Rng::new(21);
-    let geos =
+    let geos: [(usize, usize, usize); 10] =
         [(3, 1, 1), (3, 1, 2), (5, 1, 1), (5, 1, 2), (3, 2, 1), (3, 2, 2), (1, 1, 1), (7, 1, 2), (2, 3, 1), (3, 1, 3)];
-    let sizes =
+    let sizes: [(usize, usize); 12] =
         [(1, 1), (3, 3), (5, 4), (7, 7), (9, 7), (14, 14), (16, 16), (17, 9), (28, 28), (33, 2), (40, 41), (67, 13)];
+    let pads = [
+        Padding { left: 0, right: 0, top: 0, bottom: 0 },
+        Padding { left: 1, right: 1, top: 1, bottom: 1 },
+        Padding { left: 0, right: 2, top: 1, bottom: 0 },
+    ];
     for path in dispatch::F32.available() {
         for &(k, d, s) in &geos {
             for &(w, h) in &sizes {
                 let ext = d * (k - 1) + 1;
-                let (pw, ph) = (w + ext - 1, h + ext - 1);
+                let pad = pads[rng.below(pads.len())];
+                // Inputs at least as large as the kernel extent once padded.
+                let (w, h) = (
+                    (w + ext - 1).saturating_sub(pad.left + pad.right).max(1),
+                    (h + ext - 1).saturating_sub(pad.top + pad.bottom).max(1),
+                );
+                let (pw, ph) = (w + pad.left + pad.right, h + pad.top + pad.bottom);
+                if pw < ext || ph < ext {
+                    continue;
+                }
                 let p = Plane {
                     pw,
                     ph,
@@ -26,31 +62,43 @@ fn depthwise_paths_match_reference() {
                     stride: (s, s),
                 };
                 let c = 1 + rng.below(5);
-                let x = rng.vec(pw * ph * c);
+                let x = rng.vec(w * h * c);
                 let wt = rng.vec(k * k * c);
                 let bias = rng.vec(c);
                 for act in [Activation::Identity, Activation::Relu, Activation::Clip(-0.2, 0.3), Activation::Mish] {
-                    let mut got = vec![f32::NAN; p.ow * p.oh * c];
-                    depthwise(path, &p, c, &x, &wt, Some(&bias), act, &mut got);
-                    let mut want = vec![0.0; p.ow * p.oh * c];
-                    depthwise(dispatch::F32.reference(), &p, c, &x, &wt, Some(&bias), act, &mut want);
+                    let got = run(path, &p, c, &x, w, h, pad, -0.25, &wt, &bias, act);
+                    let want = run(dispatch::F32.reference(), &p, c, &x, w, h, pad, -0.25, &wt, &bias, act);
                     // Magnitude: the same convolution on absolute values.
                     let abs = |v: &[f32]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
-                    let mut mag = vec![0.0; p.ow * p.oh * c];
-                    depthwise(
+                    let mag = run(
                         dispatch::F32.reference(),
                         &p,
                         c,
                         &abs(&x),
+                        w,
+                        h,
+                        pad,
+                        0.25,
                         &abs(&wt),
-                        Some(&abs(&bias)),
+                        &abs(&bias),
                         Activation::Identity,
-                        &mut mag,
                     );
-                    let what = format!("{path:?} k={k} d={d} s={s} {w}x{h} c={c} {act:?}");
+                    let what = format!("{path:?} k={k} d={d} s={s} {w}x{h} {pad:?} c={c} {act:?}");
                     assert_reassociated(&got, &want, &mag, k * k, &what);
                 }
             }
         }
     }
+}
+
+#[test]
+fn padding_reaches_the_kernel_and_the_path_runs() {
+    // A 1×1 kernel of weight 1 over a padded 2×1 plane returns the padded plane itself.
+    let path = dispatch::F32.selected();
+    let pad = Padding { left: 1, right: 0, top: 0, bottom: 1 };
+    let p = Plane { pw: 3, ph: 2, ow: 3, oh: 2, kernel: (1, 1), dilation: (1, 1), stride: (1, 1) };
+    let before = path.calls(F32Call::Depthwise);
+    let out = run(path, &p, 2, &[1.0, 2.0, 3.0, 4.0], 2, 1, pad, -0.25, &[1.0, 1.0], &[0.0, 0.0], Activation::Identity);
+    assert_eq!(out, vec![-0.25, 1.0, 2.0, -0.25, -0.25, -0.25, -0.25, 3.0, 4.0, -0.25, -0.25, -0.25]);
+    assert!(path.calls(F32Call::Depthwise) > before, "the {path} depthwise kernel did not run");
 }

@@ -83,6 +83,81 @@ unsafe fn body<V: F32Vec>(
     }
 }
 
+/// Most outputs of a [`wide`] span (8 KB on the stack).
+const WIDE_MAX: usize = 2048;
+
+/// Whether a stride-1 channel runs as one [`wide`] span of `lanes`-wide vectors: narrow planes
+/// (7×7, 14×14) leave most of each row's last vector empty, a span over the padded width does not.
+#[inline(always)]
+pub(crate) fn wide_pays(p: &Plane, lanes: usize) -> bool {
+    let (ew, eh) = ((p.kernel.0 - 1) * p.dilation.0 + 1, (p.kernel.1 - 1) * p.dilation.1 + 1);
+    if p.stride != (1, 1) || p.oh == 0 || p.ow + ew - 1 != p.pw || p.oh + eh - 1 != p.ph || p.kernel.0 * p.kernel.1 > 25
+    {
+        return false;
+    }
+    let span = (p.oh - 1) * p.pw + p.ow;
+    span >= lanes && span <= WIDE_MAX && span.div_ceil(lanes) < p.oh * p.ow.div_ceil(lanes)
+}
+
+/// One stride-1 channel as a single span over the padded width: output (oy, ox) is span position
+/// oy·pw + ox, whose taps are at fixed offsets ky·dh·pw + kx·dw from it, so the whole plane runs
+/// in full vectors (the pw − ow extra positions per row are computed into a stack buffer and
+/// dropped when the rows are copied out). Requires [`wide_pays`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn wide<V: F32Vec>(
+    p: &Plane,
+    kw: usize,
+    kh: usize,
+    dw: usize,
+    dh: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: f32,
+    act: RegAct,
+    out: &mut [f32],
+) {
+    unsafe {
+        let l = V::LANES;
+        let span = (p.oh - 1) * p.pw + p.ow;
+        debug_assert!(span >= l && span <= WIDE_MAX && x.len() >= p.pw * p.ph);
+        let mut wv = [V::zero(); 25];
+        for (v, &s) in wv.iter_mut().zip(&w[..kw * kh]) {
+            *v = V::splat(s);
+        }
+        let mut buf = [std::mem::MaybeUninit::<f32>::uninit(); WIDE_MAX];
+        let tmp = buf.as_mut_ptr().cast::<f32>();
+        let xp = x.as_ptr();
+        // A macro, not a closure: closures do not inherit the entry point's target features.
+        macro_rules! vector {
+            ($j:expr) => {{
+                let j = $j;
+                let mut acc = V::splat(bias);
+                for ky in 0..kh {
+                    let row = xp.add(j + ky * dh * p.pw);
+                    for kx in 0..kw {
+                        acc = V::fma(wv[ky * kw + kx], V::load(row.add(kx * dw)), acc);
+                    }
+                }
+                act.apply(acc).store(tmp.add(j));
+            }};
+        }
+        let mut j = 0;
+        while j + l <= span {
+            vector!(j);
+            j += l;
+        }
+        if j < span {
+            // The tail as one more vector overlapping the last: positions are recomputed identically.
+            vector!(span - l);
+        }
+        // Every position below `span` was stored above; row oy's outputs are oy·pw .. oy·pw + ow.
+        for (oy, row) in out.chunks_exact_mut(p.ow).enumerate() {
+            std::ptr::copy_nonoverlapping(tmp.add(oy * p.pw), row.as_mut_ptr(), p.ow);
+        }
+    }
+}
+
 /// Dispatches to a body with the common geometries as constants (so their loops unroll).
 #[inline(always)]
 unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act: RegAct, out: &mut [f32]) {
@@ -90,6 +165,13 @@ unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act
         let (kw, kh) = p.kernel;
         let (dw, dh) = p.dilation;
         let (sw, sh) = p.stride;
+        if wide_pays(p, V::LANES) {
+            return match (kw, kh, dw, dh) {
+                (3, 3, 1, 1) => wide::<V>(p, 3, 3, 1, 1, x, w, bias, act, out),
+                (5, 5, 1, 1) => wide::<V>(p, 5, 5, 1, 1, x, w, bias, act, out),
+                _ => wide::<V>(p, kw, kh, dw, dh, x, w, bias, act, out),
+            };
+        }
         match (kw, kh, dw, dh, sw, sh) {
             (3, 3, 1, 1, 1, 1) => body::<V>(p, 3, 3, 1, 1, 1, 1, x, w, bias, act, out),
             (3, 3, 1, 1, 2, 2) => body::<V>(p, 3, 3, 1, 1, 2, 2, x, w, bias, act, out),
@@ -110,7 +192,7 @@ pub(crate) mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn channel_avx2(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
         unsafe {
-            if p.ow >= 8 {
+            if p.ow >= 8 || wide_pays(p, 8) {
                 specialised::<Avx2>(p, x, w, b, act, out);
             } else {
                 specialised::<Sse>(p, x, w, b, act, out);
@@ -121,6 +203,7 @@ pub(crate) mod x86 {
     pub(crate) unsafe fn channel_avx512(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
         unsafe {
             match p.ow {
+                _ if wide_pays(p, 16) => specialised::<Avx512>(p, x, w, b, act, out),
                 16.. => specialised::<Avx512>(p, x, w, b, act, out),
                 8.. => specialised::<Avx2>(p, x, w, b, act, out),
                 _ => specialised::<Sse>(p, x, w, b, act, out),

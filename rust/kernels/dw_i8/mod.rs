@@ -66,45 +66,53 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
     // Stride 1: one span over the padded width for the whole plane (see the module notes).
     let wide = sw == 1 && sh == 1;
     let span_len = if wide { (src.oh - 1) * src.pw + src.ow } else { src.ow };
-    let channel = |ch: usize| {
+    // Jobs of whole channels, each with its scratch made once: on small planes (7×7) one
+    // channel is too little work for a job of its own and three allocations. The row kernels
+    // overwrite their span, so the scratch is reused without clearing.
+    let per_job = parallel::min_chunks(n * maxk, 1 << 13);
+    let job = |j: usize| {
         let mut acc = vec![0i32; n];
         let mut wide_acc = vec![0i32; if wide && src.pw != src.ow { span_len } else { 0 }];
         let mut taps = vec![0usize; maxk];
-        let plane = ch * src.pw * src.ph;
-        let spans = if wide { 1 } else { src.oh };
-        for oy in 0..spans {
-            for (t, tap) in taps.iter_mut().enumerate() {
-                let (ky, kx) = (t / kw, t % kw);
-                *tap = plane + (oy * sh + ky * src.dilation.1) * src.pw + kx * src.dilation.0;
+        for ch in j * per_job..((j + 1) * per_job).min(c) {
+            let plane = ch * src.pw * src.ph;
+            let spans = if wide { 1 } else { src.oh };
+            for oy in 0..spans {
+                for (t, tap) in taps.iter_mut().enumerate() {
+                    let (ky, kx) = (t / kw, t % kw);
+                    *tap = plane + (oy * sh + ky * src.dilation.1) * src.pw + kx * src.dilation.0;
+                }
+                let row =
+                    Row { data: src.data, taps: &taps, weights: &weights[ch * maxk..(ch + 1) * maxk], stride: sw };
+                let dst = if !wide {
+                    &mut acc[oy * src.ow..(oy + 1) * src.ow]
+                } else if wide_acc.is_empty() {
+                    &mut acc[..]
+                } else {
+                    &mut wide_acc[..]
+                };
+                // SAFETY: dispatch hands out only paths this CPU runs.
+                unsafe { row_fn(&row, dst) };
             }
-            let row = Row { data: src.data, taps: &taps, weights: &weights[ch * maxk..(ch + 1) * maxk], stride: sw };
-            let dst = if !wide {
-                &mut acc[oy * src.ow..(oy + 1) * src.ow]
-            } else if wide_acc.is_empty() {
-                &mut acc[..]
-            } else {
-                &mut wide_acc[..]
+            if !wide_acc.is_empty() {
+                for (oy, row) in acc.chunks_mut(src.ow).enumerate() {
+                    row.copy_from_slice(&wide_acc[oy * src.pw..oy * src.pw + src.ow]);
+                }
+            }
+            let dst = match out {
+                // SAFETY: channel ch's n outputs belong to this task.
+                OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(ch * n) }),
+                OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(ch * n) }),
             };
-            // SAFETY: dispatch hands out only paths this CPU runs.
-            unsafe { row_fn(&row, dst) };
+            // SAFETY: as above; dst holds n elements of this channel.
+            unsafe { finish_row(&acc, 0, ch, ep, dst) };
         }
-        if !wide_acc.is_empty() {
-            for (oy, row) in acc.chunks_mut(src.ow).enumerate() {
-                row.copy_from_slice(&wide_acc[oy * src.pw..oy * src.pw + src.ow]);
-            }
-        }
-        let dst = match out {
-            // SAFETY: channel ch's n outputs belong to this task.
-            OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(ch * n) }),
-            OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(ch * n) }),
-        };
-        // SAFETY: as above; dst holds n elements of this channel.
-        unsafe { finish_row(&acc, 0, ch, ep, dst) };
     };
+    let jobs = c.div_ceil(per_job);
     if c * n * maxk >= 1 << 14 {
-        parallel::for_each(c, channel);
+        parallel::for_each(jobs, job);
     } else {
-        (0..c).for_each(channel);
+        (0..jobs).for_each(job);
     }
 }
 

@@ -140,15 +140,14 @@ pub fn quantize_pad(
     if pw == w && ph == h {
         return match x {
             Activations::F32(v) => {
-                let mut out = alloc::zeroed::<i8>(v.len())?;
-                quantize(path, v, scale, &mut out);
+                let out = alloc::overwritten::<i8>(v.len(), |out| quantize(path, v, scale, out))?;
                 Ok((Cow::Owned(out), pw, ph))
             }
             Activations::I8(v) => Ok((Cow::Borrowed(v), pw, ph)),
         };
     }
-    let mut out = alloc::zeroed::<i8>(c * pw * ph)?;
-    // Each plane: pad rows, then per input row its left pad, values, right pad.
+    // Each plane: pad rows, then per input row its left pad, values, right pad (every byte
+    // written, so no zeroing pass first).
     let plane = |ch: usize, dst: &mut [i8]| {
         dst[..top * pw].fill(pad_value);
         dst[(top + h) * pw..].fill(pad_value);
@@ -164,6 +163,8 @@ pub fn quantize_pad(
             }
         }
     };
-    parallel::for_each_chunk(&mut out, pw * ph, parallel::min_chunks(pw * ph, 1 << 14), plane);
+    let out = alloc::overwritten::<i8>(alloc::count(&[c, pw, ph])?, |out| {
+        parallel::for_each_chunk(out, pw * ph, parallel::min_chunks(pw * ph, 1 << 14), plane);
+    })?;
     Ok((Cow::Owned(out), pw, ph))
 }

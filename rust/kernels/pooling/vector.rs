@@ -34,13 +34,15 @@ fn plane_reference(
     reference::plane(method, win, x, out);
 }
 
-/// `dst[i] = op(dst[i], src[i])` (or `op(pad, src[i])` with `init`), in vectors then scalars.
+/// `dst[i]` = the `rows` rows of `w` values from `src` reduced top to bottom (starting from
+/// `op(pad, first)` with `init`), in one pass: each vector of dst is loaded from every row and
+/// stored once, instead of a copy and a read-modify-write pass per further row.
 #[inline(always)]
-unsafe fn vertical<V: F32Vec>(method: Method, dst: &mut [f32], src: &[f32], init: Option<f32>) {
+unsafe fn vertical<V: F32Vec>(method: Method, dst: &mut [f32], src: &[f32], rows: usize, init: Option<f32>) {
     unsafe {
         let (l, n) = (V::LANES, dst.len());
+        assert!(rows >= 1 && src.len() >= rows * n);
         let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-        let mut i = 0;
         macro_rules! op {
             ($a:expr, $b:expr) => {
                 match method {
@@ -49,24 +51,35 @@ unsafe fn vertical<V: F32Vec>(method: Method, dst: &mut [f32], src: &[f32], init
                 }
             };
         }
-        match init {
-            Some(pad) => {
-                let p = V::splat(pad);
-                while i + l <= n {
-                    op!(p, V::load(s.add(i))).store(d.add(i));
-                    i += l;
+        macro_rules! vector {
+            ($i:expr) => {{
+                let i = $i;
+                let mut acc = V::load(s.add(i));
+                if let Some(pad) = init {
+                    acc = op!(V::splat(pad), acc);
                 }
-            }
-            None => {
-                while i + l <= n {
-                    op!(V::load(d.add(i)), V::load(s.add(i))).store(d.add(i));
-                    i += l;
+                for r in 1..rows {
+                    acc = op!(acc, V::load(s.add(r * n + i)));
                 }
-            }
+                acc.store(d.add(i));
+            }};
+        }
+        let mut i = 0;
+        while i + l <= n {
+            vector!(i);
+            i += l;
+        }
+        if i < n && n >= l {
+            // The tail as one more vector ending at the row's end (same values recomputed).
+            vector!(n - l);
+            i = n;
         }
         for j in i..n {
-            let a = init.unwrap_or(dst[j]);
-            dst[j] = reference::op(method, a, src[j]);
+            let mut acc = init.map_or(src[j], |pad| reference::op(method, pad, src[j]));
+            for r in 1..rows {
+                acc = reference::op(method, acc, src[r * n + j]);
+            }
+            dst[j] = acc;
         }
     }
 }
@@ -108,15 +121,8 @@ unsafe fn body<V: F32Vec>(
                     mid.fill(pad);
                 } else {
                     // A window with padding rows keeps max's pad value in play, as the reference does.
-                    let first = &x[(r0 - top) * w..][..w];
-                    if r1 - r0 < kh && method == Method::Max {
-                        vertical::<V>(method, mid, first, Some(pad));
-                    } else {
-                        mid.copy_from_slice(first);
-                    }
-                    for r in r0 + 1..r1 {
-                        vertical::<V>(method, mid, &x[(r - top) * w..][..w], None);
-                    }
+                    let init = (r1 - r0 < kh && method == Method::Max).then_some(pad);
+                    vertical::<V>(method, mid, &x[(r0 - top) * w..(r1 - top) * w], r1 - r0, init);
                 }
             }
             let orow = &mut out[oy * win.ow..(oy + 1) * win.ow];
