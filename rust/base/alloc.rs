@@ -59,8 +59,11 @@ pub fn zeroed<T: Zeroable>(n: usize) -> Result<Vec<T>> {
 /// `n` values that `fill` writes, without a zeroing pass first (on a recycled block `zeroed` is
 /// a memset as long as the write that follows). `fill` must write every element: it gets the
 /// memory as the allocator hands it out, which for these plain types is any bit pattern.
-pub fn overwritten<T: Zeroable>(n: usize, fill: impl FnOnce(&mut [T])) -> Result<Vec<T>> {
-    // SAFETY: `fill` writes each element before anything reads it (this function's contract).
+///
+/// # Safety
+/// `fill` writes every element before reading any.
+pub unsafe fn overwritten<T: Zeroable>(n: usize, fill: impl FnOnce(&mut [T])) -> Result<Vec<T>> {
+    // SAFETY: `fill` writes each element before anything reads it (the caller's promise).
     let mut v = unsafe { unwritten(n)? };
     fill(&mut v);
     Ok(v)
@@ -126,8 +129,11 @@ mod tests {
         assert_eq!(filled(2, 7u8).unwrap(), vec![7, 7]);
         assert_eq!(collect([1, 2].into_iter()).unwrap(), vec![1, 2]);
         assert_eq!(copy(&[1.5f32]).unwrap(), vec![1.5]);
-        let written = overwritten(5, |o: &mut [u16]| o.iter_mut().enumerate().for_each(|(i, v)| *v = i as u16 * 3));
+        // SAFETY: the closure writes all 5 elements.
+        let written =
+            unsafe { overwritten(5, |o: &mut [u16]| o.iter_mut().enumerate().for_each(|(i, v)| *v = i as u16 * 3)) };
         assert_eq!(written.unwrap(), vec![0, 3, 6, 9, 12]);
-        assert!(overwritten::<f32>(usize::MAX / 2, |_| unreachable!("no memory, no call")).is_err());
+        // SAFETY: the allocation fails, so nothing is read.
+        assert!(unsafe { overwritten::<f32>(usize::MAX / 2, |_| unreachable!("no memory, no call")) }.is_err());
     }
 }

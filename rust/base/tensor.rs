@@ -117,7 +117,10 @@ impl Tensor {
 
     /// A tensor of `shape` (int8 with `int8`) whose values `fill` writes, every one of them,
     /// without a zeroing pass first (kernels that overwrite their whole output).
-    pub fn overwritten(shape: Shape, int8: bool, fill: impl FnOnce(&mut TensorData)) -> Result<Self> {
+    ///
+    /// # Safety
+    /// `fill` writes every element before reading any.
+    pub unsafe fn overwritten(shape: Shape, int8: bool, fill: impl FnOnce(&mut TensorData)) -> Result<Self> {
         let n = shape.len();
         // SAFETY: `fill` writes every element before anything reads it (this function's
         // contract), and nothing else sees the data before it returns.

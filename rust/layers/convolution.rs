@@ -72,35 +72,38 @@ impl ConvCore {
         let (padded, pw, ph) = geo.pad_input(x.f32(), w, h, c, pad)?;
         let n = ow * oh;
         // Winograd and the GEMM write every output (no zeroing pass first).
-        let out = alloc::overwritten(alloc::count(&[self.num_output, n])?, |out| {
-            if let Some(wino) = weights.winograd.as_ref().filter(|w| winograd::pays_for_size(w, ow, oh)) {
-                winograd::conv3x3s1(wino, &padded, pw, ph, out, ow, oh, self.epilogue());
-                return;
-            }
-            let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
-            let dense = geo.kernel == (1, 1) && geo.stride == (1, 1) && pw == ow && ph == oh;
-            for (g, a) in weights.packed.iter().enumerate() {
-                let bias = self.bias.as_deref().map(|b| &b[g * out_g..(g + 1) * out_g]);
-                let ep = Epilogue { bias, activation: self.activation };
-                let c_out = &mut out[g * out_g * n..(g + 1) * out_g * n];
-                if dense {
-                    let b = DenseB { data: &padded[g * in_g * n..(g + 1) * in_g * n], n };
-                    gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
-                } else {
-                    let b = ConvB {
-                        input: &padded,
-                        pw,
-                        ph,
-                        c0: g * in_g,
-                        kernel: geo.kernel,
-                        dilation: geo.dilation,
-                        stride: geo.stride,
-                        ow,
-                    };
-                    gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
+        // SAFETY: Winograd and every group's GEMM write the whole output.
+        let out = unsafe {
+            alloc::overwritten(alloc::count(&[self.num_output, n])?, |out| {
+                if let Some(wino) = weights.winograd.as_ref().filter(|w| winograd::pays_for_size(w, ow, oh)) {
+                    winograd::conv3x3s1(wino, &padded, pw, ph, out, ow, oh, self.epilogue());
+                    return;
                 }
-            }
-        })?;
+                let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
+                let dense = geo.kernel == (1, 1) && geo.stride == (1, 1) && pw == ow && ph == oh;
+                for (g, a) in weights.packed.iter().enumerate() {
+                    let bias = self.bias.as_deref().map(|b| &b[g * out_g..(g + 1) * out_g]);
+                    let ep = Epilogue { bias, activation: self.activation };
+                    let c_out = &mut out[g * out_g * n..(g + 1) * out_g * n];
+                    if dense {
+                        let b = DenseB { data: &padded[g * in_g * n..(g + 1) * in_g * n], n };
+                        gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
+                    } else {
+                        let b = ConvB {
+                            input: &padded,
+                            pw,
+                            ph,
+                            c0: g * in_g,
+                            kernel: geo.kernel,
+                            dilation: geo.dilation,
+                            stride: geo.stride,
+                            ow,
+                        };
+                        gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
+                    }
+                }
+            })
+        }?;
         Ok(Tensor::new(Shape::d3(ow, oh, self.num_output), out))
     }
 }

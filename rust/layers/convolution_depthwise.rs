@@ -49,9 +49,13 @@ fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: &Tensor, ctx
     let plane = Plane { pw, ph, ow, oh, kernel: geo.kernel, dilation: geo.dilation, stride: geo.stride };
     let src = Source { data: x.f32(), w: s.w, h: s.h, pad, pad_value: geo.pad_value };
     let mut done = Ok(());
-    let out = alloc::overwritten(alloc::count(&[ow, oh, core.num_output])?, |out| {
-        done = conv_depthwise::depthwise(isa, &plane, s.c, &src, weights, core.bias.as_deref(), core.activation, out);
-    })?;
+    // SAFETY: the kernel writes every channel; on its error the output is dropped unread.
+    let out = unsafe {
+        alloc::overwritten(alloc::count(&[ow, oh, core.num_output])?, |out| {
+            done =
+                conv_depthwise::depthwise(isa, &plane, s.c, &src, weights, core.bias.as_deref(), core.activation, out);
+        })
+    }?;
     done?;
     Ok(Tensor::new(Shape::d3(ow, oh, core.num_output), out))
 }

@@ -65,13 +65,16 @@ impl Depthwise {
         };
         let shape = Shape::d3(ow, oh, self.channels);
         // The kernel writes every output (no zeroing pass first).
-        Tensor::overwritten(shape, self.requant.is_some(), |data| {
-            let view = match data {
-                TensorData::F32(v) => Out::F32(v),
-                TensorData::I8(v) => Out::I8(v),
-            };
-            dw_i8::depthwise(self.path, &src, &self.weights, &ep, view);
-        })
+        // SAFETY: the kernel writes every output element.
+        unsafe {
+            Tensor::overwritten(shape, self.requant.is_some(), |data| {
+                let view = match data {
+                    TensorData::F32(v) => Out::F32(v),
+                    TensorData::I8(v) => Out::I8(v),
+                };
+                dw_i8::depthwise(self.path, &src, &self.weights, &ep, view);
+            })
+        }
     }
 }
 

@@ -88,7 +88,8 @@ impl ConvInt8 {
 
     /// The output tensor, every value written by `fill` (the GEMM writes all of them).
     fn output(&self, shape: Shape, fill: impl FnOnce(Out)) -> Result<Tensor> {
-        Tensor::overwritten(shape, self.requant.is_some(), |data| fill(Self::out_view(data)))
+        // SAFETY: `fill` runs a kernel that writes every output element.
+        unsafe { Tensor::overwritten(shape, self.requant.is_some(), |data| fill(Self::out_view(data))) }
     }
 
     fn out_view(data: &mut TensorData) -> Out<'_> {
@@ -152,7 +153,10 @@ impl ConvInt8 {
 /// A whole tensor quantized (or taken as is) into one int8 vector.
 pub(crate) fn quantized_vector(path: I8Path, x: &Tensor, s_in: f32) -> Result<Vec<i8>> {
     match int8::activations(x) {
-        gemm_i8::Activations::F32(v) => alloc::overwritten::<i8>(v.len(), |q| gemm_i8::quantize(path, v, s_in, q)),
+        // SAFETY: quantize writes one value per input value.
+        gemm_i8::Activations::F32(v) => unsafe {
+            alloc::overwritten::<i8>(v.len(), |q| gemm_i8::quantize(path, v, s_in, q))
+        },
         gemm_i8::Activations::I8(v) => alloc::copy(v),
     }
 }

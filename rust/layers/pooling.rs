@@ -123,7 +123,8 @@ impl Op for Pooling {
         let plane = w * h;
         if self.global {
             // Both kernels write every output (no zeroing pass first).
-            let out = alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out))?;
+            // SAFETY: the pooling kernels write every output element.
+            let out = unsafe { alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out)) }?;
             return one(Tensor::new(Shape::d1(c), out));
         }
         let out_shape = |ow: usize, oh: usize| Shape::d3(ow, oh, c);
@@ -147,9 +148,12 @@ impl Op for Pooling {
             return Err(ctx.shape_error(format!("kernel {kw}x{kh} is larger than the padded input {}x{}", b.w, b.h)));
         }
         let win = self.window(w, h, &b);
-        let out = alloc::overwritten(alloc::count(&[win.ow, win.oh, c])?, |out| {
-            pooling::pool(self.isa, self.method, &win, c, src, out);
-        })?;
+        // SAFETY: the pooling kernels write every output element.
+        let out = unsafe {
+            alloc::overwritten(alloc::count(&[win.ow, win.oh, c])?, |out| {
+                pooling::pool(self.isa, self.method, &win, c, src, out);
+            })
+        }?;
         one(Tensor::new(out_shape(win.ow, win.oh), out))
     }
 }

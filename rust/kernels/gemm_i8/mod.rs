@@ -140,7 +140,8 @@ pub fn quantize_pad(
     if pw == w && ph == h {
         return match x {
             Activations::F32(v) => {
-                let out = alloc::overwritten::<i8>(v.len(), |out| quantize(path, v, scale, out))?;
+                // SAFETY: quantize writes one value per input value.
+                let out = unsafe { alloc::overwritten::<i8>(v.len(), |out| quantize(path, v, scale, out)) }?;
                 Ok((Cow::Owned(out), pw, ph))
             }
             Activations::I8(v) => Ok((Cow::Borrowed(v), pw, ph)),
@@ -163,8 +164,11 @@ pub fn quantize_pad(
             }
         }
     };
-    let out = alloc::overwritten::<i8>(alloc::count(&[c, pw, ph])?, |out| {
-        parallel::for_each_chunk(out, pw * ph, parallel::min_chunks(pw * ph, 1 << 14), plane);
-    })?;
+    // SAFETY: `plane` writes every byte of its plane, and the chunks cover the vector.
+    let out = unsafe {
+        alloc::overwritten::<i8>(alloc::count(&[c, pw, ph])?, |out| {
+            parallel::for_each_chunk(out, pw * ph, parallel::min_chunks(pw * ph, 1 << 14), plane);
+        })
+    }?;
     Ok((Cow::Owned(out), pw, ph))
 }
