@@ -77,7 +77,8 @@ def test_optimize_keeps_the_outputs_in_ncnn(shared, tmp_path):
 
 def _sqnr(reference: np.ndarray, x: np.ndarray) -> float:
     r, d = reference.astype(np.float64), x.astype(np.float64) - reference
-    return float(10 * np.log10((r * r).sum() / max((d * d).sum(), 1e-300)))
+    noise = float((d * d).sum())
+    return float(10 * np.log10((r * r).sum() / noise)) if noise else float("inf")
 
 
 @pytest.mark.slow
@@ -99,12 +100,16 @@ def test_quantize_writes_int8_files_real_ncnn_runs(shared, tmp_path):
     assert int8_param.read_text().count('6="1,1,//(96,0n),0n" 12=0 13=0') == 4, "batch axes kept"
 
     fp32, int8 = make_ncnn_net(param, bin_path, threads=2), make_ncnn_net(int8_param, int8_bin, threads=2)
+    ours = ncnnq.Net(result.model, threads=2)
     held_out = [images[227], images[249], images[1]]  # bookshop and cinema (text), and a tench
     for path in held_out:
         x = {"in0": image_tensor(path, SPEC)}
         ref, out = run_ncnn_net(fp32, x, outputs), run_ncnn_net(int8, x, outputs)
         assert out["out0"].shape == (1, 640, 640), path.name
         assert _sqnr(ref[outputs[1]], out[outputs[1]]) > 25.0, path.name
+        # Real ncnn's int8 runtime computes what ncnnq's engine computes on this file: the map's
+        # distance from fp32 is quantization error, not a misread layer (README, "ncnnq int8").
+        assert _sqnr(out[outputs[1]], ours.run(x, [outputs[1]])[outputs[1]]) > 50.0, path.name
 
     theirs = shared / "reference" / "ppocrv4_det" / "ppocrv4_det-int8-kl.param"
     if theirs.is_file():
