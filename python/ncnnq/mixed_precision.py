@@ -64,6 +64,10 @@ DEFAULT_VALIDATION = 0.2
 SCREENING_SAMPLES = 16
 """Validation samples the per-layer screening (scale choice, float gains) runs on."""
 NEGLIGIBLE_DB = 20.0
+VARIANT_MARGIN_DB = 0.5
+"""How much better alone (dB) another method's scales must be than a layer's own to replace them:
+its own may come with int8 weights and biases made for them (a recipe's), which other scales lose,
+and isolated figures on a few samples differ by a fraction of a dB between near-equal scales."""
 REFINE_FACTORS = (0.7, 1.4)
 """Activation-scale factors each weak layer's chosen variant is tried with (threshold ×1.4, ×0.7)."""
 PRUNE_TRIALS = 12
@@ -206,7 +210,8 @@ def choose_variants(
     rebias: Rebias | None = None,
 ) -> tuple[dict[str, Variant], dict[str, float]]:
     """Per layer, the variant with the highest isolated output SQNR on the screening samples, and
-    that SQNR. With an SQNR target, only layers that matter try the alternatives: those whose first
+    that SQNR (another method's scales only when :data:`VARIANT_MARGIN_DB` better than the
+    first). With an SQNR target, only layers that matter try the alternatives: those whose first
     variant alone is less than :data:`NEGLIGIBLE_DB` above the target (under additive noise, a
     layer that far above it adds at most 1 % of the noise the target allows)."""
     first = _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone", progress, rebias)
@@ -216,7 +221,7 @@ def choose_variants(
     weak = [n for n in layers if best[n] < limit and len(candidates[n]) > 1]
     pairs = [(n, v) for n in weak for v in candidates[n][1:]]
     for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress, rebias)):
-        if db > best[name]:
+        if db > best[name] + (VARIANT_MARGIN_DB if chosen[name] is candidates[name][0] else 0.0):
             chosen[name], best[name] = v, db
     # The methods' thresholds are judged on the layer's own input; the model's output may prefer
     # one between or beyond them: each weak layer's winner, clipped tighter and looser.
@@ -391,6 +396,13 @@ def search(
     )
 
 
+def _rank(value: float, quality: Quality) -> tuple[float, float]:
+    """Larger is better: the target's figure, then the mean output SQNR (top-1 agreement on a few
+    dozen samples ties often)."""
+    finer = quality.sqnr_mean
+    return value, finer if math.isfinite(finer) else math.copysign(1e9, finer)
+
+
 def _finished(
     finish: Finish, config: Config, value: float, quality: Quality,
     judged: Callable[[str, Config], tuple[float, Quality]], action: str,
@@ -398,7 +410,7 @@ def _finished(
     """``finish(config)`` if it judges at least as well as ``config`` (``value``), else ``config``."""
     fixed = finish(config)
     v2, q2 = judged(action, fixed)
-    return (fixed, v2, q2) if v2 >= value else (config, value, quality)
+    return (fixed, v2, q2) if _rank(v2, q2) >= _rank(value, quality) else (config, value, quality)
 
 
 def isolated_noise(db: float) -> float:
