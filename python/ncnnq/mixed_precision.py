@@ -513,6 +513,7 @@ def quantize_mixed(
     the calibration part, and runs :func:`search` on the validation part."""
     progress = progress or NoProgress()
     specs = specs or {}
+    model.check_layer_names()  # here, naming the file's lines: a recipe's changed copy has other ones
     calibration, held = split_validation(list(samples), validation)
     if not held:
         raise InputError(
