@@ -1,6 +1,7 @@
 """Automatic mixed precision on real models, judged on held-out images in real ncnn.
 
     python benches/mixed_precision.py [--models squeezenet,nanodet,ppocr] [--threads 2] [--eval 250]
+        [--method best+cle+shift+round+bc] [--out dir]
 
 Protocol: ``ncnnq.quantize_model(..., target=...)`` gets the even-indexed sorted shared JPEGs (it
 splits them into calibration and validation itself, ``--val``); the written int8 files and the
@@ -10,12 +11,16 @@ layers kept float, the share of the quantizable MACs int8, the held-out figure (
 output via ``evaluate.compare``: the worst output's, and the mean over outputs; per-image worst
 for ppocrv4_det; top-1 agreement for squeezenet), the same for the all-int8 file of the method's
 table, and ncnnq's latency of the result, of all-int8 and of fp32 (median of ``--runs``).
+The search starts from ``--method`` (default: what ``target=`` starts from,
+``best+cle+shift+round+bc``); "all int8" is that method's all-int8 file. ``--out`` keeps each
+model's files; the peak RSS of the process is printed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -42,7 +47,6 @@ class Case:
     model: Path
     spec: InputSpec
     target: str
-    method: str = "kl"
 
 
 CASES = {
@@ -78,6 +82,7 @@ def main() -> None:
     ap.add_argument("--val", type=float, default=0.2, help="validation fraction the tool splits off")
     ap.add_argument("--runs", type=int, default=10, help="latency runs per model")
     ap.add_argument("--target", default="", help="override every model's target")
+    ap.add_argument("--method", default=None, help="the method the search starts from (default: target='s)")
     ap.add_argument("--out", type=Path, help="also keep each model's result and all-int8 files here")
     args = ap.parse_args()
 
@@ -92,7 +97,7 @@ def main() -> None:
         model = ncnnq.Model.load(param, bin_path)
         outputs = list(model.outputs)
         t0 = time.perf_counter()
-        result = quantize_model(model, given, case.method, specs=[case.spec], threads=args.threads, target=target,
+        result = quantize_model(model, given, args.method, specs=[case.spec], threads=args.threads, target=target,
                                 validation=args.val)
         seconds = time.perf_counter() - t0
         assert result.mixed is not None
@@ -130,8 +135,10 @@ def main() -> None:
         print("  latency " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in latency.items())
               + f" (load average {os.getloadavg()[0]:.1f})", flush=True)
 
-    print(f"\nheld-out images: {args.eval} (real ncnn), tool given {args.calib} (validation {args.val:.0%})")
-    print("| model | target | float layers | MACs int8 | held out: result | held out: all int8 (kl) | "
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nheld-out images: {args.eval} (real ncnn), tool given {args.calib} (validation {args.val:.0%}); "
+          f"peak RSS {peak:.0f} MB; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print("| model | target | float layers | MACs int8 | held out: result | held out: all int8 (base) | "
           "ncnnq latency result / all int8 / fp32 | search |")
     print("|---|---|---|---|---|---|---|---|")
     for name, target, search, figures, latency, seconds in rows:

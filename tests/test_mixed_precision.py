@@ -13,10 +13,12 @@ import ncnnq
 from fragile_model import LAYERS, fragile_inputs, fragile_model
 from ncnnq.calibrate import calibrate, calibrate_many
 from ncnnq.cli import main
+from ncnnq.cli.ncnn_args import parse_quantize_args
 from ncnnq.errors import InputError
 from ncnnq.evaluate import compare
-from ncnnq.mixed_precision import VARIANT_METHODS, variants
+from ncnnq.mixed_precision import TARGET_METHOD, VARIANT_METHODS, variants
 from ncnnq.pipeline import quantize_model
+from ncnnq.recipes import MAX_VALIDATION
 from ncnnq.table import Table
 from ncnnq.verify import agree
 
@@ -81,6 +83,52 @@ def test_a_met_target_changes_nothing():
     assert r.mixed.search.met and plain.mixed is None
 
 
+def _judged_again(r):
+    """The written int8 model run by ncnnq on the validation samples: the figure the search gave it."""
+    check = r.mixed.validation
+    net = ncnnq.Net(r.model)
+    return compare(check.reference, [net.run(s, ["fc"]) for s in check.samples], ["fc"])
+
+
+def test_target_starts_from_the_recipe(fragile_result):
+    # cle moves conv1's outlier channel into conv2's weights: from kl+cle, every layer stays int8,
+    # where kl alone needs conv2 float.
+    r = quantize_model(fragile_model(), fragile_inputs(), "kl+cle", target="sqnr:30", optimize_first=False,
+                       threads=2, validation=0.5)
+    assert r.mixed is not None and r.calibration is not None and r.calibration.equalization is not None
+    search = r.mixed.search
+    assert search.float_layers == () and search.met and search.int8_mac_share == 1.0
+    assert search.all_int8_value > fragile_result.mixed.search.all_int8_value + 10
+    assert search.steps[0].action == "all int8 (kl+cle)"
+    assert sorted(name for name, _ in r.quantize.quantized) == sorted(LAYERS)
+    assert _judged_again(r).sqnr_worst == pytest.approx(search.value, abs=1e-9)
+
+
+def test_a_recipe_base_is_made_again_around_the_float_layers():
+    # bias correction does not fix conv2; the layers after it are corrected again with it float,
+    # and the file written is the configuration judged.
+    r = quantize_model(fragile_model(), fragile_inputs(), "kl+bc", target="sqnr:30", optimize_first=False,
+                       threads=2, validation=0.5)
+    assert r.mixed is not None and r.calibration is not None
+    search = r.mixed.search
+    assert search.float_layers == ("conv2",) and search.met
+    assert "conv2" not in search.config.biases and set(search.config.biases) <= set(LAYERS) - {"conv2"}
+    assert not np.array_equal(search.config.biases["conv3"], r.calibration.overrides.biases["conv3"])
+    assert [name for name, _ in r.quantize.kept_float] == ["conv2"]
+    assert _judged_again(r).sqnr_worst == pytest.approx(search.value, abs=1e-9)
+
+
+def test_a_target_defaults_to_the_strongest_recipe_and_keeps_validation_bounded():
+    r = quantize_model(fragile_model(), fragile_inputs(230), target="sqnr:30", optimize_first=False, threads=2,
+                       validation=0.5)
+    assert r.mixed is not None and r.calibration is not None and r.calibration.method == TARGET_METHOD
+    assert r.mixed.search.steps[0].action == f"all int8 ({TARGET_METHOD})"
+    assert len(r.mixed.validation.samples) == MAX_VALIDATION < 115
+    files = ["a.param", "a.bin", "l.txt", "o.param", "o.bin"]
+    assert parse_quantize_args([*files, "target=sqnr:30"]).options.method == TARGET_METHOD
+    assert parse_quantize_args([*files, "target=sqnr:30", "method=kl"]).options.method == "kl"
+
+
 def test_calibrate_many_equals_one_method_at_a_time():
     model, inputs = fragile_model(), fragile_inputs(12)
     many = calibrate_many(model, inputs, list(VARIANT_METHODS), threads=2)
@@ -142,8 +190,8 @@ def test_verify_runs_the_files_in_real_ncnn(tmp_path, capsys):
     for k, x in enumerate(fragile_inputs(20)):
         np.save(folder / f"{k:02}.npy", x)
     args = ["quantize", str(tmp_path / "f.param"), str(tmp_path / "f.bin"), str(folder), str(tmp_path / "q.param"),
-            str(tmp_path / "q.bin"), "shape=[16,16,3]", "type=1", "thread=1", "optimize=0", "target=sqnr:30",
-            "val=0.5", "verify=1", f"table={tmp_path / 'q.table'}"]
+            str(tmp_path / "q.bin"), "shape=[16,16,3]", "type=1", "thread=1", "optimize=0", "method=kl",
+            "target=sqnr:30", "val=0.5", "verify=1", f"table={tmp_path / 'q.table'}"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "conv2" in out and "float" in out and "target sqnr:30 met" in out

@@ -3,7 +3,9 @@
 ``ncnnq quantize ... target=sqnr:30`` (or ``cos:0.999``, ``top1:0.99``; in Python also any task
 metric) searches on a validation split of the user's images that took no part in calibration:
 
-1. **All int8** with the chosen method's table. If it reaches the target, that is the result.
+1. **All int8** with the chosen method's table, or with a recipe (``best+cle+shift+round+bc``,
+   :mod:`ncnnq.recipes`): its equalized and shifted fp32 model, its table, its learned int8
+   weights and corrected biases. If it reaches the target, that is the result.
 2. **Better int8 per layer.** Every layer gets the scales of each calibration method (kl, aciq,
    mse, the calibration set's absmax, eq's and best's searched scales; the weight scales that go
    with each), and keeps the one whose *isolated* model-output SQNR (only that layer int8) is
@@ -15,6 +17,13 @@ metric) searches on a validation split of the user's images that took no part in
    order whose layers float meet the target on the whole validation split (starting where the
    noise, added up, says it should, then doubling and halving), then tries the float layers,
    largest first, in int8 again: each that still meets the target goes back.
+
+With a recipe whose int8 weights or biases depend on the other layers (``round``, ``bc``, and the
+compensation a shifted reader's bias needs for its scales), they are made again, by the recipe's
+layer-by-layer pass, for the scales chosen in step 2 and for every set of float layers step 3
+judges: a bias corrected for an int8 layer's error before it is wrong once that layer is float,
+so each configuration is judged, and written, with every layer corrected for the error it really
+receives.
 
 Every configuration runs as its written file would (:mod:`ncnnq.validation`): requantize fusion,
 and the quantize/dequantize boundaries a float layer adds, are in the figures. The result's table
@@ -30,17 +39,24 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._native import Model
+from ._native import Model, QuantizeReport
 from .calibrate import calibrate_many
 from .errors import InputError
 from .evaluate import Quality, Target, compare
 from .images import InputSpec
 from .int8 import quantize
+from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
+from .methods.layerwise import Overrides, layerwise
+from .methods.registry import AUTO, Recipe, changes_weights, parse_method
 from .progress import NoProgress, Progress
-from .samples import Sample, load_sample, split_validation
+from .recipes import MAX_VALIDATION, Calibration, _compensations, calibrate_model, refine_layer
+from .samples import Sample, Tensors, load_sample, split_validation
 from .table import Table
 from .validation import Config, Metric, Validation, layer_macs, quantizable_layers
 
+TARGET_METHOD = "best+cle+shift+round+bc"
+"""The method a target starts from unless told otherwise: the strongest all-int8 recipe
+(:mod:`ncnnq.recipes`), so the search keeps float only what it cannot fix."""
 VARIANT_METHODS = ("kl", "aciq", "mse", "eq", "best")
 """The calibration methods whose scales every layer may take."""
 DEFAULT_VALIDATION = 0.2
@@ -48,6 +64,10 @@ DEFAULT_VALIDATION = 0.2
 SCREENING_SAMPLES = 16
 """Validation samples the per-layer screening (scale choice, float gains) runs on."""
 NEGLIGIBLE_DB = 20.0
+VARIANT_MARGIN_DB = 0.5
+"""How much better alone (dB) another method's scales must be than a layer's own to replace them:
+its own may come with int8 weights and biases made for them (a recipe's), which other scales lose,
+and isolated figures on a few samples differ by a fraction of a dB between near-equal scales."""
 REFINE_FACTORS = (0.7, 1.4)
 """Activation-scale factors each weak layer's chosen variant is tried with (threshold ×1.4, ×0.7)."""
 PRUNE_TRIALS = 12
@@ -171,9 +191,9 @@ def _sqnr(q: Quality) -> float:
 
 
 def _isolated(screening: Validation, base: Config, pairs: Sequence[tuple[str, Variant]], stage: str,
-              progress: Progress) -> list[float]:
+              progress: Progress, rebias: Rebias | None = None) -> list[float]:
     """The isolated output SQNR (only that layer int8, with that variant) of each (layer, variant)."""
-    configs = [_with_variant(base, name, v).with_int8([name]) for name, v in pairs]
+    configs = [_with_variant(base, name, v, rebias).with_int8([name]) for name, v in pairs]
     progress.start(f"{stage}: {len(configs)} configurations", len(screening.samples))
     qualities = screening.measure(configs, advance=progress.advance)
     progress.finish()
@@ -187,25 +207,27 @@ def choose_variants(
     base: Config,
     target_db: float | None,
     progress: Progress,
+    rebias: Rebias | None = None,
 ) -> tuple[dict[str, Variant], dict[str, float]]:
     """Per layer, the variant with the highest isolated output SQNR on the screening samples, and
-    that SQNR. With an SQNR target, only layers that matter try the alternatives: those whose first
+    that SQNR (another method's scales only when :data:`VARIANT_MARGIN_DB` better than the
+    first). With an SQNR target, only layers that matter try the alternatives: those whose first
     variant alone is less than :data:`NEGLIGIBLE_DB` above the target (under additive noise, a
     layer that far above it adds at most 1 % of the noise the target allows)."""
-    first = _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone", progress)
+    first = _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone", progress, rebias)
     chosen = {n: candidates[n][0] for n in layers}
     best = dict(zip(layers, first))
     limit = math.inf if target_db is None else target_db + NEGLIGIBLE_DB
     weak = [n for n in layers if best[n] < limit and len(candidates[n]) > 1]
     pairs = [(n, v) for n in weak for v in candidates[n][1:]]
-    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress)):
-        if db > best[name]:
+    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress, rebias)):
+        if db > best[name] + (VARIANT_MARGIN_DB if chosen[name] is candidates[name][0] else 0.0):
             chosen[name], best[name] = v, db
     # The methods' thresholds are judged on the layer's own input; the model's output may prefer
     # one between or beyond them: each weak layer's winner, clipped tighter and looser.
     weak = [n for n in layers if best[n] < limit]
     pairs = [(n, _scaled(chosen[n], f)) for n in weak for f in REFINE_FACTORS]
-    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress)):
+    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress, rebias)):
         if db > best[name]:
             chosen[name], best[name] = v, db
     return chosen, best
@@ -225,9 +247,17 @@ def _scaled(v: Variant, factor: float) -> Variant:
     return Variant(f"{v.name}x{factor:g}", float(np.float32(v.activation * factor)), v.weights)
 
 
-def _with_variant(config: Config, layer: str, v: Variant) -> Config:
+Finish = Callable[[Config], Config]
+"""A configuration -> the same scales and int8 layers with int8 weights and biases made for them."""
+Rebias = Callable[[str, Variant], "npt.NDArray[np.float32] | None"]
+"""(layer, variant) -> the int8 bias the layer needs with the variant's scales (a shifted reader's
+compensation), or None for the fp32 model's."""
+
+
+def _with_variant(config: Config, layer: str, v: Variant, rebias: Rebias | None = None) -> Config:
     """``config`` with ``layer`` at ``v``'s scales. A layer's int8 weights and bias overrides were
-    made for its scales: they stay when ``v`` keeps them, and go when it changes them."""
+    made for its scales: they stay when ``v`` keeps them, and go when it changes them (the bias
+    made again by ``rebias`` when it gives one)."""
     key = f"{layer}_param_0"
     if key in config.weights and config.activations.get(layer) == v.activation \
             and np.array_equal(config.weights[key], v.weights):
@@ -236,11 +266,12 @@ def _with_variant(config: Config, layer: str, v: Variant) -> Config:
     weights[key] = v.weights
     activations = dict(config.activations)
     activations[layer] = v.activation
-    return Config(
-        weights, activations, config.int8,
-        {k: w for k, w in config.int8_weights.items() if k != layer},
-        {k: b for k, b in config.biases.items() if k != layer},
-    )
+    biases = {k: b for k, b in config.biases.items() if k != layer}
+    again = rebias(layer, v) if rebias is not None else None
+    if again is not None:
+        biases[layer] = again
+    return Config(weights, activations, config.int8, {k: w for k, w in config.int8_weights.items() if k != layer},
+                  biases)
 
 
 def search(
@@ -253,12 +284,19 @@ def search(
     *,
     metric: Metric | None = None,
     base: Config | None = None,
+    finish: Finish | None = None,
+    rebias: Rebias | None = None,
     progress: Progress | None = None,
 ) -> MixedPrecision:
     """The search of the module docs. ``tables``: a table per method in :data:`VARIANT_METHODS`
     (and ``method``'s, the one all-int8 starts from), calibrated on images outside ``validation``;
     ``base``: the all-int8 configuration to start from instead of ``method``'s table (e.g. with
     learned int8 weights and corrected biases: a layer keeps them while it keeps their scales);
+    ``finish``: makes a configuration's int8 weights and biases again for its scales and int8
+    layers (a recipe's layer-by-layer pass): after the scales are chosen (kept when it judges
+    better), and for every set of float layers judged (each layer is then corrected for what the
+    layers before it really are in that configuration); ``rebias``: a layer's int8 bias for
+    other scales than ``base``'s;
     ``screening``: a subset of the validation samples for the per-layer screening; ``macs``: each
     quantizable layer's MACs; ``target``: a :class:`Target`, or with ``metric`` the figure it must
     reach."""
@@ -295,13 +333,27 @@ def search(
     if not judge.met(value):
         target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
             else None
-        chosen, isolated = choose_variants(screening, layers, candidates, base, target_db, progress)
+        chosen, isolated = choose_variants(screening, layers, candidates, base, target_db, progress, rebias)
         for name, v in chosen.items():
-            config = _with_variant(config, name, v)
+            config = _with_variant(config, name, v, rebias)
             decisions_variant[name] = v.name
         value, quality = judged("all int8, scales chosen per layer", config)
+        if finish is not None and any(v != method for v in decisions_variant.values()) and not judge.met(value):
+            config, value, quality = _finished(finish, config, value, quality, judged, "all int8, made again")
 
     floats: list[str] = []
+    made: dict[frozenset[str], Config] = {}
+
+    def with_float(kept_float: Sequence[str]) -> Config:
+        """``config`` with ``kept_float`` float, its int8 weights and biases made again for that
+        (once per set of int8 layers) when there is a ``finish``."""
+        plain = config.with_int8([n for n in layers if n not in kept_float])
+        if finish is None:
+            return plain
+        if plain.int8 not in made:
+            made[plain.int8] = finish(plain)
+        return made[plain.int8]
+
     if not judge.met(value):
         order = noise_order(layers, isolated, macs)
         target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
@@ -309,7 +361,7 @@ def search(
         start = predicted_prefix(order, isolated, target_db)
 
         def trial(k: int) -> tuple[bool, float, Quality]:
-            v, q = judged(f"float the first {k} by noise per MAC", config.with_int8(order[k:]))
+            v, q = judged(f"float the first {k} by noise per MAC", with_float(order[:k]))
             return judge.met(v), v, q
 
         count, value, quality = _smallest_prefix(trial, start, len(order), (value, quality))
@@ -317,9 +369,10 @@ def search(
         if judge.met(value):
             for name in sorted(floats, key=lambda n: -macs[n])[:PRUNE_TRIALS]:
                 kept = [n for n in floats if n != name]
-                v2, q2 = judged(f"int8 again {name}", config.with_int8([n for n in layers if n not in kept]))
+                v2, q2 = judged(f"int8 again {name}", with_float(kept))
                 if judge.met(v2):
                     floats, value, quality = kept, v2, q2
+        config = with_float(floats)
     final = config.with_int8([n for n in layers if n not in floats])
     table = Table(
         weights={k: v for k, v in final.weights.items() if k.rsplit("_param_", 1)[0] not in floats},
@@ -341,6 +394,23 @@ def search(
         _target_text(target), table, final, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
         tuple(decisions), tuple(steps), len(validation.samples), len(screening.samples),
     )
+
+
+def _rank(value: float, quality: Quality) -> tuple[float, float]:
+    """Larger is better: the target's figure, then the mean output SQNR (top-1 agreement on a few
+    dozen samples ties often)."""
+    finer = quality.sqnr_mean
+    return value, finer if math.isfinite(finer) else math.copysign(1e9, finer)
+
+
+def _finished(
+    finish: Finish, config: Config, value: float, quality: Quality,
+    judged: Callable[[str, Config], tuple[float, Quality]], action: str,
+) -> tuple[Config, float, Quality]:
+    """``finish(config)`` if it judges at least as well as ``config`` (``value``), else ``config``."""
+    fixed = finish(config)
+    v2, q2 = judged(action, fixed)
+    return (fixed, v2, q2) if _rank(v2, q2) >= _rank(value, quality) else (config, value, quality)
 
 
 def isolated_noise(db: float) -> float:
@@ -409,15 +479,17 @@ def _target_text(target: Target | float) -> str:
 @dataclass(frozen=True)
 class MixedResult:
     """What :func:`quantize_mixed` makes: the search's result, the table to write (every layer,
-    float layers commented out), the int8 model that table gives, and the all-int8 one for
-    comparison."""
+    float layers commented out), the int8 model of the result and the all-int8 one for
+    comparison, and with a recipe, its calibration (the table belongs to ``calibration.model``)."""
 
     search: MixedPrecision
     table_text: str
     model: Model
+    report: QuantizeReport
     all_int8: Model
     validation: Validation
     """The validation samples and their fp32 outputs (for checking the files elsewhere)."""
+    calibration: Calibration | None = None
 
 
 def quantize_mixed(
@@ -434,35 +506,121 @@ def quantize_mixed(
     fp32_storage: bool = False,
     progress: Progress | None = None,
 ) -> MixedResult:
-    """Splits ``samples`` into calibration and validation (``validation`` of them, spread evenly),
-    calibrates ``model`` (fp32) with ``method`` and every method of :data:`VARIANT_METHODS` on the
-    calibration part, and runs :func:`search` on the validation part."""
+    """Splits ``samples`` into calibration and validation (``validation`` of them, spread evenly;
+    at most :data:`MAX_VALIDATION` validation samples are kept, so memory does not grow with the
+    number of images), calibrates ``model`` (fp32) with ``method`` (a base method, or a recipe
+    run by :func:`ncnnq.recipes.calibrate_model`) and every method of :data:`VARIANT_METHODS` on
+    the calibration part, and runs :func:`search` on the validation part."""
     progress = progress or NoProgress()
     specs = specs or {}
+    model.check_layer_names()  # here, naming the file's lines: a recipe's changed copy has other ones
     calibration, held = split_validation(list(samples), validation)
     if not held:
         raise InputError(
             f"{len(samples)} samples leave none to validate on: a target needs a validation split (val=0.2)"
         )
-    methods = list(dict.fromkeys([method, *VARIANT_METHODS]))
-    made = calibrate_many(model, calibration, methods, specs=specs, input_type=input_type, threads=threads,
-                          progress=progress)
+    tensors = [load_sample(s, specs, input_type) for s in _spread(held, MAX_VALIDATION)]
+    recipe: Calibration | None = None
+    if changes_weights(method):
+        # auto chooses on the same validation part; a recipe alone needs no score of its own.
+        given, fraction = (samples, validation) if parse_method(method) is None else (calibration, 0.0)
+        recipe = calibrate_model(model, list(given), method, validation=fraction, specs=specs,
+                                 input_type=input_type, threads=threads, fp32=fp32_storage, progress=progress)
+        reference = Validation(model, tensors, threads, fp32_storage=fp32_storage).reference
+        tuned = recipe.model
+        check = Validation(tuned, tensors, threads, fp32_storage=fp32_storage, reference=reference)
+    else:
+        tuned = model
+        check = Validation(model, tensors, threads, fp32_storage=fp32_storage)
+    made = calibrate_many(tuned, calibration, list(dict.fromkeys([method, *VARIANT_METHODS]) if recipe is None
+                                                   else VARIANT_METHODS),
+                          specs=specs, input_type=input_type, threads=threads, progress=progress)
     tables = {}
     for name, t in made.items():
         written = Table.parse(t.text())  # the scales as the table file holds them
         written.report = t.report
         tables[name] = written
-    tensors = [load_sample(s, specs, input_type) for s in held]
-    check = Validation(model, tensors, threads, fp32_storage=fp32_storage)
-    layers = [n for n in quantizable_layers(model) if f"{n}_param_0" in tables[method].weights]
-    macs = layer_macs(model, tensors[0], layers)
+    if recipe is not None:
+        tables = {method: recipe.table, **tables}
+    layers = [n for n in quantizable_layers(tuned) if f"{n}_param_0" in tables[method].weights]
+    macs = layer_macs(tuned, tensors[0], layers)
     figure = target.metric if isinstance(target, Target) and metric is None else ""
     screening = check.subset(SCREENING_SAMPLES, check.weights(figure))
-    result = search(check, screening, tables, method, macs, target, metric=metric, progress=progress)
+    finish = rebias = None
+    if recipe is not None:
+        finish = _recipe_finish(recipe, calibration, specs, input_type, threads, progress)
+        rebias = _shift_rebias(recipe)
+    result = search(check, screening, tables, method, macs, target, metric=metric, progress=progress,
+                    base=None if recipe is None else recipe.config(), finish=finish, rebias=rebias)
     full = Table(weights=dict(tables[method].weights), activations=dict(tables[method].activations))
     full.weights.update(result.table.weights)
     full.activations.update(result.table.activations)
     text = result.table_text(full)
-    int8, _ = quantize(model, Table.parse(text))
-    all_int8, _ = quantize(model, tables[method])
-    return MixedResult(result, text, int8, all_int8, check)
+    if recipe is None:
+        int8, report = quantize(model, Table.parse(text))
+        all_int8, _ = quantize(model, tables[method])
+    else:
+        # The written model is the probe's (the overrides are not in a table), as the search ran it.
+        int8, report = check.probe.model(
+            dict(result.config.weights), dict(result.config.activations), int8=sorted(result.config.int8),
+            int8_weights=dict(result.config.int8_weights), biases=dict(result.config.biases))
+        all_int8, _ = recipe.int8_model()
+    return MixedResult(result, text, int8, report, all_int8, check, recipe)
+
+
+def _spread(items: Sequence[Sample], count: int) -> list[Sample]:
+    """``count`` items spread evenly over ``items`` (all of them when there are fewer)."""
+    n = len(items)
+    return list(items) if n <= count else [items[int(k * n / count)] for k in range(count)]
+
+
+def _recipe(calibration: Calibration) -> Recipe:
+    """The recipe that made ``calibration`` (``auto``'s choice for ``auto (best+cle+...)``)."""
+    name = calibration.method
+    chosen = parse_method(name[len(AUTO) + 2:-1] if name.startswith(AUTO + " (") else name)
+    assert chosen is not None
+    return chosen
+
+
+def _recipe_finish(
+    calibration: Calibration, samples: Sequence[Sample], specs: dict[str, InputSpec], input_type: str, threads: int,
+    progress: Progress,
+) -> Finish:
+    """The recipe's last step for a configuration: its layer-by-layer pass (``round``, ``bc``, and
+    the shifted readers' compensation) over the configuration's int8 layers and scales, float
+    layers left out; without ``round`` and ``bc``, the shifted readers' compensation alone."""
+    chosen = _recipe(calibration)
+    shifts = calibration.shift.shifts if calibration.shift is not None else {}
+    decoded: list[Tensors] = []
+
+    def finish(config: Config) -> Config:
+        table = Table(weights={k: v for k, v in config.weights.items() if k.rsplit("_param_", 1)[0] in config.int8},
+                      activations={k: v for k, v in config.activations.items() if k in config.int8})
+        kept = {k: c for k, c in shifts.items() if k in config.int8}
+        if chosen.has("round") or chosen.has("bc"):
+            if not decoded:
+                decoded.extend(load_sample(s, specs, input_type) for s in _spread(samples, LAYERWISE_SAMPLES))
+            rounding, bias = chosen.has("round"), chosen.has("bc")
+            overrides = layerwise(calibration.model, table, decoded, lambda i: refine_layer(i, rounding, bias),
+                                  shifts=kept, threads=threads, fp32=calibration.fp32, progress=progress)
+        else:
+            overrides = Overrides(biases=_compensations(calibration.model, table, kept))
+        return Config(config.weights, config.activations, config.int8, overrides.weights, overrides.biases)
+
+    return finish
+
+
+def _shift_rebias(calibration: Calibration) -> Rebias | None:
+    """A shifted reader's int8 bias for other weight scales: the compensation of the shift's
+    constant through those scales' rounding (what the recipe's own scales got)."""
+    if calibration.shift is None:
+        return None
+    shifts = calibration.shift.shifts
+
+    def rebias(layer: str, v: Variant) -> npt.NDArray[np.float32] | None:
+        if layer not in shifts:
+            return None
+        table = Table(weights={f"{layer}_param_0": v.weights}, activations={layer: v.activation})
+        return _compensations(calibration.model, table, {layer: shifts[layer]})[layer]
+
+    return rebias

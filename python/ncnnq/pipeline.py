@@ -12,7 +12,7 @@ from .evaluate import Target
 from .images import InputSpec
 from .int8 import QuantizeReport, int8_storage, quantize
 from .methods.registry import changes_weights
-from .mixed_precision import DEFAULT_VALIDATION, MixedResult, quantize_mixed
+from .mixed_precision import DEFAULT_VALIDATION, TARGET_METHOD, MixedResult, quantize_mixed
 from .optimize import OptimizeReport, optimize
 from .output import StrPath, write_outputs
 from .progress import Progress
@@ -66,7 +66,7 @@ class QuantizeResult:
 def quantize_model(
     model: Model,
     inputs: Iterable[object],
-    method: str = "kl",
+    method: str | None = None,
     *,
     specs: dict[str, InputSpec] | Sequence[InputSpec] | None = None,
     input_type: str = "image",
@@ -89,8 +89,11 @@ def quantize_model(
 
     ``method`` may add techniques to a base method (``best+cle+shift+round+bc``) or be ``auto``
     (:mod:`ncnnq.recipes`): they calibrate on the samples less a ``validation`` split and report
-    the figures on it."""
+    the figures on it; with a target the search starts from that recipe's int8 model. Default:
+    ``kl``, and :data:`TARGET_METHOD` with a target."""
     threads = thread_count(threads)  # checked before the optimizer runs
+    if method is None:
+        method = TARGET_METHOD if target is not None or metric is not None else "kl"
     optimized, opt_report = optimize(model) if optimize_first else (model, None)
     if changes_weights(method) and target is None and metric is None:
         spec_map = dict(zip(optimized.inputs, specs)) if isinstance(specs, Sequence) else dict(specs or {})
@@ -108,8 +111,8 @@ def quantize_model(
             input_type=input_type, validation=validation, threads=threads,
             fp32_storage=fp32_storage, progress=progress,
         )
-        int8, q_report = quantize(optimized, Table.parse(mixed.table_text))
-        return QuantizeResult(int8, optimized, mixed.search.table, opt_report, q_report, mixed)
+        return QuantizeResult(mixed.model, optimized, mixed.search.table, opt_report, mixed.report, mixed,
+                              calibration=mixed.calibration)
     table = calibrate(optimized, inputs, method, specs=specs, input_type=input_type, threads=threads,
                       progress=progress)
     int8, q_report = quantize(optimized, table)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..evaluate import Target
 from ..images import InputSpec
 from ..methods.registry import METHODS, changes_weights, parse_method
+from ..mixed_precision import TARGET_METHOD
 from ..runner import RunOptions
 
 PIXEL_FORMATS = ("BGR", "RGB", "GRAY", "RGBA", "BGRA", "RAW")
@@ -284,9 +285,9 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
     extras, table_tokens = _split_extras(keyed, _QUANTIZE_EXTRAS)
     options = parse_table_options(table_tokens, recipes=True)
     target = Target.parse(extras["target"]) if extras["target"] else None
-    if target is not None and changes_weights(options.method):
-        raise InputError(f"option target= takes a base method ({', '.join(METHODS)}), not method={options.method}")
     given = {token.partition("=")[0] for token in keyed}
+    if target is not None and "method" not in given:
+        options = replace(options, method=TARGET_METHOD)
     if "verify" in given and target is None:
         raise InputError("option verify needs target= (automatic mixed precision)")
     if "val" in given and target is None and not changes_weights(options.method):

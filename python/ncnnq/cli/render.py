@@ -410,7 +410,7 @@ def mixed_precision_report(console: Console, result: MixedPrecision, latency: di
     verdict = "[green]met[/]" if result.met else "[red]not met[/]"
     console.print(
         f"target {result.target} {verdict}: {_figure(metric, result.value)} on {result.validation_samples} "
-        f"validation samples (all int8 with the method's table: {_figure(metric, result.all_int8_value)}); "
+        f"validation samples ({result.steps[0].action}: {_figure(metric, result.all_int8_value)}); "
         f"{len(result.float_layers)} layer(s) float, [bold]{result.int8_mac_share:.1%}[/] of the MACs int8"
     )
     times = ", ".join(f"{name} {seconds * 1e3:.3g} ms" for name, seconds in latency.items())
