@@ -63,8 +63,12 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_the_old_table(tmp_path):
     (tmp_path / "list.txt").write_text("\n".join(images * 1500) + "\n")
     table = tmp_path / "t.table"
     table.write_text("old\n")
+    # The child gets Python's own SIGINT handler even when this test runs with SIGINT ignored (a
+    # background job of a non-interactive shell inherits SIG_IGN, and Python then keeps it).
+    start_cli = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 "runpy.run_module('ncnnq.cli', run_name='__main__', alter_sys=True)")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ncnnq.cli", "table", PARAM, BIN, str(tmp_path / "list.txt"), str(table), *OPTS,
+        [sys.executable, "-c", start_cli, "table", PARAM, BIN, str(tmp_path / "list.txt"), str(table), *OPTS,
          "thread=1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
