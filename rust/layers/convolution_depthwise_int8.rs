@@ -6,11 +6,11 @@
 
 use super::convolution_int8::{ConvInt8, ConvParams};
 use super::{int8, one, single, Context, Op, Params};
-use crate::base::{Activation, Geometry, Shape, Tensor, TensorData};
+use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::dw_i8::{self, DwSource};
-use crate::kernels::gemm_i8::{self, Epilogue, Out};
+use crate::kernels::gemm_i8::{self, Epilogue};
 use crate::model::Layer;
 use std::sync::Arc;
 
@@ -64,15 +64,10 @@ impl Depthwise {
             fused: self.fused,
         };
         let shape = Shape::d3(ow, oh, self.channels);
-        // The kernel writes every output (no zeroing pass first).
         // SAFETY: the kernel writes every output element.
         unsafe {
-            Tensor::overwritten(shape, self.requant.is_some(), |data| {
-                let view = match data {
-                    TensorData::F32(v) => Out::F32(v),
-                    TensorData::I8(v) => Out::I8(v),
-                };
-                dw_i8::depthwise(self.path, &src, &self.weights, &ep, view);
+            int8::output(shape, self.requant.is_some(), |out| {
+                dw_i8::depthwise(self.path, &src, &self.weights, &ep, out);
             })
         }
     }

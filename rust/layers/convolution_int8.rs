@@ -5,7 +5,7 @@
 
 use super::{int8, one, single, Context, Op, Params};
 use crate::base::alloc;
-use crate::base::{Activation, Geometry, Shape, Tensor, TensorData};
+use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
@@ -86,17 +86,10 @@ impl ConvInt8 {
         }
     }
 
-    /// The output tensor, every value written by `fill` (the GEMM writes all of them).
+    /// The output tensor, every value written by `fill`.
     fn output(&self, shape: Shape, fill: impl FnOnce(Out)) -> Result<Tensor> {
-        // SAFETY: `fill` runs a kernel that writes every output element.
-        unsafe { Tensor::overwritten(shape, self.requant.is_some(), |data| fill(Self::out_view(data))) }
-    }
-
-    fn out_view(data: &mut TensorData) -> Out<'_> {
-        match data {
-            crate::base::TensorData::F32(v) => Out::F32(v),
-            crate::base::TensorData::I8(v) => Out::I8(v),
-        }
+        // SAFETY: every caller's `fill` runs the GEMM over all output rows.
+        unsafe { int8::output(shape, self.requant.is_some(), fill) }
     }
 
     pub fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {

@@ -1,11 +1,11 @@
 //! Shared pieces of the int8 layers (runtime-int8.md §1–§4): the stored scales, weights that
 //! arrive as int8 or are quantized at load with those scales (formats.md §3.7), the de-scale
-//! factors, and the input as the kernels take it.
+//! factors, the input as the kernels take it and the output they write.
 
 use super::Params;
-use crate::base::{Tensor, TensorData};
+use crate::base::{Shape, Tensor, TensorData};
 use crate::error::Result;
-use crate::kernels::gemm_i8::{epilogue, Activations};
+use crate::kernels::gemm_i8::{epilogue, Activations, Out};
 use crate::model::WeightData;
 
 /// One float read from a raw scale array.
@@ -57,6 +57,23 @@ pub fn activations(x: &Tensor) -> Activations<'_> {
     match &x.data {
         TensorData::F32(v) => Activations::F32(v),
         TensorData::I8(v) => Activations::I8(v),
+    }
+}
+
+/// A layer's output (int8 when it requantizes, else fp32) as the kernel `fill` writes it, with no
+/// zeroing pass first.
+///
+/// # Safety
+/// `fill` writes every element before reading any.
+pub unsafe fn output(shape: Shape, requantized: bool, fill: impl FnOnce(Out)) -> Result<Tensor> {
+    // SAFETY: the caller's promise.
+    unsafe {
+        Tensor::overwritten(shape, requantized, |data| {
+            fill(match data {
+                TensorData::F32(v) => Out::F32(v),
+                TensorData::I8(v) => Out::I8(v),
+            });
+        })
     }
 }
 

@@ -122,7 +122,6 @@ impl Op for Pooling {
         let src = x.f32();
         let plane = w * h;
         if self.global {
-            // Both kernels write every output (no zeroing pass first).
             // SAFETY: the pooling kernels write every output element.
             let out = unsafe { alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out)) }?;
             return one(Tensor::new(Shape::d1(c), out));
