@@ -17,6 +17,7 @@ from ncnnq.calibrate import calibrate
 from ncnnq.cli.app import main
 from ncnnq.errors import InputError
 from ncnnq.evaluate import compare
+from ncnnq.graph import producers
 from ncnnq.methods import equalization, shift, tuning
 from ncnnq.methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from ncnnq.methods.registry import parse_method
@@ -242,7 +243,7 @@ def test_tuning_scores_runs_from_a_cut_as_the_whole_network():
     whole = search.db(table.activations, [dict(s) for s in samples])
     index = {layer.name: i for i, layer in enumerate(model.layers)}
     for members in tuning._scale_groups(model, table):
-        start = tuning._first_moved(model, members)
+        start = tuning._first_moved(model, members, index, producers(model))
         assert start <= min(index[m] for m in members)
         cuts = search.advance([dict(s) for s in samples], start)
         assert search.db(table.activations, cuts) == whole

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _native
-from .._native import Model, Net
+from .._native import Layer, Model, Net
 from ..graph import QUANTIZABLE, producers, split_sources
 from ..progress import Progress
 from ..table import Table, stored_scale
@@ -86,12 +86,11 @@ def _scale_groups(model: Model, table: Table) -> list[list[str]]:
             if len({table.activations[m] for m in members}) == 1 and table.activations[members[0]] > 0]
 
 
-def _first_moved(model: Model, readers: Sequence[str]) -> int:
-    """The file index of the first layer whose int8 op depends on the readers' input scale: the
-    readers, and going back from their inputs through non-quantizable layers, every layer up to
-    and including the quantizable producers, which requantize into that scale."""
-    index = {layer.name: i for i, layer in enumerate(model.layers)}
-    made_by = producers(model)
+def _first_moved(model: Model, readers: Sequence[str], index: Mapping[str, int], made_by: Mapping[str, Layer]) -> int:
+    """The file index (``index``: layer name to file index) of the first layer whose int8 op
+    depends on the readers' input scale: the readers, and going back from their inputs
+    (``made_by``: blob to producer) through non-quantizable layers, every layer up to and
+    including the quantizable producers, which requantize into that scale."""
     first = min(index[r] for r in readers)
     todo = [b for r in readers for b in model.layer(r).bottoms]
     seen: set[str] = set()
@@ -222,7 +221,9 @@ def tune(
     """Re-chooses ``table``'s input scales in place (see the module docs); ``overrides`` are the
     int8 weights and biases the file will hold."""
     search = _Search(model, table, overrides, list(samples)[:MAX_SAMPLES], threads, fp32)
-    groups = sorted(((_first_moved(model, g), g) for g in _scale_groups(model, table)), key=lambda p: p[0])
+    made_by = producers(model)
+    groups = sorted(((_first_moved(model, g, search.index, made_by), g) for g in _scale_groups(model, table)),
+                    key=lambda p: p[0])
     report = Report(searched=len(groups))
     cuts = [dict(s) for s in search.samples]
     db = search.db(table.activations, cuts)
