@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from .errors import InputError
 from .evaluate import Quality
 from .images import InputSpec
 from .progress import NoProgress, Progress
-from .samples import Sample, load_sample, samples_from, split_validation
+from .samples import Sample, load_sample, samples_from, split_validation, spread
 from .table import Table
 from .validation import Config, Validation, layer_macs, quantizable_layers
 
@@ -49,7 +49,6 @@ MIN_SAMPLES = 2
 DEFAULT_VALIDATION = 0.2
 SCHEMA = "ncnnq.analysis/1"
 
-T = TypeVar("T")
 NOTHING_COVERED = "the table covers none of the model's Convolution, ConvolutionDepthWise and InnerProduct layers"
 
 
@@ -200,13 +199,6 @@ def analysis_samples(
     per_sample = 2.0 + float(sum(run_costs))
     n = int((budget * table - TABLE_RUNS_PER_IMAGE * calibrated) // per_sample)
     return max(min(MIN_SAMPLES, validation), min(n, validation))
-
-
-def spread(items: Sequence[T], count: int) -> list[T]:
-    """``count`` items spread evenly through ``items`` (all of them when there are fewer)."""
-    if count >= len(items):
-        return list(items)
-    return [items[int(k * len(items) / count)] for k in range(count)]
 
 
 # --- the report ------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from .methods.layerwise import Overrides, layerwise
 from .methods.registry import AUTO, Recipe, changes_weights, parse_method
 from .progress import NoProgress, Progress
 from .recipes import MAX_VALIDATION, Calibration, _compensations, calibrate_model, refine_layer
-from .samples import Sample, Tensors, load_sample, split_validation
+from .samples import Sample, Tensors, load_sample, split_validation, spread
 from .table import Table
 from .validation import Config, Metric, Validation, layer_macs, quantizable_layers
 
@@ -519,7 +519,7 @@ def quantize_mixed(
         raise InputError(
             f"{len(samples)} samples leave none to validate on: a target needs a validation split (val=0.2)"
         )
-    tensors = [load_sample(s, specs, input_type) for s in _spread(held, MAX_VALIDATION)]
+    tensors = [load_sample(s, specs, input_type) for s in spread(held, MAX_VALIDATION)]
     recipe: Calibration | None = None
     if changes_weights(method):
         # auto chooses on the same validation part; a recipe alone needs no score of its own.
@@ -568,12 +568,6 @@ def quantize_mixed(
     return MixedResult(result, text, int8, report, all_int8, check, recipe)
 
 
-def _spread(items: Sequence[Sample], count: int) -> list[Sample]:
-    """``count`` items spread evenly over ``items`` (all of them when there are fewer)."""
-    n = len(items)
-    return list(items) if n <= count else [items[int(k * n / count)] for k in range(count)]
-
-
 def _recipe(calibration: Calibration) -> Recipe:
     """The recipe that made ``calibration`` (``auto``'s choice for ``auto (best+cle+...)``)."""
     name = calibration.method
@@ -599,7 +593,7 @@ def _recipe_finish(
         kept = {k: c for k, c in shifts.items() if k in config.int8}
         if chosen.has("round") or chosen.has("bc"):
             if not decoded:
-                decoded.extend(load_sample(s, specs, input_type) for s in _spread(samples, LAYERWISE_SAMPLES))
+                decoded.extend(load_sample(s, specs, input_type) for s in spread(samples, LAYERWISE_SAMPLES))
             rounding, bias = chosen.has("round"), chosen.has("bc")
             overrides = layerwise(calibration.model, table, decoded, lambda i: refine_layer(i, rounding, bias),
                                   shifts=kept, threads=threads, fp32=calibration.fp32, progress=progress)

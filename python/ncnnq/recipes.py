@@ -36,7 +36,7 @@ from .methods.registry import AUTO, Recipe, parse_method
 from .methods.rounding import held_out, learned_weights, weight_limits
 from .methods.weights import winograd_fits
 from .progress import NoProgress, Progress
-from .samples import Sample, Tensors, load_sample, split_validation
+from .samples import Sample, Tensors, load_sample, split_validation, spread
 from .table import Table
 from .validation import Config, Validation
 
@@ -187,12 +187,6 @@ def _compensations(model: Model, table: Table, shifts: dict[str, float]) -> dict
     return out
 
 
-def _spread(items: Sequence[Sample], count: int) -> list[Sample]:
-    """``count`` items spread evenly over ``items`` (all of them when there are fewer)."""
-    n = len(items)
-    return list(items) if n <= count else [items[int(k * n / count)] for k in range(count)]
-
-
 @dataclass
 class _Run:
     """What every candidate of one calibration shares: the samples, decoded ones, the equalized
@@ -220,16 +214,16 @@ class _Run:
     def decoded(self) -> list[Tensors]:
         """The calibration samples equalization and the layer-by-layer pass look at, decoded once."""
         if self._decoded is None:
-            self._decoded = [self.load(s) for s in _spread(self.calibration, LAYERWISE_SAMPLES)]
+            self._decoded = [self.load(s) for s in spread(self.calibration, LAYERWISE_SAMPLES)]
         return self._decoded
 
     def tuning_samples(self) -> list[Tensors]:
         """Calibration samples for ``tune``, other than those of :meth:`decoded` where there are
         enough: the layer-by-layer pass fitted rounding and biases to those."""
         if self._tuning is None:
-            fitted = {id(s) for s in _spread(self.calibration, LAYERWISE_SAMPLES)}
+            fitted = {id(s) for s in spread(self.calibration, LAYERWISE_SAMPLES)}
             rest = [s for s in self.calibration if id(s) not in fitted] or list(self.calibration)
-            self._tuning = [self.load(s) for s in _spread(rest, tuning.MAX_SAMPLES)]
+            self._tuning = [self.load(s) for s in spread(rest, tuning.MAX_SAMPLES)]
         return self._tuning
 
     def base_model(self, cle: bool) -> tuple[Model, equalization.Report | None]:
@@ -337,7 +331,7 @@ def calibrate_model(
 
     check = None
     if held:
-        check = Validation(model, [load(s) for s in _spread(held, MAX_VALIDATION)], threads, fp32_storage=fp32)
+        check = Validation(model, [load(s) for s in spread(held, MAX_VALIDATION)], threads, fp32_storage=fp32)
     chosen = _metric(metric)
     recipes = [recipe] if recipe is not None else [r for r in map(parse_method, AUTO_CANDIDATES) if r is not None]
     bases = list(dict.fromkeys(r.base for r in recipes))

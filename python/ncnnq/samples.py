@@ -122,6 +122,13 @@ def samples_from_lists(model: Model, list_files: Sequence[Path], input_type: str
     ]
 
 
+def spread(items: Sequence[T], count: int) -> list[T]:
+    """``count`` items spread evenly through ``items`` (all of them when there are fewer): the
+    bounded sample caches keep the whole range of a sorted list."""
+    n = len(items)
+    return list(items) if n <= count else [items[int(k * n / count)] for k in range(count)]
+
+
 def split_validation(items: Sequence[T], fraction: float) -> tuple[list[T], list[T]]:
     """(calibration, validation): every item goes to exactly one part, spread evenly through the
     sequence (``fraction`` 0.5 gives the odd positions to validation, 0.2 every fifth), so both
