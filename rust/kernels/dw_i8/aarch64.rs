@@ -12,8 +12,9 @@ pub(crate) unsafe fn row_neon(row: &Row, acc: &mut [i32]) {
         let s = row.stride;
         let n = acc.len();
         let len = row.data.len();
-        let last_tap = row.taps.iter().copied().max().unwrap_or(0);
-        let p = row.data.as_ptr();
+        let last_tap = row.origin + row.reach;
+        // In bounds: `row.origin` lies in `data` (the full-vector checks use `last_tap`).
+        let p = row.data.as_ptr().add(row.origin);
         let mut ox = 0;
         if s == 1 || s == 2 {
             while ox + L <= n && last_tap + (ox + L) * s <= len {

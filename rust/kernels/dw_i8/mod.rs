@@ -70,20 +70,23 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
     // channel is too little work for a job of its own and three allocations. The row kernels
     // overwrite their span, so the scratch is reused without clearing.
     let per_job = parallel::min_chunks(n * maxk, 1 << 13);
+    let taps: Vec<usize> = (0..maxk).map(|t| (t / kw) * src.dilation.1 * src.pw + (t % kw) * src.dilation.0).collect();
+    let reach = taps.iter().copied().max().unwrap_or(0);
     let job = |j: usize| {
         let mut acc = vec![0i32; n];
         let mut wide_acc = vec![0i32; if wide && src.pw != src.ow { span_len } else { 0 }];
-        let mut taps = vec![0usize; maxk];
         for ch in j * per_job..((j + 1) * per_job).min(c) {
             let plane = ch * src.pw * src.ph;
             let spans = if wide { 1 } else { src.oh };
             for oy in 0..spans {
-                for (t, tap) in taps.iter_mut().enumerate() {
-                    let (ky, kx) = (t / kw, t % kw);
-                    *tap = plane + (oy * sh + ky * src.dilation.1) * src.pw + kx * src.dilation.0;
-                }
-                let row =
-                    Row { data: src.data, taps: &taps, weights: &weights[ch * maxk..(ch + 1) * maxk], stride: sw };
+                let row = Row {
+                    data: src.data,
+                    origin: plane + oy * sh * src.pw,
+                    taps: &taps,
+                    reach,
+                    weights: &weights[ch * maxk..(ch + 1) * maxk],
+                    stride: sw,
+                };
                 let dst = if !wide {
                     &mut acc[oy * src.ow..(oy + 1) * src.ow]
                 } else if wide_acc.is_empty() {

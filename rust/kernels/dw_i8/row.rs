@@ -1,12 +1,18 @@
 //! One span of output pixels of one channel: what each path's depthwise kernel computes, and the
 //! portable body that is the reference path and every SIMD path's tail.
 
-/// A span of output pixels of one channel: `acc[j] = Σ_taps w[t] · data[taps[t] + j·stride]`.
+/// A span of output pixels of one channel:
+/// `acc[j] = Σ_taps w[t] · data[origin + taps[t] + j·stride]`.
 pub(crate) struct Row<'a> {
     /// The whole input buffer, so vector loads may run past a plane as long as they stay inside.
     pub data: &'a [i8],
-    /// Offset in `data` of each tap's first input byte for this span.
+    /// Offset in `data` of the span's first window (its top-left input byte).
+    pub origin: usize,
+    /// Each tap's offset from a window's top-left byte: the same for every span of a layer, so
+    /// they are computed once, not per span (on 7×7 outputs that was as much work as the sums).
     pub taps: &'a [usize],
+    /// The largest of `taps`.
+    pub reach: usize,
     pub weights: &'a [i8],
     pub stride: usize,
 }
@@ -17,7 +23,7 @@ pub(crate) fn row_scalar(row: &Row, from: usize, acc: &mut [i32]) {
     for (ox, a) in acc.iter_mut().enumerate().skip(from) {
         let mut s = 0i32;
         for (&t, &w) in row.taps.iter().zip(row.weights) {
-            s += i32::from(row.data[t + ox * row.stride]) * i32::from(w);
+            s += i32::from(row.data[row.origin + t + ox * row.stride]) * i32::from(w);
         }
         *a = s;
     }

@@ -100,6 +100,27 @@ fn descale<const FUSED: bool>(a: i32, comp: i32, scale: f32, bias: f32) -> f32 {
     }
 }
 
+/// `out[i] = f(acc[i])`, in fixed chunks of 16 and then one by one. A plain loop is vectorized
+/// four vectors at a time with an 8-lane remainder loop, so the GEMM's rows of 32 values (one
+/// tile's width) never reached the wide body: on a 64-channel stem convolution the epilogue was
+/// half the layer's time. A chunk of constant length is one vector on AVX-512 (two on AVX2,
+/// four on NEON). The same operations per element in any order: the results do not change.
+#[inline(always)]
+fn by_chunks<T: Copy, F: Fn(i32) -> T>(acc: &[i32], out: &mut [T], f: F) {
+    const CHUNK: usize = 16;
+    let split = acc.len() / CHUNK * CHUNK;
+    for (d, a) in out[..split].chunks_exact_mut(CHUNK).zip(acc[..split].chunks_exact(CHUNK)) {
+        let d: &mut [T; CHUNK] = d.try_into().expect("chunks of CHUNK");
+        let a: &[i32; CHUNK] = a.try_into().expect("chunks of CHUNK");
+        for i in 0..CHUNK {
+            d[i] = f(a[i]);
+        }
+    }
+    for (d, &a) in out[split..].iter_mut().zip(&acc[split..]) {
+        *d = f(a);
+    }
+}
+
 #[inline(always)]
 fn row_with<const FUSED: bool, F: Fn(f32) -> f32>(
     acc: &[i32],
@@ -116,16 +137,12 @@ fn row_with<const FUSED: bool, F: Fn(f32) -> f32>(
         (OutPtr::F32(o), _) => {
             // SAFETY: the caller gives `acc.len()` writable elements at `o`.
             let o = unsafe { std::slice::from_raw_parts_mut(o, acc.len()) };
-            for (d, &a) in o.iter_mut().zip(acc) {
-                *d = act(descale::<FUSED>(a, comp, scale, bias));
-            }
+            by_chunks(acc, o, |a| act(descale::<FUSED>(a, comp, scale, bias)));
         }
         (OutPtr::I8(o), Some(s_out)) => {
             // SAFETY: as above.
             let o = unsafe { std::slice::from_raw_parts_mut(o, acc.len()) };
-            for (d, &a) in o.iter_mut().zip(acc) {
-                *d = float2int8(act(descale::<FUSED>(a, comp, scale, bias)) * s_out);
-            }
+            by_chunks(acc, o, |a| float2int8(act(descale::<FUSED>(a, comp, scale, bias)) * s_out));
         }
         (OutPtr::I8(_), None) => unreachable!("int8 output without s_out is rejected by the callers"),
     }
