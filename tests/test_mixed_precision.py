@@ -362,3 +362,45 @@ def test_scale_choices_that_lose_together_are_reverted_with_their_overrides(monk
 def _judged_again_config(check, config):
     return check.measure([config])[0].sqnr_worst
 
+
+def test_the_layer_by_layer_pass_decides_again_only_after_the_first_change(monkeypatch):
+    """The search runs the recipe's layer-by-layer pass for every set of float layers it judges: a
+    layer whose inputs are those of an earlier pass (every layer before the first one whose
+    precision changed) keeps that pass's decision instead of being rounded and corrected again,
+    and every pass gives what a pass from scratch gives."""
+    from ncnnq import mixed_precision
+    from ncnnq.mixed_precision import _recipe_finish
+    from ncnnq.progress import NoProgress
+    from ncnnq.recipes import calibrate_model
+    from ncnnq.samples import Sample
+
+    samples = [Sample({"data": x}) for x in fragile_inputs(16)]
+    calibration = calibrate_model(fragile_model(), samples, "kl+round+bc", validation=0.0, threads=1)
+    visited: list[str] = []
+    refine = mixed_precision.refine_layer
+
+    def counted(inputs, rounding, bias):
+        visited.append(inputs.name)
+        return refine(inputs, rounding, bias)
+
+    monkeypatch.setattr(mixed_precision, "refine_layer", counted)
+    finish = _recipe_finish(calibration, samples, {}, "image", 1, NoProgress())
+    every = calibration.config().with_int8(LAYERS)
+    configs = [every, every.with_int8([n for n in LAYERS if n != "fc"]),
+               every.with_int8([n for n in LAYERS if n != "conv3"]), every]
+    made = []
+    for config in configs:
+        visited.clear()
+        made.append((finish(config), list(visited)))
+    assert made[0][1] == LAYERS
+    assert made[1][1] == []  # conv1..conv4 see what they saw with fc int8
+    assert made[2][1] == ["conv4", "fc"]  # conv3 float: the layers after it receive other inputs
+    assert made[3][1] == []
+    for config, (done, _) in zip(configs, made):
+        fresh = _recipe_finish(calibration, samples, {}, "image", 1, NoProgress())(config)
+        assert set(done.biases) == set(fresh.biases) and set(done.int8_weights) == set(fresh.int8_weights)
+        for name in fresh.biases:
+            assert np.array_equal(done.biases[name], fresh.biases[name])
+        for name in fresh.int8_weights:
+            assert np.array_equal(done.int8_weights[name], fresh.int8_weights[name])
+    assert not np.array_equal(made[2][0].biases["conv4"], made[0][0].biases["conv4"])

@@ -32,6 +32,7 @@ is ncnn's, with the float layers' lines commented out (``#``), so ncnn2int8 make
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from .evaluate import Quality, Target, compare
 from .images import InputSpec
 from .int8 import quantize
 from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
-from .methods.layerwise import Overrides, layerwise
+from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from .methods.registry import AUTO, Recipe, changes_weights, parse_method
 from .progress import NoProgress, Progress
 from .recipes import MAX_VALIDATION, Calibration, _compensations, calibrate_model, refine_layer
@@ -647,26 +648,54 @@ def _recipe_finish(
 ) -> Finish:
     """The recipe's last step for a configuration: its layer-by-layer pass (``round``, ``bc``, and
     the shifted readers' compensation) over the configuration's int8 layers and scales, float
-    layers left out; without ``round`` and ``bc``, the shifted readers' compensation alone."""
+    layers left out; without ``round`` and ``bc``, the shifted readers' compensation alone. Each
+    layer's decision is kept by what it was made from (:func:`_inputs_key`), so a pass decides
+    again only the layers whose inputs changed: those after the first layer whose precision or
+    scales differ from an earlier pass's."""
     chosen = _recipe(calibration)
     shifts = calibration.shift.shifts if calibration.shift is not None else {}
     decoded: list[Tensors] = []
+    rounding, bias = chosen.has("round"), chosen.has("bc")
+    decided: dict[bytes, Decision] = {}
+
+    def visit(inputs: LayerInputs) -> Decision:
+        # The search judges many sets of float layers; a layer before the first one that changed
+        # receives the same inputs as in an earlier pass, and its decision is that pass's.
+        key = _inputs_key(inputs)
+        if key not in decided:
+            decided[key] = refine_layer(inputs, rounding, bias)
+        return decided[key]
 
     def finish(config: Config) -> Config:
         table = Table(weights={k: v for k, v in config.weights.items() if k.rsplit("_param_", 1)[0] in config.int8},
                       activations={k: v for k, v in config.activations.items() if k in config.int8})
         kept = {k: c for k, c in shifts.items() if k in config.int8}
-        if chosen.has("round") or chosen.has("bc"):
+        if rounding or bias:
             if not decoded:
                 decoded.extend(load_sample(s, specs, input_type) for s in spread(samples, LAYERWISE_SAMPLES))
-            rounding, bias = chosen.has("round"), chosen.has("bc")
-            overrides = layerwise(calibration.model, table, decoded, lambda i: refine_layer(i, rounding, bias),
-                                  shifts=kept, threads=threads, fp32=calibration.fp32, progress=progress)
+            overrides = layerwise(calibration.model, table, decoded, visit, shifts=kept, threads=threads,
+                                  fp32=calibration.fp32, progress=progress)
         else:
             overrides = Overrides(biases=_compensations(calibration.model, table, kept))
         return Config(config.weights, config.activations, config.int8, overrides.weights, overrides.biases)
 
     return finish
+
+
+def _inputs_key(inputs: LayerInputs) -> bytes:
+    """A digest of everything a layer's decision in the layer-by-layer pass is made from: the
+    layer, its scales and input shift, its int8-path inputs, and the positions they were sampled
+    at (which fix its fp32-path inputs and outputs: the fp32 model is the same in every pass).
+    Equal inputs: the layers before it were int8 and float alike, with equal decisions."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(inputs.name.encode())
+    digest.update(np.array([inputs.input_scale, inputs.input_shift], dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(inputs.weight_scales, dtype=np.float32).tobytes())
+    for part in (inputs.fp32.positions, inputs.int8.positions, inputs.int8.x):
+        array = np.ascontiguousarray(part)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.digest()
 
 
 def _shift_rebias(calibration: Calibration) -> Rebias | None:
