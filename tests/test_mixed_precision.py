@@ -42,7 +42,7 @@ def test_target_keeps_exactly_the_fragile_layer_float(fragile_result):
     # pruning tried conv2 int8 again.
     assert search.steps[0].float_layers == () and not search.steps[0].met
     assert any(s.float_layers == ("conv2",) and s.met for s in search.steps)
-    assert search.steps[-1].action == "int8 again conv2" and not search.steps[-1].met
+    assert search.steps[-1].action.startswith("int8 again conv2") and not search.steps[-1].met
     assert {d.name: d.precision for d in search.decisions}["conv2"] == "float"
 
 
@@ -275,13 +275,14 @@ def test_a_weak_layer_s_threshold_is_refined_on_the_model_output():
     tight = Variant("kl", float(127 / (report.absmax / 2)), np.asarray(table.weights["conv3_param_0"]))
     check = Validation(model, [{"data": x} for x in inputs[8:]], threads=1)
     base = Config(dict(table.weights), dict(table.activations), frozenset(LAYERS))
-    chosen, isolated = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, 200.0, NoProgress())
+    chosen, isolated, first = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, 200.0, NoProgress())
     assert chosen["conv3"].name == "klx0.7"
     assert chosen["conv3"].activation == pytest.approx(tight.activation * 0.7, rel=1e-6)
     as_given = Config(dict(table.weights), {**table.activations, "conv3": tight.activation}, frozenset(["conv3"]))
     assert isolated["conv3"] > check.measure([as_given])[0].sqnr_worst + 1.0
+    assert first["conv3"] == pytest.approx(check.measure([as_given])[0].sqnr_worst)
     # A layer far above the target (here −1000 dB) is neither given alternatives nor refined.
-    chosen, _ = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, -1e3, NoProgress())
+    chosen, _, _ = choose_variants(check, ["conv3"], {"conv3": [tight]}, base, -1e3, NoProgress())
     assert chosen["conv3"] is tight
 
 
@@ -313,3 +314,93 @@ def test_a_starting_configuration_s_overrides_stay_with_their_scales():
     assert "conv4" not in moved.biases and moved.activations["conv4"] == kl.activations["conv4"] * 0.5
     same = Variant("kl", kl.activations["conv4"], kl.weights["conv4_param_0"])
     assert _with_variant(base, "conv4", same) is base
+
+
+def test_scale_choices_that_lose_together_are_reverted_with_their_overrides(monkeypatch):
+    """Each layer's scales are chosen alone; together they can lose. Here conv3's choice clips its
+    input to a twentieth (as if it had won alone by noise) and conv4's is near its own: after the
+    float search, the starting scales are judged again (for all choices, and for those that lose
+    in company) and a layer made float on its chosen scales is tried int8 at its own, so conv3
+    ends int8 at the starting scales, and every layer at the starting scales has the starting
+    configuration's bias again (made for those scales)."""
+    from ncnnq import mixed_precision
+    from ncnnq.mixed_precision import Variant, search
+    from ncnnq.validation import Config, Validation, layer_macs
+
+    model, inputs = fragile_model(), fragile_inputs(24)
+    tables = calibrate_many(model, inputs[:12], list(VARIANT_METHODS), threads=1)
+    check = Validation(model, [{"data": x} for x in inputs[12:]], threads=1)
+    kl = tables["kl"]
+    biases = {n: np.asarray(model.layer(n).weights["bias"], dtype=np.float32) + np.float32(1e-3)
+              for n in ("conv3", "conv4")}
+    base = Config(dict(kl.weights), dict(kl.activations), frozenset(LAYERS), biases=biases)
+    choose = mixed_precision.choose_variants
+
+    def alone_but_not_together(*args, **kwargs):
+        chosen, best, first = choose(*args, **kwargs)
+        chosen["conv3"] = Variant("clipping", kl.activations["conv3"] * 20, kl.weights["conv3_param_0"])
+        chosen["conv4"] = Variant("near", kl.activations["conv4"] * 1.02, kl.weights["conv4_param_0"])
+        return chosen, {**best, "conv3": first["conv3"] + 1}, first
+
+    monkeypatch.setattr(mixed_precision, "choose_variants", alone_but_not_together)
+    macs = layer_macs(model, check.samples[0], LAYERS)
+    r = search(check, check, tables, "kl", macs, ncnnq.evaluate.Target.parse("sqnr:30"), base=base)
+    actions = [s.action for s in r.steps]
+    assert "all int8, scales chosen per layer" in actions
+    assert any("starting scales" in a for a in actions)
+    assert r.met and r.float_layers == ("conv2",) and "conv3" in r.config.int8
+    variant = {d.name: d.variant for d in r.decisions}
+    assert variant["conv3"] == "kl" and r.config.activations["conv3"] == kl.activations["conv3"]
+    for name in ("conv3", "conv4"):
+        own = variant[name] == "kl"
+        assert own == (r.config.activations[name] == kl.activations[name])
+        assert (name in r.config.biases) == own
+        assert not own or np.array_equal(r.config.biases[name], biases[name])
+    assert _judged_again_config(check, r.config) == pytest.approx(r.value, abs=1e-9)
+
+
+def _judged_again_config(check, config):
+    return check.measure([config])[0].sqnr_worst
+
+
+def test_the_layer_by_layer_pass_decides_again_only_after_the_first_change(monkeypatch):
+    """The search runs the recipe's layer-by-layer pass for every set of float layers it judges: a
+    layer whose inputs are those of an earlier pass (every layer before the first one whose
+    precision changed) keeps that pass's decision instead of being rounded and corrected again,
+    and every pass gives what a pass from scratch gives."""
+    from ncnnq import mixed_precision
+    from ncnnq.mixed_precision import _recipe_finish
+    from ncnnq.progress import NoProgress
+    from ncnnq.recipes import calibrate_model
+    from ncnnq.samples import Sample
+
+    samples = [Sample({"data": x}) for x in fragile_inputs(16)]
+    calibration = calibrate_model(fragile_model(), samples, "kl+round+bc", validation=0.0, threads=1)
+    visited: list[str] = []
+    refine = mixed_precision.refine_layer
+
+    def counted(inputs, rounding, bias):
+        visited.append(inputs.name)
+        return refine(inputs, rounding, bias)
+
+    monkeypatch.setattr(mixed_precision, "refine_layer", counted)
+    finish = _recipe_finish(calibration, samples, {}, "image", 1, NoProgress())
+    every = calibration.config().with_int8(LAYERS)
+    configs = [every, every.with_int8([n for n in LAYERS if n != "fc"]),
+               every.with_int8([n for n in LAYERS if n != "conv3"]), every]
+    made = []
+    for config in configs:
+        visited.clear()
+        made.append((finish(config), list(visited)))
+    assert made[0][1] == LAYERS
+    assert made[1][1] == []  # conv1..conv4 see what they saw with fc int8
+    assert made[2][1] == ["conv4", "fc"]  # conv3 float: the layers after it receive other inputs
+    assert made[3][1] == []
+    for config, (done, _) in zip(configs, made):
+        fresh = _recipe_finish(calibration, samples, {}, "image", 1, NoProgress())(config)
+        assert set(done.biases) == set(fresh.biases) and set(done.int8_weights) == set(fresh.int8_weights)
+        for name in fresh.biases:
+            assert np.array_equal(done.biases[name], fresh.biases[name])
+        for name in fresh.int8_weights:
+            assert np.array_equal(done.int8_weights[name], fresh.int8_weights[name])
+    assert not np.array_equal(made[2][0].biases["conv4"], made[0][0].biases["conv4"])

@@ -32,8 +32,9 @@ is ncnn's, with the float layers' lines commented out (``#``), so ncnn2int8 make
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,7 @@ from .evaluate import Quality, Target, compare
 from .images import InputSpec
 from .int8 import quantize
 from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
-from .methods.layerwise import Overrides, layerwise
+from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from .methods.registry import AUTO, Recipe, changes_weights, parse_method
 from .progress import NoProgress, Progress
 from .recipes import MAX_VALIDATION, Calibration, _compensations, calibrate_model, refine_layer
@@ -208,15 +209,16 @@ def choose_variants(
     target_db: float | None,
     progress: Progress,
     rebias: Rebias | None = None,
-) -> tuple[dict[str, Variant], dict[str, float]]:
-    """Per layer, the variant with the highest isolated output SQNR on the screening samples, and
-    that SQNR (another method's scales only when :data:`VARIANT_MARGIN_DB` better than the
-    first). With an SQNR target, only layers that matter try the alternatives: those whose first
-    variant alone is less than :data:`NEGLIGIBLE_DB` above the target (under additive noise, a
-    layer that far above it adds at most 1 % of the noise the target allows)."""
-    first = _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone", progress, rebias)
+) -> tuple[dict[str, Variant], dict[str, float], dict[str, float]]:
+    """Per layer, the variant with the highest isolated output SQNR on the screening samples, that
+    SQNR, and the first variant's (another method's scales only when :data:`VARIANT_MARGIN_DB`
+    better than the first). With an SQNR target, only layers that matter try the alternatives:
+    those whose first variant alone is less than :data:`NEGLIGIBLE_DB` above the target (under
+    additive noise, a layer that far above it adds at most 1 % of the noise the target allows)."""
+    first = dict(zip(layers, _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone",
+                                       progress, rebias)))
     chosen = {n: candidates[n][0] for n in layers}
-    best = dict(zip(layers, first))
+    best = dict(first)
     limit = math.inf if target_db is None else target_db + NEGLIGIBLE_DB
     weak = [n for n in layers if best[n] < limit and len(candidates[n]) > 1]
     pairs = [(n, v) for n in weak for v in candidates[n][1:]]
@@ -230,7 +232,7 @@ def choose_variants(
     for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress, rebias)):
         if db > best[name]:
             chosen[name], best[name] = v, db
-    return chosen, best
+    return chosen, best, first
 
 
 def _starting_first(base: Config, layer: str, method: str, found: list[Variant]) -> list[Variant]:
@@ -329,30 +331,36 @@ def search(
     candidates = {name: _starting_first(base, name, method, variants(ordered, name)) for name in layers}
     decisions_variant = {name: method for name in layers}
     isolated: dict[str, float] = {}
+    changed: list[str] = []
+    own: dict[str, float] = {}
     config, value, quality = base, all_value, all_quality
     if not judge.met(value):
         target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
             else None
-        chosen, isolated = choose_variants(screening, layers, candidates, base, target_db, progress, rebias)
+        chosen, isolated, own = choose_variants(screening, layers, candidates, base, target_db, progress, rebias)
         for name, v in chosen.items():
             config = _with_variant(config, name, v, rebias)
             decisions_variant[name] = v.name
         value, quality = judged("all int8, scales chosen per layer", config)
+        changed = [name for name in layers if chosen[name] is not candidates[name][0]]
         if finish is not None and any(v != method for v in decisions_variant.values()) and not judge.met(value):
             config, value, quality = _finished(finish, config, value, quality, judged, "all int8, made again")
 
     floats: list[str] = []
-    made: dict[frozenset[str], Config] = {}
+    made: dict[tuple[frozenset[str], frozenset[str]], Config] = {}
 
-    def with_float(kept_float: Sequence[str]) -> Config:
-        """``config`` with ``kept_float`` float, its int8 weights and biases made again for that
-        (once per set of int8 layers) when there is a ``finish``."""
-        plain = config.with_int8([n for n in layers if n not in kept_float])
+    def with_float(kept_float: Sequence[str], reverted: Collection[str] = ()) -> Config:
+        """``config`` with ``kept_float`` float and the scale choices of ``reverted`` back at
+        ``base``'s, its int8 weights and biases made again for that (once per such pair) when there
+        is a ``finish``."""
+        scales = _reverted(config, base, reverted) if reverted else config
+        plain = scales.with_int8([n for n in layers if n not in kept_float])
         if finish is None:
             return plain
-        if plain.int8 not in made:
-            made[plain.int8] = finish(plain)
-        return made[plain.int8]
+        key = (plain.int8, frozenset(reverted))
+        if key not in made:
+            made[key] = finish(plain)
+        return made[key]
 
     if not judge.met(value):
         order = noise_order(layers, isolated, macs)
@@ -366,13 +374,23 @@ def search(
 
         count, value, quality = _smallest_prefix(trial, start, len(order), (value, quality))
         floats = order[:count]
+        reverted, value, quality = _choices_together(
+            screening, config.with_int8([n for n in layers if n not in floats]), base, changed,
+            lambda names: with_float(floats, names), judged, (value, quality))
         if judge.met(value):
+            # A layer made float because its chosen scales failed in company may be int8 at its own.
             for name in sorted(floats, key=lambda n: -macs[n])[:PRUNE_TRIALS]:
                 kept = [n for n in floats if n != name]
-                v2, q2 = judged(f"int8 again {name}", with_float(kept))
-                if judge.met(v2):
-                    floats, value, quality = kept, v2, q2
-        config = with_float(floats)
+                again = [reverted] + ([[*reverted, name]] if name in changed and name not in reverted else [])
+                for names in again:
+                    v2, q2 = judged(f"int8 again {name}" + (" at its starting scales" if names is not reverted else ""),
+                                    with_float(kept, names))
+                    if judge.met(v2):
+                        floats, value, quality, reverted = kept, v2, q2, names
+                        break
+        for name in reverted:
+            decisions_variant[name], isolated[name] = method, own[name]
+        config = with_float(floats, reverted)
     final = config.with_int8([n for n in layers if n not in floats])
     table = Table(
         weights={k: v for k, v in final.weights.items() if k.rsplit("_param_", 1)[0] not in floats},
@@ -394,6 +412,54 @@ def search(
         _target_text(target), table, final, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
         tuple(decisions), tuple(steps), len(validation.samples), len(screening.samples),
     )
+
+
+def _reverted(config: Config, base: Config, names: Collection[str]) -> Config:
+    """``config`` with the layers ``names`` back at ``base``'s scales, and those of them int8 with
+    ``base``'s int8 weights and biases (made for those scales)."""
+    weights, activations = dict(config.weights), dict(config.activations)
+    int8_weights = {k: w for k, w in config.int8_weights.items() if k not in names}
+    biases = {k: b for k, b in config.biases.items() if k not in names}
+    for name in names:
+        key = f"{name}_param_0"
+        weights[key], activations[name] = base.weights[key], base.activations[name]
+        if name in base.int8_weights and name in config.int8:
+            int8_weights[name] = base.int8_weights[name]
+        if name in base.biases and name in config.int8:
+            biases[name] = base.biases[name]
+    return Config(weights, activations, config.int8, int8_weights, biases)
+
+
+def _choices_together(
+    screening: Validation, plain: Config, base: Config, changed: Sequence[str],
+    make: Callable[[Sequence[str]], Config], judged: Callable[[str, Config], tuple[float, Quality]],
+    current: tuple[float, Quality],
+) -> tuple[list[str], float, Quality]:
+    """Which of the per-layer scale choices to keep, judged in the configuration the search ended
+    in (``plain``: its scales and float layers; ``current``: its figures as made): ``changed``,
+    the layers whose scales moved from ``base``'s, each won alone, but their errors add up, a
+    layer's new scales lose the rounding and bias made for its own, and a choice is a fraction of
+    a dB on a few samples, so together they can lose against ``base``. Judged there and not on
+    the all-int8 model, whose noise is mostly that of the layers the search then makes float.
+    Each choice reverted alone is measured on the screening samples; those whose revert raises
+    the output SQNR interact worst. ``base``'s scales for all of ``changed``, and for those that
+    interact worst (all, and the worse half), are judged on the whole validation split (``make``:
+    the configuration with the given layers reverted); the best is kept (ties keep the choices).
+    Returns the layers to revert and the kept configuration's figures."""
+    if not changed:
+        return [], current[0], current[1]
+    figures = [_sqnr(q) for q in screening.measure([plain, *(_reverted(plain, base, [n]) for n in changed)])]
+    harm = {name: f - figures[0] for name, f in zip(changed, figures[1:])}
+    losing = sorted((n for n in changed if harm[n] > 0), key=lambda n: -harm[n])
+    subsets = [list(changed)] + [names for names in (losing, losing[: (len(losing) + 1) // 2])
+                                 if 0 < len(names) < len(changed)]
+    best: tuple[list[str], float, Quality] = ([], current[0], current[1])
+    for names in dict.fromkeys(tuple(n) for n in subsets):
+        what = "all" if len(names) == len(changed) else ", ".join(names)
+        value, quality = judged(f"starting scales again: {what}", make(names))
+        if _rank(value, quality) > _rank(best[1], best[2]):
+            best = (list(names), value, quality)
+    return best
 
 
 def _rank(value: float, quality: Quality) -> tuple[float, float]:
@@ -582,26 +648,54 @@ def _recipe_finish(
 ) -> Finish:
     """The recipe's last step for a configuration: its layer-by-layer pass (``round``, ``bc``, and
     the shifted readers' compensation) over the configuration's int8 layers and scales, float
-    layers left out; without ``round`` and ``bc``, the shifted readers' compensation alone."""
+    layers left out; without ``round`` and ``bc``, the shifted readers' compensation alone. Each
+    layer's decision is kept by what it was made from (:func:`_inputs_key`), so a pass decides
+    again only the layers whose inputs changed: those after the first layer whose precision or
+    scales differ from an earlier pass's."""
     chosen = _recipe(calibration)
     shifts = calibration.shift.shifts if calibration.shift is not None else {}
     decoded: list[Tensors] = []
+    rounding, bias = chosen.has("round"), chosen.has("bc")
+    decided: dict[bytes, Decision] = {}
+
+    def visit(inputs: LayerInputs) -> Decision:
+        # The search judges many sets of float layers; a layer before the first one that changed
+        # receives the same inputs as in an earlier pass, and its decision is that pass's.
+        key = _inputs_key(inputs)
+        if key not in decided:
+            decided[key] = refine_layer(inputs, rounding, bias)
+        return decided[key]
 
     def finish(config: Config) -> Config:
         table = Table(weights={k: v for k, v in config.weights.items() if k.rsplit("_param_", 1)[0] in config.int8},
                       activations={k: v for k, v in config.activations.items() if k in config.int8})
         kept = {k: c for k, c in shifts.items() if k in config.int8}
-        if chosen.has("round") or chosen.has("bc"):
+        if rounding or bias:
             if not decoded:
                 decoded.extend(load_sample(s, specs, input_type) for s in spread(samples, LAYERWISE_SAMPLES))
-            rounding, bias = chosen.has("round"), chosen.has("bc")
-            overrides = layerwise(calibration.model, table, decoded, lambda i: refine_layer(i, rounding, bias),
-                                  shifts=kept, threads=threads, fp32=calibration.fp32, progress=progress)
+            overrides = layerwise(calibration.model, table, decoded, visit, shifts=kept, threads=threads,
+                                  fp32=calibration.fp32, progress=progress)
         else:
             overrides = Overrides(biases=_compensations(calibration.model, table, kept))
         return Config(config.weights, config.activations, config.int8, overrides.weights, overrides.biases)
 
     return finish
+
+
+def _inputs_key(inputs: LayerInputs) -> bytes:
+    """A digest of everything a layer's decision in the layer-by-layer pass is made from: the
+    layer, its scales and input shift, its int8-path inputs, and the positions they were sampled
+    at (which fix its fp32-path inputs and outputs: the fp32 model is the same in every pass).
+    Equal inputs: the layers before it were int8 and float alike, with equal decisions."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(inputs.name.encode())
+    digest.update(np.array([inputs.input_scale, inputs.input_shift], dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(inputs.weight_scales, dtype=np.float32).tobytes())
+    for part in (inputs.fp32.positions, inputs.int8.positions, inputs.int8.x):
+        array = np.ascontiguousarray(part)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.digest()
 
 
 def _shift_rebias(calibration: Calibration) -> Rebias | None:
