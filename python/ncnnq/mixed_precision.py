@@ -15,15 +15,21 @@ metric) searches on a validation split of the user's images that took no part in
 3. **Float where int8 still fails**, greedily by output noise per float MAC: each layer's noise
    is what its isolated SQNR (step 2) says it adds. The search finds the shortest prefix of that
    order whose layers float meet the target on the whole validation split (starting where the
-   noise, added up, says it should, then doubling and halving), then tries the float layers,
-   largest first, in int8 again: each that still meets the target goes back.
+   noise, added up, says it should, then doubling and halving).
+4. **The choices together.** Each layer's scales won alone; together they can lose. With the
+   float layers of step 3 in place, the starting scales are judged again for every choice, and
+   for those that interact worst (each reverted alone on the screening samples); the best stays.
+5. **Pruning.** The float layers, largest first, are tried in int8 again (at their chosen scales,
+   and at their starting ones where step 2 changed them): each that still meets the target goes
+   back.
 
 With a recipe whose int8 weights or biases depend on the other layers (``round``, ``bc``, and the
 compensation a shifted reader's bias needs for its scales), they are made again, by the recipe's
-layer-by-layer pass, for the scales chosen in step 2 and for every set of float layers step 3
-judges: a bias corrected for an int8 layer's error before it is wrong once that layer is float,
+layer-by-layer pass, for the scales chosen in step 2 and for every configuration steps 3 to 5
+judge: a bias corrected for an int8 layer's error before it is wrong once that layer is float,
 so each configuration is judged, and written, with every layer corrected for the error it really
-receives.
+receives. A layer whose sampled inputs and scales are those of an earlier pass keeps that pass's
+decision (every layer before the first one whose precision or scales changed).
 
 Every configuration runs as its written file would (:mod:`ncnnq.validation`): requantize fusion,
 and the quantize/dequantize boundaries a float layer adds, are in the figures. The result's table
