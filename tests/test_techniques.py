@@ -21,7 +21,7 @@ from ncnnq.graph import producers
 from ncnnq.methods import equalization, shift, tuning
 from ncnnq.methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from ncnnq.methods.registry import parse_method
-from ncnnq.methods.rounding import held_out, learned_weights
+from ncnnq.methods.rounding import HELD_OUT, held_out, learned_weights
 from ncnnq.pipeline import quantize_model
 from ncnnq.progress import NoProgress
 from ncnnq.recipes import calibrate_model, refine_layer
@@ -208,6 +208,23 @@ def test_learned_rounding_lowers_a_layers_output_error():
     # ncnn's ranges hold: within one step of w·scale, and ±127.
     exact = layer.weights * layer.unit_scales[:, None]
     assert np.all(np.abs(learned - exact) < 1.0) and np.abs(learned.astype(int)).max() <= 127
+
+
+def test_learned_rounding_is_judged_on_samples_it_was_not_fitted_on():
+    # Positions of one image are alike: the channels' choice between nearest and learned weights
+    # must be judged on whole samples the search did not see, not on other positions of its own.
+    model = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(6)
+    samples = inputs(12, shape=(4, 10, 10))
+    layer = _visit_all(model, kl_table(model, samples), samples)["conv2"]
+    assert sorted(set(layer.samples.tolist())) == list(range(12))
+    judge = held_out(layer)
+    judged, fitted = set(layer.samples[judge].tolist()), set(layer.samples[~judge].tolist())
+    assert judged and fitted and not judged & fitted
+    assert len(judged) == 12 // HELD_OUT
+
+
+def kl_table(model: ncnnq.Model, samples: list[dict[str, np.ndarray]]) -> Table:
+    return calibrate(model, [s["data"] for s in samples], "kl")
 
 
 def test_tuning_moves_a_clipping_input_scale_by_the_outputs_error():
