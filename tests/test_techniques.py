@@ -289,6 +289,34 @@ def test_auto_keeps_the_best_candidate_and_is_never_below_kl():
         calibrate_model(model, list(samples_from(model, inputs(4))), "auto", validation=0.0)
 
 
+def test_each_step_of_a_recipe_gets_its_own_number_of_samples(monkeypatch):
+    # eq's search takes up to eq.MAX_SAMPLES samples and the layer-by-layer pass up to its own
+    # number: neither is cut to the other's.
+    from ncnnq import recipes
+    from ncnnq.methods import eq
+    from ncnnq.methods import layerwise as layerwise_module
+
+    seen: dict[str, int] = {}
+    real_eq, real_layerwise = eq.equalize, recipes.layerwise
+    monkeypatch.setattr(eq, "MAX_SAMPLES", 9)
+    monkeypatch.setattr(recipes, "LAYERWISE_SAMPLES", 5)
+    monkeypatch.setattr(layerwise_module, "MAX_SAMPLES", 5)
+
+    def counting_eq(model, layers, table, samples, *rest):
+        seen["eq"] = len(samples)
+        return real_eq(model, layers, table, samples, *rest)
+
+    def counting_layerwise(model, table, samples, *rest, **named):
+        seen["layerwise"] = len(samples)
+        return real_layerwise(model, table, samples, *rest, **named)
+
+    monkeypatch.setattr(eq, "equalize", counting_eq)
+    monkeypatch.setattr(recipes, "layerwise", counting_layerwise)
+    model = chain_model()
+    calibrate_model(model, list(samples_from(model, inputs(16))), "eq+shift+bc", validation=0.25)
+    assert seen == {"eq": 9, "layerwise": 5}
+
+
 def test_the_written_files_hold_the_changes_and_run_in_real_ncnn(tmp_path):
     pytest.importorskip("ncnn", reason="real ncnn (pip install ncnn) is the referee for the written files")
     from ncnnq.verify import load_ncnn, run_ncnn

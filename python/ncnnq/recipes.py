@@ -206,16 +206,17 @@ class _Run:
     """The base methods every candidate needs, calibrated in one statistics pass per model."""
     _models: dict[bool, tuple[Model, equalization.Report | None]] = field(default_factory=dict)
     _tables: dict[tuple[bool, bool, str], Table] = field(default_factory=dict)
-    _decoded: list[Tensors] | None = None
+    _decoded: dict[int, list[Tensors]] = field(default_factory=dict)
     _tuning: list[Tensors] | None = None
     _results: dict[Recipe, Calibration] = field(default_factory=dict)
     """Calibrations without ``tune``, scored, by recipe: what a ``tune`` candidate starts from."""
 
-    def decoded(self) -> list[Tensors]:
-        """The calibration samples equalization and the layer-by-layer pass look at, decoded once."""
-        if self._decoded is None:
-            self._decoded = [self.load(s) for s in spread(self.calibration, LAYERWISE_SAMPLES)]
-        return self._decoded
+    def decoded(self, count: int) -> list[Tensors]:
+        """``count`` calibration samples spread over them (what equalization, eq's search and the
+        layer-by-layer pass look at), decoded once per count."""
+        if count not in self._decoded:
+            self._decoded[count] = [self.load(s) for s in spread(self.calibration, count)]
+        return self._decoded[count]
 
     def tuning_samples(self) -> list[Tensors]:
         """Calibration samples for ``tune``, other than those of :meth:`decoded` where there are
@@ -230,7 +231,8 @@ class _Run:
         if cle not in self._models:
             if cle:
                 self.progress.start("equalizing channels", None)
-                self._models[cle] = equalization.equalize(self.model, self.decoded(), self.threads)
+                samples = self.decoded(equalization.MAX_SAMPLES)
+                self._models[cle] = equalization.equalize(self.model, samples, self.threads)
                 self.progress.finish()
             else:
                 self._models[cle] = (self.model, None)
@@ -275,12 +277,14 @@ class _Run:
         if recipe.has("shift"):
             model, table, shift_report = shift.shift(model, table)
             if recipe.base in SEARCHED:
-                eq.equalize(model, calibrated_layers(model), table, self.decoded(), self.threads, self.progress)
+                eq.equalize(model, calibrated_layers(model), table, self.decoded(eq.MAX_SAMPLES), self.threads,
+                            self.progress)
         shifts = shift_report.shifts if shift_report else {}
         if recipe.has("round") or recipe.has("bc"):
             rounding, bias = recipe.has("round"), recipe.has("bc")
-            overrides = layerwise(model, table, self.decoded(), lambda i: refine_layer(i, rounding, bias),
-                                  shifts=shifts, threads=self.threads, fp32=self.fp32, progress=self.progress)
+            overrides = layerwise(model, table, self.decoded(LAYERWISE_SAMPLES),
+                                  lambda i: refine_layer(i, rounding, bias), shifts=shifts, threads=self.threads,
+                                  fp32=self.fp32, progress=self.progress)
         else:
             overrides = Overrides(biases=_compensations(model, table, shifts))
         return Calibration(str(recipe), model, table, overrides, equalization=eq_report, shift=shift_report,
