@@ -16,7 +16,7 @@ from ncnnq._native import Net, NetworkProbe
 from ncnnq.calibrate import calibrate
 from ncnnq.cli.app import main
 from ncnnq.errors import InputError
-from ncnnq.evaluate import compare
+from ncnnq.evaluate import OutputQuality, Quality, compare
 from ncnnq.graph import producers
 from ncnnq.methods import equalization, shift, tuning
 from ncnnq.methods.layerwise import Decision, LayerInputs, Overrides, layerwise
@@ -24,7 +24,7 @@ from ncnnq.methods.registry import parse_method
 from ncnnq.methods.rounding import HELD_OUT, held_out, learned_weights
 from ncnnq.pipeline import quantize_model
 from ncnnq.progress import NoProgress
-from ncnnq.recipes import calibrate_model, refine_layer
+from ncnnq.recipes import TUNE_TIE_DB, Calibration, Score, _prefer, calibrate_model, refine_layer
 from ncnnq.samples import samples_from
 from ncnnq.table import Table
 
@@ -287,6 +287,35 @@ def test_auto_keeps_the_best_candidate_and_is_never_below_kl():
     assert result.method.startswith("auto (")
     with pytest.raises(InputError, match="validation"):
         calibrate_model(model, list(samples_from(model, inputs(4))), "auto", validation=0.0)
+
+
+def test_auto_keeps_tune_when_validation_cannot_tell_it_from_its_base():
+    # tune moved scales for gains on samples of its own; a validation loss below TUNE_TIE_DB is
+    # noise and must not send auto back to the untuned candidate; a larger loss must.
+    model = chain_model()
+
+    def scored(db: float, tuned: bool) -> Calibration:
+        quality = Quality(50, (OutputQuality("out", db, db, 0.99, 0.9),), 1.0)
+        return Calibration("x", model, Table({}, {}), validation=Score("sqnr", quality),
+                           tuning=tuning.Report() if tuned else None)
+
+    base = scored(20.0, tuned=False)
+    assert _prefer(scored(20.0 - TUNE_TIE_DB / 2, tuned=True), base, base, "sqnr")
+    assert not _prefer(scored(20.0 - 2 * TUNE_TIE_DB, tuned=True), base, base, "sqnr")
+    # Only against the candidate it started from, and never for an untuned one.
+    assert not _prefer(scored(20.0 - TUNE_TIE_DB / 2, tuned=True), base, scored(20.0, tuned=False), "sqnr")
+    assert not _prefer(scored(20.0 - TUNE_TIE_DB / 2, tuned=False), base, base, "sqnr")
+    assert _prefer(scored(20.1, tuned=False), base, None, "sqnr")
+
+
+def test_recipes_rank_a_classifier_by_top1_and_other_models_by_sqnr():
+    classifier = chain_model()  # one output of 10 scores
+    found = calibrate_model(classifier, list(samples_from(classifier, inputs(12))), "kl+bc", validation=0.25)
+    assert found.validation is not None and found.validation.metric == "top1"
+    detector = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(2)  # an 8x10x10 map
+    found = calibrate_model(detector, list(samples_from(detector, inputs(12, shape=(4, 10, 10)))), "kl+bc",
+                            validation=0.25)
+    assert found.validation is not None and found.validation.metric == "sqnr"
 
 
 def test_each_step_of_a_recipe_gets_its_own_number_of_samples(monkeypatch):
