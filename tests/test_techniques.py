@@ -346,6 +346,23 @@ def test_each_step_of_a_recipe_gets_its_own_number_of_samples(monkeypatch):
     assert seen == {"eq": 9, "layerwise": 5}
 
 
+def test_eq_search_leaves_the_arrays_of_the_table_it_starts_from_alone():
+    # auto's candidates share one cached table: a search that changed its weight-scale arrays in
+    # place would start the next candidate from the previous one's result.
+    from ncnnq.calibrate import calibrated_layers
+    from ncnnq.methods import eq
+
+    model = chain_model()
+    samples = inputs(8)
+    table = kl_table(model, samples)
+    shared = Table(dict(table.weights), dict(table.activations))
+    before = {k: v.copy() for k, v in table.weights.items()}
+    eq.equalize(model, calibrated_layers(model), shared, samples, threads=1, progress=NoProgress())
+    assert any(not np.array_equal(shared.weights[k], before[k]) for k in before)  # the search moved some
+    for k, v in table.weights.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
 def test_the_written_files_hold_the_changes_and_run_in_real_ncnn(tmp_path):
     pytest.importorskip("ncnn", reason="real ncnn (pip install ncnn) is the referee for the written files")
     from ncnnq.verify import load_ncnn, run_ncnn
