@@ -22,9 +22,11 @@ import numpy.typing as npt
 from .layerwise import LayerInputs
 
 MAX_FLIPS_PER_WEIGHT = 2
-MAX_ROUNDS = 64
+MAX_ROUNDS = 32
 """Rounds of the search: each flips at most one weight per output channel; the first rounds take
-the largest gains, so capping bounds the time of wide layers at little cost."""
+the largest gains, so capping bounds the time of wide layers at little cost. On squeezenet_v1.1
+(125 even-indexed shared images calibrate, the other 125 measure, both ways round) 32 rounds
+and 64 gave the same outputs' SQNR (26.9 dB on average) and expected top-1 agreement (97.3 %)."""
 HELD_OUT = 4
 """Every HELD_OUT-th sample (position, when they all come from one) is kept out of the search, to
 judge it."""
