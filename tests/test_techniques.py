@@ -16,15 +16,15 @@ from ncnnq._native import Net, NetworkProbe
 from ncnnq.calibrate import calibrate
 from ncnnq.cli.app import main
 from ncnnq.errors import InputError
-from ncnnq.evaluate import compare
+from ncnnq.evaluate import OutputQuality, Quality, compare
 from ncnnq.graph import producers
 from ncnnq.methods import equalization, shift, tuning
 from ncnnq.methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from ncnnq.methods.registry import parse_method
-from ncnnq.methods.rounding import held_out, learned_weights
+from ncnnq.methods.rounding import HELD_OUT, held_out, learned_weights
 from ncnnq.pipeline import quantize_model
 from ncnnq.progress import NoProgress
-from ncnnq.recipes import calibrate_model, refine_layer
+from ncnnq.recipes import TUNE_TIE_DB, Calibration, Score, _prefer, calibrate_model, refine_layer
 from ncnnq.samples import samples_from
 from ncnnq.table import Table
 
@@ -210,6 +210,23 @@ def test_learned_rounding_lowers_a_layers_output_error():
     assert np.all(np.abs(learned - exact) < 1.0) and np.abs(learned.astype(int)).max() <= 127
 
 
+def test_learned_rounding_is_judged_on_samples_it_was_not_fitted_on():
+    # Positions of one image are alike: the channels' choice between nearest and learned weights
+    # must be judged on whole samples the search did not see, not on other positions of its own.
+    model = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(6)
+    samples = inputs(12, shape=(4, 10, 10))
+    layer = _visit_all(model, kl_table(model, samples), samples)["conv2"]
+    assert sorted(set(layer.samples.tolist())) == list(range(12))
+    judge = held_out(layer)
+    judged, fitted = set(layer.samples[judge].tolist()), set(layer.samples[~judge].tolist())
+    assert judged and fitted and not judged & fitted
+    assert len(judged) == 12 // HELD_OUT
+
+
+def kl_table(model: ncnnq.Model, samples: list[dict[str, np.ndarray]]) -> Table:
+    return calibrate(model, [s["data"] for s in samples], "kl")
+
+
 def test_tuning_moves_a_clipping_input_scale_by_the_outputs_error():
     # conv2's input threshold at a third of kl's clips most of its ReLU inputs: the search on the
     # outputs must widen it (the scale goes down) and the held-out outputs must get better.
@@ -270,6 +287,80 @@ def test_auto_keeps_the_best_candidate_and_is_never_below_kl():
     assert result.method.startswith("auto (")
     with pytest.raises(InputError, match="validation"):
         calibrate_model(model, list(samples_from(model, inputs(4))), "auto", validation=0.0)
+
+
+def test_auto_keeps_tune_when_validation_cannot_tell_it_from_its_base():
+    # tune moved scales for gains on samples of its own; a validation loss below TUNE_TIE_DB is
+    # noise and must not send auto back to the untuned candidate; a larger loss must.
+    model = chain_model()
+
+    def scored(db: float, tuned: bool) -> Calibration:
+        quality = Quality(50, (OutputQuality("out", db, db, 0.99, 0.9),), 1.0)
+        return Calibration("x", model, Table({}, {}), validation=Score("sqnr", quality),
+                           tuning=tuning.Report() if tuned else None)
+
+    base = scored(20.0, tuned=False)
+    assert _prefer(scored(20.0 - TUNE_TIE_DB / 2, tuned=True), base, base, "sqnr")
+    assert not _prefer(scored(20.0 - 2 * TUNE_TIE_DB, tuned=True), base, base, "sqnr")
+    # Only against the candidate it started from, and never for an untuned one.
+    assert not _prefer(scored(20.0 - TUNE_TIE_DB / 2, tuned=True), base, scored(20.0, tuned=False), "sqnr")
+    assert not _prefer(scored(20.0 - TUNE_TIE_DB / 2, tuned=False), base, base, "sqnr")
+    assert _prefer(scored(20.1, tuned=False), base, None, "sqnr")
+
+
+def test_recipes_rank_a_classifier_by_top1_and_other_models_by_sqnr():
+    classifier = chain_model()  # one output of 10 scores
+    found = calibrate_model(classifier, list(samples_from(classifier, inputs(12))), "kl+bc", validation=0.25)
+    assert found.validation is not None and found.validation.metric == "top1"
+    detector = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(2)  # an 8x10x10 map
+    found = calibrate_model(detector, list(samples_from(detector, inputs(12, shape=(4, 10, 10)))), "kl+bc",
+                            validation=0.25)
+    assert found.validation is not None and found.validation.metric == "sqnr"
+
+
+def test_each_step_of_a_recipe_gets_its_own_number_of_samples(monkeypatch):
+    # eq's search takes up to eq.MAX_SAMPLES samples and the layer-by-layer pass up to its own
+    # number: neither is cut to the other's.
+    from ncnnq import recipes
+    from ncnnq.methods import eq
+    from ncnnq.methods import layerwise as layerwise_module
+
+    seen: dict[str, int] = {}
+    real_eq, real_layerwise = eq.equalize, recipes.layerwise
+    monkeypatch.setattr(eq, "MAX_SAMPLES", 9)
+    monkeypatch.setattr(recipes, "LAYERWISE_SAMPLES", 5)
+    monkeypatch.setattr(layerwise_module, "MAX_SAMPLES", 5)
+
+    def counting_eq(model, layers, table, samples, *rest):
+        seen["eq"] = len(samples)
+        return real_eq(model, layers, table, samples, *rest)
+
+    def counting_layerwise(model, table, samples, *rest, **named):
+        seen["layerwise"] = len(samples)
+        return real_layerwise(model, table, samples, *rest, **named)
+
+    monkeypatch.setattr(eq, "equalize", counting_eq)
+    monkeypatch.setattr(recipes, "layerwise", counting_layerwise)
+    model = chain_model()
+    calibrate_model(model, list(samples_from(model, inputs(16))), "eq+shift+bc", validation=0.25)
+    assert seen == {"eq": 9, "layerwise": 5}
+
+
+def test_eq_search_leaves_the_arrays_of_the_table_it_starts_from_alone():
+    # auto's candidates share one cached table: a search that changed its weight-scale arrays in
+    # place would start the next candidate from the previous one's result.
+    from ncnnq.calibrate import calibrated_layers
+    from ncnnq.methods import eq
+
+    model = chain_model()
+    samples = inputs(8)
+    table = kl_table(model, samples)
+    shared = Table(dict(table.weights), dict(table.activations))
+    before = {k: v.copy() for k, v in table.weights.items()}
+    eq.equalize(model, calibrated_layers(model), shared, samples, threads=1, progress=NoProgress())
+    assert any(not np.array_equal(shared.weights[k], before[k]) for k in before)  # the search moved some
+    for k, v in table.weights.items():
+        np.testing.assert_array_equal(v, before[k])
 
 
 def test_the_written_files_hold_the_changes_and_run_in_real_ncnn(tmp_path):

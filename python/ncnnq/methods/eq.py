@@ -114,7 +114,8 @@ class _Layer:
         self.per_group_scales = probe.type == "ConvolutionDepthWise"
         # ncnn's int8 Winograd needs these weights within ±31: never scale them up.
         self.six_bit = probe.six_bit
-        self.ws = np.asarray(weight_scales, dtype=np.float32).reshape(probe.groups, -1)  # (g, 1) or (1, o)
+        # A copy: the search changes it in place, and the caller's table may share its arrays.
+        self.ws = np.array(weight_scales, dtype=np.float32).reshape(probe.groups, -1)  # (g, 1) or (1, o)
         self.s_in = np.float32(input_scale)
         self.bb = float((self.ref.astype(np.float64) ** 2).sum())
 

@@ -39,6 +39,8 @@ from ..graph import QUANTIZABLE, consumers, fp32_copy
 from .weights import int_param
 
 ALPHA = 0.5
+MAX_SAMPLES = 32
+"""Samples the channel ranges are averaged over."""
 MAX_FACTOR = 256.0
 HOMOGENEOUS = (0, 1, 2)
 """Fused activation types with act(f·x) = f·act(x) for f > 0: none, ReLU, LeakyReLU."""

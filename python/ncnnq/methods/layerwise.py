@@ -13,6 +13,7 @@ blobs per sample, for at most ``MAX_SAMPLES`` samples, and one layer's patches a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _native
-from .._native import LayerProbe, Model, Net, Patches
+from .._native import Layer, LayerProbe, Model, Net, Patches
 from ..graph import QUANTIZABLE, fp32_copy, live_blobs
 from ..progress import Progress
 from ..table import Table
@@ -48,6 +49,16 @@ class LayerInputs:
     input_scale: float
     input_shift: float = 0.0
     """The constant c subtracted from every input value (0: none)."""
+    sample_of: npt.NDArray[np.int64] | None = None
+    """The sample each position (column) comes from (None: all from one)."""
+
+    @property
+    def samples(self) -> npt.NDArray[np.int64]:
+        """The sample of each position: positions of one sample are alike (the same image), so
+        what is fitted on some samples is judged on others."""
+        if self.sample_of is None:
+            return np.zeros(self.int8.columns, dtype=np.int64)
+        return self.sample_of
 
     @property
     def name(self) -> str:
@@ -149,6 +160,36 @@ def linear_copy(model: Model) -> Model:
     return out
 
 
+def _advance(
+    pool: ThreadPoolExecutor,
+    nets: tuple[Net, Net],
+    probe: LayerProbe,
+    layer: Layer,
+    cut: list[str],
+    cuts: tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]],
+    per_sample: int,
+    seed: int,
+) -> tuple[Patches, Patches, npt.NDArray[np.int64]]:
+    """Every sample advanced on both paths (``nets``, ``cuts``: fp32 then int8) from its blobs
+    at the previous cut to those at ``cut``, in place; returns the layer's fp32 and int8 input
+    patches (with the fp32 outputs) at the same positions, and the sample of each position.
+    Samples run on the pool's threads (the nets release the GIL), each independent of the others."""
+    fp32_net, int8_net = nets
+    fp32_cut, int8_cut = cuts
+
+    def one(i: int) -> tuple[Patches, Patches]:
+        f = fp32_net.run(fp32_cut[i], [*cut, layer.tops[0]])
+        q = int8_net.run(int8_cut[i], cut)
+        fp32_cut[i] = {b: f[b] for b in cut}
+        int8_cut[i] = {b: q[b] for b in cut}
+        return (probe.sample(f[layer.bottoms[0]], f[layer.tops[0]], per_sample, seed=i * 7919 + seed),
+                probe.sample(q[layer.bottoms[0]], None, per_sample, seed=i * 7919 + seed))
+
+    parts = list(pool.map(one, range(len(fp32_cut))))  # in sample order
+    sample_of = np.repeat(np.arange(len(parts)), [q.columns for _, q in parts])
+    return Patches.concat([f for f, _ in parts]), Patches.concat([q for _, q in parts]), sample_of
+
+
 def layerwise(
     model: Model,
     table: Table,
@@ -168,40 +209,32 @@ def layerwise(
              and layer.name in table.activations and f"{layer.name}_param_0" in table.weights]
     index = {layer.name: i for i, layer in enumerate(model.layers)}
     linear = linear_copy(model)
-    network = _native.NetworkProbe(model, threads=threads, fp32=fp32)
-    fp32_net = Net(model, threads=threads)
-    fp32_cut = [dict(s) for s in samples]
-    int8_cut = [dict(s) for s in samples]
+    # Single-threaded nets, ``threads`` samples at a time.
+    network = _native.NetworkProbe(model, threads=1, fp32=fp32)
+    fp32_net = Net(model, threads=1)
+    cuts = ([dict(s) for s in samples], [dict(s) for s in samples])
     per_sample = max(1, POSITIONS // max(1, len(samples)))
     done: list[str] = []
     result = Overrides()
     progress.start("layer by layer", len(names))
-    for j, name in enumerate(names):
-        layer = model.layer(name)
-        cut = live_blobs(model, index[name] - 1)
-        int8_net = network.net(dict(table.weights), dict(table.activations), int8=list(done),
-                               int8_weights=dict(result.weights), biases=dict(result.biases))
-        probe = LayerProbe(model, name, threads)
-        fp32_parts, int8_parts = [], []
-        for i in range(len(samples)):
-            f = fp32_net.run(fp32_cut[i], [*cut, layer.tops[0]])
-            q = int8_net.run(int8_cut[i], cut)
-            seed = i * 7919 + j
-            fp32_parts.append(probe.sample(f[layer.bottoms[0]], f[layer.tops[0]], per_sample, seed=seed))
-            int8_parts.append(probe.sample(q[layer.bottoms[0]], None, per_sample, seed=seed))
-            fp32_cut[i] = {b: f[b] for b in cut}
-            int8_cut[i] = {b: q[b] for b in cut}
-        inputs = LayerInputs(
-            probe, LayerProbe(linear, name, threads), Patches.concat(fp32_parts), Patches.concat(int8_parts),
-            np.asarray(table.weights[f"{name}_param_0"], dtype=np.float32), float(table.activations[name]),
-            float(shifts.get(name, 0.0)),
-        )
-        decision = visit(inputs)
-        if decision.weights is not None:
-            result.weights[name] = decision.weights
-        if decision.bias is not None:
-            result.biases[name] = decision.bias
-        done.append(name)
-        progress.advance(1)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for j, name in enumerate(names):
+            int8_net = network.net(dict(table.weights), dict(table.activations), int8=list(done),
+                                   int8_weights=dict(result.weights), biases=dict(result.biases))
+            probe = LayerProbe(model, name, threads)
+            fp32_patches, int8_patches, sample_of = _advance(pool, (fp32_net, int8_net), probe, model.layer(name),
+                                                  live_blobs(model, index[name] - 1), cuts, per_sample, j)
+            inputs = LayerInputs(
+                probe, LayerProbe(linear, name, threads), fp32_patches, int8_patches,
+                np.asarray(table.weights[f"{name}_param_0"], dtype=np.float32), float(table.activations[name]),
+                float(shifts.get(name, 0.0)), sample_of,
+            )
+            decision = visit(inputs)
+            if decision.weights is not None:
+                result.weights[name] = decision.weights
+            if decision.bias is not None:
+                result.biases[name] = decision.bias
+            done.append(name)
+            progress.advance(1)
     progress.finish()
     return result

@@ -9,7 +9,9 @@ part of the error of the layers before it.
 The search is a greedy coordinate descent on the quadratic form of that error (the inputs' Gram
 matrix, so a sweep costs O(outputs · rows) whatever the number of positions), in numpy; the probe
 then simulates both the nearest and the learned weights and each output channel keeps the one
-whose int8 outputs are closer to the fp32 ones on positions the search did not see.
+whose int8 outputs are closer to the fp32 ones on samples the search did not see (positions of
+the same image are alike: held-out positions of the fitted images would judge the fit by its
+own noise).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ import numpy.typing as npt
 from .layerwise import LayerInputs
 
 MAX_FLIPS_PER_WEIGHT = 2
-MAX_ROUNDS = 64
+MAX_ROUNDS = 32
 """Rounds of the search: each flips at most one weight per output channel; the first rounds take
-the largest gains, so capping bounds the time of wide layers at little cost."""
+the largest gains, so capping bounds the time of wide layers at little cost. On squeezenet_v1.1
+(125 even-indexed shared images calibrate, the other 125 measure, both ways round) 32 rounds
+and 64 gave the same outputs' SQNR (26.9 dB on average) and expected top-1 agreement (97.3 %)."""
 HELD_OUT = 4
-"""Every HELD_OUT-th position is kept out of the search, to judge it."""
+"""Every HELD_OUT-th sample (position, when they all come from one) is kept out of the search, to
+judge it."""
 
 
 def weight_limits(inputs: LayerInputs, nearest: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
@@ -101,7 +106,7 @@ def learned_weights(inputs: LayerInputs, centered: bool = False) -> npt.NDArray[
     exact = inputs.weights * scales  # w·scale, in int8 steps
     low = np.floor(exact)
     fixed = (low < -limits) | (low + 1 > limits)  # either step would leave the range
-    fit = np.arange(inputs.int8.columns) % HELD_OUT != 0
+    fit = ~held_out(inputs)
     # In accumulator units: q·(x_q + s·c) against s·ws·W·(x + c), c the input shift.
     s, c = inputs.input_scale, inputs.input_shift
     x = inputs.quantized_input[:, :, fit].astype(np.float64) + s * c
@@ -117,5 +122,9 @@ def learned_weights(inputs: LayerInputs, centered: bool = False) -> npt.NDArray[
 
 
 def held_out(inputs: LayerInputs) -> npt.NDArray[np.bool_]:
-    """The positions the search did not see."""
+    """The positions the search does not see: those of every HELD_OUT-th sample, or every
+    HELD_OUT-th position when there are too few samples."""
+    samples = inputs.samples
+    if len(np.unique(samples)) >= 2 * HELD_OUT:
+        return np.asarray(samples % HELD_OUT == HELD_OUT - 1)
     return np.asarray(np.arange(inputs.int8.columns) % HELD_OUT == 0)
