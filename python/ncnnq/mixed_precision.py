@@ -697,7 +697,10 @@ def _inputs_key(inputs: LayerInputs) -> bytes:
     digest.update(inputs.name.encode())
     digest.update(np.array([inputs.input_scale, inputs.input_shift], dtype=np.float64).tobytes())
     digest.update(np.ascontiguousarray(inputs.weight_scales, dtype=np.float32).tobytes())
-    for part in (inputs.fp32.positions, inputs.int8.positions, inputs.int8.x):
+    parts = [inputs.fp32.positions, inputs.int8.positions, inputs.int8.x]
+    if inputs.sample_of is not None:  # rounding judges its choice per sample: part of what it decides from
+        parts.append(inputs.sample_of)
+    for part in parts:
         array = np.ascontiguousarray(part)
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())
