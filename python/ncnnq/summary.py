@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ._native import Layer, Model
+from .flushed_weights import flushed_fp16_weights
 
 ParamValue = Union[int, float, str, list[int], list[float]]
 
@@ -115,5 +116,5 @@ def summarize(model: Model) -> ModelSummary:
         weight_bytes=sum(_weight_bytes(layer) for layer in layers),
         inputs=model.inputs,
         outputs=model.outputs,
-        warnings=model.warnings,
+        warnings=[*model.warnings, *flushed_fp16_weights(model)],
     )
