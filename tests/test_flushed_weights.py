@@ -64,3 +64,11 @@ def test_ncnnq_info_shows_the_warning(tmp_path, capsys):
     main(["info", str(tmp_path / "m.param"), str(tmp_path / "m.bin")])
     out = capsys.readouterr().out
     assert "flushed its small weights to zero" in " ".join(out.split())
+
+
+def test_ncnnq_table_warns_before_calibrating(tmp_path, capsys):
+    _model(tmp_path, _flushed(_small_weights()), "fp16")
+    main(["table", str(tmp_path / "m.param"), str(tmp_path / "m.bin"), str(tmp_path / "m.table")])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "'head'" in out and "flushed its small weights to zero" in out
+    assert (tmp_path / "m.table").is_file()

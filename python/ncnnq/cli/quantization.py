@@ -11,6 +11,7 @@ import numpy as np
 from .._native import Model
 from ..calibrate import calibrate, calibrated_layers, weight_only_table
 from ..errors import InputError
+from ..flushed_weights import flushed_fp16_weights
 from ..int8 import quantize, save_int8
 from ..mixed_precision import MixedResult
 from ..output import check_outputs
@@ -24,11 +25,19 @@ from .ncnn_args import QuantizeArgs, input_specs, parse_quantize_args, parse_tab
 from .render import Console, RichProgress
 
 
+def _warn_flushed_weights(console: Console, model: Model) -> None:
+    """Before the long work: calibrating a model whose converter zeroed its small weights
+    quantizes a damaged network, and its int8 figures would be blamed on int8."""
+    for message in flushed_fp16_weights(model):
+        render.warning(console, message)
+
+
 def cmd_table(args: argparse.Namespace, console: Console) -> None:
     parsed = parse_table_args(args.args)
     table_path, options = parsed.table, parsed.options
     check_outputs([table_path])
     model = Model.load(parsed.param, parsed.bin)
+    _warn_flushed_weights(console, model)
     if parsed.lists is None:
         table = weight_only_table(model)
         if calibrated_layers(model):
@@ -62,6 +71,7 @@ def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     if parsed.verify:
         _check_readable_back([parsed.out_param, parsed.out_bin])
     model = Model.load(parsed.in_param, parsed.in_bin)
+    _warn_flushed_weights(console, model)
     specs = input_specs(model, options)
     samples = samples_from_lists(model, parsed.lists, options.input_type)
     if parsed.verify:
