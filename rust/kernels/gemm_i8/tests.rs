@@ -244,6 +244,40 @@ fn gemm_sizes_around_the_tiles() {
     }
 }
 
+/// k large enough that a task packs its column panels a few at a time (several blocks, the
+/// last one short, the last panel a tail), with rows past the last full row panel.
+#[test]
+fn blocks_of_column_panels_match_the_reference() {
+    let mut rng = Rng::new(6);
+    for path in paths() {
+        for (m, k, n) in [(19, 1001, 6 * 32 + 7), (9, 2300, 3 * 16 + 5), (3, 700, 11 * 32 + 1)] {
+            let w = rng.bytes(m * k, 0);
+            let x = rng.bytes(k * n, 2);
+            let src = ConvSource::dense(&x, k, n);
+            let scale: Vec<f32> = (0..m).map(|_| rng.f32(1e-4, 4e-3)).collect();
+            let ep =
+                Epilogue { scale: &scale, bias: None, activation: Activation::Relu, requant: Some(50.0), fused: true };
+            let mut got = vec![7i8; m * n];
+            conv_gemm(&PackedA::new(path, &w, m, k), &src, &ep, Out::I8(&mut got));
+            let acc = reference::gemm_i32(&w, m, k, &x, n);
+            let mut want = vec![0i8; m * n];
+            for p in 0..m {
+                // SAFETY: row p has n elements.
+                unsafe {
+                    epilogue::finish_row_body(
+                        &acc[p * n..(p + 1) * n],
+                        0,
+                        p,
+                        &ep,
+                        OutPtr::I8(want[p * n..].as_mut_ptr()),
+                    );
+                };
+            }
+            assert_eq!(got, want, "{path}: m={m} k={k} n={n}");
+        }
+    }
+}
+
 #[test]
 fn quantize_matches_the_reference_on_every_path() {
     let mut rng = Rng::new(9);
