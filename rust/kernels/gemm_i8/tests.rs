@@ -401,9 +401,10 @@ fn the_intended_path_runs() {
 fn quantize_pad_fills_borders_and_quantizes_the_interior() {
     let mut rng = Rng::new(31);
     for path in paths() {
-        for _ in 0..40 {
-            let (c, h, w) = (1 + rng.below(4), 1 + rng.below(9), 1 + rng.below(40));
-            let pads = [rng.below(3), rng.below(3), rng.below(3), rng.below(2)];
+        // Widths past 64 and side pads past 4 take the copy's and the fill's general forms.
+        for _ in 0..80 {
+            let (c, h, w) = (1 + rng.below(4), 1 + rng.below(9), 1 + rng.below(80));
+            let pads = [rng.below(7), rng.below(7), rng.below(3), rng.below(2)];
             let x: Vec<f32> = (0..c * h * w).map(|_| rng.f32(-2.0, 2.0)).collect();
             let q: Vec<i8> = rng.bytes(c * h * w, 0);
             let pad = rng.next() as i8;
