@@ -278,6 +278,41 @@ fn blocks_of_column_panels_match_the_reference() {
     }
 }
 
+/// Output rows of 32 pixels and more at strides 1 and 2, so whole panels are one run of the
+/// input (the packers' direct loads), beside panels that cross rows.
+#[test]
+fn wide_rows_at_stride_one_and_two_match_the_reference() {
+    let mut rng = Rng::new(8);
+    for path in paths() {
+        for (stride, kernel, pw) in
+            [((2, 2), (3, 3), 81), ((2, 2), (1, 1), 96), ((1, 1), (3, 3), 70), ((2, 1), (2, 3), 67)]
+        {
+            let (ph, channels, m) = (7, 5, 11);
+            let k = channels * kernel.0 * kernel.1;
+            let case = Case {
+                m,
+                pw,
+                ph,
+                c0: 0,
+                channels,
+                kernel,
+                dilation: (1, 1),
+                stride,
+                data: rng.bytes(channels * pw * ph, 2),
+                weights: rng.bytes(m * k, 0),
+            };
+            let scale: Vec<f32> = (0..m).map(|_| rng.f32(1e-4, 4e-3)).collect();
+            let ep =
+                Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
+            let (_, want, _) = truth(&case, &ep, false);
+            let src = case.source();
+            let mut got = vec![f32::NAN; m * src.n()];
+            conv_gemm(&PackedA::new(path, &case.weights, m, k), &src, &ep, Out::F32(&mut got));
+            assert_eq!(got, want, "{path}: stride {stride:?} kernel {kernel:?} pw {pw}");
+        }
+    }
+}
+
 #[test]
 fn quantize_matches_the_reference_on_every_path() {
     let mut rng = Rng::new(9);
