@@ -73,7 +73,7 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
     let taps: Vec<usize> = (0..maxk).map(|t| (t / kw) * src.dilation.1 * src.pw + (t % kw) * src.dilation.0).collect();
     let reach = taps.iter().copied().max().unwrap_or(0);
     let job = |j: usize| {
-        let mut acc = vec![0i32; n];
+        let mut acc = vec![0i32; if wide && src.pw != src.ow { 0 } else { n }];
         let mut wide_acc = vec![0i32; if wide && src.pw != src.ow { span_len } else { 0 }];
         for ch in j * per_job..((j + 1) * per_job).min(c) {
             let plane = ch * src.pw * src.ph;
@@ -97,18 +97,22 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
                 // SAFETY: dispatch hands out only paths this CPU runs.
                 unsafe { row_fn(&row, dst) };
             }
-            if !wide_acc.is_empty() {
-                for (oy, row) in acc.chunks_mut(src.ow).enumerate() {
-                    row.copy_from_slice(&wide_acc[oy * src.pw..oy * src.pw + src.ow]);
+            let dst = |at: usize| match out {
+                // SAFETY: channel ch's n outputs belong to this task.
+                OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(ch * n + at) }),
+                OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(ch * n + at) }),
+            };
+            if wide_acc.is_empty() {
+                // SAFETY: as above; dst holds n elements of this channel.
+                unsafe { finish_row(&acc, 0, ch, ep, dst(0)) };
+            } else {
+                // The wide span's rows finish straight into the output (no copy to `acc` first).
+                for oy in 0..src.oh {
+                    let row = &wide_acc[oy * src.pw..oy * src.pw + src.ow];
+                    // SAFETY: as above; output row oy of the channel holds ow elements.
+                    unsafe { finish_row(row, 0, ch, ep, dst(oy * src.ow)) };
                 }
             }
-            let dst = match out {
-                // SAFETY: channel ch's n outputs belong to this task.
-                OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(ch * n) }),
-                OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(ch * n) }),
-            };
-            // SAFETY: as above; dst holds n elements of this channel.
-            unsafe { finish_row(&acc, 0, ch, ep, dst) };
         }
     };
     let jobs = c.div_ceil(per_job);

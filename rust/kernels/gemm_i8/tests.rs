@@ -244,6 +244,75 @@ fn gemm_sizes_around_the_tiles() {
     }
 }
 
+/// k large enough that a task packs its column panels a few at a time (several blocks, the
+/// last one short, the last panel a tail), with rows past the last full row panel.
+#[test]
+fn blocks_of_column_panels_match_the_reference() {
+    let mut rng = Rng::new(6);
+    for path in paths() {
+        for (m, k, n) in [(19, 1001, 6 * 32 + 7), (9, 2300, 3 * 16 + 5), (3, 700, 11 * 32 + 1)] {
+            let w = rng.bytes(m * k, 0);
+            let x = rng.bytes(k * n, 2);
+            let src = ConvSource::dense(&x, k, n);
+            let scale: Vec<f32> = (0..m).map(|_| rng.f32(1e-4, 4e-3)).collect();
+            let ep =
+                Epilogue { scale: &scale, bias: None, activation: Activation::Relu, requant: Some(50.0), fused: true };
+            let mut got = vec![7i8; m * n];
+            conv_gemm(&PackedA::new(path, &w, m, k), &src, &ep, Out::I8(&mut got));
+            let acc = reference::gemm_i32(&w, m, k, &x, n);
+            let mut want = vec![0i8; m * n];
+            for p in 0..m {
+                // SAFETY: row p has n elements.
+                unsafe {
+                    epilogue::finish_row_body(
+                        &acc[p * n..(p + 1) * n],
+                        0,
+                        p,
+                        &ep,
+                        OutPtr::I8(want[p * n..].as_mut_ptr()),
+                    );
+                };
+            }
+            assert_eq!(got, want, "{path}: m={m} k={k} n={n}");
+        }
+    }
+}
+
+/// Output rows of 32 pixels and more at strides 1 and 2, so whole panels are one run of the
+/// input (the packers' direct loads), beside panels that cross rows.
+#[test]
+fn wide_rows_at_stride_one_and_two_match_the_reference() {
+    let mut rng = Rng::new(8);
+    for path in paths() {
+        for (stride, kernel, pw) in
+            [((2, 2), (3, 3), 81), ((2, 2), (1, 1), 96), ((1, 1), (3, 3), 70), ((2, 1), (2, 3), 67)]
+        {
+            let (ph, channels, m) = (7, 5, 11);
+            let k = channels * kernel.0 * kernel.1;
+            let case = Case {
+                m,
+                pw,
+                ph,
+                c0: 0,
+                channels,
+                kernel,
+                dilation: (1, 1),
+                stride,
+                data: rng.bytes(channels * pw * ph, 2),
+                weights: rng.bytes(m * k, 0),
+            };
+            let scale: Vec<f32> = (0..m).map(|_| rng.f32(1e-4, 4e-3)).collect();
+            let ep =
+                Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: None, fused: true };
+            let (_, want, _) = truth(&case, &ep, false);
+            let src = case.source();
+            let mut got = vec![f32::NAN; m * src.n()];
+            conv_gemm(&PackedA::new(path, &case.weights, m, k), &src, &ep, Out::F32(&mut got));
+            assert_eq!(got, want, "{path}: stride {stride:?} kernel {kernel:?} pw {pw}");
+        }
+    }
+}
+
 #[test]
 fn quantize_matches_the_reference_on_every_path() {
     let mut rng = Rng::new(9);
@@ -367,9 +436,10 @@ fn the_intended_path_runs() {
 fn quantize_pad_fills_borders_and_quantizes_the_interior() {
     let mut rng = Rng::new(31);
     for path in paths() {
-        for _ in 0..40 {
-            let (c, h, w) = (1 + rng.below(4), 1 + rng.below(9), 1 + rng.below(40));
-            let pads = [rng.below(3), rng.below(3), rng.below(3), rng.below(2)];
+        // Widths past 64 and side pads past 4 take the copy's and the fill's general forms.
+        for _ in 0..80 {
+            let (c, h, w) = (1 + rng.below(4), 1 + rng.below(9), 1 + rng.below(80));
+            let pads = [rng.below(7), rng.below(7), rng.below(3), rng.below(2)];
             let x: Vec<f32> = (0..c * h * w).map(|_| rng.f32(-2.0, 2.0)).collect();
             let q: Vec<i8> = rng.bytes(c * h * w, 0);
             let pad = rng.next() as i8;

@@ -83,6 +83,9 @@ pub(crate) fn pack_a<K: Kernel>(w: &[i8], m: usize, k: usize) -> PackedWeights {
     PackedWeights { m, k, kp, data, comp }
 }
 
+/// Bytes of packed B a task keeps at once (a block of column panels, in L2 beside A's panel).
+const B_BLOCK_BYTES: usize = 64 << 10;
+
 /// The tiled, threaded GEMM of one SIMD path: C = A·B(src), then the epilogue, into `out`
 /// (`a.m` rows of `src.n()` values; the caller has checked the sizes).
 ///
@@ -104,33 +107,46 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     let a_data = a.data.view::<K::A>();
     let comp = &a.comp;
     let rows = src.row_offsets();
+    // Column panels are packed a block at a time and each row panel sweeps the whole block, so
+    // a tile row's output continues where the previous tile's ended: MR sequential write
+    // streams instead of one per output row (m of them), which the prefetchers cannot follow.
+    let panel_len = kp * nr;
+    let block = (B_BLOCK_BYTES / (panel_len * std::mem::size_of::<K::B>()).max(1)).max(1);
     let task = |t: usize| {
         let (pt, part) = (t % n_tasks, t / n_tasks);
         let mp0 = part * rows_per_part;
         let mp1 = ((part + 1) * rows_per_part).min(m_panels);
-        let mut panel = Buf::zeroed::<K::B>(kp * nr);
+        let (np0, np1) = (pt * panels_per_task, ((pt + 1) * panels_per_task).min(n_panels));
+        let mut panels = Buf::zeroed::<K::B>(panel_len * block.min(np1 - np0));
         let mut tile = vec![0i32; mr * nr];
-        for np in pt * panels_per_task..((pt + 1) * panels_per_task).min(n_panels) {
-            let j0 = np * nr;
-            let cols = nr.min(n - j0);
-            // SAFETY: the caller guarantees the CPU has K's features.
-            unsafe { K::pack_b(src, &rows, j0, kp, panel.view_mut::<K::B>()) };
+        for b0 in (np0..np1).step_by(block) {
+            let b1 = (b0 + block).min(np1);
+            for np in b0..b1 {
+                let dst = &mut panels.view_mut::<K::B>()[(np - b0) * panel_len..(np - b0 + 1) * panel_len];
+                // SAFETY: the caller guarantees the CPU has K's features.
+                unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
+            }
             for mp in mp0..mp1 {
                 let i0 = mp * mr;
                 let a_panel = &a_data[mp * kp * mr..(mp + 1) * kp * mr];
-                // SAFETY: panel sizes are kp·MR and kp·NR elements; tile holds MR·NR.
-                unsafe { K::micro(kp / K::G, a_panel.as_ptr(), panel.view::<K::B>().as_ptr(), tile.as_mut_ptr()) };
-                for r in 0..mr.min(m - i0) {
-                    let p = i0 + r;
-                    let c = if K::OFFSET { comp[p] } else { 0 };
-                    let at = p * n + j0;
-                    let dst = match out {
-                        // SAFETY: row p, columns j0..j0+cols of the m×n output belong to this task.
-                        OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(at) }),
-                        OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(at) }),
-                    };
-                    // SAFETY: dst holds `cols` elements of this task's tile.
-                    unsafe { K::finish_row(&tile[r * nr..r * nr + cols], c, p, ep, dst) };
+                for np in b0..b1 {
+                    let j0 = np * nr;
+                    let cols = nr.min(n - j0);
+                    let b_panel = &panels.view::<K::B>()[(np - b0) * panel_len..];
+                    // SAFETY: panel sizes are kp·MR and kp·NR elements; tile holds MR·NR.
+                    unsafe { K::micro(kp / K::G, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr()) };
+                    for r in 0..mr.min(m - i0) {
+                        let p = i0 + r;
+                        let c = if K::OFFSET { comp[p] } else { 0 };
+                        let at = p * n + j0;
+                        let dst = match out {
+                            // SAFETY: row p, columns j0..j0+cols of the m×n output belong to this task.
+                            OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(at) }),
+                            OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(at) }),
+                        };
+                        // SAFETY: dst holds `cols` elements of this task's tile.
+                        unsafe { K::finish_row(&tile[r * nr..r * nr + cols], c, p, ep, dst) };
+                    }
                 }
             }
         }

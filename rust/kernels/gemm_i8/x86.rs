@@ -35,6 +35,9 @@ impl Kernel for Vnni512 {
     }
 }
 
+/// Every even byte of a 64-byte vector: the pixels of a stride-2 row.
+const EVEN_BYTES: u64 = 0x5555_5555_5555_5555;
+
 /// The AVX-512 B panel (32 columns, groups of 4 rows): each row's 32 bytes come from one masked
 /// load per run (stride 2: a 64-byte load narrowed to its even bytes; larger strides gather), then
 /// four rows are interleaved into 4-byte groups and offset to u8.
@@ -62,8 +65,10 @@ unsafe fn pack_b_vnni512(src: &ConvSource, rows: &[usize], j0: usize, kp: usize,
                     let mask = ((1u64 << b) - 1) as u32 & !(((1u64 << a) - 1) as u32);
                     v = _mm256_mask_loadu_epi8(v, mask, base.wrapping_sub(a as usize));
                 } else {
+                    // Only the even bytes (the pixels) are read: the odd byte after the last
+                    // pixel may lie past the data.
                     let mask = (if b == 32 { u64::MAX } else { (1u64 << (2 * b)) - 1 }) & !((1u64 << (2 * a)) - 1);
-                    v512 = _mm512_mask_loadu_epi8(v512, mask, base.wrapping_sub(2 * a as usize));
+                    v512 = _mm512_mask_loadu_epi8(v512, mask & EVEN_BYTES, base.wrapping_sub(2 * a as usize));
                 }
             }
             if sw == 1 {
@@ -72,13 +77,30 @@ unsafe fn pack_b_vnni512(src: &ConvSource, rows: &[usize], j0: usize, kp: usize,
                 _mm512_cvtepi16_epi8(v512)
             }
         };
+        // The common panel: one run of 32 columns at stride 1 or 2 (a 1×1 or stem convolution,
+        // an unpadded plane). Its groups of four real rows are loaded here, inline: through the
+        // general closure each row cost a call.
+        let single = seg.len == 1 && seg.runs[0].0 == 0 && seg.runs[0].1 == 32 && sw <= 2;
+        let direct_groups = if single { rows.len() / 4 } else { 0 };
+        let base = data.wrapping_add(seg.runs[0].2);
+        let direct = |r: usize| -> __m256i {
+            // SAFETY (of the loads): the run's 32 pixels lie inside the data; at stride 2 only
+            // their (even) bytes are read.
+            let p = base.wrapping_add(rows[r]);
+            if sw == 1 {
+                _mm256_loadu_si256(p.cast::<__m256i>())
+            } else {
+                _mm512_cvtepi16_epi8(_mm512_maskz_loadu_epi8(EVEN_BYTES, p))
+            }
+        };
         let flip = _mm256_set1_epi8(-128);
         let out = panel.as_mut_ptr().cast::<__m256i>();
         for kg in 0..kp / 4 {
-            let r0 = load_row(4 * kg);
-            let r1 = load_row(4 * kg + 1);
-            let r2 = load_row(4 * kg + 2);
-            let r3 = load_row(4 * kg + 3);
+            let (r0, r1, r2, r3) = if kg < direct_groups {
+                (direct(4 * kg), direct(4 * kg + 1), direct(4 * kg + 2), direct(4 * kg + 3))
+            } else {
+                (load_row(4 * kg), load_row(4 * kg + 1), load_row(4 * kg + 2), load_row(4 * kg + 3))
+            };
             let t0 = _mm256_unpacklo_epi8(r0, r1);
             let t1 = _mm256_unpackhi_epi8(r0, r1);
             let t2 = _mm256_unpacklo_epi8(r2, r3);
