@@ -164,7 +164,7 @@ class _Judge:
             return float(self.metric(self.validation.reference, outputs)), quality
         assert self.target is not None
         quality = self.validation.measure([config])[0]
-        return quality.value(self.target.metric), quality
+        return self.target.value(quality), quality
 
     def met(self, value: float) -> bool:
         return value >= self.threshold
