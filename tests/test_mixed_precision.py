@@ -477,3 +477,25 @@ def test_a_top1_target_is_judged_by_a_lower_bound_not_by_luck():
                            threads=1, validation=0.5)
     assert loose.mixed is not None and loose.mixed.search.float_layers == () and loose.mixed.search.met
 
+
+def test_a_target_from_a_shifted_model_keeps_its_float_layers_fp32(tmp_path):
+    """``shift`` lowers conv1's outputs by c and adds c·Σw to its readers' fp32 biases: stored as
+    fp16, a float reader's weights no longer sum to what its bias compensates, and with conv1's
+    outlier channel (c ~ 10⁴) even the all-float file is ~10 dB from fp32. A target from such a
+    recipe stores the float arrays as fp32 unless told, so float layers are float again."""
+    model, inputs = fragile_model(), fragile_inputs()
+    r = quantize_model(model, inputs, "kl+shift", target="sqnr:60", optimize_first=False, threads=2,
+                       validation=0.5)
+    assert r.mixed is not None and r.fp32_storage
+    assert r.mixed.search.met and r.mixed.search.value >= 60 and r.mixed.search.float_layers
+    r.save(tmp_path / "q.param", tmp_path / "q.bin")
+    assert (tmp_path / "q.bin").read_bytes() == r.model.bin_bytes("fp32")
+    fp16 = quantize_model(model, inputs, "kl+shift", target="sqnr:60", optimize_first=False, threads=2,
+                          validation=0.5, fp32_storage=False)
+    assert fp16.mixed is not None and not fp16.fp32_storage
+    assert not fp16.mixed.search.met and max(s.value for s in fp16.mixed.search.steps) < 30
+    plain = quantize_model(model, inputs, "kl", target="sqnr:30", optimize_first=False, threads=2, validation=0.5)
+    assert not plain.fp32_storage
+    files = ["a.param", "a.bin", "l.txt", "o.param", "o.bin"]
+    assert parse_quantize_args([*files, "target=sqnr:30"]).fp32 is None
+    assert parse_quantize_args([*files, "target=sqnr:30", "fp32=0"]).fp32 is False
