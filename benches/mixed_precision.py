@@ -12,7 +12,9 @@ output via ``evaluate.compare``: the worst output's, and the mean over outputs; 
 for ppocrv4_det; top-1 agreement for squeezenet), the same for the all-int8 file of the method's
 table, and ncnnq's latency of the result, of all-int8 and of fp32 (median of ``--runs``).
 The search starts from ``--method`` (default: what ``target=`` starts from,
-``best+cle+shift+round+bc``); "all int8" is that method's all-int8 file. ``--out`` keeps each
+``best+cle+shift+round+bc``); "all int8" is that method's all-int8 file. The files are written
+with the float arrays as the search judged them (fp32 from a recipe with ``cle`` or ``shift``;
+``--fp32 0`` or ``1`` decides instead). ``--out`` keeps each
 model's files; the peak RSS of the process is printed at the end.
 """
 
@@ -83,6 +85,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10, help="latency runs per model")
     ap.add_argument("--target", default="", help="override every model's target")
     ap.add_argument("--method", default=None, help="the method the search starts from (default: target='s)")
+    ap.add_argument("--fp32", type=int, choices=(0, 1), default=None,
+                    help="float arrays as fp32 (1) or fp16 (0); default: as quantize_model chooses")
     ap.add_argument("--out", type=Path, help="also keep each model's result and all-int8 files here")
     args = ap.parse_args()
 
@@ -98,7 +102,7 @@ def main() -> None:
         outputs = list(model.outputs)
         t0 = time.perf_counter()
         result = quantize_model(model, given, args.method, specs=[case.spec], threads=args.threads, target=target,
-                                validation=args.val)
+                                validation=args.val, fp32_storage=None if args.fp32 is None else bool(args.fp32))
         seconds = time.perf_counter() - t0
         assert result.mixed is not None
         search = result.mixed.search
@@ -109,8 +113,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             files = {"result": (Path(tmp) / "r.param", Path(tmp) / "r.bin"),
                      "all int8": (Path(tmp) / "a.param", Path(tmp) / "a.bin")}
-            save_int8(result.model, *files["result"])
-            save_int8(result.mixed.all_int8, *files["all int8"])
+            save_int8(result.model, *files["result"], fp32=result.fp32_storage)
+            save_int8(result.mixed.all_int8, *files["all int8"], fp32=result.fp32_storage)
             if args.out is not None:
                 args.out.mkdir(parents=True, exist_ok=True)
                 for label, paths in files.items():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ncnnq.errors import InputError, ShapeError
-from ncnnq.evaluate import Target, compare, flip_probability
+from ncnnq.evaluate import LOWER_BOUND_Z, Quality, Target, compare, flip_probability
 from ncnnq.samples import split_validation
 
 
@@ -94,3 +94,31 @@ def test_top1_target_reads_the_lower_of_counted_and_expected_agreement():
     assert q.top1 == 1.0 and q.top1_expected < 0.99
     assert q.value("top1") == q.top1_expected and not Target.parse("top1:0.99").met_by(q)
     assert compare(ref, ref, ["y"]).value("top1") == 1.0
+
+
+def _one_near_tie_among(clear: int) -> Quality:
+    """``clear`` samples far from a tie and one near tie, none of whose arg-max moves."""
+    ref = [{"y": np.array([1.0, 0.0, 0.0], dtype=np.float32)} for _ in range(clear)]
+    ref.append({"y": np.array([1.0, 0.99, 0.0], dtype=np.float32)})
+    noisy = [{"y": r["y"] + np.array([0.008, -0.008, 0.0], dtype=np.float32)} for r in ref]
+    return compare(ref, noisy, ["y"])
+
+
+def test_a_top1_target_reads_a_lower_bound_that_tightens_with_more_samples():
+    """One near tie (flip probability 0.14) among 19 clear samples: counted 100 %, expected 99.5 %,
+    but on other samples the share of near ties may well be larger, so top1:0.99 is not met; the
+    same near tie among 199 clear samples bounds the agreement above 99 %, and it is."""
+    few, many = _one_near_tie_among(19), _one_near_tie_among(199)
+    flip = 20 * (1.0 - few.top1_expected)  # the near tie's flip probability
+    assert 0.05 < flip < 0.2
+    assert few.top1 == 1.0 and few.value("top1") == few.top1_expected > 0.99
+    se = flip / 20  # flips (f, 0 × 19): their standard deviation (ddof=1) is f/√20, over √20
+    assert few.top1_expected_se == pytest.approx(se, rel=1e-6)
+    assert few.top1_lower == pytest.approx(few.top1_expected - LOWER_BOUND_Z * se)
+    target = Target.parse("top1:0.99")
+    assert target.value(few) == few.top1_lower < 0.99 and not target.met_by(few)
+    assert many.top1_expected > few.top1_expected and many.top1_lower > 0.99 and target.met_by(many)
+    # A flip counted still counts, and one sample bounds nothing above 0.
+    assert target.value(compare([{"y": np.array([1.0, 0.0])}], [{"y": np.array([0.0, 1.0])}], ["y"])) == 0.0
+    # Other targets read the figures as before.
+    assert Target.parse("sqnr:10").value(few) == few.sqnr_worst

@@ -5,17 +5,19 @@ and options are checked before any work; ``verify=1`` runs the files in real ncn
 from __future__ import annotations
 
 import math
+from io import StringIO
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 import ncnnq
 from fragile_model import LAYERS, fragile_inputs, fragile_model
 from ncnnq.calibrate import calibrate, calibrate_many
-from ncnnq.cli import main
+from ncnnq.cli import main, render
 from ncnnq.cli.ncnn_args import parse_quantize_args
 from ncnnq.errors import InputError
-from ncnnq.evaluate import compare
+from ncnnq.evaluate import compare, flip_probability
 from ncnnq.mixed_precision import TARGET_METHOD, VARIANT_METHODS, variants
 from ncnnq.pipeline import quantize_model
 from ncnnq.recipes import MAX_VALIDATION
@@ -404,3 +406,96 @@ def test_the_layer_by_layer_pass_decides_again_only_after_the_first_change(monke
         for name in fresh.int8_weights:
             assert np.array_equal(done.int8_weights[name], fresh.int8_weights[name])
     assert not np.array_equal(made[2][0].biases["conv4"], made[0][0].biases["conv4"])
+
+
+TIE = """7767517
+3 3
+Input        data 0 1 data 0=16
+InnerProduct fc1 1 1 data h 0=16 1=1 2=256 9=1
+InnerProduct fc2 1 1 h out 0=10 1=1 2=160
+"""
+
+
+def _clear_samples_and_one_near_tie() -> tuple[ncnnq.Model, list[np.ndarray]]:
+    """A small classifier and 40 inputs: the even ones calibrate (validation=0.5), the odd ones
+    are 19 samples whose arg-max kl's int8 model cannot move (flip probability < 1e-4) and one
+    near a tie between two classes, which it keeps but might well not (0.1-0.2)."""
+    model = ncnnq.Model.from_bytes(TIE.encode(), name="tie.param").with_random_weights(7)
+    rng = np.random.default_rng(1)
+    calibration = [rng.standard_normal(16).astype(np.float32) for _ in range(20)]
+    int8, _ = ncnnq.quantize(model, Table.parse(calibrate(model, calibration, "kl").text()))
+    fp32, q = ncnnq.Net(model), ncnnq.Net(int8)
+
+    def outputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return fp32.run({"data": x}, ["out"])["out"].ravel(), q.run({"data": x}, ["out"])["out"].ravel()
+
+    clear: list[np.ndarray] = []
+    while len(clear) < 19:
+        x = rng.standard_normal(16).astype(np.float32)
+        if flip_probability(*outputs(x)) < 1e-4:
+            clear.append(x)
+    a = clear[0]
+    b = next(x for x in clear if np.argmax(outputs(x)[0]) != np.argmax(outputs(a)[0]))
+    lo, hi = 0.0, 1.0  # the fp32 class boundary between a and b
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.argmax(outputs((1 - mid) * a + mid * b)[0]) == np.argmax(outputs(a)[0]) else (lo, mid)
+    for t in np.linspace(lo, lo - 0.2, 401):  # back from the boundary until a flip is a 0.1-0.2 chance
+        tie = ((1 - t) * a + t * b).astype(np.float32)
+        r, c = outputs(tie)
+        if np.argmax(r) == np.argmax(c) and 0.1 < flip_probability(r, c) < 0.2:
+            break
+    else:
+        raise AssertionError("no near tie found")
+    validation = [*clear[1:10], tie, *clear[10:]]
+    return model, [x for pair in zip(calibration, [*validation, clear[0]][:20]) for x in pair]
+
+
+def test_a_top1_target_is_judged_by_a_lower_bound_not_by_luck():
+    """All int8 flips none of the 20 validation samples and its expected agreement reaches 99 %,
+    but one near tie in 20 says little about the next images: top1:0.99 keeps layers float; a
+    target the bound reaches keeps every layer int8."""
+    model, inputs = _clear_samples_and_one_near_tie()
+    strict = quantize_model(model, inputs, "kl", target="top1:0.99", optimize_first=False, threads=1,
+                            validation=0.5)
+    assert strict.mixed is not None
+    check = strict.mixed.validation
+    assert len(check.samples) == 20
+    all_int8 = ncnnq.Net(strict.mixed.all_int8)
+    q = compare(check.reference, [all_int8.run(s, ["out"]) for s in check.samples], ["out"])
+    # What the expected agreement alone would have accepted:
+    assert q.top1 == 1.0 and q.value("top1") >= 0.99 and 0.99 - q.top1_lower > 0.005
+    search = strict.mixed.search
+    assert search.steps[0].value == pytest.approx(q.top1_lower) and not search.steps[0].met
+    assert search.float_layers and search.int8_mac_share < 1.0
+    assert search.met and search.value == pytest.approx(min(search.quality.top1, search.quality.top1_lower))
+    shown = StringIO()
+    render.mixed_precision_report(Console(file=shown, width=200), search, {"result": 1e-3}, 1)
+    assert (f"{search.value:.1%} (lower bound; counted {search.quality.top1:.1%}, expected "
+            f"{search.quality.top1_expected:.1%})") in shown.getvalue()
+    loose = quantize_model(model, inputs, "kl", target=f"top1:{q.top1_lower - 0.001}", optimize_first=False,
+                           threads=1, validation=0.5)
+    assert loose.mixed is not None and loose.mixed.search.float_layers == () and loose.mixed.search.met
+
+
+def test_a_target_from_a_shifted_model_keeps_its_float_layers_fp32(tmp_path):
+    """``shift`` lowers conv1's outputs by c and adds c·Σw to its readers' fp32 biases: stored as
+    fp16, a float reader's weights no longer sum to what its bias compensates, and with conv1's
+    outlier channel (c ~ 10⁴) even the all-float file is ~10 dB from fp32. A target from such a
+    recipe stores the float arrays as fp32 unless told, so float layers are float again."""
+    model, inputs = fragile_model(), fragile_inputs()
+    r = quantize_model(model, inputs, "kl+shift", target="sqnr:60", optimize_first=False, threads=2,
+                       validation=0.5)
+    assert r.mixed is not None and r.fp32_storage
+    assert r.mixed.search.met and r.mixed.search.value >= 60 and r.mixed.search.float_layers
+    r.save(tmp_path / "q.param", tmp_path / "q.bin")
+    assert (tmp_path / "q.bin").read_bytes() == r.model.bin_bytes("fp32")
+    fp16 = quantize_model(model, inputs, "kl+shift", target="sqnr:60", optimize_first=False, threads=2,
+                          validation=0.5, fp32_storage=False)
+    assert fp16.mixed is not None and not fp16.fp32_storage
+    assert not fp16.mixed.search.met and max(s.value for s in fp16.mixed.search.steps) < 30
+    plain = quantize_model(model, inputs, "kl", target="sqnr:30", optimize_first=False, threads=2, validation=0.5)
+    assert not plain.fp32_storage
+    files = ["a.param", "a.bin", "l.txt", "o.param", "o.bin"]
+    assert parse_quantize_args([*files, "target=sqnr:30"]).fp32 is None
+    assert parse_quantize_args([*files, "target=sqnr:30", "fp32=0"]).fp32 is False

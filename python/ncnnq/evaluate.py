@@ -83,6 +83,18 @@ class Quality:
     top1: float
     top1_expected: float = 1.0
     """The agreement expected on other samples like these: 1 − the mean :attr:`SampleComparison.flip`."""
+    top1_expected_se: float = 0.0
+    """The standard error of :attr:`top1_expected` over samples: the per-sample flip probabilities'
+    standard deviation over √samples (a few near ties among many clear samples make it large)."""
+
+    @property
+    def top1_lower(self) -> float:
+        """A one-sided lower confidence bound (about 84 %) of the agreement on other samples:
+        :attr:`top1_expected` less :data:`LOWER_BOUND_Z` standard errors. On a few dozen samples
+        the expected agreement is mostly set by the few near ties they happen to hold; a
+        configuration chosen because its figure reaches a target among many judged on the same
+        samples is likely one whose samples happened to hold fewer (the bound widens with them)."""
+        return max(0.0, self.top1_expected - LOWER_BOUND_Z * self.top1_expected_se)
 
     @property
     def sqnr_mean(self) -> float:
@@ -130,6 +142,14 @@ class SampleComparison:
     """The probability that noise like this sample's moves the first output's arg-max
     (:func:`flip_probability`)."""
 
+
+LOWER_BOUND_Z = 1.0
+"""Standard errors below the expected agreement that :attr:`Quality.top1_lower` lies (a one-sided
+84 % bound under a normal approximation of the mean). squeezenet_v1.1, top1:0.99 from
+``best+cle+shift+round+bc``, 50 validation images, held out in real ncnn on 250 others, both
+ways round (even/odd images to the tool): 1.0 kept 81.9 and 87.0 % of the MACs int8 at 99.2 and
+98.0 % agreement, 1.645 (95 %) 77.5 and 88.1 % at 98.8 and 97.6 %, 0 (the expected agreement
+alone) 88.2 and 94.4 % at 98.4 and 97.6 % (all with fp32 float arrays)."""
 
 FLIP_CLASSES = 5
 """The fp32 output's largest values whose noise and margins :func:`flip_probability` reads."""
@@ -188,8 +208,11 @@ def pool(samples: Sequence[SampleComparison], outputs: Sequence[str]) -> Quality
         worst = min(_sqnr_db(s.signal[k], s.noise[k]) for s in samples)
         cosines = [s.cosine[k] for s in samples]
         qualities.append(OutputQuality(name, _sqnr_db(signal, noise), worst, float(np.mean(cosines)), min(cosines)))
+    flips = np.array([s.flip for s in samples], dtype=np.float64)
+    # One sample says nothing about the spread: its bound is the worst the flip could be.
+    se = float(flips.std(ddof=1)) / math.sqrt(flips.size) if flips.size > 1 else 1.0
     return Quality(len(samples), tuple(qualities), float(np.mean([s.same_top1 for s in samples])),
-                   1.0 - float(np.mean([s.flip for s in samples])))
+                   1.0 - float(flips.mean()), se)
 
 
 def compare(reference: Sequence[Outputs], candidate: Sequence[Outputs], outputs: Sequence[str]) -> Quality:
@@ -223,8 +246,18 @@ class Target:
             raise InputError(f"target {text!r}: a {metric} target lies between 0 and 1")
         return Target(metric, threshold)
 
+    def value(self, quality: Quality) -> float:
+        """The figure this target is judged by: :meth:`Quality.value`, but for ``top1`` the lower of
+        the agreement counted and :attr:`Quality.top1_lower`. A target is a promise about the
+        user's other images, met on the validation samples by the configuration a search picks
+        out of many: the expected agreement alone let a search on 50 samples keep float layers
+        that met ``top1:0.99`` there and gave 96.4 % on 250 others (squeezenet_v1.1)."""
+        if self.metric == "top1":
+            return min(quality.top1, quality.top1_lower)
+        return quality.value(self.metric)
+
     def met_by(self, quality: Quality) -> bool:
-        return quality.value(self.metric) >= self.threshold
+        return self.value(quality) >= self.threshold
 
     def __str__(self) -> str:
         return f"{self.metric}:{self.threshold:g}"

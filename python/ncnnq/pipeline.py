@@ -12,7 +12,7 @@ from .evaluate import Target
 from .images import InputSpec
 from .int8 import QuantizeReport, int8_storage, quantize
 from .methods.registry import changes_weights
-from .mixed_precision import DEFAULT_VALIDATION, TARGET_METHOD, MixedResult, quantize_mixed
+from .mixed_precision import DEFAULT_VALIDATION, TARGET_METHOD, MixedResult, fp32_storage_default, quantize_mixed
 from .optimize import OptimizeReport, optimize
 from .output import StrPath, write_outputs
 from .progress import Progress
@@ -34,6 +34,8 @@ class QuantizeResult:
     mixed: MixedResult | None = None
     """With a target: the mixed-precision search's choices and figures (``mixed.table_text`` is
     the table to write: float layers' lines commented out)."""
+    fp32_storage: bool = False
+    """Whether the float arrays were judged as fp32 (what :meth:`save` writes unless told)."""
     calibration: Calibration | None = None
     """With techniques or ``auto`` (``method="best+cle+round+bc"``): what they changed and the
     validation score (the table belongs to ``calibration.model``, which computes the same function
@@ -49,14 +51,16 @@ class QuantizeResult:
         param: StrPath,
         bin_path: StrPath,
         table: StrPath | None = None,
-        fp32: bool = False,
+        fp32: bool | None = None,
     ) -> None:
-        """Writes the int8 model (as :func:`ncnnq.save_int8` does) and, when ``table`` is given, the
+        """Writes the int8 model (as :func:`ncnnq.save_int8` does, float arrays as fp32 with ``fp32``,
+        by default as they were judged: :attr:`fp32_storage`) and, when ``table`` is given, the
         table (:attr:`table_text`), all together or not at all: a failure leaves every existing file
         as it was."""
+        storage = int8_storage(self.fp32_storage if fp32 is None else fp32)
         files: list[tuple[StrPath, bytes | str]] = [
             (param, self.model.param_text()),
-            (bin_path, self.model.bin_bytes(int8_storage(fp32))),
+            (bin_path, self.model.bin_bytes(storage)),
         ]
         if table is not None:
             files.append((table, self.table_text))
@@ -75,7 +79,7 @@ def quantize_model(
     target: str | Target | float | None = None,
     metric: Metric | None = None,
     validation: float = DEFAULT_VALIDATION,
-    fp32_storage: bool = False,
+    fp32_storage: bool | None = None,
     progress: Progress | None = None,
 ) -> QuantizeResult:
     """fp32 model and calibration inputs in, int8 model out: ncnnoptimize, ncnn2table and ncnn2int8
@@ -85,7 +89,9 @@ def quantize_model(
     value must reach): automatic mixed precision (:mod:`ncnnq.mixed_precision`) on a validation
     split of ``inputs`` (``validation``, a fraction); ``metric(fp32_outputs, int8_outputs) ->
     float`` (lists of per-sample output dicts, higher is better) replaces the built-in figures.
-    ``fp32_storage``: judge the files written with fp32 float arrays (``fp32=1``).
+    ``fp32_storage``: judge the files written with fp32 float arrays (``fp32=1``); by default fp16
+    as ncnn2int8 stores them, but fp32 for a target searched from a method that changes the fp32
+    model (:func:`ncnnq.mixed_precision.fp32_storage_default`).
 
     ``method`` may add techniques to a base method (``best+cle+shift+round+bc``) or be ``auto``
     (:mod:`ncnnq.recipes`): they calibrate on the samples less a ``validation`` split and report
@@ -94,6 +100,8 @@ def quantize_model(
     threads = thread_count(threads)  # checked before the optimizer runs
     if method is None:
         method = TARGET_METHOD if target is not None or metric is not None else "kl"
+    if fp32_storage is None:
+        fp32_storage = (target is not None or metric is not None) and fp32_storage_default(method)
     optimized, opt_report = optimize(model) if optimize_first else (model, None)
     if changes_weights(method) and target is None and metric is None:
         spec_map = dict(zip(optimized.inputs, specs)) if isinstance(specs, Sequence) else dict(specs or {})
@@ -102,7 +110,8 @@ def quantize_model(
             input_type=input_type, threads=threads, fp32=fp32_storage, progress=progress,
         )
         int8, q_report = found.int8_model()
-        return QuantizeResult(int8, optimized, found.table, opt_report, q_report, calibration=found)
+        return QuantizeResult(int8, optimized, found.table, opt_report, q_report, fp32_storage=fp32_storage,
+                              calibration=found)
     if target is not None or metric is not None:
         goal = _target(target, metric)
         spec_map = dict(zip(optimized.inputs, specs)) if isinstance(specs, Sequence) else dict(specs or {})
@@ -112,7 +121,7 @@ def quantize_model(
             fp32_storage=fp32_storage, progress=progress,
         )
         return QuantizeResult(mixed.model, optimized, mixed.search.table, opt_report, mixed.report, mixed,
-                              calibration=mixed.calibration)
+                              fp32_storage=fp32_storage, calibration=mixed.calibration)
     table = calibrate(optimized, inputs, method, specs=specs, input_type=input_type, threads=threads,
                       progress=progress)
     int8, q_report = quantize(optimized, table)

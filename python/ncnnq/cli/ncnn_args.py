@@ -48,7 +48,7 @@ BENCH_USAGE = (
 IMAGE_KEYS = ("mean", "norm", "shape", "pixel")
 RUN_KEYS = ("input", "threads", "thread", "seed", "loops", "warmup", "labels", "top")
 # Options of ncnnq quantize beyond ncnn2table's, with their defaults.
-_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "0", "target": "", "val": "0.2", "verify": "0"}
+_QUANTIZE_EXTRAS = {"optimize": "1", "table": "", "fp32": "", "target": "", "val": "0.2", "verify": "0"}
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -269,7 +269,8 @@ class QuantizeArgs:
     options: TableOptions
     optimize: bool
     table: str | None
-    fp32: bool
+    fp32: bool | None
+    """None: as :func:`ncnnq.pipeline.quantize_model` chooses (fp16 but for some targets)."""
     target: Target | None = None
     """Automatic mixed precision: the accuracy to reach on the validation split."""
     validation: float = 0.2
@@ -301,7 +302,7 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
         options,
         optimize=_flag("optimize", extras["optimize"]),
         table=extras["table"] or None,
-        fp32=_flag("fp32", extras["fp32"]),
+        fp32=_flag("fp32", extras["fp32"]) if "fp32" in given else None,
         target=target,
         validation=_fraction("val", extras["val"]),
         verify=_flag("verify", extras["verify"]),

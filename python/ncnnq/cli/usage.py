@@ -76,7 +76,8 @@ arguments:
 ncnnq's own options:
   optimize=1            run ncnnoptimize's passes first (0: calibrate the model as given)
   table=out.table       also write the scale table (default: not written)
-  fp32=0                1: keep float layers' weights fp32 (default fp16, as ncnn2int8)
+  fp32=0                1: keep float layers' weights fp32 (default fp16, as ncnn2int8;
+                        fp32 with target= from a method with cle or shift, or auto)
 
 automatic mixed precision (the fewest float MACs that reach an accuracy target):
   target=sqnr:30        sqnr:<dB>, cos:<0..1> or top1:<0..1>, measured on the model's
