@@ -15,7 +15,7 @@ use super::simd::RegAct;
 use crate::base::parallel;
 use crate::base::{Activation, Padding};
 use crate::error::{Error, Result};
-use plane::ChannelFn;
+use plane::{copy_row, ChannelFn};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -61,7 +61,7 @@ impl Source<'_> {
         let src = &self.data[c * w * h..(c + 1) * w * h];
         for (y, row) in src.chunks_exact(w).enumerate() {
             let at = (pad.top + y) * pw + pad.left;
-            scratch[at..at + w].copy_from_slice(row);
+            copy_row(&mut scratch[at..at + w], row);
         }
     }
 }

@@ -152,8 +152,9 @@ unsafe fn wide<V: F32Vec>(
             vector!(span - l);
         }
         // Every position below `span` was stored above; row oy's outputs are oy·pw .. oy·pw + ow.
+        let done = std::slice::from_raw_parts(tmp, span);
         for (oy, row) in out.chunks_exact_mut(p.ow).enumerate() {
-            std::ptr::copy_nonoverlapping(tmp.add(oy * p.pw), row.as_mut_ptr(), p.ow);
+            super::plane::copy_row(row, &done[oy * p.pw..oy * p.pw + p.ow]);
         }
     }
 }
