@@ -48,7 +48,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "{}: median {:.2} ms, min {:.2} ms over {runs} runs ({threads} threads)",
+        "{}: median {:.4} ms, min {:.4} ms over {runs} runs ({threads} threads)",
         param.display(),
         times[runs / 2],
         times[0]

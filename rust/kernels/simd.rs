@@ -21,6 +21,15 @@ pub trait F32Vec: Copy {
     unsafe fn store(self, p: *mut f32);
     /// p[0], p[2], …, p[2·(LANES-1)]: the stride-2 read of depthwise convolutions.
     unsafe fn load_even(p: *const f32) -> Self;
+    /// (p[0], p[2], …) and (p[1], p[3], …) from the same 2·LANES values that `load_even(p)`
+    /// reads: two taps of a stride-2 row from one pair of loads.
+    #[inline(always)]
+    unsafe fn load_even_odd(p: *const f32) -> (Self, Self) {
+        unsafe {
+            let (even, odd) = (Self::load_even(p), Self::load_even(p.add(1)));
+            (even, odd)
+        }
+    }
     /// a·b + c
     unsafe fn fma(a: Self, b: Self, c: Self) -> Self;
     unsafe fn add(a: Self, b: Self) -> Self;
@@ -64,6 +73,13 @@ pub mod x86 {
         #[inline(always)]
         unsafe fn load_even(p: *const f32) -> Self {
             unsafe { Sse(_mm_shuffle_ps::<0b10_00_10_00>(_mm_loadu_ps(p), _mm_loadu_ps(p.add(4)))) }
+        }
+        #[inline(always)]
+        unsafe fn load_even_odd(p: *const f32) -> (Self, Self) {
+            unsafe {
+                let (a, b) = (_mm_loadu_ps(p), _mm_loadu_ps(p.add(4)));
+                (Sse(_mm_shuffle_ps::<0b10_00_10_00>(a, b)), Sse(_mm_shuffle_ps::<0b11_01_11_01>(a, b)))
+            }
         }
         #[inline(always)]
         unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
@@ -131,6 +147,18 @@ pub mod x86 {
             }
         }
         #[inline(always)]
+        unsafe fn load_even_odd(p: *const f32) -> (Self, Self) {
+            unsafe {
+                let (a, b) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+                // As load_even; the odd lanes by the other shuffle: [a1 a3 b1 b3 | a5 a7 b5 b7].
+                let (e, o) = (_mm256_shuffle_ps::<0b10_00_10_00>(a, b), _mm256_shuffle_ps::<0b11_01_11_01>(a, b));
+                (
+                    Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(e)))),
+                    Avx2(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(o)))),
+                )
+            }
+        }
+        #[inline(always)]
         unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
             unsafe { Avx2(_mm256_fmadd_ps(a.0, b.0, c.0)) }
         }
@@ -192,6 +220,15 @@ pub mod x86 {
                 let b = _mm512_loadu_ps(p.add(16));
                 let idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
                 Avx512(_mm512_permutex2var_ps(a, idx, b))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load_even_odd(p: *const f32) -> (Self, Self) {
+            unsafe {
+                let (a, b) = (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
+                let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+                let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+                (Avx512(_mm512_permutex2var_ps(a, even, b)), Avx512(_mm512_permutex2var_ps(a, odd, b)))
             }
         }
         #[inline(always)]
@@ -258,6 +295,13 @@ pub mod arm {
         #[inline(always)]
         unsafe fn load_even(p: *const f32) -> Self {
             unsafe { Neon(vld2q_f32(p).0) }
+        }
+        #[inline(always)]
+        unsafe fn load_even_odd(p: *const f32) -> (Self, Self) {
+            unsafe {
+                let v = vld2q_f32(p);
+                (Neon(v.0), Neon(v.1))
+            }
         }
         #[inline(always)]
         unsafe fn fma(a: Self, b: Self, c: Self) -> Self {

@@ -15,8 +15,28 @@ use super::simd::RegAct;
 use crate::base::parallel;
 use crate::base::{Activation, Padding};
 use crate::error::{Error, Result};
-use plane::ChannelFn;
+use plane::{copy_row, ChannelFn};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What a kept scratch plane's border was written for: a plane with the same padded and unpadded
+/// sizes, placement and pad value has the same border, so only its rows need copying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Border {
+    pw: usize,
+    ph: usize,
+    w: usize,
+    h: usize,
+    left: usize,
+    top: usize,
+    value: u32,
+}
+
+thread_local! {
+    /// Each thread's padded plane, kept between channels, layers and runs: filling a 114×114
+    /// border afresh for every channel of a 112×112 layer cost as much as copying its rows.
+    static SCRATCH: RefCell<(Option<Border>, Vec<f32>)> = const { RefCell::new((None, Vec::new())) };
+}
 
 /// The unpadded input of a depthwise convolution: `channels` planes of w×h, and the padding that
 /// makes them the [`Plane`]'s pw×ph.
@@ -41,15 +61,15 @@ impl Source<'_> {
         let src = &self.data[c * w * h..(c + 1) * w * h];
         for (y, row) in src.chunks_exact(w).enumerate() {
             let at = (pad.top + y) * pw + pad.left;
-            scratch[at..at + w].copy_from_slice(row);
+            copy_row(&mut scratch[at..at + w], row);
         }
     }
 }
 
 /// Convolves each channel of `src` with its own kernel (`weights`: per channel kh·kw) into `out`,
 /// adding the bias and applying the activation. Each channel is padded on the fly into a scratch
-/// plane of its job (no padded copy of the whole input goes through memory); a scratch plane the
-/// process cannot get is `OutOfMemory`.
+/// plane of its thread (no padded copy of the whole input goes through memory); a scratch plane
+/// the process cannot get is `OutOfMemory`.
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise(
     path: F32Path,
@@ -73,30 +93,47 @@ pub fn depthwise(
     let channel: ChannelFn = if p.stride.0 <= 2 { path.kernels().depthwise } else { reference::channel_act };
     let (reg_act, rest_act) = RegAct::split(activation);
     let padded = src.padded();
+    let border = Border {
+        pw: p.pw,
+        ph: p.ph,
+        w: src.w,
+        h: src.h,
+        left: src.pad.left,
+        top: src.pad.top,
+        value: src.pad_value.to_bits(),
+    };
     let out_of_memory = AtomicBool::new(false);
-    let run = |scratch: &mut Vec<f32>, c: usize, o: &mut [f32]| {
-        let x = if padded {
-            if scratch.is_empty() {
-                if scratch.try_reserve_exact(plane_in).is_err() {
+    let run = |c: usize, o: &mut [f32]| {
+        let w = &weights[c * maxk..(c + 1) * maxk];
+        let b = bias.map_or(0.0, |b| b[c]);
+        let compute = |x: &[f32], o: &mut [f32]| {
+            // SAFETY: dispatch hands out only paths this CPU runs.
+            unsafe { channel(p, x, w, b, reg_act, o) };
+            if let Some(act) = rest_act {
+                act.apply_slice(o);
+            }
+        };
+        if !padded {
+            return compute(&src.data[c * plane_in..(c + 1) * plane_in], o);
+        }
+        SCRATCH.with(|scratch| {
+            let (kept, plane) = &mut *scratch.borrow_mut();
+            if *kept != Some(border) {
+                // A new geometry or pad value: the border is written once, then only rows.
+                *kept = None;
+                plane.clear();
+                if plane.try_reserve_exact(plane_in).is_err() {
                     out_of_memory.store(true, Ordering::Relaxed);
                     return;
                 }
-                scratch.resize(plane_in, src.pad_value);
+                plane.resize(plane_in, src.pad_value);
+                *kept = Some(border);
             }
-            src.pad_channel(c, p.pw, scratch);
-            &scratch[..]
-        } else {
-            &src.data[c * plane_in..(c + 1) * plane_in]
-        };
-        let w = &weights[c * maxk..(c + 1) * maxk];
-        let b = bias.map_or(0.0, |b| b[c]);
-        // SAFETY: dispatch hands out only paths this CPU runs.
-        unsafe { channel(p, x, w, b, reg_act, o) };
-        if let Some(act) = rest_act {
-            act.apply_slice(o);
-        }
+            src.pad_channel(c, p.pw, plane);
+            compute(plane, o);
+        });
     };
-    parallel::for_each_chunk_with(out, plane_out, parallel::min_chunks(plane_out, 2048), run);
+    parallel::for_each_chunk(out, plane_out, parallel::min_chunks(plane_out, 2048), run);
     if out_of_memory.load(Ordering::Relaxed) {
         return Err(Error::out_of_memory(format!("a padded plane of {plane_in} values")));
     }

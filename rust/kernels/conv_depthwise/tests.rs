@@ -102,3 +102,38 @@ fn padding_reaches_the_kernel_and_the_path_runs() {
     assert_eq!(out, vec![-0.25, 1.0, 2.0, -0.25, -0.25, -0.25, -0.25, 3.0, 4.0, -0.25, -0.25, -0.25]);
     assert!(path.calls(F32Call::Depthwise) > before, "the {path} depthwise kernel did not run");
 }
+
+#[test]
+fn a_kept_border_follows_the_pad_value_and_placement() {
+    // The same padded size on one thread, again and again: the border each call's pad value and
+    // placement ask for, never the one a previous call left in the thread's plane.
+    let p = Plane { pw: 3, ph: 2, ow: 3, oh: 2, kernel: (1, 1), dilation: (1, 1), stride: (1, 1) };
+    let x = [1.0, 2.0];
+    let one = [1.0];
+    let pad_left = Padding { left: 1, right: 0, top: 0, bottom: 1 };
+    let pad_right = Padding { left: 0, right: 1, top: 1, bottom: 0 };
+    for path in dispatch::F32.available() {
+        parallel::serial(|| {
+            for (pad, value, want) in [
+                (pad_left, -0.25, [-0.25, 1.0, 2.0, -0.25, -0.25, -0.25]),
+                (pad_left, 7.0, [7.0, 1.0, 2.0, 7.0, 7.0, 7.0]),
+                (pad_right, 7.0, [7.0, 7.0, 7.0, 1.0, 2.0, 7.0]),
+                (pad_left, 7.0, [7.0, 1.0, 2.0, 7.0, 7.0, 7.0]),
+            ] {
+                let got = run(path, &p, 1, &x, 2, 1, pad, value, &one, &[0.0], Activation::Identity);
+                assert_eq!(got, want, "{path:?} {pad:?} pad value {value}");
+            }
+        });
+    }
+}
+
+#[test]
+fn rows_of_every_length_are_copied_whole() {
+    let src: Vec<f32> = (0..40).map(|i| i as f32 + 0.5).collect();
+    for n in 0..=src.len() {
+        let mut dst = vec![f32::NAN; n + 2];
+        copy_row(&mut dst[1..=n], &src[..n]);
+        assert!(dst[0].is_nan() && dst[n + 1].is_nan(), "length {n}: wrote outside the row");
+        assert_eq!(&dst[1..=n], &src[..n], "length {n}");
+    }
+}

@@ -49,13 +49,35 @@ unsafe fn body<V: F32Vec>(
                 ($ox:expr) => {{
                     let ox = $ox;
                     let mut acc = V::splat(bias);
+                    macro_rules! wk {
+                        ($k:expr) => {
+                            if kw * kh <= 25 {
+                                wv[$k]
+                            } else {
+                                V::splat(w[$k])
+                            }
+                        };
+                    }
                     for ky in 0..kh {
                         let row = xp.add((oy * sh + ky * dh) * p.pw + ox * sw);
+                        if sw == 2 && dw == 1 {
+                            // Taps kx and kx+1 are the even and odd lanes of the same two loads.
+                            let mut kx = 0;
+                            while kx + 1 < kw {
+                                let (even, odd) = V::load_even_odd(row.add(kx));
+                                acc = V::fma(wk!(ky * kw + kx), even, acc);
+                                acc = V::fma(wk!(ky * kw + kx + 1), odd, acc);
+                                kx += 2;
+                            }
+                            if kx < kw {
+                                acc = V::fma(wk!(ky * kw + kx), V::load_even(row.add(kx)), acc);
+                            }
+                            continue;
+                        }
                         for kx in 0..kw {
                             let q = row.add(kx * dw);
                             let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
-                            let wk = if kw * kh <= 25 { wv[ky * kw + kx] } else { V::splat(w[ky * kw + kx]) };
-                            acc = V::fma(wk, v, acc);
+                            acc = V::fma(wk!(ky * kw + kx), v, acc);
                         }
                     }
                     act.apply(acc).store(orow.as_mut_ptr().add(ox));
@@ -152,8 +174,9 @@ unsafe fn wide<V: F32Vec>(
             vector!(span - l);
         }
         // Every position below `span` was stored above; row oy's outputs are oy·pw .. oy·pw + ow.
+        let done = std::slice::from_raw_parts(tmp, span);
         for (oy, row) in out.chunks_exact_mut(p.ow).enumerate() {
-            std::ptr::copy_nonoverlapping(tmp.add(oy * p.pw), row.as_mut_ptr(), p.ow);
+            super::plane::copy_row(row, &done[oy * p.pw..oy * p.pw + p.ow]);
         }
     }
 }
