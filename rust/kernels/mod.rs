@@ -40,6 +40,7 @@ pub mod gemm_i8;
 pub mod histogram;
 pub mod lrn;
 pub mod pooling;
+pub(crate) mod row_copy;
 pub mod simd;
 pub mod winograd;
 

@@ -25,10 +25,7 @@ pub trait F32Vec: Copy {
     /// reads: two taps of a stride-2 row from one pair of loads.
     #[inline(always)]
     unsafe fn load_even_odd(p: *const f32) -> (Self, Self) {
-        unsafe {
-            let (even, odd) = (Self::load_even(p), Self::load_even(p.add(1)));
-            (even, odd)
-        }
+        unsafe { (Self::load_even(p), Self::load_even(p.add(1))) }
     }
     /// a·b + c
     unsafe fn fma(a: Self, b: Self, c: Self) -> Self;

@@ -11,11 +11,12 @@ pub(crate) mod vector;
 pub use plane::Plane;
 
 use super::dispatch::{F32Call, F32Path};
+use super::row_copy::copy_row;
 use super::simd::RegAct;
 use crate::base::parallel;
 use crate::base::{Activation, Padding};
 use crate::error::{Error, Result};
-use plane::{copy_row, ChannelFn};
+use plane::ChannelFn;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 

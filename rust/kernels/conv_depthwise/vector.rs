@@ -176,7 +176,7 @@ unsafe fn wide<V: F32Vec>(
         // Every position below `span` was stored above; row oy's outputs are oy·pw .. oy·pw + ow.
         let done = std::slice::from_raw_parts(tmp, span);
         for (oy, row) in out.chunks_exact_mut(p.ow).enumerate() {
-            super::plane::copy_row(row, &done[oy * p.pw..oy * p.pw + p.ow]);
+            crate::kernels::row_copy::copy_row(row, &done[oy * p.pw..oy * p.pw + p.ow]);
         }
     }
 }

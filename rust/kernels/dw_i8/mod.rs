@@ -22,7 +22,7 @@ pub(crate) mod x86;
 mod tests;
 
 use super::dispatch::{I8Call, I8Path};
-use super::gemm_i8::{Epilogue, Out, OutPtr};
+use super::gemm_i8::{Epilogue, Out};
 use crate::base::parallel;
 use row::Row;
 
@@ -73,8 +73,8 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
     let taps: Vec<usize> = (0..maxk).map(|t| (t / kw) * src.dilation.1 * src.pw + (t % kw) * src.dilation.0).collect();
     let reach = taps.iter().copied().max().unwrap_or(0);
     let job = |j: usize| {
-        let mut acc = vec![0i32; if wide && src.pw != src.ow { 0 } else { n }];
-        let mut wide_acc = vec![0i32; if wide && src.pw != src.ow { span_len } else { 0 }];
+        let (acc_len, wide_len) = if wide && src.pw != src.ow { (0, span_len) } else { (n, 0) };
+        let (mut acc, mut wide_acc) = (vec![0i32; acc_len], vec![0i32; wide_len]);
         for ch in j * per_job..((j + 1) * per_job).min(c) {
             let plane = ch * src.pw * src.ph;
             let spans = if wide { 1 } else { src.oh };
@@ -97,11 +97,8 @@ pub fn depthwise(path: I8Path, src: &DwSource, weights: &[i8], ep: &Epilogue, mu
                 // SAFETY: dispatch hands out only paths this CPU runs.
                 unsafe { row_fn(&row, dst) };
             }
-            let dst = |at: usize| match out {
-                // SAFETY: channel ch's n outputs belong to this task.
-                OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(ch * n + at) }),
-                OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(ch * n + at) }),
-            };
+            // SAFETY: channel ch's n outputs belong to this task.
+            let dst = |at: usize| unsafe { out.add(ch * n + at) };
             if wide_acc.is_empty() {
                 // SAFETY: as above; dst holds n elements of this channel.
                 unsafe { finish_row(&acc, 0, ch, ep, dst(0)) };

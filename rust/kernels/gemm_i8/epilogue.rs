@@ -68,6 +68,23 @@ pub(crate) enum OutPtr {
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+impl OutPtr {
+    /// The pointer `at` elements further on.
+    ///
+    /// # Safety
+    /// `at` elements on must lie within (or one past) the output the pointer points into.
+    #[inline(always)]
+    pub(crate) unsafe fn add(self, at: usize) -> OutPtr {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match self {
+                OutPtr::F32(o) => OutPtr::F32(o.add(at)),
+                OutPtr::I8(o) => OutPtr::I8(o.add(at)),
+            }
+        }
+    }
+}
+
 /// ncnn's float2int8: round half away from zero, clamp to [−127, 127]. Exact for every float
 /// (the fraction `v − trunc(v)` is exact); NaN gives −127 as ncnn's x86 SIMD path does.
 #[inline(always)]

@@ -2,7 +2,7 @@
 //! then the epilogue per output. Weights stay row-major (k padded to 64 with zeros); each path's
 //! row kernel runs four rows against one pass over x.
 
-use super::epilogue::{self, Epilogue, Out, OutPtr};
+use super::epilogue::{self, Epilogue, Out};
 use super::pack::Buf;
 use crate::base::parallel;
 use crate::kernels::dispatch::{I8Call, I8Path};
@@ -66,11 +66,8 @@ pub fn gemv(w: &PackedRows, x: &[i8], ep: &Epilogue, mut out: Out) {
     let out = out.ptr();
     for (p, &a) in acc.iter().enumerate() {
         let c = if offset { w.comp[p] } else { 0 };
-        let dst = match out {
-            // SAFETY: element p of the m outputs.
-            OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(p) }),
-            OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(p) }),
-        };
+        // SAFETY: element p of the m outputs.
+        let dst = unsafe { out.add(p) };
         // SAFETY: one element at dst.
         unsafe { epilogue::finish_row_body(&[a], c, p, ep, dst) };
     }

@@ -53,7 +53,6 @@ pub(crate) mod x86;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use epilogue::OutPtr;
 pub use epilogue::{Epilogue, Out};
 pub use gemv::{gemv, PackedRows};
 pub use source::ConvSource;
@@ -61,6 +60,7 @@ pub use source::ConvSource;
 use crate::base::{alloc, parallel};
 use crate::error::Result;
 use crate::kernels::dispatch::{I8Call, I8Path};
+use crate::kernels::row_copy::copy_row;
 use pack::PackedWeights;
 use std::borrow::Cow;
 
@@ -160,7 +160,7 @@ pub fn quantize_pad(
             let s = (ch * h + y) * w;
             match x {
                 Activations::F32(v) => quantize_chunk(path, &v[s..s + w], scale, d),
-                Activations::I8(v) => copy_short(d, &v[s..s + w]),
+                Activations::I8(v) => copy_row(d, &v[s..s + w]),
             }
         }
     };
@@ -186,32 +186,5 @@ fn fill_few(d: &mut [i8], v: i8) {
         }
     } else {
         d.fill(v);
-    }
-}
-
-/// `d.copy_from_slice(s)` with short rows (up to 64 bytes: 7×7 to 56×56 planes) copied by two
-/// overlapping fixed-size moves instead of a call to memcpy.
-#[inline(always)]
-fn copy_short(d: &mut [i8], s: &[i8]) {
-    #[inline(always)]
-    fn two<const N: usize>(d: &mut [i8], s: &[i8]) {
-        let len = s.len();
-        let head: [i8; N] = s[..N].try_into().expect("N bytes");
-        let tail: [i8; N] = s[len - N..].try_into().expect("N bytes");
-        d[..N].copy_from_slice(&head);
-        d[len - N..].copy_from_slice(&tail);
-    }
-    assert_eq!(d.len(), s.len());
-    match s.len() {
-        0..=3 => {
-            for (d, &s) in d.iter_mut().zip(s) {
-                *d = s;
-            }
-        }
-        4..=7 => two::<4>(d, s),
-        8..=15 => two::<8>(d, s),
-        16..=31 => two::<16>(d, s),
-        32..=64 => two::<32>(d, s),
-        _ => d.copy_from_slice(s),
     }
 }

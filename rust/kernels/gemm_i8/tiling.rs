@@ -139,11 +139,8 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
                         let p = i0 + r;
                         let c = if K::OFFSET { comp[p] } else { 0 };
                         let at = p * n + j0;
-                        let dst = match out {
-                            // SAFETY: row p, columns j0..j0+cols of the m×n output belong to this task.
-                            OutPtr::F32(o) => OutPtr::F32(unsafe { o.add(at) }),
-                            OutPtr::I8(o) => OutPtr::I8(unsafe { o.add(at) }),
-                        };
+                        // SAFETY: row p, columns j0..j0+cols of the m×n output belong to this task.
+                        let dst = unsafe { out.add(at) };
                         // SAFETY: dst holds `cols` elements of this task's tile.
                         unsafe { K::finish_row(&tile[r * nr..r * nr + cols], c, p, ep, dst) };
                     }
