@@ -70,7 +70,7 @@ CASES = {
 def describe(q: Quality, target: str) -> str:
     metric = target.split(":")[0]
     if metric == "top1":
-        return f"top-1 {q.top1:.1%} (SQNR {q.sqnr_worst:.1f} dB)"
+        return f"top-1 {q.top1:.1%}, expected {q.top1_expected:.1%} (SQNR {q.sqnr_worst:.1f} dB)"
     worst_image = min(o.sqnr_db_worst_sample for o in q.outputs)
     return f"{q.sqnr_worst:.1f} dB worst output, {q.sqnr_mean:.1f} mean, worst image {worst_image:.1f}"
 
