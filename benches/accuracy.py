@@ -1,6 +1,6 @@
 """Every calibration method and technique on held-out images, the int8 files run by real ncnn.
 
-    python benches/accuracy.py [--models squeezenet,mnet,nanodet] [--methods kl,...,auto] [--threads 2]
+    python benches/accuracy.py [--models squeezenet,mnet,nanodet] [--methods kl,...,auto] [--threads 2] [--swap]
 
 Protocol (as ``benches/mixed_precision.py``): ``ncnnq.quantize_model(model, images, method)`` gets
 the even-indexed sorted shared JPEGs (``--calib`` of them; methods with techniques and ``auto``
@@ -71,11 +71,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calib", type=int, default=250, help="even-indexed images given to the tool")
     ap.add_argument("--eval", type=int, default=250, help="odd-indexed images evaluated in real ncnn")
+    ap.add_argument("--swap", action="store_true",
+                    help="the other way round: the tool gets the odd-indexed images, the even ones are held out")
     ap.add_argument("--val", type=float, default=0.2, help="validation fraction recipes split off")
     args = ap.parse_args()
 
     images = sorted((SHARED / "imagenet-sample").glob("*.JPEG"))
-    given, evaluated = images[0::2][: args.calib], images[1::2][: args.eval]
+    given, held = (images[1::2], images[0::2]) if args.swap else (images[0::2], images[1::2])
+    given, evaluated = given[: args.calib], held[: args.eval]
     rows: list[tuple[str, str, Quality, float, str]] = []
     for key in args.models.split(","):
         case = CASES[key]
@@ -101,7 +104,9 @@ def main() -> None:
             print(f"{case.name:16} {chosen:32} {describe(quality, classifier)}; {seconds:.1f} s", flush=True)
 
     load = os.getloadavg()
-    print(f"\nheld out: {args.eval} odd-indexed images in real ncnn; tool given {args.calib} even-indexed "
+    given_half, held_half = ("odd", "even") if args.swap else ("even", "odd")
+    print(f"\nheld out: {args.eval} {held_half}-indexed images in real ncnn; tool given {args.calib} "
+          f"{given_half}-indexed "
           f"(recipes validate on {args.val:.0%} of them); {args.threads} threads; load average "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print("| model | method | top-1 agreement | SQNR mean / worst output (dB) | calibration wall time |")

@@ -1,7 +1,7 @@
 """Automatic mixed precision on real models, judged on held-out images in real ncnn.
 
     python benches/mixed_precision.py [--models squeezenet,nanodet,ppocr] [--threads 2] [--eval 250]
-        [--method best+cle+shift+round+bc] [--out dir]
+        [--method best+cle+shift+round+bc] [--swap] [--out dir]
 
 Protocol: ``ncnnq.quantize_model(..., target=...)`` gets the even-indexed sorted shared JPEGs (it
 splits them into calibration and validation itself, ``--val``); the written int8 files and the
@@ -70,7 +70,7 @@ CASES = {
 def describe(q: Quality, target: str) -> str:
     metric = target.split(":")[0]
     if metric == "top1":
-        return f"top-1 {q.top1:.1%} (SQNR {q.sqnr_worst:.1f} dB)"
+        return f"top-1 {q.top1:.1%}, expected {q.top1_expected:.1%} (SQNR {q.sqnr_worst:.1f} dB)"
     worst_image = min(o.sqnr_db_worst_sample for o in q.outputs)
     return f"{q.sqnr_worst:.1f} dB worst output, {q.sqnr_mean:.1f} mean, worst image {worst_image:.1f}"
 
@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calib", type=int, default=250, help="even-indexed images given to the tool")
     ap.add_argument("--eval", type=int, default=250, help="odd-indexed images evaluated in real ncnn")
+    ap.add_argument("--swap", action="store_true",
+                    help="the other way round: the tool gets the odd-indexed images, the even ones are held out")
     ap.add_argument("--val", type=float, default=0.2, help="validation fraction the tool splits off")
     ap.add_argument("--runs", type=int, default=10, help="latency runs per model")
     ap.add_argument("--target", default="", help="override every model's target")
@@ -91,7 +93,8 @@ def main() -> None:
     args = ap.parse_args()
 
     images = sorted((SHARED / "imagenet-sample").glob("*.JPEG"))
-    given, evaluated = images[0::2][: args.calib], images[1::2][: args.eval]
+    given, held = (images[1::2], images[0::2]) if args.swap else (images[0::2], images[1::2])
+    given, evaluated = given[: args.calib], held[: args.eval]
     rows = []
     for key in args.models.split(","):
         case = CASES[key]
@@ -140,7 +143,9 @@ def main() -> None:
               + f" (load average {os.getloadavg()[0]:.1f})", flush=True)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nheld-out images: {args.eval} (real ncnn), tool given {args.calib} (validation {args.val:.0%}); "
+    held_half = "even" if args.swap else "odd"
+    print(f"\nheld-out images: {args.eval} ({held_half}-indexed, real ncnn), tool given {args.calib} "
+          f"(validation {args.val:.0%}); "
           f"peak RSS {peak:.0f} MB; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("| model | target | float layers | MACs int8 | held out: result | held out: all int8 (base) | "
           "ncnnq latency result / all int8 / fp32 | search |")

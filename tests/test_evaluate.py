@@ -69,10 +69,10 @@ def test_split_without_validation_and_bad_fractions():
 def test_flip_probability_follows_margin_against_noise():
     r = np.array([5.0, 4.0, 3.0, 2.0, 1.0, -9.0], dtype=np.float32)
     assert flip_probability(r, r) == 0.0
-    # rms error 0.5 on the five largest (the sixth is not read): runner-up j wins with
-    # P = Φ(−m_j / (0.5·√2)), m_j = 1, 2, 3, 4.
+    # The margins' errors (of the five largest; the sixth is not read) are 1, 0, 1, 0: rms
+    # σ = √½, and runner-up j wins with P = Φ(−m_j / σ), m_j = 1, 2, 3, 4.
     noise = np.array([0.5, -0.5, 0.5, -0.5, 0.5, 3.0], dtype=np.float32)
-    expected = sum(0.5 * math.erfc(m / (0.5 * math.sqrt(2) * math.sqrt(2))) for m in (1.0, 2.0, 3.0, 4.0))
+    expected = sum(0.5 * math.erfc(m / (math.sqrt(0.5) * math.sqrt(2))) for m in (1.0, 2.0, 3.0, 4.0))
     assert flip_probability(r, r + noise) == pytest.approx(expected, rel=1e-6)
     assert flip_probability(r, r + noise) > flip_probability(r, r + noise / 2) > 0
     # An outsider that wins is read too: it flipped, and its noise is large.
@@ -84,6 +84,39 @@ def test_flip_probability_follows_margin_against_noise():
     clear = np.array([10.0, 0.0, 0.0], dtype=np.float32)
     assert flip_probability(clear, clear + np.array([0.01, 0.0, 0.0], dtype=np.float32)) < 1e-12
 
+
+
+def test_flip_probability_reads_the_margins_errors_not_each_score():
+    """A near tie's margin moves by the difference of two classes' errors: an error common to
+    every score flips nothing, and two opposite errors of e move it by 2e."""
+    r = np.array([2.0, 1.9, 0.0, -1.0, -2.0, -3.0])
+    assert flip_probability(r, r + 0.5) == 0.0
+    opposite = np.zeros(6)
+    opposite[:2] = [0.05, -0.05]
+    # The runners-up's margins (0.1, 2, 3, 4) move by 0.1, 0.05, 0.05, 0.05.
+    sigma = math.sqrt((0.1**2 + 3 * 0.05**2) / 4)
+    expected = sum(0.5 * math.erfc(m / (sigma * math.sqrt(2))) for m in (0.1, 2.0, 3.0, 4.0))
+    assert flip_probability(r, r + opposite) == pytest.approx(expected, rel=1e-9)
+
+
+def test_flip_probability_reads_a_softmax_as_its_logits():
+    """Probabilities (a softmax's output) are read as their logarithms, the logits less a constant:
+    the same noise on the logits gives the same flip probability either way, although in
+    probabilities the two near-tied classes' errors are opposite and the others' nearly zero."""
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal(1000) * 2.0
+    z[:2] = [9.0, 8.95]
+    noise = rng.standard_normal(1000) * 0.05
+
+    def softmax(v: np.ndarray) -> np.ndarray:
+        e = np.exp(v - v.max())
+        return e / e.sum()
+
+    on_logits = flip_probability(z, z + noise)
+    assert 0.1 < on_logits < 1.0
+    assert flip_probability(softmax(z), softmax(z + noise)) == pytest.approx(on_logits, rel=1e-6)
+    # Not probabilities (a negative value, or a sum other than 1): read as scores as they are.
+    assert flip_probability(softmax(z) - 0.5, softmax(z + noise) - 0.5) != pytest.approx(on_logits, rel=1e-2)
 
 def test_top1_target_reads_the_lower_of_counted_and_expected_agreement():
     """Every sample keeps its arg-max, but two are near ties: a top1:0.99 target is not met."""
@@ -100,7 +133,7 @@ def _one_near_tie_among(clear: int) -> Quality:
     """``clear`` samples far from a tie and one near tie, none of whose arg-max moves."""
     ref = [{"y": np.array([1.0, 0.0, 0.0], dtype=np.float32)} for _ in range(clear)]
     ref.append({"y": np.array([1.0, 0.99, 0.0], dtype=np.float32)})
-    noisy = [{"y": r["y"] + np.array([0.008, -0.008, 0.0], dtype=np.float32)} for r in ref]
+    noisy = [{"y": r["y"] + np.array([0.006, -0.006, 0.0], dtype=np.float32)} for r in ref]
     return compare(ref, noisy, ["y"])
 
 
