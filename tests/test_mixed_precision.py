@@ -264,6 +264,28 @@ def test_the_float_prefix_search_finds_the_smallest_prefix():
     assert noise_order(["a", "b", "c", "d"], {**isolated, "d": math.inf}, macs) == ["b", "c", "a", "d"]
 
 
+def test_the_float_order_buys_noise_on_the_outputs_below_the_target():
+    """An SQNR target is the worst output's: with 0.5 % noise allowed, output 0 receives 0.55 %
+    (from "small" and "cheap") and output 1 exactly 0.5 % (from "big"), so "small" (the most
+    excess removed per MAC) goes float first and alone meets it, though "big" is the noisiest
+    per MAC (first by :func:`noise_order`); then, with the allowance halved, "big" before
+    "cheap"."""
+    from ncnnq.mixed_precision import isolated_noise, noise_order, output_noise_order, output_noise_prefix
+
+    noise = {"big": (0.0, 0.005), "small": (0.004, 0.0), "cheap": (0.0015, 0.0)}
+    macs = {"big": 1, "small": 1, "cheap": 2}
+    order = output_noise_order(list(noise), noise, macs, 0.005)
+    assert order == ["small", "big", "cheap"]
+    assert output_noise_prefix(order, noise, 0.005) == 1
+    assert output_noise_prefix(order, noise, 0.001) == 3
+    worst = {n: -10 * math.log10(max(v)) for n, v in noise.items()}
+    assert noise_order(list(noise), worst, macs)[0] == "big"
+    # Layers exact in int8 (no noise on any output) come last, in their order.
+    exact = {**noise, "exact": (0.0, 0.0)}
+    assert output_noise_order(["exact", *noise], exact, {**macs, "exact": 1}, 0.005)[-1] == "exact"
+    assert isolated_noise(math.inf) == 0.0
+
+
 def test_a_weak_layer_s_threshold_is_refined_on_the_model_output():
     """conv3's only candidate clips its input at half its absmax: the refinement tries it 1.4×
     looser and tighter, and the model's output, judged with only conv3 int8, takes the looser."""

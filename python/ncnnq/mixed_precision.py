@@ -13,9 +13,11 @@ metric) searches on a validation split of the user's images that took no part in
    the same way. A layer's choice is judged on the model's outputs, never on the images it was
    calibrated on.
 3. **Float where int8 still fails**, greedily by output noise per float MAC: each layer's noise
-   is what its isolated SQNR (step 2) says it adds. The search finds the shortest prefix of that
-   order whose layers float meet the target on the whole validation split (starting where the
-   noise, added up, says it should, then doubling and halving).
+   is what its isolated SQNR (step 2) says it adds; with an SQNR target, per output, and the order
+   removes first the noise on the outputs below the target (the target is the worst output's).
+   The search finds the shortest prefix of that order whose layers float meet the target on the
+   whole validation split (starting where the noise, added up, says it should, then doubling and
+   halving).
 4. **The choices together.** Each layer's scales won alone; together they can lose. With the
    float layers of step 3 in place, the starting scales are judged again for every choice, and
    for those that interact worst (each reverted alone on the screening samples); the best stays.
@@ -198,13 +200,18 @@ def _sqnr(q: Quality) -> float:
 
 
 def _isolated(screening: Validation, base: Config, pairs: Sequence[tuple[str, Variant]], stage: str,
-              progress: Progress, rebias: Rebias | None = None) -> list[float]:
-    """The isolated output SQNR (only that layer int8, with that variant) of each (layer, variant)."""
+              progress: Progress, rebias: Rebias | None = None) -> list[Quality]:
+    """The model-output figures with only that layer int8, with that variant, of each (layer, variant)."""
     configs = [_with_variant(base, name, v, rebias).with_int8([name]) for name, v in pairs]
     progress.start(f"{stage}: {len(configs)} configurations", len(screening.samples))
     qualities = screening.measure(configs, advance=progress.advance)
     progress.finish()
-    return [_sqnr(q) for q in qualities]
+    return qualities
+
+
+def output_noise(q: Quality) -> tuple[float, ...]:
+    """The noise, as a share of each output's signal, that a configuration's outputs carry."""
+    return tuple(isolated_noise(o.sqnr_db) for o in q.outputs)
 
 
 def choose_variants(
@@ -215,29 +222,35 @@ def choose_variants(
     target_db: float | None,
     progress: Progress,
     rebias: Rebias | None = None,
+    noise: dict[str, tuple[float, ...]] | None = None,
 ) -> tuple[dict[str, Variant], dict[str, float], dict[str, float]]:
     """Per layer, the variant with the highest isolated output SQNR on the screening samples, that
     SQNR, and the first variant's (another method's scales only when :data:`VARIANT_MARGIN_DB`
-    better than the first). With an SQNR target, only layers that matter try the alternatives:
-    those whose first variant alone is less than :data:`NEGLIGIBLE_DB` above the target (under
-    additive noise, a layer that far above it adds at most 1 % of the noise the target allows)."""
-    first = dict(zip(layers, _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone",
-                                       progress, rebias)))
+    better than the first); ``noise``, when given, receives each layer's isolated noise per
+    output (:func:`output_noise`) with the chosen variant. With an SQNR target, only layers that
+    matter try the alternatives: those whose first variant alone is less than :data:`NEGLIGIBLE_DB`
+    above the target (under additive noise, a layer that far above it adds at most 1 % of the
+    noise the target allows)."""
+    alone = _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone", progress, rebias)
+    first = {n: _sqnr(q) for n, q in zip(layers, alone)}
+    per_output = {n: output_noise(q) for n, q in zip(layers, alone)}
     chosen = {n: candidates[n][0] for n in layers}
     best = dict(first)
     limit = math.inf if target_db is None else target_db + NEGLIGIBLE_DB
     weak = [n for n in layers if best[n] < limit and len(candidates[n]) > 1]
     pairs = [(n, v) for n in weak for v in candidates[n][1:]]
-    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress, rebias)):
-        if db > best[name] + (VARIANT_MARGIN_DB if chosen[name] is candidates[name][0] else 0.0):
-            chosen[name], best[name] = v, db
+    for (name, v), q in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress, rebias)):
+        if _sqnr(q) > best[name] + (VARIANT_MARGIN_DB if chosen[name] is candidates[name][0] else 0.0):
+            chosen[name], best[name], per_output[name] = v, _sqnr(q), output_noise(q)
     # The methods' thresholds are judged on the layer's own input; the model's output may prefer
     # one between or beyond them: each weak layer's winner, clipped tighter and looser.
     weak = [n for n in layers if best[n] < limit]
     pairs = [(n, _scaled(chosen[n], f)) for n in weak for f in REFINE_FACTORS]
-    for (name, v), db in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress, rebias)):
-        if db > best[name]:
-            chosen[name], best[name] = v, db
+    for (name, v), q in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress, rebias)):
+        if _sqnr(q) > best[name]:
+            chosen[name], best[name], per_output[name] = v, _sqnr(q), output_noise(q)
+    if noise is not None:
+        noise.update(per_output)
     return chosen, best, first
 
 
@@ -337,13 +350,15 @@ def search(
     candidates = {name: _starting_first(base, name, method, variants(ordered, name)) for name in layers}
     decisions_variant = {name: method for name in layers}
     isolated: dict[str, float] = {}
+    noise: dict[str, tuple[float, ...]] = {}
     changed: list[str] = []
     own: dict[str, float] = {}
     config, value, quality = base, all_value, all_quality
     if not judge.met(value):
         target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
             else None
-        chosen, isolated, own = choose_variants(screening, layers, candidates, base, target_db, progress, rebias)
+        chosen, isolated, own = choose_variants(screening, layers, candidates, base, target_db, progress, rebias,
+                                                noise=noise)
         for name, v in chosen.items():
             config = _with_variant(config, name, v, rebias)
             decisions_variant[name] = v.name
@@ -369,10 +384,15 @@ def search(
         return made[key]
 
     if not judge.met(value):
-        order = noise_order(layers, isolated, macs)
         target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
             else None
-        start = predicted_prefix(order, isolated, target_db)
+        if target_db is not None and all(n in noise for n in layers):
+            # The target is the worst output's: float what the outputs below it receive.
+            order = output_noise_order(layers, noise, macs, 10 ** (-target_db / 10))
+            start = output_noise_prefix(order, noise, 10 ** (-target_db / 10))
+        else:
+            order = noise_order(layers, isolated, macs)
+            start = predicted_prefix(order, isolated, target_db)
 
         def trial(k: int) -> tuple[bool, float, Quality]:
             v, q = judged(f"float the first {k} by noise per MAC", with_float(order[:k]))
@@ -514,6 +534,49 @@ def predicted_prefix(order: Sequence[str], isolated: Mapping[str, float], target
         if remaining <= allowed:
             return max(1, k)
         remaining -= isolated_noise(isolated.get(name, math.nan))
+    return len(order)
+
+
+def output_noise_order(
+    layers: Sequence[str], noise: Mapping[str, Sequence[float]], macs: Mapping[str, int], allowed: float
+) -> list[str]:
+    """The layers in the order keeping them float lowers, per float MAC, the output noise that
+    exceeds ``allowed`` (a share of each output's signal), if every output's noise is the sum of
+    the layers' isolated noise on it (``noise``: per layer, one share per output). An SQNR target
+    is the worst output's: a layer whose noise lands on outputs already within ``allowed`` buys
+    nothing, however noisy it is alone (nanodet_m's three heads each feed two of its six outputs,
+    and its box outputs have dB to spare where its class scores have none). Greedy: each step
+    takes the layer that removes the most excess per MAC; once no excess is left, ``allowed`` is
+    halved (what the prefix search reaches for when the noise adds up to more than the sum)."""
+    vectors = {n: np.minimum(np.asarray(noise[n], dtype=np.float64), 1e6) for n in layers}
+    remaining = list(layers)
+    totals = np.sum([vectors[n] for n in remaining], axis=0) if remaining else np.zeros(0)
+    level = allowed
+    order: list[str] = []
+    while remaining:
+        if not any(vectors[n].any() for n in remaining):
+            return order + remaining  # the rest are exact in int8
+        excess = np.maximum(totals - level, 0.0).sum()
+        gains = [(excess - np.maximum(totals - vectors[n] - level, 0.0).sum()) / max(1, macs[n]) for n in remaining]
+        k = int(np.argmax(gains))
+        if gains[k] <= 0.0:
+            level /= 2
+            continue
+        name = remaining.pop(k)
+        totals = totals - vectors[name]
+        order.append(name)
+    return order
+
+
+def output_noise_prefix(order: Sequence[str], noise: Mapping[str, Sequence[float]], allowed: float) -> int:
+    """How many layers of ``order`` to make float so that every output's summed isolated noise of
+    the layers left int8 is within ``allowed`` (at least 1)."""
+    vectors = [np.asarray(noise[n], dtype=np.float64) for n in order]
+    totals = np.sum(vectors, axis=0) if vectors else np.zeros(0)
+    for k, v in enumerate(vectors):
+        if (totals <= allowed).all():
+            return max(1, k)
+        totals = totals - v
     return len(order)
 
 
