@@ -4,7 +4,10 @@
 //!
 //! A .param without a .bin beside it gets seeded random weights (as `benches/bench_models.py`
 //! does). Prints the median wall time per run and, with `NCNNQ_PROFILE_LAYERS=1`, the total time
-//! per layer type; `NCNNQ_PROFILE_COLD=1` evicts the caches before each run.
+//! per layer type; `NCNNQ_PROFILE_COLD=1` evicts the caches before each run. With
+//! `NCNNQ_PROFILE_MEDIAN=1` as well, each layer's median beside its minimum, and both sums: on a
+//! busy machine the sum of minimums falls well below a typical run, the sum of medians does not
+//! (the gap is not time between layers: each layer's span already includes it).
 
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use ncnnq::model::{self, random_weights::fill_random_weights};
@@ -90,6 +93,7 @@ fn profile_layers(
     }
     let mut per_type: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     let mut per_layer: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut every_run: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for _ in 0..runs {
         let spans = net.install(|| {
             let mut t = Timer { last: Instant::now(), spans: Vec::new() };
@@ -103,6 +107,7 @@ fn profile_layers(
             // A layer with several tops is charged once (its later tops come at no cost).
             let e = per_layer.entry((layer.name.clone(), layer.type_name.clone())).or_insert(f64::MAX);
             *e = e.min(ms);
+            every_run.entry((layer.name.clone(), layer.type_name.clone())).or_default().push(ms);
         }
     }
     for ((_, t), ms) in &per_layer {
@@ -115,6 +120,17 @@ fn profile_layers(
             println!("{name}\t{t}\t{ms:.4}");
         }
         return;
+    }
+    if std::env::var_os("NCNNQ_PROFILE_MEDIAN").is_some() {
+        let (mut sum_min, mut sum_median) = (0.0, 0.0);
+        for ((name, t), times) in &mut every_run {
+            times.sort_by(f64::total_cmp);
+            let (min, median) = (times[0], times[times.len() / 2]);
+            sum_min += min;
+            sum_median += median;
+            println!("  {t:<20} {name:<40} min {min:.4} median {median:.4}");
+        }
+        println!("sums over layers: minimums {sum_min:.3} ms, medians {sum_median:.3} ms");
     }
     let total: f64 = per_type.values().map(|v| v.0).sum();
     let mut rows: Vec<_> = per_type.into_iter().collect();

@@ -2,6 +2,7 @@
 //! freed after its last reader. A layer that is a blob's last reader receives it by value, so
 //! element-wise layers work in place without copying.
 
+use super::concat_in_place::{self, Role, RunState};
 use crate::base::parallel::Pool;
 use crate::base::Tensor;
 use crate::error::{Error, Result};
@@ -46,6 +47,7 @@ pub struct Net {
     blob_names: Vec<String>,
     producer: Vec<Option<usize>>,
     pool: Arc<Pool>,
+    pub(super) concats: concat_in_place::Plan,
 }
 
 /// One pool per thread count for the whole process, made on first use: for the many small
@@ -88,6 +90,7 @@ impl Net {
     /// nets of graphs that differ in other layers, e.g. by the int8 network probe).
     pub fn from_ops(graph: &Graph, ops: Vec<Arc<dyn Op>>, pool: Arc<Pool>) -> Net {
         assert_eq!(ops.len(), graph.layers.len(), "one op per layer");
+        let concats = concat_in_place::Plan::new(graph, &ops);
         let nodes = graph
             .layers
             .iter()
@@ -105,6 +108,7 @@ impl Net {
             blob_names: graph.blobs.iter().map(|b| b.name.clone()).collect(),
             producer: graph.blobs.iter().map(|b| b.producer).collect(),
             pool,
+            concats,
         }
     }
 
@@ -171,9 +175,23 @@ impl Net {
             blobs[b] = Some(Arc::new(t));
         }
 
+        let mut pending = self.concats.start();
         for (i, node) in self.nodes.iter().enumerate() {
             if !needed[i] {
                 continue;
+            }
+            let ctx = Context { layer: &node.name, layer_type: &node.type_name };
+            let role = self.concats.role(i);
+            if let Role::Concat { group } = role {
+                if let Some(done) = pending[group].take() {
+                    // The parts were written into this output and never stored as blobs.
+                    for &b in &node.bottoms {
+                        readers[b] -= 1;
+                    }
+                    let top = done.finish(&ctx)?;
+                    store(node.tops[0], Arc::new(top), &readers, &mut blobs, &mut observer);
+                    continue;
+                }
             }
             let mut bottoms = Vec::with_capacity(node.bottoms.len());
             for &b in &node.bottoms {
@@ -192,11 +210,21 @@ impl Net {
                 }
                 bottoms.push(t);
             }
-            let ctx = Context { layer: &node.name, layer_type: &node.type_name };
-            let tops = node
-                .op
-                .forward(bottoms, &ctx)
-                .map_err(|e| e.in_context(|| format!("layer '{}' ({}): ", node.name, node.type_name)))?;
+            let in_context = |e: Error| e.in_context(|| format!("layer '{}' ({}): ", node.name, node.type_name));
+            if let Role::Part { group, index } = role {
+                if pending[group].is_none() {
+                    let wanted = |b: usize| observer.as_deref().is_some_and(|o| o.wants(b));
+                    let run = RunState { needed: &needed, readers: &readers, wanted: &wanted };
+                    pending[group] = self.concats.decide(group, i, &*node.op, &bottoms, &ctx, &run);
+                }
+                if let Some(p) = pending[group].as_mut() {
+                    let concat = &self.nodes[self.concats.concat_of(group)];
+                    let concat_ctx = Context { layer: &concat.name, layer_type: &concat.type_name };
+                    p.write(index, &*node.op, bottoms, &ctx, &concat_ctx).map_err(in_context)?;
+                    continue;
+                }
+            }
+            let tops = node.op.forward(bottoms, &ctx).map_err(in_context)?;
             if tops.len() != node.tops.len() {
                 return Err(Error::layer(
                     &node.name,
@@ -205,14 +233,7 @@ impl Net {
                 ));
             }
             for (&b, t) in node.tops.iter().zip(tops) {
-                if let Some(obs) = observer.as_deref_mut() {
-                    if obs.wants(b) {
-                        obs.observe(b, &t);
-                    }
-                }
-                if readers[b] > 0 {
-                    blobs[b] = Some(t);
-                }
+                store(b, t, &readers, &mut blobs, &mut observer);
             }
         }
 
@@ -265,5 +286,23 @@ impl Net {
             stack.extend(&node.bottoms);
         }
         Ok(needed)
+    }
+}
+
+/// Shows a computed blob to the observer and keeps it while it has readers left.
+fn store(
+    b: usize,
+    t: Arc<Tensor>,
+    readers: &[usize],
+    blobs: &mut [Option<Arc<Tensor>>],
+    observer: &mut Option<&mut dyn Observer>,
+) {
+    if let Some(obs) = observer.as_deref_mut() {
+        if obs.wants(b) {
+            obs.observe(b, &t);
+        }
+    }
+    if readers[b] > 0 {
+        blobs[b] = Some(t);
     }
 }

@@ -1,5 +1,6 @@
 //! The inference engine: the executor that runs a graph's layers on tensors.
 
+mod concat_in_place;
 pub mod executor;
 
 pub use crate::base::tensor::{Shape, Tensor, TensorData};

@@ -57,54 +57,69 @@ impl ConvCore {
         Epilogue { bias: self.bias.as_deref(), activation: self.activation }
     }
 
-    pub fn run(&self, weights: &ConvWeights, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        let s = x.shape;
+    /// The output shape for input `s`, or the layer's error for an input it cannot take.
+    pub fn output_shape(&self, s: Shape, ctx: &Context) -> Result<Shape> {
         if s.dims == 4 {
             return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
         }
-        let (w, h, c) = (s.w, s.h, s.c);
-        if c != self.inch {
-            return Err(ctx.shape_error(format!("input {s} has {c} channels but the weights expect {}", self.inch)));
+        if s.c != self.inch {
+            return Err(ctx.shape_error(format!("input {s} has {} channels but the weights expect {}", s.c, self.inch)));
         }
+        let (ow, oh, _) = self
+            .geometry
+            .output_size(s.w, s.h)
+            .ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        Ok(Shape::d3(ow, oh, self.num_output))
+    }
+
+    pub fn run(&self, weights: &ConvWeights, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let shape = self.output_shape(x.shape, ctx)?;
+        // SAFETY: `run_into` writes every output before anything reads it, or fails and the
+        // buffer is dropped unread.
+        let mut out = unsafe { alloc::unwritten(alloc::count(&[shape.c, shape.w, shape.h])?)? };
+        self.run_into(weights, x, ctx, &mut out)?;
+        Ok(Tensor::new(shape, out))
+    }
+
+    /// Computes the output for `x` into `out` (its [`ConvCore::output_shape`]'s length), every
+    /// value written: the whole output, or one part of a larger buffer (a Concat's output).
+    pub fn run_into(&self, weights: &ConvWeights, x: &Tensor, ctx: &Context, out: &mut [f32]) -> Result<()> {
+        let shape = self.output_shape(x.shape, ctx)?;
+        assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
+        let s = x.shape;
         let geo = &self.geometry;
-        let (ow, oh, pad) =
-            geo.output_size(w, h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-        let (padded, pw, ph) = geo.pad_input(x.f32(), w, h, c, pad)?;
+        let (ow, oh, pad) = geo.output_size(s.w, s.h).expect("checked by output_shape");
+        let (padded, pw, ph) = geo.pad_input(x.f32(), s.w, s.h, s.c, pad)?;
         let n = ow * oh;
         // Winograd and the GEMM write every output (no zeroing pass first).
-        // SAFETY: Winograd and every group's GEMM write the whole output.
-        let out = unsafe {
-            alloc::overwritten(alloc::count(&[self.num_output, n])?, |out| {
-                if let Some(wino) = weights.winograd.as_ref().filter(|w| winograd::pays_for_size(w, ow, oh)) {
-                    winograd::conv3x3s1(wino, &padded, pw, ph, out, ow, oh, self.epilogue());
-                    return;
-                }
-                let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
-                let dense = geo.kernel == (1, 1) && geo.stride == (1, 1) && pw == ow && ph == oh;
-                for (g, a) in weights.packed.iter().enumerate() {
-                    let bias = self.bias.as_deref().map(|b| &b[g * out_g..(g + 1) * out_g]);
-                    let ep = Epilogue { bias, activation: self.activation };
-                    let c_out = &mut out[g * out_g * n..(g + 1) * out_g * n];
-                    if dense {
-                        let b = DenseB { data: &padded[g * in_g * n..(g + 1) * in_g * n], n };
-                        gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
-                    } else {
-                        let b = ConvB {
-                            input: &padded,
-                            pw,
-                            ph,
-                            c0: g * in_g,
-                            kernel: geo.kernel,
-                            dilation: geo.dilation,
-                            stride: geo.stride,
-                            ow,
-                        };
-                        gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
-                    }
-                }
-            })
-        }?;
-        Ok(Tensor::new(Shape::d3(ow, oh, self.num_output), out))
+        if let Some(wino) = weights.winograd.as_ref().filter(|w| winograd::pays_for_size(w, ow, oh)) {
+            winograd::conv3x3s1(wino, &padded, pw, ph, out, ow, oh, self.epilogue());
+            return Ok(());
+        }
+        let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
+        let dense = geo.kernel == (1, 1) && geo.stride == (1, 1) && pw == ow && ph == oh;
+        for (g, a) in weights.packed.iter().enumerate() {
+            let bias = self.bias.as_deref().map(|b| &b[g * out_g..(g + 1) * out_g]);
+            let ep = Epilogue { bias, activation: self.activation };
+            let c_out = &mut out[g * out_g * n..(g + 1) * out_g * n];
+            if dense {
+                let b = DenseB { data: &padded[g * in_g * n..(g + 1) * in_g * n], n };
+                gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
+            } else {
+                let b = ConvB {
+                    input: &padded,
+                    pw,
+                    ph,
+                    c0: g * in_g,
+                    kernel: geo.kernel,
+                    dilation: geo.dilation,
+                    stride: geo.stride,
+                    ow,
+                };
+                gemm_f32::gemm_from(a, &b, n, c_out, n, ep);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -140,6 +155,24 @@ impl Op for Convolution {
             return one(Tensor::new(Shape::d1(self.core.num_output), out));
         }
         one(self.core.run(weights, x, ctx)?)
+    }
+
+    fn top_channels(&self) -> Option<usize> {
+        self.weights.as_ref().map(|_| self.core.num_output)
+    }
+
+    fn top_shape(&self, bottoms: &[Arc<Tensor>], ctx: &Context) -> Option<Shape> {
+        match (bottoms, &self.weights) {
+            ([x], Some(_)) if x.shape.dims == 3 && !x.is_i8() => self.core.output_shape(x.shape, ctx).ok(),
+            _ => None,
+        }
+    }
+
+    fn forward_into(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, out: &mut [f32]) -> Result<()> {
+        match (bottoms.as_slice(), &self.weights) {
+            ([x], Some(weights)) => self.core.run_into(weights, x, ctx, out),
+            _ => Err(ctx.shape_error("writes into a given buffer only with 1 input and its own weights")),
+        }
     }
 }
 

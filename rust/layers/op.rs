@@ -2,7 +2,7 @@
 //! parameters ([`Params`]), and the small helpers layers share: taking a bottom in place, one-input
 //! and one-output plumbing, element-wise maps.
 
-use crate::base::Tensor;
+use crate::base::{Shape, Tensor};
 use crate::error::{Error, Result};
 use crate::model::layer_spec::{self, LayerSpec};
 use crate::model::{Layer, ParamValue, WeightData};
@@ -29,6 +29,25 @@ pub trait Op: Send + Sync {
     /// Whether this op can read int8 (requantized) blobs.
     fn accepts_int8(&self) -> bool {
         false
+    }
+
+    /// The channel count of the one top, for an op that can write its top straight into part of
+    /// a larger buffer ([`Op::forward_into`]): the executor has the producers of a channel Concat
+    /// write into the Concat's output, which then copies nothing. None (the default): it cannot.
+    fn top_channels(&self) -> Option<usize> {
+        None
+    }
+
+    /// The 3-D top [`Op::forward_into`] would write for these bottoms; None when it cannot take
+    /// them (then [`Op::forward`] runs and reports what is wrong).
+    fn top_shape(&self, _bottoms: &[Arc<Tensor>], _ctx: &Context) -> Option<Shape> {
+        None
+    }
+
+    /// Computes the one top into `out`, whose length is [`Op::top_shape`]'s for these bottoms,
+    /// writing every value. Only called on an op that gave that shape.
+    fn forward_into(&self, _bottoms: Vec<Arc<Tensor>>, ctx: &Context, _out: &mut [f32]) -> Result<()> {
+        Err(Error::layer(ctx.layer, ctx.layer_type, "cannot write its output into a given buffer"))
     }
 }
 

@@ -42,45 +42,70 @@ unsafe fn body<V: F32Vec>(
             }
         }
         let xp = x.as_ptr();
-        for oy in 0..p.oh {
-            let orow = &mut out[oy * p.ow..(oy + 1) * p.ow];
-            // A macro, not a closure: closures do not inherit the entry point's target features.
+        // Taps of output row `$oy`'s vector at `$ox` added to `$acc` in (ky, kx) order.
+        // A macro, not a closure: closures do not inherit the entry point's target features.
+        macro_rules! taps {
+            ($acc:ident, $oy:expr, $ox:expr) => {{
+                macro_rules! wk {
+                    ($k:expr) => {
+                        if kw * kh <= 25 {
+                            wv[$k]
+                        } else {
+                            V::splat(w[$k])
+                        }
+                    };
+                }
+                for ky in 0..kh {
+                    let row = xp.add(($oy * sh + ky * dh) * p.pw + $ox * sw);
+                    if sw == 2 && dw == 1 {
+                        // Taps kx and kx+1 are the even and odd lanes of the same two loads.
+                        let mut kx = 0;
+                        while kx + 1 < kw {
+                            let (even, odd) = V::load_even_odd(row.add(kx));
+                            $acc = V::fma(wk!(ky * kw + kx), even, $acc);
+                            $acc = V::fma(wk!(ky * kw + kx + 1), odd, $acc);
+                            kx += 2;
+                        }
+                        if kx < kw {
+                            $acc = V::fma(wk!(ky * kw + kx), V::load_even(row.add(kx)), $acc);
+                        }
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let q = row.add(kx * dw);
+                        let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
+                        $acc = V::fma(wk!(ky * kw + kx), v, $acc);
+                    }
+                }
+            }};
+        }
+        // Output rows in groups of up to four: independent accumulation chains per vector (one
+        // chain of kh·kw dependent FMAs left the FMA units mostly idle), whose rows share input rows.
+        let mut oy = 0;
+        while oy < p.oh {
+            let rows = (p.oh - oy).min(4);
+            let group = if rows == 3 { 2 } else { rows };
             macro_rules! vector {
                 ($ox:expr) => {{
                     let ox = $ox;
-                    let mut acc = V::splat(bias);
-                    macro_rules! wk {
-                        ($k:expr) => {
-                            if kw * kh <= 25 {
-                                wv[$k]
-                            } else {
-                                V::splat(w[$k])
+                    macro_rules! rows {
+                        ($n:literal) => {{
+                            let mut acc = [V::splat(bias); $n];
+                            for (r, a) in acc.iter_mut().enumerate() {
+                                let mut v = *a;
+                                taps!(v, oy + r, ox);
+                                *a = v;
                             }
-                        };
+                            for (r, a) in acc.iter().enumerate() {
+                                act.apply(*a).store(out.as_mut_ptr().add((oy + r) * p.ow + ox));
+                            }
+                        }};
                     }
-                    for ky in 0..kh {
-                        let row = xp.add((oy * sh + ky * dh) * p.pw + ox * sw);
-                        if sw == 2 && dw == 1 {
-                            // Taps kx and kx+1 are the even and odd lanes of the same two loads.
-                            let mut kx = 0;
-                            while kx + 1 < kw {
-                                let (even, odd) = V::load_even_odd(row.add(kx));
-                                acc = V::fma(wk!(ky * kw + kx), even, acc);
-                                acc = V::fma(wk!(ky * kw + kx + 1), odd, acc);
-                                kx += 2;
-                            }
-                            if kx < kw {
-                                acc = V::fma(wk!(ky * kw + kx), V::load_even(row.add(kx)), acc);
-                            }
-                            continue;
-                        }
-                        for kx in 0..kw {
-                            let q = row.add(kx * dw);
-                            let v = if sw == 1 { V::load(q) } else { V::load_even(q) };
-                            acc = V::fma(wk!(ky * kw + kx), v, acc);
-                        }
+                    match group {
+                        4 => rows!(4),
+                        2 => rows!(2),
+                        _ => rows!(1),
                     }
-                    act.apply(acc).store(orow.as_mut_ptr().add(ox));
                 }};
             }
             let mut ox = 0;
@@ -91,16 +116,20 @@ unsafe fn body<V: F32Vec>(
             if let Some(ox) = overlap {
                 vector!(ox);
             }
-            for (ox, o) in orow.iter_mut().enumerate().skip(scalar_from) {
-                let mut sum = bias;
-                for ky in 0..kh {
-                    let row = &x[(oy * sh + ky * dh) * p.pw..];
-                    for kx in 0..kw {
-                        sum += row[ox * sw + kx * dw] * w[ky * kw + kx];
+            for y in oy..oy + group {
+                let orow = &mut out[y * p.ow..(y + 1) * p.ow];
+                for (ox, o) in orow.iter_mut().enumerate().skip(scalar_from) {
+                    let mut sum = bias;
+                    for ky in 0..kh {
+                        let row = &x[(y * sh + ky * dh) * p.pw..];
+                        for kx in 0..kw {
+                            sum += row[ox * sw + kx * dw] * w[ky * kw + kx];
+                        }
                     }
+                    *o = act.apply_scalar(sum);
                 }
-                *o = act.apply_scalar(sum);
             }
+            oy += group;
         }
     }
 }

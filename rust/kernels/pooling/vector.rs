@@ -105,26 +105,47 @@ unsafe fn body<V: F32Vec>(
         let pad = pad_value(method);
         // The stride-2 read takes 2·LANES values from the last vector's start.
         let span = win.span();
+        // Two row buffers, used in turn: row oy+1's vertical pass runs before row oy's horizontal
+        // one, so the horizontal reads (unaligned, each across two of the vertical pass's stores)
+        // find those stores done instead of waiting for them.
+        let len = span + 2 * l + kw;
         row.clear();
-        row.resize(span + 2 * l + kw, pad);
+        row.resize(2 * len, pad);
         // Vectors for outputs whose reads stay in the buffer; stride > 2 is horizontal-scalar. A
         // row's tail is one more vector ending at its last output (recomputing a few outputs with the
         // same operations), so only rows narrower than a vector go scalar.
         let vectors = if sw <= 2 && win.ow >= l { win.ow.div_ceil(l) } else { 0 };
         let vec_end = if vectors > 0 { win.ow } else { 0 };
-        for oy in 0..win.oh {
-            let y0 = oy * sh;
-            let (r0, r1) = (y0.max(top), (y0 + kh).min(top + h));
-            {
-                let mid = &mut row[left..left + w];
+        // Output row oy's windows reduced over their rows into buffer oy % 2.
+        macro_rules! reduce_rows {
+            ($oy:expr) => {{
+                let oy = $oy;
+                let y0 = oy * sh;
+                let (r0, r1) = (y0.max(top), (y0 + kh).min(top + h));
+                let mid = &mut row[(oy % 2) * len + left..][..w];
                 if r0 >= r1 {
                     mid.fill(pad);
                 } else {
-                    // A window with padding rows keeps max's pad value in play, as the reference does.
-                    let init = (r1 - r0 < kh && method == Method::Max).then_some(pad);
-                    vertical::<V>(method, mid, &x[(r0 - top) * w..(r1 - top) * w], r1 - r0, init);
+                    let rows = &x[(r0 - top) * w..(r1 - top) * w];
+                    if r1 - r0 == kh {
+                        // A whole window: `kh` is a constant here, so the row loop unrolls.
+                        vertical::<V>(method, mid, rows, kh, None);
+                    } else {
+                        // A window with padding rows keeps max's pad value in play, as the reference does.
+                        let init = (method == Method::Max).then_some(pad);
+                        vertical::<V>(method, mid, rows, r1 - r0, init);
+                    }
                 }
+            }};
+        }
+        if win.oh > 0 {
+            reduce_rows!(0);
+        }
+        for oy in 0..win.oh {
+            if oy + 1 < win.oh {
+                reduce_rows!(oy + 1);
             }
+            let row = &row[(oy % 2) * len..][..len];
             let orow = &mut out[oy * win.ow..(oy + 1) * win.ow];
             let t = row.as_ptr();
             for v in 0..vectors {
@@ -140,12 +161,33 @@ unsafe fn body<V: F32Vec>(
                         }
                     };
                 }
-                let mut acc = ld!(base);
-                for kx in 1..kw {
-                    acc = match method {
-                        Method::Max => V::max(acc, ld!(base.add(kx))),
-                        Method::Avg => V::add(acc, ld!(base.add(kx))),
+                macro_rules! op {
+                    ($a:expr, $b:expr) => {
+                        match method {
+                            Method::Max => V::max($a, $b),
+                            Method::Avg => V::add($a, $b),
+                        }
                     };
+                }
+                let mut acc;
+                if sw == 2 && kw >= 2 {
+                    // Taps kx and kx+1 are the even and odd lanes of the same two loads.
+                    let (even, odd) = V::load_even_odd(base);
+                    acc = op!(even, odd);
+                    let mut kx = 2;
+                    while kx + 1 < kw {
+                        let (even, odd) = V::load_even_odd(base.add(kx));
+                        acc = op!(op!(acc, even), odd);
+                        kx += 2;
+                    }
+                    if kx < kw {
+                        acc = op!(acc, V::load_even(base.add(kx)));
+                    }
+                } else {
+                    acc = ld!(base);
+                    for kx in 1..kw {
+                        acc = op!(acc, ld!(base.add(kx)));
+                    }
                 }
                 if let Some((cols, rows)) = div {
                     acc = V::div(acc, V::mul(V::load(cols.as_ptr().add(ox)), V::splat(rows[oy])));
@@ -180,10 +222,13 @@ unsafe fn specialised<V: F32Vec>(
     unsafe {
         let (kw, kh) = win.kernel;
         let (sw, sh) = win.stride;
-        match (kw, kh, sw, sh) {
-            (3, 3, 2, 2) => body::<V>(method, win, 3, 3, 2, 2, div, x, out, row),
-            (2, 2, 2, 2) => body::<V>(method, win, 2, 2, 2, 2, div, x, out, row),
-            (3, 3, 1, 1) => body::<V>(method, win, 3, 3, 1, 1, div, x, out, row),
+        // Max pooling (no divisors) with its method as a constant too: no per-vector branches.
+        match (method, kw, kh, sw, sh) {
+            (Method::Max, 3, 3, 2, 2) if div.is_none() => body::<V>(Method::Max, win, 3, 3, 2, 2, None, x, out, row),
+            (Method::Max, 2, 2, 2, 2) if div.is_none() => body::<V>(Method::Max, win, 2, 2, 2, 2, None, x, out, row),
+            (_, 3, 3, 2, 2) => body::<V>(method, win, 3, 3, 2, 2, div, x, out, row),
+            (_, 2, 2, 2, 2) => body::<V>(method, win, 2, 2, 2, 2, div, x, out, row),
+            (_, 3, 3, 1, 1) => body::<V>(method, win, 3, 3, 1, 1, div, x, out, row),
             _ => body::<V>(method, win, kw, kh, sw, sh, div, x, out, row),
         }
     }
