@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no type information
 
 from . import _native
 from ._native import LayerProbe, Model, QuantizeReport
@@ -335,7 +336,30 @@ def calibrate_model(
     of calibration and scores the result (``metric``: ``sqnr``, the worst output's pooled SQNR,
     ``top1`` or ``cos``; by default ``top1`` for a classifier and ``sqnr`` otherwise, see
     :func:`_metric`; ties go to the higher mean output SQNR). ``fp32``: the int8 model stores
-    float arrays as fp32."""
+    float arrays as fp32.
+
+    numpy's BLAS runs one thread per calling thread here: OpenBLAS would start one per core and
+    keep them spinning between the searches' many small products, beside ncnnq's own ``threads``
+    (squeezenet_v1.1, 500 images, 2 threads: 14 s of CPU instead of 9), and its result would depend
+    on the machine's core count."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _calibrate_model(model, inputs, method, validation=validation, metric=metric, specs=specs,
+                                input_type=input_type, threads=threads, fp32=fp32, progress=progress)
+
+
+def _calibrate_model(
+    model: Model,
+    inputs: Sequence[Sample],
+    method: str,
+    *,
+    validation: float,
+    metric: str | None,
+    specs: dict[str, InputSpec] | None,
+    input_type: str,
+    threads: int,
+    fp32: bool,
+    progress: Progress | None,
+) -> Calibration:
     recipe = parse_method(method)
     progress = progress or NoProgress()
     specs = specs or {}
