@@ -16,10 +16,12 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no type information
 
 from . import _native
 from ._native import LayerProbe, Model, QuantizeReport
@@ -189,6 +191,15 @@ def _compensations(model: Model, table: Table, shifts: dict[str, float]) -> dict
     return out
 
 
+def decode(load: Callable[[Sample], Tensors], samples: Sequence[Sample], threads: int) -> list[Tensors]:
+    """``samples`` decoded on ``threads`` threads (Pillow and the pixel conversion release the
+    GIL), in order; the first failing sample's error is raised."""
+    if threads <= 1:
+        return [load(s) for s in samples]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(load, samples))
+
+
 @dataclass
 class _Run:
     """What every candidate of one calibration shares: the samples, decoded ones, the equalized
@@ -217,7 +228,7 @@ class _Run:
         """``count`` calibration samples spread over them (what equalization, eq's search and the
         layer-by-layer pass look at), decoded once per count."""
         if count not in self._decoded:
-            self._decoded[count] = [self.load(s) for s in spread(self.calibration, count)]
+            self._decoded[count] = decode(self.load, spread(self.calibration, count), self.threads)
         return self._decoded[count]
 
     def tuning_samples(self) -> list[Tensors]:
@@ -226,7 +237,7 @@ class _Run:
         if self._tuning is None:
             fitted = {id(s) for s in spread(self.calibration, LAYERWISE_SAMPLES)}
             rest = [s for s in self.calibration if id(s) not in fitted] or list(self.calibration)
-            self._tuning = [self.load(s) for s in spread(rest, tuning.MAX_SAMPLES)]
+            self._tuning = decode(self.load, spread(rest, tuning.MAX_SAMPLES), self.threads)
         return self._tuning
 
     def base_model(self, cle: bool) -> tuple[Model, equalization.Report | None]:
@@ -325,7 +336,30 @@ def calibrate_model(
     of calibration and scores the result (``metric``: ``sqnr``, the worst output's pooled SQNR,
     ``top1`` or ``cos``; by default ``top1`` for a classifier and ``sqnr`` otherwise, see
     :func:`_metric`; ties go to the higher mean output SQNR). ``fp32``: the int8 model stores
-    float arrays as fp32."""
+    float arrays as fp32.
+
+    numpy's BLAS runs one thread per calling thread here: OpenBLAS would start one per core and
+    keep them spinning between the searches' many small products, beside ncnnq's own ``threads``
+    (squeezenet_v1.1, 500 images, 2 threads: 14 s of CPU instead of 9), and its result would depend
+    on the machine's core count."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _calibrate_model(model, inputs, method, validation=validation, metric=metric, specs=specs,
+                                input_type=input_type, threads=threads, fp32=fp32, progress=progress)
+
+
+def _calibrate_model(
+    model: Model,
+    inputs: Sequence[Sample],
+    method: str,
+    *,
+    validation: float,
+    metric: str | None,
+    specs: dict[str, InputSpec] | None,
+    input_type: str,
+    threads: int,
+    fp32: bool,
+    progress: Progress | None,
+) -> Calibration:
     recipe = parse_method(method)
     progress = progress or NoProgress()
     specs = specs or {}
@@ -340,7 +374,7 @@ def calibrate_model(
 
     check = None
     if held:
-        check = Validation(model, [load(s) for s in spread(held, MAX_VALIDATION)], threads, fp32_storage=fp32)
+        check = Validation(model, decode(load, spread(held, MAX_VALIDATION), threads), threads, fp32_storage=fp32)
     chosen = _metric(metric, check is not None and classifier_output(check.reference[0]))
     recipes = [recipe] if recipe is not None else [r for r in map(parse_method, AUTO_CANDIDATES) if r is not None]
     bases = list(dict.fromkeys(r.base for r in recipes))

@@ -8,7 +8,7 @@
 //! give byte-identical tables). The fine histogram is re-binned to ncnn's 2048 bins afterwards.
 
 use crate::kernels::dispatch;
-use crate::kernels::histogram::{self, SPARE};
+use crate::kernels::histogram::{self, MAX_COUNT, SPARE};
 
 /// Fine bins: with the range at most 2·absmax, every one of ncnn's 2048 bins spans >= 16 of them.
 pub const FINE_BINS: usize = 1 << 16;
@@ -19,14 +19,16 @@ pub const NCNN_BINS: usize = 2048;
 pub struct WideningHistogram {
     /// The range is [0, 2^exponent); `None` until a non-zero value arrives.
     exponent: Option<i32>,
-    /// Counts since the last spill (`FINE_BINS`, then the kernel's scratch bins): u32 halves the
-    /// memory the scattered increments touch.
-    recent: Vec<u32>,
-    /// Counts spilled from `recent` before a bin could overflow (empty until then).
+    /// Counts since the last spill, bin i being `high[i]·256 + low[i]` (`FINE_BINS`, then the
+    /// kernel's scratch bins): the scattered increments touch a byte each, so the bins a tensor
+    /// hits stay in the L1 cache (see `kernels::histogram`).
+    low: Vec<u8>,
+    high: Vec<u16>,
+    /// Counts spilled from `low`/`high` before a bin could overflow (empty until then).
     spilled: Vec<u64>,
-    /// Values binned into `recent` since the last spill: a bound on every count there.
+    /// Values binned into `low`/`high` since the last spill: a bound on every count there.
     pending: u64,
-    /// Spill before `pending` would exceed this (`u32::MAX`; smaller in tests).
+    /// Spill before `pending` would exceed this (`MAX_COUNT`; smaller in tests).
     spill_at: u64,
 }
 
@@ -55,10 +57,22 @@ fn exponent_above(x: f32) -> i32 {
 }
 
 /// Sums groups of `factor` consecutive bins into the first `FINE_BINS` / factor bins.
-fn merge_bins<T: Copy + Default + std::ops::AddAssign>(counts: &mut [T], factor: usize) {
+fn merge_bins(counts: &mut [u64], factor: usize) {
     for i in 0..FINE_BINS {
         let c = std::mem::take(&mut counts[i]);
         counts[i / factor] += c;
+    }
+}
+
+/// [`merge_bins`] on split counts `high[i]·256 + low[i]` whose sum stays below `MAX_COUNT`.
+fn merge_split_bins(low: &mut [u8], high: &mut [u16], factor: usize) {
+    let count = |low: &[u8], high: &[u16], i: usize| u32::from(high[i]) << 8 | u32::from(low[i]);
+    for i in 0..FINE_BINS {
+        let c = count(low, high, i);
+        (low[i], high[i]) = (0, 0);
+        let to = i / factor;
+        let sum = count(low, high, to) + c;
+        (low[to], high[to]) = (sum as u8, (sum >> 8) as u16);
     }
 }
 
@@ -66,10 +80,11 @@ impl WideningHistogram {
     pub fn new() -> Self {
         WideningHistogram {
             exponent: None,
-            recent: vec![0; FINE_BINS + SPARE],
+            low: vec![0; FINE_BINS + SPARE],
+            high: vec![0; FINE_BINS + SPARE],
             spilled: Vec::new(),
             pending: 0,
-            spill_at: u64::from(u32::MAX),
+            spill_at: MAX_COUNT,
         }
     }
 
@@ -80,7 +95,7 @@ impl WideningHistogram {
 
     /// The `FINE_BINS` counts.
     pub fn counts(&self) -> Vec<u64> {
-        let recent = self.recent[..FINE_BINS].iter().map(|&c| u64::from(c));
+        let recent = self.low[..FINE_BINS].iter().zip(&self.high).map(|(&l, &h)| u64::from(h) << 8 | u64::from(l));
         if self.spilled.is_empty() {
             recent.collect()
         } else {
@@ -95,10 +110,11 @@ impl WideningHistogram {
         if self.spilled.is_empty() {
             self.spilled = vec![0; FINE_BINS];
         }
-        for (s, r) in self.spilled.iter_mut().zip(&mut self.recent) {
-            *s += u64::from(std::mem::take(r));
+        for ((s, &l), &h) in self.spilled.iter_mut().zip(&self.low).zip(&self.high) {
+            *s += u64::from(h) << 8 | u64::from(l);
         }
-        self.recent[FINE_BINS..].fill(0);
+        self.low.fill(0);
+        self.high.fill(0);
         self.pending = 0;
     }
 
@@ -108,8 +124,8 @@ impl WideningHistogram {
             Some(current) if exponent > current => {
                 let shift = (exponent - current) as u32;
                 let factor = 1usize << shift.min(FINE_BINS.trailing_zeros());
-                // Bins merge into lower ones: the sum stays below `pending`, so u32 holds it.
-                merge_bins(&mut self.recent[..FINE_BINS], factor);
+                // Bins merge into lower ones: the sum stays below `pending`, so the split counts hold it.
+                merge_split_bins(&mut self.low, &mut self.high, factor);
                 if !self.spilled.is_empty() {
                     merge_bins(&mut self.spilled, factor);
                 }
@@ -132,7 +148,7 @@ impl WideningHistogram {
             if self.pending + part.len() as u64 > self.spill_at {
                 self.spill();
             }
-            histogram::bin_nonzero(dispatch::F32.selected(), part, to_bin, &mut self.recent);
+            histogram::bin_nonzero(dispatch::F32.selected(), part, to_bin, &mut self.low, &mut self.high);
             self.pending += part.len() as u64;
         }
     }
@@ -228,7 +244,7 @@ mod tests {
         assert_eq!(forward, direct);
         assert_eq!(backward, direct);
         assert_eq!(direct.counts().iter().sum::<u64>(), all.iter().filter(|v| **v != 0.0).count() as u64);
-        // Spilling the u32 counts to u64 (every 250 values here) changes nothing.
+        // Spilling the split counts to u64 (every 250 values here) changes nothing.
         let mut spilling = WideningHistogram { spill_at: 250, ..WideningHistogram::new() };
         for b in &batches {
             spilling.add(b, absmax(b));
@@ -236,6 +252,22 @@ mod tests {
         assert!(!spilling.spilled.is_empty());
         assert_eq!(spilling, direct);
         assert_eq!(spilling.counts(), direct.counts());
+    }
+
+    #[test]
+    fn widening_merges_counts_past_a_byte() {
+        // Bins holding more than 256 counts (carried into the high plane) merged by widening:
+        // 0.3 and 0.30001 fall in neighbouring bins over [0, 0.5) and in one over [0, 4).
+        let narrow: Vec<f32> = [0.3f32; 1000].into_iter().chain([0.300_01; 700]).chain([-0.45; 300]).collect();
+        let wide = [3.0f32, 0.3];
+        let mut widened = WideningHistogram::new();
+        widened.add(&narrow, 0.45);
+        widened.add(&wide, 3.0);
+        let mut direct = WideningHistogram::new();
+        direct.add(&[narrow.as_slice(), &wide].concat(), 3.0);
+        assert_eq!(widened.range(), 4.0);
+        assert_eq!(widened.counts(), direct.counts());
+        assert_eq!(widened.counts().iter().max(), Some(&1701));
     }
 
     #[test]

@@ -24,11 +24,22 @@ pub fn absmax(values: &[f32]) -> (f32, u64) {
     (absmax, non_finite)
 }
 
-/// Counts every non-zero v in bin `min(floor(|v|·scale), bins-1)` of `counts[..bins]`.
-pub fn bin_nonzero(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
+/// Adds one to bin `i` of split counts: to its byte, and a carry to `high` when the byte wraps.
+#[inline(always)]
+pub(crate) fn increment(low: &mut [u8], high: &mut [u16], i: usize) {
+    let c = low[i].wrapping_add(1);
+    low[i] = c;
+    if c == 0 {
+        high[i] = high[i].wrapping_add(1);
+    }
+}
+
+/// Counts every non-zero v in bin `min(floor(|v|·scale), bins-1)` of the split counts
+/// `high[i]·256 + low[i]` (`..bins` of each).
+pub fn bin_nonzero(values: &[f32], scale: f32, low: &mut [u8], high: &mut [u16], bins: usize) {
     for &v in values {
         if v != 0.0 {
-            counts[bin_index(v, scale, bins)] += 1;
+            increment(low, high, bin_index(v, scale, bins));
         }
     }
 }

@@ -39,6 +39,11 @@ fn absmax_paths_match_reference() {
     }
 }
 
+/// The split counts `high[i]·256 + low[i]` of the first `bins` bins.
+fn combined(low: &[u8], high: &[u16], bins: usize) -> Vec<u32> {
+    low[..bins].iter().zip(&high[..bins]).map(|(&l, &h)| u32::from(h) << 8 | u32::from(l)).collect()
+}
+
 #[test]
 fn bin_paths_match_reference() {
     let mut rng = Rng::new(9);
@@ -51,18 +56,32 @@ fn bin_paths_match_reference() {
                 x[7] = f32::INFINITY;
                 x[9] = 9.5; // beyond the range: clamped
             }
-            let mut want = vec![0u32; bins + SPARE];
-            reference::bin_nonzero(&x, scale, &mut want, bins);
+            let (mut low, mut high) = (vec![0u8; bins + SPARE], vec![0u16; bins + SPARE]);
+            reference::bin_nonzero(&x, scale, &mut low, &mut high, bins);
+            let want = combined(&low, &high, bins);
             let nonzero = x.iter().filter(|v| **v != 0.0).count() as u32;
-            assert_eq!(want[..bins].iter().sum::<u32>(), nonzero);
+            assert_eq!(want.iter().sum::<u32>(), nonzero);
             for path in dispatch::F32.available() {
-                let mut got = vec![0u32; bins + SPARE];
-                bin_nonzero(path, &x, scale, &mut got);
-                bin_nonzero(path, &x, scale, &mut got);
-                let twice: Vec<u32> = want[..bins].iter().map(|c| 2 * c).collect();
-                assert_eq!(&got[..bins], &twice[..], "{path:?} bins={bins} n={n}");
+                let (mut low, mut high) = (vec![0u8; bins + SPARE], vec![0u16; bins + SPARE]);
+                bin_nonzero(path, &x, scale, &mut low, &mut high);
+                bin_nonzero(path, &x, scale, &mut low, &mut high);
+                let twice: Vec<u32> = want.iter().map(|c| 2 * c).collect();
+                assert_eq!(combined(&low, &high, bins), twice, "{path:?} bins={bins} n={n}");
             }
         }
+    }
+}
+
+#[test]
+fn counts_carry_past_the_byte_and_past_u16() {
+    // 70 000 values in one bin and 300 in the next: carries into the high plane, and a count
+    // above u16::MAX.
+    let mut x = vec![1.5f32; 70_000];
+    x.extend([-2.5f32; 300]);
+    for path in dispatch::F32.available() {
+        let (mut low, mut high) = (vec![0u8; 8 + SPARE], vec![0u16; 8 + SPARE]);
+        bin_nonzero(path, &x, 1.0, &mut low, &mut high);
+        assert_eq!(combined(&low, &high, 8), [0, 70_000, 300, 0, 0, 0, 0, 0], "{path:?}");
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
-use super::reference::{self, bin_index};
+use super::reference::{self, bin_index, increment};
 
 /// Scratch bins after the real ones that [`super::bin_nonzero`] may count zeros in.
 pub const SPARE: usize = 16;
@@ -11,12 +11,12 @@ pub const SPARE: usize = 16;
 /// Values handled per block: the indices of one block stay in L1.
 const BLOCK: usize = 512;
 
-/// One path's statistics kernels (unsafe: the CPU must run the path). `bin` counts into
-/// `counts[..bins + SPARE]`.
+/// One path's statistics kernels (unsafe: the CPU must run the path). `bin` counts into the
+/// split counts `high[i]·256 + low[i]`, `..bins + SPARE` of each.
 #[derive(Clone, Copy)]
 pub struct HistogramFns {
     pub(crate) absmax: unsafe fn(values: &[f32]) -> (f32, u64),
-    pub(crate) bin: unsafe fn(values: &[f32], scale: f32, counts: &mut [u32], bins: usize),
+    pub(crate) bin: unsafe fn(values: &[f32], scale: f32, low: &mut [u8], high: &mut [u16], bins: usize),
 }
 
 /// The reference path: value by value.
@@ -61,8 +61,9 @@ fn absmax_lanes(values: &[f32]) -> (f32, u64) {
 /// Indices a block at a time (vectorized), zeros sent to the spare bins in turn, then the
 /// increments.
 #[inline(always)]
-fn bin_spare(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
-    let counts = &mut counts[..bins + SPARE];
+fn bin_spare(values: &[f32], scale: f32, low: &mut [u8], high: &mut [u16], bins: usize) {
+    let n = bins + SPARE;
+    let (low, high) = (&mut low[..n], &mut high[..n]);
     let mut idx = [0u32; BLOCK];
     for block in values.chunks(BLOCK) {
         for (k, (i, &v)) in idx.iter_mut().zip(block).enumerate() {
@@ -70,7 +71,7 @@ fn bin_spare(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
             *i = if v == 0.0 { spare } else { bin_index(v, scale, bins) as u32 };
         }
         for &i in &idx[..block.len()] {
-            counts[(i as usize).min(bins + SPARE - 1)] += 1;
+            increment(low, high, (i as usize).min(n - 1));
         }
     }
 }
@@ -94,16 +95,19 @@ pub(crate) mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn bin_avx2(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
-        bin_spare(values, scale, counts, bins);
+    pub(crate) unsafe fn bin_avx2(values: &[f32], scale: f32, low: &mut [u8], high: &mut [u16], bins: usize) {
+        bin_spare(values, scale, low, high, bins);
     }
 
     /// The non-zero lanes' indices packed together in a register (a compress to memory is
-    /// microcoded and slow on AMD), then the increments.
+    /// microcoded and slow on AMD), then the increments, unchecked: every index is the truncation
+    /// of `min(|v|·scale, bins-1)` (NaN gives bins-1), so below `bins`, and one compare per
+    /// increment cost a quarter of the time.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(crate) unsafe fn bin_avx512(values: &[f32], scale: f32, counts: &mut [u32], bins: usize) {
+    pub(crate) unsafe fn bin_avx512(values: &[f32], scale: f32, low: &mut [u8], high: &mut [u16], bins: usize) {
         unsafe {
-            let counts = &mut counts[..bins];
+            let (low, high) = (&mut low[..bins], &mut high[..bins]);
+            let (low_ptr, high_ptr) = (low.as_mut_ptr(), high.as_mut_ptr());
             let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
             let vscale = _mm512_set1_ps(scale);
             let last = _mm512_set1_ps((bins - 1) as f32);
@@ -123,9 +127,15 @@ pub(crate) mod x86 {
                     n += nonzero.count_ones() as usize;
                 }
                 for &i in &idx[..n] {
-                    counts[(i as usize).min(bins - 1)] += 1;
+                    let byte = low_ptr.add(i as usize);
+                    let c = (*byte).wrapping_add(1);
+                    *byte = c;
+                    if c == 0 {
+                        let carry = high_ptr.add(i as usize);
+                        *carry = (*carry).wrapping_add(1);
+                    }
                 }
-                reference::bin_nonzero(tail, scale, counts, bins);
+                reference::bin_nonzero(tail, scale, low, high, bins);
             }
         }
     }
