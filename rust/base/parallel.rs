@@ -431,7 +431,12 @@ mod tests {
         let seen = Mutex::new(std::collections::BTreeSet::new());
         pool.install(|| {
             assert_eq!(current_threads(), 3);
-            for _ in 0..200 {
+            // On a loaded host the calling thread can finish whole loops before a worker is
+            // scheduled, so keep looping (up to a deadline) until a worker has taken part.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let mut rounds = 0;
+            while rounds < 200 || (seen.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline) {
+                rounds += 1;
                 for_each(64, |_| {
                     assert_eq!(current_threads(), 1, "inside a loop, loops run inline");
                     let inner = AtomicU64::new(0);
