@@ -59,7 +59,7 @@ from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from .methods.registry import AUTO, Recipe, changes_weights, parse_method
 from .progress import NoProgress, Progress
 from .recipes import MAX_VALIDATION, Calibration, _compensations, calibrate_model, refine_layer
-from .samples import Sample, Tensors, load_sample, split_validation, spread
+from .samples import Sample, Tensors, decode_all, load_sample, split_validation, spread
 from .table import Table
 from .validation import Config, Metric, Validation, layer_macs, quantizable_layers
 
@@ -240,15 +240,17 @@ def choose_variants(
     weak = [n for n in layers if best[n] < limit and len(candidates[n]) > 1]
     pairs = [(n, v) for n in weak for v in candidates[n][1:]]
     for (name, v), q in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress, rebias)):
-        if _sqnr(q) > best[name] + (VARIANT_MARGIN_DB if chosen[name] is candidates[name][0] else 0.0):
-            chosen[name], best[name], per_output[name] = v, _sqnr(q), output_noise(q)
+        db = _sqnr(q)
+        if db > best[name] + (VARIANT_MARGIN_DB if chosen[name] is candidates[name][0] else 0.0):
+            chosen[name], best[name], per_output[name] = v, db, output_noise(q)
     # The methods' thresholds are judged on the layer's own input; the model's output may prefer
     # one between or beyond them: each weak layer's winner, clipped tighter and looser.
     weak = [n for n in layers if best[n] < limit]
     pairs = [(n, _scaled(chosen[n], f)) for n in weak for f in REFINE_FACTORS]
     for (name, v), q in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress, rebias)):
-        if _sqnr(q) > best[name]:
-            chosen[name], best[name], per_output[name] = v, _sqnr(q), output_noise(q)
+        db = _sqnr(q)
+        if db > best[name]:
+            chosen[name], best[name], per_output[name] = v, db, output_noise(q)
     if noise is not None:
         noise.update(per_output)
     return chosen, best, first
@@ -354,9 +356,10 @@ def search(
     changed: list[str] = []
     own: dict[str, float] = {}
     config, value, quality = base, all_value, all_quality
+    # An SQNR target, in dB, when the built-in figures judge it: what the noise estimates aim at.
+    target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
+        else None
     if not judge.met(value):
-        target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
-            else None
         chosen, isolated, own = choose_variants(screening, layers, candidates, base, target_db, progress, rebias,
                                                 noise=noise)
         for name, v in chosen.items():
@@ -384,12 +387,11 @@ def search(
         return made[key]
 
     if not judge.met(value):
-        target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
-            else None
         if target_db is not None and all(n in noise for n in layers):
             # The target is the worst output's: float what the outputs below it receive.
-            order = output_noise_order(layers, noise, macs, 10 ** (-target_db / 10))
-            start = output_noise_prefix(order, noise, 10 ** (-target_db / 10))
+            allowed = 10 ** (-target_db / 10)
+            order = output_noise_order(layers, noise, macs, allowed)
+            start = output_noise_prefix(order, noise, allowed)
         else:
             order = noise_order(layers, isolated, macs)
             start = predicted_prefix(order, isolated, target_db)
@@ -755,7 +757,8 @@ def _recipe_finish(
         kept = {k: c for k, c in shifts.items() if k in config.int8}
         if rounding or bias:
             if not decoded:
-                decoded.extend(load_sample(s, specs, input_type) for s in spread(samples, LAYERWISE_SAMPLES))
+                chosen_samples = spread(samples, LAYERWISE_SAMPLES)
+                decoded.extend(decode_all(lambda s: load_sample(s, specs, input_type), chosen_samples, threads))
             overrides = layerwise(calibration.model, table, decoded, visit, shifts=kept, threads=threads,
                                   fp32=calibration.fp32, progress=progress)
         else:

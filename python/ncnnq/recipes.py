@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -38,7 +37,7 @@ from .methods.registry import AUTO, Recipe, parse_method
 from .methods.rounding import held_out, learned_weights, weight_limits
 from .methods.weights import winograd_fits
 from .progress import NoProgress, Progress
-from .samples import Sample, Tensors, load_sample, split_validation, spread
+from .samples import Sample, Tensors, decode_all, load_sample, split_validation, spread
 from .table import Table
 from .validation import Config, Validation
 
@@ -191,15 +190,6 @@ def _compensations(model: Model, table: Table, shifts: dict[str, float]) -> dict
     return out
 
 
-def decode(load: Callable[[Sample], Tensors], samples: Sequence[Sample], threads: int) -> list[Tensors]:
-    """``samples`` decoded on ``threads`` threads (Pillow and the pixel conversion release the
-    GIL), in order; the first failing sample's error is raised."""
-    if threads <= 1:
-        return [load(s) for s in samples]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(load, samples))
-
-
 @dataclass
 class _Run:
     """What every candidate of one calibration shares: the samples, decoded ones, the equalized
@@ -228,7 +218,7 @@ class _Run:
         """``count`` calibration samples spread over them (what equalization, eq's search and the
         layer-by-layer pass look at), decoded once per count."""
         if count not in self._decoded:
-            self._decoded[count] = decode(self.load, spread(self.calibration, count), self.threads)
+            self._decoded[count] = decode_all(self.load, spread(self.calibration, count), self.threads)
         return self._decoded[count]
 
     def tuning_samples(self) -> list[Tensors]:
@@ -237,7 +227,7 @@ class _Run:
         if self._tuning is None:
             fitted = {id(s) for s in spread(self.calibration, LAYERWISE_SAMPLES)}
             rest = [s for s in self.calibration if id(s) not in fitted] or list(self.calibration)
-            self._tuning = decode(self.load, spread(rest, tuning.MAX_SAMPLES), self.threads)
+            self._tuning = decode_all(self.load, spread(rest, tuning.MAX_SAMPLES), self.threads)
         return self._tuning
 
     def base_model(self, cle: bool) -> tuple[Model, equalization.Report | None]:
@@ -374,7 +364,7 @@ def _calibrate_model(
 
     check = None
     if held:
-        check = Validation(model, decode(load, spread(held, MAX_VALIDATION), threads), threads, fp32_storage=fp32)
+        check = Validation(model, decode_all(load, spread(held, MAX_VALIDATION), threads), threads, fp32_storage=fp32)
     chosen = _metric(metric, check is not None and classifier_output(check.reference[0]))
     recipes = [recipe] if recipe is not None else [r for r in map(parse_method, AUTO_CANDIDATES) if r is not None]
     bases = list(dict.fromkeys(r.base for r in recipes))

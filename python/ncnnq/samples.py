@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union
@@ -74,6 +75,15 @@ def load_sample(sample: Sample, specs: dict[str, InputSpec], input_type: str) ->
         name: _tensor(value, specs.get(name), input_type, sample.origin.get(name, name))
         for name, value in sample.inputs.items()
     }
+
+
+def decode_all(load: Callable[[Sample], Tensors], samples: Sequence[Sample], threads: int) -> list[Tensors]:
+    """``samples`` decoded by ``load`` on ``threads`` threads (Pillow and the pixel conversion release
+    the GIL), in order; the first failing sample's error is raised."""
+    if threads <= 1:
+        return [load(s) for s in samples]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(load, samples))
 
 
 def _resolve(entry: str, list_folder: Path) -> str:

@@ -8,7 +8,7 @@
 //! give byte-identical tables). The fine histogram is re-binned to ncnn's 2048 bins afterwards.
 
 use crate::kernels::dispatch;
-use crate::kernels::histogram::{self, MAX_COUNT, SPARE};
+use crate::kernels::histogram::{self, split_count, MAX_COUNT, SPARE};
 
 /// Fine bins: with the range at most 2·absmax, every one of ncnn's 2048 bins spans >= 16 of them.
 pub const FINE_BINS: usize = 1 << 16;
@@ -66,12 +66,11 @@ fn merge_bins(counts: &mut [u64], factor: usize) {
 
 /// [`merge_bins`] on split counts `high[i]·256 + low[i]` whose sum stays below `MAX_COUNT`.
 fn merge_split_bins(low: &mut [u8], high: &mut [u16], factor: usize) {
-    let count = |low: &[u8], high: &[u16], i: usize| u32::from(high[i]) << 8 | u32::from(low[i]);
     for i in 0..FINE_BINS {
-        let c = count(low, high, i);
+        let c = split_count(low, high, i);
         (low[i], high[i]) = (0, 0);
         let to = i / factor;
-        let sum = count(low, high, to) + c;
+        let sum = split_count(low, high, to) + c;
         (low[to], high[to]) = (sum as u8, (sum >> 8) as u16);
     }
 }
@@ -95,7 +94,7 @@ impl WideningHistogram {
 
     /// The `FINE_BINS` counts.
     pub fn counts(&self) -> Vec<u64> {
-        let recent = self.low[..FINE_BINS].iter().zip(&self.high).map(|(&l, &h)| u64::from(h) << 8 | u64::from(l));
+        let recent = (0..FINE_BINS).map(|i| u64::from(split_count(&self.low, &self.high, i)));
         if self.spilled.is_empty() {
             recent.collect()
         } else {
@@ -110,8 +109,8 @@ impl WideningHistogram {
         if self.spilled.is_empty() {
             self.spilled = vec![0; FINE_BINS];
         }
-        for ((s, &l), &h) in self.spilled.iter_mut().zip(&self.low).zip(&self.high) {
-            *s += u64::from(h) << 8 | u64::from(l);
+        for (i, s) in self.spilled.iter_mut().enumerate() {
+            *s += u64::from(split_count(&self.low, &self.high, i));
         }
         self.low.fill(0);
         self.high.fill(0);

@@ -11,7 +11,6 @@ keeps what scores best on the validation samples."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +19,7 @@ import numpy.typing as npt
 
 from .._native import BlobStats, Layer, Model
 from ..progress import Progress
-from ..samples import Sample, Tensors
+from ..samples import Sample, Tensors, decode_all
 from ..table import Table
 from . import aciq, kl, mse
 from .eq import MAX_SAMPLES, equalize
@@ -70,8 +69,7 @@ def _widest_winograd_weight_scales(layer: Layer) -> npt.NDArray[np.float32]:
 
 def _equalize(run: RefineInput) -> None:
     """eq's search on the first MAX_SAMPLES samples, decoded on ``threads`` threads."""
-    with ThreadPoolExecutor(max_workers=run.threads) as pool:
-        loaded = list(pool.map(run.load, run.samples[:MAX_SAMPLES]))
+    loaded = decode_all(run.load, run.samples[:MAX_SAMPLES], run.threads)
     equalize(run.model, run.layers, run.table, loaded, run.threads, run.progress)
 
 

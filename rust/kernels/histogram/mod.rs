@@ -42,5 +42,11 @@ pub fn bin_nonzero(path: F32Path, values: &[f32], scale: f32, low: &mut [u8], hi
     unsafe { (path.kernels().histogram.bin)(values, scale, low, high, bins) }
 }
 
+/// Bin `i` of [`bin_nonzero`]'s split counts: `high[i]·256 + low[i]`.
+#[inline]
+pub fn split_count(low: &[u8], high: &[u16], i: usize) -> u32 {
+    u32::from(high[i]) << 8 | u32::from(low[i])
+}
+
 /// The largest count a bin of [`bin_nonzero`] holds: `u16::MAX·256 + 255`.
 pub const MAX_COUNT: u64 = (1 << 24) - 1;

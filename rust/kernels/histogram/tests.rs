@@ -41,7 +41,7 @@ fn absmax_paths_match_reference() {
 
 /// The split counts `high[i]·256 + low[i]` of the first `bins` bins.
 fn combined(low: &[u8], high: &[u16], bins: usize) -> Vec<u32> {
-    low[..bins].iter().zip(&high[..bins]).map(|(&l, &h)| u32::from(h) << 8 | u32::from(l)).collect()
+    (0..bins).map(|i| split_count(low, high, i)).collect()
 }
 
 #[test]
