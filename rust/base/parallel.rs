@@ -21,6 +21,7 @@
 //! claimed index: the owner returns once `done` reaches n. A worker that arrives late finds no
 //! index left and touches nothing; the owner never waits for a worker that holds no index.
 
+use super::pool_stats::{Counters, PoolStats};
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -71,6 +72,8 @@ struct Shared {
     shutdown: AtomicBool,
     /// Serializes installs from different threads.
     owner: Mutex<()>,
+    /// Opt-in profiling counters (`NCNNQ_POOL_STATS`).
+    stats: Option<Box<Counters>>,
 }
 
 /// What this thread's parallel loops use.
@@ -123,6 +126,7 @@ impl Pool {
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             owner: Mutex::new(()),
+            stats: Counters::from_env(threads),
         });
         let mut pool = Pool { shared, workers: Vec::with_capacity(threads - 1) };
         for i in 1..threads {
@@ -198,7 +202,7 @@ fn worker(s: &Shared, index: usize) {
         if next < n {
             spins = 0;
             let _scope = Scope::enter(Context { pool: s, worker: index, in_job: true });
-            take_indices(s);
+            take_indices(s, index);
             continue;
         }
         spins += 1;
@@ -220,13 +224,23 @@ fn worker(s: &Shared, index: usize) {
     }
 }
 
-/// Claims and runs indices of the current loop until none is left.
-fn take_indices(s: &Shared) {
+/// Claims and runs indices of the current loop until none is left (counted as thread
+/// `thread`'s busy time when the pool keeps stats).
+fn take_indices(s: &Shared, thread: usize) {
+    match &s.stats {
+        None => _ = run_indices(s),
+        Some(c) => c.busy(thread, || run_indices(s)),
+    }
+}
+
+/// Claims and runs indices of the current loop until none is left; how many it ran.
+fn run_indices(s: &Shared) -> u64 {
+    let mut ran = 0;
     let mut word = s.word.load(Ordering::Relaxed);
     loop {
         let (n, next) = unpack(word);
         if next >= n {
-            return;
+            return ran;
         }
         if let Err(now) = s.word.compare_exchange_weak(word, pack(n, next + 1), Ordering::Acquire, Ordering::Relaxed) {
             word = now;
@@ -236,14 +250,29 @@ fn take_indices(s: &Shared) {
             // SAFETY: the claimed index keeps the loop, and so its closure, alive until `done`
             // counts it; the Acquire claim saw the owner's store of `job`.
             let job = unsafe { &*s.job.load(Ordering::Acquire) };
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next))) {
+            let run = || panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next)));
+            let result = match &s.stats {
+                None => run(),
+                Some(c) => c.job(next, run),
+            };
+            if let Err(p) = result {
                 s.abort.store(true, Ordering::Relaxed);
                 s.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(p);
             }
         }
         s.done.fetch_add(1, Ordering::Release);
+        ran += 1;
         word = s.word.load(Ordering::Relaxed);
     }
+}
+
+/// The profiling counters of the pool this thread's loops run on, if it keeps them
+/// (`NCNNQ_POOL_STATS`; see [`super::pool_stats`]).
+pub fn current_stats() -> Option<PoolStats> {
+    let ctx = CONTEXT.with(Cell::get);
+    // SAFETY: the pool outlives the install that set the context.
+    let s = (!ctx.pool.is_null()).then(|| unsafe { &*ctx.pool })?;
+    s.stats.as_ref().map(|c| c.snapshot())
 }
 
 /// How many threads this thread's parallel loops run on (1 outside an install or inside a loop).
@@ -288,8 +317,10 @@ pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
         s.job.store(&raw const job as *mut Job<'static>, Ordering::Relaxed);
         s.done.store(0, Ordering::Relaxed);
         s.abort.store(false, Ordering::Relaxed);
+        let start = s.stats.as_ref().map(|_| Instant::now());
         s.word.store(pack(len, 0), Ordering::Release);
-        take_indices(s);
+        take_indices(s, 0);
+        let wait = s.stats.as_ref().map(|_| Instant::now());
         let mut spins = 0u32;
         while s.done.load(Ordering::Acquire) < len {
             spins += 1;
@@ -298,6 +329,9 @@ pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
             } else {
                 std::hint::spin_loop();
             }
+        }
+        if let (Some(c), Some(start), Some(wait)) = (&s.stats, start, wait) {
+            c.end_loop(start, wait);
         }
         if let Some(p) = s.panic.lock().unwrap_or_else(PoisonError::into_inner).take() {
             panic::resume_unwind(p);
