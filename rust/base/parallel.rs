@@ -397,7 +397,8 @@ impl<T> SendPtr<T> {
 }
 
 /// `f(i, chunk)` for the chunks of `size` elements of `data` (the last may be shorter), in jobs
-/// of at least `min_chunks` chunks.
+/// of at least `min_chunks` chunks (a little fewer where that makes a few jobs share out evenly
+/// between the threads).
 pub fn for_each_chunk<T: Send>(data: &mut [T], size: usize, min_chunks: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     for_each_chunk_with(data, size, min_chunks, |(): &mut (), i, chunk| f(i, chunk));
 }
@@ -412,7 +413,13 @@ pub fn for_each_chunk_with<T: Send, S: Default>(
     let size = size.max(1);
     let len = data.len();
     let chunks = len.div_ceil(size);
-    let per_job = min_chunks.max(1);
+    let mut per_job = min_chunks.max(1);
+    let (jobs, threads) = (chunks.div_ceil(per_job), current_threads());
+    if threads > 1 && jobs > 1 && jobs < 4 * threads && !jobs.is_multiple_of(threads) {
+        // A few jobs that do not share out evenly (5 on 2 threads: one thread runs 3, the other
+        // waits a job's time): make as many as a multiple of the threads, slightly smaller.
+        per_job = chunks.div_ceil(jobs.next_multiple_of(threads));
+    }
     let ptr = SendPtr(data.as_mut_ptr());
     for_each(chunks.div_ceil(per_job), |job| {
         let mut scratch = S::default();
