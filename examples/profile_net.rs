@@ -8,7 +8,13 @@
 //! `NCNNQ_PROFILE_MEDIAN=1` as well, each layer's median beside its minimum, and both sums: on a
 //! busy machine the sum of minimums falls well below a typical run, the sum of medians does not
 //! (the gap is not time between layers: each layer's span already includes it).
+//! `NCNNQ_PROFILE_LAYERS=threads` (sets `NCNNQ_POOL_STATS` itself) runs the model on 1 and 2
+//! threads alternately and prints, per layer, medians of: wall time on each, the CPU time of the
+//! work on each (2T/1T above 1: work the split repeats), the 2-thread parallel efficiency (busy
+//! time of both threads over 2 × wall) and the time the calling thread waited at loop ends.
 
+use ncnnq::base::parallel;
+use ncnnq::base::pool_stats::{thread_cpu_ns, PoolStats};
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use ncnnq::model::{self, random_weights::fill_random_weights};
 use std::collections::BTreeMap;
@@ -31,6 +37,12 @@ fn main() {
     let input = graph.inputs()[0];
     let output = graph.outputs()[0];
     let shape = input_shape(&graph, input);
+    if std::env::var("NCNNQ_PROFILE_LAYERS").as_deref() == Ok("threads") {
+        // The pools read it when they are made.
+        std::env::set_var("NCNNQ_POOL_STATS", "1");
+        profile_threads(&graph, input, shape, output, runs);
+        return;
+    }
     let net = Net::new(&graph, &NetOptions { threads }).expect("net");
     // Filled with 0.5, as the benches' inputs.
     let data = vec![0.5f32; shape.len()];
@@ -145,6 +157,151 @@ fn profile_layers(
     for ((name, t), ms) in layers.iter().take(15) {
         println!("  {t:<20} {name:<40} {ms:>8.3}");
     }
+}
+
+/// One layer's figures in one run.
+#[derive(Clone, Copy, Default)]
+struct LayerRun {
+    wall: f64,
+    /// CPU time of the work: jobs on every thread plus the calling thread outside loops.
+    cpu: f64,
+    /// Busy time of all threads (the calling thread outside its loop-end waits, the workers in
+    /// jobs) over threads × wall.
+    efficiency: f64,
+    wait: f64,
+    loops: f64,
+    /// The layer on idle cores: its time outside loops plus each loop's ideal schedule.
+    ideal: f64,
+    /// Work (time outside loops plus all jobs) over threads × ideal.
+    ideal_efficiency: f64,
+}
+
+/// Per-layer figures of runs on `threads` threads, keyed by blob order.
+fn layer_runs(net: &Net, input: usize, shape: Shape, output: usize, threads: usize) -> Vec<(usize, LayerRun)> {
+    struct Tracer {
+        last: (Instant, u64, PoolStats),
+        threads: usize,
+        rows: Vec<(usize, LayerRun)>,
+    }
+    impl Observer for Tracer {
+        fn wants(&self, _: usize) -> bool {
+            true
+        }
+        fn observe(&mut self, blob: usize, _: &Tensor) {
+            let now = (Instant::now(), thread_cpu_ns(), parallel::current_stats().unwrap_or_default());
+            let wall = (now.0 - self.last.0).as_secs_f64() * 1e3;
+            let d = now.2.since(&self.last.2);
+            let ms = |ns: u64| ns as f64 * 1e-6;
+            let jobs_cpu: u64 = d.threads.iter().map(|t| t.busy_cpu_ns).sum();
+            let owner_jobs_cpu = d.threads.first().map_or(0, |t| t.busy_cpu_ns);
+            let serial_cpu = ms(now.1 - self.last.1) - ms(owner_jobs_cpu) - ms(d.wait_ns);
+            let workers_busy: u64 = d.threads.iter().skip(1).map(|t| t.busy_ns).sum();
+            let busy = wall - ms(d.wait_ns) + ms(workers_busy);
+            let serial = (wall - ms(d.loop_ns)).max(0.0);
+            let ideal = serial + ms(d.ideal_ns);
+            self.rows.push((
+                blob,
+                LayerRun {
+                    wall,
+                    cpu: ms(jobs_cpu) + serial_cpu.max(0.0),
+                    efficiency: busy / (self.threads as f64 * wall.max(1e-9)),
+                    wait: ms(d.wait_ns),
+                    loops: d.loops as f64,
+                    ideal,
+                    ideal_efficiency: (serial + ms(d.jobs_ns)) / (self.threads as f64 * ideal.max(1e-9)),
+                },
+            ));
+            // Taken again: the bookkeeping above is not the next layer's time.
+            self.last = (Instant::now(), thread_cpu_ns(), parallel::current_stats().unwrap_or_default());
+        }
+    }
+    net.install(|| {
+        let start = (Instant::now(), thread_cpu_ns(), parallel::current_stats().unwrap_or_default());
+        let mut t = Tracer { last: start, threads, rows: Vec::new() };
+        let x = vec![(input, Tensor::new(shape, vec![0.5; shape.len()]))];
+        net.run_here(x, &[output], Some(&mut t)).expect("run");
+        t.rows
+    })
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs per block in [`profile_threads`]: blocks of runs per net, so that the 2-thread pool's
+/// worker stays hot within a block as it does between back-to-back runs; the first run of each
+/// block warms up.
+const BLOCK: usize = 4;
+
+/// Per-layer 1- against 2-thread figures (see the module comment).
+fn profile_threads(graph: &model::Graph, input: usize, shape: Shape, output: usize, runs: usize) {
+    let nets = [1, 2].map(|threads| Net::new(graph, &NetOptions { threads }).expect("net"));
+    // [threads][blob] -> runs
+    let mut seen: [BTreeMap<usize, Vec<LayerRun>>; 2] = Default::default();
+    let mut order = Vec::new();
+    for _ in 0..runs.div_ceil(BLOCK) {
+        for (k, net) in nets.iter().enumerate() {
+            for i in 0..=BLOCK {
+                let rows = layer_runs(net, input, shape, output, k + 1);
+                if i == 0 {
+                    continue;
+                }
+                if k == 0 && order.is_empty() {
+                    order = rows.iter().map(|r| r.0).collect();
+                }
+                for (blob, r) in rows {
+                    seen[k].entry(blob).or_default().push(r);
+                }
+            }
+        }
+    }
+    let pick = |k: usize, blob: usize, f: fn(&LayerRun) -> f64| {
+        let mut v: Vec<f64> = seen[k].get(&blob).map(|rs| rs.iter().map(f).collect()).unwrap_or_default();
+        if v.is_empty() {
+            0.0
+        } else {
+            median(&mut v)
+        }
+    };
+    println!(
+        "{:<16} {:<24} {:>7} {:>7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>5} {:>6} {:>3}",
+        "type", "layer", "wall1", "wall2", "w2/w1", "c2/c1", "ideal2", "i2/w1", "ieff", "eff2", "wait2", "lps"
+    );
+    let mut sums = [0.0f64; 6];
+    for &blob in &order {
+        let Some(p) = graph.blobs[blob].producer else { continue };
+        let layer = &graph.layers[p];
+        let (w1, w2) = (pick(0, blob, |r| r.wall), pick(1, blob, |r| r.wall));
+        let (c1, c2) = (pick(0, blob, |r| r.cpu), pick(1, blob, |r| r.cpu));
+        let (ideal, ieff) = (pick(1, blob, |r| r.ideal), pick(1, blob, |r| r.ideal_efficiency));
+        let (eff, wait, loops) =
+            (pick(1, blob, |r| r.efficiency), pick(1, blob, |r| r.wait), pick(1, blob, |r| r.loops));
+        for (s, v) in sums.iter_mut().zip([w1, w2, c1, c2, wait, ideal]) {
+            *s += v;
+        }
+        let name: String = layer.name.chars().take(24).collect();
+        let kind: String = layer.type_name.chars().take(16).collect();
+        println!(
+            "{kind:<16} {name:<24} {w1:>7.4} {w2:>7.4} {:>5.2} {:>5.2} {ideal:>7.4} {:>5.2} {ieff:>5.2} {eff:>5.2} {wait:>6.4} {loops:>3.0}",
+            w2 / w1.max(1e-9),
+            c2 / c1.max(1e-9),
+            ideal / w1.max(1e-9),
+        );
+    }
+    let total = nets[1].install(|| parallel::current_stats().unwrap_or_default());
+    let jobs: Vec<String> =
+        total.threads.iter().map(|t| format!("{} jobs {:.1} ms", t.jobs, t.busy_ns as f64 * 1e-6)).collect();
+    println!("2-thread pool over all runs: {} loops; per thread: {}", total.loops, jobs.join(", "));
+    let [w1, w2, c1, c2, wait, ideal] = sums;
+    println!(
+        "sums of medians: wall {w1:.3} -> {w2:.3} ms ({:.2}), work cpu {c1:.3} -> {c2:.3} ms ({:.2}), \
+         2T efficiency {:.2}, loop-end waits {wait:.3} ms; on idle cores {ideal:.3} ms ({:.2} of 1T)",
+        w2 / w1,
+        c2 / c1,
+        c2 / (2.0 * w2),
+        ideal / w1
+    );
 }
 
 /// The Input layer's declared shape, or 3×224×224.

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod alloc;
 pub mod geometry;
 pub mod parallel;
+pub mod pool_stats;
 pub mod recycling_alloc;
 pub mod tensor;
 

@@ -18,9 +18,11 @@
 //! Workers spin on the word; a thread claims index i by a CAS from (n, i) to (n, i + 1) with
 //! i < n (Acquire), then reads `job` and runs it. A claim can only succeed on the loop that is
 //! current, and that loop cannot end (so its closure stays alive) before `done` counts the
-//! claimed index: the owner returns once `done` reaches n. A worker that arrives late finds no
-//! index left and touches nothing; the owner never waits for a worker that holds no index.
+//! claimed index: a thread adds the indices it ran to `done` when it finds none left (Release),
+//! and the owner returns once `done` reaches n. A worker that arrives late finds no index left,
+//! adds 0 and touches nothing else; the owner never waits for a worker that holds no index.
 
+use super::pool_stats::{Counters, PoolStats};
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -31,6 +33,10 @@ use std::time::{Duration, Instant};
 
 /// How long workers keep spinning after an install ends (back-to-back runs find them hot).
 const GRACE: Duration = Duration::from_micros(300);
+/// How long a thread of a running install waits without yielding its core: a worker for the
+/// next loop, the caller for the other threads' last jobs of a loop (OpenMP's default spin
+/// before sleeping is of this order).
+const HOT_SPIN: Duration = Duration::from_micros(200);
 /// Spins between yields while waiting: long enough to catch the next loop of a run without a
 /// system call, short enough to let another runnable thread have the core on a busy machine.
 const SPINS_PER_YIELD: u32 = 256;
@@ -52,13 +58,26 @@ fn unpack(word: u64) -> (usize, usize) {
 /// Indices per loop the word can count; longer loops run in rounds.
 const MAX_INDICES: usize = u32::MAX as usize;
 
+/// A value on a cache line of its own: the claim word and the done count are written by every
+/// thread, and sharing a line would make each write take it from the others.
+#[repr(align(128))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 struct Shared {
     threads: usize,
     /// (n, next) of the current loop.
-    word: AtomicU64,
+    word: Line<AtomicU64>,
     job: AtomicPtr<Job<'static>>,
-    /// Indices of the current loop that have finished.
-    done: AtomicUsize,
+    /// Indices of the current loop that have finished (a thread adds its count when it finds no
+    /// index left, so the owner never frees a closure a thread may still run).
+    done: Line<AtomicUsize>,
     /// A job panicked: the rest of the loop's indices are skipped.
     abort: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -71,6 +90,8 @@ struct Shared {
     shutdown: AtomicBool,
     /// Serializes installs from different threads.
     owner: Mutex<()>,
+    /// Opt-in profiling counters (`NCNNQ_POOL_STATS`).
+    stats: Option<Box<Counters>>,
 }
 
 /// What this thread's parallel loops use.
@@ -112,9 +133,9 @@ impl Pool {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             threads,
-            word: AtomicU64::new(0),
+            word: Line(AtomicU64::new(0)),
             job: AtomicPtr::new(std::ptr::null_mut()),
-            done: AtomicUsize::new(0),
+            done: Line(AtomicUsize::new(0)),
             abort: AtomicBool::new(false),
             panic: Mutex::new(None),
             hot: AtomicBool::new(false),
@@ -123,6 +144,7 @@ impl Pool {
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             owner: Mutex::new(()),
+            stats: Counters::from_env(threads),
         });
         let mut pool = Pool { shared, workers: Vec::with_capacity(threads - 1) };
         for i in 1..threads {
@@ -190,6 +212,8 @@ impl Drop for Hot<'_> {
 
 fn worker(s: &Shared, index: usize) {
     let mut spins = 0u32;
+    // When this worker last had work (or started waiting for it).
+    let mut idle_since = Instant::now();
     loop {
         if s.shutdown.load(Ordering::Acquire) {
             return;
@@ -198,7 +222,8 @@ fn worker(s: &Shared, index: usize) {
         if next < n {
             spins = 0;
             let _scope = Scope::enter(Context { pool: s, worker: index, in_job: true });
-            take_indices(s);
+            take_indices(s, index);
+            idle_since = Instant::now();
             continue;
         }
         spins += 1;
@@ -207,7 +232,17 @@ fn worker(s: &Shared, index: usize) {
             continue;
         }
         spins = 0;
-        if s.hot.load(Ordering::SeqCst) || s.cooled.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < GRACE {
+        if s.hot.load(Ordering::SeqCst) {
+            // Between the loops of a run, keep the core: a yield on a busy machine hands it to
+            // another process for a time slice, and the run's next loops find no worker (on two
+            // cores shared with other work, 2-thread loops then ran as slow as 1-thread ones).
+            // After a long serial stretch, yield so as not to hold a core the caller may need.
+            if idle_since.elapsed() >= HOT_SPIN {
+                std::thread::yield_now();
+            }
+            continue;
+        }
+        if s.cooled.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < GRACE {
             std::thread::yield_now();
             continue;
         }
@@ -220,13 +255,26 @@ fn worker(s: &Shared, index: usize) {
     }
 }
 
-/// Claims and runs indices of the current loop until none is left.
-fn take_indices(s: &Shared) {
+/// Claims and runs indices of the current loop until none is left (counted as thread
+/// `thread`'s busy time when the pool keeps stats).
+fn take_indices(s: &Shared, thread: usize) {
+    match &s.stats {
+        None => _ = run_indices(s),
+        Some(c) => c.busy(thread, || run_indices(s)),
+    }
+}
+
+/// Claims and runs indices of the current loop until none is left; how many it ran.
+fn run_indices(s: &Shared) -> u64 {
+    let mut ran = 0usize;
     let mut word = s.word.load(Ordering::Relaxed);
     loop {
         let (n, next) = unpack(word);
         if next >= n {
-            return;
+            // Counted once on the way out rather than per index: `done` sits on a line of its
+            // own, and each add would take it from the other thread.
+            s.done.fetch_add(ran, Ordering::Release);
+            return ran as u64;
         }
         if let Err(now) = s.word.compare_exchange_weak(word, pack(n, next + 1), Ordering::Acquire, Ordering::Relaxed) {
             word = now;
@@ -236,14 +284,28 @@ fn take_indices(s: &Shared) {
             // SAFETY: the claimed index keeps the loop, and so its closure, alive until `done`
             // counts it; the Acquire claim saw the owner's store of `job`.
             let job = unsafe { &*s.job.load(Ordering::Acquire) };
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next))) {
+            let run = || panic::catch_unwind(AssertUnwindSafe(|| (job.f)(next)));
+            let result = match &s.stats {
+                None => run(),
+                Some(c) => c.job(next, run),
+            };
+            if let Err(p) = result {
                 s.abort.store(true, Ordering::Relaxed);
                 s.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(p);
             }
         }
-        s.done.fetch_add(1, Ordering::Release);
+        ran += 1;
         word = s.word.load(Ordering::Relaxed);
     }
+}
+
+/// The profiling counters of the pool this thread's loops run on, if it keeps them
+/// (`NCNNQ_POOL_STATS`; see [`super::pool_stats`]).
+pub fn current_stats() -> Option<PoolStats> {
+    let ctx = CONTEXT.with(Cell::get);
+    // SAFETY: the pool outlives the install that set the context.
+    let s = (!ctx.pool.is_null()).then(|| unsafe { &*ctx.pool })?;
+    s.stats.as_ref().map(|c| c.snapshot())
 }
 
 /// How many threads this thread's parallel loops run on (1 outside an install or inside a loop).
@@ -288,16 +350,28 @@ pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
         s.job.store(&raw const job as *mut Job<'static>, Ordering::Relaxed);
         s.done.store(0, Ordering::Relaxed);
         s.abort.store(false, Ordering::Relaxed);
+        let start = s.stats.as_ref().map(|_| Instant::now());
         s.word.store(pack(len, 0), Ordering::Release);
-        take_indices(s);
+        take_indices(s, 0);
+        let wait = s.stats.as_ref().map(|_| Instant::now());
+        // The other threads are running their last jobs: spin for them without handing the
+        // core away (a yield on a busy machine gives it to another process for a time slice,
+        // and the run stalls after the worker is done); yield only once they take long, as when
+        // one was preempted holding an index.
         let mut spins = 0u32;
+        let mut waiting_since = None;
         while s.done.load(Ordering::Acquire) < len {
             spins += 1;
             if spins.is_multiple_of(SPINS_PER_YIELD) {
-                std::thread::yield_now();
+                if waiting_since.get_or_insert_with(Instant::now).elapsed() >= HOT_SPIN {
+                    std::thread::yield_now();
+                }
             } else {
                 std::hint::spin_loop();
             }
+        }
+        if let (Some(c), Some(start), Some(wait)) = (&s.stats, start, wait) {
+            c.end_loop(start, wait);
         }
         if let Some(p) = s.panic.lock().unwrap_or_else(PoisonError::into_inner).take() {
             panic::resume_unwind(p);
@@ -323,7 +397,8 @@ impl<T> SendPtr<T> {
 }
 
 /// `f(i, chunk)` for the chunks of `size` elements of `data` (the last may be shorter), in jobs
-/// of at least `min_chunks` chunks.
+/// of at least `min_chunks` chunks (a little fewer where that makes a few jobs share out evenly
+/// between the threads).
 pub fn for_each_chunk<T: Send>(data: &mut [T], size: usize, min_chunks: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     for_each_chunk_with(data, size, min_chunks, |(): &mut (), i, chunk| f(i, chunk));
 }
@@ -338,7 +413,13 @@ pub fn for_each_chunk_with<T: Send, S: Default>(
     let size = size.max(1);
     let len = data.len();
     let chunks = len.div_ceil(size);
-    let per_job = min_chunks.max(1);
+    let mut per_job = min_chunks.max(1);
+    let (jobs, threads) = (chunks.div_ceil(per_job), current_threads());
+    if threads > 1 && jobs > 1 && jobs < 4 * threads && !jobs.is_multiple_of(threads) {
+        // A few jobs that do not share out evenly (5 on 2 threads: one thread runs 3, the other
+        // waits a job's time): make as many as a multiple of the threads, slightly smaller.
+        per_job = chunks.div_ceil(jobs.next_multiple_of(threads));
+    }
     let ptr = SendPtr(data.as_mut_ptr());
     for_each(chunks.div_ceil(per_job), |job| {
         let mut scratch = S::default();

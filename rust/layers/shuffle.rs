@@ -43,13 +43,18 @@ impl Op for ShuffleChannel {
         let per_group = c / groups;
         let plane = x.shape.channel_len();
         let src = x.f32();
-        let mut out = alloc::zeroed(src.len())?;
-        for i in 0..groups {
-            for j in 0..per_group {
-                let (from, to) = (per_group * i + j, groups * j + i);
-                out[to * plane..(to + 1) * plane].copy_from_slice(&src[from * plane..(from + 1) * plane]);
-            }
-        }
+        // SAFETY: each output channel groups·j + i is input channel per_group·i + j, so the
+        // copies write every element (no zeroing pass first: this layer is a pure copy).
+        let out = unsafe {
+            alloc::overwritten(src.len(), |out: &mut [f32]| {
+                for i in 0..groups {
+                    for j in 0..per_group {
+                        let (from, to) = (per_group * i + j, groups * j + i);
+                        out[to * plane..(to + 1) * plane].copy_from_slice(&src[from * plane..(from + 1) * plane]);
+                    }
+                }
+            })
+        }?;
         super::one(Tensor::new(x.shape, out))
     }
 }

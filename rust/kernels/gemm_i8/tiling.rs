@@ -5,8 +5,8 @@
 //!
 //! Loop order: each task packs one B panel (NR columns × all of k, small enough for L1/L2) and
 //! sweeps the rows of A over it, so B is packed once per panel and A streams from L2. When there
-//! are fewer panels than threads, rows are split between tasks too (each re-packs its panel;
-//! that only happens for small images where packing is cheap).
+//! are too few panels to balance the threads on (small maps), all panels are packed once into a
+//! shared buffer and the rows of A are split between tasks instead.
 
 use super::epilogue::{Epilogue, Out, OutPtr};
 use super::pack::{Buf, PackedWeights, Plain};
@@ -98,12 +98,6 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     let n_panels = n.div_ceil(nr);
     let m_panels = m.div_ceil(mr);
     let threads = parallel::current_threads();
-    // Enough tasks to balance the threads; rows are split only when the columns are too few.
-    let m_parts =
-        if threads == 1 || n_panels >= 4 * threads { 1 } else { (4 * threads).div_ceil(n_panels).min(m_panels) };
-    let rows_per_part = m_panels.div_ceil(m_parts);
-    let panels_per_task = if threads == 1 { n_panels } else { (n_panels * m_parts).div_ceil(8 * threads).max(1) };
-    let n_tasks = n_panels.div_ceil(panels_per_task);
     let a_data = a.data.view::<K::A>();
     let comp = &a.comp;
     let rows = src.row_offsets();
@@ -112,27 +106,19 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     // streams instead of one per output row (m of them), which the prefetchers cannot follow.
     let panel_len = kp * nr;
     let block = (B_BLOCK_BYTES / (panel_len * std::mem::size_of::<K::B>()).max(1)).max(1);
-    let task = |t: usize| {
-        let (pt, part) = (t % n_tasks, t / n_tasks);
-        let mp0 = part * rows_per_part;
-        let mp1 = ((part + 1) * rows_per_part).min(m_panels);
-        let (np0, np1) = (pt * panels_per_task, ((pt + 1) * panels_per_task).min(n_panels));
-        let mut panels = Buf::zeroed::<K::B>(panel_len * block.min(np1 - np0));
+    // The tiles of row panels mp0..mp1 against the packed column panels np0..np1 (`panels`
+    // holds them from np0 on), a block of column panels at a time.
+    let sweep = |panels: &[K::B], (mp0, mp1): (usize, usize), (np0, np1): (usize, usize)| {
         let mut tile = vec![0i32; mr * nr];
         for b0 in (np0..np1).step_by(block) {
             let b1 = (b0 + block).min(np1);
-            for np in b0..b1 {
-                let dst = &mut panels.view_mut::<K::B>()[(np - b0) * panel_len..(np - b0 + 1) * panel_len];
-                // SAFETY: the caller guarantees the CPU has K's features.
-                unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
-            }
             for mp in mp0..mp1 {
                 let i0 = mp * mr;
                 let a_panel = &a_data[mp * kp * mr..(mp + 1) * kp * mr];
                 for np in b0..b1 {
                     let j0 = np * nr;
                     let cols = nr.min(n - j0);
-                    let b_panel = &panels.view::<K::B>()[(np - b0) * panel_len..];
+                    let b_panel = &panels[(np - np0) * panel_len..];
                     // SAFETY: panel sizes are kp·MR and kp·NR elements; tile holds MR·NR.
                     unsafe { K::micro(kp / K::G, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr()) };
                     for r in 0..mr.min(m - i0) {
@@ -148,5 +134,37 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             }
         }
     };
-    parallel::for_each(n_tasks * m_parts, task);
+    if threads > 1 && n_panels < 4 * threads && m_panels > 1 {
+        // Too few column panels to balance the threads on: pack them all once, side by side,
+        // then split the rows. (Splitting rows per panel made each task pack its panel again,
+        // an im2col gather as costly as the products on a 7×7 map of a 3×3 convolution.)
+        let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
+        parallel::for_each_chunk(packed.view_mut::<K::B>(), panel_len, 1, |np, dst| {
+            // SAFETY: the caller guarantees the CPU has K's features.
+            unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
+        });
+        let parts = m_panels.min(4 * threads);
+        let per_part = m_panels.div_ceil(parts);
+        let panels = packed.view::<K::B>();
+        parallel::for_each(m_panels.div_ceil(per_part), |part| {
+            sweep(panels, (part * per_part, ((part + 1) * per_part).min(m_panels)), (0, n_panels));
+        });
+        return;
+    }
+    // Column panels split between tasks; each packs its own, a block at a time.
+    let panels_per_task = if threads == 1 { n_panels } else { n_panels.div_ceil(8 * threads).max(1) };
+    let n_tasks = n_panels.div_ceil(panels_per_task);
+    parallel::for_each(n_tasks, |t: usize| {
+        let (np0, np1) = (t * panels_per_task, ((t + 1) * panels_per_task).min(n_panels));
+        let mut panels = Buf::zeroed::<K::B>(panel_len * block.min(np1 - np0));
+        for b0 in (np0..np1).step_by(block) {
+            let b1 = (b0 + block).min(np1);
+            for np in b0..b1 {
+                let dst = &mut panels.view_mut::<K::B>()[(np - b0) * panel_len..(np - b0 + 1) * panel_len];
+                // SAFETY: the caller guarantees the CPU has K's features.
+                unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
+            }
+            sweep(panels.view::<K::B>(), (0, m_panels), (b0, b1));
+        }
+    });
 }
