@@ -32,17 +32,44 @@ pub(crate) type MicroFn = unsafe fn(&Tile);
 pub(crate) type GemvFn = unsafe fn(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct);
 
 /// One path's GEMM kernels as dispatch keeps them: the tile shape, the microkernel (none on the
-/// reference path, which multiplies row by row) and the GEMV.
+/// reference path, which multiplies row by row), narrower microkernels for the last columns and
+/// the GEMV.
 #[derive(Clone, Copy)]
 pub struct GemmFns {
     pub mr: usize,
     pub nr: usize,
     pub(crate) micro: Option<MicroFn>,
+    /// Microkernels of the same mr and narrower tiles (widths descending, each a divisor of nr)
+    /// for the last, partial column panel: on AVX-512 a 14×14 map's 196 columns cost 208
+    /// columns of work rather than 224. Only where a narrow tile keeps the FMA units busy (a
+    /// half-width AVX2 tile issues as many broadcasts per FMA and does half the work).
+    pub(crate) narrow: &'static [(usize, MicroFn)],
     pub(crate) gemv: GemvFn,
 }
 
+impl GemmFns {
+    /// The kernels and widths that cover a last panel of `cols` (< nr) columns: the widest full
+    /// narrow tiles that fit, then the narrowest (partial) for the rest; the full-width kernel
+    /// when that would cover as many columns in one call.
+    pub(crate) fn tail_split(&self, cols: usize, mut visit: impl FnMut(MicroFn, usize, usize)) {
+        let Some(micro) = self.micro else { return };
+        let narrowest = self.narrow.last().map_or(self.nr, |&(w, _)| w);
+        if cols + narrowest > self.nr {
+            return visit(micro, 0, cols);
+        }
+        let mut at = 0;
+        while at < cols {
+            let rem = cols - at;
+            let &(w, f) = self.narrow.iter().find(|&&(w, _)| w <= rem).unwrap_or(&self.narrow[self.narrow.len() - 1]);
+            let n = w.min(rem);
+            visit(f, at, n);
+            at += n;
+        }
+    }
+}
+
 /// The reference path: no microkernel, a scalar GEMV.
-pub(crate) const REFERENCE: GemmFns = GemmFns { mr: 1, nr: 1, micro: None, gemv: gemv_scalar };
+pub(crate) const REFERENCE: GemmFns = GemmFns { mr: 1, nr: 1, micro: None, narrow: &[], gemv: gemv_scalar };
 
 /// Largest mr·nr of any kernel (the partial-tile scratch).
 const MAX_TILE: usize = 512;
@@ -156,8 +183,9 @@ pub(crate) mod x86 {
     use super::*;
     use crate::kernels::simd::x86::{Avx2, Avx512};
 
-    pub(crate) const AVX2: GemmFns = GemmFns { mr: 6, nr: 16, micro: Some(micro_avx2), gemv: gemv_avx2 };
-    pub(crate) const AVX512: GemmFns = GemmFns { mr: 8, nr: 32, micro: Some(micro_avx512), gemv: gemv_avx512 };
+    pub(crate) const AVX2: GemmFns = GemmFns { mr: 6, nr: 16, micro: Some(micro_avx2), narrow: &[], gemv: gemv_avx2 };
+    pub(crate) const AVX512: GemmFns =
+        GemmFns { mr: 8, nr: 32, micro: Some(micro_avx512), narrow: &[(16, micro_avx512_16)], gemv: gemv_avx512 };
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn micro_avx2(t: &Tile) {
@@ -172,6 +200,10 @@ pub(crate) mod x86 {
         unsafe { micro::<Avx512, 8, 2>(t) }
     }
     #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn micro_avx512_16(t: &Tile) {
+        unsafe { micro::<Avx512, 8, 1>(t) }
+    }
+    #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn gemv_avx512(a: &[f32], k: usize, x: &[f32], y: &mut [f32], bias: &[f32], act: RegAct) {
         unsafe { gemv::<Avx512>(a, k, x, y, bias, act) }
     }
@@ -182,7 +214,7 @@ pub(crate) mod arm {
     use super::*;
     use crate::kernels::simd::arm::Neon;
 
-    pub(crate) const NEON: GemmFns = GemmFns { mr: 8, nr: 8, micro: Some(micro_neon), gemv: gemv_neon };
+    pub(crate) const NEON: GemmFns = GemmFns { mr: 8, nr: 8, micro: Some(micro_neon), narrow: &[], gemv: gemv_neon };
 
     #[target_feature(enable = "neon")]
     pub unsafe fn micro_neon(t: &Tile) {

@@ -16,6 +16,7 @@ pub(crate) mod micro;
 pub mod reference;
 
 pub use epilogue::Epilogue;
+use micro::MicroFn;
 pub(crate) use micro::Tile;
 
 use super::dispatch::{self, F32Call, F32Path};
@@ -208,23 +209,31 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                             Some((data, ld)) if cols == nr && kc > 0 => (data[k0 * ld + j0 + jp * nr..].as_ptr(), ld),
                             _ => (buf[jp * kc * nr..].as_ptr(), nr),
                         };
-                        let tile = Tile {
-                            kc,
-                            a: apanel,
-                            lda: mr,
-                            b: bp,
-                            ldb,
-                            // SAFETY: within c (checked above); jobs write disjoint tiles.
-                            c: unsafe { out.get().add(i0 * ldc + j0 + jp * nr) },
-                            ldc,
-                            rows,
-                            cols,
-                            bias: bias.as_ptr(),
-                            accumulate: kb > 0,
-                            act: if last { reg_act } else { RegAct::None },
+                        let run = |f: MicroFn, at: usize, cols: usize| {
+                            let tile = Tile {
+                                kc,
+                                a: apanel,
+                                lda: mr,
+                                // SAFETY: `at` is within the panel's nr columns of B.
+                                b: unsafe { bp.add(at) },
+                                ldb,
+                                // SAFETY: within c (checked above); jobs write disjoint tiles.
+                                c: unsafe { out.get().add(i0 * ldc + j0 + jp * nr + at) },
+                                ldc,
+                                rows,
+                                cols,
+                                bias: bias.as_ptr(),
+                                accumulate: kb > 0,
+                                act: if last { reg_act } else { RegAct::None },
+                            };
+                            // SAFETY: dispatch hands out only paths this CPU runs.
+                            unsafe { f(&tile) };
                         };
-                        // SAFETY: dispatch hands out only paths this CPU runs.
-                        unsafe { micro(&tile) };
+                        if cols == nr {
+                            run(micro, 0, cols);
+                        } else {
+                            kernel.tail_split(cols, run);
+                        }
                     }
                     if let (true, Some(act)) = (last, rest_act) {
                         for r in 0..rows {

@@ -77,6 +77,18 @@ fn gemm_paths_match_reference_on_random_shapes() {
 }
 
 #[test]
+fn gemm_paths_match_reference_on_every_last_panel_width() {
+    // Each width of the last column panel takes its own mix of narrow tail kernels.
+    for path in dispatch::F32.available() {
+        let (mr, nr) = (path.kernels().gemm.mr, path.kernels().gemm.nr);
+        for t in 1..nr {
+            check(path, 2 * mr + 1, 2 * nr + t, 19, 2 * nr + t + 1, t as u64);
+            check(path, mr, nr + t, 400, nr + t, 100 + t as u64);
+        }
+    }
+}
+
+#[test]
 fn gemm_splits_work_across_threads() {
     let pool = crate::base::parallel::Pool::new(3).expect("pool");
     for path in dispatch::F32.available() {
