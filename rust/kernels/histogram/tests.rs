@@ -36,6 +36,11 @@ fn absmax_paths_match_reference() {
                 assert_eq!(got, (1e30, 2));
             }
         }
+        // Nothing finite: absmax 0, every value counted.
+        let bad: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { f32::NAN } else { -f32::INFINITY }).collect();
+        for path in dispatch::F32.available() {
+            assert_eq!(absmax(path, &bad), (0.0, n as u64), "{path:?} n={n} all non-finite");
+        }
     }
 }
 
