@@ -119,9 +119,13 @@ fn parse_number(text: &str) -> std::result::Result<Scalar, String> {
         return Err("empty value".into());
     }
     if looks_float(text) {
-        parse_ncnn_float(text)
-            .map(Scalar::Float)
-            .ok_or_else(|| format!("'{text}' is not a number ncnn can read exactly (at most 9 fraction digits)"))
+        let v = parse_ncnn_float(text)
+            .ok_or_else(|| format!("'{text}' is not a number ncnn can read exactly (at most 9 fraction digits)"))?;
+        // ncnn would read it as ±inf, which no layer means and no .param file can be written back with.
+        if !v.is_finite() {
+            return Err(format!("'{text}' is beyond a 32-bit float's range"));
+        }
+        Ok(Scalar::Float(v))
     } else {
         parse_int(text).map(Scalar::Int).ok_or_else(|| format!("'{text}' is not a number"))
     }
@@ -582,6 +586,10 @@ mod tests {
         assert!(e.contains("declares 3 elements but has 2"), "{e}");
         let e = parse_err("7767517\n1 0\nInput in 0 1 x\n");
         assert!(e.contains("must be positive"), "{e}");
+        let e = parse_err("7767517\n2 2\nInput in 0 1 x\nReLU r 1 1 x y 0=1.0e101\n");
+        assert!(e.contains("bad.param:4: layer 'r': parameter 0: '1.0e101' is beyond a 32-bit float's range"), "{e}");
+        let e = parse_err("7767517\n2 2\nInput in 0 1 x\nClip c 1 1 x y -23310=2,0.0,-9e99\n");
+        assert!(e.contains("'-9e99' is beyond"), "{e}");
     }
 
     #[test]
