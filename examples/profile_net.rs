@@ -14,7 +14,7 @@
 //! time of both threads over 2 × wall) and the time the calling thread waited at loop ends.
 
 use ncnnq::base::parallel;
-use ncnnq::base::pool_stats::{thread_cpu_ns, PoolStats};
+use ncnnq::base::pool_stats::thread_cpu_ns;
 use ncnnq::engine::{Net, NetOptions, Observer, Shape, Tensor};
 use ncnnq::model::{self, random_weights::fill_random_weights};
 use std::collections::BTreeMap;
@@ -61,13 +61,8 @@ fn main() {
         times.push(t0.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(out);
     }
-    times.sort_by(f64::total_cmp);
-    println!(
-        "{}: median {:.4} ms, min {:.4} ms over {runs} runs ({threads} threads)",
-        param.display(),
-        times[runs / 2],
-        times[0]
-    );
+    let med = median(&mut times);
+    println!("{}: median {med:.4} ms, min {:.4} ms over {runs} runs ({threads} threads)", param.display(), times[0]);
     match std::env::var("NCNNQ_PROFILE_LAYERS").as_deref() {
         Ok("1") => profile_layers(&graph, &net, input, shape, &data, output, runs, false),
         Ok("tsv") => profile_layers(&graph, &net, input, shape, &data, output, runs, true),
@@ -89,29 +84,20 @@ fn profile_layers(
     runs: usize,
     tsv: bool,
 ) {
-    struct Timer {
-        last: Instant,
-        spans: Vec<(usize, f64)>,
-    }
-    impl Observer for Timer {
-        fn wants(&self, _: usize) -> bool {
-            true
-        }
-        fn observe(&mut self, blob: usize, _: &Tensor) {
-            let now = Instant::now();
-            self.spans.push((blob, (now - self.last).as_secs_f64() * 1e3));
-            self.last = now;
-        }
-    }
     let mut per_type: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     let mut per_layer: BTreeMap<(String, String), f64> = BTreeMap::new();
     let mut every_run: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for _ in 0..runs {
         let spans = net.install(|| {
-            let mut t = Timer { last: Instant::now(), spans: Vec::new() };
+            let (mut last, mut spans) = (Instant::now(), Vec::new());
+            let mut timer = EveryBlob(|blob| {
+                let now = Instant::now();
+                spans.push((blob, (now - last).as_secs_f64() * 1e3));
+                last = now;
+            });
             let x = vec![(input, Tensor::new(shape, data.to_vec()))];
-            net.run_here(x, &[output], Some(&mut t)).expect("run");
-            t.spans
+            net.run_here(x, &[output], Some(&mut timer)).expect("run");
+            spans
         });
         for (blob, ms) in spans {
             let Some(p) = graph.blobs[blob].producer else { continue };
@@ -136,8 +122,8 @@ fn profile_layers(
     if std::env::var_os("NCNNQ_PROFILE_MEDIAN").is_some() {
         let (mut sum_min, mut sum_median) = (0.0, 0.0);
         for ((name, t), times) in &mut every_run {
-            times.sort_by(f64::total_cmp);
-            let (min, median) = (times[0], times[times.len() / 2]);
+            let median = median(times);
+            let min = times[0];
             sum_min += min;
             sum_median += median;
             println!("  {t:<20} {name:<40} min {min:.4} median {median:.4}");
@@ -178,52 +164,55 @@ struct LayerRun {
 
 /// Per-layer figures of runs on `threads` threads, keyed by blob order.
 fn layer_runs(net: &Net, input: usize, shape: Shape, output: usize, threads: usize) -> Vec<(usize, LayerRun)> {
-    struct Tracer {
-        last: (Instant, u64, PoolStats),
-        threads: usize,
-        rows: Vec<(usize, LayerRun)>,
-    }
-    impl Observer for Tracer {
-        fn wants(&self, _: usize) -> bool {
-            true
-        }
-        fn observe(&mut self, blob: usize, _: &Tensor) {
-            let now = (Instant::now(), thread_cpu_ns(), parallel::current_stats().unwrap_or_default());
-            let wall = (now.0 - self.last.0).as_secs_f64() * 1e3;
-            let d = now.2.since(&self.last.2);
+    let snapshot = || (Instant::now(), thread_cpu_ns(), parallel::current_stats().unwrap_or_default());
+    net.install(|| {
+        let (mut last, mut rows) = (snapshot(), Vec::new());
+        let mut tracer = EveryBlob(|blob| {
+            let now = snapshot();
+            let wall = (now.0 - last.0).as_secs_f64() * 1e3;
+            let d = now.2.since(&last.2);
             let ms = |ns: u64| ns as f64 * 1e-6;
             let jobs_cpu: u64 = d.threads.iter().map(|t| t.busy_cpu_ns).sum();
             let owner_jobs_cpu = d.threads.first().map_or(0, |t| t.busy_cpu_ns);
-            let serial_cpu = ms(now.1 - self.last.1) - ms(owner_jobs_cpu) - ms(d.wait_ns);
+            let serial_cpu = ms(now.1 - last.1) - ms(owner_jobs_cpu) - ms(d.wait_ns);
             let workers_busy: u64 = d.threads.iter().skip(1).map(|t| t.busy_ns).sum();
             let busy = wall - ms(d.wait_ns) + ms(workers_busy);
             let serial = (wall - ms(d.loop_ns)).max(0.0);
             let ideal = serial + ms(d.ideal_ns);
-            self.rows.push((
+            rows.push((
                 blob,
                 LayerRun {
                     wall,
                     cpu: ms(jobs_cpu) + serial_cpu.max(0.0),
-                    efficiency: busy / (self.threads as f64 * wall.max(1e-9)),
+                    efficiency: busy / (threads as f64 * wall.max(1e-9)),
                     wait: ms(d.wait_ns),
                     loops: d.loops as f64,
                     ideal,
-                    ideal_efficiency: (serial + ms(d.jobs_ns)) / (self.threads as f64 * ideal.max(1e-9)),
+                    ideal_efficiency: (serial + ms(d.jobs_ns)) / (threads as f64 * ideal.max(1e-9)),
                 },
             ));
             // Taken again: the bookkeeping above is not the next layer's time.
-            self.last = (Instant::now(), thread_cpu_ns(), parallel::current_stats().unwrap_or_default());
-        }
-    }
-    net.install(|| {
-        let start = (Instant::now(), thread_cpu_ns(), parallel::current_stats().unwrap_or_default());
-        let mut t = Tracer { last: start, threads, rows: Vec::new() };
+            last = snapshot();
+        });
         let x = vec![(input, Tensor::new(shape, vec![0.5; shape.len()]))];
-        net.run_here(x, &[output], Some(&mut t)).expect("run");
-        t.rows
+        net.run_here(x, &[output], Some(&mut tracer)).expect("run");
+        rows
     })
 }
 
+/// An observer that shows every blob to a closure, as soon as its layer returns.
+struct EveryBlob<F: FnMut(usize)>(F);
+
+impl<F: FnMut(usize)> Observer for EveryBlob<F> {
+    fn wants(&self, _: usize) -> bool {
+        true
+    }
+    fn observe(&mut self, blob: usize, _: &Tensor) {
+        (self.0)(blob);
+    }
+}
+
+/// The median of `v`, which it leaves sorted (so `v[0]` is then the minimum).
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

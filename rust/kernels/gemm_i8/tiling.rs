@@ -134,15 +134,17 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             }
         }
     };
+    // Column panel np of B, packed into dst.
+    let pack = |np: usize, dst: &mut [K::B]| {
+        // SAFETY: the caller guarantees the CPU has K's features.
+        unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
+    };
     if threads > 1 && n_panels < 4 * threads && m_panels > 1 {
         // Too few column panels to balance the threads on: pack them all once, side by side,
         // then split the rows. (Splitting rows per panel made each task pack its panel again,
         // an im2col gather as costly as the products on a 7×7 map of a 3×3 convolution.)
         let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
-        parallel::for_each_chunk(packed.view_mut::<K::B>(), panel_len, 1, |np, dst| {
-            // SAFETY: the caller guarantees the CPU has K's features.
-            unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
-        });
+        parallel::for_each_chunk(packed.view_mut::<K::B>(), panel_len, 1, pack);
         let parts = m_panels.min(4 * threads);
         let per_part = m_panels.div_ceil(parts);
         let panels = packed.view::<K::B>();
@@ -160,9 +162,7 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
         for b0 in (np0..np1).step_by(block) {
             let b1 = (b0 + block).min(np1);
             for np in b0..b1 {
-                let dst = &mut panels.view_mut::<K::B>()[(np - b0) * panel_len..(np - b0 + 1) * panel_len];
-                // SAFETY: the caller guarantees the CPU has K's features.
-                unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
+                pack(np, &mut panels.view_mut::<K::B>()[(np - b0) * panel_len..(np - b0 + 1) * panel_len]);
             }
             sweep(panels.view::<K::B>(), (0, m_panels), (b0, b1));
         }
