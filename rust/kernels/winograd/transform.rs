@@ -251,6 +251,8 @@ pub struct Geometry {
     pub tw: usize,
     pub th: usize,
     pub m: usize,
+    /// Points per input channel in V (at least N², see `v_stride`).
+    pub vs: usize,
 }
 
 impl Geometry {
@@ -271,7 +273,8 @@ pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMu
     }
 }
 
-/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[inch][ξ][L]`.
+/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[inch][g.vs][L]` (the
+/// points past N² untouched).
 #[inline(always)]
 fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
     input: &[f32],
@@ -384,7 +387,7 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
         for i in 0..n {
             let out = W::bt(&t[i]);
             for j in 0..n {
-                v[(c * n * n + i * n + j) * L..][..L].copy_from_slice(&out[j]);
+                v[(c * g.vs + i * n + j) * L..][..L].copy_from_slice(&out[j]);
             }
         }
     }
