@@ -230,11 +230,11 @@ pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_pan
     }
 }
 
-/// One full micro-kernel tile of the M = V·U product: `dims` = `[inch, n2, vs, mr, nr, outch_pad]`,
-/// V laid out [panel][inch][vs ≥ ξ][mr] ([`v_stride`]), M [panel][mr][ξ][outch_pad]; no bias, no
-/// activation.
-fn m_tile(dims: [usize; 6], a: *const f32, b: *const f32, c: *mut f32, zeros: &[f32; 16]) -> Tile {
-    let [inch, n2, vs, mr, nr, outch_pad] = dims;
+/// One full micro-kernel tile of the M = V·U product: `dims` = `[inch, vs, ms, mr, nr]`, V laid
+/// out [panel][inch][vs ≥ ξ][mr] ([`v_stride`]), M [panel][mr][ms ≥ `ξ·outch_pad`] ([`m_stride`]);
+/// no bias, no activation.
+fn m_tile(dims: [usize; 5], a: *const f32, b: *const f32, c: *mut f32, zeros: &[f32; 16]) -> Tile {
+    let [inch, vs, ms, mr, nr] = dims;
     Tile {
         kc: inch,
         a,
@@ -242,7 +242,7 @@ fn m_tile(dims: [usize; 6], a: *const f32, b: *const f32, c: *mut f32, zeros: &[
         b,
         ldb: nr,
         c,
-        ldc: n2 * outch_pad,
+        ldc: ms,
         rows: mr,
         cols: nr,
         bias: zeros.as_ptr(),
@@ -262,6 +262,18 @@ pub(crate) fn v_stride(n2: usize, mr: usize) -> usize {
         vs += 1;
     }
     vs
+}
+
+/// Floats per tile in M (`[mr][ms]`, each tile's `ξ·outch_pad` products first): rounded up by
+/// cache lines when a tile's block would be a multiple of 512 bytes. The products write a
+/// micro-tile's mr rows one tile apart; at `ξ·outch_pad` a multiple of 4 KB (F(4,3) at 256 output
+/// channels: 36 KB) all of them landed in the same 2 L1 sets and evicted the A and B panels there.
+pub(crate) fn m_stride(n2: usize, outch_pad: usize) -> usize {
+    let mut ms = n2 * outch_pad;
+    while (ms * 4).is_multiple_of(512) {
+        ms += 16;
+    }
+    ms
 }
 
 /// Grows a reused scratch buffer to `len` (it never shrinks: the next layer may need it again).
@@ -306,8 +318,8 @@ fn run<W: Variant>(
     let (reg_act, rest_act) = RegAct::split(ep.activation);
     let zeros = [0.0f32; 16];
     let dst = OutPtr(out.as_mut_ptr());
-    let vs = v_stride(n2, mr);
-    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs };
+    let (vs, ms) = (v_stride(n2, mr), m_stride(n2, outch_pad));
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
 
     let job = |job: usize| {
         let (gi, os) = (job / o_splits, job % o_splits);
@@ -317,7 +329,7 @@ fn run<W: Variant>(
         BUFS.with(|bufs| {
             let (vbuf, mbuf) = &mut *bufs.borrow_mut();
             let vlen = (p1 - p0) * vs * inch * mr;
-            let mlen = (p1 - p0) * n2 * mr * outch_pad;
+            let mlen = (p1 - p0) * mr * ms;
             grow(vbuf, vlen);
             grow(mbuf, mlen);
             // V: [panel][inch][ξ][mr] (a channel's transform is written in one run: laid out
@@ -327,14 +339,14 @@ fn run<W: Variant>(
                 // SAFETY: dispatch hands out only paths this CPU runs.
                 unsafe { (fns.input)(input, inch, &geo, p * mr, mr, v) };
             }
-            // M: [panel][mr][ξ][outch_pad] (the output transform reads a tile's ξ in one run)
+            // M: [panel][mr][ms ≥ ξ·outch_pad] (the output transform reads a tile's ξ in one run)
             for xi in 0..n2 {
                 for op in op0..op1 {
                     let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
                     for p in p0..p1 {
                         let a = vbuf[((p - p0) * inch * vs + xi) * mr..].as_ptr();
-                        let c = mbuf[((p - p0) * mr * n2 + xi) * outch_pad + op * nr..].as_mut_ptr();
-                        let tile = m_tile([inch, n2, vs, mr, nr, outch_pad], a, b, c, &zeros);
+                        let c = mbuf[(p - p0) * mr * ms + xi * outch_pad + op * nr..].as_mut_ptr();
+                        let tile = m_tile([inch, vs, ms, mr, nr], a, b, c, &zeros);
                         // SAFETY: as above; buffers sized above; full tiles.
                         unsafe { micro(&tile) };
                     }
@@ -342,7 +354,7 @@ fn run<W: Variant>(
             }
             let (o0, o1) = (op0 * nr, (op1 * nr).min(outch));
             for p in p0..p1 {
-                let mp = &mbuf[(p - p0) * n2 * mr * outch_pad..][..n2 * mr * outch_pad];
+                let mp = &mbuf[(p - p0) * mr * ms..][..mr * ms];
                 // SAFETY: each job writes its own tiles and channels of out.
                 unsafe { (fns.output)(mp, outch_pad, &geo, p * mr, mr, o0, o1, ep.bias, reg_act, dst.get(), outch) };
             }
@@ -388,8 +400,8 @@ fn run_phased<W: Variant>(
     let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
     let tile_panels = (tw * th).div_ceil(mr);
     let dst = OutPtr(out.as_mut_ptr());
-    let vs = v_stride(W::N * W::N, mr);
-    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs };
+    let (vs, ms) = (v_stride(W::N * W::N, mr), m_stride(W::N * W::N, packed.outch_pad));
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
     PHASED.with(|bufs| {
         let (vbuf, mbuf) = &mut *bufs.borrow_mut();
         for c0 in (0..tile_panels).step_by(chunk) {
@@ -425,8 +437,8 @@ fn phases<W: Variant>(
     let zeros = [0.0f32; 16];
     let (ow, oh) = (geo.ow, geo.oh);
     {
-        let vs = geo.vs;
-        let (vlen, mlen) = (panels * vs * inch * mr, panels * n2 * mr * outch_pad);
+        let (vs, ms) = (geo.vs, geo.ms);
+        let (vlen, mlen) = (panels * vs * inch * mr, panels * mr * ms);
         grow(vbuf, vlen);
         grow(mbuf, mlen);
         // V: [panel][inch][ξ][mr], as in `run`.
@@ -435,22 +447,22 @@ fn phases<W: Variant>(
             unsafe { (fns.input)(input, inch, geo, (c0 + p) * mr, mr, v) };
         });
         let (v, mp) = (&vbuf[..vlen], OutPtr(mbuf.as_mut_ptr()));
-        // M: [panel][mr][ξ][outch_pad], each job one (output panel, ξ) column of it.
+        // M: [panel][mr][ms ≥ ξ·outch_pad], each job one (output panel, ξ) column of it.
         parallel::for_each(o_panels * n2, |j| {
             let (op, xi) = (j / n2, j % n2);
             let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
             for p in 0..panels {
                 // SAFETY: within M (sized above); jobs write disjoint (ξ, panel) columns.
-                let c = unsafe { mp.get().add((p * mr * n2 + xi) * outch_pad + op * nr) };
+                let c = unsafe { mp.get().add(p * mr * ms + xi * outch_pad + op * nr) };
                 let a = v[(p * inch * vs + xi) * mr..].as_ptr();
-                let tile = m_tile([inch, n2, vs, mr, nr, outch_pad], a, b, c, &zeros);
+                let tile = m_tile([inch, vs, ms, mr, nr], a, b, c, &zeros);
                 // SAFETY: as above; full tiles.
                 unsafe { micro(&tile) };
             }
         });
         let mbuf = &mbuf[..mlen];
         parallel::for_each(panels, |p| {
-            let mpanel = &mbuf[p * n2 * mr * outch_pad..][..n2 * mr * outch_pad];
+            let mpanel = &mbuf[p * mr * ms..][..mr * ms];
             let t0 = (c0 + p) * mr;
             // SAFETY: each job writes its own tiles of out.
             unsafe { (fns.output)(mpanel, outch_pad, geo, t0, mr, 0, outch, ep.bias, reg_act, dst.get(), outch) };

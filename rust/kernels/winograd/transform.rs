@@ -253,6 +253,8 @@ pub struct Geometry {
     pub m: usize,
     /// Points per input channel in V (at least N², see `v_stride`).
     pub vs: usize,
+    /// Floats per tile in M (at least `N²·outch_pad`, see `m_stride`).
+    pub ms: usize,
 }
 
 impl Geometry {
@@ -394,7 +396,7 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
 }
 
 /// Y = Aᵀ M A for tiles t0..t0+count and output channels o0..o1, plus bias and the in-register
-/// activation, scattered into the output planes at `dst`. `mp` is `[count][ξ][outch_pad]`.
+/// activation, scattered into the output planes at `dst`. `mp` is `[count][g.ms ≥ ξ·outch_pad]`.
 /// `AVX_STORE`: whole tile rows leave by an in-register transpose (x86 entry points only), where
 /// the portable body writes each channel's values one scalar at a time (on 16-channel lanes that
 /// was 40% of the transform's time).
@@ -424,7 +426,7 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
             while o < o1 {
                 let lanes = L.min(o1 - o);
                 let load = |xi: usize| -> [f32; L] {
-                    let base = (r * n * n + xi) * outch_pad + o;
+                    let base = r * g.ms + xi * outch_pad + o;
                     <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
                 };
                 // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
