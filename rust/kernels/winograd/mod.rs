@@ -230,24 +230,50 @@ pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_pan
     }
 }
 
-/// One full micro-kernel tile of the M = V·U product: `dims` = `[inch, n2, mr, nr, outch_pad]`, V
-/// laid out [panel][inch][ξ][mr], M [panel][mr][ξ][outch_pad]; no bias, no activation.
+/// One full micro-kernel tile of the M = V·U product: `dims` = `[inch, vs, ms, mr, nr]`, V laid
+/// out [panel][inch][vs ≥ ξ][mr] ([`v_stride`]), M [panel][mr][ms ≥ `ξ·outch_pad`] ([`m_stride`]);
+/// no bias, no activation.
 fn m_tile(dims: [usize; 5], a: *const f32, b: *const f32, c: *mut f32, zeros: &[f32; 16]) -> Tile {
-    let [inch, n2, mr, nr, outch_pad] = dims;
+    let [inch, vs, ms, mr, nr] = dims;
     Tile {
         kc: inch,
         a,
-        lda: n2 * mr,
+        lda: vs * mr,
         b,
         ldb: nr,
         c,
-        ldc: n2 * outch_pad,
+        ldc: ms,
         rows: mr,
         cols: nr,
         bias: zeros.as_ptr(),
         accumulate: false,
         act: RegAct::None,
     }
+}
+
+/// Points per input channel in V (`[inch][vs][mr]`): n2, rounded up when a channel's block would
+/// be a multiple of 512 bytes. The products read V's panel one channel (lda = vs·mr floats) apart;
+/// at F(6,3)'s 64 points and mr = 8 that stride was exactly 2 KB, so a panel's 256 or 512 channels
+/// all fell into 2 of L1's 64 sets and came from L2 at every step (vgg16's 56×56 layers took 25 %
+/// longer than with F(4,3), whose 1152-byte stride spreads over 32 sets).
+pub(crate) fn v_stride(n2: usize, mr: usize) -> usize {
+    let mut vs = n2;
+    while (vs * mr * 4).is_multiple_of(512) {
+        vs += 1;
+    }
+    vs
+}
+
+/// Floats per tile in M (`[mr][ms]`, each tile's `ξ·outch_pad` products first): rounded up by
+/// cache lines when a tile's block would be a multiple of 512 bytes. The products write a
+/// micro-tile's mr rows one tile apart; at `ξ·outch_pad` a multiple of 4 KB (F(4,3) at 256 output
+/// channels: 36 KB) all of them landed in the same 2 L1 sets and evicted the A and B panels there.
+pub(crate) fn m_stride(n2: usize, outch_pad: usize) -> usize {
+    let mut ms = n2 * outch_pad;
+    while (ms * 4).is_multiple_of(512) {
+        ms += 16;
+    }
+    ms
 }
 
 /// Grows a reused scratch buffer to `len` (it never shrinks: the next layer may need it again).
@@ -292,7 +318,8 @@ fn run<W: Variant>(
     let (reg_act, rest_act) = RegAct::split(ep.activation);
     let zeros = [0.0f32; 16];
     let dst = OutPtr(out.as_mut_ptr());
-    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m };
+    let (vs, ms) = (v_stride(n2, mr), m_stride(n2, outch_pad));
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
 
     let job = |job: usize| {
         let (gi, os) = (job / o_splits, job % o_splits);
@@ -301,25 +328,25 @@ fn run<W: Variant>(
         let (op0, op1) = (os * o_per, ((os + 1) * o_per).min(o_panels));
         BUFS.with(|bufs| {
             let (vbuf, mbuf) = &mut *bufs.borrow_mut();
-            let vlen = (p1 - p0) * n2 * inch * mr;
-            let mlen = (p1 - p0) * n2 * mr * outch_pad;
+            let vlen = (p1 - p0) * vs * inch * mr;
+            let mlen = (p1 - p0) * mr * ms;
             grow(vbuf, vlen);
             grow(mbuf, mlen);
             // V: [panel][inch][ξ][mr] (a channel's transform is written in one run: laid out
             // ξ-major, its 64 vectors would be 4 KB apart and evict each other from L1)
             for p in p0..p1 {
-                let v = &mut vbuf[(p - p0) * n2 * inch * mr..][..n2 * inch * mr];
+                let v = &mut vbuf[(p - p0) * vs * inch * mr..][..vs * inch * mr];
                 // SAFETY: dispatch hands out only paths this CPU runs.
                 unsafe { (fns.input)(input, inch, &geo, p * mr, mr, v) };
             }
-            // M: [panel][mr][ξ][outch_pad] (the output transform reads a tile's ξ in one run)
+            // M: [panel][mr][ms ≥ ξ·outch_pad] (the output transform reads a tile's ξ in one run)
             for xi in 0..n2 {
                 for op in op0..op1 {
                     let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
                     for p in p0..p1 {
-                        let a = vbuf[((p - p0) * inch * n2 + xi) * mr..].as_ptr();
-                        let c = mbuf[((p - p0) * mr * n2 + xi) * outch_pad + op * nr..].as_mut_ptr();
-                        let tile = m_tile([inch, n2, mr, nr, outch_pad], a, b, c, &zeros);
+                        let a = vbuf[((p - p0) * inch * vs + xi) * mr..].as_ptr();
+                        let c = mbuf[(p - p0) * mr * ms + xi * outch_pad + op * nr..].as_mut_ptr();
+                        let tile = m_tile([inch, vs, ms, mr, nr], a, b, c, &zeros);
                         // SAFETY: as above; buffers sized above; full tiles.
                         unsafe { micro(&tile) };
                     }
@@ -327,7 +354,7 @@ fn run<W: Variant>(
             }
             let (o0, o1) = (op0 * nr, (op1 * nr).min(outch));
             for p in p0..p1 {
-                let mp = &mbuf[(p - p0) * n2 * mr * outch_pad..][..n2 * mr * outch_pad];
+                let mp = &mbuf[(p - p0) * mr * ms..][..mr * ms];
                 // SAFETY: each job writes its own tiles and channels of out.
                 unsafe { (fns.output)(mp, outch_pad, &geo, p * mr, mr, o0, o1, ep.bias, reg_act, dst.get(), outch) };
             }
@@ -373,7 +400,8 @@ fn run_phased<W: Variant>(
     let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
     let tile_panels = (tw * th).div_ceil(mr);
     let dst = OutPtr(out.as_mut_ptr());
-    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m };
+    let (vs, ms) = (v_stride(W::N * W::N, mr), m_stride(W::N * W::N, packed.outch_pad));
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
     PHASED.with(|bufs| {
         let (vbuf, mbuf) = &mut *bufs.borrow_mut();
         for c0 in (0..tile_panels).step_by(chunk) {
@@ -409,30 +437,32 @@ fn phases<W: Variant>(
     let zeros = [0.0f32; 16];
     let (ow, oh) = (geo.ow, geo.oh);
     {
-        let (vlen, mlen) = (panels * n2 * inch * mr, panels * n2 * mr * outch_pad);
+        let (vs, ms) = (geo.vs, geo.ms);
+        let (vlen, mlen) = (panels * vs * inch * mr, panels * mr * ms);
         grow(vbuf, vlen);
         grow(mbuf, mlen);
         // V: [panel][inch][ξ][mr], as in `run`.
-        parallel::for_each_chunk(&mut vbuf[..vlen], n2 * inch * mr, 1, |p, v| {
+        parallel::for_each_chunk(&mut vbuf[..vlen], vs * inch * mr, 1, |p, v| {
             // SAFETY: dispatch hands out only paths this CPU runs.
             unsafe { (fns.input)(input, inch, geo, (c0 + p) * mr, mr, v) };
         });
         let (v, mp) = (&vbuf[..vlen], OutPtr(mbuf.as_mut_ptr()));
-        // M: [panel][mr][ξ][outch_pad], each job one (output panel, ξ) column of it.
+        // M: [panel][mr][ms ≥ ξ·outch_pad], each job one (output panel, ξ) column of it.
         parallel::for_each(o_panels * n2, |j| {
             let (op, xi) = (j / n2, j % n2);
             let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
             for p in 0..panels {
                 // SAFETY: within M (sized above); jobs write disjoint (ξ, panel) columns.
-                let c = unsafe { mp.get().add((p * mr * n2 + xi) * outch_pad + op * nr) };
-                let tile = m_tile([inch, n2, mr, nr, outch_pad], v[(p * inch * n2 + xi) * mr..].as_ptr(), b, c, &zeros);
+                let c = unsafe { mp.get().add(p * mr * ms + xi * outch_pad + op * nr) };
+                let a = v[(p * inch * vs + xi) * mr..].as_ptr();
+                let tile = m_tile([inch, vs, ms, mr, nr], a, b, c, &zeros);
                 // SAFETY: as above; full tiles.
                 unsafe { micro(&tile) };
             }
         });
         let mbuf = &mbuf[..mlen];
         parallel::for_each(panels, |p| {
-            let mpanel = &mbuf[p * n2 * mr * outch_pad..][..n2 * mr * outch_pad];
+            let mpanel = &mbuf[p * mr * ms..][..mr * ms];
             let t0 = (c0 + p) * mr;
             // SAFETY: each job writes its own tiles of out.
             unsafe { (fns.output)(mpanel, outch_pad, geo, t0, mr, 0, outch, ep.bias, reg_act, dst.get(), outch) };

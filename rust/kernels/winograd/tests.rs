@@ -109,6 +109,33 @@ fn factored_transforms_match_the_matrices() {
     check_factored::<transform::F23>();
 }
 
+#[test]
+fn v_channel_stride_avoids_l1_aliasing() {
+    for mr in [6, 8] {
+        for n in [4, 6, 8] {
+            let vs = v_stride(n * n, mr);
+            assert!(vs >= n * n && vs < n * n + 4, "mr={mr} N={n}: {vs}");
+            assert_ne!(vs * mr * 4 % 512, 0, "mr={mr} N={n}: {vs}");
+        }
+    }
+    assert_eq!(v_stride(36, 8), 36, "F(4,3)'s 1152-byte stride already spreads over L1");
+    assert_eq!(v_stride(64, 8), 65);
+}
+
+#[test]
+fn m_tile_stride_avoids_l1_aliasing() {
+    for nr in [8, 16, 32] {
+        for n in [4, 6, 8] {
+            for outch_pad in [nr, 2 * nr, 8 * nr, 16 * nr] {
+                let ms = m_stride(n * n, outch_pad);
+                assert!(ms >= n * n * outch_pad && ms <= n * n * outch_pad + 16 * 8, "{nr} {n} {outch_pad}: {ms}");
+                assert_eq!(ms % 16, 0, "rows stay 64-byte aligned");
+                assert_ne!(ms * 4 % 512, 0, "{nr} {n} {outch_pad}: {ms}");
+            }
+        }
+    }
+}
+
 /// Layers with large transformed weights run in phases, by chunks of tiles: sizes that take that
 /// path with two chunks on every path, against the direct convolution.
 #[test]

@@ -251,6 +251,10 @@ pub struct Geometry {
     pub tw: usize,
     pub th: usize,
     pub m: usize,
+    /// Points per input channel in V (at least N², see `v_stride`).
+    pub vs: usize,
+    /// Floats per tile in M (at least `N²·outch_pad`, see `m_stride`).
+    pub ms: usize,
 }
 
 impl Geometry {
@@ -271,7 +275,8 @@ pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMu
     }
 }
 
-/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[inch][ξ][L]`.
+/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[inch][g.vs][L]` (the
+/// points past N² untouched).
 #[inline(always)]
 fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
     input: &[f32],
@@ -384,14 +389,14 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
         for i in 0..n {
             let out = W::bt(&t[i]);
             for j in 0..n {
-                v[(c * n * n + i * n + j) * L..][..L].copy_from_slice(&out[j]);
+                v[(c * g.vs + i * n + j) * L..][..L].copy_from_slice(&out[j]);
             }
         }
     }
 }
 
 /// Y = Aᵀ M A for tiles t0..t0+count and output channels o0..o1, plus bias and the in-register
-/// activation, scattered into the output planes at `dst`. `mp` is `[count][ξ][outch_pad]`.
+/// activation, scattered into the output planes at `dst`. `mp` is `[count][g.ms ≥ ξ·outch_pad]`.
 /// `AVX_STORE`: whole tile rows leave by an in-register transpose (x86 entry points only), where
 /// the portable body writes each channel's values one scalar at a time (on 16-channel lanes that
 /// was 40% of the transform's time).
@@ -421,7 +426,7 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
             while o < o1 {
                 let lanes = L.min(o1 - o);
                 let load = |xi: usize| -> [f32; L] {
-                    let base = (r * n * n + xi) * outch_pad + o;
+                    let base = r * g.ms + xi * outch_pad + o;
                     <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
                 };
                 // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
