@@ -34,7 +34,7 @@
 //! Adding a path: its entry points in the kernel modules and one [`PathDef`] below. Adding a
 //! family: a table type implementing [`Table`], a [`Family`] static and a row in [`FAMILIES`].
 
-use super::conv_depthwise::plane::ChannelFn as DepthwiseFn;
+use super::conv_depthwise::plane::{ChannelFn as DepthwiseFn, SplitChannelFn};
 use super::conv_depthwise::{reference as depthwise_reference, vector as depthwise};
 // The path tables read as lists of CPU features, on every architecture and in the tests.
 #[allow(clippy::enum_glob_use)]
@@ -65,6 +65,8 @@ pub struct F32Kernels {
     pub(crate) winograd: Option<WinogradFns>,
     /// One depthwise channel, stride 1 or 2.
     pub(crate) depthwise: DepthwiseFn,
+    /// Horizontally stride-2 depthwise on split rows (none: the reference pads whole planes).
+    pub(crate) depthwise_split: Option<SplitChannelFn>,
     pub(crate) pooling: PoolingFns,
     /// One channel of LRN across channels.
     pub(crate) lrn: LrnFn,
@@ -191,6 +193,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             gather2: gather::x86::gather2_avx512,
             winograd: Some(winograd::AVX512),
             depthwise: depthwise::x86::channel_avx512,
+            depthwise_split: Some(depthwise::x86::split_avx512),
             pooling: pooling::x86::AVX512,
             lrn: lrn::x86::channel_avx512,
             histogram: histogram::x86::AVX512,
@@ -204,6 +207,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             gather2: gather::x86::gather2_avx2,
             winograd: Some(winograd::AVX2),
             depthwise: depthwise::x86::channel_avx2,
+            depthwise_split: Some(depthwise::x86::split_avx2),
             pooling: pooling::x86::AVX2,
             lrn: lrn::x86::channel_avx2,
             histogram: histogram::x86::AVX2,
@@ -217,6 +221,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             gather2: gather::arm::gather2_neon,
             winograd: Some(winograd::NEON),
             depthwise: depthwise::arm::channel_neon,
+            depthwise_split: Some(depthwise::arm::split_neon),
             pooling: pooling::arm::NEON,
             lrn: lrn::arm::channel_neon,
             histogram: histogram::NEON,
@@ -230,6 +235,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             gather2: gather::gather2_reference,
             winograd: None,
             depthwise: depthwise_reference::channel_act,
+            depthwise_split: None,
             pooling: pooling::REFERENCE,
             lrn: lrn::channel,
             histogram: histogram::REFERENCE,

@@ -1,6 +1,7 @@
 //! Depthwise convolution (one input channel per output channel) on padded planes, with SIMD
 //! bodies for stride 1 and 2 specialised for 3×3 and 5×5 kernels ([`vector`]), and the reference
-//! for the rest.
+//! for the rest. Large stride-2 planes skip the padded plane: their rows go into a small band split
+//! into even and odd columns.
 
 pub mod plane;
 pub mod reference;
@@ -16,7 +17,7 @@ use super::simd::RegAct;
 use crate::base::parallel;
 use crate::base::{Activation, Padding};
 use crate::error::{Error, Result};
-use plane::ChannelFn;
+use plane::{ChannelFn, Unpadded};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,6 +33,9 @@ struct Border {
     top: usize,
     value: u32,
 }
+
+/// Padded planes larger than this (bytes) take the path's split kernel at horizontal stride 2.
+const SPLIT_FROM_BYTES: usize = 32 * 1024;
 
 thread_local! {
     /// Each thread's padded plane, kept between channels, layers and runs: filling a 114×114
@@ -92,6 +96,15 @@ pub fn depthwise(
     path.count(F32Call::Depthwise);
     // The vector bodies read strides 1 and 2; wider strides take the reference.
     let channel: ChannelFn = if p.stride.0 <= 2 { path.kernels().depthwise } else { reference::channel_act };
+    // Horizontal stride 2 on large planes reads the input rows straight into a small band of
+    // split rows (no padded copy of the plane, no deinterleave per tap). Only where the padded
+    // plane would not stay in L1: mobilenet's and mobilenet_v2's 112×112 inputs gained, their
+    // 56×56 ones lost (the band's per-row work outweighs a copy that stays in cache).
+    let split = if p.stride.0 == 2 && p.dilation.0 == 1 && plane_in * 4 > SPLIT_FROM_BYTES {
+        path.kernels().depthwise_split
+    } else {
+        None
+    };
     let (reg_act, rest_act) = RegAct::split(activation);
     let padded = src.padded();
     let border = Border {
@@ -114,6 +127,34 @@ pub fn depthwise(
                 act.apply_slice(o);
             }
         };
+        if let Some(split) = split {
+            let x = Unpadded {
+                data: &src.data[c * src.w * src.h..(c + 1) * src.w * src.h],
+                w: src.w,
+                h: src.h,
+                left: src.pad.left,
+                top: src.pad.top,
+                value: src.pad_value,
+            };
+            return SCRATCH.with(|scratch| {
+                let (kept, band) = &mut *scratch.borrow_mut();
+                let len = vector::split_band(p).1;
+                // The band overwrites any kept border; its own values are all written before read.
+                *kept = None;
+                if band.len() < len {
+                    if band.try_reserve(len - band.len()).is_err() {
+                        out_of_memory.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    band.resize(len, 0.0);
+                }
+                // SAFETY: dispatch hands out only paths this CPU runs.
+                unsafe { split(p, &x, &mut band[..len], w, b, reg_act, o) };
+                if let Some(act) = rest_act {
+                    act.apply_slice(o);
+                }
+            });
+        }
         if !padded {
             return compute(&src.data[c * plane_in..(c + 1) * plane_in], o);
         }

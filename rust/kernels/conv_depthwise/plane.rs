@@ -17,3 +17,19 @@ pub struct Plane {
 /// One channel: `out = act(bias + Σ w·x)` over its padded input plane, stride 1 or 2 (unsafe: the
 /// CPU must run the path).
 pub(crate) type ChannelFn = unsafe fn(p: &Plane, x: &[f32], w: &[f32], bias: f32, act: RegAct, out: &mut [f32]);
+
+/// One channel's unpadded input plane (w×h) and where it sits in the padded plane.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unpadded<'a> {
+    pub data: &'a [f32],
+    pub w: usize,
+    pub h: usize,
+    pub left: usize,
+    pub top: usize,
+    pub value: f32,
+}
+
+/// One horizontally stride-2, dilation-1 channel straight from its unpadded input, through a band
+/// buffer of `vector::split_band` values (unsafe: the CPU must run the path).
+pub(crate) type SplitChannelFn =
+    unsafe fn(p: &Plane, x: &Unpadded, band: &mut [f32], w: &[f32], bias: f32, act: RegAct, out: &mut [f32]);

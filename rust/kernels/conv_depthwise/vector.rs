@@ -3,7 +3,7 @@
 //!
 //! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
-use super::plane::Plane;
+use super::plane::{Plane, Unpadded};
 use crate::kernels::simd::{F32Vec, RegAct};
 
 /// One channel: each output row in vectors of LANES outputs, the tail scalar. Stride is 1 or 2.
@@ -210,6 +210,217 @@ unsafe fn wide<V: F32Vec>(
     }
 }
 
+/// Output rows a band of [`split`] holds at most.
+const BAND_OUT_ROWS: usize = 4;
+
+/// The padded rows one band of [`split`] reads, and the band buffer's length for them (even
+/// columns ⌈pw/2⌉ a row, then odd ones ⌊pw/2⌋).
+pub(crate) fn split_band(p: &Plane) -> (usize, usize) {
+    let rows = (BAND_OUT_ROWS - 1) * p.stride.1 + (p.kernel.1 - 1) * p.dilation.1 + 1;
+    (rows, rows * (p.pw.div_ceil(2) + p.pw / 2))
+}
+
+/// `src`'s even elements into `even` (⌈n/2⌉) and its odd ones into `odd` (⌊n/2⌋): vectors of
+/// 2·LANES inputs, the last overlapping (it rewrites the same values), then scalars (at most one,
+/// or all of a row shorter than 2·LANES).
+#[inline(always)]
+unsafe fn deinterleave<V: F32Vec>(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    unsafe {
+        let (n, l) = (src.len(), V::LANES);
+        debug_assert!(even.len() == n.div_ceil(2) && odd.len() == n / 2);
+        let (s, e, o) = (src.as_ptr(), even.as_mut_ptr(), odd.as_mut_ptr());
+        let mut c = 0;
+        while c + 2 * l <= n {
+            let (a, b) = V::load_even_odd(s.add(c));
+            a.store(e.add(c / 2));
+            b.store(o.add(c / 2));
+            c += 2 * l;
+        }
+        if c < n && n >= 2 * l {
+            let last = (n - 2 * l) & !1;
+            let (a, b) = V::load_even_odd(s.add(last));
+            a.store(e.add(last / 2));
+            b.store(o.add(last / 2));
+            c = last + 2 * l;
+        }
+        for i in c..n {
+            if i.is_multiple_of(2) {
+                even[i / 2] = src[i];
+            } else {
+                odd[i / 2] = src[i];
+            }
+        }
+    }
+}
+
+/// One horizontally stride-2, dilation-1 channel read straight from its unpadded input
+/// ([`SplitChannelFn`](super::plane::SplitChannelFn)): up to four output rows at a time, whose
+/// padded input rows are first written into `band` split into even and odd columns (pad values
+/// included), so that each tap is a plain load from a small, cache-hot buffer where the
+/// interleaved plane needs a deinterleave per tap and a padded copy of the whole plane first.
+/// Tap kx of output column ox is column ox + kx/2 of the even rows (kx even) or the odd ones.
+/// Same (ky, kx) order as [`body`]; every vector holds only real outputs (the last overlaps).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn split<V: F32Vec>(
+    p: &Plane,
+    kw: usize,
+    kh: usize,
+    dh: usize,
+    sh: usize,
+    x: &Unpadded,
+    band: &mut [f32],
+    w: &[f32],
+    bias: f32,
+    act: RegAct,
+    out: &mut [f32],
+) {
+    unsafe {
+        let l = V::LANES;
+        let (pe, po) = (p.pw.div_ceil(2), p.pw / 2);
+        let (band_rows, band_len) = split_band(p);
+        debug_assert!(p.pw >= 2 * (p.ow - 1) + kw && band.len() >= band_len);
+        debug_assert!(x.data.len() >= x.w * x.h && x.left + x.w <= p.pw);
+        let (eb, ob) = band[..band_len].split_at_mut(band_rows * pe);
+        // Input column c is padded column left + c: with `left` even the input's even columns
+        // are even ones of the plane, with `left` odd they are odd ones.
+        let (even_first, lo) = (x.left.is_multiple_of(2), x.left / 2);
+        let (n0, n1) = (x.w.div_ceil(2), x.w / 2);
+        // Padded row `$pr` into band row `$r`. A macro, not a closure: closures do not inherit
+        // the entry point's target features.
+        macro_rules! fill {
+            ($r:expr, $pr:expr) => {{
+                let (r, pr) = ($r, $pr);
+                let (er, or) = (&mut eb[r * pe..(r + 1) * pe], &mut ob[r * po..(r + 1) * po]);
+                if pr < x.top || pr >= x.top + x.h {
+                    er.fill(x.value);
+                    or.fill(x.value);
+                } else {
+                    let row = &x.data[(pr - x.top) * x.w..(pr - x.top + 1) * x.w];
+                    // (plane row, where the input's columns start in it): evens, then odds.
+                    let ((a, a0), (b, b0)) = if even_first { ((er, lo), (or, lo)) } else { ((or, lo), (er, lo + 1)) };
+                    // The pad columns: a few values each, stored one by one (no library call).
+                    for i in (0..a0).chain(a0 + n0..a.len()) {
+                        a[i] = x.value;
+                    }
+                    for i in (0..b0).chain(b0 + n1..b.len()) {
+                        b[i] = x.value;
+                    }
+                    deinterleave::<V>(row, &mut a[a0..a0 + n0], &mut b[b0..b0 + n1]);
+                }
+            }};
+        }
+        let vec_end = if p.ow >= l { p.ow / l * l } else { 0 };
+        let overlap = (vec_end < p.ow && p.ow >= l).then(|| p.ow - l);
+        let scalar_from = if p.ow >= l { p.ow } else { 0 };
+        let mut wv = [V::zero(); 25];
+        if kw * kh <= 25 {
+            for (v, &s) in wv.iter_mut().zip(w) {
+                *v = V::splat(s);
+            }
+        }
+        // A macro, not a closure: closures do not inherit the entry point's target features.
+        macro_rules! wk {
+            ($k:expr) => {
+                if kw * kh <= 25 {
+                    wv[$k]
+                } else {
+                    V::splat(w[$k])
+                }
+            };
+        }
+        let mut oy = 0;
+        while oy < p.oh {
+            let rows = (p.oh - oy).min(BAND_OUT_ROWS);
+            let group = if rows == 3 { 2 } else { rows };
+            let need = (group - 1) * sh + (kh - 1) * dh + 1;
+            for r in 0..need {
+                fill!(r, oy * sh + r);
+            }
+            let (ep, op) = (eb.as_ptr(), ob.as_ptr());
+            // Tap (ky, kx) of band output row r at column ox.
+            let tap = |r: usize, ox: usize, ky: usize, kx: usize| {
+                let row = r * sh + ky * dh;
+                if kx.is_multiple_of(2) {
+                    ep.add(row * pe + ox + kx / 2)
+                } else {
+                    op.add(row * po + ox + kx / 2)
+                }
+            };
+            macro_rules! vector {
+                ($ox:expr) => {{
+                    let ox = $ox;
+                    macro_rules! rows {
+                        ($n:literal) => {{
+                            let mut acc = [V::splat(bias); $n];
+                            for (r, a) in acc.iter_mut().enumerate() {
+                                let mut v = *a;
+                                for ky in 0..kh {
+                                    for kx in 0..kw {
+                                        v = V::fma(wk!(ky * kw + kx), V::load(tap(r, ox, ky, kx)), v);
+                                    }
+                                }
+                                *a = v;
+                            }
+                            for (r, a) in acc.iter().enumerate() {
+                                act.apply(*a).store(out.as_mut_ptr().add((oy + r) * p.ow + ox));
+                            }
+                        }};
+                    }
+                    match group {
+                        4 => rows!(4),
+                        2 => rows!(2),
+                        _ => rows!(1),
+                    }
+                }};
+            }
+            let mut ox = 0;
+            while ox < vec_end {
+                vector!(ox);
+                ox += l;
+            }
+            if let Some(ox) = overlap {
+                vector!(ox);
+            }
+            for r in 0..group {
+                for ox in scalar_from..p.ow {
+                    let mut sum = bias;
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            sum += *tap(r, ox, ky, kx) * w[ky * kw + kx];
+                        }
+                    }
+                    out[(oy + r) * p.ow + ox] = act.apply_scalar(sum);
+                }
+            }
+            oy += group;
+        }
+    }
+}
+
+/// [`split`] with the common geometries as constants (so their loops unroll).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn specialised_split<V: F32Vec>(
+    p: &Plane,
+    x: &Unpadded,
+    band: &mut [f32],
+    w: &[f32],
+    bias: f32,
+    act: RegAct,
+    out: &mut [f32],
+) {
+    unsafe {
+        debug_assert!(p.stride.0 == 2 && p.dilation.0 == 1);
+        let (kw, kh) = p.kernel;
+        match (kw, kh, p.dilation.1, p.stride.1) {
+            (3, 3, 1, 2) => split::<V>(p, 3, 3, 1, 2, x, band, w, bias, act, out),
+            (5, 5, 1, 2) => split::<V>(p, 5, 5, 1, 2, x, band, w, bias, act, out),
+            (_, _, dh, sh) => split::<V>(p, kw, kh, dh, sh, x, band, w, bias, act, out),
+        }
+    }
+}
+
 /// Dispatches to a body with the common geometries as constants (so their loops unroll).
 #[inline(always)]
 unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act: RegAct, out: &mut [f32]) {
@@ -262,6 +473,42 @@ pub(crate) mod x86 {
             }
         }
     }
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn split_avx2(
+        p: &Plane,
+        x: &Unpadded,
+        band: &mut [f32],
+        w: &[f32],
+        b: f32,
+        act: RegAct,
+        out: &mut [f32],
+    ) {
+        unsafe {
+            if p.ow >= 8 {
+                specialised_split::<Avx2>(p, x, band, w, b, act, out);
+            } else {
+                specialised_split::<Sse>(p, x, band, w, b, act, out);
+            }
+        }
+    }
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(crate) unsafe fn split_avx512(
+        p: &Plane,
+        x: &Unpadded,
+        band: &mut [f32],
+        w: &[f32],
+        b: f32,
+        act: RegAct,
+        out: &mut [f32],
+    ) {
+        unsafe {
+            match p.ow {
+                16.. => specialised_split::<Avx512>(p, x, band, w, b, act, out),
+                8.. => specialised_split::<Avx2>(p, x, band, w, b, act, out),
+                _ => specialised_split::<Sse>(p, x, band, w, b, act, out),
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -272,5 +519,18 @@ pub(crate) mod arm {
     #[target_feature(enable = "neon")]
     pub(crate) unsafe fn channel_neon(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
         unsafe { specialised::<Neon>(p, x, w, b, act, out) }
+    }
+
+    #[target_feature(enable = "neon")]
+    pub(crate) unsafe fn split_neon(
+        p: &Plane,
+        x: &Unpadded,
+        band: &mut [f32],
+        w: &[f32],
+        b: f32,
+        act: RegAct,
+        out: &mut [f32],
+    ) {
+        unsafe { specialised_split::<Neon>(p, x, band, w, b, act, out) }
     }
 }
