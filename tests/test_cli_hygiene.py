@@ -17,7 +17,8 @@ import pytest
 import ncnnq
 import tinynet
 from ncnnq.analyze import analyze
-from ncnnq.cli import app, main
+from ncnnq.cli import main
+from ncnnq.cli import model as cli_model
 from ncnnq.methods.registry import METHODS
 
 PARAM, BIN = (str(p) for p in tinynet.model_files())
@@ -86,7 +87,7 @@ def test_an_unexpected_exception_is_one_line_exit_1(monkeypatch, capsys):
     def broken(args: object, console: object) -> None:
         raise RuntimeError("something ncnnq did not expect")
 
-    monkeypatch.setattr(app, "cmd_info", broken)
+    monkeypatch.setattr(cli_model, "cmd_info", broken)
     monkeypatch.delenv("NCNNQ_DEBUG", raising=False)
     assert main(["info"]) == 1
     err = capsys.readouterr().err
@@ -105,10 +106,10 @@ def test_memory_and_os_errors_are_bad_input(monkeypatch, capsys):
     def os_error(args: object, console: object) -> None:
         raise PermissionError(13, "Permission denied", "/some/where.table")
 
-    monkeypatch.setattr(app, "cmd_info", out_of_memory)
+    monkeypatch.setattr(cli_model, "cmd_info", out_of_memory)
     assert main(["info"]) == 2
     assert "out of memory" in capsys.readouterr().err
-    monkeypatch.setattr(app, "cmd_info", os_error)
+    monkeypatch.setattr(cli_model, "cmd_info", os_error)
     assert main(["info"]) == 2
     assert capsys.readouterr().err.strip() == "error: /some/where.table: Permission denied"
 

@@ -16,6 +16,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ._native import (
     Layer,
     Model,
@@ -44,10 +47,34 @@ from .errors import (
 from .images import InputSpec
 from .int8 import QuantizeReport, quantize, save_int8
 from .optimize import OptimizeReport, optimize
-from .pipeline import QuantizeResult, quantize_model
 from .samples import Sample
-from .summary import ModelSummary, summarize
 from .table import Table
+
+if TYPE_CHECKING:
+    from .pipeline import QuantizeResult, quantize_model
+    from .summary import ModelSummary, summarize
+
+# Imported on first use (PEP 562): the pipeline brings in mixed precision and the recipes, which
+# `ncnnq table` and most scripts never use, and its import was a tenth of the command's start-up.
+_LAZY = {
+    "QuantizeResult": "pipeline",
+    "quantize_model": "pipeline",
+    "ModelSummary": "summary",
+    "summarize": "summary",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "Error",

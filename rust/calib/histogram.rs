@@ -154,6 +154,11 @@ impl WideningHistogram {
 
     pub fn merge(&mut self, other: &WideningHistogram) {
         let Some(e) = other.exponent else { return };
+        if self.exponent.is_none() {
+            // Nothing here yet (the first of the merged workers): a copy.
+            self.clone_from(other);
+            return;
+        }
         self.widen_to(e);
         let mut other = other.clone();
         other.widen_to(self.exponent.expect("set"));

@@ -129,8 +129,9 @@ impl PyStatsCollector {
     /// {blob: `BlobStats`} for the watched blobs.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        for (name, s) in self.names.iter().zip(self.collector.stats().iter()) {
-            out.set_item(name, Bound::new(py, PyBlobStats::from(s))?)?;
+        let stats = py.detach(|| self.net.install(|| self.collector.map_stats(|s| PyBlobStats::from(&s))));
+        for (name, s) in self.names.iter().zip(stats) {
+            out.set_item(name, Bound::new(py, s)?)?;
         }
         Ok(out)
     }

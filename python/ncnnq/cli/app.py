@@ -9,23 +9,32 @@ traceback with ``NCNNQ_DEBUG=1``). A command that fails leaves every existing ou
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PIL import Image
 
 from .._native import MAX_THREADS
 from ..errors import Error
 from . import render, usage
-from .analysis import cmd_analyze
-from .demo import cmd_demo
-from .inference import cmd_bench, cmd_run
 from .json_out import add_json_flag, pop_json_flag
-from .model import cmd_info, cmd_optimize
-from .quantization import cmd_int8, cmd_quantize, cmd_table
 from .render import Console
+
+Command = Callable[[argparse.Namespace, Console], None]
+
+
+def _command(module: str, name: str) -> Command:
+    """The subcommand body ``name`` of ``ncnnq.cli.<module>``, imported when it runs: a command
+    does not pay for importing what only the others use (the pipeline, mixed precision, the demo)."""
+
+    def run(args: argparse.Namespace, console: Console) -> None:
+        body: Command = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+        body(args, console)
+
+    return run
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -64,10 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("param", nargs="?", help=".param file (text or binary)")
     info.add_argument("bin", nargs="?", help=".bin weights file")
     add_json_flag(info)
-    info.set_defaults(run=cmd_info)
+    info.set_defaults(run=_command("model", "cmd_info"))
     table = _subcommand(sub, "table", usage.TABLE)
     table.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    table.set_defaults(run=cmd_table)
+    table.set_defaults(run=_command("quantization", "cmd_table"))
     int8 = _subcommand(sub, "int8", usage.INT8)
     int8.add_argument("in_param", metavar="in.param", help="the fp32 model's .param")
     int8.add_argument("in_bin", metavar="in.bin", help="its .bin")
@@ -75,13 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     int8.add_argument("out_bin", metavar="out.bin", help="the int8 .bin to write")
     int8.add_argument("table", metavar="model.table", help="the scale table (ncnn2table's or ncnnq table's)")
     int8.add_argument("--fp32", action="store_true", help="store the float layers' weights as fp32 (default fp16)")
-    int8.set_defaults(run=cmd_int8)
+    int8.set_defaults(run=_command("quantization", "cmd_int8"))
     quant = _subcommand(sub, "quantize", usage.QUANTIZE)
     quant.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    quant.set_defaults(run=cmd_quantize)
+    quant.set_defaults(run=_command("quantization", "cmd_quantize"))
     analyze = _subcommand(sub, "analyze", usage.ANALYZE)
     analyze.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    analyze.set_defaults(run=cmd_analyze)
+    analyze.set_defaults(run=_command("analysis", "cmd_analyze"))
     opt = _subcommand(sub, "optimize", usage.OPTIMIZE)
     opt.add_argument("inparam", metavar="in.param", help="input .param")
     opt.add_argument("inbin", metavar="in.bin", help="input .bin, or null for seeded random weights")
@@ -90,20 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("flag", nargs="?", default="0", help="0 fp32 weights (default), 1 or 65536 fp16")
     opt.add_argument("cutstart", nargs="?", help="keep only the layers from this one (name)")
     opt.add_argument("cutend", nargs="?", help="keep only the layers up to this one (name)")
-    opt.set_defaults(run=cmd_optimize)
+    opt.set_defaults(run=_command("model", "cmd_optimize"))
     run = _subcommand(sub, "run", usage.RUN)
     add_json_flag(run)
     run.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    run.set_defaults(run=cmd_run)
+    run.set_defaults(run=_command("inference", "cmd_run"))
     bench = _subcommand(sub, "bench", usage.BENCH)
     add_json_flag(bench)
     bench.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    bench.set_defaults(run=cmd_bench)
+    bench.set_defaults(run=_command("inference", "cmd_bench"))
     demo = _subcommand(sub, "demo", usage.DEMO)
     demo.add_argument("folder", nargs="?", help="new or empty folder for its files (default: ./ncnnq-demo, "
                       "or ./ncnnq-demo-2, ... when that one is taken)")
     demo.add_argument("--threads", type=_threads, default=2, help=f"worker threads, 1 to {MAX_THREADS} (default 2)")
-    demo.set_defaults(run=cmd_demo)
+    demo.set_defaults(run=_command("demo", "cmd_demo"))
     return parser
 
 

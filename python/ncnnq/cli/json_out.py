@@ -17,9 +17,11 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..runner import BenchResult, OutputSummary
-from ..summary import ModelSummary
+if TYPE_CHECKING:  # annotations only
+    from ..runner import BenchResult, OutputSummary
+    from ..summary import ModelSummary
 
 FLAG = "--json"
 VERSION = 1

@@ -13,15 +13,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._native import MAX_THREADS, Model
 from ..errors import InputError
-from ..evaluate import Target
 from ..images import InputSpec
 from ..methods.registry import METHODS, changes_weights, parse_method
-from ..mixed_precision import TARGET_METHOD
-from ..runner import RunOptions
+
+if TYPE_CHECKING:  # imported where used: `ncnnq table` needs neither mixed precision nor the runner
+    from ..evaluate import Target
+    from ..runner import RunOptions
 
 PIXEL_FORMATS = ("BGR", "RGB", "GRAY", "RGBA", "BGRA", "RAW")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -283,6 +284,9 @@ def parse_quantize_args(tokens: Sequence[str]) -> QuantizeArgs:
     if len(positional) != 5 or keyed != list(tokens[5:]):
         raise InputError("usage: " + QUANTIZE_USAGE)
     in_param, in_bin, list_spec, out_param, out_bin = positional
+    from ..evaluate import Target
+    from ..mixed_precision import TARGET_METHOD
+
     extras, table_tokens = _split_extras(keyed, _QUANTIZE_EXTRAS)
     options = parse_table_options(table_tokens, recipes=True)
     target = Target.parse(extras["target"]) if extras["target"] else None
@@ -353,6 +357,8 @@ def parse_analyze_args(tokens: Sequence[str]) -> AnalyzeArgs:
 def parse_run_options(tokens: Sequence[str]) -> RunOptions:
     """``ncnnq run`` / ``ncnnq bench`` options; ``mean``/``norm``/``shape``/``pixel`` as ncnn2table
     writes them."""
+    from ..runner import RunOptions
+
     image_tokens: list[str] = []
     values: dict[str, Any] = {}
     for token in tokens:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,16 +14,15 @@ from ..calibrate import calibrate, calibrated_layers, weight_only_table
 from ..errors import InputError
 from ..flushed_weights import flushed_fp16_weights
 from ..int8 import quantize, save_int8
-from ..mixed_precision import MixedResult
 from ..output import check_outputs
-from ..pipeline import quantize_model
-from ..runner import bench
 from ..samples import samples_from_lists
 from ..table import Table
-from ..verify import ncnn_module, verify
 from . import render
 from .ncnn_args import QuantizeArgs, input_specs, parse_quantize_args, parse_table_args
 from .render import Console, RichProgress
+
+if TYPE_CHECKING:  # imported where used: `ncnnq table` needs neither the pipeline nor mixed precision
+    from ..mixed_precision import MixedResult
 
 
 def _warn_flushed_weights(console: Console, model: Model) -> None:
@@ -65,6 +65,9 @@ def cmd_table(args: argparse.Namespace, console: Console) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace, console: Console) -> None:
+    from ..pipeline import quantize_model
+    from ..verify import ncnn_module
+
     parsed = parse_quantize_args(args.args)
     options = parsed.options
     check_outputs([parsed.out_param, parsed.out_bin] + ([parsed.table] if parsed.table else []))
@@ -108,6 +111,8 @@ def _check_readable_back(paths: list[str]) -> None:
 
 def _latencies(models: dict[str, Model], sample: dict[str, np.ndarray], threads: int) -> dict[str, float]:
     """Median ncnnq latency of each model on one sample (seconds)."""
+    from ..runner import bench
+
     return {name: bench(m, sample, threads=threads, loops=LATENCY_RUNS, warmup=2).median for name, m in models.items()}
 
 
@@ -115,6 +120,8 @@ LATENCY_RUNS = 8
 
 
 def _report_mixed(console: Console, mixed: MixedResult, fp32: Model, parsed: QuantizeArgs, threads: int) -> None:
+    from ..verify import verify
+
     check = mixed.validation
     latency = _latencies({"result": mixed.model, "all int8": mixed.all_int8, "fp32": fp32}, check.samples[0], threads)
     render.mixed_precision_report(console, mixed.search, latency, threads)

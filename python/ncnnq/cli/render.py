@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from os import PathLike
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from rich import box
 from rich.console import Console as Console  # the commands print through it
@@ -30,17 +30,19 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from ..analyze import Analysis
-from ..demo.run import DemoResult
-from ..evaluate import Agreement
-from ..int8 import QuantizeReport
-from ..mixed_precision import MixedPrecision
-from ..optimize import OptimizeReport
-from ..recipes import Calibration
-from ..runner import BenchResult, OutputSummary
-from ..summary import ModelSummary
 from ..table import Table
-from ..verify import Verification
+
+if TYPE_CHECKING:  # annotations only: `ncnnq table` does not import the other commands' modules
+    from ..analyze import Analysis
+    from ..demo.run import DemoResult
+    from ..evaluate import Agreement
+    from ..int8 import QuantizeReport
+    from ..mixed_precision import MixedPrecision
+    from ..optimize import OptimizeReport
+    from ..recipes import Calibration
+    from ..runner import BenchResult, OutputSummary
+    from ..summary import ModelSummary
+    from ..verify import Verification
 
 StrPath = Union[str, "PathLike[str]"]
 KernelCalls = list[tuple[str, str, int]]

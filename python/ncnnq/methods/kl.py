@@ -55,7 +55,7 @@ def _chunk_geometry(t: np.ndarray) -> SimpleNamespace:
         has_inside=hi > lo,
         inside_hi=np.maximum(hi, lo),
         inside_lo=lo,
-        cut=frac > 0,
+        uncut=frac <= 0,
         cut_bin=np.minimum(cut_bin, NCNN_BINS - 1),
         frac=frac,
         one_minus_frac=1 - frac,
@@ -80,16 +80,31 @@ def _chunk_divergences(
     xlogx_cum: npt.NDArray[np.float64],
     slopes: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
+    # np.take rather than fancy indexing, and in-place arithmetic: the same operations in the same
+    # order (so the same bits), in half the time.
     t = g.t
-    c_edges = slopes[g.seg] * g.offset + cum[g.seg]
-    density = np.diff(c_edges, axis=1) / g.width  # ncnn's Q: bucket mass / width
-    log_q = np.log(EPS + density)
+    c_edges = np.take(slopes, g.seg)
+    c_edges *= g.offset
+    c_edges += np.take(cum, g.seg)
+    density = np.subtract(c_edges[:, 1:], c_edges[:, :-1])
+    density /= g.width  # ncnn's Q: bucket mass / width
+    log_q = density + EPS
+    np.log(log_q, out=log_q)
 
-    inside = np.where(g.has_inside, ref_cum[g.inside_hi] - ref_cum[g.inside_lo], 0.0)
-    cross = (log_q * inside).sum(axis=1)
+    # A bucket with no whole bin inside has inside_hi == inside_lo: its difference is exactly 0.
+    inside = np.take(ref_cum, g.inside_hi)
+    inside -= np.take(ref_cum, g.inside_lo)
+    inside *= log_q
+    cross = inside.sum(axis=1)
 
-    mixed = EPS + g.frac * density[:, :-1] + g.one_minus_frac * density[:, 1:]
-    cross += np.where(g.cut, ref[g.cut_bin] * np.log(np.where(g.cut, mixed, 1.0)), 0.0).sum(axis=1)
+    mixed = g.frac * density[:, :-1]
+    mixed += EPS
+    mixed += g.one_minus_frac * density[:, 1:]
+    # An edge that cuts no bin gets log(1) = 0, so it adds exactly 0.
+    np.copyto(mixed, 1.0, where=g.uncut)
+    np.log(mixed, out=mixed)
+    mixed *= np.take(ref, g.cut_bin)
+    cross += mixed.sum(axis=1)
 
     # The reference folds the mass beyond T into bin T-1 (inside the last bucket).
     tail = cum[-1] - cum[t]
