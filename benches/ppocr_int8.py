@@ -253,7 +253,9 @@ def quantize_file(model: ncnnq.Model, calib: list[Path], method: str, args: argp
     quantized = [name for name, _ in report.quantized]
     print(f"ncnnq {method}: calibrated on {len(calib)} images in {time.perf_counter() - t0:.1f} s; "
           f"{len(quantized)} layers int8 ({int8_mac_share(result.optimized, quantized):.1%} of the MACs)"
-          + (f", float: {','.join(result.mixed.search.float_layers)}" if result.mixed is not None else "")
+          + (f", float: {','.join(result.mixed.search.float_layers)}; on {result.mixed.search.validation_samples} "
+             f"validation images: target figure {result.mixed.search.value:.2f}, pooled "
+             f"{result.mixed.search.quality.sqnr_worst:.2f} dB" if result.mixed is not None else "")
           + (f", float: {args.float}" if floats else ""), flush=True)
 
 

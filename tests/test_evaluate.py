@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ncnnq.errors import InputError, ShapeError
-from ncnnq.evaluate import LOWER_BOUND_Z, Quality, Target, compare, flip_probability
+from ncnnq.evaluate import LOWER_BOUND_Z, Quality, Target, compare, flip_probability, pooled_sqnr_se
 from ncnnq.samples import split_validation
 
 
@@ -38,7 +38,7 @@ def test_targets_parse_and_judge():
     got = [{"p": np.array([0.2, 0.8], np.float32)}, {"p": np.array([0.4, 0.6], np.float32)}]
     q = compare(ref, got, ["p"])
     assert Target.parse("top1:0.5").met_by(q) and not Target.parse("top1:0.51").met_by(q)
-    assert Target.parse("sqnr:10").met_by(q) != Target.parse("sqnr:99").met_by(q)
+    assert Target.parse("sqnr:5").met_by(q) != Target.parse("sqnr:99").met_by(q)
     assert str(Target.parse("cos:0.999")) == "cos:0.999"
     for bad in ("sqnr", "psnr:3", "cos:1.5", "top1:x", "sqnr:nan"):
         with pytest.raises(InputError):
@@ -153,5 +153,39 @@ def test_a_top1_target_reads_a_lower_bound_that_tightens_with_more_samples():
     assert many.top1_expected > few.top1_expected and many.top1_lower > 0.99 and target.met_by(many)
     # A flip counted still counts, and one sample bounds nothing above 0.
     assert target.value(compare([{"y": np.array([1.0, 0.0])}], [{"y": np.array([0.0, 1.0])}], ["y"])) == 0.0
-    # Other targets read the figures as before.
-    assert Target.parse("sqnr:10").value(few) == few.sqnr_worst
+    # An SQNR target reads its own bound.
+    assert Target.parse("sqnr:10").value(few) == few.sqnr_worst_lower < few.sqnr_worst
+
+
+def _noise_on(share: list[float], samples: int) -> Quality:
+    """``samples`` samples of equal signal; the first ``len(share)`` carry noise in those
+    proportions of a total that leaves the pooled SQNR at 20 dB, the rest none."""
+    ref = [{"y": np.ones(100, np.float32)} for _ in range(samples)]
+    total = 100.0 * samples / 100.0  # Σ signal / 10**(20/10)
+    got = [{"y": r["y"] + np.float32(math.sqrt(total * (share[i] if i < len(share) else 0.0) / 100.0))}
+           for i, r in enumerate(ref)]
+    return compare(ref, got, ["y"])
+
+
+def test_an_sqnr_target_reads_a_lower_bound_that_rests_on_how_the_noise_is_spread():
+    """Pooled 20 dB on 16 samples either way; where one sample carries all the noise, other
+    samples may carry more or none, and sqnr:20 is not met (nor 19: the bound is several dB
+    lower); spread evenly over every sample, the figure is as sure as it gets and it is met."""
+    one = _noise_on([1.0], 16)
+    even = _noise_on([1.0 / 16] * 16, 16)
+    for q in (one, even):
+        assert q.sqnr_worst == pytest.approx(20.0, abs=1e-3)
+    # One noisy sample in n: terms 1 - n (once) and 1: sd √n, over √n: 10/ln 10 dB.
+    assert one.outputs[0].sqnr_db_se == pytest.approx(10 / math.log(10), rel=1e-4)
+    assert one.sqnr_worst_lower == pytest.approx(20.0 - LOWER_BOUND_Z * 10 / math.log(10), abs=1e-3)
+    assert not Target.parse("sqnr:19").met_by(one)
+    assert even.outputs[0].sqnr_db_se == pytest.approx(0.0, abs=1e-4)
+    assert Target.parse("sqnr:19.99").met_by(even)
+    # Noise that follows the signal (text images: more of both) is no less sure than even noise.
+    assert pooled_sqnr_se([1.0, 4.0, 9.0], [0.01, 0.04, 0.09]) == pytest.approx(0.0, abs=1e-9)
+    # No noise bounds nothing away (+inf); no signal with noise has no bound; one sample, no spread.
+    assert pooled_sqnr_se([1.0, 2.0], [0.0, 0.0]) == 0.0
+    assert pooled_sqnr_se([0.0, 0.0], [1.0, 2.0]) == math.inf
+    assert pooled_sqnr_se([1.0], [0.5]) == 0.0
+    perfect = compare([{"y": np.ones(3, np.float32)}] * 2, [{"y": np.ones(3, np.float32)}] * 2, ["y"])
+    assert perfect.sqnr_worst_lower == math.inf and Target.parse("sqnr:100").met_by(perfect)

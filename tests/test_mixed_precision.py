@@ -64,7 +64,8 @@ def test_table_comments_out_the_float_layers_and_int8_of_it_is_the_result(fragil
     check = r.mixed.validation
     net = ncnnq.Net(tmp_path / "q.param", tmp_path / "q.bin")
     got = compare(check.reference, [net.run(s, ["fc"]) for s in check.samples], ["fc"])
-    assert got.sqnr_worst == pytest.approx(r.mixed.search.value, abs=1e-9)
+    assert got.sqnr_worst_lower == pytest.approx(r.mixed.search.value, abs=1e-9)
+    assert got.sqnr_worst == pytest.approx(r.mixed.search.quality.sqnr_worst, abs=1e-9)
 
 
 def test_a_task_metric_decides(fragile_result):
@@ -103,7 +104,7 @@ def test_target_starts_from_the_recipe(fragile_result):
     assert search.all_int8_value > fragile_result.mixed.search.all_int8_value + 10
     assert search.steps[0].action == "all int8 (kl+cle)"
     assert sorted(name for name, _ in r.quantize.quantized) == sorted(LAYERS)
-    assert _judged_again(r).sqnr_worst == pytest.approx(search.value, abs=1e-9)
+    assert _judged_again(r).sqnr_worst_lower == pytest.approx(search.value, abs=1e-9)
 
 
 def test_a_recipe_base_is_made_again_around_the_float_layers():
@@ -117,7 +118,7 @@ def test_a_recipe_base_is_made_again_around_the_float_layers():
     assert "conv2" not in search.config.biases and set(search.config.biases) <= set(LAYERS) - {"conv2"}
     assert not np.array_equal(search.config.biases["conv3"], r.calibration.overrides.biases["conv3"])
     assert [name for name, _ in r.quantize.kept_float] == ["conv2"]
-    assert _judged_again(r).sqnr_worst == pytest.approx(search.value, abs=1e-9)
+    assert _judged_again(r).sqnr_worst_lower == pytest.approx(search.value, abs=1e-9)
 
 
 def test_a_target_defaults_to_the_strongest_recipe_and_keeps_validation_bounded():
@@ -326,8 +327,8 @@ def test_a_starting_configuration_s_overrides_stay_with_their_scales():
     plain = Config(dict(kl.weights), dict(kl.activations), frozenset(LAYERS))
     macs = layer_macs(model, check.samples[0], LAYERS)
     r = search(check, check, tables, "kl", macs, ncnnq.evaluate.Target.parse("sqnr:30"), base=base)
-    assert r.steps[0].value == pytest.approx(check.measure([base])[0].sqnr_worst)
-    assert r.steps[0].value != pytest.approx(check.measure([plain])[0].sqnr_worst)
+    assert r.steps[0].value == pytest.approx(check.measure([base])[0].sqnr_worst_lower)
+    assert r.steps[0].value != pytest.approx(check.measure([plain])[0].sqnr_worst_lower)
     assert r.float_layers == ("conv2",) and r.met and "conv2" not in r.config.int8
     kept = {d.name: d.variant == "kl" for d in r.decisions}["conv4"]
     assert ("conv4" in r.config.biases) == kept
@@ -384,7 +385,7 @@ def test_scale_choices_that_lose_together_are_reverted_with_their_overrides(monk
 
 
 def _judged_again_config(check, config):
-    return check.measure([config])[0].sqnr_worst
+    return check.measure([config])[0].sqnr_worst_lower
 
 
 def test_the_layer_by_layer_pass_decides_again_only_after_the_first_change(monkeypatch):

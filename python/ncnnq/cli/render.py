@@ -410,9 +410,10 @@ def mixed_precision_report(console: Console, result: MixedPrecision, latency: di
                         "-" if d.precision == "float" else d.variant, d.reason)
         console.print(out)
     verdict = "[green]met[/]" if result.met else "[red]not met[/]"
-    # A top1 target reads a lower bound: the figures it bounds say how far the samples went.
+    # top1 and sqnr targets read a lower bound: the figures it bounds say how far the samples went.
     bound = (f" (lower bound; counted {result.quality.top1:.1%}, expected {result.quality.top1_expected:.1%})"
-             if metric == "top1" else "")
+             if metric == "top1" else
+             f" (lower bound; pooled {result.quality.sqnr_worst:.2f} dB)" if metric == "sqnr" else "")
     console.print(
         f"target {result.target} {verdict}: {_figure(metric, result.value)}{bound} on {result.validation_samples} "
         f"validation samples ({result.steps[0].action}: {_figure(metric, result.all_int8_value)}); "

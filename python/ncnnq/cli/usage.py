@@ -81,8 +81,9 @@ ncnnq's own options:
 
 automatic mixed precision (the fewest float MACs that reach an accuracy target):
   target=sqnr:30        sqnr:<dB>, cos:<0..1> or top1:<0..1>, measured on the model's
-                        outputs against fp32 on a validation split of the images; layers
-                        that break it stay float (their table lines commented out);
+                        outputs against fp32 on a validation split of the images (sqnr
+                        and top1 by a lower confidence bound, for the images to come);
+                        layers that break it stay float (their table lines commented out);
                         the search starts from method=, by default best+cle+shift+round+bc
   val=0.2               the validation fraction, never used for calibration (with target=)
   verify=1              also run the written files in real ncnn (PyPI ncnn) on the
