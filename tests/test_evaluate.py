@@ -40,6 +40,7 @@ def test_targets_parse_and_judge():
     assert Target.parse("top1:0.5").met_by(q) and not Target.parse("top1:0.51").met_by(q)
     assert Target.parse("sqnr:5").met_by(q) != Target.parse("sqnr:99").met_by(q)
     assert str(Target.parse("cos:0.999")) == "cos:0.999"
+    assert Target.parse("sqnr_mean:5").value(q) == q.sqnr_mean_lower >= q.sqnr_worst_lower
     for bad in ("sqnr", "psnr:3", "cos:1.5", "top1:x", "sqnr:nan"):
         with pytest.raises(InputError):
             Target.parse(bad)

@@ -522,3 +522,78 @@ def test_a_target_from_a_shifted_model_keeps_its_float_layers_fp32(tmp_path):
     files = ["a.param", "a.bin", "l.txt", "o.param", "o.bin"]
     assert parse_quantize_args([*files, "target=sqnr:30"]).fp32 is None
     assert parse_quantize_args([*files, "target=sqnr:30", "fp32=0"]).fp32 is False
+
+
+TWO_OUTPUTS = """7767517
+9 10
+Input        data 0 1 data 0=16 1=16 2=3
+Split        split 1 2 data d0 d1
+Convolution  conv1 1 1 d0 c1 0=8 1=3 4=1 5=1 6=216 9=1
+Convolution  conv2 1 1 c1 c2 0=8 1=1 5=1 6=64 9=1
+Convolution  conv3 1 1 c2 c3 0=8 1=3 4=1 5=1 6=576 9=1
+Convolution  conv4 1 1 c3 c4 0=8 1=1 5=1 6=64 9=1
+Pooling      pool 1 1 c4 pool 0=1 4=1
+InnerProduct fc 1 1 pool fc 0=10 1=1 2=80
+Convolution  conv5 1 1 d1 c5 0=8 1=3 4=1 5=1 6=216 9=1
+"""
+
+
+def _two_outputs() -> ncnnq.Model:
+    """The fragile model's chain (conv2 breaks in int8: ``fc`` is far below fp32) beside a
+    harmless convolution with an output of its own (``c5``, tens of dB above it)."""
+    from fragile_model import OUTLIER
+
+    model = ncnnq.Model.from_bytes(TWO_OUTPUTS.encode(), name="two.param").with_random_weights(3)
+    conv1, conv2 = model.layer("conv1"), model.layer("conv2")
+    w1, b1 = np.array(conv1.weights["weight"]).reshape(8, -1), np.array(conv1.weights["bias"])
+    w1[0] *= OUTLIER
+    b1[0] *= OUTLIER
+    conv1.set_weight("weight", w1.ravel())
+    conv1.set_weight("bias", b1)
+    w2 = np.array(conv2.weights["weight"]).reshape(8, 8)
+    w2[:, 0] /= OUTLIER
+    conv2.set_weight("weight", w2.ravel())
+    return model
+
+
+def test_a_sqnr_mean_target_is_judged_by_the_mean_over_outputs():
+    """With a target between the all-int8 model's worst output and its mean over outputs (each by
+    its lower bound), ``sqnr:`` keeps the fragile layer float and ``sqnr_mean:`` keeps every
+    layer int8: the searches differ only by the aggregate over the outputs."""
+    model, inputs = _two_outputs(), fragile_inputs()
+    assert sorted(model.outputs) == ["c5", "fc"]
+
+    def run(target: str):  # type: ignore[no-untyped-def]
+        r = quantize_model(model, inputs, "kl", target=target, optimize_first=False, threads=2, validation=0.5)
+        assert r.mixed is not None
+        return r.mixed.search
+
+    everything = run("sqnr_mean:-100")  # met at once: the all-int8 figures
+    assert everything.float_layers == () and everything.met
+    q = everything.quality
+    assert q.sqnr_mean_lower == pytest.approx(np.mean([o.sqnr_db_lower for o in q.outputs]))
+    assert q.sqnr_worst_lower + 6 < q.sqnr_mean_lower, "the outputs must be far apart for this test"
+    between = (q.sqnr_worst_lower + q.sqnr_mean_lower) / 2
+    worst = run(f"sqnr:{between:.3f}")
+    assert worst.met and "conv2" in worst.float_layers
+    mean = run(f"sqnr_mean:{between:.3f}")
+    assert mean.met and mean.float_layers == () and mean.value == pytest.approx(q.sqnr_mean_lower)
+    assert mean.target == f"sqnr_mean:{float(f'{between:.3f}'):g}"
+
+
+def test_the_mean_order_counts_noise_on_every_output():
+    """For a mean over outputs, a dB gained on an output above the target counts as much as one
+    on the worst: "c" (halves output 1's noise on one MAC) comes before "a" and "b" (each halves
+    output 0's on two), which the worst output's order takes first."""
+    from ncnnq.mixed_precision import mean_noise_order, mean_noise_prefix, output_noise_order
+
+    noise = {"a": (0.005, 0.0), "b": (0.005, 0.0), "c": (0.0, 0.001), "d": (0.0, 0.001)}
+    macs = {"a": 2, "b": 2, "c": 1, "d": 1}
+    order = mean_noise_order(list(noise), noise, macs)
+    assert order[0] == "c" and output_noise_order(list(noise), noise, macs, 0.005)[0] in ("a", "b")
+    # Summed noise: output 0 at 20 dB, output 1 at 27 dB, mean 23.5; "c" float: mean 25.0.
+    assert mean_noise_prefix(order, noise, 23.0) == 1
+    assert mean_noise_prefix(order, noise, 24.9) == 1
+    assert mean_noise_prefix(order, noise, 25.1) == 2  # "d" too: output 1 exact
+    exact = {**noise, "exact": (0.0, 0.0)}
+    assert mean_noise_order(["exact", *noise], exact, {**macs, "exact": 1})[-1] == "exact"

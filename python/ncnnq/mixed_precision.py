@@ -14,7 +14,9 @@ metric) searches on a validation split of the user's images that took no part in
    calibrated on.
 3. **Float where int8 still fails**, greedily by output noise per float MAC: each layer's noise
    is what its isolated SQNR (step 2) says it adds; with an SQNR target, per output, and the order
-   removes first the noise on the outputs below the target (the target is the worst output's).
+   removes first the noise on the outputs below the target (the target is the worst output's);
+   with ``sqnr_mean:``, whose target is the mean over outputs of their SQNR, the order is by the
+   mean dB each layer's float buys, and the screening reads that mean too.
    The search finds the shortest prefix of that order whose layers float meet the target on the
    whole validation split (starting where the noise, added up, says it should, then doubling and
    halving).
@@ -51,7 +53,7 @@ import numpy.typing as npt
 from ._native import Model, QuantizeReport
 from .calibrate import calibrate_many
 from .errors import InputError
-from .evaluate import Quality, Target, compare
+from .evaluate import SQNR_METRICS, Quality, Target, compare
 from .images import InputSpec
 from .int8 import quantize
 from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
@@ -199,6 +201,20 @@ def _sqnr(q: Quality) -> float:
     return q.sqnr_worst
 
 
+def _sqnr_mean(q: Quality) -> float:
+    return q.sqnr_mean
+
+
+Figure = Callable[[Quality], float]
+"""The SQNR (dB) a search reads from a configuration's outputs: the worst output's (:func:`_sqnr`),
+or with a ``sqnr_mean`` target the mean over outputs (:func:`_sqnr_mean`)."""
+
+
+def _figure_of(target: Target | float, metric: Metric | None) -> Figure:
+    """The outputs' SQNR the per-layer screening reads for ``target``."""
+    return _sqnr_mean if isinstance(target, Target) and target.metric == "sqnr_mean" and metric is None else _sqnr
+
+
 def _isolated(screening: Validation, base: Config, pairs: Sequence[tuple[str, Variant]], stage: str,
               progress: Progress, rebias: Rebias | None = None) -> list[Quality]:
     """The model-output figures with only that layer int8, with that variant, of each (layer, variant)."""
@@ -223,6 +239,7 @@ def choose_variants(
     progress: Progress,
     rebias: Rebias | None = None,
     noise: dict[str, tuple[float, ...]] | None = None,
+    figure: Figure = _sqnr,
 ) -> tuple[dict[str, Variant], dict[str, float], dict[str, float]]:
     """Per layer, the variant with the highest isolated output SQNR on the screening samples, that
     SQNR, and the first variant's (another method's scales only when :data:`VARIANT_MARGIN_DB`
@@ -230,9 +247,10 @@ def choose_variants(
     output (:func:`output_noise`) with the chosen variant. With an SQNR target, only layers that
     matter try the alternatives: those whose first variant alone is less than :data:`NEGLIGIBLE_DB`
     above the target (under additive noise, a layer that far above it adds at most 1 % of the
-    noise the target allows)."""
+    noise the target allows). ``figure``: which SQNR of the outputs judges (the worst output's,
+    or the mean over outputs for a ``sqnr_mean`` target)."""
     alone = _isolated(screening, base, [(n, candidates[n][0]) for n in layers], "layers alone", progress, rebias)
-    first = {n: _sqnr(q) for n, q in zip(layers, alone)}
+    first = {n: figure(q) for n, q in zip(layers, alone)}
     per_output = {n: output_noise(q) for n, q in zip(layers, alone)}
     chosen = {n: candidates[n][0] for n in layers}
     best = dict(first)
@@ -240,7 +258,7 @@ def choose_variants(
     weak = [n for n in layers if best[n] < limit and len(candidates[n]) > 1]
     pairs = [(n, v) for n in weak for v in candidates[n][1:]]
     for (name, v), q in zip(pairs, _isolated(screening, base, pairs, "choosing scales", progress, rebias)):
-        db = _sqnr(q)
+        db = figure(q)
         if db > best[name] + (VARIANT_MARGIN_DB if chosen[name] is candidates[name][0] else 0.0):
             chosen[name], best[name], per_output[name] = v, db, output_noise(q)
     # The methods' thresholds are judged on the layer's own input; the model's output may prefer
@@ -248,7 +266,7 @@ def choose_variants(
     weak = [n for n in layers if best[n] < limit]
     pairs = [(n, _scaled(chosen[n], f)) for n in weak for f in REFINE_FACTORS]
     for (name, v), q in zip(pairs, _isolated(screening, base, pairs, "refining scales", progress, rebias)):
-        db = _sqnr(q)
+        db = figure(q)
         if db > best[name]:
             chosen[name], best[name], per_output[name] = v, db, output_noise(q)
     if noise is not None:
@@ -357,11 +375,12 @@ def search(
     own: dict[str, float] = {}
     config, value, quality = base, all_value, all_quality
     # An SQNR target, in dB, when the built-in figures judge it: what the noise estimates aim at.
-    target_db = target.threshold if isinstance(target, Target) and target.metric == "sqnr" and metric is None \
+    target_db = target.threshold if isinstance(target, Target) and target.metric in SQNR_METRICS and metric is None \
         else None
+    figure = _figure_of(target, metric)
     if not judge.met(value):
         chosen, isolated, own = choose_variants(screening, layers, candidates, base, target_db, progress, rebias,
-                                                noise=noise)
+                                                noise=noise, figure=figure)
         for name, v in chosen.items():
             config = _with_variant(config, name, v, rebias)
             decisions_variant[name] = v.name
@@ -387,7 +406,11 @@ def search(
         return made[key]
 
     if not judge.met(value):
-        if target_db is not None and all(n in noise for n in layers):
+        if target_db is not None and figure is _sqnr_mean and all(n in noise for n in layers):
+            # The target is the mean over outputs: float what raises that mean the most per MAC.
+            order = mean_noise_order(layers, noise, macs)
+            start = mean_noise_prefix(order, noise, target_db)
+        elif target_db is not None and all(n in noise for n in layers):
             # The target is the worst output's: float what the outputs below it receive.
             allowed = 10 ** (-target_db / 10)
             order = output_noise_order(layers, noise, macs, allowed)
@@ -404,7 +427,7 @@ def search(
         floats = order[:count]
         reverted, value, quality = _choices_together(
             screening, config.with_int8([n for n in layers if n not in floats]), base, changed,
-            lambda names: with_float(floats, names), judged, (value, quality))
+            lambda names: with_float(floats, names), judged, (value, quality), figure)
         if judge.met(value):
             # A layer made float because its chosen scales failed in company may be int8 at its own.
             for name in sorted(floats, key=lambda n: -macs[n])[:PRUNE_TRIALS]:
@@ -461,7 +484,7 @@ def _reverted(config: Config, base: Config, names: Collection[str]) -> Config:
 def _choices_together(
     screening: Validation, plain: Config, base: Config, changed: Sequence[str],
     make: Callable[[Sequence[str]], Config], judged: Callable[[str, Config], tuple[float, Quality]],
-    current: tuple[float, Quality],
+    current: tuple[float, Quality], figure: Figure = _sqnr,
 ) -> tuple[list[str], float, Quality]:
     """Which of the per-layer scale choices to keep, judged in the configuration the search ended
     in (``plain``: its scales and float layers; ``current``: its figures as made): ``changed``,
@@ -476,7 +499,7 @@ def _choices_together(
     Returns the layers to revert and the kept configuration's figures."""
     if not changed:
         return [], current[0], current[1]
-    figures = [_sqnr(q) for q in screening.measure([plain, *(_reverted(plain, base, [n]) for n in changed)])]
+    figures = [figure(q) for q in screening.measure([plain, *(_reverted(plain, base, [n]) for n in changed)])]
     harm = {name: f - figures[0] for name, f in zip(changed, figures[1:])}
     losing = sorted((n for n in changed if harm[n] > 0), key=lambda n: -harm[n])
     subsets = [list(changed)] + [names for names in (losing, losing[: (len(losing) + 1) // 2])
@@ -579,6 +602,50 @@ def output_noise_prefix(order: Sequence[str], noise: Mapping[str, Sequence[float
         if (totals <= allowed).all():
             return max(1, k)
         totals = totals - v
+    return len(order)
+
+
+MEAN_NOISE_FLOOR = 1e-12
+"""The noise share (120 dB) an output is taken to keep with every layer float, so that the mean
+over outputs of their SQNR stays finite in :func:`mean_noise_order`."""
+
+
+def _mean_db(totals: npt.NDArray[np.float64]) -> float:
+    """The mean over outputs of the SQNR (dB) that noise shares ``totals`` leave."""
+    return float(np.mean(-10.0 * np.log10(totals + MEAN_NOISE_FLOOR)))
+
+
+def mean_noise_order(layers: Sequence[str], noise: Mapping[str, Sequence[float]], macs: Mapping[str, int]) -> list[str]:
+    """The layers in the order keeping them float raises, per float MAC, the mean over outputs of
+    their SQNR (a ``sqnr_mean`` target), if every output's noise is the sum of the layers'
+    isolated noise on it (``noise``: per layer, one share per output). Greedy: each step takes
+    the layer whose float adds the most mean dB per MAC. Unlike the worst output's order
+    (:func:`output_noise_order`), noise on an output already above the target still counts: a
+    dB gained there raises the mean as much as one gained on the worst output."""
+    vectors = {n: np.minimum(np.asarray(noise[n], dtype=np.float64), 1e6) for n in layers}
+    remaining = list(layers)
+    totals = np.sum([vectors[n] for n in remaining], axis=0) if remaining else np.zeros(0)
+    order: list[str] = []
+    while remaining:
+        if not any(vectors[n].any() for n in remaining):
+            return order + remaining  # the rest are exact in int8
+        now = _mean_db(totals)
+        gains = [(_mean_db(np.maximum(totals - vectors[n], 0.0)) - now) / max(1, macs[n]) for n in remaining]
+        name = remaining.pop(int(np.argmax(gains)))
+        totals = np.maximum(totals - vectors[name], 0.0)
+        order.append(name)
+    return order
+
+
+def mean_noise_prefix(order: Sequence[str], noise: Mapping[str, Sequence[float]], target_db: float) -> int:
+    """How many layers of ``order`` to make float so that the mean over outputs of the SQNR their
+    summed isolated noise leaves reaches ``target_db`` (at least 1)."""
+    vectors = [np.asarray(noise[n], dtype=np.float64) for n in order]
+    totals = np.sum(vectors, axis=0) if vectors else np.zeros(0)
+    for k, v in enumerate(vectors):
+        if _mean_db(totals) >= target_db:
+            return max(1, k)
+        totals = np.maximum(totals - v, 0.0)
     return len(order)
 
 

@@ -85,9 +85,10 @@ def quantize_model(
     """fp32 model and calibration inputs in, int8 model out: ncnnoptimize, ncnn2table and ncnn2int8
     in one call (``inputs``, ``specs``, ``input_type``: as for :func:`ncnnq.calibrate`).
 
-    ``target`` (``"sqnr:30"``, ``"cos:0.999"``, ``"top1:0.99"``, or a number that ``metric``'s
-    value must reach): automatic mixed precision (:mod:`ncnnq.mixed_precision`) on a validation
-    split of ``inputs`` (``validation``, a fraction); ``metric(fp32_outputs, int8_outputs) ->
+    ``target`` (``"sqnr:30"``: the worst output's SQNR, ``"sqnr_mean:30"``: the mean over outputs
+    of their SQNR, ``"cos:0.999"``, ``"top1:0.99"``, or a number that ``metric``'s value must
+    reach): automatic mixed precision (:mod:`ncnnq.mixed_precision`) on a validation split of
+    ``inputs`` (``validation``, a fraction); ``metric(fp32_outputs, int8_outputs) ->
     float`` (lists of per-sample output dicts, higher is better) replaces the built-in figures.
     ``fp32_storage``: judge the files written with fp32 float arrays (``fp32=1``); by default fp16
     as ncnn2int8 stores them, but fp32 for a target searched from a method that changes the fp32

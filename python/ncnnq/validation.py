@@ -135,11 +135,11 @@ class Validation:
         return other
 
     def weights(self, metric: str) -> list[float]:
-        """How much each sample weighs in a figure: its share of the outputs' energy for ``sqnr``
+        """How much each sample weighs in a figure: its share of the outputs' energy for ``sqnr`` and ``sqnr_mean``
         (which pooling is dominated by), the smallness of its top-1 margin for ``top1``; equal
         otherwise."""
         n = len(self.reference)
-        if metric == "sqnr":
+        if metric in ("sqnr", "sqnr_mean"):
             energy = np.array([[float(np.vdot(r[o], r[o])) for o in self.outputs] for r in self.reference])
             share = energy / np.maximum(energy.sum(axis=0, keepdims=True), 1e-300)
             return [float(v) for v in share.sum(axis=1)]

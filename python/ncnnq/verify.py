@@ -130,7 +130,7 @@ def agree(metric: str, ours: float, theirs: float, samples: int) -> bool:
     of it), 10 % of the distance to 1 for a cosine, one sample of top-1 agreement, 1 % otherwise."""
     if math.isinf(ours) and math.isinf(theirs):
         return ours == theirs
-    if metric == "sqnr":
+    if metric in ("sqnr", "sqnr_mean"):
         return abs(ours - theirs) <= max(1.0, 0.05 * abs(ours))
     if metric == "cos":
         return abs(ours - theirs) <= 0.1 * max(1 - ours, 1 - theirs) + 1e-6
@@ -151,7 +151,7 @@ def verify(
     threads: int = 1,
 ) -> Verification:
     """Runs the files in real ncnn and in ncnnq on ``samples`` and compares both with the fp32
-    ``reference`` outputs; ``metric``: ``sqnr``, ``cos`` or ``top1`` (what the target reads), or
+    ``reference`` outputs; ``metric``: ``sqnr``, ``sqnr_mean``, ``cos`` or ``top1`` (what the target reads), or
     any name with ``task_metric`` given."""
     theirs_net = load_ncnn(param, bin_path, threads)
     ours_net = Net(param, bin_path, threads=threads)

@@ -31,7 +31,7 @@ TABLE_USAGE = "ncnnq table model.param model.bin [list.txt[,list2.txt...]] out.t
 QUANTIZE_USAGE = (
     "ncnnq quantize in.param in.bin images/|list.txt[,...] out.param out.bin mean=[..] norm=[..] "
     "shape=[..] pixel=BGR thread=N method=kl|aciq|eq|mse|best[+cle][+shift][+round][+bc]|auto [optimize=1] "
-    "[table=out.table] [fp32=0] [val=0.2] [target=sqnr:30|cos:0.999|top1:0.99 [verify=1]]"
+    "[table=out.table] [fp32=0] [val=0.2] [target=sqnr:30|sqnr_mean:30|cos:0.999|top1:0.99 [verify=1]]"
 )
 ANALYZE_USAGE = (
     "ncnnq analyze model.param model.bin images/|list.txt[,...] [existing.table] mean=[..] norm=[..] shape=[..] "

@@ -389,7 +389,7 @@ def analysis_report(console: Console, analysis: Analysis, model: str) -> None:
 
 
 def _figure(metric: str, v: float) -> str:
-    if metric == "sqnr":
+    if metric in ("sqnr", "sqnr_mean"):
         return f"{_db(v)} dB"
     if metric == "top1":
         return f"{v:.1%}"
@@ -413,7 +413,9 @@ def mixed_precision_report(console: Console, result: MixedPrecision, latency: di
     # top1 and sqnr targets read a lower bound: the figures it bounds say how far the samples went.
     bound = (f" (lower bound; counted {result.quality.top1:.1%}, expected {result.quality.top1_expected:.1%})"
              if metric == "top1" else
-             f" (lower bound; pooled {result.quality.sqnr_worst:.2f} dB)" if metric == "sqnr" else "")
+             f" (lower bound; pooled {result.quality.sqnr_worst:.2f} dB)" if metric == "sqnr" else
+             f" (lower bound; pooled, mean over outputs {result.quality.sqnr_mean:.2f} dB)" if metric == "sqnr_mean"
+             else "")
     console.print(
         f"target {result.target} {verdict}: {_figure(metric, result.value)}{bound} on {result.validation_samples} "
         f"validation samples ({result.steps[0].action}: {_figure(metric, result.all_int8_value)}); "

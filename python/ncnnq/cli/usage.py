@@ -83,6 +83,7 @@ automatic mixed precision (the fewest float MACs that reach an accuracy target):
   target=sqnr:30        sqnr:<dB>, cos:<0..1> or top1:<0..1>, measured on the model's
                         outputs against fp32 on a validation split of the images (sqnr
                         and top1 by a lower confidence bound, for the images to come);
+                        sqnr is the worst output's, sqnr_mean:<dB> the mean over outputs;
                         layers that break it stay float (their table lines commented out);
                         the search starts from method=, by default best+cle+shift+round+bc
   val=0.2               the validation fraction, never used for calibration (with target=)
