@@ -13,10 +13,11 @@
 //! on the calling thread in order.
 //!
 //! # Protocol
-//! One 64-bit word holds the current loop's index count and next index. The owner (the installing
-//! thread) points `job` at the loop's closure, resets `done` and stores the word (Release).
-//! Workers spin on the word; a thread claims index i by a CAS from (n, i) to (n, i + 1) with
-//! i < n (Acquire), then reads `job` and runs it. A claim can only succeed on the loop that is
+//! One 64-bit word holds the current loop's unclaimed indices, start..end. The owner (the
+//! installing thread) points `job` at the loop's closure, resets `done` and stores the word
+//! (0..n, Release). Workers spin on the word; a thread claims an index by a CAS (Acquire) that
+//! takes it off the range with start < end (the owner the first one, start, a worker the last,
+//! end - 1), then reads `job` and runs it. A claim can only succeed on the loop that is
 //! current, and that loop cannot end (so its closure stays alive) before `done` counts the
 //! claimed index: a thread adds the indices it ran to `done` when it finds none left (Release),
 //! and the owner returns once `done` reaches n. A worker that arrives late finds no index left,
@@ -258,25 +259,31 @@ fn worker(s: &Shared, index: usize) {
 /// Claims and runs indices of the current loop until none is left (counted as thread
 /// `thread`'s busy time when the pool keeps stats).
 fn take_indices(s: &Shared, thread: usize) {
+    let from_back = thread != 0;
     match &s.stats {
-        None => _ = run_indices(s),
-        Some(c) => c.busy(thread, || run_indices(s)),
+        None => _ = run_indices(s, from_back),
+        Some(c) => c.busy(thread, || run_indices(s, from_back)),
     }
 }
 
-/// Claims and runs indices of the current loop until none is left; how many it ran.
-fn run_indices(s: &Shared) -> u64 {
+/// Claims and runs indices of the current loop until none is left; how many it ran. The calling
+/// thread claims from the front, the workers from the back: consecutive loops split the same way
+/// (a layer's output columns, the next layer's input columns) then give each thread mostly the
+/// part it wrote itself, still in its core's cache, rather than an interleaving that makes every
+/// other job fetch its input from the other core.
+fn run_indices(s: &Shared, from_back: bool) -> u64 {
     let mut ran = 0usize;
     let mut word = s.word.load(Ordering::Relaxed);
     loop {
-        let (n, next) = unpack(word);
-        if next >= n {
+        let (end, start) = unpack(word);
+        if start >= end {
             // Counted once on the way out rather than per index: `done` sits on a line of its
             // own, and each add would take it from the other thread.
             s.done.fetch_add(ran, Ordering::Release);
             return ran as u64;
         }
-        if let Err(now) = s.word.compare_exchange_weak(word, pack(n, next + 1), Ordering::Acquire, Ordering::Relaxed) {
+        let (claimed, next) = if from_back { (pack(end - 1, start), end - 1) } else { (pack(end, start + 1), start) };
+        if let Err(now) = s.word.compare_exchange_weak(word, claimed, Ordering::Acquire, Ordering::Relaxed) {
             word = now;
             continue;
         }
