@@ -210,6 +210,98 @@ unsafe fn wide<V: F32Vec>(
     }
 }
 
+/// Whether a stride-2 channel runs as one [`wide2`] span of `lanes`-wide vectors: a 7×7 output
+/// (the 14×14 → 7×7 layers of mobilenet and mobilenet v2) fills no vector of 8 a row, so the row body
+/// ran them in two overlapping 4-lane vectors a row; a span over the padded width wastes about half
+/// its positions but runs 16-lane vectors (so only the AVX-512 path takes it).
+#[inline(always)]
+pub(crate) fn wide2_pays(p: &Plane, lanes: usize) -> bool {
+    let (kw, kh) = p.kernel;
+    if p.stride != (2, 2) || p.dilation != (1, 1) || p.oh == 0 || p.ow == 0 || kw * kh > 25 {
+        return false;
+    }
+    if 2 * (p.ow - 1) + kw > p.pw || 2 * (p.oh - 1) + kh > p.ph {
+        return false;
+    }
+    let span = (p.oh - 1) * p.pw + p.ow;
+    if span < lanes || span > WIDE_MAX {
+        return false;
+    }
+    // The last vector (at span − lanes) reads 2·lanes values from 2·j + (kh−1)·pw + kw − 1 at most.
+    let end = 2 * (span - lanes) + (kh - 1) * p.pw + (kw - 1) + 2 * lanes;
+    // Against the row body at the width it would take (half or a quarter of `lanes`): at most half
+    // as many vectors, since about half the span's positions are thrown away.
+    let narrow = if 2 * p.ow >= lanes { lanes / 2 } else { lanes / 4 }.max(1);
+    end <= p.pw * p.ph && p.ow < lanes && 2 * span.div_ceil(lanes) <= p.oh * p.ow.div_ceil(narrow)
+}
+
+/// One stride-2 channel as a single span over the padded width: output (oy, ox) is span position
+/// j = oy·pw + ox, whose taps are at 2·j + ky·pw + kx (input row 2·oy, column 2·ox), so the plane
+/// runs in full stride-2 vectors (the pw − ow extra positions per row go to a stack buffer and are
+/// dropped when the rows are copied out). Requires [`wide2_pays`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn wide2<V: F32Vec>(
+    p: &Plane,
+    kw: usize,
+    kh: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: f32,
+    act: RegAct,
+    out: &mut [f32],
+) {
+    unsafe {
+        let l = V::LANES;
+        let span = (p.oh - 1) * p.pw + p.ow;
+        debug_assert!(span >= l && span <= WIDE_MAX && x.len() >= p.pw * p.ph);
+        debug_assert!(2 * (span - l) + (kh - 1) * p.pw + (kw - 1) + 2 * l <= x.len());
+        let mut wv = [V::zero(); 25];
+        for (v, &s) in wv.iter_mut().zip(&w[..kw * kh]) {
+            *v = V::splat(s);
+        }
+        let mut buf = [std::mem::MaybeUninit::<f32>::uninit(); WIDE_MAX];
+        let tmp = buf.as_mut_ptr().cast::<f32>();
+        let xp = x.as_ptr();
+        // A macro, not a closure: closures do not inherit the entry point's target features.
+        macro_rules! vector {
+            ($j:expr) => {{
+                let j = $j;
+                let mut acc = V::splat(bias);
+                for ky in 0..kh {
+                    let row = xp.add(2 * j + ky * p.pw);
+                    // Taps kx and kx+1 are the even and odd lanes of the same two loads.
+                    let mut kx = 0;
+                    while kx + 1 < kw {
+                        let (even, odd) = V::load_even_odd(row.add(kx));
+                        acc = V::fma(wv[ky * kw + kx], even, acc);
+                        acc = V::fma(wv[ky * kw + kx + 1], odd, acc);
+                        kx += 2;
+                    }
+                    if kx < kw {
+                        acc = V::fma(wv[ky * kw + kx], V::load_even(row.add(kx)), acc);
+                    }
+                }
+                act.apply(acc).store(tmp.add(j));
+            }};
+        }
+        let mut j = 0;
+        while j + l <= span {
+            vector!(j);
+            j += l;
+        }
+        if j < span {
+            // The tail as one more vector overlapping the last: positions are recomputed identically.
+            vector!(span - l);
+        }
+        // Every position below `span` was stored above; row oy's outputs are oy·pw .. oy·pw + ow.
+        let done = std::slice::from_raw_parts(tmp, span);
+        for (oy, row) in out.chunks_exact_mut(p.ow).enumerate() {
+            crate::kernels::row_copy::copy_row(row, &done[oy * p.pw..oy * p.pw + p.ow]);
+        }
+    }
+}
+
 /// Output rows a band of [`split`] holds at most.
 const BAND_OUT_ROWS: usize = 4;
 
@@ -435,6 +527,13 @@ unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act
                 _ => wide::<V>(p, kw, kh, dw, dh, x, w, bias, act, out),
             };
         }
+        if wide2_pays(p, V::LANES) {
+            return match (kw, kh) {
+                (3, 3) => wide2::<V>(p, 3, 3, x, w, bias, act, out),
+                (5, 5) => wide2::<V>(p, 5, 5, x, w, bias, act, out),
+                _ => wide2::<V>(p, kw, kh, x, w, bias, act, out),
+            };
+        }
         match (kw, kh, dw, dh, sw, sh) {
             (3, 3, 1, 1, 1, 1) => body::<V>(p, 3, 3, 1, 1, 1, 1, x, w, bias, act, out),
             (3, 3, 1, 1, 2, 2) => body::<V>(p, 3, 3, 1, 1, 2, 2, x, w, bias, act, out),
@@ -466,7 +565,7 @@ pub(crate) mod x86 {
     pub(crate) unsafe fn channel_avx512(p: &Plane, x: &[f32], w: &[f32], b: f32, act: RegAct, out: &mut [f32]) {
         unsafe {
             match p.ow {
-                _ if wide_pays(p, 16) => specialised::<Avx512>(p, x, w, b, act, out),
+                _ if wide_pays(p, 16) || wide2_pays(p, 16) => specialised::<Avx512>(p, x, w, b, act, out),
                 16.. => specialised::<Avx512>(p, x, w, b, act, out),
                 8.. => specialised::<Avx2>(p, x, w, b, act, out),
                 _ => specialised::<Sse>(p, x, w, b, act, out),
