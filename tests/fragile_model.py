@@ -26,7 +26,13 @@ OUTLIER = 1e4
 
 
 def fragile_model() -> ncnnq.Model:
-    model = ncnnq.Model.from_bytes(FRAGILE.encode(), name="fragile.param").with_random_weights(3)
+    return with_outlier_channel(ncnnq.Model.from_bytes(FRAGILE.encode(), name="fragile.param").with_random_weights(3))
+
+
+def with_outlier_channel(model: ncnnq.Model) -> ncnnq.Model:
+    """Makes ``conv2`` of a model with two 8-channel convolutions ``conv1`` → ``conv2`` fragile:
+    ``conv1``'s channel 0 is OUTLIER times wider and ``conv2`` reads it OUTLIER times weaker, so
+    fp32 is unchanged while the shared int8 scale leaves the other channels a few levels."""
     conv1, conv2 = model.layer("conv1"), model.layer("conv2")
     w1 = np.array(conv1.weights["weight"]).reshape(8, -1)
     b1 = np.array(conv1.weights["bias"])

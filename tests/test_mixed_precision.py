@@ -541,19 +541,9 @@ Convolution  conv5 1 1 d1 c5 0=8 1=3 4=1 5=1 6=216 9=1
 def _two_outputs() -> ncnnq.Model:
     """The fragile model's chain (conv2 breaks in int8: ``fc`` is far below fp32) beside a
     harmless convolution with an output of its own (``c5``, tens of dB above it)."""
-    from fragile_model import OUTLIER
+    from fragile_model import with_outlier_channel
 
-    model = ncnnq.Model.from_bytes(TWO_OUTPUTS.encode(), name="two.param").with_random_weights(3)
-    conv1, conv2 = model.layer("conv1"), model.layer("conv2")
-    w1, b1 = np.array(conv1.weights["weight"]).reshape(8, -1), np.array(conv1.weights["bias"])
-    w1[0] *= OUTLIER
-    b1[0] *= OUTLIER
-    conv1.set_weight("weight", w1.ravel())
-    conv1.set_weight("bias", b1)
-    w2 = np.array(conv2.weights["weight"]).reshape(8, 8)
-    w2[:, 0] /= OUTLIER
-    conv2.set_weight("weight", w2.ravel())
-    return model
+    return with_outlier_channel(ncnnq.Model.from_bytes(TWO_OUTPUTS.encode(), name="two.param").with_random_weights(3))
 
 
 def test_a_sqnr_mean_target_is_judged_by_the_mean_over_outputs():
