@@ -150,13 +150,15 @@ pub(crate) fn wide_pays(p: &Plane, lanes: usize) -> bool {
     span >= lanes && span <= WIDE_MAX && span.div_ceil(lanes) < p.oh * p.ow.div_ceil(lanes)
 }
 
-/// One stride-1 channel as a single span over the padded width: output (oy, ox) is span position
-/// oy·pw + ox, whose taps are at fixed offsets ky·dh·pw + kx·dw from it, so the whole plane runs
-/// in full vectors (the pw − ow extra positions per row are computed into a stack buffer and
-/// dropped when the rows are copied out). Requires [`wide_pays`].
+/// One channel as a single span over the padded width: output (oy, ox) is span position
+/// j = oy·pw + ox, whose taps are at fixed offsets ky·dh·pw + kx·dw from position STRIDE·j, so
+/// the whole plane runs in full vectors (the pw − ow extra positions per row are computed into a
+/// stack buffer and dropped when the rows are copied out). STRIDE 1 requires [`wide_pays`];
+/// STRIDE 2 (input row 2·oy, column 2·ox; dw = dh = 1) requires [`wide2_pays`] and reads each
+/// pair of taps kx, kx+1 as the even and odd lanes of the same two loads.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn wide<V: F32Vec>(
+unsafe fn wide<V: F32Vec, const STRIDE: usize>(
     p: &Plane,
     kw: usize,
     kh: usize,
@@ -172,6 +174,9 @@ unsafe fn wide<V: F32Vec>(
         let l = V::LANES;
         let span = (p.oh - 1) * p.pw + p.ow;
         debug_assert!(span >= l && span <= WIDE_MAX && x.len() >= p.pw * p.ph);
+        debug_assert!(
+            STRIDE == 1 || ((dw, dh) == (1, 1) && 2 * (span - l) + (kh - 1) * p.pw + (kw - 1) + 2 * l <= x.len())
+        );
         let mut wv = [V::zero(); 25];
         for (v, &s) in wv.iter_mut().zip(&w[..kw * kh]) {
             *v = V::splat(s);
@@ -185,9 +190,22 @@ unsafe fn wide<V: F32Vec>(
                 let j = $j;
                 let mut acc = V::splat(bias);
                 for ky in 0..kh {
-                    let row = xp.add(j + ky * dh * p.pw);
-                    for kx in 0..kw {
-                        acc = V::fma(wv[ky * kw + kx], V::load(row.add(kx * dw)), acc);
+                    let row = xp.add(STRIDE * j + ky * dh * p.pw);
+                    if STRIDE == 1 {
+                        for kx in 0..kw {
+                            acc = V::fma(wv[ky * kw + kx], V::load(row.add(kx * dw)), acc);
+                        }
+                    } else {
+                        let mut kx = 0;
+                        while kx + 1 < kw {
+                            let (even, odd) = V::load_even_odd(row.add(kx));
+                            acc = V::fma(wv[ky * kw + kx], even, acc);
+                            acc = V::fma(wv[ky * kw + kx + 1], odd, acc);
+                            kx += 2;
+                        }
+                        if kx < kw {
+                            acc = V::fma(wv[ky * kw + kx], V::load_even(row.add(kx)), acc);
+                        }
                     }
                 }
                 act.apply(acc).store(tmp.add(j));
@@ -210,7 +228,7 @@ unsafe fn wide<V: F32Vec>(
     }
 }
 
-/// Whether a stride-2 channel runs as one [`wide2`] span of `lanes`-wide vectors: a 7×7 output
+/// Whether a stride-2 channel runs as one [`wide`] span of `lanes`-wide vectors: a 7×7 output
 /// (the 14×14 → 7×7 layers of mobilenet and mobilenet v2) fills no vector of 8 a row, so the row body
 /// ran them in two overlapping 4-lane vectors a row; a span over the padded width wastes about half
 /// its positions but runs 16-lane vectors (so only the AVX-512 path takes it).
@@ -233,73 +251,6 @@ pub(crate) fn wide2_pays(p: &Plane, lanes: usize) -> bool {
     // as many vectors, since about half the span's positions are thrown away.
     let narrow = if 2 * p.ow >= lanes { lanes / 2 } else { lanes / 4 }.max(1);
     end <= p.pw * p.ph && p.ow < lanes && 2 * span.div_ceil(lanes) <= p.oh * p.ow.div_ceil(narrow)
-}
-
-/// One stride-2 channel as a single span over the padded width: output (oy, ox) is span position
-/// j = oy·pw + ox, whose taps are at 2·j + ky·pw + kx (input row 2·oy, column 2·ox), so the plane
-/// runs in full stride-2 vectors (the pw − ow extra positions per row go to a stack buffer and are
-/// dropped when the rows are copied out). Requires [`wide2_pays`].
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn wide2<V: F32Vec>(
-    p: &Plane,
-    kw: usize,
-    kh: usize,
-    x: &[f32],
-    w: &[f32],
-    bias: f32,
-    act: RegAct,
-    out: &mut [f32],
-) {
-    unsafe {
-        let l = V::LANES;
-        let span = (p.oh - 1) * p.pw + p.ow;
-        debug_assert!(span >= l && span <= WIDE_MAX && x.len() >= p.pw * p.ph);
-        debug_assert!(2 * (span - l) + (kh - 1) * p.pw + (kw - 1) + 2 * l <= x.len());
-        let mut wv = [V::zero(); 25];
-        for (v, &s) in wv.iter_mut().zip(&w[..kw * kh]) {
-            *v = V::splat(s);
-        }
-        let mut buf = [std::mem::MaybeUninit::<f32>::uninit(); WIDE_MAX];
-        let tmp = buf.as_mut_ptr().cast::<f32>();
-        let xp = x.as_ptr();
-        // A macro, not a closure: closures do not inherit the entry point's target features.
-        macro_rules! vector {
-            ($j:expr) => {{
-                let j = $j;
-                let mut acc = V::splat(bias);
-                for ky in 0..kh {
-                    let row = xp.add(2 * j + ky * p.pw);
-                    // Taps kx and kx+1 are the even and odd lanes of the same two loads.
-                    let mut kx = 0;
-                    while kx + 1 < kw {
-                        let (even, odd) = V::load_even_odd(row.add(kx));
-                        acc = V::fma(wv[ky * kw + kx], even, acc);
-                        acc = V::fma(wv[ky * kw + kx + 1], odd, acc);
-                        kx += 2;
-                    }
-                    if kx < kw {
-                        acc = V::fma(wv[ky * kw + kx], V::load_even(row.add(kx)), acc);
-                    }
-                }
-                act.apply(acc).store(tmp.add(j));
-            }};
-        }
-        let mut j = 0;
-        while j + l <= span {
-            vector!(j);
-            j += l;
-        }
-        if j < span {
-            // The tail as one more vector overlapping the last: positions are recomputed identically.
-            vector!(span - l);
-        }
-        // Every position below `span` was stored above; row oy's outputs are oy·pw .. oy·pw + ow.
-        let done = std::slice::from_raw_parts(tmp, span);
-        for (oy, row) in out.chunks_exact_mut(p.ow).enumerate() {
-            crate::kernels::row_copy::copy_row(row, &done[oy * p.pw..oy * p.pw + p.ow]);
-        }
-    }
 }
 
 /// Output rows a band of [`split`] holds at most.
@@ -522,16 +473,16 @@ unsafe fn specialised<V: F32Vec>(p: &Plane, x: &[f32], w: &[f32], bias: f32, act
         let (sw, sh) = p.stride;
         if wide_pays(p, V::LANES) {
             return match (kw, kh, dw, dh) {
-                (3, 3, 1, 1) => wide::<V>(p, 3, 3, 1, 1, x, w, bias, act, out),
-                (5, 5, 1, 1) => wide::<V>(p, 5, 5, 1, 1, x, w, bias, act, out),
-                _ => wide::<V>(p, kw, kh, dw, dh, x, w, bias, act, out),
+                (3, 3, 1, 1) => wide::<V, 1>(p, 3, 3, 1, 1, x, w, bias, act, out),
+                (5, 5, 1, 1) => wide::<V, 1>(p, 5, 5, 1, 1, x, w, bias, act, out),
+                _ => wide::<V, 1>(p, kw, kh, dw, dh, x, w, bias, act, out),
             };
         }
         if wide2_pays(p, V::LANES) {
             return match (kw, kh) {
-                (3, 3) => wide2::<V>(p, 3, 3, x, w, bias, act, out),
-                (5, 5) => wide2::<V>(p, 5, 5, x, w, bias, act, out),
-                _ => wide2::<V>(p, kw, kh, x, w, bias, act, out),
+                (3, 3) => wide::<V, 2>(p, 3, 3, 1, 1, x, w, bias, act, out),
+                (5, 5) => wide::<V, 2>(p, 5, 5, 1, 1, x, w, bias, act, out),
+                _ => wide::<V, 2>(p, kw, kh, 1, 1, x, w, bias, act, out),
             };
         }
         match (kw, kh, dw, dh, sw, sh) {
