@@ -1,6 +1,7 @@
 """Every calibration method and technique on held-out images, the int8 files run by real ncnn.
 
-    python benches/accuracy.py [--models squeezenet,mnet,nanodet] [--methods kl,...,auto] [--swap | --both]
+    python benches/accuracy.py [--models squeezenet,mnet,nanodet] [--methods kl,...,auto]
+        [--swap | --both | --within-even] [--self]
 
 Protocol (as ``benches/mixed_precision.py``): ``ncnnq.quantize_model(model, images, method)`` gets
 the even-indexed sorted shared JPEGs (``--calib`` of them; methods with techniques and ``auto``
@@ -12,6 +13,12 @@ the wall time of ``quantize_model`` (optimize, calibrate, quantize) with ``--thr
 ``--swap`` runs the other way round (the tool gets the odd-indexed JPEGs); ``--both`` runs both ways
 and also pools each method's figures over the 500 held-out images (the agreement expected from each
 image's logit margins beside the count: steadier than the count on a few near ties).
+
+``--within-even`` never touches the odd-indexed JPEGs: the even-indexed ones are halved again (every
+other one), the tool gets one half and real ncnn judges the other, both ways round and pooled (what
+a candidate is developed and chosen on, keeping the odd-indexed JPEGs for one final measurement).
+``--self`` judges each way on the very images the tool was given: a bound on what any calibration
+of the method could reach on those images.
 """
 
 from __future__ import annotations
@@ -78,10 +85,17 @@ class Fold:
 
 
 def folds(images: list[Path], args: argparse.Namespace) -> list[Fold]:
-    """even → odd (the default), odd → even (``--swap``), or both (``--both``)."""
+    """even → odd (the default), odd → even (``--swap``), both (``--both``), or the even-indexed halves
+    both ways (``--within-even``); ``--self``: each judged on its own given images."""
     even, odd = images[0::2], images[1::2]
-    ways = [Fold(even, odd, "even→odd"), Fold(odd, even, "odd→even")]
-    chosen = ways if args.both else [ways[1]] if args.swap else [ways[0]]
+    if args.within_even:
+        ways = [Fold(even[0::2], even[1::2], "evenA→evenB"), Fold(even[1::2], even[0::2], "evenB→evenA")]
+        chosen = ways
+    else:
+        ways = [Fold(even, odd, "even→odd"), Fold(odd, even, "odd→even")]
+        chosen = ways if args.both else [ways[1]] if args.swap else [ways[0]]
+    if args.self_bound:
+        chosen = [Fold(f.given, f.given, f"{f.label.split('→')[0]}→itself") for f in chosen]
     return [Fold(f.given[: args.calib], f.held[: args.eval], f.label) for f in chosen]
 
 
@@ -98,6 +112,11 @@ def main() -> None:
                     help="both ways round, each method's figures also pooled over the two held-out halves "
                          "(500 images: one standard deviation of the top-1 count at 97 %% is ~0.8 points, "
                          "~1.1 on one half)")
+    ap.add_argument("--within-even", action="store_true",
+                    help="the even-indexed images only, halved: the tool gets one half, the other is judged, both "
+                         "ways round and pooled (the odd-indexed images stay unseen)")
+    ap.add_argument("--self", dest="self_bound", action="store_true",
+                    help="judge each way on the images the tool was given (a bound, not a held-out figure)")
     ap.add_argument("--val", type=float, default=0.2, help="validation fraction recipes split off")
     args = ap.parse_args()
 
@@ -140,7 +159,8 @@ def main() -> None:
 
     load = os.getloadavg()
     print(f"\nheld out in real ncnn, tool given the other half: {', '.join(f.label for f in ways)} "
-          f"({args.calib} images given, {args.eval} held out; recipes validate on {args.val:.0%} of those given); "
+          f"({len(ways[0].given)} images given, {len(ways[0].held)} judged; "
+          f"recipes validate on {args.val:.0%} of those given); "
           f"{args.threads} threads; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print("| model | method | images | top-1 agreement (expected from the margins) | SQNR mean / worst output (dB) "
           "| calibration wall time |")
