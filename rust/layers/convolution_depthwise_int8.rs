@@ -10,8 +10,9 @@ use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::dw_i8::{self, DwSource};
-use crate::kernels::gemm_i8::{self, Epilogue};
+use crate::kernels::gemm_i8::{self, Epilogue, Out};
 use crate::model::Layer;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 struct Depthwise {
@@ -31,30 +32,64 @@ struct Depthwise {
 }
 
 impl Depthwise {
-    fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        let s = x.shape;
+    fn output_shape(&self, s: Shape, ctx: &Context) -> Result<Shape> {
         if s.dims == 4 {
             return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
         }
         if s.c != self.channels {
             return Err(ctx.shape_error(format!("input {s} has {} channels, expected {}", s.c, self.channels)));
         }
-        let geo = &self.geometry;
-        let (ow, oh, pad) =
-            geo.output_size(s.w, s.h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        let (ow, oh, _) = self
+            .geometry
+            .output_size(s.w, s.h)
+            .ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        Ok(Shape::d3(ow, oh, self.channels))
+    }
+
+    fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let shape = self.output_shape(x.shape, ctx)?;
+        let (padded, pw, ph) = self.padded_input(x)?;
+        // SAFETY: `kernel` writes every output element.
+        unsafe { int8::output(shape, self.requant.is_some(), |out| self.kernel(&padded, (pw, ph), shape, out)) }
+    }
+
+    /// See [`ConvInt8::top_shape`].
+    fn top_shape(&self, x: &Tensor, ctx: &Context) -> Option<Shape> {
+        (self.requant.is_none() && x.shape.dims == 3).then(|| self.output_shape(x.shape, ctx).ok())?
+    }
+
+    /// See [`ConvInt8::run_into`].
+    fn run_into(&self, x: &Tensor, ctx: &Context, out: &mut [f32]) -> Result<()> {
+        let shape = self.output_shape(x.shape, ctx)?;
+        assert!(self.requant.is_none(), "a requantized output is int8");
+        assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
+        let (padded, pw, ph) = self.padded_input(x)?;
+        self.kernel(&padded, (pw, ph), shape, Out::F32(out));
+        Ok(())
+    }
+
+    /// The input quantized and padded: (planes, padded width, padded height).
+    fn padded_input<'a>(&self, x: &'a Tensor) -> Result<(Cow<'a, [i8]>, usize, usize)> {
+        let s = x.shape;
+        let (_, _, pad) = self.geometry.output_size(s.w, s.h).expect("checked by output_shape");
         let pads = [pad.left, pad.right, pad.top, pad.bottom];
-        let (padded, pw, ph) =
-            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value)?;
+        gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value)
+    }
+
+    /// The kernel over `padded` (the input padded to `pw × ph`) into all of `out`, the `top`
+    /// output.
+    fn kernel(&self, padded: &[i8], (pw, ph): (usize, usize), top: Shape, out: Out) {
+        let geo = &self.geometry;
         let src = DwSource {
-            data: &padded,
+            data: padded,
             pw,
             ph,
             channels: self.channels,
             kernel: geo.kernel,
             dilation: geo.dilation,
             stride: geo.stride,
-            ow,
-            oh,
+            ow: top.w,
+            oh: top.h,
         };
         let ep = Epilogue {
             scale: &self.scale,
@@ -63,13 +98,7 @@ impl Depthwise {
             requant: self.requant,
             fused: self.fused,
         };
-        let shape = Shape::d3(ow, oh, self.channels);
-        // SAFETY: the kernel writes every output element.
-        unsafe {
-            int8::output(shape, self.requant.is_some(), |out| {
-                dw_i8::depthwise(self.path, &src, &self.weights, &ep, out);
-            })
-        }
+        dw_i8::depthwise(self.path, &src, &self.weights, &ep, out);
     }
 }
 
@@ -106,6 +135,29 @@ impl Op for ConvolutionDepthWise {
 
     fn accepts_int8(&self) -> bool {
         true
+    }
+
+    fn top_channels(&self) -> Option<usize> {
+        match &self.0 {
+            Form::Depthwise(d) => d.requant.is_none().then_some(d.channels),
+            Form::Grouped(g) => g.top_channels(),
+        }
+    }
+
+    fn top_shape(&self, bottoms: &[Arc<Tensor>], ctx: &Context) -> Option<Shape> {
+        let [x] = bottoms else { return None };
+        match &self.0 {
+            Form::Depthwise(d) => d.top_shape(x, ctx),
+            Form::Grouped(g) => g.top_shape(x, ctx),
+        }
+    }
+
+    fn forward_into(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, out: &mut [f32]) -> Result<()> {
+        let x = single(bottoms, ctx)?;
+        match &self.0 {
+            Form::Depthwise(d) => d.run_into(&x, ctx, out),
+            Form::Grouped(g) => g.run_into(&x, ctx, out),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::model::Layer;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// ncnn's x86 int8 convolutions (and the grouped ConvolutionDepthWise) de-scale and add the bias
@@ -103,43 +104,85 @@ impl ConvInt8 {
                 gemm_i8::conv_gemm(&self.packed[0], &src, &self.epilogue(0), out);
             });
         }
+        let shape = self.output_shape(s, ctx)?;
+        let (padded, pw, ph) = self.padded_input(x)?;
+        self.output(shape, |out| self.gemm(&padded, (pw, ph), shape, out))
+    }
+
+    /// The output for a 1-D to 3-D input (the flat 1×1 case aside: [`ConvInt8::run`]).
+    fn output_shape(&self, s: Shape, ctx: &Context) -> Result<Shape> {
         if s.dims == 4 {
             return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
         }
-        let (w, h, c) = (s.w, s.h, s.c);
-        if c != self.inch {
-            return Err(ctx.shape_error(format!("input {s} has {c} channels but the weights expect {}", self.inch)));
+        if s.c != self.inch {
+            return Err(ctx.shape_error(format!("input {s} has {} channels but the weights expect {}", s.c, self.inch)));
         }
-        let geo = &self.geometry;
-        let (ow, oh, pad) =
-            geo.output_size(w, h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        let (ow, oh, _) = self
+            .geometry
+            .output_size(s.w, s.h)
+            .ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        Ok(Shape::d3(ow, oh, self.num_output))
+    }
+
+    /// The output channels when this layer can write into a larger float buffer
+    /// ([`ConvInt8::run_into`]): it de-scales. A requantized (int8) output cannot join a Concat:
+    /// ncnn's Concat would read its bytes as floats, and the executor refuses it.
+    pub fn top_channels(&self) -> Option<usize> {
+        self.requant.is_none().then_some(self.num_output)
+    }
+
+    /// The 3-D top [`ConvInt8::run_into`] writes for `x`: a float one (this layer de-scales, it
+    /// does not requantize) from a 3-D input. None otherwise.
+    pub fn top_shape(&self, x: &Tensor, ctx: &Context) -> Option<Shape> {
+        (self.requant.is_none() && x.shape.dims == 3).then(|| self.output_shape(x.shape, ctx).ok())?
+    }
+
+    /// The de-scaled output for `x` written into `out` (its [`ConvInt8::top_shape`]'s length), every
+    /// value written: the whole output or one part of a larger buffer (a Concat's output).
+    pub fn run_into(&self, x: &Tensor, ctx: &Context, out: &mut [f32]) -> Result<()> {
+        let shape = self.output_shape(x.shape, ctx)?;
+        assert!(self.requant.is_none(), "a requantized output is int8");
+        assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
+        let (padded, pw, ph) = self.padded_input(x)?;
+        self.gemm(&padded, (pw, ph), shape, Out::F32(out));
+        Ok(())
+    }
+
+    /// The input quantized and padded: (planes, padded width, padded height).
+    fn padded_input<'a>(&self, x: &'a Tensor) -> Result<(Cow<'a, [i8]>, usize, usize)> {
+        let s = x.shape;
+        let (_, _, pad) = self.geometry.output_size(s.w, s.h).expect("checked by output_shape");
         let pads = [pad.left, pad.right, pad.top, pad.bottom];
-        let (padded, pw, ph) =
-            gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (c, h, w), pads, self.pad_value)?;
+        gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value)
+    }
+
+    /// Every group's GEMM over `padded` (the input padded to `pw × ph`), into all of `view`, the
+    /// `top` output.
+    fn gemm(&self, padded: &[i8], (pw, ph): (usize, usize), top: Shape, mut view: Out) {
+        let geo = &self.geometry;
+        let (ow, oh) = (top.w, top.h);
         let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
         let n = ow * oh;
-        self.output(Shape::d3(ow, oh, self.num_output), |mut view| {
-            for (g, a) in self.packed.iter().enumerate() {
-                let src = ConvSource {
-                    data: &padded,
-                    pw,
-                    ph,
-                    c0: g * in_g,
-                    channels: in_g,
-                    kernel: geo.kernel,
-                    dilation: geo.dilation,
-                    stride: geo.stride,
-                    ow,
-                    oh,
-                };
-                let rows = g * out_g * n..(g + 1) * out_g * n;
-                let part = match &mut view {
-                    Out::F32(v) => Out::F32(&mut v[rows]),
-                    Out::I8(v) => Out::I8(&mut v[rows]),
-                };
-                gemm_i8::conv_gemm(a, &src, &self.epilogue(g * out_g), part);
-            }
-        })
+        for (g, a) in self.packed.iter().enumerate() {
+            let src = ConvSource {
+                data: padded,
+                pw,
+                ph,
+                c0: g * in_g,
+                channels: in_g,
+                kernel: geo.kernel,
+                dilation: geo.dilation,
+                stride: geo.stride,
+                ow,
+                oh,
+            };
+            let rows = g * out_g * n..(g + 1) * out_g * n;
+            let part = match &mut view {
+                Out::F32(v) => Out::F32(&mut v[rows]),
+                Out::I8(v) => Out::I8(&mut v[rows]),
+            };
+            gemm_i8::conv_gemm(a, &src, &self.epilogue(g * out_g), part);
+        }
     }
 }
 
@@ -164,6 +207,21 @@ impl Op for Convolution {
 
     fn accepts_int8(&self) -> bool {
         true
+    }
+
+    fn top_channels(&self) -> Option<usize> {
+        self.0.top_channels()
+    }
+
+    fn top_shape(&self, bottoms: &[Arc<Tensor>], ctx: &Context) -> Option<Shape> {
+        match bottoms {
+            [x] => self.0.top_shape(x, ctx),
+            _ => None,
+        }
+    }
+
+    fn forward_into(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, out: &mut [f32]) -> Result<()> {
+        self.0.run_into(&*single(bottoms, ctx)?, ctx, out)
     }
 }
 

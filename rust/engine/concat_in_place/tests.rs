@@ -163,3 +163,70 @@ Pooling     p    1 1 cat p 0=0 1=1
     assert_eq!(in_place, 0);
     assert_eq!(out[0].shape, Shape::d3(6, 10, 3));
 }
+
+/// The same two kinds of group from int8 layers that de-scale (ncnn2int8 writes
+/// `int8_scale_term` 1 or 2 before a Concat, whose inputs are floats): `cat1`'s parts read a
+/// requantized int8 blob through a Split (a fire module), `cat2`'s are an int8 depthwise
+/// convolution and a grouped int8 ConvolutionDepthWise.
+const INT8_MODEL: &str = "7767517
+10 14
+Input                data 0 1 data 0=15 1=13 2=9
+Convolution          sq   1 1 data sq 0=8 1=1 5=1 6=72 8=102 9=1
+Split                sp   1 2 sq s1 s2
+Convolution          a    1 1 s1 a 0=11 1=1 5=1 6=88 8=2 9=1
+Convolution          b    1 1 s2 b 0=16 1=3 4=1 5=1 6=1152 8=2 9=1
+Concat               cat1 2 1 a b cat1 0=0
+Split                sp2  1 2 cat1 c1 c2
+ConvolutionDepthWise d    1 1 c1 d 0=27 1=3 4=1 5=1 6=243 7=27 8=1
+ConvolutionDepthWise g    1 1 c2 g 0=6 1=3 4=1 5=1 6=486 7=3 8=2 9=1
+Concat               cat2 2 1 d g cat2 0=-3
+";
+
+#[test]
+fn int8_parts_write_in_place_the_copied_concat_bit_for_bit() {
+    let g = graph(INT8_MODEL);
+    let x = input(Shape::d3(15, 13, 9));
+    let layer = |n: &str| g.layer_index(n).expect("layer");
+    let (cat1, cat2, a, b, d, gr) =
+        (blob(&g, "cat1"), blob(&g, "cat2"), blob(&g, "a"), blob(&g, "b"), blob(&g, "d"), blob(&g, "g"));
+    for threads in [1, 2] {
+        let net = Net::new(&g, &NetOptions { threads }).expect("net");
+        assert_eq!(net.concats.role(layer("a")), Role::Part { group: 0, index: 0 });
+        assert_eq!(net.concats.role(layer("b")), Role::Part { group: 0, index: 1 });
+        assert_eq!(net.concats.role(layer("d")), Role::Part { group: 1, index: 0 });
+        assert_eq!(net.concats.role(layer("g")), Role::Part { group: 1, index: 1 });
+        // cat1 as an output of its own keeps cat2 plain through its Split; observing every part
+        // keeps both plain.
+        let (plain, seen, in_place) = run(&net, &x, &[cat2, cat1], &[a, b, d, gr]).expect("plain run");
+        assert_eq!(in_place, 0, "an observed part is a blob of its own");
+        let (fast, _, in_place) = run(&net, &x, &[cat2, cat1], &[]).expect("in-place run");
+        assert_eq!(in_place, 4, "both groups' int8 parts written in place ({threads} threads)");
+        for (p, f) in plain.iter().zip(&fast) {
+            assert!(!f.is_i8());
+            assert_eq!(p.shape, f.shape);
+            assert_eq!(bits(p), bits(f), "{threads} threads");
+        }
+        assert_eq!(fast[0].shape, Shape::d3(15, 13, 27 + 6));
+        assert_eq!(fast[1].shape, Shape::d3(15, 13, 11 + 16));
+        // The plain Concats are their parts one after another.
+        let part = |blob: usize| seen.iter().find(|(b, _)| *b == blob).map(|(_, t)| bits(t)).expect("seen");
+        assert_eq!(bits(&plain[1]), [part(a), part(b)].concat());
+        assert_eq!(bits(&plain[0]), [part(d), part(gr)].concat());
+    }
+}
+
+#[test]
+fn a_requantized_part_is_not_planned_and_the_concat_still_refuses_int8() {
+    // `a` requantizes: its int8 bytes are no floats to join (ncnn's Concat would misread them).
+    let g = graph(&INT8_MODEL.replace("6=88 8=2", "6=88 8=102"));
+    let net = Net::new(&g, &NetOptions::default()).expect("net");
+    let layer = |n: &str| g.layer_index(n).expect("layer");
+    for l in ["a", "b", "cat1"] {
+        assert_eq!(net.concats.role(layer(l)), Role::Other, "{l}");
+    }
+    assert_eq!(net.concats.role(layer("cat2")), Role::Concat { group: 0 });
+    let x = input(Shape::d3(15, 13, 9));
+    let e = run(&net, &x, &[blob(&g, "cat1")], &[]).map(|_| ()).expect_err("int8 into a Concat");
+    let e = e.to_string();
+    assert!(e.contains("cat1") && e.contains("receives int8 data"), "{e}");
+}
