@@ -286,6 +286,11 @@ pub(crate) mod x86 {
     pub(crate) const AVX512: PoolingFns = PoolingFns { plane: plane_avx512, global: global_avx512 };
 
     // Narrow planes use fewer lanes: a wide vector would leave most of each row to the scalars.
+    // Stride-2 rows of up to 64 outputs stay on 8 lanes on AVX-512 too: there the even/odd split
+    // of two 16-lane loads (two cross-lane permutes, of loads that each straddle cache lines) made
+    // max pooling 5-15 % slower than 8 lanes (3x3 on 113x113, 112x112 padded, 57x57, 56x56; 2x2 on
+    // 112x112, 56x56). On wider planes (224x224: 12 MB of input, memory-bound) 8 lanes were
+    // no faster and at times much slower, so those keep 16.
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn plane_avx2(
         m: Method,
@@ -314,7 +319,7 @@ pub(crate) mod x86 {
     ) {
         unsafe {
             match win.ow {
-                16.. => specialised::<Avx512>(m, win, div, x, out, row),
+                16.. if win.stride.0 != 2 || win.ow > 64 => specialised::<Avx512>(m, win, div, x, out, row),
                 8.. => specialised::<Avx2>(m, win, div, x, out, row),
                 _ => specialised::<Sse>(m, win, div, x, out, row),
             }
