@@ -2,8 +2,9 @@
 //! bodies for stride 1 and 2 specialised for 3×3 and 5×5 kernels ([`vector`]), and the reference
 //! for the rest. Large stride-2 planes skip the padded plane: their rows go into a small band split
 //! into even and odd columns.
-//! 3×3 stride-1 planes padded by one skip it too on a path with a direct kernel (AVX-512: masked
-//! loads fill the pad lanes), which takes several channels a call.
+//! 3×3 stride-1 planes padded by one, and small stride-2 ones padded by one at the left and top,
+//! skip it too on a path with a direct kernel (AVX-512: masked loads fill the pad lanes), which
+//! takes several channels a call.
 
 pub mod plane;
 pub mod reference;
@@ -109,8 +110,19 @@ pub fn depthwise(
     };
     // 3×3 stride 1 padded by one: the path's direct kernel where it has one (no padded plane).
     let one = Padding { left: 1, right: 1, top: 1, bottom: 1 };
+    // 3×3 stride 2 padded by one at the left and top, on planes that stay in cache (larger ones
+    // read best through the split band).
+    let (left, top) = (src.pad.left, src.pad.top);
     let direct = path.kernels().depthwise_direct.filter(|_| {
-        p.kernel == (3, 3) && p.stride == (1, 1) && p.dilation == (1, 1) && src.pad == one && src.w > 0 && src.h > 0
+        p.kernel == (3, 3)
+            && p.dilation == (1, 1)
+            && src.w > 0
+            && src.h > 0
+            && match p.stride {
+                (1, 1) => src.pad == one,
+                (2, 2) => (left, top) == (1, 1) && plane_in * 4 <= SPLIT_FROM_BYTES,
+                _ => false,
+            }
     });
     let (reg_act, rest_act) = RegAct::split(activation);
     let padded = src.padded();
