@@ -114,8 +114,10 @@ fn profile_layers(
         e.1 += 1;
     }
     if tsv {
+        // name, type, minimum, median
         for ((name, t), ms) in &per_layer {
-            println!("{name}\t{t}\t{ms:.4}");
+            let median = median(every_run.get_mut(&(name.clone(), t.clone())).expect("timed"));
+            println!("{name}\t{t}\t{ms:.4}\t{median:.4}");
         }
         return;
     }

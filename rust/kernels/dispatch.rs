@@ -34,7 +34,7 @@
 //! Adding a path: its entry points in the kernel modules and one [`PathDef`] below. Adding a
 //! family: a table type implementing [`Table`], a [`Family`] static and a row in [`FAMILIES`].
 
-use super::conv_depthwise::plane::{ChannelFn as DepthwiseFn, SplitChannelFn};
+use super::conv_depthwise::plane::{ChannelFn as DepthwiseFn, DirectChannelsFn, SplitChannelFn};
 use super::conv_depthwise::{reference as depthwise_reference, vector as depthwise};
 // The path tables read as lists of CPU features, on every architecture and in the tests.
 #[allow(clippy::enum_glob_use)]
@@ -67,6 +67,9 @@ pub struct F32Kernels {
     pub(crate) depthwise: DepthwiseFn,
     /// Horizontally stride-2 depthwise on split rows (none: the reference pads whole planes).
     pub(crate) depthwise_split: Option<SplitChannelFn>,
+    /// 3×3 stride-1 depthwise padded by one, read from the unpadded input with masked loads
+    /// (none: the path pads each channel into a scratch plane).
+    pub(crate) depthwise_direct: Option<DirectChannelsFn>,
     pub(crate) pooling: PoolingFns,
     /// One channel of LRN across channels.
     pub(crate) lrn: LrnFn,
@@ -194,6 +197,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             winograd: Some(winograd::AVX512),
             depthwise: depthwise::x86::channel_avx512,
             depthwise_split: Some(depthwise::x86::split_avx512),
+            depthwise_direct: Some(depthwise::x86::direct3x3_avx512),
             pooling: pooling::x86::AVX512,
             lrn: lrn::x86::channel_avx512,
             histogram: histogram::x86::AVX512,
@@ -208,6 +212,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             winograd: Some(winograd::AVX2),
             depthwise: depthwise::x86::channel_avx2,
             depthwise_split: Some(depthwise::x86::split_avx2),
+            depthwise_direct: None,
             pooling: pooling::x86::AVX2,
             lrn: lrn::x86::channel_avx2,
             histogram: histogram::x86::AVX2,
@@ -222,6 +227,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             winograd: Some(winograd::NEON),
             depthwise: depthwise::arm::channel_neon,
             depthwise_split: Some(depthwise::arm::split_neon),
+            depthwise_direct: None,
             pooling: pooling::arm::NEON,
             lrn: lrn::arm::channel_neon,
             histogram: histogram::NEON,
@@ -236,6 +242,7 @@ static F32_PATHS: [PathDef<F32Kernels>; 4] = [
             winograd: None,
             depthwise: depthwise_reference::channel_act,
             depthwise_split: None,
+            depthwise_direct: None,
             pooling: pooling::REFERENCE,
             lrn: lrn::channel,
             histogram: histogram::REFERENCE,

@@ -2,6 +2,9 @@
 //! bodies for stride 1 and 2 specialised for 3×3 and 5×5 kernels ([`vector`]), and the reference
 //! for the rest. Large stride-2 planes skip the padded plane: their rows go into a small band split
 //! into even and odd columns.
+//! 3×3 stride-1 planes padded by one, and small stride-2 ones padded by one at the left and top,
+//! skip it too on a path with a direct kernel (AVX-512: masked loads fill the pad lanes), which
+//! takes several channels a call.
 
 pub mod plane;
 pub mod reference;
@@ -105,6 +108,22 @@ pub fn depthwise(
     } else {
         None
     };
+    // 3×3 stride 1 padded by one: the path's direct kernel where it has one (no padded plane).
+    let one = Padding { left: 1, right: 1, top: 1, bottom: 1 };
+    // 3×3 stride 2 padded by one at the left and top, on planes that stay in cache (larger ones
+    // read best through the split band).
+    let (left, top) = (src.pad.left, src.pad.top);
+    let direct = path.kernels().depthwise_direct.filter(|_| {
+        p.kernel == (3, 3)
+            && p.dilation == (1, 1)
+            && src.w > 0
+            && src.h > 0
+            && match p.stride {
+                (1, 1) => src.pad == one,
+                (2, 2) => (left, top) == (1, 1) && plane_in * 4 <= SPLIT_FROM_BYTES,
+                _ => false,
+            }
+    });
     let (reg_act, rest_act) = RegAct::split(activation);
     let padded = src.padded();
     let border = Border {
@@ -116,6 +135,30 @@ pub fn depthwise(
         top: src.pad.top,
         value: src.pad_value.to_bits(),
     };
+    if let Some(direct) = direct {
+        // Channels in groups: enough groups for the threads to share, few calls per group.
+        let per_job = (channels / (4 * parallel::current_threads())).clamp(1, 64);
+        let plane = src.w * src.h;
+        parallel::for_each_chunk(out, plane_out * per_job, 1, |g, o| {
+            let c0 = g * per_job;
+            let n = o.len() / plane_out;
+            let x = Unpadded {
+                data: &src.data[c0 * plane..(c0 + n) * plane],
+                w: src.w,
+                h: src.h,
+                left: 1,
+                top: 1,
+                value: src.pad_value,
+            };
+            let w = &weights[c0 * maxk..(c0 + n) * maxk];
+            // SAFETY: dispatch hands out only paths this CPU runs.
+            unsafe { direct(p, &x, n, w, bias.map(|b| &b[c0..c0 + n]), reg_act, o) };
+            if let Some(act) = rest_act {
+                act.apply_slice(o);
+            }
+        });
+        return Ok(());
+    }
     let out_of_memory = AtomicBool::new(false);
     let run = |c: usize, o: &mut [f32]| {
         let w = &weights[c * maxk..(c + 1) * maxk];

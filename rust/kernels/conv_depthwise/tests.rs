@@ -144,3 +144,59 @@ fn a_kept_border_follows_the_pad_value_and_placement() {
         });
     }
 }
+
+#[test]
+fn direct_3x3_matches_reference_on_every_width() {
+    // 3×3 stride 1 padded by one and stride 2 padded at the left and top (a path's direct kernel,
+    // where it has one): widths across the 16-lane column blocks and their edges, heights across
+    // the 4-row groups, several pad values.
+    let mut rng = Rng::new(5);
+    let pad = Padding { left: 1, right: 1, top: 1, bottom: 1 };
+    for path in dispatch::F32.available() {
+        // Small channel counts on every size; then counts the kernel takes in several groups of
+        // channels, the last one shorter.
+        let sizes = (1..=35).chain([47, 48, 49, 56, 113]).flat_map(|w| [1, 2, 3, 4, 5, 6, 7, 9, 14].map(|h| (w, h, 0)));
+        let many = [(14, 14, 70), (7, 7, 9), (33, 5, 131), (16, 3, 64), (56, 56, 3), (57, 29, 2)];
+        for ((w, h, channels), s) in sizes.chain(many).flat_map(|size| [(size, 1), (size, 2)]) {
+            // Stride 2: padded by one at the left and top, by 0 to 2 at the right and bottom.
+            let pad = if s == 1 { pad } else { Padding { left: 1, right: rng.below(3), top: 1, bottom: rng.below(3) } };
+            let (pw, ph) = (w + pad.left + pad.right, h + pad.top + pad.bottom);
+            if pw < 3 || ph < 3 {
+                continue;
+            }
+            let (ow, oh) = ((pw - 3) / s + 1, (ph - 3) / s + 1);
+            let p = Plane { pw, ph, ow, oh, kernel: (3, 3), dilation: (1, 1), stride: (s, s) };
+            let c = if channels > 0 { channels } else { 1 + rng.below(3) };
+            let x = rng.vec(w * h * c);
+            let wt = rng.vec(9 * c);
+            let bias = rng.vec(c);
+            let abs = |v: &[f32]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
+            for (value, act) in
+                [(0.0, Activation::Relu), (-0.25, Activation::Identity), (0.5, Activation::Clip(-0.2, 0.3))]
+            {
+                let got = run(path, &p, c, &x, w, h, pad, value, &wt, &bias, act);
+                let want = run(dispatch::F32.reference(), &p, c, &x, w, h, pad, value, &wt, &bias, act);
+                let mag = run(
+                    dispatch::F32.reference(),
+                    &p,
+                    c,
+                    &abs(&x),
+                    w,
+                    h,
+                    pad,
+                    value.abs(),
+                    &abs(&wt),
+                    &abs(&bias),
+                    Activation::Identity,
+                );
+                assert_reassociated(
+                    &got,
+                    &want,
+                    &mag,
+                    9,
+                    &format!("{path:?} s={s} {w}x{h} c={c} {pad:?} {value} {act:?}"),
+                );
+            }
+        }
+    }
+}
