@@ -18,7 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# numpy's OpenBLAS starts a thread per extra core at import, and each spins (yielding) for ~0.1 s
+# before it sleeps. That window covered the timed calls of whichever engine loads faster: at
+# 2 threads ncnnq's first 6-8 calls of mobilenet_int8 ran at 1-thread speed (3.4-4.0 ms, then
+# 2.0), ncnn's (which loads longer) did not. The harness only fills an array with numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # after the variable: OpenBLAS reads it when it loads
 
 
 def ncnn_runner(param: Path, bin_path: Path, inp: str, out: str, x: np.ndarray, threads: int):
