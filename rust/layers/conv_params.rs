@@ -1,8 +1,8 @@
 //! What conv-like layers (Convolution, ConvolutionDepthWise, Deconvolution, InnerProduct and their
 //! int8 forms) read alike from their params, decoded into the ground's types.
 
-use super::Params;
-use crate::base::{Activation, Geometry};
+use super::{Context, Params};
+use crate::base::{Activation, Geometry, Padding, Shape};
 use crate::error::Result;
 
 impl Activation {
@@ -14,6 +14,21 @@ impl Activation {
 }
 
 impl Geometry {
+    /// The 3-D output (`outch` channels) of a convolution over input `s`, which must have `inch`
+    /// channels, and the input's padding; the layer's error for a 4-D input, another channel
+    /// count or a kernel that does not fit the padded input.
+    pub fn conv_output(&self, s: Shape, inch: usize, outch: usize, ctx: &Context) -> Result<(Shape, Padding)> {
+        if s.dims == 4 {
+            return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
+        }
+        if s.c != inch {
+            return Err(ctx.shape_error(format!("input {s} has {} channels but the weights expect {inch}", s.c)));
+        }
+        let (ow, oh, pad) =
+            self.output_size(s.w, s.h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+        Ok((Shape::d3(ow, oh, outch), pad))
+    }
+
     pub fn from_params(p: &Params) -> Result<Geometry> {
         Geometry::read(p, false)
     }

@@ -59,17 +59,7 @@ impl ConvCore {
 
     /// The output shape for input `s`, or the layer's error for an input it cannot take.
     pub fn output_shape(&self, s: Shape, ctx: &Context) -> Result<Shape> {
-        if s.dims == 4 {
-            return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
-        }
-        if s.c != self.inch {
-            return Err(ctx.shape_error(format!("input {s} has {} channels but the weights expect {}", s.c, self.inch)));
-        }
-        let (ow, oh, _) = self
-            .geometry
-            .output_size(s.w, s.h)
-            .ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-        Ok(Shape::d3(ow, oh, self.num_output))
+        Ok(self.geometry.conv_output(s, self.inch, self.num_output, ctx)?.0)
     }
 
     pub fn run(&self, weights: &ConvWeights, x: &Tensor, ctx: &Context) -> Result<Tensor> {

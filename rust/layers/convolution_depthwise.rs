@@ -36,15 +36,8 @@ fn is_depthwise(core: &ConvCore) -> bool {
 /// Depthwise convolution of x with per-channel kernels.
 fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: &Tensor, ctx: &Context) -> Result<Tensor> {
     let s = x.shape;
-    if s.dims == 4 {
-        return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
-    }
-    if s.c != core.inch {
-        return Err(ctx.shape_error(format!("input {s} has {} channels but the weights expect {}", s.c, core.inch)));
-    }
     let geo = &core.geometry;
-    let (ow, oh, pad) =
-        geo.output_size(s.w, s.h).ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
+    let (Shape { w: ow, h: oh, .. }, pad) = geo.conv_output(s, core.inch, core.inch, ctx)?;
     let (pw, ph) = (s.w + pad.left + pad.right, s.h + pad.top + pad.bottom);
     let plane = Plane { pw, ph, ow, oh, kernel: geo.kernel, dilation: geo.dilation, stride: geo.stride };
     let src = Source { data: x.f32(), w: s.w, h: s.h, pad, pad_value: geo.pad_value };

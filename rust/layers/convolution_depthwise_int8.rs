@@ -10,9 +10,8 @@ use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::dw_i8::{self, DwSource};
-use crate::kernels::gemm_i8::{self, Epilogue, Out};
+use crate::kernels::gemm_i8::{Epilogue, Out};
 use crate::model::Layer;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 struct Depthwise {
@@ -33,22 +32,12 @@ struct Depthwise {
 
 impl Depthwise {
     fn output_shape(&self, s: Shape, ctx: &Context) -> Result<Shape> {
-        if s.dims == 4 {
-            return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
-        }
-        if s.c != self.channels {
-            return Err(ctx.shape_error(format!("input {s} has {} channels, expected {}", s.c, self.channels)));
-        }
-        let (ow, oh, _) = self
-            .geometry
-            .output_size(s.w, s.h)
-            .ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-        Ok(Shape::d3(ow, oh, self.channels))
+        Ok(self.geometry.conv_output(s, self.channels, self.channels, ctx)?.0)
     }
 
     fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
         let shape = self.output_shape(x.shape, ctx)?;
-        let (padded, pw, ph) = self.padded_input(x)?;
+        let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
         // SAFETY: `kernel` writes every output element.
         unsafe { int8::output(shape, self.requant.is_some(), |out| self.kernel(&padded, (pw, ph), shape, out)) }
     }
@@ -63,17 +52,9 @@ impl Depthwise {
         let shape = self.output_shape(x.shape, ctx)?;
         assert!(self.requant.is_none(), "a requantized output is int8");
         assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
-        let (padded, pw, ph) = self.padded_input(x)?;
+        let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
         self.kernel(&padded, (pw, ph), shape, Out::F32(out));
         Ok(())
-    }
-
-    /// The input quantized and padded: (planes, padded width, padded height).
-    fn padded_input<'a>(&self, x: &'a Tensor) -> Result<(Cow<'a, [i8]>, usize, usize)> {
-        let s = x.shape;
-        let (_, _, pad) = self.geometry.output_size(s.w, s.h).expect("checked by output_shape");
-        let pads = [pad.left, pad.right, pad.top, pad.bottom];
-        gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value)
     }
 
     /// The kernel over `padded` (the input padded to `pw × ph`) into all of `out`, the `top`

@@ -10,7 +10,6 @@ use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::model::Layer;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 /// ncnn's x86 int8 convolutions (and the grouped ConvolutionDepthWise) de-scale and add the bias
@@ -105,23 +104,13 @@ impl ConvInt8 {
             });
         }
         let shape = self.output_shape(s, ctx)?;
-        let (padded, pw, ph) = self.padded_input(x)?;
+        let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
         self.output(shape, |out| self.gemm(&padded, (pw, ph), shape, out))
     }
 
     /// The output for a 1-D to 3-D input (the flat 1×1 case aside: [`ConvInt8::run`]).
     fn output_shape(&self, s: Shape, ctx: &Context) -> Result<Shape> {
-        if s.dims == 4 {
-            return Err(ctx.shape_error(format!("takes 1-D to 3-D input, got {s}")));
-        }
-        if s.c != self.inch {
-            return Err(ctx.shape_error(format!("input {s} has {} channels but the weights expect {}", s.c, self.inch)));
-        }
-        let (ow, oh, _) = self
-            .geometry
-            .output_size(s.w, s.h)
-            .ok_or_else(|| ctx.shape_error(format!("kernel does not fit input {s}")))?;
-        Ok(Shape::d3(ow, oh, self.num_output))
+        Ok(self.geometry.conv_output(s, self.inch, self.num_output, ctx)?.0)
     }
 
     /// The output channels when this layer can write into a larger float buffer
@@ -143,17 +132,9 @@ impl ConvInt8 {
         let shape = self.output_shape(x.shape, ctx)?;
         assert!(self.requant.is_none(), "a requantized output is int8");
         assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
-        let (padded, pw, ph) = self.padded_input(x)?;
+        let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
         self.gemm(&padded, (pw, ph), shape, Out::F32(out));
         Ok(())
-    }
-
-    /// The input quantized and padded: (planes, padded width, padded height).
-    fn padded_input<'a>(&self, x: &'a Tensor) -> Result<(Cow<'a, [i8]>, usize, usize)> {
-        let s = x.shape;
-        let (_, _, pad) = self.geometry.output_size(s.w, s.h).expect("checked by output_shape");
-        let pads = [pad.left, pad.right, pad.top, pad.bottom];
-        gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (s.c, s.h, s.w), pads, self.pad_value)
     }
 
     /// Every group's GEMM over `padded` (the input padded to `pw × ph`), into all of `view`, the

@@ -3,10 +3,12 @@
 //! factors, the input as the kernels take it and the output they write.
 
 use super::Params;
-use crate::base::{Shape, Tensor, TensorData};
+use crate::base::{Geometry, Shape, Tensor, TensorData};
 use crate::error::Result;
-use crate::kernels::gemm_i8::{epilogue, Activations, Out};
+use crate::kernels::dispatch::I8Path;
+use crate::kernels::gemm_i8::{self, epilogue, Activations, Out};
 use crate::model::WeightData;
+use std::borrow::Cow;
 
 /// One float read from a raw scale array.
 pub fn scalar(p: &Params, name: &str) -> Result<f32> {
@@ -84,4 +86,20 @@ pub fn top_scale(p: &Params, flag: i32) -> Result<Option<f32>> {
     } else {
         Ok(None)
     }
+}
+
+/// The input of an int8 convolution as its kernel reads it: quantized with `scale` and padded as
+/// `geometry` pads it, with the pad byte `pad_value`; (planes, padded width, padded height). The
+/// caller has checked that the kernel fits (`Geometry::conv_output`).
+pub fn padded_input<'a>(
+    path: I8Path,
+    geometry: &Geometry,
+    x: &'a Tensor,
+    scale: f32,
+    pad_value: i8,
+) -> Result<(Cow<'a, [i8]>, usize, usize)> {
+    let s = x.shape;
+    let (_, _, pad) = geometry.output_size(s.w, s.h).expect("the caller checked that the kernel fits");
+    let pads = [pad.left, pad.right, pad.top, pad.bottom];
+    gemm_i8::quantize_pad(path, activations(x), scale, (s.c, s.h, s.w), pads, pad_value)
 }
