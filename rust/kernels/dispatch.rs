@@ -67,8 +67,9 @@ pub struct F32Kernels {
     pub(crate) depthwise: DepthwiseFn,
     /// Horizontally stride-2 depthwise on split rows (none: the reference pads whole planes).
     pub(crate) depthwise_split: Option<SplitChannelFn>,
-    /// 3×3 stride-1 depthwise padded by one, read from the unpadded input with masked loads
-    /// (none: the path pads each channel into a scratch plane).
+    /// 3×3 depthwise, stride 1 padded by one or stride 2 padded by one at the left and top, read
+    /// from the unpadded input with masked loads (none: the path pads each channel into a scratch
+    /// plane or a split band).
     pub(crate) depthwise_direct: Option<DirectChannelsFn>,
     pub(crate) pooling: PoolingFns,
     /// One channel of LRN across channels.

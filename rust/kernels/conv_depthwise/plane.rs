@@ -35,7 +35,7 @@ pub(crate) type SplitChannelFn =
     unsafe fn(p: &Plane, x: &Unpadded, band: &mut [f32], w: &[f32], bias: f32, act: RegAct, out: &mut [f32]);
 
 /// 3×3, dilation-1 channels (stride 1 padded by one on every side, or stride 2 padded by one at
-/// the left and top), straight from their unpadded input: `x.data` holds `channels` consecutive w×h planes, `w` their 9 weights each, `bias` one
-/// value each (unsafe: the CPU must run the path).
+/// the left and top), straight from their unpadded input: `x.data` holds `channels` consecutive
+/// w×h planes, `w` their 9 weights each, `bias` one value each (unsafe: the CPU must run the path).
 pub(crate) type DirectChannelsFn =
     unsafe fn(p: &Plane, x: &Unpadded, channels: usize, w: &[f32], bias: Option<&[f32]>, act: RegAct, out: &mut [f32]);
