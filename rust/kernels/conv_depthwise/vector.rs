@@ -524,44 +524,60 @@ pub(crate) mod x86 {
             }
         }
     }
-    /// [`direct3x3_avx512`]'s output rows `oy..oy + R` of the 16-lane column block at `ox`
-    /// (`n` real lanes; `left`, `right`: the masks of taps kx = 0 and 2, whose first or last lane
-    /// falls in the padding at the plane's edges). Input rows oy − 1 .. oy + R are each loaded
-    /// once (three masked loads, pad lanes filled with the pad value; rows outside the plane are
-    /// all pad) and serve up to three output rows; each output adds its taps in (ky, kx) order.
+    /// [`direct3x3_avx512`]'s output rows `oy..oy + R` of the 16-lane column block at `ox` (`valid`:
+    /// its real lanes) at stride `S`. Input rows S·oy − 1 .. S·(oy + R − 1) + 1 are each read once
+    /// and serve every output row whose window holds them; lanes outside the row hold the pad
+    /// value, and rows outside the plane are all pad. Stride 1 reads taps kx = 0, 1, 2 as three
+    /// masked loads one column apart (`masks[0..3]`); stride 2 reads columns 2·ox − 1 on as two
+    /// pairs of masked loads one column apart (`masks`), whose even and odd lanes are taps kx = 0, 1
+    /// and 1, 2. Each output adds its taps in (ky, kx) order.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn direct_rows<const R: usize>(
+    unsafe fn direct_rows<const R: usize, const S: usize>(
         x: &Unpadded,
         wv: &[__m512; 9],
         bias: f32,
         act: RegAct,
-        oy: usize,
-        ox: usize,
-        masks: (u16, u16, u16),
+        (oy, ox, ow): (usize, usize, usize),
+        valid: u16,
+        masks: [u16; 4],
         out: *mut f32,
     ) {
         unsafe {
-            let (valid, left, right) = masks;
             let fill = _mm512_set1_ps(x.value);
             let src = x.data.as_ptr();
             let mut acc = [_mm512_set1_ps(bias); R];
-            for i in 0..R + 2 {
-                // Input row oy + i − 1.
-                let taps = if i + oy >= 1 && i + oy - 1 < x.h {
-                    // Wrapping: at ox = 0 the kx = 0 load starts one before the row, in a masked lane.
-                    let at = src.wrapping_add((oy + i - 1) * x.w + ox);
-                    [
-                        _mm512_mask_loadu_ps(fill, left, at.wrapping_sub(1)),
-                        _mm512_mask_loadu_ps(fill, valid, at),
-                        _mm512_mask_loadu_ps(fill, right, at.wrapping_add(1)),
-                    ]
+            for i in 0..S * (R - 1) + 3 {
+                // Input row S·oy + i − 1.
+                let row = S * oy + i;
+                let taps = if row >= 1 && row - 1 < x.h {
+                    // Wrapping: at ox = 0 the loads start one before the row, in a masked lane.
+                    let at = src.wrapping_add((row - 1) * x.w + S * ox).wrapping_sub(1);
+                    if S == 1 {
+                        [
+                            _mm512_mask_loadu_ps(fill, masks[0], at),
+                            _mm512_mask_loadu_ps(fill, masks[1], at.wrapping_add(1)),
+                            _mm512_mask_loadu_ps(fill, masks[2], at.wrapping_add(2)),
+                        ]
+                    } else {
+                        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+                        let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+                        let a = _mm512_mask_loadu_ps(fill, masks[0], at);
+                        let b = _mm512_mask_loadu_ps(fill, masks[1], at.wrapping_add(16));
+                        let c = _mm512_mask_loadu_ps(fill, masks[2], at.wrapping_add(1));
+                        let d = _mm512_mask_loadu_ps(fill, masks[3], at.wrapping_add(17));
+                        [
+                            _mm512_permutex2var_ps(a, even, b),
+                            _mm512_permutex2var_ps(a, odd, b),
+                            _mm512_permutex2var_ps(c, odd, d),
+                        ]
+                    }
                 } else {
                     [fill; 3]
                 };
                 for (r, a) in acc.iter_mut().enumerate() {
-                    if i >= r && i - r < 3 {
-                        let ky = i - r;
+                    if i >= S * r && i - S * r < 3 {
+                        let ky = i - S * r;
                         for (kx, &t) in taps.iter().enumerate() {
                             *a = _mm512_fmadd_ps(wv[ky * 3 + kx], t, *a);
                         }
@@ -569,7 +585,7 @@ pub(crate) mod x86 {
                 }
             }
             for (r, &a) in acc.iter().enumerate() {
-                _mm512_mask_storeu_ps(out.add((oy + r) * x.w + ox), valid, act.apply(Avx512(a)).0);
+                _mm512_mask_storeu_ps(out.add((oy + r) * ow + ox), valid, act.apply(Avx512(a)).0);
             }
         }
     }
@@ -583,57 +599,42 @@ pub(crate) mod x86 {
         below(hi) & !below(lo)
     }
 
-    /// [`direct3x3_avx512`] at stride 2: output rows `oy..oy + R` of the 16-lane column block at
-    /// `ox` (`valid`: its real lanes). Input rows 2·oy − 1 .. 2·(oy + R) − 1 are each read once
-    /// (columns 2·ox − 1 on, as two pairs of masked loads one column apart whose even and odd
-    /// lanes are taps kx = 0, 1 and 1, 2; lanes outside the row hold the pad value) and serve up
-    /// to two output rows; each output adds its taps in (ky, kx) order.
+    /// One channel of [`direct3x3_avx512`] at stride `S`: column blocks of 16 lanes, each in bands
+    /// of four output rows (the last band shorter).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn direct2_rows<const R: usize>(
+    unsafe fn direct_channel<const S: usize>(
+        p: &Plane,
         x: &Unpadded,
         wv: &[__m512; 9],
         bias: f32,
         act: RegAct,
-        (oy, ox, ow): (usize, usize, usize),
-        valid: u16,
-        masks: [u16; 4],
-        out: *mut f32,
+        dst: *mut f32,
     ) {
         unsafe {
-            let fill = _mm512_set1_ps(x.value);
-            let src = x.data.as_ptr();
-            let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-            let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-            let mut acc = [_mm512_set1_ps(bias); R];
-            for i in 0..=2 * R {
-                // Input row 2·oy + i − 1.
-                let taps = if 2 * oy + i >= 1 && 2 * oy + i - 1 < x.h {
-                    // Wrapping: at ox = 0 the loads start one before the row, in a masked lane.
-                    let at = src.wrapping_add((2 * oy + i - 1) * x.w + 2 * ox).wrapping_sub(1);
-                    let a = _mm512_mask_loadu_ps(fill, masks[0], at);
-                    let b = _mm512_mask_loadu_ps(fill, masks[1], at.wrapping_add(16));
-                    let c = _mm512_mask_loadu_ps(fill, masks[2], at.wrapping_add(1));
-                    let d = _mm512_mask_loadu_ps(fill, masks[3], at.wrapping_add(17));
-                    [
-                        _mm512_permutex2var_ps(a, even, b),
-                        _mm512_permutex2var_ps(a, odd, b),
-                        _mm512_permutex2var_ps(c, odd, d),
-                    ]
+            let (ow, oh) = (p.ow, p.oh);
+            let mut ox = 0;
+            while ox < ow {
+                let n = (ow - ox).min(16);
+                let valid = ((1u32 << n) - 1) as u16;
+                // The loads' first columns, as `direct_rows` reads them.
+                let t = S as isize * ox as isize - 1;
+                let masks = if S == 1 {
+                    [t, t + 1, t + 2, t].map(|t| lanes_in(t, x.w) & valid)
                 } else {
-                    [fill; 3]
+                    [t, t + 16, t + 1, t + 17].map(|t| lanes_in(t, x.w))
                 };
-                for (r, a) in acc.iter_mut().enumerate() {
-                    if i >= 2 * r && i - 2 * r < 3 {
-                        let ky = i - 2 * r;
-                        for (kx, &t) in taps.iter().enumerate() {
-                            *a = _mm512_fmadd_ps(wv[ky * 3 + kx], t, *a);
-                        }
-                    }
+                let mut oy = 0;
+                while oy + 4 <= oh {
+                    direct_rows::<4, S>(x, wv, bias, act, (oy, ox, ow), valid, masks, dst);
+                    oy += 4;
                 }
-            }
-            for (r, &a) in acc.iter().enumerate() {
-                _mm512_mask_storeu_ps(out.add((oy + r) * ow + ox), valid, act.apply(Avx512(a)).0);
+                match oh - oy {
+                    3 => direct_rows::<3, S>(x, wv, bias, act, (oy, ox, ow), valid, masks, dst),
+                    2 => direct_rows::<2, S>(x, wv, bias, act, (oy, ox, ow), valid, masks, dst),
+                    1 => direct_rows::<1, S>(x, wv, bias, act, (oy, ox, ow), valid, masks, dst),
+                    _ => {}
+                }
+                ox += n;
             }
         }
     }
@@ -673,46 +674,9 @@ pub(crate) mod x86 {
                 let xc = Unpadded { data: &x.data[c * plane_in..(c + 1) * plane_in], ..*x };
                 let dst = out.as_mut_ptr().add(c * plane);
                 if p.stride == (2, 2) {
-                    let mut ox = 0;
-                    while ox < ow {
-                        let n = (ow - ox).min(16);
-                        let valid = ((1u32 << n) - 1) as u16;
-                        let t = 2 * ox as isize - 1;
-                        let masks = [t, t + 16, t + 1, t + 17].map(|t| lanes_in(t, x.w));
-                        let mut oy = 0;
-                        while oy + 4 <= oh {
-                            direct2_rows::<4>(&xc, &wv, b, act, (oy, ox, ow), valid, masks, dst);
-                            oy += 4;
-                        }
-                        match oh - oy {
-                            3 => direct2_rows::<3>(&xc, &wv, b, act, (oy, ox, ow), valid, masks, dst),
-                            2 => direct2_rows::<2>(&xc, &wv, b, act, (oy, ox, ow), valid, masks, dst),
-                            1 => direct2_rows::<1>(&xc, &wv, b, act, (oy, ox, ow), valid, masks, dst),
-                            _ => {}
-                        }
-                        ox += n;
-                    }
-                    continue;
-                }
-                let mut ox = 0;
-                while ox < ow {
-                    let n = (ow - ox).min(16);
-                    let valid = ((1u32 << n) - 1) as u16;
-                    let left = if ox == 0 { valid & !1 } else { valid };
-                    let right = if ox + n == ow { valid & !(1 << (n - 1)) } else { valid };
-                    let masks = (valid, left, right);
-                    let mut oy = 0;
-                    while oy + 4 <= oh {
-                        direct_rows::<4>(&xc, &wv, b, act, oy, ox, masks, dst);
-                        oy += 4;
-                    }
-                    match oh - oy {
-                        3 => direct_rows::<3>(&xc, &wv, b, act, oy, ox, masks, dst),
-                        2 => direct_rows::<2>(&xc, &wv, b, act, oy, ox, masks, dst),
-                        1 => direct_rows::<1>(&xc, &wv, b, act, oy, ox, masks, dst),
-                        _ => {}
-                    }
-                    ox += n;
+                    direct_channel::<2>(p, &xc, &wv, b, act, dst);
+                } else {
+                    direct_channel::<1>(p, &xc, &wv, b, act, dst);
                 }
             }
         }
