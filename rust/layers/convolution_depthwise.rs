@@ -3,7 +3,7 @@
 //! Same geometry, padding, bias, activation and `dynamic_weight` forms as Convolution.
 
 use super::convolution::{ConvCore, ConvWeights};
-use super::{one, Context, Op, Params};
+use super::{one, single, Context, Op, Params};
 use crate::base::alloc;
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
@@ -33,13 +33,41 @@ fn is_depthwise(core: &ConvCore) -> bool {
     core.group == core.num_output && core.inch == core.group
 }
 
-/// Depthwise convolution of x with per-channel kernels.
-fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: &Tensor, ctx: &Context) -> Result<Tensor> {
+/// Depthwise convolution of x with per-channel kernels: into x's own planes where x is this
+/// layer's alone and the output has its shape ([`conv_depthwise::depthwise_in_place`]: x is in
+/// cache, a new blob is not), else into a new blob.
+fn run_depthwise(core: &ConvCore, isa: F32Path, weights: &[f32], x: Arc<Tensor>, ctx: &Context) -> Result<Tensor> {
     let s = x.shape;
     let geo = &core.geometry;
     let (Shape { w: ow, h: oh, .. }, pad) = geo.conv_output(s, core.inch, core.inch, ctx)?;
     let (pw, ph) = (s.w + pad.left + pad.right, s.h + pad.top + pad.bottom);
     let plane = Plane { pw, ph, ow, oh, kernel: geo.kernel, dilation: geo.dilation, stride: geo.stride };
+    let fits = conv_depthwise::in_place_fits(isa, &plane, s.w, s.h, pad)
+        && core.num_output == s.c
+        && !x.is_i8()
+        && x.f32().len() == s.w * s.h * s.c;
+    let x = if fits {
+        match Arc::try_unwrap(x) {
+            Ok(mut t) => {
+                let bias = core.bias.as_deref();
+                let (w, h, c) = (s.w, s.h, s.c);
+                conv_depthwise::depthwise_in_place(
+                    isa,
+                    &plane,
+                    c,
+                    (w, h, geo.pad_value),
+                    t.f32_mut(),
+                    weights,
+                    bias,
+                    core.activation,
+                )?;
+                return Ok(Tensor::new(Shape::d3(w, h, c), t.into_f32()));
+            }
+            Err(shared) => shared,
+        }
+    } else {
+        x
+    };
     let src = Source { data: x.f32(), w: s.w, h: s.h, pad, pad_value: geo.pad_value };
     let mut done = Ok(());
     // SAFETY: the kernel writes every channel; on its error the output is dropped unread.
@@ -58,13 +86,10 @@ impl Op for ConvolutionDepthWise {
         if matches!(self.weights, Weights::Dynamic) {
             return one(self.forward_dynamic(&bottoms, ctx)?);
         }
-        if bottoms.len() != 1 {
-            return Err(ctx.shape_error(format!("expects 1 input, got {}", bottoms.len())));
-        }
-        let x = &bottoms[0];
+        let x = single(bottoms, ctx)?;
         match &self.weights {
             Weights::Depthwise { weights, isa } => one(run_depthwise(&self.core, *isa, weights, x, ctx)?),
-            Weights::Grouped(w) => one(self.core.run(w, x, ctx)?),
+            Weights::Grouped(w) => one(self.core.run(w, &x, ctx)?),
             Weights::Dynamic => unreachable!("handled above"),
         }
     }
@@ -96,7 +121,7 @@ impl ConvolutionDepthWise {
         }
         let w = bottoms[1].f32();
         if is_depthwise(&core) {
-            run_depthwise(&core, dispatch::F32.selected(), w, &bottoms[0], ctx)
+            run_depthwise(&core, dispatch::F32.selected(), w, Arc::clone(&bottoms[0]), ctx)
         } else {
             core.run(&core.prepare(w, false), &bottoms[0], ctx)
         }

@@ -200,3 +200,41 @@ fn direct_3x3_matches_reference_on_every_width() {
         }
     }
 }
+
+#[test]
+fn in_place_matches_a_new_output() {
+    // The same kernel on a copy of each group of channels: bit-identical to `depthwise` into a new
+    // output, on every path with a direct kernel, at 1 to 3 threads, with plane sizes whose groups
+    // are one channel (56×56), several (14×14, 7×7) and channel counts that leave a shorter last
+    // group; activations the kernel applies in registers and one it applies afterwards.
+    let mut rng = Rng::new(9);
+    let one = Padding { left: 1, right: 1, top: 1, bottom: 1 };
+    let shapes = [(1, 1, 1), (5, 3, 7), (7, 7, 97), (14, 14, 70), (17, 9, 5), (56, 56, 3), (64, 65, 2), (113, 7, 3)];
+    for path in dispatch::F32.available() {
+        for (w, h, c) in shapes {
+            let p = Plane { pw: w + 2, ph: h + 2, ow: w, oh: h, kernel: (3, 3), dilation: (1, 1), stride: (1, 1) };
+            if !in_place_fits(path, &p, w, h, one) {
+                continue;
+            }
+            let x = rng.vec(w * h * c);
+            let wt = rng.vec(9 * c);
+            let bias = rng.vec(c);
+            for (value, act) in [(0.0, Activation::Clip(0.0, 6.0)), (-0.5, Activation::Sigmoid)] {
+                let want = run(path, &p, c, &x, w, h, one, value, &wt, &bias, act);
+                for threads in 1..=3 {
+                    let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+                    let mut got = x.clone();
+                    pool.install(|| depthwise_in_place(path, &p, c, (w, h, value), &mut got, &wt, Some(&bias), act))
+                        .expect("small planes");
+                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{path:?} {w}x{h} c={c} pad value {value} {act:?} on {threads} threads");
+                }
+            }
+        }
+    }
+    // Paths without a direct kernel, and other geometries, do not fit.
+    let p = Plane { pw: 9, ph: 9, ow: 7, oh: 7, kernel: (3, 3), dilation: (1, 1), stride: (1, 1) };
+    assert!(!in_place_fits(dispatch::F32.reference(), &p, 7, 7, one));
+    let s2 = Plane { pw: 9, ph: 9, ow: 4, oh: 4, kernel: (3, 3), dilation: (1, 1), stride: (2, 2) };
+    assert!(dispatch::F32.available().iter().all(|&path| !in_place_fits(path, &s2, 7, 7, one)));
+}
