@@ -95,7 +95,7 @@ pub struct I8Kernels {
     pub(crate) depthwise_row: unsafe fn(row: &Row, acc: &mut [i32]),
     /// Depthwise: one channel by a vector plan (kernel rows of up to 4 taps), where the CPU also
     /// has the extra features the kernel names (checked at the call: the path does not need them).
-    pub(crate) depthwise_plane: Option<super::dw_i8::PlaneKernel>,
+    pub(crate) depthwise_plane: Option<super::dw_i8::plan::PlaneKernel>,
 }
 
 /// What the f32 family counts per path.

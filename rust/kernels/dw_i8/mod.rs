@@ -33,18 +33,8 @@ use super::dispatch::{I8Call, I8Path};
 use super::gemm_i8::{Epilogue, Out};
 use super::row_copy::copy_row;
 use crate::base::parallel;
-use plan::VecPlan;
+use plan::{PlanShape, VecPlan};
 use row::Row;
-
-/// A kernel that computes one channel's sums by a [`VecPlan`] (`data` is the whole input, the
-/// channel's padded plane starts at `origin`; `weights` are its kh·kw), where `available()`.
-#[derive(Clone, Copy)]
-pub struct PlaneKernel {
-    pub(crate) available: fn() -> bool,
-    /// # Safety
-    /// The CPU runs the kernel's path and `available()` holds; the plan is `data`'s geometry's.
-    pub(crate) run: unsafe fn(plan: &VecPlan, data: &[i8], origin: usize, weights: &[i8], acc: &mut [i32]),
-}
 
 /// Quantized padded input planes and the depthwise geometry.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +69,14 @@ pub struct PadSpec {
 /// each channel into a plane of its task, in cache, instead of the caller padding the whole
 /// input through memory first (mobilenet: ~9 % of an int8 run went to padding copies).
 pub fn pads_itself(path: I8Path, src: &DwSource) -> bool {
-    path.kernels().depthwise_plane.is_some_and(|k| (k.available)()) && plan::cached(src).is_some()
+    path.kernels().depthwise_plane.is_some_and(|k| (k.available)()) && plan::cached(&PlanShape::of(src)).is_some()
+}
+
+impl PlanShape {
+    fn of(src: &DwSource) -> PlanShape {
+        let DwSource { pw, ph, ow, oh, kernel, dilation, stride, .. } = *src;
+        PlanShape { pw, ph, ow, oh, kernel, dilation, stride }
+    }
 }
 
 /// Depthwise convolution of `src` with `weights` (channels × kh·kw) into `out` (channels × ow·oh).
@@ -131,7 +128,7 @@ pub(crate) fn depthwise_with(path: I8Path, src: &DwSource, weights: &[i8], ep: &
         }
     };
     let plane_kernel = kernels.depthwise_plane.filter(|k| plane && (k.available)());
-    if let Some((kernel, plan)) = plane_kernel.and_then(|k| Some((k, plan::cached(src)?))) {
+    if let Some((kernel, plan)) = plane_kernel.and_then(|k| Some((k, plan::cached(&PlanShape::of(src))?))) {
         let plan: &VecPlan = &plan;
         // Whole channels into a compact `acc`, then one epilogue call per channel.
         // Unpadded planes are padded into `padded`, whose border is written once per task.

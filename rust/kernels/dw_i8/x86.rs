@@ -2,9 +2,9 @@
 //!
 //! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
-use super::plan::{VecPlan, MAX_KH};
+use super::plan::{PlaneKernel, VecPlan, MAX_KH};
 use super::row::{row_scalar, Row};
-use super::PlaneKernel;
+
 use std::arch::x86_64::*;
 
 /// The weight in the low int16 half of each int32 lane, 0 in the high half.
