@@ -93,6 +93,9 @@ pub struct I8Kernels {
     pub(crate) gemv_offset: bool,
     /// Depthwise: one span of output pixels of one channel.
     pub(crate) depthwise_row: unsafe fn(row: &Row, acc: &mut [i32]),
+    /// Depthwise: one channel by a vector plan (kernel rows of up to 4 taps), where the CPU also
+    /// has the extra features the kernel names (checked at the call: the path does not need them).
+    pub(crate) depthwise_plane: Option<super::dw_i8::plan::PlaneKernel>,
 }
 
 /// What the f32 family counts per path.
@@ -262,6 +265,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_rows: super::gemm_i8::x86::rows_vnni512,
             gemv_offset: true,
             depthwise_row: super::dw_i8::x86::row_avx512vnni,
+            depthwise_plane: Some(super::dw_i8::x86::PLANE_VBMI),
         }),
     },
     PathDef {
@@ -274,6 +278,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_rows: super::gemm_i8::x86::rows_avxvnni,
             gemv_offset: true,
             depthwise_row: super::dw_i8::x86::row_avx2,
+            depthwise_plane: None,
         }),
     },
     PathDef {
@@ -286,6 +291,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_rows: super::gemm_i8::x86::rows_avx2,
             gemv_offset: false,
             depthwise_row: super::dw_i8::x86::row_avx2,
+            depthwise_plane: None,
         }),
     },
     PathDef {
@@ -299,6 +305,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_rows: super::gemm_i8::aarch64::rows_dotprod,
             gemv_offset: false,
             depthwise_row: super::dw_i8::aarch64::row_neon,
+            depthwise_plane: None,
         }),
     },
     PathDef {
@@ -311,6 +318,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_rows: super::gemm_i8::aarch64::rows_neon,
             gemv_offset: false,
             depthwise_row: super::dw_i8::aarch64::row_neon,
+            depthwise_plane: None,
         }),
     },
     PathDef {
@@ -323,6 +331,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_rows: i8_reference::dot_rows,
             gemv_offset: false,
             depthwise_row: dw_row::row_reference,
+            depthwise_plane: None,
         }),
     },
 ];

@@ -9,9 +9,10 @@ use super::{int8, one, single, Context, Op, Params};
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
-use crate::kernels::dw_i8::{self, DwSource};
-use crate::kernels::gemm_i8::{Epilogue, Out};
+use crate::kernels::dw_i8::{self, DwSource, PadSpec};
+use crate::kernels::gemm_i8::{self, Epilogue, Out};
 use crate::model::Layer;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 struct Depthwise {
@@ -37,9 +38,10 @@ impl Depthwise {
 
     fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
         let shape = self.output_shape(x.shape, ctx)?;
-        let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
-        // SAFETY: `kernel` writes every output element.
-        unsafe { int8::output(shape, self.requant.is_some(), |out| self.kernel(&padded, (pw, ph), shape, out)) }
+        let (input, src) = self.input(x, shape)?;
+        let src = DwSource { data: &input, ..src };
+        // SAFETY: `depthwise` writes every output element.
+        unsafe { int8::output(shape, self.requant.is_some(), |out| self.kernel(&src, out)) }
     }
 
     /// See [`ConvInt8::top_shape`].
@@ -52,17 +54,21 @@ impl Depthwise {
         let shape = self.output_shape(x.shape, ctx)?;
         assert!(self.requant.is_none(), "a requantized output is int8");
         assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
-        let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
-        self.kernel(&padded, (pw, ph), shape, Out::F32(out));
+        let (input, src) = self.input(x, shape)?;
+        self.kernel(&DwSource { data: &input, ..src }, Out::F32(out));
         Ok(())
     }
 
-    /// The kernel over `padded` (the input padded to `pw × ph`) into all of `out`, the `top`
-    /// output.
-    fn kernel(&self, padded: &[i8], (pw, ph): (usize, usize), top: Shape, out: Out) {
+    /// The input as the kernel reads it (quantized; padded here unless the kernel pads each
+    /// channel itself) and its geometry for the `top` output (`data` left empty).
+    fn input<'a>(&self, x: &'a Tensor, top: Shape) -> Result<(Cow<'a, [i8]>, DwSource<'static>)> {
         let geo = &self.geometry;
-        let src = DwSource {
-            data: padded,
+        let (w, h) = (x.shape.w, x.shape.h);
+        let (_, _, pad) = geo.output_size(w, h).expect("the caller checked that the kernel fits");
+        let (pw, ph) = (w + pad.left + pad.right, h + pad.top + pad.bottom);
+        let mut src = DwSource {
+            data: &[],
+            pad: None,
             pw,
             ph,
             channels: self.channels,
@@ -72,6 +78,21 @@ impl Depthwise {
             ow: top.w,
             oh: top.h,
         };
+        if (pw, ph) != (w, h) {
+            let unpadded = PadSpec { w, h, left: pad.left, top: pad.top, value: self.pad_value };
+            if dw_i8::pads_itself(self.path, &DwSource { pad: Some(unpadded), ..src }) {
+                src.pad = Some(unpadded);
+                let (q, _, _) =
+                    gemm_i8::quantize_pad(self.path, int8::activations(x), self.s_in, (x.shape.c, h, w), [0; 4], 0)?;
+                return Ok((q, src));
+            }
+        }
+        let (padded, _, _) = int8::padded_input(self.path, geo, x, self.s_in, self.pad_value)?;
+        Ok((padded, src))
+    }
+
+    /// The kernel over `src` into all of `out`, the `top` output.
+    fn kernel(&self, src: &DwSource, out: Out) {
         let ep = Epilogue {
             scale: &self.scale,
             bias: self.bias.as_deref(),
@@ -79,7 +100,7 @@ impl Depthwise {
             requant: self.requant,
             fused: self.fused,
         };
-        dw_i8::depthwise(self.path, &src, &self.weights, &ep, out);
+        dw_i8::depthwise(self.path, src, &self.weights, &ep, out);
     }
 }
 

@@ -25,9 +25,9 @@ impl Rng {
 fn every_path_matches_the_definition() {
     let mut rng = Rng(3);
     for i in 0..300 {
-        let kernel = [(3, 3), (5, 5), (1, 1), (3, 1), (7, 7), (2, 3)][rng.below(6)];
-        let stride = [(1, 1), (2, 2), (1, 2), (3, 3)][rng.below(4)];
-        let dilation = if rng.below(5) == 0 { (2, 2) } else { (1, 1) };
+        let kernel = [(3, 3), (5, 5), (1, 1), (3, 1), (7, 7), (2, 3), (4, 2), (1, 5)][rng.below(8)];
+        let stride = [(1, 1), (2, 2), (1, 2), (3, 3), (2, 1)][rng.below(5)];
+        let dilation = [(1, 1), (1, 1), (1, 1), (2, 2), (3, 1), (1, 2)][rng.below(6)];
         let (ew, eh) = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1);
         let pw = ew + rng.below(70);
         let ph = eh + rng.below(9);
@@ -38,6 +38,7 @@ fn every_path_matches_the_definition() {
         let weights: Vec<i8> = (0..channels * kernel.0 * kernel.1).map(|_| byte(&mut rng)).collect();
         let src = DwSource {
             data: &data,
+            pad: None,
             pw,
             ph,
             channels,
@@ -66,16 +67,19 @@ fn every_path_matches_the_definition() {
                 if int8 { OutPtr::I8(want_q[c * n..].as_mut_ptr()) } else { OutPtr::F32(want_f[c * n..].as_mut_ptr()) };
             unsafe { finish_row_body(&acc[c * n..(c + 1) * n], 0, c, &ep, out) };
         }
-        for path in dispatch::I8.available() {
-            let what = format!("{path} case {i}: kernel {kernel:?} stride {stride:?} dilation {dilation:?} {pw}x{ph}");
+        // Each path with its plane kernel (where it has one and the CPU runs it) and without.
+        for (path, plane) in dispatch::I8.available().into_iter().flat_map(|p| [(p, true), (p, false)]) {
+            let what = format!(
+                "{path} (plane {plane}) case {i}: kernel {kernel:?} stride {stride:?} dilation {dilation:?} {pw}x{ph}"
+            );
             if int8 {
                 // Not zeros: the layers hand the kernel unwritten memory, which it must fill.
                 let mut got = vec![77i8; channels * n];
-                depthwise(path, &src, &weights, &ep, Out::I8(&mut got));
+                depthwise_with(path, &src, &weights, &ep, Out::I8(&mut got), plane);
                 assert_eq!(got, want_q, "{what}");
             } else {
                 let mut got = vec![f32::NAN; channels * n];
-                depthwise(path, &src, &weights, &ep, Out::F32(&mut got));
+                depthwise_with(path, &src, &weights, &ep, Out::F32(&mut got), plane);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want_f), "{what}");
             }
@@ -90,6 +94,7 @@ fn the_selected_path_runs_the_depthwise_kernel() {
     let data = vec![1i8; 2 * 20 * 5];
     let src = DwSource {
         data: &data,
+        pad: None,
         pw: 20,
         ph: 5,
         channels: 2,
@@ -105,4 +110,107 @@ fn the_selected_path_runs_the_depthwise_kernel() {
     depthwise(path, &src, &[2i8; 18], &ep, Out::F32(&mut out));
     assert!(out.iter().all(|&v| v == 18.0));
     assert!(path.calls(I8Call::Depthwise) > before, "the {path} depthwise kernel did not run");
+}
+
+/// The plan covers each output once, in order, and its windows stay within 64 bytes.
+#[test]
+fn the_vector_plan_covers_every_output_once() {
+    let mut rng = Rng(11);
+    for _ in 0..200 {
+        let kernel = (1 + rng.below(4), 1 + rng.below(5));
+        let stride = (1 + rng.below(3), 1 + rng.below(3));
+        let dilation = (1 + rng.below(3), 1 + rng.below(2));
+        let (ew, eh) = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1);
+        let (pw, ph) = (ew + rng.below(80), eh + rng.below(12));
+        let src = DwSource {
+            data: &[],
+            pad: None,
+            pw,
+            ph,
+            channels: 1,
+            kernel,
+            dilation,
+            stride,
+            ow: (pw - ew) / stride.0 + 1,
+            oh: (ph - eh) / stride.1 + 1,
+        };
+        let plan = plan::VecPlan::new(&PlanShape::of(&src)).expect("kernel rows of ≤ 4 taps have a plan");
+        let mut next = 0;
+        for v in &plan.vecs {
+            assert_eq!(v.out, next);
+            assert!((1..=16).contains(&v.lanes));
+            let last = 64 - v.load_mask.leading_zeros() as usize;
+            for l in 0..v.lanes {
+                let (oy, ox) = ((v.out + l) / src.ow, (v.out + l) % src.ow);
+                for t in 0..kernel.0 {
+                    let byte = plan.patterns[v.pattern][4 * l + t] as usize;
+                    assert_eq!(v.at + byte, oy * stride.1 * pw + ox * stride.0 + t * dilation.0);
+                    assert!(byte < last, "byte {byte} outside the load mask");
+                }
+            }
+            next += v.lanes;
+        }
+        assert_eq!(next, src.ow * src.oh);
+    }
+}
+
+/// Unpadded planes that the kernel pads itself give what the padded planes give.
+#[test]
+fn the_kernel_pads_unpadded_planes_as_the_caller_would() {
+    let path = dispatch::I8.selected();
+    let mut rng = Rng(5);
+    let mut ran = 0;
+    for i in 0..150 {
+        let kernel = [(3, 3), (1, 1), (3, 1), (2, 3), (4, 2), (1, 5)][rng.below(6)];
+        let stride = [(1, 1), (2, 2), (1, 2), (3, 3)][rng.below(4)];
+        let dilation = [(1, 1), (1, 1), (2, 2)][rng.below(3)];
+        let (ew, eh) = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1);
+        let (w, h) = (1 + rng.below(40), 1 + rng.below(9));
+        let [left, right, top, bottom] = [rng.below(3), rng.below(3), rng.below(3), rng.below(3)];
+        let (pw, ph) = (w + left + right, h + top + bottom);
+        if pw < ew || ph < eh {
+            continue;
+        }
+        let channels = 1 + rng.below(5);
+        let value = [0i8, -3, 127][i % 3];
+        let data: Vec<i8> = (0..channels * w * h).map(|_| rng.next() as i8).collect();
+        let mut padded = vec![value; channels * pw * ph];
+        for c in 0..channels {
+            for y in 0..h {
+                let at = (c * ph + top + y) * pw + left;
+                padded[at..at + w].copy_from_slice(&data[(c * h + y) * w..(c * h + y + 1) * w]);
+            }
+        }
+        let weights: Vec<i8> = (0..channels * kernel.0 * kernel.1).map(|_| rng.next() as i8).collect();
+        let base = DwSource {
+            data: &padded,
+            pad: None,
+            pw,
+            ph,
+            channels,
+            kernel,
+            dilation,
+            stride,
+            ow: (pw - ew) / stride.0 + 1,
+            oh: (ph - eh) / stride.1 + 1,
+        };
+        let unpadded = DwSource { data: &data, pad: Some(PadSpec { w, h, left, top, value }), ..base };
+        if !pads_itself(path, &unpadded) {
+            continue;
+        }
+        let n = base.ow * base.oh;
+        let scale: Vec<f32> = (0..channels).map(|c| 1e-3 * (c + 1) as f32).collect();
+        let ep =
+            Epilogue { scale: &scale, bias: None, activation: Activation::Identity, requant: Some(9.5), fused: false };
+        let (mut want, mut got) = (vec![0i8; channels * n], vec![1i8; channels * n]);
+        depthwise(path, &base, &weights, &ep, Out::I8(&mut want));
+        depthwise(path, &unpadded, &weights, &ep, Out::I8(&mut got));
+        assert_eq!(
+            got, want,
+            "case {i}: kernel {kernel:?} stride {stride:?} {w}x{h} pads {left} {right} {top} {bottom}"
+        );
+        ran += 1;
+    }
+    // Only CPUs with AVX-512 VBMI pad in the kernel.
+    eprintln!("{ran} cases padded by the kernel");
 }

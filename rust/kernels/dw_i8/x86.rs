@@ -2,7 +2,9 @@
 //!
 //! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
+use super::plan::{PlaneKernel, VecPlan, MAX_KH};
 use super::row::{row_scalar, Row};
+
 use std::arch::x86_64::*;
 
 /// The weight in the low int16 half of each int32 lane, 0 in the high half.
@@ -82,5 +84,51 @@ pub(crate) unsafe fn row_avx2(row: &Row, acc: &mut [i32]) {
             }
         }
         row_scalar(row, ox, acc);
+    }
+}
+
+/// [`plane_vbmi`], run where the CPU has AVX-512 VBMI (Ice Lake, Zen 4; not Cascade Lake).
+pub(crate) const PLANE_VBMI: PlaneKernel = PlaneKernel { available: has_vbmi, run: plane_vbmi };
+
+fn has_vbmi() -> bool {
+    std::is_x86_feature_detected!("avx512vbmi")
+}
+
+/// One channel by the vector plan (see [`super::plan`]): `acc` = the channel's ow·oh sums, from
+/// its padded plane at `plane` (the whole input buffer is `data`, the plane starts at `origin`).
+/// Per vector and kernel row: one masked load, one `vpermb`, the +128 offset and one `vpdpbusd`
+/// (the accumulator starts at −128·Σw, so the sums are exact).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
+pub(crate) unsafe fn plane_vbmi(plan: &VecPlan, data: &[i8], origin: usize, weights: &[i8], acc: &mut [i32]) {
+    unsafe {
+        let (rows, comp) = plan.channel_weights(weights);
+        let mut wv = [_mm512_setzero_si512(); MAX_KH];
+        for (v, &r) in wv.iter_mut().zip(&rows).take(plan.kh) {
+            *v = _mm512_set1_epi32(r);
+        }
+        let flip = _mm512_set1_epi8(-128);
+        let start = _mm512_set1_epi32(comp);
+        debug_assert!(plan.vecs.last().is_none_or(|v| v.out + v.lanes <= acc.len()));
+        let p = data.as_ptr().add(origin);
+        for v in &plan.vecs {
+            debug_assert!(
+                origin + v.at + (plan.kh - 1) * plan.row_step + (64 - v.load_mask.leading_zeros() as usize)
+                    <= data.len()
+            );
+            let idx = _mm512_loadu_si512(plan.patterns.get_unchecked(v.pattern).as_ptr().cast());
+            let mut a = start;
+            for (ky, w) in wv.iter().enumerate().take(plan.kh) {
+                // Only the window's needed bytes are read: they lie in the plane.
+                let x = _mm512_maskz_loadu_epi8(v.load_mask, p.add(v.at + ky * plan.row_step));
+                let x = _mm512_xor_si512(_mm512_permutexvar_epi8(idx, x), flip);
+                a = _mm512_dpbusd_epi32(a, x, *w);
+            }
+            let dst = acc.as_mut_ptr().add(v.out);
+            if v.lanes == 16 {
+                _mm512_storeu_si512(dst.cast(), a);
+            } else {
+                _mm512_mask_storeu_epi32(dst, ((1u32 << v.lanes) - 1) as u16, a);
+            }
+        }
     }
 }

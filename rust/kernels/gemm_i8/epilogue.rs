@@ -181,6 +181,72 @@ pub(crate) unsafe fn finish_row_body(acc: &[i32], comp: i32, row: usize, ep: &Ep
     }
 }
 
+/// A tile's rows: row `r` of `acc` (`cols` values from `r·ld` on, `comps[r]` subtracted first) is
+/// output row `row0 + r`, written `r·out_ld` elements after `out`. The epilogue's choices
+/// (fused, activation) are made once for the tile, not once per row: a GEMM tile's rows are 32
+/// values, and per row the call and the choices cost as much as the values.
+///
+/// # Safety
+/// Each output row holds `cols` writable elements that no one else touches meanwhile.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the x86 tiles finish whole tiles
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn finish_tile_body(
+    acc: &[i32],
+    ld: usize,
+    cols: usize,
+    comps: &[i32],
+    row0: usize,
+    ep: &Epilogue,
+    out: OutPtr,
+    out_ld: usize,
+) {
+    let rows = comps.len();
+    let tile = Tile { acc, ld, cols, comps, row0, out, out_ld };
+    debug_assert!(rows == 0 || (rows - 1) * ld + cols <= acc.len());
+    if ep.fused {
+        tile_activation::<true>(&tile, ep);
+    } else {
+        tile_activation::<false>(&tile, ep);
+    }
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the x86 tiles finish whole tiles
+struct Tile<'a> {
+    acc: &'a [i32],
+    ld: usize,
+    cols: usize,
+    comps: &'a [i32],
+    row0: usize,
+    out: OutPtr,
+    out_ld: usize,
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the x86 tiles finish whole tiles
+#[inline(always)]
+fn tile_activation<const FUSED: bool>(t: &Tile, ep: &Epilogue) {
+    match ep.activation {
+        Activation::Identity => tile_with::<FUSED, _>(t, ep, |v| v),
+        Activation::Relu => tile_with::<FUSED, _>(t, ep, |v| v.max(0.0)),
+        Activation::LeakyRelu(s) => tile_with::<FUSED, _>(t, ep, move |v| if v > 0.0 { v } else { v * s }),
+        Activation::Clip(lo, hi) => tile_with::<FUSED, _>(t, ep, move |v| v.max(lo).min(hi)),
+        other => tile_with::<FUSED, _>(t, ep, move |v| other.apply(v)),
+    }
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the x86 tiles finish whole tiles
+#[inline(always)]
+fn tile_with<const FUSED: bool, F: Fn(f32) -> f32 + Copy>(t: &Tile, ep: &Epilogue, act: F) {
+    for (r, &comp) in t.comps.iter().enumerate() {
+        let row = t.row0 + r;
+        let scale = ep.scale[row];
+        let bias = ep.bias.map_or(-0.0, |b| b[row]);
+        // SAFETY: the caller's contract: output row r lies `r·out_ld` elements on.
+        let out = unsafe { t.out.add(r * t.out_ld) };
+        row_with::<FUSED, _>(&t.acc[r * t.ld..r * t.ld + t.cols], comp, scale, bias, ep.requant, act, out);
+    }
+}
+
 #[inline(always)]
 fn with_activation<const FUSED: bool>(acc: &[i32], comp: i32, scale: f32, bias: f32, ep: &Epilogue, out: OutPtr) {
     let q = ep.requant;

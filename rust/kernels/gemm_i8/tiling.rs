@@ -34,6 +34,27 @@ pub(crate) trait Kernel: 'static {
     /// # Safety
     /// The CPU has the path's features; `out` holds `acc.len()` elements owned by the caller.
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr);
+    /// A tile's rows (see [`super::epilogue::finish_tile_body`]); by default one
+    /// [`Kernel::finish_row`] call per row.
+    ///
+    /// # Safety
+    /// As [`Kernel::finish_row`], for each row.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn finish_tile(
+        acc: &[i32],
+        ld: usize,
+        cols: usize,
+        comps: &[i32],
+        row0: usize,
+        ep: &Epilogue,
+        out: OutPtr,
+        out_ld: usize,
+    ) {
+        for (r, &c) in comps.iter().enumerate() {
+            // SAFETY: the caller's contract.
+            unsafe { Self::finish_row(&acc[r * ld..r * ld + cols], c, row0 + r, ep, out.add(r * out_ld)) };
+        }
+    }
     /// Packs B's columns `j0..j0+NR` (all `kp` rows; rows past k and columns past n are zero)
     /// into `[k / G][NR][G]` with the path's element type. `rows` are [`ConvSource::row_offsets`].
     ///
@@ -110,6 +131,7 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     // holds them from np0 on), a block of column panels at a time.
     let sweep = |panels: &[K::B], (mp0, mp1): (usize, usize), (np0, np1): (usize, usize)| {
         let mut tile = vec![0i32; mr * nr];
+        let zeros = vec![0i32; mr];
         for b0 in (np0..np1).step_by(block) {
             let b1 = (b0 + block).min(np1);
             for mp in mp0..mp1 {
@@ -121,15 +143,12 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
                     let b_panel = &panels[(np - np0) * panel_len..];
                     // SAFETY: panel sizes are kp·MR and kp·NR elements; tile holds MR·NR.
                     unsafe { K::micro(kp / K::G, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr()) };
-                    for r in 0..mr.min(m - i0) {
-                        let p = i0 + r;
-                        let c = if K::OFFSET { comp[p] } else { 0 };
-                        let at = p * n + j0;
-                        // SAFETY: row p, columns j0..j0+cols of the m×n output belong to this task.
-                        let dst = unsafe { out.add(at) };
-                        // SAFETY: dst holds `cols` elements of this task's tile.
-                        unsafe { K::finish_row(&tile[r * nr..r * nr + cols], c, p, ep, dst) };
-                    }
+                    let rows = mr.min(m - i0);
+                    let comps = if K::OFFSET { &comp[i0..i0 + rows] } else { &zeros[..rows] };
+                    // SAFETY: rows i0.., columns j0..j0+cols of the m×n output belong to this task.
+                    let dst = unsafe { out.add(i0 * n + j0) };
+                    // SAFETY: as above; each row of dst holds `cols` elements of this task's tile.
+                    unsafe { K::finish_tile(&tile, nr, cols, comps, i0, ep, dst, n) };
                 }
             }
         }

@@ -30,6 +30,18 @@ impl Kernel for Vnni512 {
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         unsafe { finish_row_avx512(acc, comp, row, ep, out) }
     }
+    unsafe fn finish_tile(
+        acc: &[i32],
+        ld: usize,
+        cols: usize,
+        comps: &[i32],
+        row0: usize,
+        ep: &Epilogue,
+        out: OutPtr,
+        out_ld: usize,
+    ) {
+        unsafe { finish_tile_avx512(acc, ld, cols, comps, row0, ep, out, out_ld) }
+    }
     unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8]) {
         unsafe { pack_b_vnni512(src, rows, j0, kp, panel) }
     }
@@ -238,6 +250,21 @@ unsafe fn micro_avx2(kg: usize, a: *const i16, b: *const i16, c: *mut i32) {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma")]
 pub(crate) unsafe fn finish_row_avx512(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
     unsafe { epilogue::finish_row_body(acc, comp, row, ep, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish_tile_avx512(
+    acc: &[i32],
+    ld: usize,
+    cols: usize,
+    comps: &[i32],
+    row0: usize,
+    ep: &Epilogue,
+    out: OutPtr,
+    out_ld: usize,
+) {
+    unsafe { epilogue::finish_tile_body(acc, ld, cols, comps, row0, ep, out, out_ld) }
 }
 
 #[target_feature(enable = "avx2,fma")]
