@@ -100,6 +100,47 @@ fn gemm_splits_work_across_threads() {
 }
 
 #[test]
+fn column_blocks_and_row_groups_share_out_evenly() {
+    // A 14×14 map's 196 columns (7 panels of 32): one block, in 4 row groups on 2 threads.
+    assert_eq!(split(64, 7, 2), (1, 4));
+    for threads in 1..=4 {
+        for n_panels in 1..80 {
+            let (blocks, groups) = split(64, n_panels, threads);
+            let last = n_panels - (blocks - 1) * NC_PANELS;
+            assert!(blocks == 1 || last >= NC_PANELS / 2, "{n_panels} panels: a last block of {last}");
+            assert!(last <= NC_PANELS + NC_PANELS / 2, "{n_panels} panels: a last block of {last}");
+            if threads > 1 && blocks * groups < 8 * threads {
+                assert!((blocks * groups).is_multiple_of(threads), "{n_panels} panels, {threads} threads");
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_outputs_do_not_depend_on_the_thread_count() {
+    let (m, k) = (70, 300);
+    for path in dispatch::F32.available() {
+        // 196 columns: the merged last block; 2000: several blocks and a short last one.
+        for n in [196, 2000] {
+            let mut rng = Rng::new(n as u64);
+            let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(m));
+            let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
+            let packed = PackedA::for_path(path, &a, m, k);
+            let run = |threads: usize| {
+                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+                let mut c = vec![0.0; m * n];
+                pool.install(|| gemm(&packed, &b, n, &mut c, ep));
+                c
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                assert!(run(threads).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{path:?} n={n}");
+            }
+        }
+    }
+}
+
+#[test]
 fn gemv_paths_match_reference() {
     let mut rng = Rng::new(7);
     for path in dispatch::F32.available() {

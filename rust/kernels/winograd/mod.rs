@@ -324,8 +324,14 @@ fn run<W: Variant>(
     let micro = gemm.micro.expect("a path with Winograd transforms has a microkernel");
     let fns = W::fns(&path.kernels().winograd.expect("checked by conv3x3s1_with"));
     let outch = w.outch;
-    let groups = tile_panels.div_ceil(group);
+    // Tile panels spread evenly over the groups, and a few groups made a multiple of the threads:
+    // cut every `group` panels, 13 panels made groups of 4, 4, 4 and 1, and the worker, claiming
+    // from the back, ran the short one and a long one while the caller ran two long ones.
+    let mut groups = tile_panels.div_ceil(group);
     let threads = parallel::current_threads();
+    if threads > 1 && groups >= 2 * threads && groups < 4 * threads {
+        groups = groups.next_multiple_of(threads).min(tile_panels);
+    }
     let o_panels = outch_pad / nr;
     let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
     let o_per = o_panels.div_ceil(o_splits);
@@ -336,10 +342,13 @@ fn run<W: Variant>(
     let (vs, ms) = (v_stride(n2, mr), m_stride(n2, outch_pad));
     let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
 
+    // Jobs are numbered split-major: the caller (claiming from the front) and the worker (from
+    // the back) then each take every group once when the groups differ by a panel (7 panels in
+    // groups of 3 and 4, output channels split in two: 3 + 4 panels each, not 3 + 3 against 4 + 4).
     let job = |job: usize| {
-        let (gi, os) = (job / o_splits, job % o_splits);
-        let p0 = gi * group;
-        let p1 = (p0 + group).min(tile_panels);
+        let (os, gi) = (job / groups, job % groups);
+        let p0 = gi * tile_panels / groups;
+        let p1 = (gi + 1) * tile_panels / groups;
         let (op0, op1) = (os * o_per, ((os + 1) * o_per).min(o_panels));
         BUFS.with(|bufs| {
             let (vbuf, mbuf) = &mut *bufs.borrow_mut();

@@ -87,6 +87,35 @@ fn winograd_splits_work_across_threads() {
     }
 }
 
+#[test]
+fn outputs_do_not_depend_on_the_thread_count() {
+    if dispatch::F32.selected().kernels().winograd.is_none() {
+        return;
+    }
+    // squeezenet_v1.1's expand3x3 shapes: tile panels that do not share out evenly (13 and 7 on
+    // AVX-512), output channels split on the small map.
+    for (inch, outch, ow) in [(16, 64, 55), (48, 192, 13), (32, 128, 27)] {
+        let mut rng = Rng::new(ow as u64);
+        let (pw, ph) = (ow + 2, ow + 2);
+        let w = rng.vec(outch * inch * 9);
+        let x = rng.vec(inch * pw * ph);
+        let bias = rng.vec(outch);
+        let weights = Weights::new(&w, outch, inch);
+        let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
+        let run = |threads: usize| {
+            let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+            let mut got = vec![0.0; outch * ow * ow];
+            pool.install(|| conv3x3s1(&weights, &x, pw, ph, &mut got, ow, ow, ep));
+            got
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            let got = run(threads);
+            assert!(got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits()), "{inch}->{outch} {ow}x{ow}");
+        }
+    }
+}
+
 fn check_factored<W: transform::Variant>() {
     for k in 0..W::N {
         let mut unit = [[0.0f32; 1]; 8];
