@@ -3,7 +3,7 @@
 use crate::kernels::simd::RegAct;
 
 /// The geometry of one channel: a padded input plane and its output plane.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plane {
     pub pw: usize,
     pub ph: usize,

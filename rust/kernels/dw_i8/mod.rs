@@ -29,11 +29,12 @@ pub(crate) mod x86;
 #[cfg(test)]
 mod tests;
 
+use super::conv_depthwise::plane::Plane;
 use super::dispatch::{I8Call, I8Path};
 use super::gemm_i8::{Epilogue, Out};
 use super::row_copy::copy_row;
 use crate::base::parallel;
-use plan::{PlanShape, VecPlan};
+use plan::VecPlan;
 use row::Row;
 
 /// Quantized padded input planes and the depthwise geometry.
@@ -69,13 +70,14 @@ pub struct PadSpec {
 /// each channel into a plane of its task, in cache, instead of the caller padding the whole
 /// input through memory first (mobilenet: ~9 % of an int8 run went to padding copies).
 pub fn pads_itself(path: I8Path, src: &DwSource) -> bool {
-    path.kernels().depthwise_plane.is_some_and(|k| (k.available)()) && plan::cached(&PlanShape::of(src)).is_some()
+    path.kernels().depthwise_plane.is_some_and(|k| (k.available)()) && plan::cached(&src.plane()).is_some()
 }
 
-impl PlanShape {
-    fn of(src: &DwSource) -> PlanShape {
-        let DwSource { pw, ph, ow, oh, kernel, dilation, stride, .. } = *src;
-        PlanShape { pw, ph, ow, oh, kernel, dilation, stride }
+impl DwSource<'_> {
+    /// The geometry a plan depends on: this source without its data.
+    fn plane(&self) -> Plane {
+        let DwSource { pw, ph, ow, oh, kernel, dilation, stride, .. } = *self;
+        Plane { pw, ph, ow, oh, kernel, dilation, stride }
     }
 }
 
@@ -128,7 +130,7 @@ pub(crate) fn depthwise_with(path: I8Path, src: &DwSource, weights: &[i8], ep: &
         }
     };
     let plane_kernel = kernels.depthwise_plane.filter(|k| plane && (k.available)());
-    if let Some((kernel, plan)) = plane_kernel.and_then(|k| Some((k, plan::cached(&PlanShape::of(src))?))) {
+    if let Some((kernel, plan)) = plane_kernel.and_then(|k| Some((k, plan::cached(&src.plane())?))) {
         let plan: &VecPlan = &plan;
         // Whole channels into a compact `acc`, then one epilogue call per channel.
         // Unpadded planes are padded into `padded`, whose border is written once per task.

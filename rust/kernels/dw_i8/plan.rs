@@ -5,21 +5,10 @@
 //! its pattern (`vpermb`), so one `vpdpbusd` sums all taps of a kernel row (up to 4) for 16
 //! outputs. The plan depends on the geometry only and serves every channel of a layer.
 
+use crate::kernels::conv_depthwise::plane::Plane;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-
-/// What a plan depends on: a depthwise geometry (`super::DwSource` without the data).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PlanShape {
-    pub pw: usize,
-    pub ph: usize,
-    pub ow: usize,
-    pub oh: usize,
-    pub kernel: (usize, usize),
-    pub dilation: (usize, usize),
-    pub stride: (usize, usize),
-}
 
 /// A kernel that computes one channel's sums by a [`VecPlan`] (`data` is the whole input, the
 /// channel's padded plane starts at `origin`; `weights` are its kh·kw), where `available()`.
@@ -36,11 +25,11 @@ pub struct PlaneKernel {
 const KEPT: usize = 16;
 
 thread_local! {
-    static PLANS: RefCell<Vec<(PlanShape, Option<Rc<VecPlan>>)>> = const { RefCell::new(Vec::new()) };
+    static PLANS: RefCell<Vec<(Plane, Option<Rc<VecPlan>>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// [`VecPlan::new`] for `src`, made once per thread and geometry.
-pub(crate) fn cached(src: &PlanShape) -> Option<Rc<VecPlan>> {
+pub(crate) fn cached(src: &Plane) -> Option<Rc<VecPlan>> {
     let key = *src;
     PLANS.with_borrow_mut(|plans| {
         if let Some((_, plan)) = plans.iter().find(|(k, _)| *k == key) {
@@ -88,7 +77,7 @@ pub(crate) const MAX_KH: usize = 16;
 impl VecPlan {
     /// The plan for `src`'s geometry, or None when a kernel row is wider than 4 taps, there are
     /// more than [`MAX_KH`] of them, or a kernel row's taps span 64 bytes or more.
-    pub(crate) fn new(src: &PlanShape) -> Option<VecPlan> {
+    pub(crate) fn new(src: &Plane) -> Option<VecPlan> {
         let ((kw, kh), (dw, dh), (sw, sh)) = (src.kernel, src.dilation, src.stride);
         let reach = (kw - 1) * dw;
         if kw == 0 || kw > 4 || kh == 0 || kh > MAX_KH || reach > 63 {

@@ -134,7 +134,7 @@ fn the_vector_plan_covers_every_output_once() {
             ow: (pw - ew) / stride.0 + 1,
             oh: (ph - eh) / stride.1 + 1,
         };
-        let plan = plan::VecPlan::new(&PlanShape::of(&src)).expect("kernel rows of ≤ 4 taps have a plan");
+        let plan = plan::VecPlan::new(&src.plane()).expect("kernel rows of ≤ 4 taps have a plan");
         let mut next = 0;
         for v in &plan.vecs {
             assert_eq!(v.out, next);
