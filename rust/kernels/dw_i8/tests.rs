@@ -21,6 +21,20 @@ impl Rng {
     }
 }
 
+/// A source of `channels` planes of pw×ph, already padded, with the output its window fits.
+fn padded_source(
+    data: &[i8],
+    (pw, ph): (usize, usize),
+    channels: usize,
+    kernel: (usize, usize),
+    dilation: (usize, usize),
+    stride: (usize, usize),
+) -> DwSource<'_> {
+    let (ew, eh) = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1);
+    let (ow, oh) = ((pw - ew) / stride.0 + 1, (ph - eh) / stride.1 + 1);
+    DwSource { data, pad: None, pw, ph, channels, kernel, dilation, stride, ow, oh }
+}
+
 #[test]
 fn every_path_matches_the_definition() {
     let mut rng = Rng(3);
@@ -36,18 +50,7 @@ fn every_path_matches_the_definition() {
         let byte = |r: &mut Rng| if extreme { [127i8, -127, -128][r.below(3)] } else { r.next() as i8 };
         let data: Vec<i8> = (0..channels * pw * ph).map(|_| byte(&mut rng)).collect();
         let weights: Vec<i8> = (0..channels * kernel.0 * kernel.1).map(|_| byte(&mut rng)).collect();
-        let src = DwSource {
-            data: &data,
-            pad: None,
-            pw,
-            ph,
-            channels,
-            kernel,
-            dilation,
-            stride,
-            ow: (pw - ew) / stride.0 + 1,
-            oh: (ph - eh) / stride.1 + 1,
-        };
+        let src = padded_source(&data, (pw, ph), channels, kernel, dilation, stride);
         let n = src.ow * src.oh;
         let scale: Vec<f32> = (0..channels).map(|c| if c == 2 { 0.0 } else { 1e-3 * (c + 1) as f32 }).collect();
         let bias: Vec<f32> = (0..channels).map(|c| c as f32 * 0.1 - 0.3).collect();
@@ -122,18 +125,7 @@ fn the_vector_plan_covers_every_output_once() {
         let dilation = (1 + rng.below(3), 1 + rng.below(2));
         let (ew, eh) = (dilation.0 * (kernel.0 - 1) + 1, dilation.1 * (kernel.1 - 1) + 1);
         let (pw, ph) = (ew + rng.below(80), eh + rng.below(12));
-        let src = DwSource {
-            data: &[],
-            pad: None,
-            pw,
-            ph,
-            channels: 1,
-            kernel,
-            dilation,
-            stride,
-            ow: (pw - ew) / stride.0 + 1,
-            oh: (ph - eh) / stride.1 + 1,
-        };
+        let src = padded_source(&[], (pw, ph), 1, kernel, dilation, stride);
         let plan = plan::VecPlan::new(&src.plane()).expect("kernel rows of ≤ 4 taps have a plan");
         let mut next = 0;
         for v in &plan.vecs {
@@ -182,18 +174,7 @@ fn the_kernel_pads_unpadded_planes_as_the_caller_would() {
             }
         }
         let weights: Vec<i8> = (0..channels * kernel.0 * kernel.1).map(|_| rng.next() as i8).collect();
-        let base = DwSource {
-            data: &padded,
-            pad: None,
-            pw,
-            ph,
-            channels,
-            kernel,
-            dilation,
-            stride,
-            ow: (pw - ew) / stride.0 + 1,
-            oh: (ph - eh) / stride.1 + 1,
-        };
+        let base = padded_source(&padded, (pw, ph), channels, kernel, dilation, stride);
         let unpadded = DwSource { data: &data, pad: Some(PadSpec { w, h, left, top, value }), ..base };
         if !pads_itself(path, &unpadded) {
             continue;
