@@ -181,35 +181,45 @@ pub(crate) unsafe fn finish_row_body(acc: &[i32], comp: i32, row: usize, ep: &Ep
     }
 }
 
-/// A GEMM tile's int32 sums and where its outputs go: row `r` of `acc` (`cols` values from `r·ld`
-/// on, `comps[r]` subtracted first) is output row `row0 + r`, written `r·out_ld` elements after
-/// `out`.
-pub(crate) struct Tile<'a> {
-    pub(crate) acc: &'a [i32],
-    pub(crate) ld: usize,
-    pub(crate) cols: usize,
-    pub(crate) comps: &'a [i32],
-    pub(crate) row0: usize,
-    pub(crate) out: OutPtr,
-    pub(crate) out_ld: usize,
-}
-
-/// A tile's rows, finished. The epilogue's choices (fused, activation) are made once for the
-/// tile, not once per row: a GEMM tile's rows are 32 values, and per row the call and the
-/// choices cost as much as the values.
+/// A tile's rows: row `r` of `acc` (`cols` values from `r·ld` on, `comps[r]` subtracted first) is
+/// output row `row0 + r`, written `r·out_ld` elements after `out`. The epilogue's choices
+/// (fused, activation) are made once for the tile, not once per row: a GEMM tile's rows are 32
+/// values, and per row the call and the choices cost as much as the values.
 ///
 /// # Safety
 /// Each output row holds `cols` writable elements that no one else touches meanwhile.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the x86 tiles finish whole tiles
 #[inline(always)]
-pub(crate) unsafe fn finish_tile_body(tile: &Tile, ep: &Epilogue) {
-    let rows = tile.comps.len();
-    debug_assert!(rows == 0 || (rows - 1) * tile.ld + tile.cols <= tile.acc.len());
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn finish_tile_body(
+    acc: &[i32],
+    ld: usize,
+    cols: usize,
+    comps: &[i32],
+    row0: usize,
+    ep: &Epilogue,
+    out: OutPtr,
+    out_ld: usize,
+) {
+    let rows = comps.len();
+    let tile = Tile { acc, ld, cols, comps, row0, out, out_ld };
+    debug_assert!(rows == 0 || (rows - 1) * ld + cols <= acc.len());
     if ep.fused {
-        tile_activation::<true>(tile, ep);
+        tile_activation::<true>(&tile, ep);
     } else {
-        tile_activation::<false>(tile, ep);
+        tile_activation::<false>(&tile, ep);
     }
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the x86 tiles finish whole tiles
+struct Tile<'a> {
+    acc: &'a [i32],
+    ld: usize,
+    cols: usize,
+    comps: &'a [i32],
+    row0: usize,
+    out: OutPtr,
+    out_ld: usize,
 }
 
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the x86 tiles finish whole tiles

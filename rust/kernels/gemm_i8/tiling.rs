@@ -8,7 +8,7 @@
 //! are too few panels to balance the threads on (small maps), all panels are packed once into a
 //! shared buffer and the rows of A are split between tasks instead.
 
-use super::epilogue::{Epilogue, Out, OutPtr, Tile};
+use super::epilogue::{Epilogue, Out, OutPtr};
 use super::pack::{Buf, PackedWeights, Plain};
 use super::source::ConvSource;
 use crate::base::parallel;
@@ -39,9 +39,18 @@ pub(crate) trait Kernel: 'static {
     ///
     /// # Safety
     /// As [`Kernel::finish_row`], for each row.
-    unsafe fn finish_tile(tile: &Tile, ep: &Epilogue) {
-        let Tile { acc, ld, cols, row0, out, out_ld, .. } = *tile;
-        for (r, &c) in tile.comps.iter().enumerate() {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn finish_tile(
+        acc: &[i32],
+        ld: usize,
+        cols: usize,
+        comps: &[i32],
+        row0: usize,
+        ep: &Epilogue,
+        out: OutPtr,
+        out_ld: usize,
+    ) {
+        for (r, &c) in comps.iter().enumerate() {
             // SAFETY: the caller's contract.
             unsafe { Self::finish_row(&acc[r * ld..r * ld + cols], c, row0 + r, ep, out.add(r * out_ld)) };
         }
@@ -138,9 +147,8 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
                     let comps = if K::OFFSET { &comp[i0..i0 + rows] } else { &zeros[..rows] };
                     // SAFETY: rows i0.., columns j0..j0+cols of the m×n output belong to this task.
                     let dst = unsafe { out.add(i0 * n + j0) };
-                    let sums = Tile { acc: &tile, ld: nr, cols, comps, row0: i0, out: dst, out_ld: n };
                     // SAFETY: as above; each row of dst holds `cols` elements of this task's tile.
-                    unsafe { K::finish_tile(&sums, ep) };
+                    unsafe { K::finish_tile(&tile, nr, cols, comps, i0, ep, dst, n) };
                 }
             }
         }

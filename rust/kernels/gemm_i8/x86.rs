@@ -4,7 +4,7 @@
 //!
 //! `unsafe`: the kernels' one contract ([`crate::kernels`]); each body is one block under it.
 
-use super::epilogue::{self, Epilogue, OutPtr, Tile};
+use super::epilogue::{self, Epilogue, OutPtr};
 use super::pack::{self, Segments};
 use super::source::ConvSource;
 use super::tiling::Kernel;
@@ -30,8 +30,17 @@ impl Kernel for Vnni512 {
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         unsafe { finish_row_avx512(acc, comp, row, ep, out) }
     }
-    unsafe fn finish_tile(tile: &Tile, ep: &Epilogue) {
-        unsafe { finish_tile_avx512(tile, ep) }
+    unsafe fn finish_tile(
+        acc: &[i32],
+        ld: usize,
+        cols: usize,
+        comps: &[i32],
+        row0: usize,
+        ep: &Epilogue,
+        out: OutPtr,
+        out_ld: usize,
+    ) {
+        unsafe { finish_tile_avx512(acc, ld, cols, comps, row0, ep, out, out_ld) }
     }
     unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8]) {
         unsafe { pack_b_vnni512(src, rows, j0, kp, panel) }
@@ -244,8 +253,18 @@ pub(crate) unsafe fn finish_row_avx512(acc: &[i32], comp: i32, row: usize, ep: &
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma")]
-unsafe fn finish_tile_avx512(tile: &Tile, ep: &Epilogue) {
-    unsafe { epilogue::finish_tile_body(tile, ep) }
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish_tile_avx512(
+    acc: &[i32],
+    ld: usize,
+    cols: usize,
+    comps: &[i32],
+    row0: usize,
+    ep: &Epilogue,
+    out: OutPtr,
+    out_ld: usize,
+) {
+    unsafe { epilogue::finish_tile_body(acc, ld, cols, comps, row0, ep, out, out_ld) }
 }
 
 #[target_feature(enable = "avx2,fma")]
