@@ -37,18 +37,25 @@ pub fn pays(inch: usize, outch: usize) -> bool {
 /// (Counting it half hidden, with one transform rate, put the 14×14 layers on F(4,3); F(2,3)
 /// measured 2–18 % faster on every one of them: squeezenet fire6–9, resnet18 res4, googlenet
 /// `inception_4a`–`4e`, vgg16 conv5. No other choice in those models changed.)
+///
+/// A layer run in phases by several chunks of tiles ([`run_phased`]) reads U once per chunk. When
+/// U and a chunk's V and M together exceed [`L3_BYTES`], those reads come from memory again, and
+/// each is counted: vgg16's 56×56 256→256 layers (F(6,3): U 16.8 MB, two chunks of 8.4 MB) took
+/// 7.0–7.4 ms each against 6.2–6.6 ms on F(4,3) (U 9.4 MB, chunks of 4.1 MB that stay beside it),
+/// `profile_net` minimums, AVX-512, one thread; the model counting U once chose F(6,3).
 fn choose(kernel: &GemmFns, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
     const PRODUCT: f64 = 10.5e-12;
     const BYTE: f64 = 1.0 / 20e9;
-    let outch_pad = outch.next_multiple_of(kernel.nr) as f64;
-    let (inch_f, outch_f) = (inch as f64, outch as f64);
+    let outch_pad = outch.next_multiple_of(kernel.nr);
+    let (inch_f, outch_f, outch_pad_f) = (inch as f64, outch as f64, outch_pad as f64);
     let cost = |m: usize| {
-        let n2 = ((m + 2) * (m + 2)) as f64;
+        let n2 = (m + 2) * (m + 2);
         let tiles = ow.div_ceil(m) * oh.div_ceil(m);
-        let products = tiles.next_multiple_of(kernel.mr) as f64 * n2 * inch_f * outch_pad;
-        let transforms = tiles as f64 * n2 * (inch_f + outch_f);
+        let products = tiles.next_multiple_of(kernel.mr) as f64 * n2 as f64 * inch_f * outch_pad_f;
+        let transforms = tiles as f64 * n2 as f64 * (inch_f + outch_f);
         let transform = if m == 2 { 0.24e-9 } else { 0.31e-9 };
-        PRODUCT * products + transform * transforms + BYTE * 4.0 * n2 * inch_f * outch_f
+        let u_reads = u_reads(n2, kernel.mr, inch, outch_pad, tiles.div_ceil(kernel.mr)) as f64;
+        PRODUCT * products + transform * transforms + BYTE * 4.0 * n2 as f64 * inch_f * outch_f * u_reads
     };
     let pixels = (ow * oh).next_multiple_of(kernel.nr) as f64;
     let direct = PRODUCT * 9.0 * inch_f * outch_f * pixels + BYTE * 4.0 * 9.0 * inch_f * outch_f;
@@ -242,6 +249,26 @@ pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_pan
         Plan::Phased { chunk: (CHUNK_BYTES.max(u_bytes / 2) / per_panel).clamp(1, tile_panels) }
     } else {
         Plan::Fused { group: (FUSED_BYTES / per_panel).clamp(1, tile_panels) }
+    }
+}
+
+/// About the part of L3 a layer's working set keeps (half of 32 MB, shared with other work).
+const L3_BYTES: usize = 16 << 20;
+
+/// How many times a layer reads its transformed weights U from memory: once, or once per chunk
+/// of [`run_phased`] when U and a chunk's V and M do not stay in L3 together.
+pub(crate) fn u_reads(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_panels: usize) -> usize {
+    match plan(n2, mr, inch, outch_pad, tile_panels) {
+        Plan::Phased { chunk } => {
+            let per_panel = n2 * mr * (inch + outch_pad) * 4;
+            let u_bytes = n2 * inch * outch_pad * 4;
+            if u_bytes + chunk * per_panel > L3_BYTES {
+                tile_panels.div_ceil(chunk)
+            } else {
+                1
+            }
+        }
+        Plan::Fused { .. } => 1,
     }
 }
 

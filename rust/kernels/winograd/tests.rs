@@ -193,3 +193,14 @@ fn phased_chunks_match_direct_convolution() {
         }
     }
 }
+
+#[test]
+fn u_reads_count_chunks_only_when_u_and_a_chunk_leave_l3() {
+    // vgg16's 56×56 256→256 layers on AVX-512 (mr 8): F(6,3) runs 13 tile panels in two chunks
+    // beside a 16.8 MB U, F(4,3) 25 panels in four chunks beside a 9.4 MB U.
+    assert_eq!(u_reads(64, 8, 256, 256, 13), 2);
+    assert_eq!(u_reads(36, 8, 256, 256, 25), 1);
+    // One chunk, or the fused plan: U is read once.
+    assert_eq!(u_reads(36, 8, 512, 512, 7), 1);
+    assert_eq!(u_reads(64, 8, 64, 64, 1050), 1);
+}
