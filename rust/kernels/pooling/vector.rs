@@ -209,6 +209,53 @@ unsafe fn body<V: F32Vec>(
     }
 }
 
+/// 2×2 stride-2 max pooling whose windows all lie inside the plane (no padding, as in vgg16's
+/// pooling layers): each vector of outputs from two vectors of each of its two input rows, their
+/// vertical maxima split into even and odd columns through a small buffer (stored and reloaded
+/// whole, so the stores forward), with no pass over a row buffer. The reduction order is the
+/// reference's: each column top to bottom, then the two columns left to right. On vgg16's pool1
+/// (64 planes of 224×224) and pool2 (128 of 112×112) the two passes took ~0.8 and ~0.4 ms against
+/// real ncnn's ~0.33 and ~0.12.
+#[inline(always)]
+unsafe fn max2x2s2_inside<V: F32Vec>(win: &Window, x: &[f32], out: &mut [f32]) {
+    unsafe {
+        let (l, w, ow) = (V::LANES, win.w, win.ow);
+        debug_assert!(ow >= l && 2 * ow <= w && 2 * win.oh <= win.h);
+        let mut pair = [0.0f32; 32];
+        let pp = pair.as_mut_ptr();
+        for oy in 0..win.oh {
+            let r0 = x.as_ptr().add(2 * oy * w);
+            let r1 = r0.add(w);
+            let orow = out.as_mut_ptr().add(oy * ow);
+            // The last vector ends at the row's last output (a few outputs computed twice).
+            let mut ox = 0;
+            loop {
+                let c = 2 * ox;
+                V::max(V::load(r0.add(c)), V::load(r1.add(c))).store(pp);
+                V::max(V::load(r0.add(c + l)), V::load(r1.add(c + l))).store(pp.add(l));
+                let (even, odd) = V::load_even_odd(pp);
+                V::max(even, odd).store(orow.add(ox));
+                if ox + l >= ow {
+                    break;
+                }
+                ox = (ox + l).min(ow - l);
+            }
+        }
+    }
+}
+
+/// Whether [`max2x2s2_inside`] computes these windows with vectors of `lanes`.
+fn is_max2x2s2_inside(method: Method, win: &Window, lanes: usize) -> bool {
+    method == Method::Max
+        && win.kernel == (2, 2)
+        && win.stride == (2, 2)
+        && win.left == 0
+        && win.top == 0
+        && win.ow >= lanes
+        && 2 * win.ow <= win.w
+        && 2 * win.oh <= win.h
+}
+
 /// Dispatches to a body with the common windows as constants (so their loops unroll).
 #[inline(always)]
 unsafe fn specialised<V: F32Vec>(
@@ -220,6 +267,9 @@ unsafe fn specialised<V: F32Vec>(
     row: &mut Vec<f32>,
 ) {
     unsafe {
+        if is_max2x2s2_inside(method, win, V::LANES) {
+            return max2x2s2_inside::<V>(win, x, out);
+        }
         let (kw, kh) = win.kernel;
         let (sw, sh) = win.stride;
         // Max pooling (no divisors) with its method as a constant too: no per-vector branches.
