@@ -163,7 +163,10 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
         // then split the rows. (Splitting rows per panel made each task pack its panel again,
         // an im2col gather as costly as the products on a 7×7 map of a 3×3 convolution.)
         let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
-        parallel::for_each_chunk(packed.view_mut::<K::B>(), panel_len, 1, pack);
+        pack_split::<K>(packed.view_mut::<K::B>(), n_panels, kp, threads, |np, k0, k1, dst| {
+            // SAFETY: the caller guarantees the CPU has K's features.
+            unsafe { K::pack_b(src, &rows[k0.min(rows.len())..k1.min(rows.len())], np * nr, k1 - k0, dst) };
+        });
         let parts = m_panels.min(4 * threads);
         let per_part = m_panels.div_ceil(parts);
         let panels = packed.view::<K::B>();
@@ -186,4 +189,51 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             sweep(panels.view::<K::B>(), (0, m_panels), (b0, b1));
         }
     });
+}
+
+/// Packs `n_panels` column panels of `kp` rows into `packed` (side by side) on `threads` threads,
+/// by `pack(np, k0, k1, dst)` for rows `k0..k1` of panel `np` (`dst`: their `[(k1-k0)/G][NR][G]`
+/// part of the panel). A few panels (7 on a 14×14 map, 2 on 7×7) are cut into row slices as well,
+/// so that the jobs are many and share out evenly: 7 whole-panel jobs left one thread a panel's
+/// packing behind the other. The slices are taken slice-major (the first rows of every panel,
+/// then the next ones), so a thread's jobs read a band of input channels, as the layer before
+/// split them between threads. The packed bytes do not depend on the split.
+fn pack_split<K: Kernel>(
+    packed: &mut [K::B],
+    n_panels: usize,
+    kp: usize,
+    threads: usize,
+    pack: impl Fn(usize, usize, usize, &mut [K::B]) + Sync,
+) {
+    let (nr, g) = (K::NR, K::G);
+    let panel_len = kp * nr;
+    // Row slices per panel: enough for 4 jobs per thread, of at least 64 rows each.
+    let groups = kp / g;
+    let max_slices = (kp / 64).max(1);
+    let slices = if threads == 1 { 1 } else { (4 * threads).div_ceil(n_panels).clamp(1, max_slices) };
+    let per_slice = groups.div_ceil(slices);
+    let slices = groups.div_ceil(per_slice.max(1)).max(1);
+    let ptr = SendPtr(packed.as_mut_ptr());
+    parallel::for_each(slices * n_panels, |job| {
+        let (s, np) = (job / n_panels, job % n_panels);
+        let (k0, k1) = (s * per_slice * g, ((s + 1) * per_slice * g).min(kp));
+        // SAFETY: rows k0..k1 of panel np are elements np·panel_len + k0·NR .. + k1·NR of
+        // `packed`, disjoint between jobs and within it.
+        let dst = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(np * panel_len + k0 * nr), (k1 - k0) * nr) };
+        pack(np, k0, k1, dst);
+    });
+}
+
+/// A pointer the jobs of one loop share, each writing its own part.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: the jobs write disjoint parts of the buffer, which outlives the loop.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    fn get(self) -> *mut T {
+        self.0
+    }
 }
