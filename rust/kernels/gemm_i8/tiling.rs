@@ -177,9 +177,9 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     }
     // Column panels split between tasks; each packs its own, a block at a time.
     let panels_per_task = if threads == 1 { n_panels } else { n_panels.div_ceil(8 * threads).max(1) };
-    let n_tasks = n_panels.div_ceil(panels_per_task);
-    parallel::for_each(n_tasks, |t: usize| {
-        let (np0, np1) = (t * panels_per_task, ((t + 1) * panels_per_task).min(n_panels));
+    let bounds = task_bounds(n_panels, panels_per_task, threads);
+    parallel::for_each(bounds.len() - 1, |t: usize| {
+        let (np0, np1) = (bounds[t], bounds[t + 1]);
         let mut panels = Buf::zeroed::<K::B>(panel_len * block.min(np1 - np0));
         for b0 in (np0..np1).step_by(block) {
             let b1 = (b0 + block).min(np1);
@@ -189,6 +189,30 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             sweep(panels.view::<K::B>(), (0, m_panels), (b0, b1));
         }
     });
+}
+
+/// Where the tasks of `n` column panels start (and, last, `n`): tasks of up to `most` panels,
+/// shrinking to single panels towards where the calling thread (claiming from the front) meets
+/// the workers (claiming from the back), about `n / threads` from the front. The tasks claimed
+/// last are then the small ones: with 13 tasks of 2 panels (resnet18's 28×28 layers), one thread
+/// still ran a whole task while the other waited at the loop's end (a tenth of the layer).
+fn task_bounds(n: usize, most: usize, threads: usize) -> Vec<usize> {
+    let meet = n / threads.max(1);
+    let size = |dist: usize| (dist / 4).clamp(1, most.max(1)).min(dist);
+    let mut bounds = vec![0];
+    let mut at = 0;
+    while at < meet {
+        at += size(meet - at);
+        bounds.push(at);
+    }
+    let mut back = Vec::new();
+    let mut end = n;
+    while end > meet {
+        back.push(end);
+        end -= size(end - meet);
+    }
+    bounds.extend(back.into_iter().rev());
+    bounds
 }
 
 /// Packs `n_panels` column panels of `kp` rows into `packed` (side by side) on `threads` threads,
@@ -235,5 +259,24 @@ unsafe impl<T> Sync for SendPtr<T> {}
 impl<T> SendPtr<T> {
     fn get(self) -> *mut T {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::task_bounds;
+
+    #[test]
+    fn task_bounds_cover_the_panels_in_order() {
+        for threads in 1..=4 {
+            for n in 0..200 {
+                for most in 1..8 {
+                    let b = task_bounds(n, most, threads);
+                    assert_eq!((b[0], *b.last().unwrap()), (0, n), "n {n} most {most} threads {threads}");
+                    assert!(b.windows(2).all(|w| w[0] < w[1] && w[1] - w[0] <= most), "{b:?}");
+                }
+            }
+        }
+        assert_eq!(task_bounds(25, 2, 2), [0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 23, 25]);
     }
 }
