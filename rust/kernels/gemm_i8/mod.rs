@@ -106,8 +106,13 @@ pub fn conv_gemm(a: &PackedA, src: &ConvSource, ep: &Epilogue, mut out: Out) {
 pub fn quantize(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
     const CHUNK: usize = 1 << 15;
     assert_eq!(x.len(), out.len());
+    // Chunks of about CHUNK values, as many as a multiple of the threads: 3 chunks of 32768 (a
+    // 480×14×14 input) left one thread quantizing a chunk while the other waited.
+    let threads = parallel::current_threads();
+    let chunks = x.len().div_ceil(CHUNK).next_multiple_of(threads);
+    let chunk = x.len().div_ceil(chunks.max(1)).next_multiple_of(64).max(64);
     let one = |x: &[f32], out: &mut [i8]| quantize_chunk(path, x, scale, out);
-    parallel::for_each_chunk(out, CHUNK, 1, |i, o| one(&x[i * CHUNK..i * CHUNK + o.len()], o));
+    parallel::for_each_chunk(out, chunk, 1, |i, o| one(&x[i * chunk..i * chunk + o.len()], o));
 }
 
 fn quantize_chunk(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {

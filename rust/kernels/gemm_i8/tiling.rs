@@ -163,7 +163,10 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
         // then split the rows. (Splitting rows per panel made each task pack its panel again,
         // an im2col gather as costly as the products on a 7×7 map of a 3×3 convolution.)
         let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
-        parallel::for_each_chunk(packed.view_mut::<K::B>(), panel_len, 1, pack);
+        pack_split::<K>(packed.view_mut::<K::B>(), n_panels, kp, threads, |np, k0, k1, dst| {
+            // SAFETY: the caller guarantees the CPU has K's features.
+            unsafe { K::pack_b(src, &rows[k0.min(rows.len())..k1.min(rows.len())], np * nr, k1 - k0, dst) };
+        });
         let parts = m_panels.min(4 * threads);
         let per_part = m_panels.div_ceil(parts);
         let panels = packed.view::<K::B>();
@@ -174,9 +177,9 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     }
     // Column panels split between tasks; each packs its own, a block at a time.
     let panels_per_task = if threads == 1 { n_panels } else { n_panels.div_ceil(8 * threads).max(1) };
-    let n_tasks = n_panels.div_ceil(panels_per_task);
-    parallel::for_each(n_tasks, |t: usize| {
-        let (np0, np1) = (t * panels_per_task, ((t + 1) * panels_per_task).min(n_panels));
+    let bounds = task_bounds(n_panels, panels_per_task, threads);
+    parallel::for_each(bounds.len() - 1, |t: usize| {
+        let (np0, np1) = (bounds[t], bounds[t + 1]);
         let mut panels = Buf::zeroed::<K::B>(panel_len * block.min(np1 - np0));
         for b0 in (np0..np1).step_by(block) {
             let b1 = (b0 + block).min(np1);
@@ -186,4 +189,94 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             sweep(panels.view::<K::B>(), (0, m_panels), (b0, b1));
         }
     });
+}
+
+/// Where the tasks of `n` column panels start (and, last, `n`): tasks of up to `most` panels,
+/// shrinking to single panels towards where the calling thread (claiming from the front) meets
+/// the workers (claiming from the back), about `n / threads` from the front. The tasks claimed
+/// last are then the small ones: with 13 tasks of 2 panels (resnet18's 28×28 layers), one thread
+/// still ran a whole task while the other waited at the loop's end (a tenth of the layer).
+fn task_bounds(n: usize, most: usize, threads: usize) -> Vec<usize> {
+    let meet = n / threads.max(1);
+    let size = |dist: usize| (dist / 4).clamp(1, most.max(1)).min(dist);
+    let mut bounds = vec![0];
+    let mut at = 0;
+    while at < meet {
+        at += size(meet - at);
+        bounds.push(at);
+    }
+    let mut back = Vec::new();
+    let mut end = n;
+    while end > meet {
+        back.push(end);
+        end -= size(end - meet);
+    }
+    bounds.extend(back.into_iter().rev());
+    bounds
+}
+
+/// Packs `n_panels` column panels of `kp` rows into `packed` (side by side) on `threads` threads,
+/// by `pack(np, k0, k1, dst)` for rows `k0..k1` of panel `np` (`dst`: their `[(k1-k0)/G][NR][G]`
+/// part of the panel). A few panels (7 on a 14×14 map, 2 on 7×7) are cut into row slices as well,
+/// so that the jobs are many and share out evenly: 7 whole-panel jobs left one thread a panel's
+/// packing behind the other. The slices are taken slice-major (the first rows of every panel,
+/// then the next ones), so a thread's jobs read a band of input channels, as the layer before
+/// split them between threads. The packed bytes do not depend on the split.
+fn pack_split<K: Kernel>(
+    packed: &mut [K::B],
+    n_panels: usize,
+    kp: usize,
+    threads: usize,
+    pack: impl Fn(usize, usize, usize, &mut [K::B]) + Sync,
+) {
+    let (nr, g) = (K::NR, K::G);
+    let panel_len = kp * nr;
+    // Row slices per panel: enough for 4 jobs per thread, of at least 64 rows each.
+    let groups = kp / g;
+    let max_slices = (kp / 64).max(1);
+    let slices = if threads == 1 { 1 } else { (4 * threads).div_ceil(n_panels).clamp(1, max_slices) };
+    let per_slice = groups.div_ceil(slices);
+    let slices = groups.div_ceil(per_slice.max(1)).max(1);
+    let ptr = SendPtr(packed.as_mut_ptr());
+    parallel::for_each(slices * n_panels, |job| {
+        let (s, np) = (job / n_panels, job % n_panels);
+        let (k0, k1) = (s * per_slice * g, ((s + 1) * per_slice * g).min(kp));
+        // SAFETY: rows k0..k1 of panel np are elements np·panel_len + k0·NR .. + k1·NR of
+        // `packed`, disjoint between jobs and within it.
+        let dst = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(np * panel_len + k0 * nr), (k1 - k0) * nr) };
+        pack(np, k0, k1, dst);
+    });
+}
+
+/// A pointer the jobs of one loop share, each writing its own part.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: the jobs write disjoint parts of the buffer, which outlives the loop.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::task_bounds;
+
+    #[test]
+    fn task_bounds_cover_the_panels_in_order() {
+        for threads in 1..=4 {
+            for n in 0..200 {
+                for most in 1..8 {
+                    let b = task_bounds(n, most, threads);
+                    assert_eq!((b[0], *b.last().unwrap()), (0, n), "n {n} most {most} threads {threads}");
+                    assert!(b.windows(2).all(|w| w[0] < w[1] && w[1] - w[0] <= most), "{b:?}");
+                }
+            }
+        }
+        assert_eq!(task_bounds(25, 2, 2), [0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 23, 25]);
+    }
 }
