@@ -32,6 +32,7 @@
 //! builds mixed, thread creation hangs.)
 
 pub mod conv_depthwise;
+pub mod copy;
 pub mod cpu;
 pub mod dispatch;
 pub mod dw_i8;

@@ -5,6 +5,7 @@ use super::{single, Context, Op, Params};
 use crate::base::alloc;
 use crate::base::{Shape, Tensor};
 use crate::error::Result;
+use crate::kernels::copy;
 use crate::model::Layer;
 use std::sync::Arc;
 
@@ -47,12 +48,15 @@ impl Op for ShuffleChannel {
         // copies write every element (no zeroing pass first: this layer is a pure copy).
         let out = unsafe {
             alloc::overwritten(src.len(), |out: &mut [f32]| {
-                for i in 0..groups {
-                    for j in 0..per_group {
-                        let (from, to) = (per_group * i + j, groups * j + i);
-                        out[to * plane..(to + 1) * plane].copy_from_slice(&src[from * plane..(from + 1) * plane]);
-                    }
-                }
+                // Output channel `to` = groups·j + i is input channel per_group·i + j: the planes
+                // in output order, copied on the pool's threads.
+                let pieces: Vec<&[f32]> = (0..c)
+                    .map(|to| {
+                        let from = per_group * (to % groups) + to / groups;
+                        &src[from * plane..(from + 1) * plane]
+                    })
+                    .collect();
+                copy::concat_into(out, &pieces);
             })
         }?;
         super::one(Tensor::new(x.shape, out))

@@ -5,7 +5,8 @@
 //!
 //! Work is split into jobs over column blocks (and row groups when there are few column blocks)
 //! and run on the current thread pool ([`parallel`]); each job packs its B block into a
-//! thread-local buffer.
+//! thread-local buffer, except where row groups would pack the same B block again: then B is
+//! packed once, in parallel, into a buffer all jobs read.
 //! The path's kernels (tile shape, microkernel, GEMV, strided im2col read) come from its
 //! [`F32Path`]; [`micro`] and [`gather`] hold each path's entry points.
 
@@ -113,6 +114,8 @@ const NC_PANELS: usize = 6;
 
 thread_local! {
     static PACK_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The calling thread's B packed once for all row groups (see [`gemm_from`]).
+    static SHARED_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A raw output pointer handed to jobs that write disjoint tiles.
@@ -162,11 +165,40 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     let m_panels = m.div_ceil(mr);
     let threads = parallel::current_threads();
     let (col_blocks, row_groups) = split(m_panels, n_panels, threads);
-    let panels_per_group = m_panels.div_ceil(row_groups);
-    let row_groups = m_panels.div_ceil(panels_per_group);
-    let out = OutPtr(c.as_mut_ptr());
     let k_blocks = k.div_ceil(KC).max(1);
     let direct = b.direct();
+    let share_b = direct.is_none() && row_groups > 1 && k > 0;
+    // With B shared, a row group costs no packing: one panel each, which the threads share out
+    // evenly (48 rows in 4 groups of 2 panels were 3 jobs, 2 on one thread and 1 on the other).
+    let panels_per_group = if share_b { 1 } else { m_panels.div_ceil(row_groups) };
+    let row_groups = m_panels.div_ceil(panels_per_group);
+    let out = OutPtr(c.as_mut_ptr());
+    // A B that must be packed (an implicit im2col) and C split into row groups: every row
+    // group's job packed the same columns of B again, so 2 threads did the packing of 4 (a 14×14
+    // map's 196 columns are one block in 4 row groups), and googlenet's 5×5 convolutions, whose
+    // packing costs about as much as their products, ran slower on 2 threads than on 1. Then B
+    // is packed once, its panels shared out between the threads, into one buffer the jobs read.
+    let mut shared_buf = Vec::new();
+    if share_b {
+        shared_buf = SHARED_B.with(RefCell::take);
+        let len = k * n_panels * nr;
+        if shared_buf.len() < len {
+            shared_buf.resize(len, 0.0);
+        }
+        let dst = OutPtr(shared_buf.as_mut_ptr());
+        parallel::for_each(k_blocks * n_panels, |unit| {
+            let (kb, jp) = (unit / n_panels, unit % n_panels);
+            let k0 = kb * KC;
+            let kc = KC.min(k - k0);
+            let cols = nr.min(n - jp * nr);
+            // SAFETY: units write disjoint [kc][nr] panels within the buffer's len.
+            let d = unsafe {
+                std::slice::from_raw_parts_mut(dst.get().add(shared_offset(k0, kc, jp, n_panels, nr)), kc * nr)
+            };
+            b.pack(k0, kc, jp * nr, cols, nr, d);
+        });
+    }
+    let shared = (!shared_buf.is_empty()).then_some(&shared_buf[..]);
 
     let job = |job: usize| {
         let (rg, cb) = (job % row_groups, job / row_groups);
@@ -177,7 +209,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
         let p1 = (p0 + panels_per_group).min(m_panels);
         PACK_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
-            let need = KC.min(k.max(1)) * jpanels * nr;
+            let need = if shared.is_some() { 0 } else { KC.min(k.max(1)) * jpanels * nr };
             if buf.len() < need {
                 buf.resize(need, 0.0);
             }
@@ -188,7 +220,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                 // the products when m is small.
                 for jp in 0..jpanels {
                     let cols = nr.min(jcols - jp * nr);
-                    if direct.is_none() || cols < nr || kc == 0 {
+                    if shared.is_none() && (direct.is_none() || cols < nr || kc == 0) {
                         b.pack(k0, kc, j0 + jp * nr, cols, nr, &mut buf[jp * kc * nr..(jp + 1) * kc * nr]);
                     }
                 }
@@ -203,8 +235,11 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
                     let apanel = a.data[PackedA::offset(mr, m_panels, k0, kc, pi)..].as_ptr();
                     for jp in 0..jpanels {
                         let cols = nr.min(jcols - jp * nr);
-                        let (bp, ldb) = match direct {
-                            Some((data, ld)) if cols == nr && kc > 0 => (data[k0 * ld + j0 + jp * nr..].as_ptr(), ld),
+                        let (bp, ldb) = match (shared, direct) {
+                            (Some(sb), _) => (sb[shared_offset(k0, kc, j0 / nr + jp, n_panels, nr)..].as_ptr(), nr),
+                            (None, Some((data, ld))) if cols == nr && kc > 0 => {
+                                (data[k0 * ld + j0 + jp * nr..].as_ptr(), ld)
+                            }
                             _ => (buf[jp * kc * nr..].as_ptr(), nr),
                         };
                         let run = |f: MicroFn, at: usize, cols: usize| {
@@ -246,6 +281,15 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
         });
     };
     parallel::for_each(row_groups * col_blocks, job);
+    if !shared_buf.is_empty() {
+        SHARED_B.with(|s| *s.borrow_mut() = shared_buf);
+    }
+}
+
+/// Where column panel `jp`'s rows k0..k0+kc start in the shared packed B (k0 a multiple of [`KC`]):
+/// for each k block, its panels one after another, each `[kc][nr]`.
+fn shared_offset(k0: usize, kc: usize, jp: usize, n_panels: usize, nr: usize) -> usize {
+    k0 * n_panels * nr + jp * kc * nr
 }
 
 /// How [`gemm_from`] splits C: (column blocks, row groups); a job is one row group of one column

@@ -255,3 +255,37 @@ fn the_intended_path_runs_on_this_cpu() {
     assert_eq!(c, vec![3.0; 8]);
     assert!(expected.calls(F32Call::Gemm) > before, "the {expected} kernel did not run");
 }
+
+#[test]
+fn packed_b_shared_by_row_groups_gives_the_outputs_of_one_thread() {
+    // A 5×5 convolution of 24 channels on 14×14 and 7×7 maps (padded by 2): 196 and 49 columns,
+    // one column block in row groups on 2 and 3 threads, so B is packed once and shared; k = 600
+    // takes two k blocks.
+    let (c, m) = (24, 40);
+    for (w, h) in [(14, 14), (7, 7), (15, 3)] {
+        let (pw, ph) = (w + 4, h + 4);
+        let mut rng = Rng::new(w as u64);
+        let (x, a, bias) = (rng.vec(pw * ph * c), rng.vec(m * c * 25), rng.vec(m));
+        let src = ConvB { input: &x, pw, ph, c0: 0, kernel: (5, 5), dilation: (1, 1), stride: (1, 1), ow: w };
+        let (n, k) = (w * h, c * 25);
+        let (full, _) = im2col(&x, pw, ph, c, 5, 5, 1, 1);
+        for path in dispatch::F32.available() {
+            let packed = PackedA::for_path(path, &a, m, k);
+            let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
+            let run = |threads: usize| {
+                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+                let mut c = vec![f32::NAN; m * n];
+                pool.install(|| gemm_from(&packed, &src, n, &mut c, n, ep));
+                c
+            };
+            let one = run(1);
+            let mut want = vec![0.0; m * n];
+            gemm(&packed, &full, n, &mut want, ep);
+            assert!(one.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{path:?} {w}x{h}: implicit B");
+            for threads in [2, 3] {
+                let got = run(threads);
+                assert!(got.iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{path:?} {w}x{h} {threads}");
+            }
+        }
+    }
+}
