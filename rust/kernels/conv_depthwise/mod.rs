@@ -98,35 +98,39 @@ pub fn depthwise_in_place(
     }
     path.count(F32Call::Depthwise);
     let (reg_act, rest_act) = RegAct::split(activation);
-    // As `depthwise`'s direct groups, and no more than the copy's limit.
-    let per_job = (channels / (4 * parallel::current_threads())).clamp(1, 64).min((IN_PLACE_VALUES / plane).max(1));
+    // Jobs as `depthwise`'s direct groups; each is copied aside in pieces of at most the copy's limit,
+    // so a job of many small planes is not cut into one-channel jobs (128 on a 56x56x128 layer).
+    let per_job = (channels / (4 * parallel::current_threads())).clamp(1, 64);
+    let per_copy = per_job.min((IN_PLACE_VALUES / plane).max(1));
     let out_of_memory = AtomicBool::new(false);
     parallel::for_each_chunk(data, plane * per_job, 1, |g, o| {
-        let c0 = g * per_job;
-        let n = o.len() / plane;
-        IN_PLACE.with(|copy| {
-            let mut copy = copy.borrow_mut();
-            let have = copy.len();
-            if have < o.len() {
-                if copy.try_reserve(o.len() - have).is_err() {
-                    out_of_memory.store(true, Ordering::Relaxed);
-                    return;
+        for (s, o) in o.chunks_mut(plane * per_copy).enumerate() {
+            let c0 = g * per_job + s * per_copy;
+            let n = o.len() / plane;
+            IN_PLACE.with(|copy| {
+                let mut copy = copy.borrow_mut();
+                let have = copy.len();
+                if have < o.len() {
+                    if copy.try_reserve(o.len() - have).is_err() {
+                        out_of_memory.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    copy.resize(o.len(), 0.0);
                 }
-                copy.resize(o.len(), 0.0);
-            }
-            let copy = &mut copy[..o.len()];
-            copy.copy_from_slice(o);
-            let x = Unpadded { data: copy, w, h, left: 1, top: 1, value: pad_value };
-            let wc = &weights[c0 * 9..(c0 + n) * 9];
-            // SAFETY: dispatch hands out only paths this CPU runs.
-            unsafe { direct(p, &x, n, wc, bias.map(|b| &b[c0..c0 + n]), reg_act, o) };
-            if let Some(act) = rest_act {
-                act.apply_slice(o);
-            }
-        });
+                let copy = &mut copy[..o.len()];
+                copy.copy_from_slice(o);
+                let x = Unpadded { data: copy, w, h, left: 1, top: 1, value: pad_value };
+                let wc = &weights[c0 * 9..(c0 + n) * 9];
+                // SAFETY: dispatch hands out only paths this CPU runs.
+                unsafe { direct(p, &x, n, wc, bias.map(|b| &b[c0..c0 + n]), reg_act, o) };
+                if let Some(act) = rest_act {
+                    act.apply_slice(o);
+                }
+            });
+        }
     });
     if out_of_memory.load(Ordering::Relaxed) {
-        return Err(Error::out_of_memory(format!("a copy of {} values", plane * per_job)));
+        return Err(Error::out_of_memory(format!("a copy of {} values", plane * per_copy)));
     }
     Ok(())
 }

@@ -209,7 +209,17 @@ fn in_place_matches_a_new_output() {
     // group; activations the kernel applies in registers and one it applies afterwards.
     let mut rng = Rng::new(9);
     let one = Padding { left: 1, right: 1, top: 1, bottom: 1 };
-    let shapes = [(1, 1, 1), (5, 3, 7), (7, 7, 97), (14, 14, 70), (17, 9, 5), (56, 56, 3), (64, 65, 2), (113, 7, 3)];
+    let shapes = [
+        (1, 1, 1),
+        (5, 3, 7),
+        (7, 7, 97),
+        (14, 14, 70),
+        (17, 9, 5),
+        (28, 28, 67),
+        (56, 56, 3),
+        (64, 65, 2),
+        (113, 7, 3),
+    ];
     for path in dispatch::F32.available() {
         for (w, h, c) in shapes {
             let p = Plane { pw: w + 2, ph: h + 2, ow: w, oh: h, kernel: (3, 3), dilation: (1, 1), stride: (1, 1) };
