@@ -237,7 +237,7 @@ fn pack_split<K: Kernel>(
     let slices = if threads == 1 { 1 } else { (4 * threads).div_ceil(n_panels).clamp(1, max_slices) };
     let per_slice = groups.div_ceil(slices);
     let slices = groups.div_ceil(per_slice.max(1)).max(1);
-    let ptr = SendPtr(packed.as_mut_ptr());
+    let ptr = parallel::SendPtr(packed.as_mut_ptr());
     parallel::for_each(slices * n_panels, |job| {
         let (s, np) = (job / n_panels, job % n_panels);
         let (k0, k1) = (s * per_slice * g, ((s + 1) * per_slice * g).min(kp));
@@ -246,20 +246,6 @@ fn pack_split<K: Kernel>(
         let dst = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(np * panel_len + k0 * nr), (k1 - k0) * nr) };
         pack(np, k0, k1, dst);
     });
-}
-
-/// A pointer the jobs of one loop share, each writing its own part.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: the jobs write disjoint parts of the buffer, which outlives the loop.
-unsafe impl<T> Send for SendPtr<T> {}
-// SAFETY: as above.
-unsafe impl<T> Sync for SendPtr<T> {}
-
-impl<T> SendPtr<T> {
-    fn get(self) -> *mut T {
-        self.0
-    }
 }
 
 #[cfg(test)]
