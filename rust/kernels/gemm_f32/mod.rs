@@ -198,7 +198,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
             b.pack(k0, kc, jp * nr, cols, nr, d);
         });
     }
-    let shared = (!shared_buf.is_empty()).then_some(&shared_buf[..]);
+    let shared = share_b.then_some(&shared_buf[..]);
 
     let job = |job: usize| {
         let (rg, cb) = (job % row_groups, job / row_groups);
@@ -281,7 +281,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
         });
     };
     parallel::for_each(row_groups * col_blocks, job);
-    if !shared_buf.is_empty() {
+    if share_b {
         SHARED_B.with(|s| *s.borrow_mut() = shared_buf);
     }
 }

@@ -241,8 +241,7 @@ pub(crate) enum Plan {
 
 /// The plan for tiles of n2 points in `tile_panels` panels of mr, with U of `u_bytes`.
 pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_panels: usize) -> Plan {
-    let per_panel = n2 * mr * (inch + outch_pad) * 4;
-    let u_bytes = n2 * inch * outch_pad * 4;
+    let (per_panel, u_bytes) = footprint(n2, mr, inch, outch_pad);
     // Each group of tiles reads all of U again: when U does not fit L2, fewer, larger groups
     // that live in L3 pay less than re-reading it.
     if JOB_BYTES / per_panel < tile_panels && u_bytes > U_BYTES {
@@ -250,6 +249,11 @@ pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_pan
     } else {
         Plan::Fused { group: (FUSED_BYTES / per_panel).clamp(1, tile_panels) }
     }
+}
+
+/// Bytes of one tile panel's V and M, and of U.
+fn footprint(n2: usize, mr: usize, inch: usize, outch_pad: usize) -> (usize, usize) {
+    (n2 * mr * (inch + outch_pad) * 4, n2 * inch * outch_pad * 4)
 }
 
 /// About the part of L3 a layer's working set keeps (half of 32 MB, shared with other work).
@@ -260,8 +264,7 @@ const L3_BYTES: usize = 16 << 20;
 pub(crate) fn u_reads(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_panels: usize) -> usize {
     match plan(n2, mr, inch, outch_pad, tile_panels) {
         Plan::Phased { chunk } => {
-            let per_panel = n2 * mr * (inch + outch_pad) * 4;
-            let u_bytes = n2 * inch * outch_pad * 4;
+            let (per_panel, u_bytes) = footprint(n2, mr, inch, outch_pad);
             if u_bytes + chunk * per_panel > L3_BYTES {
                 tile_panels.div_ceil(chunk)
             } else {
