@@ -168,10 +168,21 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     let k_blocks = k.div_ceil(KC).max(1);
     let direct = b.direct();
     let share_b = direct.is_none() && row_groups > 1 && k > 0;
-    // With B shared, a row group costs no packing: one panel each, which the threads share out
-    // evenly (48 rows in 4 groups of 2 panels were 3 jobs, 2 on one thread and 1 on the other).
-    let panels_per_group = if share_b { 1 } else { m_panels.div_ceil(row_groups) };
-    let row_groups = m_panels.div_ceil(panels_per_group);
+    // With B shared, a row group costs no packing, so the panels are shared out evenly: group rg
+    // is panels rg·m_panels/row_groups.. (48 rows, 6 panels, in 4 groups: 1, 2, 1, 2, where groups
+    // of 2 were 3 jobs, 2 on one thread and 1 on the other). Not one panel per group: a job walks
+    // all of k for its panels, so with one panel each it streamed the whole packed B (a 7×7 map's
+    // 3×3 s2 convolution from 256 channels: 590 KB; 14×14 from 128: 1 MB) once per panel through
+    // L2 beside A, where a group of panels reuses each k block of B from L2 (see the commit).
+    let panels_per_group = if share_b { 0 } else { m_panels.div_ceil(row_groups) };
+    let row_groups = if share_b { row_groups } else { m_panels.div_ceil(panels_per_group) };
+    let group = |rg: usize| {
+        if share_b {
+            even_group(rg, row_groups, m_panels)
+        } else {
+            (rg * panels_per_group, ((rg + 1) * panels_per_group).min(m_panels))
+        }
+    };
     let out = OutPtr(c.as_mut_ptr());
     // A B that must be packed (an implicit im2col) and C split into row groups: every row
     // group's job packed the same columns of B again, so 2 threads did the packing of 4 (a 14×14
@@ -205,8 +216,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
         let j0 = cb * NC_PANELS * nr;
         let jcols = if cb + 1 == col_blocks { n - j0 } else { NC_PANELS * nr };
         let jpanels = jcols.div_ceil(nr);
-        let p0 = rg * panels_per_group;
-        let p1 = (p0 + panels_per_group).min(m_panels);
+        let (p0, p1) = group(rg);
         PACK_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             let need = if shared.is_some() { 0 } else { KC.min(k.max(1)) * jpanels * nr };
@@ -290,6 +300,12 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
 /// for each k block, its panels one after another, each `[kc][nr]`.
 fn shared_offset(k0: usize, kc: usize, jp: usize, n_panels: usize, nr: usize) -> usize {
     k0 * n_panels * nr + jp * kc * nr
+}
+
+/// Row group `rg` of `groups` over `m_panels` panels when B is shared: the panels rg·m/groups..,
+/// so group sizes differ by at most one.
+fn even_group(rg: usize, groups: usize, m_panels: usize) -> (usize, usize) {
+    (rg * m_panels / groups, (rg + 1) * m_panels / groups)
 }
 
 /// How [`gemm_from`] splits C: (column blocks, row groups); a job is one row group of one column

@@ -289,3 +289,55 @@ fn packed_b_shared_by_row_groups_gives_the_outputs_of_one_thread() {
         }
     }
 }
+
+#[test]
+fn shared_b_row_groups_cover_the_panels_evenly() {
+    for groups in 1..=8 {
+        for m_panels in groups..70 {
+            let ranges: Vec<_> = (0..groups).map(|rg| even_group(rg, groups, m_panels)).collect();
+            assert_eq!(ranges[0].0, 0);
+            assert_eq!(ranges[groups - 1].1, m_panels);
+            assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0), "{m_panels} panels in {groups}");
+            let sizes: Vec<_> = ranges.iter().map(|r| r.1 - r.0).collect();
+            let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(*lo >= 1 && hi - lo <= 1, "{m_panels} panels in {groups}: {sizes:?}");
+        }
+    }
+}
+
+#[test]
+fn strided_convolutions_on_small_maps_give_the_outputs_of_one_thread() {
+    // resnet's downsampling convolutions, scaled down: 3×3 stride 2 (padded by 1) and 1×1 stride 2
+    // onto 7×7 and 14×14 outputs, one column block whose rows are split into groups of several
+    // panels that share the packed B; 70 rows make groups of unequal size, 48 channels of 3×3
+    // two k blocks.
+    let (c, m) = (48, 70);
+    for (w, kernel, pad) in [(14, 3, 1), (28, 3, 1), (14, 1, 0), (28, 1, 0)] {
+        let (pw, ph) = (w + 2 * pad, w + 2 * pad);
+        let ow = (pw - kernel) / 2 + 1;
+        let mut rng = Rng::new((w * kernel) as u64);
+        let (n, k) = (ow * ow, c * kernel * kernel);
+        let (x, a, bias) = (rng.vec(pw * ph * c), rng.vec(m * k), rng.vec(m));
+        let src = ConvB { input: &x, pw, ph, c0: 0, kernel: (kernel, kernel), dilation: (1, 1), stride: (2, 2), ow };
+        let (full, _) = im2col(&x, pw, ph, c, kernel, kernel, 1, 2);
+        for path in dispatch::F32.available() {
+            let packed = PackedA::for_path(path, &a, m, k);
+            let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
+            let run = |threads: usize| {
+                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+                let mut c = vec![f32::NAN; m * n];
+                pool.install(|| gemm_from(&packed, &src, n, &mut c, n, ep));
+                c
+            };
+            let one = run(1);
+            let mut want = vec![0.0; m * n];
+            gemm(&packed, &full, n, &mut want, ep);
+            let what = format!("{path:?} {w}x{w} {kernel}x{kernel} s2");
+            assert!(one.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: implicit B");
+            for threads in [2, 3, 4] {
+                let got = run(threads);
+                assert!(got.iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}, {threads} threads");
+            }
+        }
+    }
+}
