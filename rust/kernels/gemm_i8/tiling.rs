@@ -232,7 +232,7 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             // SAFETY: the caller guarantees the CPU has K's features.
             unsafe { K::pack_b(src, &rows[k0.min(rows.len())..k1.min(rows.len())], np * nr, k1 - k0, dst) };
         });
-        split_rows(packed.view::<K::B>(), m_panels, n_panels, threads, sweep);
+        split_rows(packed.view::<K::B>(), panel_len, (m_panels, n_panels), threads, sweep);
         return;
     }
     // Column panels split between tasks; each packs its own, a block at a time.
@@ -252,21 +252,33 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
 }
 
 /// The small-map form's products: the rows of A split between tasks, each sweeping all the
-/// packed column panels `panels`.
+/// packed column panels `panels` (`panel_len` elements each). Tasks of equal row panels, as many
+/// as a multiple of the threads, at least 4 per thread where the rows allow: 26 row panels (208
+/// rows) in 7 tasks of 4 left one thread a task behind the other. Where no row split comes out
+/// even and the row panels are few (3 on 2 threads), each tile is a task.
 fn split_rows<B>(
     panels: &[B],
-    m_panels: usize,
-    n_panels: usize,
+    panel_len: usize,
+    (m_panels, n_panels): (usize, usize),
     threads: usize,
     sweep: impl Fn(&[B], (usize, usize), (usize, usize)) + Sync,
 ) where
     B: Sync,
 {
-    let parts = m_panels.min(4 * threads);
-    let per_part = m_panels.div_ceil(parts);
-    parallel::for_each(m_panels.div_ceil(per_part), |part| {
-        sweep(panels, (part * per_part, ((part + 1) * per_part).min(m_panels)), (0, n_panels));
-    });
+    let most = m_panels.div_ceil(4 * threads).max(1);
+    let even = (1..=most).rev().find(|&p| m_panels.div_ceil(p).is_multiple_of(threads));
+    // Single row panels are many enough to share out about evenly from 4 per thread on.
+    let per_part = even.or((m_panels >= 4 * threads).then_some(1));
+    if let Some(per_part) = per_part {
+        parallel::for_each(m_panels.div_ceil(per_part), |part| {
+            sweep(panels, (part * per_part, ((part + 1) * per_part).min(m_panels)), (0, n_panels));
+        });
+    } else {
+        parallel::for_each(m_panels * n_panels, |tile| {
+            let (mp, np) = (tile / n_panels, tile % n_panels);
+            sweep(&panels[np * panel_len..], (mp, mp + 1), (np, np + 1));
+        });
+    }
 }
 
 /// [`drive`] for a 1×1 convolution (stride 1, no padding) of float input `x` (`a.k` rows of `n`
@@ -318,7 +330,7 @@ pub(crate) unsafe fn drive_quantizing<K: Kernel>(
             cell.set(scratch);
         });
     });
-    split_rows(packed.view::<K::B>(), m_panels, n_panels, threads, sweep);
+    split_rows(packed.view::<K::B>(), panel_len, (m_panels, n_panels), threads, sweep);
 }
 
 thread_local! {
