@@ -241,7 +241,7 @@ def test_float_weights_are_quantized_at_load(tmp_path, layer_type):
 # requantized int8 blobs between layers
 
 CHAIN = """7767517
-8 10
+8 11
 Input            in    0 1 data 0=21 1=17 2=8
 Convolution      c1    1 1 data a 0=16 1=3 4=1 5=1 6=1152 8=101 9=1
 Split            sp    1 2 a a0 a1
@@ -288,6 +288,34 @@ def test_int8_layers_run_on_several_threads_alike(tmp_path):
     three = ncnnq.Net(model, threads=3).run({"data": x}, ["out1", "out2", "c"])
     for name in one:
         np.testing.assert_array_equal(one[name], three[name])
+
+
+# googlenet's inception branches on small maps: 1×1 convolutions of a float blob, whose GEMM
+# quantizes the input as it packs on several threads (one of them into a Concat, one requantized
+# into a padded 3×3), beside one that runs on a single row panel.
+SMALL_MAPS = """7767517
+8 11
+Input       in   0 1 data 0={w} 1={w} 2=96
+Split       sp   1 4 data d1 d2 d3 d4
+Convolution a    1 1 d1 a 0=24 1=1 5=1 6=2304 8=2 9=1
+Convolution b    1 1 d2 b 0=48 1=1 5=1 6=4608 8=102 9=1
+Convolution b2   1 1 b b2 0=16 1=3 4=1 5=1 6=6912 8=2
+Convolution c    1 1 d3 c 0=40 1=1 5=1 6=3840 8=2
+Convolution e    1 1 d4 e 0=8 1=1 6=768 8=2
+Concat      cat  2 1 a b2 out
+"""
+
+
+@pytest.mark.parametrize("w", [14, 7])
+def test_small_map_1x1_layers_give_the_same_bytes_on_any_thread_count(w):
+    model = ncnnq.Model.from_bytes(SMALL_MAPS.format(w=w).encode()).with_random_weights(3)
+    x = np.random.default_rng(w).uniform(-2, 2, size=(96, w, w)).astype(np.float32)
+    outs = ["out", "c", "e"]
+    one = ncnnq.Net(model, threads=1).run({"data": x}, outs)
+    for threads in (2, 3):
+        many = ncnnq.Net(model, threads=threads).run({"data": x}, outs)
+        for name in outs:
+            np.testing.assert_array_equal(one[name], many[name], err_msg=f"{name} on {threads} threads")
 
 
 # ---------------------------------------------------------------------------------------------

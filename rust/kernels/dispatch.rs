@@ -325,7 +325,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
         name: "reference",
         needs: &[],
         kernels: Some(I8Kernels {
-            gemm: I8GemmFns { pack_a: i8_reference::pack_a, gemm: i8_reference::packed_gemm },
+            gemm: I8GemmFns::plain(i8_reference::pack_a, i8_reference::packed_gemm),
             finish_row: i8_epilogue::finish_row_body,
             quantize: i8_reference::quantize,
             gemv_rows: i8_reference::dot_rows,

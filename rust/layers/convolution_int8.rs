@@ -104,8 +104,34 @@ impl ConvInt8 {
             });
         }
         let shape = self.output_shape(s, ctx)?;
+        if let Some(v) = self.quantizes_in_gemm(x, shape) {
+            return self.output(shape, |out| self.gemm_quantizing(v, shape, out));
+        }
         let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
         self.output(shape, |out| self.gemm(&padded, (pw, ph), shape, out))
+    }
+
+    /// The float input of a 1×1 convolution (stride 1, unpadded, one group) whose GEMM quantizes
+    /// it as it packs ([`gemm_i8::conv_gemm_quantizing`]: a small map on several threads, where
+    /// that saves a parallel loop), for output `top`.
+    fn quantizes_in_gemm<'a>(&self, x: &'a Tensor, top: Shape) -> Option<&'a [f32]> {
+        let geo = &self.geometry;
+        let plain = self.group == 1 && geo.kernel == (1, 1) && geo.stride == (1, 1) && x.shape.dims == 3;
+        let unpadded =
+            plain && geo.output_size(x.shape.w, x.shape.h).is_some_and(|(w, h, _)| (w, h) == (x.shape.w, x.shape.h));
+        let n = top.w * top.h;
+        match int8::activations(x) {
+            gemm_i8::Activations::F32(v)
+                if unpadded && v.len() == self.inch * n && gemm_i8::quantizes_in_gemm(&self.packed[0], n) =>
+            {
+                Some(v)
+            }
+            _ => None,
+        }
+    }
+
+    fn gemm_quantizing(&self, x: &[f32], top: Shape, out: Out) {
+        gemm_i8::conv_gemm_quantizing(&self.packed[0], x, self.s_in, top.w * top.h, &self.epilogue(0), out);
     }
 
     /// The output for a 1-D to 3-D input (the flat 1×1 case aside: [`ConvInt8::run`]).
@@ -132,6 +158,10 @@ impl ConvInt8 {
         let shape = self.output_shape(x.shape, ctx)?;
         assert!(self.requant.is_none(), "a requantized output is int8");
         assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
+        if let Some(v) = self.quantizes_in_gemm(x, shape) {
+            self.gemm_quantizing(v, shape, Out::F32(out));
+            return Ok(());
+        }
         let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
         self.gemm(&padded, (pw, ph), shape, Out::F32(out));
         Ok(())

@@ -107,6 +107,30 @@ pub fn quantize_body(x: &[f32], scale: f32, out: &mut [i8]) {
     }
 }
 
+/// `out[r·cols + j] = q(x[r·stride + j] · scale)` for the `out.len() / cols` rows: a block of
+/// channel rows' columns (a GEMM task's share of a 1×1 convolution's input), quantized in one call.
+/// Each row goes in fixed chunks of 16 (one vector on AVX-512) and then one by one: a plain loop
+/// vectorizes 64 values at a time, and a 32-value row would take its scalar remainder. The same
+/// value per element as [`quantize_body`].
+#[inline(always)]
+pub fn quantize_rows_body(x: &[f32], stride: usize, cols: usize, scale: f32, out: &mut [i8]) {
+    const CHUNK: usize = 16;
+    let split = cols / CHUNK * CHUNK;
+    for (r, o) in out.chunks_exact_mut(cols.max(1)).enumerate() {
+        let xr = &x[r * stride..r * stride + cols];
+        for (d, s) in o[..split].chunks_exact_mut(CHUNK).zip(xr[..split].chunks_exact(CHUNK)) {
+            let d: &mut [i8; CHUNK] = d.try_into().expect("chunks of CHUNK");
+            let s: &[f32; CHUNK] = s.try_into().expect("chunks of CHUNK");
+            for i in 0..CHUNK {
+                d[i] = float2int8(s[i] * scale);
+            }
+        }
+        for (d, &s) in o[split..].iter_mut().zip(&xr[split..]) {
+            *d = float2int8(s * scale);
+        }
+    }
+}
+
 #[inline(always)]
 fn descale<const FUSED: bool>(a: i32, comp: i32, scale: f32, bias: f32) -> f32 {
     let v = a.wrapping_sub(comp) as f32;

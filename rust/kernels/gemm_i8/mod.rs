@@ -102,6 +102,28 @@ pub fn conv_gemm(a: &PackedA, src: &ConvSource, ep: &Epilogue, mut out: Out) {
     unsafe { (a.path.kernels().gemm.gemm)(&a.packed, src, ep, &mut out) }
 }
 
+/// Whether [`conv_gemm_quantizing`] runs `a` against `n` columns on this thread's pool: a small
+/// map on more than one thread (a path's tiled GEMM packs all column panels in one loop there).
+pub fn quantizes_in_gemm(a: &PackedA, n: usize) -> bool {
+    (a.path.kernels().gemm.quantizes)(a.m, n, parallel::current_threads())
+}
+
+/// [`conv_gemm`] for a 1×1 convolution (stride 1, no padding) of float input `x` (`a.k` channels
+/// of `n` values) quantized with `scale`: the tasks that pack B quantize the values they pack,
+/// so no loop quantizes the whole input first. The same output as quantizing `x` and calling
+/// [`conv_gemm`]. Only where [`quantizes_in_gemm`] holds.
+pub fn conv_gemm_quantizing(a: &PackedA, x: &[f32], scale: f32, n: usize, ep: &Epilogue, mut out: Out) {
+    let m = a.m;
+    assert_eq!(x.len(), a.k * n, "conv_gemm_quantizing: input size");
+    assert_eq!(out.len(), m * n, "conv_gemm_quantizing: output size");
+    assert!(ep.scale.len() >= m && ep.bias.is_none_or(|b| b.len() >= m), "conv_gemm_quantizing: epilogue per row");
+    assert_eq!(matches!(out, Out::I8(_)), ep.requant.is_some(), "conv_gemm_quantizing: int8 output iff requantized");
+    assert!(quantizes_in_gemm(a, n), "conv_gemm_quantizing: a small map on this pool");
+    a.path.count(I8Call::Gemm);
+    // SAFETY: dispatch hands out only paths this CPU runs, and `a` was packed for this one.
+    unsafe { (a.path.kernels().gemm.gemm_quantizing)(&a.packed, x, scale, n, ep, &mut out) }
+}
+
 /// `out = q(x · scale)` on `path`, in parallel for large tensors.
 pub fn quantize(path: I8Path, x: &[f32], scale: f32, out: &mut [i8]) {
     const CHUNK: usize = 1 << 15;

@@ -390,6 +390,52 @@ fn many_threads_give_the_same_result() {
     }
 }
 
+/// The small-map GEMM that quantizes a 1×1 convolution's float input as it packs gives, on 2 and
+/// 3 threads, what quantizing the input first and the plain GEMM give on one: ragged k (padding
+/// rows in a slice), column tails, maps of 1 to 7 panels, every epilogue form.
+#[test]
+fn quantizing_as_it_packs_matches_quantizing_first() {
+    let mut rng = Rng::new(91);
+    let mut ran = 0;
+    for threads in [2, 3] {
+        let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+        for path in paths() {
+            for &(m, k, n) in
+                &[(16, 64, 196), (24, 512, 196), (48, 832, 49), (9, 3, 40), (40, 130, 100), (100, 17, 33), (72, 256, 7)]
+            {
+                let weights = rng.bytes(m * k, 2);
+                let x: Vec<f32> = (0..k * n).map(|i| if i % 11 == 5 { 0.0 } else { rng.f32(-3.0, 3.0) }).collect();
+                let s_in = rng.f32(10.0, 60.0);
+                let (mut scale, mut bias) = (Vec::new(), Vec::new());
+                let (int8, ep) = epilogue_for(&mut rng, m, &mut scale, &mut bias);
+                let a = PackedA::new(path, &weights, m, k);
+                if !pool.install(|| quantizes_in_gemm(&a, n)) {
+                    continue;
+                }
+                ran += 1;
+                let mut q = vec![0i8; k * n];
+                quantize(path, &x, s_in, &mut q);
+                let src = ConvSource::dense(&q, k, n);
+                let what = format!("{path} threads={threads} m={m} k={k} n={n} int8={int8}");
+                if int8 {
+                    let (mut want, mut got) = (vec![0i8; m * n], vec![77i8; m * n]);
+                    conv_gemm(&a, &src, &ep, Out::I8(&mut want));
+                    pool.install(|| conv_gemm_quantizing(&a, &x, s_in, n, &ep, Out::I8(&mut got)));
+                    assert_eq!(got, want, "{what}");
+                } else {
+                    let (mut want, mut got) = (vec![0f32; m * n], vec![f32::NAN; m * n]);
+                    conv_gemm(&a, &src, &ep, Out::F32(&mut want));
+                    pool.install(|| conv_gemm_quantizing(&a, &x, s_in, n, &ep, Out::F32(&mut got)));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{what}");
+                }
+            }
+        }
+    }
+    // The SIMD paths take it on these shapes (the reference never does).
+    assert!(ran > 0 || paths().iter().all(|p| p.name() == "reference"));
+}
+
 /// Which path this CPU must pick: the best it has, unless a forcing variable is set; CI's emulated
 /// CPUs name theirs in `NCNNQ_EXPECT_PATHS=i8=<path>` (e.g. dotprod under qemu `-cpu max`, neon
 /// under `-cpu cortex-a72`). Also fails if the dispatched GEMM did not run that path's kernel.

@@ -55,6 +55,14 @@ pub(crate) trait Kernel: 'static {
             unsafe { Self::finish_row(&acc[r * ld..r * ld + cols], c, row0 + r, ep, out.add(r * out_ld)) };
         }
     }
+    /// [`super::epilogue::quantize_rows_body`] compiled for the path (by default as is: NEON is
+    /// aarch64's baseline).
+    ///
+    /// # Safety
+    /// The CPU has the path's features.
+    unsafe fn quantize_rows(x: &[f32], stride: usize, cols: usize, scale: f32, out: &mut [i8]) {
+        super::epilogue::quantize_rows_body(x, stride, cols, scale, out);
+    }
     /// Packs B's columns `j0..j0+NR` (all `kp` rows; rows past k and columns past n are zero)
     /// into `[k / G][NR][G]` with the path's element type. `rows` are [`ConvSource::row_offsets`].
     ///
@@ -73,13 +81,46 @@ pub struct GemmFns {
     /// # Safety
     /// The CPU runs the path and `a` was packed by its `pack_a`.
     pub(crate) gemm: unsafe fn(a: &PackedWeights, src: &ConvSource, ep: &Epilogue, out: &mut Out),
+    /// Whether [`GemmFns::gemm_quantizing`] runs an m×n product on this many threads.
+    pub(crate) quantizes: fn(m: usize, n: usize, threads: usize) -> bool,
+    /// As `gemm` for a 1×1 convolution (stride 1, no padding) of float input `x` (k rows of n),
+    /// quantized with `scale` by the tasks that pack it. Only where `quantizes` says so.
+    ///
+    /// # Safety
+    /// As `gemm`.
+    pub(crate) gemm_quantizing:
+        unsafe fn(a: &PackedWeights, x: &[f32], scale: f32, n: usize, ep: &Epilogue, out: &mut Out),
 }
 
 impl GemmFns {
     /// The tiled GEMM of kernel `K`.
     pub(crate) const fn of<K: Kernel>() -> GemmFns {
-        GemmFns { pack_a: pack_a::<K>, gemm: drive::<K> }
+        GemmFns {
+            pack_a: pack_a::<K>,
+            gemm: drive::<K>,
+            quantizes: small_map::<K>,
+            gemm_quantizing: drive_quantizing::<K>,
+        }
     }
+
+    /// A GEMM without the quantizing form (the reference).
+    pub(crate) const fn plain(
+        pack_a: fn(w: &[i8], m: usize, k: usize) -> PackedWeights,
+        gemm: unsafe fn(a: &PackedWeights, src: &ConvSource, ep: &Epilogue, out: &mut Out),
+    ) -> GemmFns {
+        GemmFns {
+            pack_a,
+            gemm,
+            quantizes: |_, _, _| false,
+            gemm_quantizing: |_, _, _, _, _, _| unreachable!("quantizes is false"),
+        }
+    }
+}
+
+/// Whether an m×n product takes [`drive`]'s small-map form on `threads` threads: too few column
+/// panels to balance the threads on, so all are packed first (one loop) and the rows of A split.
+fn small_map<K: Kernel>(m: usize, n: usize, threads: usize) -> bool {
+    threads > 1 && n.div_ceil(K::NR) < 4 * threads && m.div_ceil(K::MR) > 1
 }
 
 /// Packs m×k row-major weights for kernel `K`; rows and k beyond the matrix are zero.
@@ -107,6 +148,58 @@ pub(crate) fn pack_a<K: Kernel>(w: &[i8], m: usize, k: usize) -> PackedWeights {
 /// Bytes of packed B a task keeps at once (a block of column panels, in L2 beside A's panel).
 const B_BLOCK_BYTES: usize = 64 << 10;
 
+/// Column panels per block of packed B ([`B_BLOCK_BYTES`]) for `kp` rows.
+fn block<K: Kernel>(kp: usize) -> usize {
+    (B_BLOCK_BYTES / (kp * K::NR * std::mem::size_of::<K::B>()).max(1)).max(1)
+}
+
+/// The tiles of row panels mp0..mp1 against the packed column panels np0..np1 (`panels` holds
+/// them from np0 on), a block of column panels at a time: each row panel sweeps the whole block,
+/// so a tile row's output continues where the previous tile's ended (MR sequential write
+/// streams instead of one per output row, m of them, which the prefetchers cannot follow).
+///
+/// # Safety
+/// The CPU has `K`'s features; rows mp0·MR.., columns np0·NR..np1·NR of the `a.m`×`n` output
+/// behind `out` belong to the caller.
+#[allow(clippy::too_many_arguments)]
+unsafe fn sweep<K: Kernel>(
+    a: &PackedWeights,
+    n: usize,
+    ep: &Epilogue,
+    out: OutPtr,
+    panels: &[K::B],
+    (mp0, mp1): (usize, usize),
+    (np0, np1): (usize, usize),
+) {
+    let (m, kp) = (a.m, a.kp);
+    let (mr, nr) = (K::MR, K::NR);
+    let panel_len = kp * nr;
+    let block = block::<K>(kp);
+    let a_data = a.data.view::<K::A>();
+    let mut tile = vec![0i32; mr * nr];
+    let zeros = vec![0i32; mr];
+    for b0 in (np0..np1).step_by(block) {
+        let b1 = (b0 + block).min(np1);
+        for mp in mp0..mp1 {
+            let i0 = mp * mr;
+            let a_panel = &a_data[mp * kp * mr..(mp + 1) * kp * mr];
+            for np in b0..b1 {
+                let j0 = np * nr;
+                let cols = nr.min(n - j0);
+                let b_panel = &panels[(np - np0) * panel_len..];
+                // SAFETY: panel sizes are kp·MR and kp·NR elements; tile holds MR·NR.
+                unsafe { K::micro(kp / K::G, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr()) };
+                let rows = mr.min(m - i0);
+                let comps = if K::OFFSET { &a.comp[i0..i0 + rows] } else { &zeros[..rows] };
+                // SAFETY: rows i0.., columns j0..j0+cols of the m×n output belong to this task.
+                let dst = unsafe { out.add(i0 * n + j0) };
+                // SAFETY: as above; each row of dst holds `cols` elements of this task's tile.
+                unsafe { K::finish_tile(&tile, nr, cols, comps, i0, ep, dst, n) };
+            }
+        }
+    }
+}
+
 /// The tiled, threaded GEMM of one SIMD path: C = A·B(src), then the epilogue, into `out`
 /// (`a.m` rows of `src.n()` values; the caller has checked the sizes).
 ///
@@ -118,47 +211,19 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     let (mr, nr) = (K::MR, K::NR);
     let n_panels = n.div_ceil(nr);
     let m_panels = m.div_ceil(mr);
+    let block = block::<K>(kp);
     let threads = parallel::current_threads();
-    let a_data = a.data.view::<K::A>();
-    let comp = &a.comp;
     let rows = src.row_offsets();
-    // Column panels are packed a block at a time and each row panel sweeps the whole block, so
-    // a tile row's output continues where the previous tile's ended: MR sequential write
-    // streams instead of one per output row (m of them), which the prefetchers cannot follow.
     let panel_len = kp * nr;
-    let block = (B_BLOCK_BYTES / (panel_len * std::mem::size_of::<K::B>()).max(1)).max(1);
-    // The tiles of row panels mp0..mp1 against the packed column panels np0..np1 (`panels`
-    // holds them from np0 on), a block of column panels at a time.
-    let sweep = |panels: &[K::B], (mp0, mp1): (usize, usize), (np0, np1): (usize, usize)| {
-        let mut tile = vec![0i32; mr * nr];
-        let zeros = vec![0i32; mr];
-        for b0 in (np0..np1).step_by(block) {
-            let b1 = (b0 + block).min(np1);
-            for mp in mp0..mp1 {
-                let i0 = mp * mr;
-                let a_panel = &a_data[mp * kp * mr..(mp + 1) * kp * mr];
-                for np in b0..b1 {
-                    let j0 = np * nr;
-                    let cols = nr.min(n - j0);
-                    let b_panel = &panels[(np - np0) * panel_len..];
-                    // SAFETY: panel sizes are kp·MR and kp·NR elements; tile holds MR·NR.
-                    unsafe { K::micro(kp / K::G, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr()) };
-                    let rows = mr.min(m - i0);
-                    let comps = if K::OFFSET { &comp[i0..i0 + rows] } else { &zeros[..rows] };
-                    // SAFETY: rows i0.., columns j0..j0+cols of the m×n output belong to this task.
-                    let dst = unsafe { out.add(i0 * n + j0) };
-                    // SAFETY: as above; each row of dst holds `cols` elements of this task's tile.
-                    unsafe { K::finish_tile(&tile, nr, cols, comps, i0, ep, dst, n) };
-                }
-            }
-        }
-    };
+    // SAFETY (of each call): the caller guarantees the CPU has K's features.
+    let sweep =
+        |panels: &[K::B], ms: (usize, usize), ns: (usize, usize)| unsafe { sweep::<K>(a, n, ep, out, panels, ms, ns) };
     // Column panel np of B, packed into dst.
     let pack = |np: usize, dst: &mut [K::B]| {
         // SAFETY: the caller guarantees the CPU has K's features.
         unsafe { K::pack_b(src, &rows, np * nr, kp, dst) };
     };
-    if threads > 1 && n_panels < 4 * threads && m_panels > 1 {
+    if small_map::<K>(m, n, threads) {
         // Too few column panels to balance the threads on: pack them all once, side by side,
         // then split the rows. (Splitting rows per panel made each task pack its panel again,
         // an im2col gather as costly as the products on a 7×7 map of a 3×3 convolution.)
@@ -167,12 +232,7 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             // SAFETY: the caller guarantees the CPU has K's features.
             unsafe { K::pack_b(src, &rows[k0.min(rows.len())..k1.min(rows.len())], np * nr, k1 - k0, dst) };
         });
-        let parts = m_panels.min(4 * threads);
-        let per_part = m_panels.div_ceil(parts);
-        let panels = packed.view::<K::B>();
-        parallel::for_each(m_panels.div_ceil(per_part), |part| {
-            sweep(panels, (part * per_part, ((part + 1) * per_part).min(m_panels)), (0, n_panels));
-        });
+        split_rows(packed.view::<K::B>(), panel_len, (m_panels, n_panels), threads, sweep);
         return;
     }
     // Column panels split between tasks; each packs its own, a block at a time.
@@ -189,6 +249,93 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
             sweep(panels.view::<K::B>(), (0, m_panels), (b0, b1));
         }
     });
+}
+
+/// The small-map form's products: the rows of A split between tasks, each sweeping all the
+/// packed column panels `panels` (`panel_len` elements each). Tasks of equal row panels, as many
+/// as a multiple of the threads, at least 4 per thread where the rows allow: 26 row panels (208
+/// rows) in 7 tasks of 4 left one thread a task behind the other. Where no row split comes out
+/// even and the row panels are few (3 on 2 threads), each tile is a task.
+fn split_rows<B>(
+    panels: &[B],
+    panel_len: usize,
+    (m_panels, n_panels): (usize, usize),
+    threads: usize,
+    sweep: impl Fn(&[B], (usize, usize), (usize, usize)) + Sync,
+) where
+    B: Sync,
+{
+    let most = m_panels.div_ceil(4 * threads).max(1);
+    let even = (1..=most).rev().find(|&p| m_panels.div_ceil(p).is_multiple_of(threads));
+    // Single row panels are many enough to share out about evenly from 4 per thread on.
+    let per_part = even.or((m_panels >= 4 * threads).then_some(1));
+    if let Some(per_part) = per_part {
+        parallel::for_each(m_panels.div_ceil(per_part), |part| {
+            sweep(panels, (part * per_part, ((part + 1) * per_part).min(m_panels)), (0, n_panels));
+        });
+    } else {
+        parallel::for_each(m_panels * n_panels, |tile| {
+            let (mp, np) = (tile / n_panels, tile % n_panels);
+            sweep(&panels[np * panel_len..], (mp, mp + 1), (np, np + 1));
+        });
+    }
+}
+
+/// [`drive`] for a 1×1 convolution (stride 1, no padding) of float input `x` (`a.k` rows of `n`
+/// values) quantized with `scale`, in the small-map form ([`small_map`]): each packing job
+/// quantizes the block of input it packs (its rows, its panel's columns) into a scratch block
+/// first, so the layer runs two parallel loops instead of three (a whole-input quantize loop
+/// before the packing one) and packs from values in its own cache. The packed panels, and so
+/// the products, are those of `drive` on the quantized input.
+///
+/// # Safety
+/// The CPU has `K`'s features; `small_map::<K>(a.m, n, threads)` holds.
+pub(crate) unsafe fn drive_quantizing<K: Kernel>(
+    a: &PackedWeights,
+    x: &[f32],
+    scale: f32,
+    n: usize,
+    ep: &Epilogue,
+    out: &mut Out,
+) {
+    let out = out.ptr();
+    let (m, k, kp) = (a.m, a.k, a.kp);
+    let (mr, nr) = (K::MR, K::NR);
+    let threads = parallel::current_threads();
+    assert!(small_map::<K>(m, n, threads) && x.len() == k * n, "drive_quantizing: a small map");
+    let (n_panels, m_panels) = (n.div_ceil(nr), m.div_ceil(mr));
+    let panel_len = kp * nr;
+    // SAFETY (of each call): the caller guarantees the CPU has K's features.
+    let sweep =
+        |panels: &[K::B], ms: (usize, usize), ns: (usize, usize)| unsafe { sweep::<K>(a, n, ep, out, panels, ms, ns) };
+    let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
+    pack_split::<K>(packed.view_mut::<K::B>(), n_panels, kp, threads, |np, k0, k1, dst| {
+        // Input rows k0..k1 (those below k) of the panel's columns, quantized side by side.
+        let (j0, c1) = (np * nr, k1.min(k));
+        let cols = nr.min(n - j0);
+        let real = c1.saturating_sub(k0);
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.take();
+            scratch.0.clear();
+            scratch.0.resize(real * cols, 0);
+            scratch.1.clear();
+            scratch.1.extend((0..real).map(|r| r * cols));
+            if real > 0 {
+                // SAFETY: the caller guarantees the CPU has K's features.
+                unsafe { K::quantize_rows(&x[k0 * n + j0..], n, cols, scale, &mut scratch.0) };
+            }
+            let block = ConvSource::dense(&scratch.0, real, cols);
+            // SAFETY: as above.
+            unsafe { K::pack_b(&block, &scratch.1, 0, k1 - k0, dst) };
+            cell.set(scratch);
+        });
+    });
+    split_rows(packed.view::<K::B>(), panel_len, (m_panels, n_panels), threads, sweep);
+}
+
+thread_local! {
+    /// [`drive_quantizing`]'s per-thread scratch: a quantized block and its row offsets.
+    static SCRATCH: std::cell::Cell<(Vec<i8>, Vec<usize>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// Where the tasks of `n` column panels start (and, last, `n`): tasks of up to `most` panels,

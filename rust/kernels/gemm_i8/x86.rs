@@ -30,6 +30,9 @@ impl Kernel for Vnni512 {
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         unsafe { finish_row_avx512(acc, comp, row, ep, out) }
     }
+    unsafe fn quantize_rows(x: &[f32], stride: usize, cols: usize, scale: f32, out: &mut [i8]) {
+        unsafe { quantize_rows_avx512(x, stride, cols, scale, out) }
+    }
     unsafe fn finish_tile(
         acc: &[i32],
         ld: usize,
@@ -174,6 +177,9 @@ macro_rules! ymm_vnni_kernel {
             unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
                 unsafe { finish_row_avx2(acc, comp, row, ep, out) }
             }
+            unsafe fn quantize_rows(x: &[f32], stride: usize, cols: usize, scale: f32, out: &mut [i8]) {
+                unsafe { quantize_rows_avx2(x, stride, cols, scale, out) }
+            }
             unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [u8]) {
                 unsafe { pack_b_ymm_u8(src, rows, j0, kp, panel) }
             }
@@ -221,6 +227,9 @@ impl Kernel for Avx2 {
     }
     unsafe fn finish_row(acc: &[i32], comp: i32, row: usize, ep: &Epilogue, out: OutPtr) {
         unsafe { finish_row_avx2(acc, comp, row, ep, out) }
+    }
+    unsafe fn quantize_rows(x: &[f32], stride: usize, cols: usize, scale: f32, out: &mut [i8]) {
+        unsafe { quantize_rows_avx2(x, stride, cols, scale, out) }
     }
     unsafe fn pack_b(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, panel: &mut [i16]) {
         unsafe { pack_b_avx2_i16(src, rows, j0, kp, panel) }
@@ -339,6 +348,16 @@ unsafe fn pack_b_ymm_u8(src: &ConvSource, rows: &[usize], j0: usize, kp: usize, 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, out: &mut [i8]) {
     epilogue::quantize_body(x, scale, out);
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(crate) unsafe fn quantize_rows_avx512(x: &[f32], stride: usize, cols: usize, scale: f32, out: &mut [i8]) {
+    epilogue::quantize_rows_body(x, stride, cols, scale, out);
+}
+
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn quantize_rows_avx2(x: &[f32], stride: usize, cols: usize, scale: f32, out: &mut [i8]) {
+    epilogue::quantize_rows_body(x, stride, cols, scale, out);
 }
 
 #[target_feature(enable = "avx2")]
