@@ -205,8 +205,9 @@ fn u_reads_count_chunks_only_when_u_and_a_chunk_leave_l3() {
     assert_eq!(u_reads(64, 8, 64, 64, 1050), 1);
 }
 
-/// The phased plan's chunks (panels spread evenly) give the same bits on 2 and 3 threads as on
-/// 1, on every path: chunks of odd and even panel counts, a partial last panel of output channels.
+/// The phased plan's chunks (panels spread evenly) and its transforms split by channels give
+/// the same bits on 2 and 3 threads as on 1, on every path: chunks of odd and even panel counts,
+/// a partial last panel of output channels.
 #[test]
 fn phased_outputs_do_not_depend_on_the_thread_count() {
     for (inch, outch, ow, oh) in [(72, 70, 70, 62), (64, 100, 58, 58)] {
@@ -236,4 +237,15 @@ fn phased_outputs_do_not_depend_on_the_thread_count() {
             }
         }
     }
+}
+
+#[test]
+fn transform_parts_share_out_evenly() {
+    assert_eq!(transform_parts(7, 1), 1);
+    assert_eq!(transform_parts(8, 2), 1);
+    assert_eq!(transform_parts(7, 2), 2);
+    assert_eq!(transform_parts(5, 2), 2);
+    assert_eq!(transform_parts(1, 2), 4);
+    assert_eq!(transform_parts(7, 3), 3);
+    assert_eq!(transform_parts(6, 3), 1);
 }
