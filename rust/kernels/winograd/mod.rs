@@ -232,7 +232,7 @@ const CHUNK_BYTES: usize = 4 << 20;
 
 /// How one convolution is blocked: by groups of `group` tile panels, each job transforming,
 /// multiplying and transforming back its own group (L2-sized), or in three phases by chunks of
-/// `chunk` panels ([`run_phased`]).
+/// at most `chunk` panels, spread evenly ([`run_phased`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Plan {
     Fused { group: usize },
@@ -249,6 +249,22 @@ pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_pan
     } else {
         Plan::Fused { group: (FUSED_BYTES / per_panel).clamp(1, tile_panels) }
     }
+}
+
+/// Into how many jobs [`run_phased`] splits each tile panel's transforms (by channels) on
+/// `threads` threads: the fewest that make the jobs a multiple of the threads, at least two per
+/// thread. A panel is a job at one thread; at two, vgg16's chunks of 5, 7 and 9 panels left one
+/// thread a panel's transforms alone at the end of each phase (`conv3_1`'s chunks of 5: input and
+/// output transforms 0.066 and 0.120 ms against 0.106 and 0.197 at one thread).
+fn transform_parts(panels: usize, threads: usize) -> usize {
+    if threads <= 1 || panels == 0 {
+        return 1;
+    }
+    let mut parts = 1;
+    while !(panels * parts).is_multiple_of(threads) || panels * parts < 2 * threads {
+        parts += 1;
+    }
+    parts
 }
 
 /// Bytes of one tile panel's V and M, and of U.
@@ -456,11 +472,16 @@ fn run_phased<W: Variant>(
     let dst = OutPtr(out.as_mut_ptr());
     let (vs, ms) = (v_stride(W::N * W::N, mr), m_stride(W::N * W::N, packed.outch_pad));
     let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
+    // The panels spread evenly over the chunks: every chunk's products stream all of U, so a
+    // short last chunk costs nearly as much as a full one (vgg16's 56×56 256→256 layers cut by 8
+    // panels ran 25 panels as 8, 8, 8 and 1, the 1-panel chunk 0.31–0.36 ms at one thread where
+    // its share of the products is 0.06 ms).
+    let chunks = tile_panels.div_ceil(chunk);
     PHASED.with(|bufs| {
         let (vbuf, mbuf) = &mut *bufs.borrow_mut();
-        for c0 in (0..tile_panels).step_by(chunk) {
-            let panels = chunk.min(tile_panels - c0);
-            phases::<W>(packed, w, input, &geo, dst, ep, vbuf, mbuf, c0, panels, path);
+        for ci in 0..chunks {
+            let (c0, c1) = (ci * tile_panels / chunks, (ci + 1) * tile_panels / chunks);
+            phases::<W>(packed, w, input, &geo, dst, ep, vbuf, mbuf, c0, c1 - c0, path);
         }
     });
 }
@@ -495,10 +516,21 @@ fn phases<W: Variant>(
         let (vlen, mlen) = (panels * vs * inch * mr, panels * mr * ms);
         grow(vbuf, vlen);
         grow(mbuf, mlen);
+        // Each panel's transforms in `parts` jobs by channels, so that the jobs share out evenly.
+        let parts = transform_parts(panels, parallel::current_threads());
+        let plane = geo.pw * geo.ph;
+        let in_per = inch.div_ceil(parts.min(inch));
+        let in_parts = inch.div_ceil(in_per);
         // V: [panel][inch][ξ][mr], as in `run`.
-        parallel::for_each_chunk(&mut vbuf[..vlen], vs * inch * mr, 1, |p, v| {
+        let vp = OutPtr(vbuf.as_mut_ptr());
+        parallel::for_each(panels * in_parts, |j| {
+            let (p, i0) = (j / in_parts, j % in_parts * in_per);
+            let i1 = (i0 + in_per).min(inch);
+            // SAFETY: within V (sized above); jobs write disjoint (panel, channels) blocks.
+            let v =
+                unsafe { std::slice::from_raw_parts_mut(vp.get().add((p * inch + i0) * vs * mr), (i1 - i0) * vs * mr) };
             // SAFETY: dispatch hands out only paths this CPU runs.
-            unsafe { (fns.input)(input, inch, geo, (c0 + p) * mr, mr, v) };
+            unsafe { (fns.input)(&input[i0 * plane..i1 * plane], i1 - i0, geo, (c0 + p) * mr, mr, v) };
         });
         let (v, mp) = (&vbuf[..vlen], OutPtr(mbuf.as_mut_ptr()));
         // M: [panel][mr][ms ≥ ξ·outch_pad], each job one (output panel, ξ) column of it.
@@ -515,14 +547,21 @@ fn phases<W: Variant>(
             }
         });
         let mbuf = &mbuf[..mlen];
-        parallel::for_each(panels, |p| {
+        let o_per = o_panels.div_ceil(parts.min(o_panels));
+        let o_parts = o_panels.div_ceil(o_per);
+        parallel::for_each(panels * o_parts, |j| {
+            let (p, op0) = (j / o_parts, j % o_parts * o_per);
+            let (o0, o1) = (op0 * nr, ((op0 + o_per) * nr).min(outch));
+            if o0 >= o1 {
+                return;
+            }
             let mpanel = &mbuf[p * mr * ms..][..mr * ms];
             let t0 = (c0 + p) * mr;
-            // SAFETY: each job writes its own tiles of out.
-            unsafe { (fns.output)(mpanel, outch_pad, geo, t0, mr, 0, outch, ep.bias, reg_act, dst.get(), outch) };
+            // SAFETY: each job writes its own tiles and channels of out.
+            unsafe { (fns.output)(mpanel, outch_pad, geo, t0, mr, o0, o1, ep.bias, reg_act, dst.get(), outch) };
             if let Some(act) = rest_act {
                 transform::for_each_tile_row(geo, t0, mr, |offset, len| {
-                    for o in 0..outch {
+                    for o in o0..o1 {
                         // SAFETY: as above.
                         let row = unsafe { std::slice::from_raw_parts_mut(dst.get().add(o * ow * oh + offset), len) };
                         act.apply_slice(row);

@@ -204,3 +204,48 @@ fn u_reads_count_chunks_only_when_u_and_a_chunk_leave_l3() {
     assert_eq!(u_reads(36, 8, 512, 512, 7), 1);
     assert_eq!(u_reads(64, 8, 64, 64, 1050), 1);
 }
+
+/// The phased plan's chunks (panels spread evenly) and its transforms split by channels give
+/// the same bits on 2 and 3 threads as on 1, on every path: chunks of odd and even panel counts,
+/// a partial last panel of output channels.
+#[test]
+fn phased_outputs_do_not_depend_on_the_thread_count() {
+    for (inch, outch, ow, oh) in [(72, 70, 70, 62), (64, 100, 58, 58)] {
+        let mut rng = Rng::new((ow * oh) as u64);
+        let (pw, ph) = (ow + 2, oh + 2);
+        let w = rng.vec(outch * inch * 9);
+        let x = rng.vec(inch * pw * ph);
+        let bias = rng.vec(outch);
+        let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
+        for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
+            let weights = Weights::new(&w, outch, inch);
+            let gemm = path.kernels().gemm;
+            let tile_panels = (ow.div_ceil(6) * oh.div_ceil(6)).div_ceil(gemm.mr);
+            let plan = plan(64, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+            assert!(matches!(plan, Plan::Phased { chunk } if chunk < tile_panels), "{path:?}: {plan:?}");
+            let run = |threads: usize| {
+                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+                let mut got = vec![f32::NAN; outch * ow * oh];
+                pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(6)));
+                got
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                let got = run(threads);
+                let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{path:?} {inch}->{outch} {ow}x{oh} on {threads} threads");
+            }
+        }
+    }
+}
+
+#[test]
+fn transform_parts_share_out_evenly() {
+    assert_eq!(transform_parts(7, 1), 1);
+    assert_eq!(transform_parts(8, 2), 1);
+    assert_eq!(transform_parts(7, 2), 2);
+    assert_eq!(transform_parts(5, 2), 2);
+    assert_eq!(transform_parts(1, 2), 4);
+    assert_eq!(transform_parts(7, 3), 3);
+    assert_eq!(transform_parts(6, 3), 1);
+}
