@@ -170,7 +170,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     let share_b = direct.is_none() && row_groups > 1 && k > 0;
     // With B shared, a row group costs no packing: one panel each, which the threads share out
     // evenly (48 rows in 4 groups of 2 panels were 3 jobs, 2 on one thread and 1 on the other).
-    let panels_per_group = if share_b { 1 } else { m_panels.div_ceil(row_groups) };
+    let panels_per_group = if share_b { 1 } else { group_panels(m_panels, row_groups, col_blocks, threads) };
     let row_groups = m_panels.div_ceil(panels_per_group);
     let out = OutPtr(c.as_mut_ptr());
     // A B that must be packed (an implicit im2col) and C split into row groups: every row
@@ -312,6 +312,23 @@ fn split(m_panels: usize, n_panels: usize, threads: usize) -> (usize, usize) {
         }
     }
     (col_blocks, row_groups.clamp(1, m_panels.max(1)))
+}
+
+/// Row panels per group of [`gemm_from`] when each row group packs its own B (or reads it in
+/// place): about `m_panels / row_groups`, but the groups rounded to make the jobs a multiple of the
+/// threads where [`split`] wanted them so. 6 row panels in the 4 groups asked for were 3 groups
+/// of 2, and on 2 threads one thread ran two of them while the other waited: squeezenet's fire6
+/// and fire7 squeeze1x1 (48 rows, 14×14 map, one column block) took 0.82 of their 1-thread time
+/// on 2 threads, fire8/fire9's (64 rows: 4 groups of 2) 0.65. Smaller groups first (there 6 of 1:
+/// a thread that starts late then finds less left), else larger ones.
+fn group_panels(m_panels: usize, row_groups: usize, col_blocks: usize, threads: usize) -> usize {
+    let per = m_panels.div_ceil(row_groups.max(1)).max(1);
+    let jobs = |per: usize| m_panels.div_ceil(per) * col_blocks;
+    if threads <= 1 || jobs(per).is_multiple_of(threads) || jobs(per) >= 8 * threads {
+        return per;
+    }
+    let even = |p: &usize| jobs(*p).is_multiple_of(threads);
+    (1..per).rev().find(even).or_else(|| (per + 1..=m_panels).find(even)).unwrap_or(per)
 }
 
 /// y = A·x (A row-major m×k, not packed) then the epilogue: the 1-column case, where tiling
