@@ -319,8 +319,9 @@ fn split(m_panels: usize, n_panels: usize, threads: usize) -> (usize, usize) {
 /// threads where [`split`] wanted them so. 6 row panels in the 4 groups asked for were 3 groups
 /// of 2, and on 2 threads one thread ran two of them while the other waited: squeezenet's fire6
 /// and fire7 squeeze1x1 (48 rows, 14×14 map, one column block) took 0.82 of their 1-thread time
-/// on 2 threads, fire8/fire9's (64 rows: 4 groups of 2) 0.65. Smaller groups first (there 6 of 1:
-/// a thread that starts late then finds less left), else larger ones.
+/// on 2 threads, fire8/fire9's (64 rows: 4 groups of 2) 0.65. Larger groups first (there 2 of 3),
+/// else smaller: 6 groups of 1 took fire6/fire7 squeeze1x1 0.0155/0.0223 ms against 0.0140/0.0201
+/// in 2 groups of 3 (medians, 2 threads, alternated).
 fn group_panels(m_panels: usize, row_groups: usize, col_blocks: usize, threads: usize) -> usize {
     let per = m_panels.div_ceil(row_groups.max(1)).max(1);
     let jobs = |per: usize| m_panels.div_ceil(per) * col_blocks;
@@ -328,7 +329,7 @@ fn group_panels(m_panels: usize, row_groups: usize, col_blocks: usize, threads: 
         return per;
     }
     let even = |p: &usize| jobs(*p).is_multiple_of(threads);
-    (1..per).rev().find(even).or_else(|| (per + 1..=m_panels).find(even)).unwrap_or(per)
+    (per + 1..=m_panels).find(even).or_else(|| (1..per).rev().find(even)).unwrap_or(per)
 }
 
 /// y = A·x (A row-major m×k, not packed) then the epilogue: the 1-column case, where tiling
