@@ -174,7 +174,8 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     // all of k for its panels, so with one panel each it streamed the whole packed B (a 7×7 map's
     // 3×3 s2 convolution from 256 channels: 590 KB; 14×14 from 128: 1 MB) once per panel through
     // L2 beside A, where a group of panels reuses each k block of B from L2 (see the commit).
-    let panels_per_group = if share_b { 0 } else { m_panels.div_ceil(row_groups) };
+    // Otherwise groups are equal runs of panels, as many jobs as a multiple of the threads.
+    let panels_per_group = if share_b { 0 } else { group_panels(m_panels, row_groups, col_blocks, threads) };
     let row_groups = if share_b { row_groups } else { m_panels.div_ceil(panels_per_group) };
     let group = |rg: usize| {
         if share_b {
@@ -328,6 +329,24 @@ fn split(m_panels: usize, n_panels: usize, threads: usize) -> (usize, usize) {
         }
     }
     (col_blocks, row_groups.clamp(1, m_panels.max(1)))
+}
+
+/// Row panels per group of [`gemm_from`] when each row group packs its own B (or reads it in
+/// place): about `m_panels / row_groups`, but the groups rounded to make the jobs a multiple of the
+/// threads where [`split`] wanted them so. 6 row panels in the 4 groups asked for were 3 groups
+/// of 2, and on 2 threads one thread ran two of them while the other waited: squeezenet's fire6
+/// and fire7 squeeze1x1 (48 rows, 14×14 map, one column block) took 0.82 of their 1-thread time
+/// on 2 threads, fire8/fire9's (64 rows: 4 groups of 2) 0.65. Larger groups first (there 2 of 3),
+/// else smaller: 6 groups of 1 took fire6/fire7 squeeze1x1 0.0155/0.0223 ms against 0.0140/0.0201
+/// in 2 groups of 3 (medians, 2 threads, alternated).
+fn group_panels(m_panels: usize, row_groups: usize, col_blocks: usize, threads: usize) -> usize {
+    let per = m_panels.div_ceil(row_groups.max(1)).max(1);
+    let jobs = |per: usize| m_panels.div_ceil(per) * col_blocks;
+    if threads <= 1 || jobs(per).is_multiple_of(threads) || jobs(per) >= 8 * threads {
+        return per;
+    }
+    let even = |p: &usize| jobs(*p).is_multiple_of(threads);
+    (per + 1..=m_panels).find(even).or_else(|| (1..per).rev().find(even)).unwrap_or(per)
 }
 
 /// y = A·x (A row-major m×k, not packed) then the epilogue: the 1-column case, where tiling

@@ -117,24 +117,54 @@ fn column_blocks_and_row_groups_share_out_evenly() {
 }
 
 #[test]
+fn row_groups_of_a_dense_b_share_out_evenly() {
+    // squeezenet's fire6 squeeze1x1: 48 rows (6 panels of 8), one column block, 4 groups asked:
+    // 2 groups of 3 on 2 threads (not 3 of 2), 6 of 1 on 3 threads as asked.
+    assert_eq!(group_panels(6, 4, 1, 2), 3);
+    assert_eq!(group_panels(6, 6, 1, 3), 1);
+    assert_eq!(group_panels(8, 4, 1, 2), 2);
+    for threads in 1usize..=4 {
+        for m_panels in 1usize..=40 {
+            for n_panels in [1, 7, 13, 40] {
+                let (blocks, groups) = split(m_panels, n_panels, threads);
+                let per = group_panels(m_panels, groups, blocks, threads);
+                assert!((1..=m_panels).contains(&per));
+                let jobs = m_panels.div_ceil(per) * blocks;
+                let before = m_panels.div_ceil(m_panels.div_ceil(groups)) * blocks;
+                if before.is_multiple_of(threads) || before >= 8 * threads {
+                    assert_eq!(per, m_panels.div_ceil(groups), "{m_panels} panels, {threads} threads");
+                } else if (1..=m_panels).any(|p| (m_panels.div_ceil(p) * blocks).is_multiple_of(threads)) {
+                    assert!(jobs.is_multiple_of(threads), "{m_panels} panels, {n_panels}, {threads} threads");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn gemm_outputs_do_not_depend_on_the_thread_count() {
-    let (m, k) = (70, 300);
-    for path in dispatch::F32.available() {
-        // 196 columns: the merged last block; 2000: several blocks and a short last one.
-        for n in [196, 2000] {
-            let mut rng = Rng::new(n as u64);
-            let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(m));
-            let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
-            let packed = PackedA::for_path(path, &a, m, k);
-            let run = |threads: usize| {
-                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
-                let mut c = vec![0.0; m * n];
-                pool.install(|| gemm(&packed, &b, n, &mut c, ep));
-                c
-            };
-            let one = run(1);
-            for threads in [2, 3] {
-                assert!(run(threads).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{path:?} n={n}");
+    // 70 rows: 9 panels (mr 8) or 12 (mr 6); 48 rows: 6 or 8 panels, regrouped for 2 and 3 threads.
+    for (m, k) in [(70, 300), (48, 384)] {
+        for path in dispatch::F32.available() {
+            // 196 columns: the merged last block; 2000: several blocks and a short last one.
+            for n in [196, 2000] {
+                let mut rng = Rng::new(n as u64);
+                let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(m));
+                let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
+                let packed = PackedA::for_path(path, &a, m, k);
+                let run = |threads: usize| {
+                    let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+                    let mut c = vec![0.0; m * n];
+                    pool.install(|| gemm(&packed, &b, n, &mut c, ep));
+                    c
+                };
+                let one = run(1);
+                for threads in [2, 3] {
+                    assert!(
+                        run(threads).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{path:?} m={m} n={n}"
+                    );
+                }
             }
         }
     }

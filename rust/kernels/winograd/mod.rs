@@ -382,6 +382,7 @@ fn run<W: Variant>(
     let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
     let o_per = o_panels.div_ceil(o_splits);
     let o_splits = o_panels.div_ceil(o_per);
+    let jobs = Jobs::new(groups, o_splits, o_per, o_panels, threads);
     let (reg_act, rest_act) = RegAct::split(ep.activation);
     let zeros = [0.0f32; 16];
     let dst = OutPtr(out.as_mut_ptr());
@@ -392,10 +393,9 @@ fn run<W: Variant>(
     // the back) then each take every group once when the groups differ by a panel (7 panels in
     // groups of 3 and 4, output channels split in two: 3 + 4 panels each, not 3 + 3 against 4 + 4).
     let job = |job: usize| {
-        let (os, gi) = (job / groups, job % groups);
+        let (gi, op0, op1) = jobs.get(job);
         let p0 = gi * tile_panels / groups;
         let p1 = (gi + 1) * tile_panels / groups;
-        let (op0, op1) = (os * o_per, ((os + 1) * o_per).min(o_panels));
         BUFS.with(|bufs| {
             let (vbuf, mbuf) = &mut *bufs.borrow_mut();
             let vlen = (p1 - p0) * vs * inch * mr;
@@ -442,7 +442,67 @@ fn run<W: Variant>(
             }
         });
     };
-    parallel::for_each(groups * o_splits, job);
+    parallel::for_each(jobs.len(), job);
+}
+
+/// The jobs of [`run`]'s fused plan: (tile group, output panels op0..op1) of each index.
+///
+/// With every group's output channels split (`o_splits` > 1, few groups) the jobs are numbered
+/// split-major. Otherwise each job is one whole group, except that when the groups do not share
+/// out evenly over the threads, the last `groups % threads` groups are split by output panels into
+/// `threads` parts each, numbered where the calling thread's share of whole groups (claimed from
+/// the front) meets the workers' (claimed from the back): every thread ends its share on a part.
+/// On squeezenet's 14×14 and 28×28 expand3x3 (7 panels of 8 tiles on AVX-512) a worker otherwise
+/// ran 4 groups while the caller ran 3 and then waited, and on 56×56 (13 panels) 7 against 6.
+/// Only a split group transforms its tiles' input more than once (once per part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Jobs {
+    groups: usize,
+    o_splits: usize,
+    o_per: usize,
+    o_panels: usize,
+    /// Groups split into parts (the last ones), parts per split group, and the index of the first part.
+    split: usize,
+    parts: usize,
+    first_part: usize,
+}
+
+impl Jobs {
+    pub(crate) fn new(groups: usize, o_splits: usize, o_per: usize, o_panels: usize, threads: usize) -> Jobs {
+        let (mut split, mut parts, mut first_part) = (0, 1, 0);
+        if o_splits == 1 && threads > 1 && o_panels >= 2 && groups > threads && !groups.is_multiple_of(threads) {
+            split = groups % threads;
+            parts = threads.min(o_panels);
+            first_part = (groups - split) / threads;
+        }
+        Jobs { groups, o_splits, o_per, o_panels, split, parts, first_part }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        if self.split > 0 {
+            self.groups - self.split + self.split * self.parts
+        } else {
+            self.groups * self.o_splits
+        }
+    }
+
+    /// Tile group and output panels op0..op1 of job `job`.
+    pub(crate) fn get(&self, job: usize) -> (usize, usize, usize) {
+        if self.split == 0 {
+            let (os, gi) = (job / self.groups, job % self.groups);
+            return (gi, os * self.o_per, ((os + 1) * self.o_per).min(self.o_panels));
+        }
+        let whole = self.groups - self.split;
+        let parts_end = self.first_part + self.split * self.parts;
+        if job < self.first_part {
+            (job, 0, self.o_panels)
+        } else if job < parts_end {
+            let (k, part) = ((job - self.first_part) / self.parts, (job - self.first_part) % self.parts);
+            (whole + k, part * self.o_panels / self.parts, (part + 1) * self.o_panels / self.parts)
+        } else {
+            (job - self.split * self.parts, 0, self.o_panels)
+        }
+    }
 }
 
 /// The same convolution by chunks of tiles, each in three phases, each phase a parallel loop:

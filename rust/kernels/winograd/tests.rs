@@ -94,7 +94,9 @@ fn outputs_do_not_depend_on_the_thread_count() {
     }
     // squeezenet_v1.1's expand3x3 shapes: tile panels that do not share out evenly (13 and 7 on
     // AVX-512), output channels split on the small map.
-    for (inch, outch, ow) in [(16, 64, 55), (48, 192, 13), (32, 128, 27)] {
+    // The benchmark squeezenet's (56, 28, 14): 13 and 7 panels, the last group split by output
+    // panels at 2 and 3 threads.
+    for (inch, outch, ow) in [(16, 64, 55), (48, 192, 13), (32, 128, 27), (16, 64, 56), (32, 128, 28), (64, 256, 14)] {
         let mut rng = Rng::new(ow as u64);
         let (pw, ph) = (ow + 2, ow + 2);
         let w = rng.vec(outch * inch * 9);
@@ -248,4 +250,31 @@ fn transform_parts_share_out_evenly() {
     assert_eq!(transform_parts(1, 2), 4);
     assert_eq!(transform_parts(7, 3), 3);
     assert_eq!(transform_parts(6, 3), 1);
+}
+
+#[test]
+fn jobs_cover_every_group_and_output_panel_once() {
+    for threads in 1usize..=4 {
+        for groups in 1usize..=17 {
+            for o_panels in 1usize..=9 {
+                let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
+                let o_per = o_panels.div_ceil(o_splits);
+                let o_splits = o_panels.div_ceil(o_per);
+                let jobs = Jobs::new(groups, o_splits, o_per, o_panels, threads);
+                let mut seen = vec![0u32; groups * o_panels];
+                for j in 0..jobs.len() {
+                    let (g, op0, op1) = jobs.get(j);
+                    assert!(g < groups && op0 < op1 && op1 <= o_panels, "{jobs:?} job {j}");
+                    for op in op0..op1 {
+                        seen[g * o_panels + op] += 1;
+                    }
+                }
+                assert!(seen.iter().all(|&n| n == 1), "{jobs:?}");
+            }
+        }
+    }
+    // 7 groups on 2 threads: 3 whole, the last group's two halves, 3 whole.
+    let jobs = Jobs::new(7, 1, 4, 4, 2);
+    let got: Vec<_> = (0..jobs.len()).map(|j| jobs.get(j)).collect();
+    assert_eq!(got, [(0, 0, 4), (1, 0, 4), (2, 0, 4), (6, 0, 2), (6, 2, 4), (3, 0, 4), (4, 0, 4), (5, 0, 4)]);
 }
