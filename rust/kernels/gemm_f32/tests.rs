@@ -297,25 +297,40 @@ fn packed_b_shared_by_row_groups_gives_the_outputs_of_one_thread() {
         let mut rng = Rng::new(w as u64);
         let (x, a, bias) = (rng.vec(pw * ph * c), rng.vec(m * c * 25), rng.vec(m));
         let src = ConvB { input: &x, pw, ph, c0: 0, kernel: (5, 5), dilation: (1, 1), stride: (1, 1), ow: w };
-        let (n, k) = (w * h, c * 25);
+        let n = w * h;
         let (full, _) = im2col(&x, pw, ph, c, 5, 5, 1, 1);
-        for path in dispatch::F32.available() {
-            let packed = PackedA::for_path(path, &a, m, k);
-            let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
-            let run = |threads: usize| {
-                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
-                let mut c = vec![f32::NAN; m * n];
-                pool.install(|| gemm_from(&packed, &src, n, &mut c, n, ep));
-                c
-            };
-            let one = run(1);
-            let mut want = vec![0.0; m * n];
-            gemm(&packed, &full, n, &mut want, ep);
-            assert!(one.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{path:?} {w}x{h}: implicit B");
-            for threads in [2, 3] {
-                let got = run(threads);
-                assert!(got.iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{path:?} {w}x{h} {threads}");
-            }
+        assert_implicit_b_on_threads(&src, &full, &a, &bias, n, &[2, 3], &format!("{w}x{h}"));
+    }
+}
+
+/// `gemm_from` on an implicit im2col `src` (m = `bias.len()` rows): on 1 thread bit-identical to the
+/// GEMM of the dense im2col `full`, on each of `threads` bit-identical to 1 thread, on every path.
+fn assert_implicit_b_on_threads(
+    src: &ConvB,
+    full: &[f32],
+    a: &[f32],
+    bias: &[f32],
+    n: usize,
+    threads: &[usize],
+    what: &str,
+) {
+    let (m, k) = (bias.len(), full.len() / n);
+    let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());
+    for path in dispatch::F32.available() {
+        let packed = PackedA::for_path(path, a, m, k);
+        let ep = Epilogue { bias: Some(bias), activation: Activation::Relu };
+        let run = |threads: usize| {
+            let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+            let mut c = vec![f32::NAN; m * n];
+            pool.install(|| gemm_from(&packed, src, n, &mut c, n, ep));
+            c
+        };
+        let one = run(1);
+        let mut want = vec![0.0; m * n];
+        gemm(&packed, full, n, &mut want, ep);
+        assert!(same(&one, &want), "{path:?} {what}: implicit B");
+        for &t in threads {
+            assert!(same(&run(t), &one), "{path:?} {what}, {t} threads");
         }
     }
 }
@@ -350,24 +365,6 @@ fn strided_convolutions_on_small_maps_give_the_outputs_of_one_thread() {
         let (x, a, bias) = (rng.vec(pw * ph * c), rng.vec(m * k), rng.vec(m));
         let src = ConvB { input: &x, pw, ph, c0: 0, kernel: (kernel, kernel), dilation: (1, 1), stride: (2, 2), ow };
         let (full, _) = im2col(&x, pw, ph, c, kernel, kernel, 1, 2);
-        for path in dispatch::F32.available() {
-            let packed = PackedA::for_path(path, &a, m, k);
-            let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
-            let run = |threads: usize| {
-                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
-                let mut c = vec![f32::NAN; m * n];
-                pool.install(|| gemm_from(&packed, &src, n, &mut c, n, ep));
-                c
-            };
-            let one = run(1);
-            let mut want = vec![0.0; m * n];
-            gemm(&packed, &full, n, &mut want, ep);
-            let what = format!("{path:?} {w}x{w} {kernel}x{kernel} s2");
-            assert!(one.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: implicit B");
-            for threads in [2, 3, 4] {
-                let got = run(threads);
-                assert!(got.iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}, {threads} threads");
-            }
-        }
+        assert_implicit_b_on_threads(&src, &full, &a, &bias, n, &[2, 3, 4], &format!("{w}x{w} {kernel}x{kernel} s2"));
     }
 }

@@ -167,6 +167,16 @@ fn m_tile_stride_avoids_l1_aliasing() {
     }
 }
 
+/// The transformed weights for `path` (packed for one path), after checking that F(6,3) on an
+/// ow×oh output runs this layer in phases of more than one chunk.
+fn phased_weights(path: F32Path, w: &[f32], inch: usize, outch: usize, ow: usize, oh: usize) -> Weights {
+    let gemm = path.kernels().gemm;
+    let tile_panels = (ow.div_ceil(6) * oh.div_ceil(6)).div_ceil(gemm.mr);
+    let plan = plan(64, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+    assert!(matches!(plan, Plan::Phased { chunk } if chunk < tile_panels), "{path:?}: {plan:?}");
+    Weights::new(w, outch, inch)
+}
+
 /// Layers with large transformed weights run in phases, by chunks of tiles: sizes that take that
 /// path with two chunks on every path, against the direct convolution.
 #[test]
@@ -180,12 +190,7 @@ fn phased_chunks_match_direct_convolution() {
     let (want, mag) = direct(&w, &x, pw, ph, inch, outch, &bias);
     let pool = crate::base::parallel::Pool::new(2).expect("pool");
     for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
-        // Transformed weights are packed for one path.
-        let weights = Weights::new(&w, outch, inch);
-        let gemm = path.kernels().gemm;
-        let tile_panels = (ow.div_ceil(6) * oh.div_ceil(6)).div_ceil(gemm.mr);
-        let plan = plan(64, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
-        assert!(matches!(plan, Plan::Phased { chunk } if chunk < tile_panels), "{path:?}: {plan:?}");
+        let weights = phased_weights(path, &w, inch, outch, ow, oh);
         let mut got = vec![f32::NAN; outch * ow * oh];
         let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
         pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(6)));
@@ -220,11 +225,7 @@ fn phased_outputs_do_not_depend_on_the_thread_count() {
         let bias = rng.vec(outch);
         let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
         for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
-            let weights = Weights::new(&w, outch, inch);
-            let gemm = path.kernels().gemm;
-            let tile_panels = (ow.div_ceil(6) * oh.div_ceil(6)).div_ceil(gemm.mr);
-            let plan = plan(64, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
-            assert!(matches!(plan, Plan::Phased { chunk } if chunk < tile_panels), "{path:?}: {plan:?}");
+            let weights = phased_weights(path, &w, inch, outch, ow, oh);
             let run = |threads: usize| {
                 let pool = crate::base::parallel::Pool::new(threads).expect("pool");
                 let mut got = vec![f32::NAN; outch * ow * oh];
