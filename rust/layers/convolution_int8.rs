@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::gemm_i8::{self, ConvSource, Epilogue, Out, PackedA};
 use crate::model::Layer;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// ncnn's x86 int8 convolutions (and the grouped ConvolutionDepthWise) de-scale and add the bias
@@ -49,6 +50,14 @@ pub(crate) struct ConvParams {
     pub bias: Option<Vec<f32>>,
     pub activation: Activation,
     pub requant: Option<f32>,
+}
+
+/// A convolution's input as its GEMM reads it ([`ConvInt8::input`]).
+enum Input<'a> {
+    /// Float values the GEMM quantizes as it packs them.
+    Float(&'a [f32]),
+    /// Quantized planes padded to (width, height).
+    Padded(Cow<'a, [i8]>, usize, usize),
 }
 
 impl ConvInt8 {
@@ -104,11 +113,28 @@ impl ConvInt8 {
             });
         }
         let shape = self.output_shape(s, ctx)?;
-        if let Some(v) = self.quantizes_in_gemm(x, shape) {
-            return self.output(shape, |out| self.gemm_quantizing(v, shape, out));
+        let input = self.input(x, shape)?;
+        self.output(shape, |out| self.convolve(&input, shape, out))
+    }
+
+    /// `x` as this layer's GEMM reads it for output `top`: the float values themselves where the
+    /// GEMM quantizes as it packs ([`ConvInt8::quantizes_in_gemm`]), else quantized and padded.
+    fn input<'a>(&self, x: &'a Tensor, top: Shape) -> Result<Input<'a>> {
+        if let Some(v) = self.quantizes_in_gemm(x, top) {
+            return Ok(Input::Float(v));
         }
         let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
-        self.output(shape, |out| self.gemm(&padded, (pw, ph), shape, out))
+        Ok(Input::Padded(padded, pw, ph))
+    }
+
+    /// The convolution of `input` into all of `out`, the `top` output.
+    fn convolve(&self, input: &Input, top: Shape, out: Out) {
+        match input {
+            Input::Float(v) => {
+                gemm_i8::conv_gemm_quantizing(&self.packed[0], v, self.s_in, top.w * top.h, &self.epilogue(0), out);
+            }
+            Input::Padded(padded, pw, ph) => self.gemm(padded, (*pw, *ph), top, out),
+        }
     }
 
     /// The float input of a 1×1 convolution (stride 1, unpadded, one group) whose GEMM quantizes
@@ -128,10 +154,6 @@ impl ConvInt8 {
             }
             _ => None,
         }
-    }
-
-    fn gemm_quantizing(&self, x: &[f32], top: Shape, out: Out) {
-        gemm_i8::conv_gemm_quantizing(&self.packed[0], x, self.s_in, top.w * top.h, &self.epilogue(0), out);
     }
 
     /// The output for a 1-D to 3-D input (the flat 1×1 case aside: [`ConvInt8::run`]).
@@ -158,12 +180,8 @@ impl ConvInt8 {
         let shape = self.output_shape(x.shape, ctx)?;
         assert!(self.requant.is_none(), "a requantized output is int8");
         assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
-        if let Some(v) = self.quantizes_in_gemm(x, shape) {
-            self.gemm_quantizing(v, shape, Out::F32(out));
-            return Ok(());
-        }
-        let (padded, pw, ph) = int8::padded_input(self.path, &self.geometry, x, self.s_in, self.pad_value)?;
-        self.gemm(&padded, (pw, ph), shape, Out::F32(out));
+        let input = self.input(x, shape)?;
+        self.convolve(&input, shape, Out::F32(out));
         Ok(())
     }
 

@@ -267,6 +267,13 @@ fn transform_parts(panels: usize, threads: usize) -> usize {
     parts
 }
 
+/// `n` (> 0) items in at most `most` parts of equal size, the last possibly shorter: (items per
+/// part, parts).
+fn equal_parts(n: usize, most: usize) -> (usize, usize) {
+    let per = n.div_ceil(most.min(n));
+    (per, n.div_ceil(per))
+}
+
 /// Bytes of one tile panel's V and M, and of U.
 fn footprint(n2: usize, mr: usize, inch: usize, outch_pad: usize) -> (usize, usize) {
     (n2 * mr * (inch + outch_pad) * 4, n2 * inch * outch_pad * 4)
@@ -380,8 +387,7 @@ fn run<W: Variant>(
     }
     let o_panels = outch_pad / nr;
     let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
-    let o_per = o_panels.div_ceil(o_splits);
-    let o_splits = o_panels.div_ceil(o_per);
+    let (o_per, o_splits) = equal_parts(o_panels, o_splits);
     let jobs = Jobs::new(groups, o_splits, o_per, o_panels, threads);
     let (reg_act, rest_act) = RegAct::split(ep.activation);
     let zeros = [0.0f32; 16];
@@ -579,8 +585,7 @@ fn phases<W: Variant>(
         // Each panel's transforms in `parts` jobs by channels, so that the jobs share out evenly.
         let parts = transform_parts(panels, parallel::current_threads());
         let plane = geo.pw * geo.ph;
-        let in_per = inch.div_ceil(parts.min(inch));
-        let in_parts = inch.div_ceil(in_per);
+        let (in_per, in_parts) = equal_parts(inch, parts);
         // V: [panel][inch][ξ][mr], as in `run`.
         let vp = OutPtr(vbuf.as_mut_ptr());
         parallel::for_each(panels * in_parts, |j| {
@@ -607,8 +612,7 @@ fn phases<W: Variant>(
             }
         });
         let mbuf = &mbuf[..mlen];
-        let o_per = o_panels.div_ceil(parts.min(o_panels));
-        let o_parts = o_panels.div_ceil(o_per);
+        let (o_per, o_parts) = equal_parts(o_panels, parts);
         parallel::for_each(panels * o_parts, |j| {
             let (p, op0) = (j / o_parts, j % o_parts * o_per);
             let (o0, o1) = (op0 * nr, ((op0 + o_per) * nr).min(outch));

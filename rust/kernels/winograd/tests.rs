@@ -259,8 +259,7 @@ fn jobs_cover_every_group_and_output_panel_once() {
         for groups in 1usize..=17 {
             for o_panels in 1usize..=9 {
                 let o_splits = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups).min(o_panels) };
-                let o_per = o_panels.div_ceil(o_splits);
-                let o_splits = o_panels.div_ceil(o_per);
+                let (o_per, o_splits) = equal_parts(o_panels, o_splits);
                 let jobs = Jobs::new(groups, o_splits, o_per, o_panels, threads);
                 let mut seen = vec![0u32; groups * o_panels];
                 for j in 0..jobs.len() {
