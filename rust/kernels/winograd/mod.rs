@@ -227,8 +227,19 @@ const U_BYTES: usize = 1 << 20;
 /// (L3-sized). A chunk may hold up to half as much as U: every chunk reads all of U. Measured on
 /// AVX-512: 512 channels on 28×28 (U 38 MB, all tiles' V and M 8 MB) run 2.3× faster in one
 /// chunk than in 4 MB chunks; 256 channels on 56×56 (U 9 MB, V and M 15 MB) 1.2× faster in 4 MB
-/// chunks than in 12 MB ones.
+/// chunks than in 12 MB ones (that was before the products ran ξ by ξ, see [`XI_BYTES`]).
 const CHUNK_BYTES: usize = 4 << 20;
+/// Budget for one transform position's share of a chunk of [`run_phased`]: the lines of V and M
+/// its product jobs touch (L2-sized). The jobs of one ξ run one after another, so however many
+/// panels a chunk holds, that share stays in L2 while it is used, and a chunk can be larger than
+/// [`CHUNK_BYTES`]: it is, when the reads of U it saves outweigh V and M leaving L2 once. vgg16's
+/// 56×56 256→256 layers then run F(6,3) in one chunk (U read once; [`choose`] counts it so),
+/// where they ran F(4,3) in four: `profile_net`, AVX-512, per-layer medians of 3 rounds
+/// alternated with 210cbd3 (on a host running about 5× slower than usual), 1 thread `conv3_1`–`3_3`
+/// 8.1 / 16.3 / 15.6 ms against 11.0 / 18.7 / 18.3, 2 threads 5.5 / 10.1 / 9.3 against
+/// 7.6 / 12.5 / 11.9. F(4,3) forced (two chunks) ran about as fast: 1 thread 10.0 / 17.0 / 16.9
+/// against F(6,3)'s 9.5 / 18.0 / 17.6, 2 threads 4.9 / 8.9 / 8.2 against 5.3 / 8.7 / 8.0.
+const XI_BYTES: usize = 512 * 1024;
 
 /// How one convolution is blocked: by groups of `group` tile panels, each job transforming,
 /// multiplying and transforming back its own group (L2-sized), or in three phases by chunks of
@@ -245,7 +256,15 @@ pub(crate) fn plan(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_pan
     // Each group of tiles reads all of U again: when U does not fit L2, fewer, larger groups
     // that live in L3 pay less than re-reading it.
     if JOB_BYTES / per_panel < tile_panels && u_bytes > U_BYTES {
-        Plan::Phased { chunk: (CHUNK_BYTES.max(u_bytes / 2) / per_panel).clamp(1, tile_panels) }
+        let small = (CHUNK_BYTES.max(u_bytes / 2) / per_panel).clamp(1, tile_panels);
+        // A product job reads one line of V per (panel, channel) at its ξ and writes the chunk's
+        // M there; the jobs of one ξ run together, so that much stays in L2 however many
+        // panels the chunk has.
+        let per_panel_xi = inch * (mr * 4).max(64) + mr * outch_pad * 4;
+        let large = (XI_BYTES / per_panel_xi).clamp(small, tile_panels);
+        let saved = u_bytes * (tile_panels.div_ceil(small) - tile_panels.div_ceil(large));
+        let chunk = if saved > per_panel * tile_panels { large } else { small };
+        Plan::Phased { chunk }
     } else {
         Plan::Fused { group: (FUSED_BYTES / per_panel).clamp(1, tile_panels) }
     }
@@ -516,7 +535,7 @@ impl Jobs {
 /// panel of output channels, for every tile of the chunk), every tile's output transform. For
 /// layers whose transformed weights U are large (many channels), where [`run`]'s groups of tiles
 /// that fit L2 would each read all of U again from memory: here U is read once per chunk, and a
-/// chunk's V and M are sized for L3.
+/// chunk's V and M are sized for L3 (or larger, see [`XI_BYTES`]).
 #[allow(clippy::too_many_arguments)]
 fn run_phased<W: Variant>(
     path: F32Path,

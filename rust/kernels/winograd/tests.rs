@@ -203,10 +203,20 @@ fn phased_chunks_match_direct_convolution() {
 
 #[test]
 fn u_reads_count_chunks_only_when_u_and_a_chunk_leave_l3() {
-    // vgg16's 56×56 256→256 layers on AVX-512 (mr 8): F(6,3) runs 13 tile panels in two chunks
-    // beside a 16.8 MB U, F(4,3) 25 panels in four chunks beside a 9.4 MB U.
-    assert_eq!(u_reads(64, 8, 256, 256, 13), 2);
-    assert_eq!(u_reads(36, 8, 256, 256, 25), 1);
+    // vgg16's 56×56 256→256 layers on AVX-512 (mr 8): F(6,3) runs its 13 tile panels in one
+    // chunk, F(4,3) its 25 in two (21 panels' share of V and M at one ξ fill the budget), which
+    // beside a 9.4 MB U leave L3; 112×112 64→128 (F(4,3), 98 panels, U 1.2 MB) keeps its chunks
+    // of 18 beside U in L3.
+    assert_eq!(plan(64, 8, 256, 256, 13), Plan::Phased { chunk: 13 });
+    assert_eq!(plan(36, 8, 256, 256, 25), Plan::Phased { chunk: 21 });
+    assert_eq!(plan(36, 8, 64, 128, 98), Plan::Phased { chunk: 18 });
+    assert_eq!(u_reads(64, 8, 256, 256, 13), 1);
+    assert_eq!(u_reads(36, 8, 256, 256, 25), 2);
+    assert_eq!(u_reads(36, 8, 64, 128, 98), 1);
+    // 512→512 on a 72×72 map (81 panels): a ξ's share of 16 panels exceeds the budget, so the
+    // chunks stay at 16, and beside a 37.7 MB U they leave L3: U is read once per chunk.
+    assert_eq!(plan(36, 8, 512, 512, 81), Plan::Phased { chunk: 16 });
+    assert_eq!(u_reads(36, 8, 512, 512, 81), 6);
     // One chunk, or the fused plan: U is read once.
     assert_eq!(u_reads(36, 8, 512, 512, 7), 1);
     assert_eq!(u_reads(64, 8, 64, 64, 1050), 1);
@@ -277,4 +287,52 @@ fn jobs_cover_every_group_and_output_panel_once() {
     let jobs = Jobs::new(7, 1, 4, 4, 2);
     let got: Vec<_> = (0..jobs.len()).map(|j| jobs.get(j)).collect();
     assert_eq!(got, [(0, 0, 4), (1, 0, 4), (2, 0, 4), (6, 0, 2), (6, 2, 4), (3, 0, 4), (4, 0, 4), (5, 0, 4)]);
+}
+
+/// A layer whose reads of U outweigh its V and M runs all its tiles in one chunk larger than
+/// [`CHUNK_BYTES`] (the product jobs ξ-major): on every path against the direct convolution on
+/// a few output channels (a partial last output panel, edge tiles on both sides), and the same
+/// bits on 2 and 3 threads as on 1.
+#[test]
+fn one_large_phased_chunk_matches_direct_convolution_on_any_threads() {
+    let (inch, outch, ow, oh) = (256, 250, 35, 37);
+    let (pw, ph) = (ow + 2, oh + 2);
+    let mut rng = Rng::new(31);
+    let w = rng.vec(outch * inch * 9);
+    let x = rng.vec(inch * pw * ph);
+    let bias = rng.vec(outch);
+    let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
+    let picked = [0, 31, 32, 137, 249];
+    let wp: Vec<f32> = picked.iter().flat_map(|&o| w[o * inch * 9..][..inch * 9].to_vec()).collect();
+    let bp: Vec<f32> = picked.iter().map(|&o| bias[o]).collect();
+    let (want, mag) = direct(&wp, &x, pw, ph, inch, picked.len(), &bp);
+    for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
+        let gemm = path.kernels().gemm;
+        let tile_panels = (ow.div_ceil(4) * oh.div_ceil(4)).div_ceil(gemm.mr);
+        let (per_panel, _) = footprint(36, gemm.mr, inch, outch.next_multiple_of(gemm.nr));
+        let plan = plan(36, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+        assert_eq!(plan, Plan::Phased { chunk: tile_panels }, "{path:?}");
+        assert!(tile_panels * per_panel > CHUNK_BYTES, "{path:?}: one chunk beyond the least budget");
+        let weights = Weights::new(&w, outch, inch);
+        let run = |threads: usize| {
+            let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+            let mut got = vec![f32::NAN; outch * ow * oh];
+            pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(4)));
+            got
+        };
+        let one = run(1);
+        let plane = ow * oh;
+        for (k, &o) in picked.iter().enumerate() {
+            for i in 0..plane {
+                let (g, r, a) = (one[o * plane + i], want[k * plane + i].max(0.0), mag[k * plane + i]);
+                let tol = 2e-5 * a + 1e-6;
+                assert!((g - r).abs() <= tol, "{path:?} channel {o} at {i}: {g} vs {r} (tol {tol})");
+            }
+        }
+        for threads in [2, 3] {
+            let got = run(threads);
+            let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{path:?} on {threads} threads");
+        }
+    }
 }
