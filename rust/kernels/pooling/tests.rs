@@ -110,3 +110,55 @@ fn global_paths_match_reference() {
         }
     }
 }
+
+#[test]
+fn whole_plane_windows_are_global_pooling() {
+    // One window covering the plane, with and without padding (counted or not), kernels as large as
+    // the padded plane or one short of it at stride 2: the global path gives the reference's value
+    // (max exactly, average up to reassociation) wherever `is_whole_plane` takes the window.
+    let mut rng = Rng::new(13);
+    let sizes = [(1, 1), (3, 3), (5, 4), (7, 7), (13, 13), (16, 16), (17, 9), (31, 2), (14, 14)];
+    let pads = [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1], [2, 0, 1, 3]];
+    let mut taken = [0usize; 2];
+    for path in dispatch::F32.available() {
+        for &(w, h) in &sizes {
+            for pad in pads {
+                let (bw, bh) = (w + pad[0] + pad[1], h + pad[2] + pad[3]);
+                for short in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let k = (bw - short.0, bh - short.1);
+                    if k.0 == 0 || k.1 == 0 {
+                        continue;
+                    }
+                    let c = 1 + rng.below(4);
+                    let x = rng.vec(w * h * c);
+                    for (method, counted) in [(Method::Max, false), (Method::Avg, false), (Method::Avg, true)] {
+                        let win = window(w, h, k, (2, 2), pad, counted);
+                        assert_eq!((win.ow, win.oh), (1, 1));
+                        let covers = k.0 >= pad[0] + w && k.1 >= pad[2] + h;
+                        // Counting the padding (or a kernel larger than the plane) divides by more than the plane.
+                        let whole = covers && (method == Method::Max || counted || k == (w, h));
+                        let what = format!("{path:?} {method:?} counted={counted} k={k:?} {w}x{h} pad={pad:?}");
+                        assert_eq!(is_whole_plane(method, &win), whole, "{what}");
+                        if !whole {
+                            continue;
+                        }
+                        taken[usize::from(method == Method::Avg)] += 1;
+                        let mut got = vec![f32::NAN; c];
+                        global(path, method, w * h, &x, &mut got);
+                        let mut want = vec![f32::NAN; c];
+                        pool(dispatch::F32.reference(), method, &win, c, &x, &mut want);
+                        if method == Method::Max {
+                            assert_eq!(got, want, "{what}");
+                        } else {
+                            let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+                            let mut mag = vec![0.0; c];
+                            pool(dispatch::F32.reference(), method, &win, c, &abs, &mut mag);
+                            assert_reassociated(&got, &want, &mag, w * h, &what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(taken[0] > 0 && taken[1] > 0, "both methods reach the global path: {taken:?}");
+}
