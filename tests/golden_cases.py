@@ -4,6 +4,7 @@ and int8 models on a few images, as ncnnq produced them when tests/golden/ was w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
 
 import ncnnq
 from ncnnq.calibrate import calibrate
@@ -57,9 +59,15 @@ class Case:
             self.table(method).save(path)
             return path.read_text()
 
-    @cache
+    def recorded_table_text(self, method: str) -> str:
+        return (HERE / f"{self.name}-{method}.table").read_text()
+
     def int8_files(self, method: str) -> tuple[bytes, bytes]:
-        int8, _ = quantize(self.model(), ncnnq.Table.parse(self.table_text(method)))
+        return self.int8_files_for(self.table_text(method))
+
+    @cache
+    def int8_files_for(self, table_text: str) -> tuple[bytes, bytes]:
+        int8, _ = quantize(self.model(), ncnnq.Table.parse(table_text))
         with tempfile.TemporaryDirectory() as tmp:
             param, bin_path = Path(tmp) / "m.param", Path(tmp) / "m.bin"
             save_int8(int8, param, bin_path)
@@ -67,6 +75,9 @@ class Case:
 
     def quantize(self, method: str) -> tuple[str, str]:
         return self.table_text(method), _digest(*self.int8_files(method))
+
+    def recorded_int8_digest(self, method: str) -> str:
+        return _digest(*self.int8_files_for(self.recorded_table_text(method)))
 
     def _outputs_digest(self, net: ncnnq.Net) -> str:
         inputs = sorted((SHARED / "calib-png").glob("*.png"))[-OUTPUT_IMAGES:]
@@ -80,13 +91,27 @@ class Case:
         return self._outputs_digest(ncnnq.Net(self.model(), threads=1))
 
     def int8_output_digest(self, method: str) -> str:
-        param, bin_bytes = self.int8_files(method)
+        param, bin_bytes = self.int8_files_for(self.recorded_table_text(method))
         return self._outputs_digest(ncnnq.Net(ncnnq.Model.from_bytes(param, bin_bytes), threads=1))
 
     @staticmethod
     def kernel_paths() -> dict[str, str]:
         families = ncnnq.kernel_info()["families"]
         return {name: str(family["chosen"]) for name, family in families.items()}  # type: ignore[index,union-attr]
+
+    @staticmethod
+    def machine() -> dict[str, str]:
+        """What else float results depend on besides ncnnq's kernel paths: the CPU (x86 `rcpps`,
+        which ncnn's depthwise int8 de-scale uses and ncnnq copies, differs between vendors and
+        models) and the core numpy's BLAS chose (eq's and best's searches score with it)."""
+        cpu = {}
+        with contextlib.suppress(OSError):
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key.strip() in ("vendor_id", "model name", "cpu family", "model"):
+                    cpu.setdefault(key.strip(), value.strip())
+        blas = [str(lib.get("architecture")) for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
+        return {**cpu, "blas": ",".join(blas)}
 
 
 @cache

@@ -23,6 +23,7 @@ def main() -> None:
             digests[f"{case.name}/{method}/int8-outputs"] = case.int8_output_digest(method)
         digests[f"{case.name}/fp32-outputs"] = case.fp32_output_digest()
     digests["kernels"] = cases()[0].kernel_paths()
+    digests["machine"] = cases()[0].machine()
     (HERE / "digests.json").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(digests)} digests and the tables to {HERE}")
 
