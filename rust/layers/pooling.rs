@@ -121,10 +121,14 @@ impl Op for Pooling {
         let (w, h, c) = (s.w, s.h, s.c);
         let src = x.f32();
         let plane = w * h;
-        if self.global {
+        // One value per channel: global pooling, or one window over the whole plane.
+        let reduce = |shape: Shape| {
             // SAFETY: the pooling kernels write every output element.
             let out = unsafe { alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out)) }?;
-            return one(Tensor::new(Shape::d1(c), out));
+            one(Tensor::new(shape, out))
+        };
+        if self.global {
+            return reduce(Shape::d1(c));
         }
         let out_shape = |ow: usize, oh: usize| Shape::d3(ow, oh, c);
         if self.adaptive {
@@ -148,9 +152,7 @@ impl Op for Pooling {
         }
         let win = self.window(w, h, &b);
         if pooling::is_whole_plane(self.method, &win) {
-            // SAFETY: the pooling kernels write every output element.
-            let out = unsafe { alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out)) }?;
-            return one(Tensor::new(out_shape(1, 1), out));
+            return reduce(out_shape(1, 1));
         }
         // SAFETY: the pooling kernels write every output element.
         let out = unsafe {
