@@ -43,9 +43,24 @@ pub fn pays(inch: usize, outch: usize) -> bool {
 /// each is counted: vgg16's 56×56 256→256 layers (F(6,3): U 16.8 MB, two chunks of 8.4 MB) took
 /// 7.0–7.4 ms each against 6.2–6.6 ms on F(4,3) (U 9.4 MB, chunks of 4.1 MB that stay beside it),
 /// `profile_net` minimums, AVX-512, one thread; the model counting U once chose F(6,3).
+///
+/// Compute does not always hide the transfer: a transfer at [`COLD_BYTE`]'s rate (weights cold in
+/// a network run on a host with less memory bandwidth per core) longer than the arithmetic costs
+/// the difference, when that exceeds the 20 GB/s term. That is what decides layers of few tiles and
+/// large U, whose products are short against U: on an Intel Xeon (model 207, AVX-512, 2 vCPUs)
+/// googlenet's 7×7 `inception_5a/3x3` and `5b/3x3` took 0.52 / 0.72 ms on the GEMM against
+/// 0.85 / 1.22 on F(2,3) (`profile_net` in-network minimums of 3 rounds, one thread; two threads
+/// 0.29 / 0.41 against 0.41 / 0.60), resnet18's 7×7 512→512 layers 2.43–2.46 ms against
+/// 2.99–3.05 (two threads 1.35–1.39 against 1.58–1.63), and `squeezenet_ssd`'s 1×1, 2×2 and 4×4
+/// heads half as long (`fire11_mbox_conf` 0.56 against 1.08 ms). Every other choice in the
+/// benchmark models stays. At 7 GB/s `squeezenet_ssd`'s 18×18 512→24 `fire9_mbox_loc` left F(6,3)
+/// too: 1.32 against 1.37 ms on one thread, but 0.98 against 0.75 on two (7 rounds).
 fn choose(kernel: &GemmFns, ow: usize, oh: usize, inch: usize, outch: usize) -> Option<usize> {
     const PRODUCT: f64 = 10.5e-12;
     const BYTE: f64 = 1.0 / 20e9;
+    // Arithmetic plus the transfer of `bytes`: at the fitted rate, or the part of a cold transfer
+    // the arithmetic does not hide, whichever is longer.
+    let total = |arith: f64, bytes: f64| arith + (BYTE * bytes).max(COLD_BYTE * bytes - arith);
     let outch_pad = outch.next_multiple_of(kernel.nr);
     let (inch_f, outch_f, outch_pad_f) = (inch as f64, outch as f64, outch_pad as f64);
     let cost = |m: usize| {
@@ -55,13 +70,17 @@ fn choose(kernel: &GemmFns, ow: usize, oh: usize, inch: usize, outch: usize) -> 
         let transforms = tiles as f64 * n2 as f64 * (inch_f + outch_f);
         let transform = if m == 2 { 0.24e-9 } else { 0.31e-9 };
         let u_reads = u_reads(n2, kernel.mr, inch, outch_pad, tiles.div_ceil(kernel.mr)) as f64;
-        PRODUCT * products + transform * transforms + BYTE * 4.0 * n2 as f64 * inch_f * outch_f * u_reads
+        total(PRODUCT * products + transform * transforms, 4.0 * n2 as f64 * inch_f * outch_f * u_reads)
     };
     let pixels = (ow * oh).next_multiple_of(kernel.nr) as f64;
-    let direct = PRODUCT * 9.0 * inch_f * outch_f * pixels + BYTE * 4.0 * 9.0 * inch_f * outch_f;
+    let direct = total(PRODUCT * 9.0 * inch_f * outch_f * pixels, 4.0 * 9.0 * inch_f * outch_f);
     let (m, best) = [6, 4, 2].into_iter().map(|m| (m, cost(m))).min_by(|a, b| a.1.total_cmp(&b.1))?;
     (best < direct).then_some(m)
 }
+
+/// Seconds per byte of weights cold from memory when nothing overlaps the transfer: fitted to
+/// [`choose`]'s note (its 7×7 layers go to the GEMM below 8 GB/s, `fire9_mbox_loc` above 7.25).
+const COLD_BYTE: f64 = 1.0 / 7.5e9;
 
 pub fn pays_for_size(w: &Weights, ow: usize, oh: usize) -> bool {
     ow > 0 && oh > 0 && pick(&dispatch::F32.selected().kernels().gemm, ow, oh, w.inch, w.outch).is_some()

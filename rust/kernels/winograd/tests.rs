@@ -336,3 +336,22 @@ fn one_large_phased_chunk_matches_direct_convolution_on_any_threads() {
         }
     }
 }
+
+/// The cost model's choices for AVX-512's microkernel (mr 8, nr 32) on benchmark layers: the
+/// im2col GEMM for few tiles and a large U (googlenet's and resnet18's 7×7 layers, `squeezenet_ssd`'s
+/// small heads, measured faster so), Winograd where its products outweigh U's transfer.
+#[test]
+fn choose_takes_the_gemm_for_few_tiles_and_a_large_u() {
+    let k = crate::kernels::gemm_f32::micro::GemmFns { mr: 8, nr: 32, ..crate::kernels::gemm_f32::micro::REFERENCE };
+    // googlenet inception_5a/3x3, 5b/3x3; resnet18 res5; squeezenet_ssd heads.
+    for (s, inch, outch) in [(7, 160, 320), (7, 192, 384), (7, 512, 512), (1, 128, 84), (2, 256, 126), (4, 768, 126)] {
+        assert_eq!(choose(&k, s, s, inch, outch), None, "{s}x{s} {inch}->{outch}");
+    }
+    // googlenet inception_4e/3x3 and conv2/3x3, resnet18 res4, vgg16 conv5, squeezenet fire2,
+    // squeezenet_ssd fire9_mbox_loc (slower on the GEMM at two threads).
+    let keep =
+        [(14, 160, 320, 2), (56, 64, 192, 6), (14, 256, 256, 2), (14, 512, 512, 2), (56, 16, 64, 6), (18, 512, 24, 6)];
+    for (s, inch, outch, m) in keep {
+        assert_eq!(choose(&k, s, s, inch, outch), Some(m), "{s}x{s} {inch}->{outch}");
+    }
+}
