@@ -336,6 +336,22 @@ pub(crate) fn u_reads(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_
     }
 }
 
+/// Whether [`run_phased`]'s products at one ξ keep a tile panel's V in L1 and run every output
+/// panel on it (U's lines at that ξ, contiguous, from L2 once per tile panel), rather than keep
+/// one output panel of U and run every tile panel on it (V's lines, one per channel, strided and
+/// each only half used, from L2 once per output panel). A tile panel's V at one ξ is a cache line
+/// per input channel: up to 256 channels (16 KB) it stays in L1 beside U's stream. vgg16 on
+/// AVX-512, `profile_net` per-layer medians (minimums) alternated in rounds with 2e61d53, 1 thread
+/// `conv3_1`–`3_3` (56×56, 128 and 256 → 256 channels, U 128 and 256 KB per ξ) 9.3 / 16.7 /
+/// 15.6 ms (8.3 / 15.0 / 14.3) against 10.6 / 18.6 / 18.5 (8.7 / 16.2 / 15.9), 2 threads
+/// 5.2 / 9.1 / 8.5 (4.3 / 7.6 / 7.1) against 5.8 / 10.2 / 9.5 (5.0 / 8.6 / 8.1). With less of U
+/// per ξ the gain was not steady: 112×112 64→128 (32 KB) 0.2–1 ms faster, 128→128 (64 KB)
+/// 0.5–1 ms slower by minimums at 1 thread; both keep the order by output panels, as do the
+/// 512-channel layers, where it stayed 10–20 % faster.
+pub(crate) fn a_resident(inch: usize, outch_pad: usize) -> bool {
+    inch * 64 <= 16 * 1024 && inch * outch_pad * 4 >= 128 * 1024
+}
+
 /// One full micro-kernel tile of the M = V·U product: `dims` = `[inch, vs, ms, mr, nr]`, V laid
 /// out [panel][inch][vs ≥ ξ][mr] ([`v_stride`]), M [panel][mr][ms ≥ `ξ·outch_pad`] ([`m_stride`]);
 /// no bias, no activation.
@@ -636,22 +652,26 @@ fn phases<W: Variant>(
             unsafe { (fns.input)(&input[i0 * plane..i1 * plane], i1 - i0, geo, (c0 + p) * mr, mr, v) };
         });
         let (v, mp) = (&vbuf[..vlen], OutPtr(mbuf.as_mut_ptr()));
-        // M: [panel][mr][ms ≥ ξ·outch_pad], each job one (output panel, ξ) column of it. Numbered
-        // ξ-major: consecutive jobs (and each thread's, claimed from either end) share the chunk's
-        // V at one ξ, which then comes from L2; numbered by output panel, each job read a
-        // different ξ and the whole chunk's V was read again for every output panel (vgg16's
-        // 28×28 512→512 layers: 8.3 MB, 16 times). 1 thread `conv4_1`–`4_3` 10.0 / 20.3 / 18.4 ms →
-        // 8.3 / 16.6 / 16.6, 2 threads 6.5 / 11.7 / 12.4 → 5.0 / 9.5 / 9.3 (as in [`XI_BYTES`]).
-        parallel::for_each(o_panels * n2, |j| {
-            let (op, xi) = (j % o_panels, j / o_panels);
-            let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
+        // M: [panel][mr][ms ≥ ξ·outch_pad]. Jobs by ξ: consecutive jobs (and each thread's, claimed
+        // from either end) share the chunk's V at one ξ, which then comes from L2; numbered by
+        // output panel, each job read a different ξ and the whole chunk's V was read again for
+        // every output panel (vgg16's 28×28 512→512 layers: 8.3 MB, 16 times). 1 thread
+        // `conv4_1`–`4_3` 10.0 / 20.3 / 18.4 ms → 8.3 / 16.6 / 16.6, 2 threads 6.5 / 11.7 / 12.4 →
+        // 5.0 / 9.5 / 9.3 (as in [`XI_BYTES`]). Within a ξ, see [`a_resident`].
+        let o_jobs = if a_resident(inch, outch_pad) { 1 } else { o_panels };
+        let o_step = o_panels / o_jobs;
+        parallel::for_each(o_jobs * n2, |j| {
+            let (oj, xi) = (j % o_jobs, j / o_jobs);
             for p in 0..panels {
-                // SAFETY: within M (sized above); jobs write disjoint (ξ, panel) columns.
-                let c = unsafe { mp.get().add(p * mr * ms + xi * outch_pad + op * nr) };
                 let a = v[(p * inch * vs + xi) * mr..].as_ptr();
-                let tile = m_tile([inch, vs, ms, mr, nr], a, b, c, &zeros);
-                // SAFETY: as above; full tiles.
-                unsafe { micro(&tile) };
+                for op in oj * o_step..(oj + 1) * o_step {
+                    let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
+                    // SAFETY: within M (sized above); jobs write disjoint (ξ, output panels) columns.
+                    let c = unsafe { mp.get().add(p * mr * ms + xi * outch_pad + op * nr) };
+                    let tile = m_tile([inch, vs, ms, mr, nr], a, b, c, &zeros);
+                    // SAFETY: as above; full tiles.
+                    unsafe { micro(&tile) };
+                }
             }
         });
         let mbuf = &mbuf[..mlen];

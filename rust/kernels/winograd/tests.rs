@@ -355,3 +355,43 @@ fn choose_takes_the_gemm_for_few_tiles_and_a_large_u() {
         assert_eq!(choose(&k, s, s, inch, outch), Some(m), "{s}x{s} {inch}->{outch}");
     }
 }
+
+/// Past 256 input channels (or with little of U at one ξ) the phased products keep one output
+/// panel of U and run every tile panel on it ([`a_resident`]): a layer that takes that order, on
+/// every path against the direct convolution (a partial last output panel, edge tiles), and the
+/// same bits on 2 and 3 threads as on 1. (The other order: the 256-channel test above.)
+#[test]
+fn phased_products_by_output_panel_match_direct_convolution_on_any_threads() {
+    assert!(a_resident(256, 256) && a_resident(128, 256) && !a_resident(264, 256) && !a_resident(128, 128));
+    let (inch, outch, ow, oh) = (264, 40, 19, 18);
+    let (pw, ph) = (ow + 2, oh + 2);
+    let mut rng = Rng::new(37);
+    let w = rng.vec(outch * inch * 9);
+    let x = rng.vec(inch * pw * ph);
+    let bias = rng.vec(outch);
+    let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
+    let (want, mag) = direct(&w, &x, pw, ph, inch, outch, &bias);
+    for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
+        let gemm = path.kernels().gemm;
+        let tile_panels = (ow.div_ceil(4) * oh.div_ceil(4)).div_ceil(gemm.mr);
+        let plan = plan(36, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+        assert!(matches!(plan, Plan::Phased { .. }), "{path:?}: {plan:?}");
+        let weights = Weights::new(&w, outch, inch);
+        let run = |threads: usize| {
+            let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+            let mut got = vec![f32::NAN; outch * ow * oh];
+            pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(4)));
+            got
+        };
+        let one = run(1);
+        for (i, ((&g, &r), &a)) in one.iter().zip(&want).zip(&mag).enumerate() {
+            let (r, tol) = (r.max(0.0), 2e-5 * a + 1e-6);
+            assert!((g - r).abs() <= tol, "{path:?} at {i}: {g} vs {r} (tol {tol})");
+        }
+        for threads in [2, 3] {
+            let got = run(threads);
+            let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{path:?} on {threads} threads");
+        }
+    }
+}
