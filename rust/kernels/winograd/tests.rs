@@ -167,6 +167,41 @@ fn m_tile_stride_avoids_l1_aliasing() {
     }
 }
 
+/// `path`'s F(m,3) of `weights` on 1 thread, after asserting that 2 and 3 threads give the same
+/// bits: the 1-thread output.
+fn on_any_threads(
+    path: F32Path,
+    weights: &Weights,
+    x: &[f32],
+    padded: (usize, usize),
+    out: (usize, usize),
+    ep: Epilogue,
+    m: usize,
+) -> Vec<f32> {
+    let ((pw, ph), (ow, oh)) = (padded, out);
+    let run = |threads: usize| {
+        let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+        let mut got = vec![f32::NAN; weights.outch * ow * oh];
+        pool.install(|| conv3x3s1_with(path, weights, x, pw, ph, &mut got, ow, oh, ep, Some(m)));
+        got
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        let got = run(threads);
+        let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{path:?} {}->{} {ow}x{oh} on {threads} threads", weights.inch, weights.outch);
+    }
+    one
+}
+
+/// `got` within `rel` of the direct convolution's ReLU'd `want` (relative to its magnitudes `mag`).
+fn assert_near_direct(path: F32Path, got: &[f32], want: &[f32], mag: &[f32], rel: f32) {
+    for (i, ((&g, &r), &a)) in got.iter().zip(want).zip(mag).enumerate() {
+        let (r, tol) = (r.max(0.0), rel * a + 1e-6);
+        assert!((g - r).abs() <= tol, "{path:?} at {i}: {g} vs {r} (tol {tol})");
+    }
+}
+
 /// The transformed weights for `path` (packed for one path), after checking that F(6,3) on an
 /// ow×oh output runs this layer in phases of more than one chunk.
 fn phased_weights(path: F32Path, w: &[f32], inch: usize, outch: usize, ow: usize, oh: usize) -> Weights {
@@ -194,10 +229,7 @@ fn phased_chunks_match_direct_convolution() {
         let mut got = vec![f32::NAN; outch * ow * oh];
         let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
         pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(6)));
-        for (i, ((&g, &r), &a)) in got.iter().zip(&want).zip(&mag).enumerate() {
-            let (r, tol) = (r.max(0.0), 8e-5 * a + 1e-6);
-            assert!((g - r).abs() <= tol, "{path:?} at {i}: {g} vs {r} (tol {tol})");
-        }
+        assert_near_direct(path, &got, &want, &mag, 8e-5);
     }
 }
 
@@ -236,18 +268,7 @@ fn phased_outputs_do_not_depend_on_the_thread_count() {
         let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
         for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
             let weights = phased_weights(path, &w, inch, outch, ow, oh);
-            let run = |threads: usize| {
-                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
-                let mut got = vec![f32::NAN; outch * ow * oh];
-                pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(6)));
-                got
-            };
-            let one = run(1);
-            for threads in [2, 3] {
-                let got = run(threads);
-                let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{path:?} {inch}->{outch} {ow}x{oh} on {threads} threads");
-            }
+            on_any_threads(path, &weights, &x, (pw, ph), (ow, oh), ep, 6);
         }
     }
 }
@@ -314,13 +335,7 @@ fn one_large_phased_chunk_matches_direct_convolution_on_any_threads() {
         assert_eq!(plan, Plan::Phased { chunk: tile_panels }, "{path:?}");
         assert!(tile_panels * per_panel > CHUNK_BYTES, "{path:?}: one chunk beyond the least budget");
         let weights = Weights::new(&w, outch, inch);
-        let run = |threads: usize| {
-            let pool = crate::base::parallel::Pool::new(threads).expect("pool");
-            let mut got = vec![f32::NAN; outch * ow * oh];
-            pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(4)));
-            got
-        };
-        let one = run(1);
+        let one = on_any_threads(path, &weights, &x, (pw, ph), (ow, oh), ep, 4);
         let plane = ow * oh;
         for (k, &o) in picked.iter().enumerate() {
             for i in 0..plane {
@@ -328,11 +343,6 @@ fn one_large_phased_chunk_matches_direct_convolution_on_any_threads() {
                 let tol = 2e-5 * a + 1e-6;
                 assert!((g - r).abs() <= tol, "{path:?} channel {o} at {i}: {g} vs {r} (tol {tol})");
             }
-        }
-        for threads in [2, 3] {
-            let got = run(threads);
-            let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{path:?} on {threads} threads");
         }
     }
 }
@@ -377,21 +387,7 @@ fn phased_products_by_output_panel_match_direct_convolution_on_any_threads() {
         let plan = plan(36, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
         assert!(matches!(plan, Plan::Phased { .. }), "{path:?}: {plan:?}");
         let weights = Weights::new(&w, outch, inch);
-        let run = |threads: usize| {
-            let pool = crate::base::parallel::Pool::new(threads).expect("pool");
-            let mut got = vec![f32::NAN; outch * ow * oh];
-            pool.install(|| conv3x3s1_with(path, &weights, &x, pw, ph, &mut got, ow, oh, ep, Some(4)));
-            got
-        };
-        let one = run(1);
-        for (i, ((&g, &r), &a)) in one.iter().zip(&want).zip(&mag).enumerate() {
-            let (r, tol) = (r.max(0.0), 2e-5 * a + 1e-6);
-            assert!((g - r).abs() <= tol, "{path:?} at {i}: {g} vs {r} (tol {tol})");
-        }
-        for threads in [2, 3] {
-            let got = run(threads);
-            let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{path:?} on {threads} threads");
-        }
+        let one = on_any_threads(path, &weights, &x, (pw, ph), (ow, oh), ep, 4);
+        assert_near_direct(path, &one, &want, &mag, 2e-5);
     }
 }
