@@ -202,12 +202,18 @@ fn assert_near_direct(path: F32Path, got: &[f32], want: &[f32], mag: &[f32], rel
     }
 }
 
+/// The plan F(m,3) takes on `path` for an inch→outch layer with an ow×oh output, and its number
+/// of tile panels.
+fn plan_on(path: F32Path, m: usize, inch: usize, outch: usize, ow: usize, oh: usize) -> (Plan, usize) {
+    let gemm = path.kernels().gemm;
+    let tile_panels = (ow.div_ceil(m) * oh.div_ceil(m)).div_ceil(gemm.mr);
+    (plan((m + 2) * (m + 2), gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels), tile_panels)
+}
+
 /// The transformed weights for `path` (packed for one path), after checking that F(6,3) on an
 /// ow×oh output runs this layer in phases of more than one chunk.
 fn phased_weights(path: F32Path, w: &[f32], inch: usize, outch: usize, ow: usize, oh: usize) -> Weights {
-    let gemm = path.kernels().gemm;
-    let tile_panels = (ow.div_ceil(6) * oh.div_ceil(6)).div_ceil(gemm.mr);
-    let plan = plan(64, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+    let (plan, tile_panels) = plan_on(path, 6, inch, outch, ow, oh);
     assert!(matches!(plan, Plan::Phased { chunk } if chunk < tile_panels), "{path:?}: {plan:?}");
     Weights::new(w, outch, inch)
 }
@@ -329,9 +335,8 @@ fn one_large_phased_chunk_matches_direct_convolution_on_any_threads() {
     let (want, mag) = direct(&wp, &x, pw, ph, inch, picked.len(), &bp);
     for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
         let gemm = path.kernels().gemm;
-        let tile_panels = (ow.div_ceil(4) * oh.div_ceil(4)).div_ceil(gemm.mr);
         let (per_panel, _) = footprint(36, gemm.mr, inch, outch.next_multiple_of(gemm.nr));
-        let plan = plan(36, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+        let (plan, tile_panels) = plan_on(path, 4, inch, outch, ow, oh);
         assert_eq!(plan, Plan::Phased { chunk: tile_panels }, "{path:?}");
         assert!(tile_panels * per_panel > CHUNK_BYTES, "{path:?}: one chunk beyond the least budget");
         let weights = Weights::new(&w, outch, inch);
@@ -382,9 +387,7 @@ fn phased_products_by_output_panel_match_direct_convolution_on_any_threads() {
     let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
     let (want, mag) = direct(&w, &x, pw, ph, inch, outch, &bias);
     for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
-        let gemm = path.kernels().gemm;
-        let tile_panels = (ow.div_ceil(4) * oh.div_ceil(4)).div_ceil(gemm.mr);
-        let plan = plan(36, gemm.mr, inch, outch.next_multiple_of(gemm.nr), tile_panels);
+        let (plan, _) = plan_on(path, 4, inch, outch, ow, oh);
         assert!(matches!(plan, Plan::Phased { .. }), "{path:?}: {plan:?}");
         let weights = Weights::new(&w, outch, inch);
         let one = on_any_threads(path, &weights, &x, (pw, ph), (ow, oh), ep, 4);
