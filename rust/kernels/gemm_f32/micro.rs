@@ -78,65 +78,85 @@ const MAX_TILE: usize = 512;
 #[inline(always)]
 unsafe fn micro<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
     unsafe {
-        let nr = NV * V::LANES;
-        debug_assert!(MR * nr <= MAX_TILE && t.rows <= MR && t.cols <= nr);
-        let full = t.rows == MR && t.cols == nr;
-        // Initialised only for a partial tile: zeroing 2 KB on every call cost as much as a small
-        // tile's products.
-        let mut scratch: [f32; MAX_TILE];
-        let (cp, ldc) = if full {
-            (t.c, t.ldc)
-        } else {
-            scratch = [0.0; MAX_TILE];
-            (scratch.as_mut_ptr(), nr)
-        };
-        if t.accumulate && !full {
-            for i in 0..t.rows {
-                std::ptr::copy_nonoverlapping(t.c.add(i * t.ldc), cp.add(i * nr), t.cols);
-            }
-        }
-        let mut acc = [[V::zero(); NV]; MR];
-        for (i, row) in acc.iter_mut().enumerate() {
-            let init = if t.accumulate { None } else { Some(V::splat(*t.bias.add(i))) };
-            for (v, r) in row.iter_mut().enumerate() {
-                *r = match init {
-                    Some(b) => b,
-                    None => V::load(cp.add(i * ldc + v * V::LANES)),
-                };
-            }
-        }
-        let (mut a, mut b) = (t.a, t.b);
-        // In a network run the packed weights come cold from memory, and a panel is read again for
-        // each column tile from L1, so the hardware prefetchers lose the stream: fetch the next
-        // panel (which follows this one in memory) while this one is used, a line every 2 steps.
-        let ahead = t.lda * t.kc;
-        for _ in 0..t.kc {
-            V::prefetch(a.add(ahead));
-            let mut bv = [V::zero(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = V::load(b.add(v * V::LANES));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = V::splat(*a.add(i));
-                for (r, &x) in row.iter_mut().zip(&bv) {
-                    *r = V::fma(av, x, *r);
-                }
-            }
-            a = a.add(t.lda);
-            b = b.add(t.ldb);
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, &r) in row.iter().enumerate() {
-                t.act.apply(r).store(cp.add(i * ldc + v * V::LANES));
-            }
-        }
-        if !full {
-            for i in 0..t.rows {
-                std::ptr::copy_nonoverlapping(cp.add(i * nr), t.c.add(i * t.ldc), t.cols);
-            }
+        match MR {
+            6 => micro_6::<V, NV>(t),
+            8 => micro_8::<V, NV>(t),
+            12 => micro_12::<V, NV>(t),
+            _ => unreachable!("no {MR}-row microkernel"),
         }
     }
 }
+
+/// The microkernel for one row count, each row's accumulators a variable of their own (`acc` as
+/// one `[[V; NV]; MR]` array stayed in registers at 8 rows, but at 12 LLVM unrolled its loops
+/// too late to break it up: it zeroed the array with a memset and stored every accumulator back
+/// to the stack after each FMA, at half the speed).
+macro_rules! micro_rows {
+    ($name:ident: $($acc:ident $i:literal),+) => {
+        #[inline(always)]
+        unsafe fn $name<V: F32Vec, const NV: usize>(t: &Tile) {
+            const MR: usize = 0 $(+ { let _ = $i; 1 })+;
+            unsafe {
+                let nr = NV * V::LANES;
+                debug_assert!(MR * nr <= MAX_TILE && t.rows <= MR && t.cols <= nr);
+                let full = t.rows == MR && t.cols == nr;
+                // Initialised only for a partial tile: zeroing 2 KB on every call cost as much as a
+                // small tile's products.
+                let mut scratch: [f32; MAX_TILE];
+                let (cp, ldc) = if full {
+                    (t.c, t.ldc)
+                } else {
+                    scratch = [0.0; MAX_TILE];
+                    (scratch.as_mut_ptr(), nr)
+                };
+                if t.accumulate && !full {
+                    for i in 0..t.rows {
+                        std::ptr::copy_nonoverlapping(t.c.add(i * t.ldc), cp.add(i * nr), t.cols);
+                    }
+                }
+                $(
+                    let mut $acc: [V; NV] = if t.accumulate {
+                        std::array::from_fn(|v| V::load(cp.add($i * ldc + v * V::LANES)))
+                    } else {
+                        [V::splat(*t.bias.add($i)); NV]
+                    };
+                )+
+                let (mut a, mut b) = (t.a, t.b);
+                // In a network run the packed weights come cold from memory, and a panel is read
+                // again for each column tile from L1, so the hardware prefetchers lose the stream:
+                // fetch the next panel (which follows this one in memory) while this one is used,
+                // a line every 2 steps.
+                let ahead = t.lda * t.kc;
+                for _ in 0..t.kc {
+                    V::prefetch(a.add(ahead));
+                    let bv: [V; NV] = std::array::from_fn(|v| V::load(b.add(v * V::LANES)));
+                    $(
+                        let av = V::splat(*a.add($i));
+                        for (r, &x) in $acc.iter_mut().zip(&bv) {
+                            *r = V::fma(av, x, *r);
+                        }
+                    )+
+                    a = a.add(t.lda);
+                    b = b.add(t.ldb);
+                }
+                $(
+                    for (v, &r) in $acc.iter().enumerate() {
+                        t.act.apply(r).store(cp.add($i * ldc + v * V::LANES));
+                    }
+                )+
+                if !full {
+                    for i in 0..t.rows {
+                        std::ptr::copy_nonoverlapping(cp.add(i * nr), t.c.add(i * t.ldc), t.cols);
+                    }
+                }
+            }
+        }
+    };
+}
+
+micro_rows!(micro_6: a0 0, a1 1, a2 2, a3 3, a4 4, a5 5);
+micro_rows!(micro_8: a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
+micro_rows!(micro_12: a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7, a8 8, a9 9, a10 10, a11 11);
 
 /// y = A·x + bias, four rows at a time so each load of x serves four rows.
 #[inline(always)]
