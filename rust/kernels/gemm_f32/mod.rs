@@ -17,8 +17,8 @@ pub(crate) mod micro;
 pub mod reference;
 
 pub use epilogue::Epilogue;
-use micro::MicroFn;
 pub(crate) use micro::Tile;
+use micro::{GemmFns, MicroFn};
 
 use super::dispatch::{self, F32Call, F32Path};
 use super::simd::RegAct;
@@ -35,6 +35,8 @@ pub struct PackedA {
     pub m: usize,
     pub k: usize,
     pub path: F32Path,
+    /// The tile the panels are packed for (see [`micro::GemmFns::for_rows`]).
+    fns: GemmFns,
     data: Vec<f32>,
 }
 
@@ -45,12 +47,16 @@ impl PackedA {
     }
 
     pub fn for_path(path: F32Path, a: &[f32], m: usize, k: usize) -> Self {
+        PackedA::with_tile(path, path.kernels().gemm.for_rows(m), a, m, k)
+    }
+
+    /// Packs for one of the path's tiles (`fns`: the path's own or its tall one).
+    pub(crate) fn with_tile(path: F32Path, fns: GemmFns, a: &[f32], m: usize, k: usize) -> Self {
         assert_eq!(a.len(), m * k);
-        let gemm = &path.kernels().gemm;
-        if gemm.micro.is_none() {
-            return PackedA { m, k, path, data: a.to_vec() };
+        if fns.micro.is_none() {
+            return PackedA { m, k, path, fns, data: a.to_vec() };
         }
-        let mr = gemm.mr;
+        let mr = fns.mr;
         let panels = m.div_ceil(mr);
         let mut data = vec![0.0; panels * mr * k];
         for k0 in (0..k).step_by(KC) {
@@ -65,7 +71,7 @@ impl PackedA {
                 }
             }
         }
-        PackedA { m, k, path, data }
+        PackedA { m, k, path, fns, data }
     }
 
     /// Where panel `pi`'s rows k0..k0+kc start (k0 a multiple of [`KC`]).
@@ -148,7 +154,7 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
         return;
     }
     a.path.count(F32Call::Gemm);
-    let kernel = a.path.kernels().gemm;
+    let kernel = a.fns;
     let Some(micro) = kernel.micro else {
         let mut dense = vec![0.0; k * n];
         b.pack(0, k, 0, n, n, &mut dense);

@@ -25,7 +25,17 @@ fn magnitude(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, bias: Option<&[
     out
 }
 
+/// Every tile a path's GEMM may pack for: its own and its tall one.
+fn tiles(path: F32Path) -> Vec<micro::GemmFns> {
+    let own = path.kernels().gemm;
+    std::iter::once(own).chain(own.tall.copied()).collect()
+}
+
 fn check(path: F32Path, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
+    check_tile(path, path.kernels().gemm.for_rows(m), m, n, k, ldc, seed);
+}
+
+fn check_tile(path: F32Path, fns: micro::GemmFns, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let a = rng.vec(m * k);
     let b = rng.vec(k * n);
@@ -35,13 +45,14 @@ fn check(path: F32Path, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
     let ep = Epilogue { bias: with_bias.then_some(&bias[..]), activation: act };
     let mut want = vec![0.0; m * n];
     reference::gemm(&a, m, k, &b, n, &mut want, ep);
-    let packed = PackedA::for_path(path, &a, m, k);
+    let packed = PackedA::with_tile(path, fns, &a, m, k);
     assert_eq!(packed.path, path);
     let mut c = vec![f32::NAN; m * ldc];
     gemm_from(&packed, &DenseB { data: &b, n }, n, &mut c, ldc, ep);
     let got: Vec<f32> = (0..m).flat_map(|i| c[i * ldc..i * ldc + n].to_vec()).collect();
     let mag = magnitude(&a, m, k, &b, n, ep.bias);
-    assert_reassociated(&got, &want, &mag, k, &format!("{path:?} m={m} n={n} k={k} {act:?} bias={with_bias}"));
+    let what = format!("{path:?} mr={} m={m} n={n} k={k} {act:?} bias={with_bias}", fns.mr);
+    assert_reassociated(&got, &want, &mag, k, &what);
     // Columns past n in each row stay untouched.
     for i in 0..m {
         assert!(c[i * ldc + n..(i + 1) * ldc].iter().all(|v| v.is_nan()), "{path:?}: wrote past n");
@@ -68,10 +79,12 @@ fn gemm_paths_match_reference_on_edge_shapes() {
 fn gemm_paths_match_reference_on_random_shapes() {
     let mut rng = Rng::new(99);
     for path in dispatch::F32.available() {
-        for seed in 0..40 {
-            // k past the k-block size exercises accumulation across blocks.
-            let (m, n, k) = (1 + rng.below(70), 1 + rng.below(600), rng.below(900));
-            check(path, m, n, k, n, seed);
+        for fns in tiles(path) {
+            for seed in 0..40 {
+                // k past the k-block size exercises accumulation across blocks.
+                let (m, n, k) = (1 + rng.below(70), 1 + rng.below(600), rng.below(900));
+                check_tile(path, fns, m, n, k, n, seed);
+            }
         }
     }
 }
@@ -80,10 +93,12 @@ fn gemm_paths_match_reference_on_random_shapes() {
 fn gemm_paths_match_reference_on_every_last_panel_width() {
     // Each width of the last column panel takes its own mix of narrow tail kernels.
     for path in dispatch::F32.available() {
-        let (mr, nr) = (path.kernels().gemm.mr, path.kernels().gemm.nr);
-        for t in 1..nr {
-            check(path, 2 * mr + 1, 2 * nr + t, 19, 2 * nr + t + 1, t as u64);
-            check(path, mr, nr + t, 400, nr + t, 100 + t as u64);
+        for fns in tiles(path) {
+            let (mr, nr) = (fns.mr, fns.nr);
+            for t in 1..nr {
+                check_tile(path, fns, 2 * mr + 1, 2 * nr + t, 19, 2 * nr + t + 1, t as u64);
+                check_tile(path, fns, mr, nr + t, 400, nr + t, 100 + t as u64);
+            }
         }
     }
 }
@@ -143,15 +158,17 @@ fn row_groups_of_a_dense_b_share_out_evenly() {
 
 #[test]
 fn gemm_outputs_do_not_depend_on_the_thread_count() {
-    // 70 rows: 9 panels (mr 8) or 12 (mr 6); 48 rows: 6 or 8 panels, regrouped for 2 and 3 threads.
+    // 70 rows: 9 panels (mr 8), 6 (mr 12) or 12 (mr 6); 48 rows: 6, 4 or 8 panels, regrouped for
+    // 2 and 3 threads.
     for (m, k) in [(70, 300), (48, 384)] {
-        for path in dispatch::F32.available() {
+        for (path, fns) in dispatch::F32.available().into_iter().flat_map(|p| tiles(p).into_iter().map(move |f| (p, f)))
+        {
             // 196 columns: the merged last block; 2000: several blocks and a short last one.
             for n in [196, 2000] {
                 let mut rng = Rng::new(n as u64);
                 let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(m));
                 let ep = Epilogue { bias: Some(&bias[..]), activation: Activation::Relu };
-                let packed = PackedA::for_path(path, &a, m, k);
+                let packed = PackedA::with_tile(path, fns, &a, m, k);
                 let run = |threads: usize| {
                     let pool = crate::base::parallel::Pool::new(threads).expect("pool");
                     let mut c = vec![0.0; m * n];
@@ -162,9 +179,30 @@ fn gemm_outputs_do_not_depend_on_the_thread_count() {
                 for threads in [2, 3] {
                     assert!(
                         run(threads).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()),
-                        "{path:?} m={m} n={n}"
+                        "{path:?} mr={} m={m} n={n}",
+                        fns.mr
                     );
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_tall_tile_is_taken_where_its_padding_costs_less_than_it_saves() {
+    for path in dispatch::F32.available() {
+        let own = path.kernels().gemm;
+        let Some(tall) = own.tall else { continue };
+        assert!(tall.nr == own.nr && tall.mr > own.mr && tall.tall.is_none(), "{path:?}");
+        // A multiple of both: no padding either way, so the taller.
+        assert_eq!(own.for_rows(3 * own.mr * tall.mr).mr, tall.mr, "{path:?}");
+        // Exactly the small tile's rows, padded up by the tall one by more than a tenth.
+        assert_eq!(own.for_rows(2 * own.mr).mr, own.mr, "{path:?}");
+        if (own.mr, tall.mr) == (8, 12) {
+            // squeezenet's squeeze 1×1s (16, 32, 64 rows) stay at 8 rows; 48 rows, mobilenet's
+            // 512 and conv10's 1000 take 12 (padded by 0, 4, 8).
+            for (m, mr) in [(16, 8), (32, 8), (64, 8), (13, 8), (48, 12), (512, 12), (1000, 12), (17, 12)] {
+                assert_eq!(own.for_rows(m).mr, mr, "{path:?} m={m}");
             }
         }
     }
@@ -316,8 +354,8 @@ fn assert_implicit_b_on_threads(
 ) {
     let (m, k) = (bias.len(), full.len() / n);
     let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());
-    for path in dispatch::F32.available() {
-        let packed = PackedA::for_path(path, a, m, k);
+    for (path, fns) in dispatch::F32.available().into_iter().flat_map(|p| tiles(p).into_iter().map(move |f| (p, f))) {
+        let packed = PackedA::with_tile(path, fns, a, m, k);
         let ep = Epilogue { bias: Some(bias), activation: Activation::Relu };
         let run = |threads: usize| {
             let pool = crate::base::parallel::Pool::new(threads).expect("pool");
@@ -328,9 +366,9 @@ fn assert_implicit_b_on_threads(
         let one = run(1);
         let mut want = vec![0.0; m * n];
         gemm(&packed, full, n, &mut want, ep);
-        assert!(same(&one, &want), "{path:?} {what}: implicit B");
+        assert!(same(&one, &want), "{path:?} mr={} {what}: implicit B", fns.mr);
         for &t in threads {
-            assert!(same(&run(t), &one), "{path:?} {what}, {t} threads");
+            assert!(same(&run(t), &one), "{path:?} mr={} {what}, {t} threads", fns.mr);
         }
     }
 }
