@@ -7,6 +7,7 @@
 //! The matrices are the Cook–Toom ones for the points 0, ±1, ±2, ±1/2 (and ∞), with F(6,3)'s
 //! ±1/2 columns scaled by 32 into Aᵀ (as ncnn does) to keep magnitudes balanced.
 
+pub(crate) mod product;
 #[cfg(test)]
 mod tests;
 pub(crate) mod transform;
@@ -162,6 +163,10 @@ impl Weights {
         Packed { path, outch_pad, data }
     }
 }
+
+/// Depth of one k block of the products: a 32-wide block of U (16 KB) stays in L1 while the
+/// tiles' V streams past it.
+const PRODUCT_KC: usize = 128;
 
 thread_local! {
     /// The calling thread's V and M of [`run_phased`] (shared with the pool's workers in its loops).
@@ -334,22 +339,6 @@ pub(crate) fn u_reads(n2: usize, mr: usize, inch: usize, outch_pad: usize, tile_
         }
         Plan::Fused { .. } => 1,
     }
-}
-
-/// Whether [`run_phased`]'s products at one ξ keep a tile panel's V in L1 and run every output
-/// panel on it (U's lines at that ξ, contiguous, from L2 once per tile panel), rather than keep
-/// one output panel of U and run every tile panel on it (V's lines, one per channel, strided and
-/// each only half used, from L2 once per output panel). A tile panel's V at one ξ is a cache line
-/// per input channel: up to 256 channels (16 KB) it stays in L1 beside U's stream. vgg16 on
-/// AVX-512, `profile_net` per-layer medians (minimums) alternated in rounds with 2e61d53, 1 thread
-/// `conv3_1`–`3_3` (56×56, 128 and 256 → 256 channels, U 128 and 256 KB per ξ) 9.3 / 16.7 /
-/// 15.6 ms (8.3 / 15.0 / 14.3) against 10.6 / 18.6 / 18.5 (8.7 / 16.2 / 15.9), 2 threads
-/// 5.2 / 9.1 / 8.5 (4.3 / 7.6 / 7.1) against 5.8 / 10.2 / 9.5 (5.0 / 8.6 / 8.1). With less of U
-/// per ξ the gain was not steady: 112×112 64→128 (32 KB) 0.2–1 ms faster, 128→128 (64 KB)
-/// 0.5–1 ms slower by minimums at 1 thread; both keep the order by output panels, as do the
-/// 512-channel layers, where it stayed 10–20 % faster.
-pub(crate) fn a_resident(inch: usize, outch_pad: usize) -> bool {
-    inch * 64 <= 16 * 1024 && inch * outch_pad * 4 >= 128 * 1024
 }
 
 /// One full micro-kernel tile of the M = V·U product: `dims` = `[inch, vs, ms, mr, nr]`, V laid
@@ -624,12 +613,11 @@ fn phases<W: Variant>(
     let n2 = W::N * W::N;
     let gemm = path.kernels().gemm;
     let (mr, nr) = (gemm.mr, gemm.nr);
-    let micro = gemm.micro.expect("a path with Winograd transforms has a microkernel");
-    let fns = W::fns(&path.kernels().winograd.expect("checked by conv3x3s1_with"));
+    let fns_all = path.kernels().winograd.expect("checked by conv3x3s1_with");
+    let fns = W::fns(&fns_all);
     let (inch, outch, outch_pad) = (w.inch, w.outch, packed.outch_pad);
     let o_panels = outch_pad / nr;
     let (reg_act, rest_act) = RegAct::split(ep.activation);
-    let zeros = [0.0f32; 16];
     let (ow, oh) = (geo.ow, geo.oh);
     {
         let (vs, ms) = (geo.vs, geo.ms);
@@ -657,20 +645,28 @@ fn phases<W: Variant>(
         // output panel, each job read a different ξ and the whole chunk's V was read again for
         // every output panel (vgg16's 28×28 512→512 layers: 8.3 MB, 16 times). 1 thread
         // `conv4_1`–`4_3` 10.0 / 20.3 / 18.4 ms → 8.3 / 16.6 / 16.6, 2 threads 6.5 / 11.7 / 12.4 →
-        // 5.0 / 9.5 / 9.3 (as in [`XI_BYTES`]). Within a ξ, see [`a_resident`].
-        let o_jobs = if a_resident(inch, outch_pad) { 1 } else { o_panels };
-        let o_step = o_panels / o_jobs;
-        parallel::for_each(o_jobs * n2, |j| {
-            let (oj, xi) = (j % o_jobs, j / o_jobs);
-            for p in 0..panels {
-                let a = v[(p * inch * vs + xi) * mr..].as_ptr();
-                for op in oj * o_step..(oj + 1) * o_step {
-                    let b = packed.data[((xi * o_panels + op) * inch) * nr..].as_ptr();
-                    // SAFETY: within M (sized above); jobs write disjoint (ξ, output panels) columns.
-                    let c = unsafe { mp.get().add(p * mr * ms + xi * outch_pad + op * nr) };
-                    let tile = m_tile([inch, vs, ms, mr, nr], a, b, c, &zeros);
-                    // SAFETY: as above; full tiles.
-                    unsafe { micro(&tile) };
+        // 5.0 / 9.5 / 9.3 (as in [`XI_BYTES`]).
+        // Within a ξ, by k blocks of [`PRODUCT_KC`] channels: a block of U (one output panel) stays
+        // in L1 while every tile panel's V streams past it from L2, and the next block continues
+        // the sums in M. Whole-depth, a 256- or 512-channel panel of U (32 or 64 KB) came from L2
+        // at every step, or (keeping one tile panel's V in L1 and running every output panel on
+        // it) U's 256 KB at that ξ came from L2 once per tile panel.
+        let product = fns_all.product;
+        let kc = PRODUCT_KC.min(inch);
+        parallel::for_each(n2, |xi| {
+            for k0 in (0..inch).step_by(kc) {
+                let kb = kc.min(inch - k0);
+                for op in 0..o_panels {
+                    let b = packed.data[((xi * o_panels + op) * inch + k0) * nr..].as_ptr();
+                    for p in 0..panels {
+                        let a = v[((p * inch + k0) * vs + xi) * mr..].as_ptr();
+                        // SAFETY: within V, U and M (sized above); jobs write disjoint ξ
+                        // columns of M; the path's kernel, which this CPU runs.
+                        unsafe {
+                            let c = mp.get().add(p * mr * ms + xi * outch_pad + op * nr);
+                            product(kb, a, vs * mr, b, nr, c, ms, k0 > 0);
+                        }
+                    }
                 }
             }
         });

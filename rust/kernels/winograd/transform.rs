@@ -503,6 +503,8 @@ pub struct WinogradFns {
     pub(crate) f63: TransformFns,
     pub(crate) f43: TransformFns,
     pub(crate) f23: TransformFns,
+    /// The products' kernel, of the path's microkernel's mr × nr tile.
+    pub(crate) product: super::product::ProdFn,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -629,12 +631,28 @@ mod avx {
 }
 
 macro_rules! entry_points {
-    ($table:ident, $input:ident, $output:ident, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx:literal) => {
+    ($table:ident, $input:ident, $output:ident, $product:ident, $vec:ty, $nv:literal, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx:literal) => {
         pub(crate) const $table: WinogradFns = WinogradFns {
             f63: TransformFns { input: $input::<F63>, output: $output::<F63> },
             f43: TransformFns { input: $input::<F43>, output: $output::<F43> },
             f23: TransformFns { input: $input::<F23>, output: $output::<F23> },
+            product: $product,
         };
+
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $product(
+            kc: usize,
+            a: *const f32,
+            lda: usize,
+            b: *const f32,
+            ldb: usize,
+            c: *mut f32,
+            ldc: usize,
+            acc: bool,
+        ) {
+            unsafe { super::product::prod::<$vec, $in_lanes, $nv>(kc, a, lda, b, ldb, c, ldc, acc) }
+        }
 
         #[target_feature(enable = $features)]
         unsafe fn $input<W: Variant>(x: &[f32], inch: usize, g: &Geometry, t0: usize, lanes: usize, v: &mut [f32]) {
@@ -661,9 +679,13 @@ macro_rules! entry_points {
     };
 }
 
-#[cfg(target_arch = "x86_64")]
-entry_points!(AVX2, input_avx2, output_avx2, "avx2,fma", 6, 8, true);
-#[cfg(target_arch = "x86_64")]
-entry_points!(AVX512, input_avx512, output_avx512, "avx512f,avx2,fma", 8, 16, true);
 #[cfg(target_arch = "aarch64")]
-entry_points!(NEON, input_neon, output_neon, "neon", 8, 8, false);
+use crate::kernels::simd::arm::Neon;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::x86::{Avx2, Avx512};
+#[cfg(target_arch = "x86_64")]
+entry_points!(AVX2, input_avx2, output_avx2, product_avx2, Avx2, 2, "avx2,fma", 6, 8, true);
+#[cfg(target_arch = "x86_64")]
+entry_points!(AVX512, input_avx512, output_avx512, product_avx512, Avx512, 2, "avx512f,avx2,fma", 8, 16, true);
+#[cfg(target_arch = "aarch64")]
+entry_points!(NEON, input_neon, output_neon, product_neon, Neon, 2, "neon", 8, 8, false);
