@@ -165,7 +165,9 @@ impl Weights {
 }
 
 /// Depth of one k block of the products: a 32-wide block of U (16 KB) stays in L1 while the
-/// tiles' V streams past it.
+/// tiles' V streams past it. vgg16 on AVX-512, `profile_net` per-layer medians (minimums) of 4
+/// rounds alternated with the whole-depth products, 1 thread: `conv3_2` 21.3 (17.9) → 14.1
+/// (13.1) ms, `conv4_2` 16.9 (14.5) → 14.2 (13.4); 64, 96 and 192 channels were no better.
 const PRODUCT_KC: usize = 128;
 
 thread_local! {
@@ -262,7 +264,8 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// alternated with 210cbd3 (on a host running about 5× slower than usual), 1 thread `conv3_1`–`3_3`
 /// 8.1 / 16.3 / 15.6 ms against 11.0 / 18.7 / 18.3, 2 threads 5.5 / 10.1 / 9.3 against
 /// 7.6 / 12.5 / 11.9. F(4,3) forced (two chunks) ran about as fast: 1 thread 10.0 / 17.0 / 16.9
-/// against F(6,3)'s 9.5 / 18.0 / 17.6, 2 threads 4.9 / 8.9 / 8.2 against 5.3 / 8.7 / 8.0.
+/// against F(6,3)'s 9.5 / 18.0 / 17.6, 2 threads 4.9 / 8.9 / 8.2 against 5.3 / 8.7 / 8.0 (all
+/// measured before the products ran by k blocks, [`PRODUCT_KC`]).
 const XI_BYTES: usize = 512 * 1024;
 
 /// How one convolution is blocked: by groups of `group` tile panels, each job transforming,
@@ -645,7 +648,7 @@ fn phases<W: Variant>(
         // output panel, each job read a different ξ and the whole chunk's V was read again for
         // every output panel (vgg16's 28×28 512→512 layers: 8.3 MB, 16 times). 1 thread
         // `conv4_1`–`4_3` 10.0 / 20.3 / 18.4 ms → 8.3 / 16.6 / 16.6, 2 threads 6.5 / 11.7 / 12.4 →
-        // 5.0 / 9.5 / 9.3 (as in [`XI_BYTES`]).
+        // 5.0 / 9.5 / 9.3 (as in [`XI_BYTES`]; both before the k blocks below).
         // Within a ξ, by k blocks of [`PRODUCT_KC`] channels: a block of U (one output panel) stays
         // in L1 while every tile panel's V streams past it from L2, and the next block continues
         // the sums in M. Whole-depth, a 256- or 512-channel panel of U (32 or 64 KB) came from L2
