@@ -38,16 +38,8 @@ struct Interp {
 
 /// What every plane of one blob is resized with.
 enum PlanePlan {
-    Nearest {
-        xs: Vec<usize>,
-        ys: Vec<usize>,
-    },
-    /// `rows_inside2`: two vertical taps, both inside the plane.
-    Taps {
-        cx: Coeffs,
-        cy: Coeffs,
-        rows_inside2: bool,
-    },
+    Nearest { xs: Vec<usize>, ys: Vec<usize> },
+    Taps { cx: Coeffs, cy: Coeffs },
 }
 
 /// Source positions and weights along one axis: `taps` weights per output starting at `index`
@@ -56,6 +48,8 @@ struct Coeffs {
     index: Vec<isize>,
     weights: Vec<f32>,
     taps: usize,
+    /// Two taps, every one inside the axis (decided once at construction, not per row).
+    inside2: bool,
 }
 
 /// ncnn's source coordinate of output `dx`: half-pixel centres, or corners aligned.
@@ -79,7 +73,8 @@ fn axis_scale(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> 
 
 fn linear_coeffs(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> Coeffs {
     let scale = axis_scale(n, out, align_corner, factor);
-    let mut c = Coeffs { index: Vec::with_capacity(out), weights: Vec::with_capacity(out * 2), taps: 2 };
+    let mut c =
+        Coeffs { index: Vec::with_capacity(out), weights: Vec::with_capacity(out * 2), taps: 2, inside2: false };
     for dx in 0..out {
         let mut fx = source_coord(dx, scale, align_corner);
         let mut sx = fx.floor() as isize;
@@ -112,7 +107,8 @@ fn cubic_weights(fx: f32) -> [f32; 4] {
 fn cubic_coeffs(n: usize, out: usize, align_corner: bool, factor: Option<f32>) -> Coeffs {
     let scale = axis_scale(n, out, align_corner, factor);
     let n = n as isize;
-    let mut c = Coeffs { index: Vec::with_capacity(out), weights: Vec::with_capacity(out * 4), taps: 4 };
+    let mut c =
+        Coeffs { index: Vec::with_capacity(out), weights: Vec::with_capacity(out * 4), taps: 4, inside2: false };
     for dx in 0..out {
         let mut fx = source_coord(dx, scale, align_corner);
         let mut sx = fx.floor() as isize;
@@ -160,7 +156,7 @@ impl Coeffs {
     /// Resamples one row. A tap with weight 0 may point outside the row (ncnn reads it and
     /// multiplies by 0); it is skipped here.
     fn apply(&self, row: &[f32], out: &mut [f32]) {
-        if self.taps == 2 && self.all_inside(row.len()) {
+        if self.inside2 {
             return self.apply_inside2(row, out);
         }
         self.apply_any(row, out);
@@ -204,10 +200,12 @@ impl Interp {
     }
 
     fn coeffs(&self, n: usize, out: usize, factor: Option<f32>) -> Coeffs {
-        match self.method {
+        let mut c = match self.method {
             Method::Bicubic => cubic_coeffs(n, out, self.align_corner, factor),
             _ => linear_coeffs(n, out, self.align_corner, factor),
-        }
+        };
+        c.inside2 = c.taps == 2 && c.all_inside(n);
+        c
     }
 
     /// Nearest-neighbour source step (`align_corner` does not apply).
@@ -249,14 +247,12 @@ impl Interp {
             let xs = Self::nearest_index(Self::nearest_step(w, ow, fx), w, ow);
             return PlanePlan::Nearest { xs, ys };
         }
-        let cy = self.coeffs(h, oh, fy);
-        let rows_inside2 = cy.taps == 2 && cy.all_inside(h);
-        PlanePlan::Taps { cx: self.coeffs(w, ow, fx), cy, rows_inside2 }
+        PlanePlan::Taps { cx: self.coeffs(w, ow, fx), cy: self.coeffs(h, oh, fy) }
     }
 
     /// Resizes one w×h plane to ow×oh: horizontal pass per source row, then vertical blend.
     fn resize_plane(plan: &PlanePlan, src: &[f32], w: usize, h: usize, ow: usize, out: &mut [f32]) -> Result<()> {
-        let (cx, cy, rows_inside2) = match plan {
+        let (cx, cy) = match plan {
             PlanePlan::Nearest { xs, ys } => {
                 for (o, &y) in out.chunks_mut(ow).zip(ys) {
                     let row = &src[y * w..(y + 1) * w];
@@ -266,13 +262,13 @@ impl Interp {
                 }
                 return Ok(());
             }
-            PlanePlan::Taps { cx, cy, rows_inside2 } => (cx, cy, *rows_inside2),
+            PlanePlan::Taps { cx, cy } => (cx, cy),
         };
         let mut rows = alloc::zeroed(h * ow)?;
         for (row, r) in src.chunks(w).zip(rows.chunks_mut(ow)) {
             cx.apply(row, r);
         }
-        if rows_inside2 {
+        if cy.inside2 {
             // Both rows exist: the loop below in one pass, the same sums (0 + r0·b0 + r1·b1).
             for ((o, &y), b) in out.chunks_mut(ow).zip(&cy.index).zip(cy.weights.chunks_exact(2)) {
                 let y = y as usize;
@@ -446,7 +442,7 @@ mod tests {
     /// The plane resize as it was before the two-tap paths: every tap range-checked, rows
     /// accumulated into a zeroed output.
     fn reference_plane(plan: &PlanePlan, src: &[f32], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f32> {
-        let PlanePlan::Taps { cx, cy, .. } = plan else { unreachable!("taps only") };
+        let PlanePlan::Taps { cx, cy } = plan else { unreachable!("taps only") };
         let mut rows = vec![0.0; h * ow];
         for (row, r) in src.chunks(w).zip(rows.chunks_mut(ow)) {
             cx.apply_any(row, r);
@@ -491,7 +487,7 @@ mod tests {
                 *v = -0.0;
             }
             let plan = it.plane_plan(w, h, ow, oh);
-            if let PlanePlan::Taps { rows_inside2: true, .. } = plan {
+            if matches!(&plan, PlanePlan::Taps { cy, .. } if cy.inside2) {
                 fast_planes += 1;
             }
             let mut got = vec![f32::NAN; ow * oh];
