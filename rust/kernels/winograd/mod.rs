@@ -655,6 +655,7 @@ fn phases<W: Variant>(
         // at every step, or (keeping one tile panel's V in L1 and running every output panel on
         // it) U's 256 KB at that ξ came from L2 once per tile panel.
         let product = fns_all.product;
+        let zeros = [0.0f32; 16];
         let kc = PRODUCT_KC.min(inch);
         parallel::for_each(n2, |xi| {
             for k0 in (0..inch).step_by(kc) {
@@ -667,7 +668,8 @@ fn phases<W: Variant>(
                         // columns of M; the path's kernel, which this CPU runs.
                         unsafe {
                             let c = mp.get().add(p * mr * ms + xi * outch_pad + op * nr);
-                            product(kb, a, vs * mr, b, nr, c, ms, k0 > 0);
+                            let full = m_tile([kb, vs, ms, mr, nr], a, b, c, &zeros);
+                            product(&Tile { accumulate: k0 > 0, ..full });
                         }
                     }
                 }

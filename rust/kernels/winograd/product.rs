@@ -1,23 +1,20 @@
 //! The kernel of [`super::run_phased`]'s products: the path's microkernel tile without its
 //! partial tiles, bias, activation or prefetch (on AVX-512 the microkernel's prefetch of the next
 //! panel's A, one line a step, cost 5–10 % there: its k blocks read the same A again soon).
-use crate::kernels::simd::F32Vec;
+// The microkernel module itself, not gemm_f32 (whose mod.rs imports dispatch, which imports the
+// transforms that name this kernel).
+pub(crate) use crate::kernels::gemm_f32::micro::Tile;
+use crate::kernels::simd::{F32Vec, RegAct};
 
-/// C (MR × NV·LANES, `ldc` apart) (+)= Σ over kc steps of `A[k][0..MR]` · `B[k][..]`, full tiles only.
-pub(crate) type ProdFn = unsafe fn(usize, *const f32, usize, *const f32, usize, *mut f32, usize, bool);
+/// Runs one full tile of C (+)= A·B as the microkernel's [`Tile`] describes it, without its bias
+/// and activation (C starts at zero, or continues its sums when `accumulate`). Unsafe: the CPU
+/// must run the path, and the pointers be valid for the tile's sizes.
+pub(crate) type ProdFn = unsafe fn(&Tile);
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn prod<V: F32Vec, const MR: usize, const NV: usize>(
-    kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
+pub(crate) unsafe fn prod<V: F32Vec, const MR: usize, const NV: usize>(t: &Tile) {
+    debug_assert!(t.rows == MR && t.cols == NV * V::LANES && matches!(t.act, RegAct::None));
+    let Tile { kc, a, lda, b, ldb, c, ldc, accumulate, .. } = *t;
     unsafe {
         let mut acc = [[V::zero(); NV]; MR];
         if accumulate {

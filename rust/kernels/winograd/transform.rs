@@ -640,18 +640,8 @@ macro_rules! entry_points {
         };
 
         #[target_feature(enable = $features)]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $product(
-            kc: usize,
-            a: *const f32,
-            lda: usize,
-            b: *const f32,
-            ldb: usize,
-            c: *mut f32,
-            ldc: usize,
-            acc: bool,
-        ) {
-            unsafe { super::product::prod::<$vec, $in_lanes, $nv>(kc, a, lda, b, ldb, c, ldc, acc) }
+        unsafe fn $product(t: &super::product::Tile) {
+            unsafe { super::product::prod::<$vec, $in_lanes, $nv>(t) }
         }
 
         #[target_feature(enable = $features)]
