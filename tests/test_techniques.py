@@ -445,3 +445,24 @@ def test_the_strongest_recipe_beats_kl_on_held_out_images_in_real_ncnn(shared, k
         figures[method] = compare(reference, [run_ncnn(net, t, outs) for t in tensors], outs)
     assert figures["best+cle+shift+round+bc"].sqnr_mean > figures["kl"].sqnr_mean + 3
     assert figures["best+cle+shift+round+bc"].sqnr_worst > figures["kl"].sqnr_worst + 3
+
+
+
+def test_refine_layer_decides_the_same_with_its_candidates_run_side_by_side():
+    # With threads > 1 the learned candidate's search runs beside the nearest one's bias
+    # correction: every layer's weights and bias must be what the one-thread visit decides.
+    from dataclasses import replace
+
+    model = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(4)
+    samples = inputs(16, shape=(4, 10, 10))
+    table = coarse_table(model, samples, "conv2", 3.0)
+    learned = 0
+    for name, layer in _visit_all(model, table, samples).items():
+        one, two = (refine_layer(replace(layer, threads=t), rounding=True, bias=True) for t in (1, 2))
+        assert one.bias is not None and two.bias is not None
+        assert np.array_equal(one.bias, two.bias), name
+        assert (one.weights is None) == (two.weights is None), name
+        if one.weights is not None:
+            assert np.array_equal(one.weights, two.weights), name
+            learned += 1
+    assert learned > 0  # some layer kept learned weights: both candidates were compared
