@@ -466,3 +466,17 @@ def test_refine_layer_decides_the_same_with_its_candidates_run_side_by_side():
             assert np.array_equal(one.weights, two.weights), name
             learned += 1
     assert learned > 0  # some layer kept learned weights: both candidates were compared
+
+
+def test_the_strongest_recipe_writes_the_same_files_on_one_and_three_threads():
+    # The pass, eq's search and tune run candidates and samples side by side with threads > 1;
+    # what they decide, and so the files, must not depend on it.
+    model = chain_model()
+    samples = [s["data"] for s in inputs(24)]
+    files = []
+    for threads in (1, 3):
+        result = quantize_model(model, samples, "best+cle+shift+round+bc+tune", optimize_first=False,
+                                validation=0.25, threads=threads)
+        assert result.calibration is not None and result.calibration.overrides.weights
+        files.append((result.model.param_text(), result.model.bin_bytes(), result.table_text))
+    assert files[0] == files[1]
