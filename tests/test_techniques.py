@@ -445,3 +445,38 @@ def test_the_strongest_recipe_beats_kl_on_held_out_images_in_real_ncnn(shared, k
         figures[method] = compare(reference, [run_ncnn(net, t, outs) for t in tensors], outs)
     assert figures["best+cle+shift+round+bc"].sqnr_mean > figures["kl"].sqnr_mean + 3
     assert figures["best+cle+shift+round+bc"].sqnr_worst > figures["kl"].sqnr_worst + 3
+
+
+
+def test_refine_layer_decides_the_same_with_its_candidates_run_side_by_side():
+    # With threads > 1 the learned candidate's search runs beside the nearest one's bias
+    # correction: every layer's weights and bias must be what the one-thread visit decides.
+    from dataclasses import replace
+
+    model = ncnnq.Model.from_bytes(SHIFTED.encode()).with_random_weights(4)
+    samples = inputs(16, shape=(4, 10, 10))
+    table = coarse_table(model, samples, "conv2", 3.0)
+    learned = 0
+    for name, layer in _visit_all(model, table, samples).items():
+        one, two = (refine_layer(replace(layer, threads=t), rounding=True, bias=True) for t in (1, 2))
+        assert one.bias is not None and two.bias is not None
+        assert np.array_equal(one.bias, two.bias), name
+        assert (one.weights is None) == (two.weights is None), name
+        if one.weights is not None:
+            assert np.array_equal(one.weights, two.weights), name
+            learned += 1
+    assert learned > 0  # some layer kept learned weights: both candidates were compared
+
+
+def test_the_strongest_recipe_writes_the_same_files_on_one_and_three_threads():
+    # The pass, eq's search and tune run candidates and samples side by side with threads > 1;
+    # what they decide, and so the files, must not depend on it.
+    model = chain_model()
+    samples = [s["data"] for s in inputs(24)]
+    files = []
+    for threads in (1, 3):
+        result = quantize_model(model, samples, "best+cle+shift+round+bc+tune", optimize_first=False,
+                                validation=0.25, threads=threads)
+        assert result.calibration is not None and result.calibration.overrides.weights
+        files.append((result.model.param_text(), result.model.bin_bytes(), result.table_text))
+    assert files[0] == files[1]

@@ -51,6 +51,8 @@ class LayerInputs:
     """The constant c subtracted from every input value (0: none)."""
     sample_of: npt.NDArray[np.int64] | None = None
     """The sample each position (column) comes from (None: all from one)."""
+    threads: int = 1
+    """Threads the pass may use: a visit may work on independent candidates concurrently."""
 
     @property
     def samples(self) -> npt.NDArray[np.int64]:
@@ -227,7 +229,7 @@ def layerwise(
             inputs = LayerInputs(
                 probe, LayerProbe(linear, name, threads), fp32_patches, int8_patches,
                 np.asarray(table.weights[f"{name}_param_0"], dtype=np.float32), float(table.activations[name]),
-                float(shifts.get(name, 0.0)), sample_of,
+                float(shifts.get(name, 0.0)), sample_of, max(1, threads),
             )
             decision = visit(inputs)
             if decision.weights is not None:
