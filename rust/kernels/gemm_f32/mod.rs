@@ -170,9 +170,12 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
     let n_panels = n.div_ceil(nr);
     let m_panels = m.div_ceil(mr);
     let threads = parallel::current_threads();
-    let (col_blocks, row_groups) = split(m_panels, n_panels, threads);
-    let k_blocks = k.div_ceil(KC).max(1);
     let direct = b.direct();
+    // B read in place and no smaller than A: each thread takes its own columns (see
+    // [`by_columns`]).
+    let by_cols = direct.is_some() && by_columns(m, n, n_panels, threads);
+    let (col_blocks, row_groups) = if by_cols { (threads, 1) } else { split(m_panels, n_panels, threads) };
+    let k_blocks = k.div_ceil(KC).max(1);
     let share_b = direct.is_none() && row_groups > 1 && k > 0;
     // With B shared, a row group costs no packing, so the panels are shared out evenly: group rg
     // is panels rg·m_panels/row_groups.. (48 rows, 6 panels, in 4 groups: 1, 2, 1, 2, where groups
@@ -220,8 +223,13 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
 
     let job = |job: usize| {
         let (rg, cb) = (job % row_groups, job / row_groups);
-        let j0 = cb * NC_PANELS * nr;
-        let jcols = if cb + 1 == col_blocks { n - j0 } else { NC_PANELS * nr };
+        let (j0, jcols) = if by_cols {
+            let (q0, q1) = even_group(cb, col_blocks, n_panels);
+            (q0 * nr, (q1 * nr).min(n) - q0 * nr)
+        } else {
+            let j0 = cb * NC_PANELS * nr;
+            (j0, if cb + 1 == col_blocks { n - j0 } else { NC_PANELS * nr })
+        };
         let jpanels = jcols.div_ceil(nr);
         let (p0, p1) = group(rg);
         PACK_BUF.with(|buf| {
@@ -307,6 +315,17 @@ pub fn gemm_from(a: &PackedA, b: &(impl PackB + ?Sized), n: usize, c: &mut [f32]
 /// for each k block, its panels one after another, each `[kc][nr]`.
 fn shared_offset(k0: usize, kc: usize, jp: usize, n_panels: usize, nr: usize) -> usize {
     k0 * n_panels * nr + jp * kc * nr
+}
+
+/// Whether [`gemm_from`] gives each thread an equal run of column panels (one job each, all of A)
+/// rather than a share of the rows (all of B each): for a B read in place with no more rows than
+/// columns in C (so A, m×k, is no larger than B, k×n), and enough panels to share out. A B read
+/// in place is the previous layer's output, which both threads wrote a part of: in row groups
+/// each thread read all of it, half from the other core's cache, and the 1×1 convolutions on
+/// 14×14 maps with many input channels (squeezenet 1.1's fire6–fire9 squeeze1x1: 48–64 rows,
+/// 256–512 channels) ran no faster on 2 threads than on 1, at up to 2.4 times the CPU time.
+fn by_columns(m: usize, n: usize, n_panels: usize, threads: usize) -> bool {
+    threads > 1 && 3 * m <= n && n_panels >= 3 * threads && n_panels.div_ceil(NC_PANELS) < 2 * threads
 }
 
 /// Row group `rg` of `groups` over `m_panels` panels when B is shared: the panels rg·m/groups..,

@@ -115,6 +115,35 @@ fn gemm_splits_work_across_threads() {
 }
 
 #[test]
+fn a_dense_b_split_by_columns_matches_the_reference_and_one_thread() {
+    // Few rows against many columns read in place: one run of column panels per thread, the
+    // partial last panel (and a row stride past n) in the last thread's run.
+    let shapes = [(20, 196, 300), (13, 100, 77), (33, 167, 400), (7, 250, 9), (5, 60, 50)];
+    for path in dispatch::F32.available() {
+        let mut split_cases = 0;
+        for (m, n, k) in shapes {
+            for threads in [2, 3] {
+                let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+                let fns = path.kernels().gemm.for_rows(m);
+                split_cases += usize::from(fns.micro.is_some() && by_columns(m, n, n.div_ceil(fns.nr), threads));
+                pool.install(|| check(path, m, n, k, n + 3, m as u64));
+                let mut rng = Rng::new(n as u64);
+                let (a, b) = (rng.vec(m * k), rng.vec(k * n));
+                let packed = PackedA::for_path(path, &a, m, k);
+                let mut one = vec![0.0; m * n];
+                gemm(&packed, &b, n, &mut one, Epilogue::NONE);
+                let mut many = vec![0.0; m * n];
+                pool.install(|| gemm(&packed, &b, n, &mut many, Epilogue::NONE));
+                let same = one.iter().zip(&many).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{path:?} m={m} n={n} {threads} threads");
+            }
+        }
+        let tiled = path.kernels().gemm.micro.is_some();
+        assert!(!tiled || split_cases >= 3, "{path:?}: {split_cases} shapes split by columns");
+    }
+}
+
+#[test]
 fn column_blocks_and_row_groups_share_out_evenly() {
     // A 14×14 map's 196 columns (7 panels of 32): one block, in 4 row groups on 2 threads.
     assert_eq!(split(64, 7, 2), (1, 4));
