@@ -378,6 +378,30 @@ pub(crate) fn v_stride(n2: usize, mr: usize) -> usize {
     vs
 }
 
+/// Output channels (padded) from which [`run_phased`] lays V out ξ-major. The products' A is
+/// then contiguous (a k block of one tile panel at one ξ), as the GEMM's packed A; the input
+/// transform writes N² runs (of 8 channels) per tile panel instead of one, which cost it about
+/// as much as the products saved at 128 output channels: 112×112 128→128 alone (AVX-512, 1
+/// thread, perf samples) products 1257 → 936, input transform 401 → 770, layer 12.2–13.0 →
+/// 14.9–15.4 ms; 28×28 128→128 0.82 → 0.99 ms. From 256 channels, `profile_net` medians of 6
+/// rounds alternated with panel-major V, AVX-512: vgg16 1 thread `conv3_2`/`3_3` 14.2/13.7 →
+/// 13.8/13.1 ms, `conv5_x` 5.70–5.77 → 5.53–5.64, `conv4_x` ±1 %; 2 threads (7 rounds) `conv3_2`/`3_3`
+/// 7.2/6.7 → 6.7/6.2, `conv5_x` 3.08–3.13 → 2.77–2.87 (an earlier 5 rounds: 3–9 % slower on
+/// `conv3_x`/`4_x`, `conv5_x` 2 % slower to 6 % faster); resnet18 `res4` 2 threads 0.89–0.91 →
+/// 0.84–0.85, 1 thread ±1 %.
+const BY_XI_OUTCH: usize = 256;
+
+/// Floats per transform point ξ in [`run_phased`]'s V (`[ξ][panel][inch][mr]`, `len` floats a
+/// point): rounded up by cache lines when a multiple of 512 bytes, so that an input transform's
+/// N² writes of one channel do not all fall into the same L1 sets.
+pub(crate) fn xi_stride(len: usize) -> usize {
+    let mut xs = len;
+    while (xs * 4).is_multiple_of(512) {
+        xs += 16;
+    }
+    xs
+}
+
 /// Floats per tile in M (`[mr][ms]`, each tile's `ξ·outch_pad` products first): rounded up by
 /// cache lines when a tile's block would be a multiple of 512 bytes. The products write a
 /// micro-tile's mr rows one tile apart; at `ξ·outch_pad` a multiple of 4 KB (F(4,3) at 256 output
@@ -439,7 +463,7 @@ fn run<W: Variant>(
     let zeros = [0.0f32; 16];
     let dst = OutPtr(out.as_mut_ptr());
     let (vs, ms) = (v_stride(n2, mr), m_stride(n2, outch_pad));
-    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, v_ch: vs * mr, v_xi: mr, ms };
 
     // Jobs are numbered split-major: the caller (claiming from the front) and the worker (from
     // the back) then each take every group once when the groups differ by a panel (7 panels in
@@ -458,8 +482,8 @@ fn run<W: Variant>(
             // ξ-major, its 64 vectors would be 4 KB apart and evict each other from L1)
             for p in p0..p1 {
                 let v = &mut vbuf[(p - p0) * vs * inch * mr..][..vs * inch * mr];
-                // SAFETY: dispatch hands out only paths this CPU runs.
-                unsafe { (fns.input)(input, inch, &geo, p * mr, mr, v) };
+                // SAFETY: dispatch hands out only paths this CPU runs; `v` holds the panel.
+                unsafe { (fns.input)(input, inch, &geo, p * mr, mr, v.as_mut_ptr()) };
             }
             // M: [panel][mr][ms ≥ ξ·outch_pad] (the output transform reads a tile's ξ in one run)
             for xi in 0..n2 {
@@ -582,8 +606,9 @@ fn run_phased<W: Variant>(
     let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
     let tile_panels = (tw * th).div_ceil(mr);
     let dst = OutPtr(out.as_mut_ptr());
-    let (vs, ms) = (v_stride(W::N * W::N, mr), m_stride(W::N * W::N, packed.outch_pad));
-    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, vs, ms };
+    let ms = m_stride(W::N * W::N, packed.outch_pad);
+    // V's strides are set per chunk (`phases`).
+    let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, v_ch: mr, v_xi: 0, ms };
     // The panels spread evenly over the chunks: every chunk's products stream all of U, so a
     // short last chunk costs nearly as much as a full one (vgg16's 56×56 256→256 layers cut by 8
     // panels ran 25 panels as 8, 8, 8 and 1, the 1-panel chunk 0.31–0.36 ms at one thread where
@@ -623,24 +648,36 @@ fn phases<W: Variant>(
     let (reg_act, rest_act) = RegAct::split(ep.activation);
     let (ow, oh) = (geo.ow, geo.oh);
     {
-        let (vs, ms) = (geo.vs, geo.ms);
-        let (vlen, mlen) = (panels * vs * inch * mr, panels * mr * ms);
+        let ms = geo.ms;
+        let by_xi = outch_pad >= BY_XI_OUTCH;
+        // Floats per ξ (V ξ-major), or per channel (V panel-major, as in `run`).
+        let (xs, vs) = (xi_stride(panels * inch * mr), v_stride(n2, mr));
+        let geo = &if by_xi {
+            transform::Geometry { v_ch: mr, v_xi: xs, ..*geo }
+        } else {
+            transform::Geometry { v_ch: vs * mr, v_xi: mr, ..*geo }
+        };
+        let (vlen, mlen) = (if by_xi { n2 * xs } else { panels * vs * inch * mr }, panels * mr * ms);
         grow(vbuf, vlen);
         grow(mbuf, mlen);
         // Each panel's transforms in `parts` jobs by channels, so that the jobs share out evenly.
         let parts = transform_parts(panels, parallel::current_threads());
         let plane = geo.pw * geo.ph;
         let (in_per, in_parts) = equal_parts(inch, parts);
-        // V: [panel][inch][ξ][mr], as in `run`.
+        // V: [ξ][panel][inch][mr] when `by_xi` (xs floats per ξ), so that a product's A (one ξ,
+        // one panel, a k block) is one contiguous run, as the GEMM's packed A is; else
+        // [panel][inch][vs][mr].
         let vp = OutPtr(vbuf.as_mut_ptr());
+        let input_fn = if by_xi { fns.input_adjacent } else { fns.input };
         parallel::for_each(panels * in_parts, |j| {
             let (p, i0) = (j / in_parts, j % in_parts * in_per);
             let i1 = (i0 + in_per).min(inch);
-            // SAFETY: within V (sized above); jobs write disjoint (panel, channels) blocks.
-            let v =
-                unsafe { std::slice::from_raw_parts_mut(vp.get().add((p * inch + i0) * vs * mr), (i1 - i0) * vs * mr) };
-            // SAFETY: dispatch hands out only paths this CPU runs.
-            unsafe { (fns.input)(&input[i0 * plane..i1 * plane], i1 - i0, geo, (c0 + p) * mr, mr, v) };
+            // SAFETY: dispatch hands out only paths this CPU runs; every write lies within V
+            // (sized above), and jobs write disjoint (panel, channels) blocks of each ξ.
+            unsafe {
+                let v = vp.get().add((p * inch + i0) * if by_xi { mr } else { vs * mr });
+                input_fn(&input[i0 * plane..i1 * plane], i1 - i0, geo, (c0 + p) * mr, mr, v);
+            }
         });
         let (v, mp) = (&vbuf[..vlen], OutPtr(mbuf.as_mut_ptr()));
         // M: [panel][mr][ms ≥ ξ·outch_pad]. Jobs by ξ: consecutive jobs (and each thread's, claimed
@@ -663,12 +700,16 @@ fn phases<W: Variant>(
                 for op in 0..o_panels {
                     let b = packed.data[((xi * o_panels + op) * inch + k0) * nr..].as_ptr();
                     for p in 0..panels {
-                        let a = v[((p * inch + k0) * vs + xi) * mr..].as_ptr();
+                        let (a, lda_vs) = if by_xi {
+                            (v[xi * xs + (p * inch + k0) * mr..].as_ptr(), 1)
+                        } else {
+                            (v[((p * inch + k0) * vs + xi) * mr..].as_ptr(), vs)
+                        };
                         // SAFETY: within V, U and M (sized above); jobs write disjoint ξ
                         // columns of M; the path's kernel, which this CPU runs.
                         unsafe {
                             let c = mp.get().add(p * mr * ms + xi * outch_pad + op * nr);
-                            let full = m_tile([kb, vs, ms, mr, nr], a, b, c, &zeros);
+                            let full = m_tile([kb, lda_vs, ms, mr, nr], a, b, c, &zeros);
                             product(&Tile { accumulate: k0 > 0, ..full });
                         }
                     }

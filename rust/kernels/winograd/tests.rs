@@ -395,3 +395,37 @@ fn phased_products_by_k_blocks_match_direct_convolution_on_any_threads() {
         assert_near_direct(path, &one, &want, &mag, 2e-5);
     }
 }
+
+/// From [`BY_XI_OUTCH`] output channels the phased plan lays V out ξ-major and the input
+/// transform writes it by batches of 8 channels: 75 input channels end on a partial batch, and
+/// the transforms' jobs split them at other than multiples of 8 on 2 and 3 threads (a batch
+/// written at a wrong offset, or a partial one dropped, shows against the direct convolution),
+/// on every path and tile size, with edge tiles and a partial last output panel.
+#[test]
+fn xi_major_phased_input_matches_direct_convolution_on_any_threads() {
+    let (inch, outch, ow, oh) = (75, BY_XI_OUTCH + 4, 23, 21);
+    let (pw, ph) = (ow + 2, oh + 2);
+    let mut rng = Rng::new(41);
+    let w = rng.vec(outch * inch * 9);
+    let x = rng.vec(inch * pw * ph);
+    let bias = rng.vec(outch);
+    let ep = Epilogue { bias: Some(&bias), activation: Activation::Relu };
+    let picked = [0, 17, 131, outch - 1];
+    let wp: Vec<f32> = picked.iter().flat_map(|&o| w[o * inch * 9..][..inch * 9].to_vec()).collect();
+    let bp: Vec<f32> = picked.iter().map(|&o| bias[o]).collect();
+    let (want, mag) = direct(&wp, &x, pw, ph, inch, picked.len(), &bp);
+    for path in dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some()) {
+        let weights = Weights::new(&w, outch, inch);
+        for m in [2, 4, 6] {
+            let (plan, _) = plan_on(path, m, inch, outch, ow, oh);
+            assert!(matches!(plan, Plan::Phased { .. }), "{path:?} F({m},3): {plan:?}");
+            let one = on_any_threads(path, &weights, &x, (pw, ph), (ow, oh), ep, m);
+            let plane = ow * oh;
+            let tol = if m == 6 { 8e-5 } else { 2e-5 };
+            for (k, &o) in picked.iter().enumerate() {
+                let (got, r, a) = (&one[o * plane..][..plane], &want[k * plane..][..plane], &mag[k * plane..][..plane]);
+                assert_near_direct(path, got, r, a, tol);
+            }
+        }
+    }
+}

@@ -243,6 +243,7 @@ pub fn kernel<W: Variant>(g: &[f32], u: &mut [f32; 64]) {
 }
 
 /// Tiling of one convolution: padded input pw×ph, output ow×oh in tw×th tiles of m×m.
+#[derive(Clone, Copy)]
 pub struct Geometry {
     pub pw: usize,
     pub ph: usize,
@@ -251,8 +252,11 @@ pub struct Geometry {
     pub tw: usize,
     pub th: usize,
     pub m: usize,
-    /// Points per input channel in V (at least N², see `v_stride`).
-    pub vs: usize,
+    /// Floats between consecutive input channels in V, and between consecutive transform points
+    /// ξ of one channel: `[inch][vs][L]` (`v_stride`) in the fused plan, `[ξ][panel][inch][L]` in
+    /// the phased one.
+    pub v_ch: usize,
+    pub v_xi: usize,
     /// Floats per tile in M (at least `N²·outch_pad`, see `m_stride`).
     pub ms: usize,
 }
@@ -275,15 +279,18 @@ pub fn for_each_tile_row(g: &Geometry, t0: usize, count: usize, mut f: impl FnMu
     }
 }
 
-/// V = Bᵀ d B for tiles t0..t0+L of every channel, written to `v` as `[inch][g.vs][L]` (the
-/// points past N² untouched).
+/// Channels per run of [`input`]'s batched writes.
+const BATCH: usize = 8;
+
+/// V = Bᵀ d B for tiles t0..t0+L of every channel: channel c's point ξ (L lanes) written at
+/// `v + c·g.v_ch + ξ·g.v_xi` (nothing else written). Unsafe: `v` valid for those writes.
 #[inline(always)]
-fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
+unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHED: bool>(
     input: &[f32],
     inch: usize,
     g: &Geometry,
     t0: usize,
-    v: &mut [f32],
+    v: *mut f32,
 ) {
     let n = W::N;
     let plane = g.pw * g.ph;
@@ -297,7 +304,13 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
     let offsets: [usize; L] = std::array::from_fn(|l| origins[l].map_or(0, |(y0, x0)| y0 * g.pw + x0));
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
     let mut edge = [[0.0f32; 8]; L];
+    // `BATCHED`: channels adjacent at each point (the phased plan's `[ξ][panel][inch][L]`, v_ch =
+    // L): BATCH channels' points are gathered here and leave as runs of BATCH·L floats, not N²
+    // scattered L-float writes per channel (those made vgg16's input transforms 3.7× slower).
     let mut d = [[[0.0f32; L]; 8]; 8];
+    let batched = BATCHED;
+    debug_assert!(!BATCHED || g.v_ch == L);
+    let mut batch = [[[0.0f32; L]; BATCH]; 64];
     for c in 0..inch {
         let src = &input[c * plane..(c + 1) * plane];
         if wide {
@@ -389,7 +402,24 @@ fn input<W: Variant, const L: usize, const AVX_GATHER: bool>(
         for i in 0..n {
             let out = W::bt(&t[i]);
             for j in 0..n {
-                v[(c * g.vs + i * n + j) * L..][..L].copy_from_slice(&out[j]);
+                if batched {
+                    batch[i * n + j][c % BATCH] = out[j];
+                } else {
+                    // SAFETY: the caller's contract.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(out[j].as_ptr(), v.add(c * g.v_ch + (i * n + j) * g.v_xi), L);
+                    }
+                }
+            }
+        }
+        if batched && (c % BATCH == BATCH - 1 || c + 1 == inch) {
+            let first = c - c % BATCH;
+            for (xi, point) in batch.iter().enumerate().take(n * n) {
+                // SAFETY: the caller's contract (channels first..=c are adjacent at point ξ).
+                unsafe {
+                    let dst = v.add(first * g.v_ch + xi * g.v_xi);
+                    std::ptr::copy_nonoverlapping(point.as_ptr().cast::<f32>(), dst, (c + 1 - first) * L);
+                }
             }
         }
     }
@@ -485,14 +515,17 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
     }
 }
 
-pub type InputFn = unsafe fn(&[f32], usize, &Geometry, usize, usize, &mut [f32]);
+pub type InputFn = unsafe fn(&[f32], usize, &Geometry, usize, usize, *mut f32);
 pub type OutputFn =
     unsafe fn(&[f32], usize, &Geometry, usize, usize, usize, usize, Option<&[f32]>, RegAct, *mut f32, usize);
 
 /// One variant's input and output transforms on one path (unsafe: the CPU must run the path).
 #[derive(Clone, Copy)]
 pub struct TransformFns {
+    /// V written `[inch][vs][L]` (any strides).
     pub(crate) input: InputFn,
+    /// V written with channels adjacent at each point (`g.v_ch` = L).
+    pub(crate) input_adjacent: InputFn,
     pub(crate) output: OutputFn,
 }
 
@@ -633,9 +666,21 @@ mod avx {
 macro_rules! entry_points {
     ($table:ident, $input:ident, $output:ident, $product:ident, $vec:ty, $nv:literal, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx:literal) => {
         pub(crate) const $table: WinogradFns = WinogradFns {
-            f63: TransformFns { input: $input::<F63>, output: $output::<F63> },
-            f43: TransformFns { input: $input::<F43>, output: $output::<F43> },
-            f23: TransformFns { input: $input::<F23>, output: $output::<F23> },
+            f63: TransformFns {
+                input: $input::<F63, false>,
+                input_adjacent: $input::<F63, true>,
+                output: $output::<F63>,
+            },
+            f43: TransformFns {
+                input: $input::<F43, false>,
+                input_adjacent: $input::<F43, true>,
+                output: $output::<F43>,
+            },
+            f23: TransformFns {
+                input: $input::<F23, false>,
+                input_adjacent: $input::<F23, true>,
+                output: $output::<F23>,
+            },
             product: $product,
         };
 
@@ -645,9 +690,16 @@ macro_rules! entry_points {
         }
 
         #[target_feature(enable = $features)]
-        unsafe fn $input<W: Variant>(x: &[f32], inch: usize, g: &Geometry, t0: usize, lanes: usize, v: &mut [f32]) {
+        unsafe fn $input<W: Variant, const BATCHED: bool>(
+            x: &[f32],
+            inch: usize,
+            g: &Geometry,
+            t0: usize,
+            lanes: usize,
+            v: *mut f32,
+        ) {
             debug_assert_eq!(lanes, $in_lanes);
-            input::<W, $in_lanes, $avx>(x, inch, g, t0, v)
+            unsafe { input::<W, $in_lanes, $avx, BATCHED>(x, inch, g, t0, v) }
         }
         #[target_feature(enable = $features)]
         #[allow(clippy::too_many_arguments)]
