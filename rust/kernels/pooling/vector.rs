@@ -259,7 +259,9 @@ fn is_max2x2s2_inside(method: Method, win: &Window, lanes: usize) -> bool {
 /// Whether [`max_s1_small`] takes these windows: stride-1 max pooling of a small plane (its
 /// padded rows at most 12 wide). googlenet's 28×28 pools (30 wide) took 1.2–1.4 times as long
 /// flat as row by row; its 14×14 ones (16 wide) had 0.78–0.91 of the minimums but 0.95–1.06 of
-/// the medians (1 thread, two runs of 6 and 8 alternated rounds), so they stay row by row.
+/// the medians (1 thread, two runs of 6 and 8 alternated rounds), so they stay row by row. The
+/// windows must reach the input's last row: [`max_s1_small`]'s padded copy holds the rows they
+/// read (`oh + kh - 1`) and no more.
 fn is_max_s1_small(method: Method, win: &Window) -> bool {
     let width = win.span();
     method == Method::Max && win.stride == (1, 1) && width <= 12 && win.oh + win.kernel.1 > win.top + win.h

@@ -308,7 +308,6 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
     // L): BATCH channels' points are gathered here and leave as runs of BATCH·L floats, not N²
     // scattered L-float writes per channel (those made vgg16's input transforms 3.7× slower).
     let mut d = [[[0.0f32; L]; 8]; 8];
-    let batched = BATCHED;
     debug_assert!(!BATCHED || g.v_ch == L);
     let mut batch = [[[0.0f32; L]; BATCH]; 64];
     for c in 0..inch {
@@ -402,7 +401,7 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
         for i in 0..n {
             let out = W::bt(&t[i]);
             for j in 0..n {
-                if batched {
+                if BATCHED {
                     batch[i * n + j][c % BATCH] = out[j];
                 } else {
                     // SAFETY: the caller's contract.
@@ -412,7 +411,7 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
                 }
             }
         }
-        if batched && (c % BATCH == BATCH - 1 || c + 1 == inch) {
+        if BATCHED && (c % BATCH == BATCH - 1 || c + 1 == inch) {
             let first = c - c % BATCH;
             for (xi, point) in batch.iter().enumerate().take(n * n) {
                 // SAFETY: the caller's contract (channels first..=c are adjacent at point ξ).
