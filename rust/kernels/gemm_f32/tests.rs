@@ -31,6 +31,11 @@ fn tiles(path: F32Path) -> Vec<micro::GemmFns> {
     std::iter::once(own).chain(own.tall.copied()).collect()
 }
 
+/// Every (path, tile) pair this CPU runs.
+fn path_tiles() -> Vec<(F32Path, micro::GemmFns)> {
+    dispatch::F32.available().into_iter().flat_map(|p| tiles(p).into_iter().map(move |f| (p, f))).collect()
+}
+
 fn check(path: F32Path, m: usize, n: usize, k: usize, ldc: usize, seed: u64) {
     check_tile(path, path.kernels().gemm.for_rows(m), m, n, k, ldc, seed);
 }
@@ -190,8 +195,7 @@ fn gemm_outputs_do_not_depend_on_the_thread_count() {
     // 70 rows: 9 panels (mr 8), 6 (mr 12) or 12 (mr 6); 48 rows: 6, 4 or 8 panels, regrouped for
     // 2 and 3 threads.
     for (m, k) in [(70, 300), (48, 384)] {
-        for (path, fns) in dispatch::F32.available().into_iter().flat_map(|p| tiles(p).into_iter().map(move |f| (p, f)))
-        {
+        for (path, fns) in path_tiles() {
             // 196 columns: the merged last block; 2000: several blocks and a short last one.
             for n in [196, 2000] {
                 let mut rng = Rng::new(n as u64);
@@ -383,7 +387,7 @@ fn assert_implicit_b_on_threads(
 ) {
     let (m, k) = (bias.len(), full.len() / n);
     let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());
-    for (path, fns) in dispatch::F32.available().into_iter().flat_map(|p| tiles(p).into_iter().map(move |f| (p, f))) {
+    for (path, fns) in path_tiles() {
         let packed = PackedA::with_tile(path, fns, a, m, k);
         let ep = Epilogue { bias: Some(bias), activation: Activation::Relu };
         let run = |threads: usize| {

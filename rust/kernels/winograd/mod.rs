@@ -392,14 +392,10 @@ pub(crate) fn v_stride(n2: usize, mr: usize) -> usize {
 const BY_XI_OUTCH: usize = 256;
 
 /// Floats per transform point ξ in [`run_phased`]'s V (`[ξ][panel][inch][mr]`, `len` floats a
-/// point): rounded up by cache lines when a multiple of 512 bytes, so that an input transform's
-/// N² writes of one channel do not all fall into the same L1 sets.
+/// point), spread off 512-byte multiples so that an input transform's N² writes of one channel
+/// do not all fall into the same L1 sets.
 pub(crate) fn xi_stride(len: usize) -> usize {
-    let mut xs = len;
-    while (xs * 4).is_multiple_of(512) {
-        xs += 16;
-    }
-    xs
+    off_512(len)
 }
 
 /// Floats per tile in M (`[mr][ms]`, each tile's `ξ·outch_pad` products first): rounded up by
@@ -407,11 +403,17 @@ pub(crate) fn xi_stride(len: usize) -> usize {
 /// micro-tile's mr rows one tile apart; at `ξ·outch_pad` a multiple of 4 KB (F(4,3) at 256 output
 /// channels: 36 KB) all of them landed in the same 2 L1 sets and evicted the A and B panels there.
 pub(crate) fn m_stride(n2: usize, outch_pad: usize) -> usize {
-    let mut ms = n2 * outch_pad;
-    while (ms * 4).is_multiple_of(512) {
-        ms += 16;
+    off_512(n2 * outch_pad)
+}
+
+/// `floats`, rounded up by cache lines (16 floats) while it is a multiple of 512 bytes: rows that
+/// far apart would map to the same few L1 sets.
+fn off_512(floats: usize) -> usize {
+    let mut n = floats;
+    while (n * 4).is_multiple_of(512) {
+        n += 16;
     }
-    ms
+    n
 }
 
 /// Grows a reused scratch buffer to `len` (it never shrinks: the next layer may need it again).
