@@ -125,16 +125,29 @@ PADDED_READER = ("conv2 1 1 c1 c2 0=8 1=1 5=1 6=64", "conv2 1 1 c1 c2 0=8 1=3 3=
 """conv2 as a padded 3x3 convolution (stride 2: 8-bit weights, not ncnn's 6-bit 3x3 stride 1)."""
 
 
-@pytest.mark.parametrize("padded", [False, True])
-def test_shift_keeps_the_function_doubles_the_readers_scale_and_halves_its_error(padded):
+LEAKY_PRODUCER = ("c1 0=8 1=3 4=1 5=1 6=288 9=1", "c1 0=8 1=3 4=1 5=1 6=288 9=2 -23310=1,0.1")
+"""conv1 with a fused LeakyReLU (slope 0.1): its outputs reach below zero, a tenth of the other side."""
+
+
+@pytest.mark.parametrize(("padded", "leaky"), [(False, False), (True, False), (False, True), (True, True)])
+def test_shift_keeps_the_function_doubles_the_readers_scale_and_halves_its_error(padded, leaky):
     text = SHIFTED.replace(*PADDED_READER) if padded else SHIFTED
+    text = text.replace(*LEAKY_PRODUCER) if leaky else text
     model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(2)
     samples = inputs(16, shape=(4, 10, 10))
     table = calibrate(model, [s["data"] for s in samples], "kl")
-    moved, new_table, report = shift.shift(model, table)
+    lows = shift.lower_bounds(model, samples, threads=1)
+    assert (lows["conv1"] < 0) if leaky else not lows
+    if leaky:  # without its lower bound a LeakyReLU blob is not shifted
+        assert not shift.shift(model, table)[2].groups
+    moved, new_table, report = shift.shift(model, table, lows)
     assert [g.readers for g in report.groups] == [["conv2"]]
-    assert [layer.type for layer in moved.layers if layer.type == "Padding"] == (["Padding"] if padded else [])
-    assert new_table.activations["conv2"] == pytest.approx(2 * table.activations["conv2"], rel=1e-5)
+    kinds = [layer.type for layer in moved.layers]
+    assert kinds.count("Padding") == (1 if padded else 0) and kinds.count("BinaryOp") == (1 if leaky else 0)
+    # The blob's values [low, T] are centred: the threshold becomes (T - low) / 2 (T / 2 after a ReLU).
+    threshold = 127 / table.activations["conv2"]
+    low = lows["conv1"] if leaky else 0.0
+    assert 127 / new_table.activations["conv2"] == pytest.approx((threshold - low) / 2, rel=1e-5)
     held = inputs(6, seed=5, shape=(4, 10, 10))
     assert compare(outputs(model, held, ["out"]), outputs(moved, held, ["out"]), ["out"]).cosine_min >= 0.99999
     reference = outputs(model, held, ["out"])
@@ -146,7 +159,55 @@ def test_shift_keeps_the_function_doubles_the_readers_scale_and_halves_its_error
     from ncnnq.recipes import _compensations
 
     gain = sqnr(moved, new_table, _compensations(moved, new_table, report.shifts)) - sqnr(model, table, {})
-    assert gain > 2.0  # one more bit for conv2's input: up to 6 dB (its weights' error stays)
+    assert gain > 2.0  # up to one more bit for conv2's input: up to 6 dB (its weights' error stays)
+
+
+SHUFFLED = """7767517
+6 7
+Input                data 0 1 data 0=10 1=10 2=4
+Convolution          conv1 1 1 data c1 0=8 1=3 4=1 5=1 6=288 9=2 -23310=1,0.1
+ShuffleChannel       shuffle 1 1 c1 s 0=2
+Slice                slice 1 2 s a b -23300=2,4,-233
+Convolution          conva 1 1 a ca 0=6 1=1 5=1 6=24
+Convolution          convb 1 1 b cb 0=6 1=1 5=1 6=24
+"""
+"""A ShuffleNet unit's tail: conv1's channels shuffled and sliced between two readers."""
+
+
+def test_shift_follows_shuffles_and_slices_to_readers_of_different_scales():
+    model = ncnnq.Model.from_bytes(SHUFFLED.encode()).with_random_weights(6)
+    conv1 = model.layer("conv1")
+    w, b = np.array(conv1.weights["weight"]).reshape(8, -1), np.array(conv1.weights["bias"])
+    wide = [2, 3, 6, 7]  # shuffled into b: convb's threshold is wider than conva's
+    w[wide] *= 4
+    b[wide] *= 4
+    conv1.set_weight("weight", w.ravel())
+    conv1.set_weight("bias", b)
+    samples = inputs(16, shape=(4, 10, 10))
+    table = calibrate(model, [s["data"] for s in samples], "kl")
+    before = {r: 127 / table.activations[r] for r in ("conva", "convb")}
+    assert before["convb"] > 1.5 * before["conva"]
+    lows = shift.lower_bounds(model, samples, threads=1)
+    moved, new_table, report = shift.shift(model, table, lows)
+    assert [g.readers for g in report.groups] == [["conva", "convb"]]
+    c = report.groups[0].shift
+    assert c == pytest.approx((before["conva"] + lows["conv1"]) / 2, rel=1e-3)
+    for r, threshold in before.items():  # each reader keeps its own threshold, less c
+        assert 127 / new_table.activations[r] == pytest.approx(threshold - c, rel=1e-4)
+    held = inputs(6, seed=5, shape=(4, 10, 10))
+    blobs = ["ca", "cb"]
+    reference = outputs(model, held, blobs)
+    assert compare(reference, outputs(moved, held, blobs), blobs).cosine_min >= 0.99999
+
+    from ncnnq.recipes import _compensations
+
+    def sqnr(m: ncnnq.Model, t: Table, biases: dict[str, np.ndarray]) -> list[float]:
+        net = NetworkProbe(m).net(dict(t.weights), dict(t.activations), int8=["conva", "convb"], biases=biases)
+        return [o.sqnr_db for o in compare(reference, [net.run(s, blobs) for s in held], blobs).outputs]
+
+    shifted, plain = sqnr(moved, new_table, _compensations(moved, new_table, report.shifts)), sqnr(model, table, {})
+    assert shifted[0] > plain[0] + 2.0  # conva: the range c was chosen for, up to 6 dB
+    assert shifted[1] > plain[1]  # convb: narrower by c only
 
 
 def _visit_all(model: ncnnq.Model, table: Table, samples: list[dict[str, np.ndarray]]) -> dict[str, LayerInputs]:

@@ -95,3 +95,29 @@ def _padded(tokens: list[str], value: float) -> list[str]:
     kept = [p for p in params if p.partition("=")[0] not in pad_ids]
     padding = f"Padding {padded} 1 1 {blobs[0]} {padded} 0={top} 1={bottom} 2={left} 3={right} 4=0 5={value:.9g}"
     return [padding, " ".join([kind, name, "1", str(tops), padded, *blobs[1:], *kept])]
+
+
+def subtract_after(model: Model, values: dict[str, float]) -> Model:
+    """A copy of ``model`` in which each blob named in ``values`` is followed by a BinaryOp
+    subtracting that constant, written with six decimals (a layer every ncnn runs), every later
+    layer reading the difference, named ``<blob>_shifted``, instead of the blob."""
+    lines = model.param_text().splitlines()
+    head, body = lines[:2], lines[2:]
+    out = []
+    renamed: dict[str, str] = {}
+    for line in body:
+        tokens = line.split()
+        if len(tokens) < 4:
+            out.append(line)
+            continue
+        bottoms, tops = int(tokens[2]), int(tokens[3])
+        reads = [renamed.get(b, b) for b in tokens[4 : 4 + bottoms]]
+        out.append(" ".join([*tokens[:4], *reads, *tokens[4 + bottoms :]]))
+        for top in tokens[4 + bottoms : 4 + bottoms + tops]:
+            if top in values:
+                renamed[top] = f"{top}_shifted"
+                out.append(f"BinaryOp {renamed[top]} 1 1 {top} {renamed[top]} 0=1 1=1 2={values[top]:f}")
+    layers, blobs = (int(t) for t in head[1].split())
+    added = len(out) - len(body)
+    text = "\n".join([head[0], f"{layers + added} {blobs + added}", *out]) + "\n"
+    return Model.from_bytes(text.encode(), model.bin_bytes("fp32"), name="<shifted>")

@@ -293,7 +293,8 @@ class _Run:
         table = self.table(recipe.has("cle"), recipe.base, refine=not recipe.has("shift"))
         shift_report = None
         if recipe.has("shift"):
-            model, table, shift_report = shift.shift(model, table)
+            lows = shift.lower_bounds(model, self.decoded(equalization.MAX_SAMPLES), self.threads)
+            model, table, shift_report = shift.shift(model, table, lows)
             if recipe.base in SEARCHED:
                 eq.equalize(model, calibrated_layers(model), table, self.decoded(eq.MAX_SAMPLES), self.threads,
                             self.progress)
