@@ -8,6 +8,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::kernels::simd::RegAct;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::{x86::Avx2, F32Vec};
 
 /// One Winograd variant F(M,3) with N = M+2 point tiles; matrices padded to 8.
 pub trait Variant {
@@ -20,7 +22,7 @@ pub trait Variant {
     #[allow(dead_code)]
     const AT: [[f32; 8]; 6];
     /// Bᵀ·d for one column of N values (factored: fewer operations than the dense matrix).
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8];
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8];
     /// Aᵀ·m for one column of N values, M results.
     fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6];
     /// This variant's entry points among a path's.
@@ -30,18 +32,71 @@ pub trait Variant {
 /// One value per lane; plain arrays so each path's entry point vectorizes them to its width.
 pub type Lanes<const L: usize> = [f32; L];
 
+/// What the transforms compute on: plain lanes, or (the x86 input transform) a register, so that
+/// LLVM keeps each value in one vector instead of choosing its own layout (on plain lanes it
+/// turned F(6,3)'s row transforms into scatters across the row).
+pub trait Lane: Copy {
+    fn zero() -> Self;
+    fn add(a: Self, b: Self) -> Self;
+    fn sub(a: Self, b: Self) -> Self;
+    /// a·s + b, fused
+    fn fma(a: Self, s: f32, b: Self) -> Self;
+}
+
+impl<const L: usize> Lane for Lanes<L> {
+    #[inline(always)]
+    fn zero() -> Self {
+        [0.0; L]
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        std::array::from_fn(|i| a[i] + b[i])
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        std::array::from_fn(|i| a[i] - b[i])
+    }
+    #[inline(always)]
+    fn fma(a: Self, s: f32, b: Self) -> Self {
+        std::array::from_fn(|i| a[i].mul_add(s, b[i]))
+    }
+}
+
+// SAFETY (each method): an `Avx2` value is made only by the unsafe `F32Vec` constructors or
+// intrinsics, on a CPU that runs AVX2 and FMA, and these inline into the entry points compiled
+// for it.
+#[cfg(target_arch = "x86_64")]
+impl Lane for Avx2 {
+    #[inline(always)]
+    fn zero() -> Self {
+        unsafe { <Avx2 as F32Vec>::zero() }
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        unsafe { <Avx2 as F32Vec>::add(a, b) }
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        unsafe { <Avx2 as F32Vec>::sub(a, b) }
+    }
+    #[inline(always)]
+    fn fma(a: Self, s: f32, b: Self) -> Self {
+        unsafe { <Avx2 as F32Vec>::fma(a, <Avx2 as F32Vec>::splat(s), b) }
+    }
+}
+
 #[inline(always)]
-fn add<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
-    std::array::from_fn(|i| a[i] + b[i])
+fn add<T: Lane>(a: T, b: T) -> T {
+    T::add(a, b)
 }
 #[inline(always)]
-fn sub<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
-    std::array::from_fn(|i| a[i] - b[i])
+fn sub<T: Lane>(a: T, b: T) -> T {
+    T::sub(a, b)
 }
 /// a·s + b
 #[inline(always)]
-fn fma<const L: usize>(a: Lanes<L>, s: f32, b: Lanes<L>) -> Lanes<L> {
-    std::array::from_fn(|i| a[i].mul_add(s, b[i]))
+fn fma<T: Lane>(a: T, s: f32, b: T) -> T {
+    T::fma(a, s, b)
 }
 
 pub struct F63;
@@ -86,15 +141,15 @@ impl Variant for F63 {
         [0.0, 1.0, -1.0, 32.0, -32.0, 1.0, -1.0, 1.0],
     ];
     #[inline(always)]
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8] {
         let r0 = fma(sub(d[4], d[2]), 5.25, sub(d[0], d[6]));
         let r7 = fma(sub(d[3], d[5]), 5.25, sub(d[7], d[1]));
         let a = fma(d[4], -4.25, add(d[2], d[6]));
         let b = fma(d[3], -4.25, add(d[1], d[5]));
         let c = fma(d[4], -1.25, fma(d[2], 0.25, d[6]));
-        let e = fma(d[5], 2.0, fma(d[3], -2.5, fma(d[1], 0.5, [0.0; L])));
+        let e = fma(d[5], 2.0, fma(d[3], -2.5, fma(d[1], 0.5, T::zero())));
         let f = fma(fma(d[4], -1.25, d[2]), 4.0, d[6]);
-        let h = fma(d[5], 0.5, fma(d[3], -2.5, fma(d[1], 2.0, [0.0; L])));
+        let h = fma(d[5], 0.5, fma(d[3], -2.5, fma(d[1], 2.0, T::zero())));
         [r0, add(a, b), sub(a, b), add(c, e), sub(c, e), add(f, h), sub(f, h), r7]
     }
     #[inline(always)]
@@ -151,12 +206,12 @@ impl Variant for F43 {
         [0.0; 8],
     ];
     #[inline(always)]
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8] {
         let a = fma(d[2], -4.0, d[4]);
         let b = fma(d[1], -4.0, d[3]);
         let c = sub(d[4], d[2]);
         let e = sub(d[3], d[1]);
-        let z = [0.0; L];
+        let z = T::zero();
         [
             fma(d[0], 4.0, fma(d[2], -5.0, d[4])),
             add(a, b),
@@ -215,8 +270,8 @@ impl Variant for F23 {
         [0.0; 8],
     ];
     #[inline(always)]
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
-        let z = [0.0; L];
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8] {
+        let z = T::zero();
         [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3]), z, z, z, z]
     }
     #[inline(always)]
@@ -285,69 +340,31 @@ const BATCH: usize = 8;
 /// V = Bᵀ d B for tiles t0..t0+L of every channel: channel c's point ξ (L lanes) written at
 /// `v + c·g.v_ch + ξ·g.v_xi` (nothing else written). Unsafe: `v` valid for those writes.
 #[inline(always)]
-unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHED: bool>(
+pub(super) unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHED: bool>(
     input: &[f32],
     inch: usize,
     g: &Geometry,
     t0: usize,
     v: *mut f32,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX_GATHER && L == 8 {
+        // SAFETY: the caller's contract; AVX_GATHER is only set by entry points compiled with
+        // AVX2 and FMA.
+        return unsafe { input_wide::<W, BATCHED>(input, inch, g, t0, v) };
+    }
     let n = W::N;
     let plane = g.pw * g.ph;
     let origins: [Option<(usize, usize)>; L] = std::array::from_fn(|l| g.origin(t0 + l));
-    // Eight lanes: gather by 8×8 transposes of 8-value row reads; a lane whose row has fewer
-    // readable values (edge tile, or no tile) reads a zero-padded copy instead.
-    let wide = AVX_GATHER && L == 8;
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
-    let full: [bool; L] = std::array::from_fn(|l| origins[l].is_some_and(|(y0, x0)| y0 + n <= g.ph && x0 + 8 <= g.pw));
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
-    let offsets: [usize; L] = std::array::from_fn(|l| origins[l].map_or(0, |(y0, x0)| y0 * g.pw + x0));
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
-    let mut edge = [[0.0f32; 8]; L];
+    let mut d = [[[0.0f32; L]; 8]; 8];
+    debug_assert!(!BATCHED || g.v_ch == L);
     // `BATCHED`: channels adjacent at each point (the phased plan's `[ξ][panel][inch][L]`, v_ch =
     // L): BATCH channels' points are gathered here and leave as runs of BATCH·L floats, not N²
     // scattered L-float writes per channel (those made vgg16's input transforms 3.7× slower).
-    let mut d = [[[0.0f32; L]; 8]; 8];
-    debug_assert!(!BATCHED || g.v_ch == L);
-    let mut batch = [[[0.0f32; L]; BATCH]; 64];
+    let mut batch = [[[0.0f32; L]; 64]; BATCH];
     for c in 0..inch {
         let src = &input[c * plane..(c + 1) * plane];
-        if wide {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `wide` checked every row read stays in the plane; AVX_GATHER is only set
-            // by entry points compiled with AVX2.
-            unsafe {
-                for (r, row) in d.iter_mut().enumerate().take(n) {
-                    for (l, e) in edge.iter_mut().enumerate() {
-                        if full[l] {
-                            continue;
-                        }
-                        *e = [0.0; 8];
-                        if let Some((y0, x0)) = origins[l] {
-                            if y0 + r < g.ph {
-                                let avail = g.pw.saturating_sub(x0).min(8);
-                                e[..avail].copy_from_slice(&src[(y0 + r) * g.pw + x0..][..avail]);
-                            }
-                        }
-                    }
-                    let ptrs: [*const f32; 8] = std::array::from_fn(|l| {
-                        if full[l] {
-                            src.as_ptr().add(offsets[l] + r * g.pw)
-                        } else {
-                            edge[l].as_ptr()
-                        }
-                    });
-                    let cols = avx::transpose8(ptrs);
-                    for (col, x) in row.iter_mut().zip(cols) {
-                        std::arch::x86_64::_mm256_storeu_ps(col.as_mut_ptr(), x);
-                    }
-                }
-            }
-        }
         for (l, origin) in origins.iter().enumerate() {
-            if wide {
-                break;
-            }
             let Some((y0, x0)) = *origin else {
                 for row in &mut d {
                     for col in row.iter_mut() {
@@ -402,7 +419,7 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
             let out = W::bt(&t[i]);
             for j in 0..n {
                 if BATCHED {
-                    batch[i * n + j][c % BATCH] = out[j];
+                    batch[c % BATCH][i * n + j] = out[j];
                 } else {
                     // SAFETY: the caller's contract.
                     unsafe {
@@ -412,14 +429,114 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
             }
         }
         if BATCHED && (c % BATCH == BATCH - 1 || c + 1 == inch) {
-            let first = c - c % BATCH;
-            for (xi, point) in batch.iter().enumerate().take(n * n) {
-                // SAFETY: the caller's contract (channels first..=c are adjacent at point ξ).
-                unsafe {
-                    let dst = v.add(first * g.v_ch + xi * g.v_xi);
-                    std::ptr::copy_nonoverlapping(point.as_ptr().cast::<f32>(), dst, (c + 1 - first) * L);
+            // SAFETY: the caller's contract.
+            unsafe { flush_batch(&batch, n * n, c, g, v) };
+        }
+    }
+}
+
+/// Writes the batch of [`input`]'s channels that ends at channel `c` (`batch[channel][ξ]`) to V,
+/// where those channels are adjacent at each of the `points` points. Unsafe: `v` valid for those
+/// writes.
+#[inline(always)]
+unsafe fn flush_batch<const L: usize>(
+    batch: &[[Lanes<L>; 64]; BATCH],
+    points: usize,
+    c: usize,
+    g: &Geometry,
+    v: *mut f32,
+) {
+    let first = c - c % BATCH;
+    for xi in 0..points {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let dst = v.add(first * g.v_ch + xi * g.v_xi);
+            // L floats at a time, a constant size: one run of (c + 1 - first)·L was a call to
+            // memcpy for each point.
+            for (b, channel) in batch.iter().enumerate().take(c + 1 - first) {
+                std::ptr::copy_nonoverlapping(channel[xi].as_ptr(), dst.add(b * L), L);
+            }
+        }
+    }
+}
+
+/// [`input`] on eight lanes (x86, AVX2 and FMA): each row of a channel's eight tiles gathered by
+/// an 8×8 transpose of 8-value row reads (a lane whose row has fewer readable values, edge tile
+/// or no tile, reads a zero-padded copy instead), and the transforms on registers ([`Lane`] for
+/// `Avx2`): on plain lanes LLVM compiled F(6,3)'s into scatters, and vgg16's 56×56 256→256
+/// input transforms took a fifth of the layer's time. Unsafe: as [`input`], and the CPU must
+/// run AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn input_wide<W: Variant, const BATCHED: bool>(
+    input: &[f32],
+    inch: usize,
+    g: &Geometry,
+    t0: usize,
+    v: *mut f32,
+) {
+    const L: usize = 8;
+    let n = W::N;
+    let plane = g.pw * g.ph;
+    let origins: [Option<(usize, usize)>; L] = std::array::from_fn(|l| g.origin(t0 + l));
+    let full: [bool; L] = std::array::from_fn(|l| origins[l].is_some_and(|(y0, x0)| y0 + n <= g.ph && x0 + 8 <= g.pw));
+    let offsets: [usize; L] = std::array::from_fn(|l| origins[l].map_or(0, |(y0, x0)| y0 * g.pw + x0));
+    let mut edge = [[0.0f32; 8]; L];
+    debug_assert!(!BATCHED || g.v_ch == L);
+    let mut batch = [[[0.0f32; L]; 64]; BATCH];
+    let zero = <Avx2 as Lane>::zero();
+    for c in 0..inch {
+        let src = &input[c * plane..(c + 1) * plane];
+        let mut d = [[zero; 8]; 8];
+        for (r, row) in d.iter_mut().enumerate().take(n) {
+            for (l, e) in edge.iter_mut().enumerate() {
+                if full[l] {
+                    continue;
+                }
+                *e = [0.0; 8];
+                if let Some((y0, x0)) = origins[l] {
+                    if y0 + r < g.ph {
+                        let avail = g.pw.saturating_sub(x0).min(8);
+                        e[..avail].copy_from_slice(&src[(y0 + r) * g.pw + x0..][..avail]);
+                    }
                 }
             }
+            // SAFETY: `full` lanes' rows lie in the plane (checked above), the others read `edge`.
+            let ptrs: [*const f32; 8] = std::array::from_fn(|l| {
+                if full[l] {
+                    unsafe { src.as_ptr().add(offsets[l] + r * g.pw) }
+                } else {
+                    edge[l].as_ptr()
+                }
+            });
+            // SAFETY: the CPU runs AVX2 (the caller's contract); 8 floats readable at each pointer.
+            *row = unsafe { avx::transpose8(ptrs) }.map(Avx2);
+        }
+        // Columns first (t = Bᵀ d), then rows (V = t B).
+        let mut t = [[zero; 8]; 8];
+        for col in 0..n {
+            let out = W::bt(&std::array::from_fn(|k| d[k][col]));
+            for i in 0..n {
+                t[i][col] = out[i];
+            }
+        }
+        for i in 0..n {
+            let out = W::bt(&t[i]);
+            for j in 0..n {
+                // SAFETY: the caller's contract (V), or within `batch`.
+                unsafe {
+                    let dst = if BATCHED {
+                        batch[c % BATCH][i * n + j].as_mut_ptr()
+                    } else {
+                        v.add(c * g.v_ch + (i * n + j) * g.v_xi)
+                    };
+                    F32Vec::store(out[j], dst);
+                }
+            }
+        }
+        if BATCHED && (c % BATCH == BATCH - 1 || c + 1 == inch) {
+            // SAFETY: the caller's contract.
+            unsafe { flush_batch(&batch, n * n, c, g, v) };
         }
     }
 }
@@ -723,7 +840,7 @@ macro_rules! entry_points {
 #[cfg(target_arch = "aarch64")]
 use crate::kernels::simd::arm::Neon;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::x86::{Avx2, Avx512};
+use crate::kernels::simd::x86::Avx512;
 #[cfg(target_arch = "x86_64")]
 entry_points!(AVX2, input_avx2, output_avx2, product_avx2, Avx2, 2, "avx2,fma", 6, 8, true);
 #[cfg(target_arch = "x86_64")]
