@@ -9,7 +9,10 @@
 
 use crate::kernels::simd::RegAct;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::{x86::Avx2, F32Vec};
+use crate::kernels::simd::{
+    x86::{Avx2, Avx512},
+    F32Vec,
+};
 
 /// One Winograd variant F(M,3) with N = M+2 point tiles; matrices padded to 8.
 pub trait Variant {
@@ -24,7 +27,7 @@ pub trait Variant {
     /// Bᵀ·d for one column of N values (factored: fewer operations than the dense matrix).
     fn bt<T: Lane>(d: &[T; 8]) -> [T; 8];
     /// Aᵀ·m for one column of N values, M results.
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6];
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6];
     /// This variant's entry points among a path's.
     fn fns(path: &WinogradFns) -> TransformFns;
 }
@@ -82,6 +85,27 @@ impl Lane for Avx2 {
     #[inline(always)]
     fn fma(a: Self, s: f32, b: Self) -> Self {
         unsafe { <Avx2 as F32Vec>::fma(a, <Avx2 as F32Vec>::splat(s), b) }
+    }
+}
+
+// SAFETY: as for `Avx2`, with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+impl Lane for Avx512 {
+    #[inline(always)]
+    fn zero() -> Self {
+        unsafe { <Avx512 as F32Vec>::zero() }
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        unsafe { <Avx512 as F32Vec>::add(a, b) }
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        unsafe { <Avx512 as F32Vec>::sub(a, b) }
+    }
+    #[inline(always)]
+    fn fma(a: Self, s: f32, b: Self) -> Self {
+        unsafe { <Avx512 as F32Vec>::fma(a, <Avx512 as F32Vec>::splat(s), b) }
     }
 }
 
@@ -153,7 +177,7 @@ impl Variant for F63 {
         [r0, add(a, b), sub(a, b), add(c, e), sub(c, e), add(f, h), sub(f, h), r7]
     }
     #[inline(always)]
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6] {
         let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
         let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
         let (p5, n5) = (add(m[5], m[6]), sub(m[5], m[6]));
@@ -224,10 +248,10 @@ impl Variant for F43 {
         ]
     }
     #[inline(always)]
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6] {
         let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
         let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
-        let z = [0.0; L];
+        let z = T::zero();
         [add(add(m[0], p1), p3), fma(n3, 2.0, n1), fma(p3, 4.0, p1), add(fma(n3, 8.0, n1), m[5]), z, z]
     }
 }
@@ -275,8 +299,8 @@ impl Variant for F23 {
         [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3]), z, z, z, z]
     }
     #[inline(always)]
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
-        let z = [0.0; L];
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6] {
+        let z = T::zero();
         [add(add(m[0], m[1]), m[2]), sub(sub(m[1], m[2]), m[3]), z, z, z, z]
     }
 }
@@ -548,7 +572,7 @@ unsafe fn input_wide<W: Variant, const BATCHED: bool>(
 /// was 40% of the transform's time).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
+pub(super) unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
     mp: &[f32],
     outch_pad: usize,
     g: &Geometry,
@@ -565,6 +589,9 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
         let (n, m) = (W::N, W::M);
         let plane = g.ow * g.oh;
         let mut s = [[[0.0f32; L]; 8]; 6];
+        // Each tile's rows of Y; made once: zeroed for every tile and 16 channels, its 2.3 KB cost
+        // F(2,3)'s 512-channel layers more than their arithmetic.
+        let mut ys = [[[0.0f32; L]; 6]; 6];
         debug_assert!(n <= 8 && m <= 6);
         for r in 0..count {
             let Some((y0, x0)) = g.origin(t0 + r) else { break };
@@ -575,24 +602,50 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
                     let base = r * g.ms + xi * outch_pad + o;
                     <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
                 };
-                // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
-                for col in 0..n {
-                    let column: [Lanes<L>; 8] =
-                        std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
-                    let out = W::at(&column);
-                    for i in 0..m {
-                        s[i][col] = out[i];
-                    }
-                }
                 let b: Lanes<L> = std::array::from_fn(|l| match bias {
                     Some(b) if l < lanes => b[o + l],
                     _ => 0.0,
                 });
-                for i in 0..m.min(g.oh - y0) {
-                    let mut y = W::at(&s[i]);
-                    for yv in y.iter_mut().take(m) {
-                        *yv = act.apply_lanes(add(*yv, b));
+                let rows = m.min(g.oh - y0);
+                // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
+                #[cfg(target_arch = "x86_64")]
+                let wide = AVX_STORE && L == 16;
+                #[cfg(not(target_arch = "x86_64"))]
+                let wide = false;
+                if wide {
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        let base = r * g.ms + o;
+                        assert!(base + (n * n - 1) * outch_pad + L <= mp.len());
+                        // SAFETY: `AVX_STORE` with 16 lanes is only set by entry points compiled
+                        // with AVX-512F; every load lies in `mp` (checked above); `ys` and `b`
+                        // hold 16 lanes.
+                        output_rows_avx512::<W>(
+                            mp.as_ptr().add(base),
+                            outch_pad,
+                            b.as_ptr(),
+                            rows,
+                            act,
+                            ys.as_mut_ptr().cast(),
+                        );
                     }
+                } else {
+                    for col in 0..n {
+                        let column: [Lanes<L>; 8] =
+                            std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
+                        let out = W::at(&column);
+                        for i in 0..m {
+                            s[i][col] = out[i];
+                        }
+                    }
+                    for (i, y) in ys.iter_mut().enumerate().take(rows) {
+                        *y = W::at(&s[i]);
+                        for yv in y.iter_mut().take(m) {
+                            *yv = act.apply_lanes(add(*yv, b));
+                        }
+                    }
+                }
+                for (i, y) in ys.iter().enumerate().take(rows) {
                     let row = (y0 + i) * g.ow + x0;
                     let cols = m.min(g.ow - x0);
                     // Whole rows with a constant count: a runtime count is compiled into masked
@@ -626,6 +679,44 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
                     }
                 }
                 o += L;
+            }
+        }
+    }
+}
+
+/// [`output`]'s arithmetic on 16 output channels in AVX-512 registers ([`Lane`] for `Avx512`):
+/// one tile's M (point ξ's 16 channels at `mp + ξ·outch_pad`) to its first `rows` rows of Y, bias
+/// (`b`, 16 lanes) and activation added, into `ys` (`[6][6][16]`). On plain 16-float lanes LLVM
+/// split every value into two 256-bit halves. Unsafe: the CPU must run AVX-512F, the pointers be
+/// valid for those reads and writes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn output_rows_avx512<W: Variant>(
+    mp: *const f32,
+    outch_pad: usize,
+    b: *const f32,
+    rows: usize,
+    act: RegAct,
+    ys: *mut f32,
+) {
+    let (n, m) = (W::N, W::M);
+    let z = <Avx512 as Lane>::zero();
+    let mut s = [[z; 8]; 6];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for col in 0..n {
+            let column: [Avx512; 8] =
+                std::array::from_fn(|k| if k < n { Avx512::load(mp.add((k * n + col) * outch_pad)) } else { z });
+            let out = W::at(&column);
+            for i in 0..m {
+                s[i][col] = out[i];
+            }
+        }
+        let bv = Avx512::load(b);
+        for i in 0..rows {
+            let y = W::at(&s[i]);
+            for j in 0..m {
+                act.apply(<Avx512 as Lane>::add(y[j], bv)).store(ys.add((i * 6 + j) * 16));
             }
         }
     }
@@ -839,8 +930,6 @@ macro_rules! entry_points {
 
 #[cfg(target_arch = "aarch64")]
 use crate::kernels::simd::arm::Neon;
-#[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::x86::Avx512;
 #[cfg(target_arch = "x86_64")]
 entry_points!(AVX2, input_avx2, output_avx2, product_avx2, Avx2, 2, "avx2,fma", 6, 8, true);
 #[cfg(target_arch = "x86_64")]
