@@ -429,3 +429,101 @@ fn xi_major_phased_input_matches_direct_convolution_on_any_threads() {
         }
     }
 }
+
+/// The x86 input transform on registers (8 lanes, `input_wide`) against the portable body on
+/// plain lanes: the same operations in the same order, so V must match bit for bit, at every
+/// tile size, in both layouts (channels adjacent by batches of 8, or `[inch][vs][8]`), on a map
+/// with edge tiles, lanes past the last tile, and a last batch of 3 channels.
+#[test]
+fn register_input_transform_matches_the_portable_one_bit_for_bit() {
+    fn check<W: transform::Variant>(path: F32Path, fns: transform::TransformFns) {
+        let (inch, ow, oh) = (19, 17, 11);
+        let (pw, ph) = (ow + 2, oh + 2);
+        let mut rng = Rng::new(53);
+        let x = rng.vec(inch * pw * ph);
+        let (m, n2, mr) = (W::M, W::N * W::N, 8);
+        let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
+        let tiles = tw * th;
+        for adjacent in [false, true] {
+            let vs = v_stride(n2, mr);
+            let (v_ch, v_xi, len) =
+                if adjacent { (mr, inch * mr, n2 * inch * mr) } else { (vs * mr, mr, inch * vs * mr) };
+            let geo = transform::Geometry { pw, ph, ow, oh, tw, th, m, v_ch, v_xi, ms: 0 };
+            for t0 in (0..tiles).step_by(mr) {
+                let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                let f = if adjacent { fns.input_adjacent } else { fns.input };
+                // SAFETY: the path runs on this CPU (`available`); V sized for every write.
+                unsafe {
+                    if adjacent {
+                        transform::input::<W, 8, false, true>(&x, inch, &geo, t0, want.as_mut_ptr());
+                    } else {
+                        transform::input::<W, 8, false, false>(&x, inch, &geo, t0, want.as_mut_ptr());
+                    }
+                    f(&x, inch, &geo, t0, mr, got.as_mut_ptr());
+                }
+                let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{path:?} F({m},3) adjacent={adjacent} tiles from {t0}");
+            }
+        }
+    }
+    let paths =
+        dispatch::F32.available().into_iter().filter(|p| p.kernels().winograd.is_some() && p.kernels().gemm.mr == 8);
+    for path in paths {
+        let fns = path.kernels().winograd.expect("filtered");
+        check::<transform::F63>(path, fns.f63);
+        check::<transform::F43>(path, fns.f43);
+        check::<transform::F23>(path, fns.f23);
+    }
+}
+
+/// The AVX-512 output transform's arithmetic on registers (`output_rows_avx512`) against the
+/// portable body on plain 16-float lanes: the same operations in the same order, so the output
+/// must match bit for bit, at every tile size, with bias and ReLU, on a map with edge tiles (rows
+/// and columns cut), a partial last tile panel and channel ranges that end inside a 16-lane group.
+#[test]
+fn register_output_transform_matches_the_portable_one_bit_for_bit() {
+    fn check<W: transform::Variant>(path: F32Path, fns: transform::TransformFns) {
+        let (outch, outch_pad, ow, oh): (usize, usize, usize, usize) = (37, 48, 13, 11);
+        let (m, n2) = (W::M, W::N * W::N);
+        let (tw, th) = (ow.div_ceil(m), oh.div_ceil(m));
+        let (tiles, count) = (tw * th, 8);
+        let ms = m_stride(n2, outch_pad);
+        let mut rng = Rng::new(59);
+        let mp = rng.vec(count * ms);
+        let bias = rng.vec(outch);
+        let geo = transform::Geometry { pw: ow + 2, ph: oh + 2, ow, oh, tw, th, m, v_ch: 0, v_xi: 0, ms };
+        for t0 in (0..tiles).step_by(count) {
+            for (o0, o1) in [(0, outch), (16, 37), (5, 21)] {
+                let (mut want, mut got) = (vec![0.0f32; outch * ow * oh], vec![0.0f32; outch * ow * oh]);
+                let act = crate::kernels::simd::RegAct::Relu;
+                // SAFETY: the path runs on this CPU (`available`); M and the output sized for
+                // every read and write.
+                unsafe {
+                    transform::output::<W, 16, false>(
+                        &mp,
+                        outch_pad,
+                        &geo,
+                        t0,
+                        count,
+                        o0,
+                        o1,
+                        Some(&bias),
+                        act,
+                        want.as_mut_ptr(),
+                        outch,
+                    );
+                    (fns.output)(&mp, outch_pad, &geo, t0, count, o0, o1, Some(&bias), act, got.as_mut_ptr(), outch);
+                }
+                let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{path:?} F({m},3) tiles from {t0}, channels {o0}..{o1}");
+            }
+        }
+    }
+    let paths = dispatch::F32.available().into_iter().filter(|p| p.name() == "avx512");
+    for path in paths {
+        let fns = path.kernels().winograd.expect("avx512 has Winograd");
+        check::<transform::F63>(path, fns.f63);
+        check::<transform::F43>(path, fns.f43);
+        check::<transform::F23>(path, fns.f23);
+    }
+}

@@ -8,6 +8,11 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::kernels::simd::RegAct;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::{
+    x86::{Avx2, Avx512},
+    F32Vec,
+};
 
 /// One Winograd variant F(M,3) with N = M+2 point tiles; matrices padded to 8.
 pub trait Variant {
@@ -20,9 +25,9 @@ pub trait Variant {
     #[allow(dead_code)]
     const AT: [[f32; 8]; 6];
     /// Bᵀ·d for one column of N values (factored: fewer operations than the dense matrix).
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8];
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8];
     /// Aᵀ·m for one column of N values, M results.
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6];
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6];
     /// This variant's entry points among a path's.
     fn fns(path: &WinogradFns) -> TransformFns;
 }
@@ -30,18 +35,92 @@ pub trait Variant {
 /// One value per lane; plain arrays so each path's entry point vectorizes them to its width.
 pub type Lanes<const L: usize> = [f32; L];
 
+/// What the transforms compute on: plain lanes, or (the x86 input transform) a register, so that
+/// LLVM keeps each value in one vector instead of choosing its own layout (on plain lanes it
+/// turned F(6,3)'s row transforms into scatters across the row).
+pub trait Lane: Copy {
+    fn zero() -> Self;
+    fn add(a: Self, b: Self) -> Self;
+    fn sub(a: Self, b: Self) -> Self;
+    /// a·s + b, fused
+    fn fma(a: Self, s: f32, b: Self) -> Self;
+}
+
+impl<const L: usize> Lane for Lanes<L> {
+    #[inline(always)]
+    fn zero() -> Self {
+        [0.0; L]
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        std::array::from_fn(|i| a[i] + b[i])
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        std::array::from_fn(|i| a[i] - b[i])
+    }
+    #[inline(always)]
+    fn fma(a: Self, s: f32, b: Self) -> Self {
+        std::array::from_fn(|i| a[i].mul_add(s, b[i]))
+    }
+}
+
+// SAFETY (each method): an `Avx2` value is made only by the unsafe `F32Vec` constructors or
+// intrinsics, on a CPU that runs AVX2 and FMA, and these inline into the entry points compiled
+// for it.
+#[cfg(target_arch = "x86_64")]
+impl Lane for Avx2 {
+    #[inline(always)]
+    fn zero() -> Self {
+        unsafe { <Avx2 as F32Vec>::zero() }
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        unsafe { <Avx2 as F32Vec>::add(a, b) }
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        unsafe { <Avx2 as F32Vec>::sub(a, b) }
+    }
+    #[inline(always)]
+    fn fma(a: Self, s: f32, b: Self) -> Self {
+        unsafe { <Avx2 as F32Vec>::fma(a, <Avx2 as F32Vec>::splat(s), b) }
+    }
+}
+
+// SAFETY: as for `Avx2`, with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+impl Lane for Avx512 {
+    #[inline(always)]
+    fn zero() -> Self {
+        unsafe { <Avx512 as F32Vec>::zero() }
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        unsafe { <Avx512 as F32Vec>::add(a, b) }
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        unsafe { <Avx512 as F32Vec>::sub(a, b) }
+    }
+    #[inline(always)]
+    fn fma(a: Self, s: f32, b: Self) -> Self {
+        unsafe { <Avx512 as F32Vec>::fma(a, <Avx512 as F32Vec>::splat(s), b) }
+    }
+}
+
 #[inline(always)]
-fn add<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
-    std::array::from_fn(|i| a[i] + b[i])
+fn add<T: Lane>(a: T, b: T) -> T {
+    T::add(a, b)
 }
 #[inline(always)]
-fn sub<const L: usize>(a: Lanes<L>, b: Lanes<L>) -> Lanes<L> {
-    std::array::from_fn(|i| a[i] - b[i])
+fn sub<T: Lane>(a: T, b: T) -> T {
+    T::sub(a, b)
 }
 /// a·s + b
 #[inline(always)]
-fn fma<const L: usize>(a: Lanes<L>, s: f32, b: Lanes<L>) -> Lanes<L> {
-    std::array::from_fn(|i| a[i].mul_add(s, b[i]))
+fn fma<T: Lane>(a: T, s: f32, b: T) -> T {
+    T::fma(a, s, b)
 }
 
 pub struct F63;
@@ -86,19 +165,19 @@ impl Variant for F63 {
         [0.0, 1.0, -1.0, 32.0, -32.0, 1.0, -1.0, 1.0],
     ];
     #[inline(always)]
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8] {
         let r0 = fma(sub(d[4], d[2]), 5.25, sub(d[0], d[6]));
         let r7 = fma(sub(d[3], d[5]), 5.25, sub(d[7], d[1]));
         let a = fma(d[4], -4.25, add(d[2], d[6]));
         let b = fma(d[3], -4.25, add(d[1], d[5]));
         let c = fma(d[4], -1.25, fma(d[2], 0.25, d[6]));
-        let e = fma(d[5], 2.0, fma(d[3], -2.5, fma(d[1], 0.5, [0.0; L])));
+        let e = fma(d[5], 2.0, fma(d[3], -2.5, fma(d[1], 0.5, T::zero())));
         let f = fma(fma(d[4], -1.25, d[2]), 4.0, d[6]);
-        let h = fma(d[5], 0.5, fma(d[3], -2.5, fma(d[1], 2.0, [0.0; L])));
+        let h = fma(d[5], 0.5, fma(d[3], -2.5, fma(d[1], 2.0, T::zero())));
         [r0, add(a, b), sub(a, b), add(c, e), sub(c, e), add(f, h), sub(f, h), r7]
     }
     #[inline(always)]
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6] {
         let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
         let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
         let (p5, n5) = (add(m[5], m[6]), sub(m[5], m[6]));
@@ -151,12 +230,12 @@ impl Variant for F43 {
         [0.0; 8],
     ];
     #[inline(always)]
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8] {
         let a = fma(d[2], -4.0, d[4]);
         let b = fma(d[1], -4.0, d[3]);
         let c = sub(d[4], d[2]);
         let e = sub(d[3], d[1]);
-        let z = [0.0; L];
+        let z = T::zero();
         [
             fma(d[0], 4.0, fma(d[2], -5.0, d[4])),
             add(a, b),
@@ -169,10 +248,10 @@ impl Variant for F43 {
         ]
     }
     #[inline(always)]
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6] {
         let (p1, n1) = (add(m[1], m[2]), sub(m[1], m[2]));
         let (p3, n3) = (add(m[3], m[4]), sub(m[3], m[4]));
-        let z = [0.0; L];
+        let z = T::zero();
         [add(add(m[0], p1), p3), fma(n3, 2.0, n1), fma(p3, 4.0, p1), add(fma(n3, 8.0, n1), m[5]), z, z]
     }
 }
@@ -215,13 +294,13 @@ impl Variant for F23 {
         [0.0; 8],
     ];
     #[inline(always)]
-    fn bt<const L: usize>(d: &[Lanes<L>; 8]) -> [Lanes<L>; 8] {
-        let z = [0.0; L];
+    fn bt<T: Lane>(d: &[T; 8]) -> [T; 8] {
+        let z = T::zero();
         [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3]), z, z, z, z]
     }
     #[inline(always)]
-    fn at<const L: usize>(m: &[Lanes<L>; 8]) -> [Lanes<L>; 6] {
-        let z = [0.0; L];
+    fn at<T: Lane>(m: &[T; 8]) -> [T; 6] {
+        let z = T::zero();
         [add(add(m[0], m[1]), m[2]), sub(sub(m[1], m[2]), m[3]), z, z, z, z]
     }
 }
@@ -285,69 +364,31 @@ const BATCH: usize = 8;
 /// V = Bᵀ d B for tiles t0..t0+L of every channel: channel c's point ξ (L lanes) written at
 /// `v + c·g.v_ch + ξ·g.v_xi` (nothing else written). Unsafe: `v` valid for those writes.
 #[inline(always)]
-unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHED: bool>(
+pub(super) unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHED: bool>(
     input: &[f32],
     inch: usize,
     g: &Geometry,
     t0: usize,
     v: *mut f32,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX_GATHER && L == 8 {
+        // SAFETY: the caller's contract; AVX_GATHER is only set by entry points compiled with
+        // AVX2 and FMA.
+        return unsafe { input_wide::<W, BATCHED>(input, inch, g, t0, v) };
+    }
     let n = W::N;
     let plane = g.pw * g.ph;
     let origins: [Option<(usize, usize)>; L] = std::array::from_fn(|l| g.origin(t0 + l));
-    // Eight lanes: gather by 8×8 transposes of 8-value row reads; a lane whose row has fewer
-    // readable values (edge tile, or no tile) reads a zero-padded copy instead.
-    let wide = AVX_GATHER && L == 8;
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
-    let full: [bool; L] = std::array::from_fn(|l| origins[l].is_some_and(|(y0, x0)| y0 + n <= g.ph && x0 + 8 <= g.pw));
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
-    let offsets: [usize; L] = std::array::from_fn(|l| origins[l].map_or(0, |(y0, x0)| y0 * g.pw + x0));
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused))]
-    let mut edge = [[0.0f32; 8]; L];
+    let mut d = [[[0.0f32; L]; 8]; 8];
+    debug_assert!(!BATCHED || g.v_ch == L);
     // `BATCHED`: channels adjacent at each point (the phased plan's `[ξ][panel][inch][L]`, v_ch =
     // L): BATCH channels' points are gathered here and leave as runs of BATCH·L floats, not N²
     // scattered L-float writes per channel (those made vgg16's input transforms 3.7× slower).
-    let mut d = [[[0.0f32; L]; 8]; 8];
-    debug_assert!(!BATCHED || g.v_ch == L);
-    let mut batch = [[[0.0f32; L]; BATCH]; 64];
+    let mut batch = [[[0.0f32; L]; 64]; BATCH];
     for c in 0..inch {
         let src = &input[c * plane..(c + 1) * plane];
-        if wide {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `wide` checked every row read stays in the plane; AVX_GATHER is only set
-            // by entry points compiled with AVX2.
-            unsafe {
-                for (r, row) in d.iter_mut().enumerate().take(n) {
-                    for (l, e) in edge.iter_mut().enumerate() {
-                        if full[l] {
-                            continue;
-                        }
-                        *e = [0.0; 8];
-                        if let Some((y0, x0)) = origins[l] {
-                            if y0 + r < g.ph {
-                                let avail = g.pw.saturating_sub(x0).min(8);
-                                e[..avail].copy_from_slice(&src[(y0 + r) * g.pw + x0..][..avail]);
-                            }
-                        }
-                    }
-                    let ptrs: [*const f32; 8] = std::array::from_fn(|l| {
-                        if full[l] {
-                            src.as_ptr().add(offsets[l] + r * g.pw)
-                        } else {
-                            edge[l].as_ptr()
-                        }
-                    });
-                    let cols = avx::transpose8(ptrs);
-                    for (col, x) in row.iter_mut().zip(cols) {
-                        std::arch::x86_64::_mm256_storeu_ps(col.as_mut_ptr(), x);
-                    }
-                }
-            }
-        }
         for (l, origin) in origins.iter().enumerate() {
-            if wide {
-                break;
-            }
             let Some((y0, x0)) = *origin else {
                 for row in &mut d {
                     for col in row.iter_mut() {
@@ -402,7 +443,7 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
             let out = W::bt(&t[i]);
             for j in 0..n {
                 if BATCHED {
-                    batch[i * n + j][c % BATCH] = out[j];
+                    batch[c % BATCH][i * n + j] = out[j];
                 } else {
                     // SAFETY: the caller's contract.
                     unsafe {
@@ -412,14 +453,114 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
             }
         }
         if BATCHED && (c % BATCH == BATCH - 1 || c + 1 == inch) {
-            let first = c - c % BATCH;
-            for (xi, point) in batch.iter().enumerate().take(n * n) {
-                // SAFETY: the caller's contract (channels first..=c are adjacent at point ξ).
-                unsafe {
-                    let dst = v.add(first * g.v_ch + xi * g.v_xi);
-                    std::ptr::copy_nonoverlapping(point.as_ptr().cast::<f32>(), dst, (c + 1 - first) * L);
+            // SAFETY: the caller's contract.
+            unsafe { flush_batch(&batch, n * n, c, g, v) };
+        }
+    }
+}
+
+/// Writes the batch of [`input`]'s channels that ends at channel `c` (`batch[channel][ξ]`) to V,
+/// where those channels are adjacent at each of the `points` points. Unsafe: `v` valid for those
+/// writes.
+#[inline(always)]
+unsafe fn flush_batch<const L: usize>(
+    batch: &[[Lanes<L>; 64]; BATCH],
+    points: usize,
+    c: usize,
+    g: &Geometry,
+    v: *mut f32,
+) {
+    let first = c - c % BATCH;
+    for xi in 0..points {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let dst = v.add(first * g.v_ch + xi * g.v_xi);
+            // L floats at a time, a constant size: one run of (c + 1 - first)·L was a call to
+            // memcpy for each point.
+            for (b, channel) in batch.iter().enumerate().take(c + 1 - first) {
+                std::ptr::copy_nonoverlapping(channel[xi].as_ptr(), dst.add(b * L), L);
+            }
+        }
+    }
+}
+
+/// [`input`] on eight lanes (x86, AVX2 and FMA): each row of a channel's eight tiles gathered by
+/// an 8×8 transpose of 8-value row reads (a lane whose row has fewer readable values, edge tile
+/// or no tile, reads a zero-padded copy instead), and the transforms on registers ([`Lane`] for
+/// `Avx2`): on plain lanes LLVM compiled F(6,3)'s into scatters, and vgg16's 56×56 256→256
+/// input transforms took a fifth of the layer's time. Unsafe: as [`input`], and the CPU must
+/// run AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn input_wide<W: Variant, const BATCHED: bool>(
+    input: &[f32],
+    inch: usize,
+    g: &Geometry,
+    t0: usize,
+    v: *mut f32,
+) {
+    const L: usize = 8;
+    let n = W::N;
+    let plane = g.pw * g.ph;
+    let origins: [Option<(usize, usize)>; L] = std::array::from_fn(|l| g.origin(t0 + l));
+    let full: [bool; L] = std::array::from_fn(|l| origins[l].is_some_and(|(y0, x0)| y0 + n <= g.ph && x0 + 8 <= g.pw));
+    let offsets: [usize; L] = std::array::from_fn(|l| origins[l].map_or(0, |(y0, x0)| y0 * g.pw + x0));
+    let mut edge = [[0.0f32; 8]; L];
+    debug_assert!(!BATCHED || g.v_ch == L);
+    let mut batch = [[[0.0f32; L]; 64]; BATCH];
+    let zero = <Avx2 as Lane>::zero();
+    for c in 0..inch {
+        let src = &input[c * plane..(c + 1) * plane];
+        let mut d = [[zero; 8]; 8];
+        for (r, row) in d.iter_mut().enumerate().take(n) {
+            for (l, e) in edge.iter_mut().enumerate() {
+                if full[l] {
+                    continue;
+                }
+                *e = [0.0; 8];
+                if let Some((y0, x0)) = origins[l] {
+                    if y0 + r < g.ph {
+                        let avail = g.pw.saturating_sub(x0).min(8);
+                        e[..avail].copy_from_slice(&src[(y0 + r) * g.pw + x0..][..avail]);
+                    }
                 }
             }
+            // SAFETY: `full` lanes' rows lie in the plane (checked above), the others read `edge`.
+            let ptrs: [*const f32; 8] = std::array::from_fn(|l| {
+                if full[l] {
+                    unsafe { src.as_ptr().add(offsets[l] + r * g.pw) }
+                } else {
+                    edge[l].as_ptr()
+                }
+            });
+            // SAFETY: the CPU runs AVX2 (the caller's contract); 8 floats readable at each pointer.
+            *row = unsafe { avx::transpose8(ptrs) }.map(Avx2);
+        }
+        // Columns first (t = Bᵀ d), then rows (V = t B).
+        let mut t = [[zero; 8]; 8];
+        for col in 0..n {
+            let out = W::bt(&std::array::from_fn(|k| d[k][col]));
+            for i in 0..n {
+                t[i][col] = out[i];
+            }
+        }
+        for i in 0..n {
+            let out = W::bt(&t[i]);
+            for j in 0..n {
+                // SAFETY: the caller's contract (V), or within `batch`.
+                unsafe {
+                    let dst = if BATCHED {
+                        batch[c % BATCH][i * n + j].as_mut_ptr()
+                    } else {
+                        v.add(c * g.v_ch + (i * n + j) * g.v_xi)
+                    };
+                    F32Vec::store(out[j], dst);
+                }
+            }
+        }
+        if BATCHED && (c % BATCH == BATCH - 1 || c + 1 == inch) {
+            // SAFETY: the caller's contract.
+            unsafe { flush_batch(&batch, n * n, c, g, v) };
         }
     }
 }
@@ -431,7 +572,7 @@ unsafe fn input<W: Variant, const L: usize, const AVX_GATHER: bool, const BATCHE
 /// was 40% of the transform's time).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
+pub(super) unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
     mp: &[f32],
     outch_pad: usize,
     g: &Geometry,
@@ -448,6 +589,9 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
         let (n, m) = (W::N, W::M);
         let plane = g.ow * g.oh;
         let mut s = [[[0.0f32; L]; 8]; 6];
+        // Each tile's rows of Y; made once: zeroed for every tile and 16 channels, its 2.3 KB cost
+        // F(2,3)'s 512-channel layers more than their arithmetic.
+        let mut ys = [[[0.0f32; L]; 6]; 6];
         debug_assert!(n <= 8 && m <= 6);
         for r in 0..count {
             let Some((y0, x0)) = g.origin(t0 + r) else { break };
@@ -458,24 +602,50 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
                     let base = r * g.ms + xi * outch_pad + o;
                     <[f32; L]>::try_from(&mp[base..base + L]).expect("L lanes")
                 };
-                // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
-                for col in 0..n {
-                    let column: [Lanes<L>; 8] =
-                        std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
-                    let out = W::at(&column);
-                    for i in 0..m {
-                        s[i][col] = out[i];
-                    }
-                }
                 let b: Lanes<L> = std::array::from_fn(|l| match bias {
                     Some(b) if l < lanes => b[o + l],
                     _ => 0.0,
                 });
-                for i in 0..m.min(g.oh - y0) {
-                    let mut y = W::at(&s[i]);
-                    for yv in y.iter_mut().take(m) {
-                        *yv = act.apply_lanes(add(*yv, b));
+                let rows = m.min(g.oh - y0);
+                // Columns first (s = Aᵀ M), then rows (Y = s A), bias, activation.
+                #[cfg(target_arch = "x86_64")]
+                let wide = AVX_STORE && L == 16;
+                #[cfg(not(target_arch = "x86_64"))]
+                let wide = false;
+                if wide {
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        let base = r * g.ms + o;
+                        assert!(base + (n * n - 1) * outch_pad + L <= mp.len());
+                        // SAFETY: `AVX_STORE` with 16 lanes is only set by entry points compiled
+                        // with AVX-512F; every load lies in `mp` (checked above); `ys` and `b`
+                        // hold 16 lanes.
+                        output_rows_avx512::<W>(
+                            mp.as_ptr().add(base),
+                            outch_pad,
+                            b.as_ptr(),
+                            rows,
+                            act,
+                            ys.as_mut_ptr().cast(),
+                        );
                     }
+                } else {
+                    for col in 0..n {
+                        let column: [Lanes<L>; 8] =
+                            std::array::from_fn(|k| if k < n { load(k * n + col) } else { [0.0; L] });
+                        let out = W::at(&column);
+                        for i in 0..m {
+                            s[i][col] = out[i];
+                        }
+                    }
+                    for (i, y) in ys.iter_mut().enumerate().take(rows) {
+                        *y = W::at(&s[i]);
+                        for yv in y.iter_mut().take(m) {
+                            *yv = act.apply_lanes(add(*yv, b));
+                        }
+                    }
+                }
+                for (i, y) in ys.iter().enumerate().take(rows) {
                     let row = (y0 + i) * g.ow + x0;
                     let cols = m.min(g.ow - x0);
                     // Whole rows with a constant count: a runtime count is compiled into masked
@@ -509,6 +679,44 @@ unsafe fn output<W: Variant, const L: usize, const AVX_STORE: bool>(
                     }
                 }
                 o += L;
+            }
+        }
+    }
+}
+
+/// [`output`]'s arithmetic on 16 output channels in AVX-512 registers ([`Lane`] for `Avx512`):
+/// one tile's M (point ξ's 16 channels at `mp + ξ·outch_pad`) to its first `rows` rows of Y, bias
+/// (`b`, 16 lanes) and activation added, into `ys` (`[6][6][16]`). On plain 16-float lanes LLVM
+/// split every value into two 256-bit halves. Unsafe: the CPU must run AVX-512F, the pointers be
+/// valid for those reads and writes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn output_rows_avx512<W: Variant>(
+    mp: *const f32,
+    outch_pad: usize,
+    b: *const f32,
+    rows: usize,
+    act: RegAct,
+    ys: *mut f32,
+) {
+    let (n, m) = (W::N, W::M);
+    let z = <Avx512 as Lane>::zero();
+    let mut s = [[z; 8]; 6];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for col in 0..n {
+            let column: [Avx512; 8] =
+                std::array::from_fn(|k| if k < n { Avx512::load(mp.add((k * n + col) * outch_pad)) } else { z });
+            let out = W::at(&column);
+            for i in 0..m {
+                s[i][col] = out[i];
+            }
+        }
+        let bv = Avx512::load(b);
+        for i in 0..rows {
+            let y = W::at(&s[i]);
+            for j in 0..m {
+                act.apply(<Avx512 as Lane>::add(y[j], bv)).store(ys.add((i * 6 + j) * 16));
             }
         }
     }
@@ -722,8 +930,6 @@ macro_rules! entry_points {
 
 #[cfg(target_arch = "aarch64")]
 use crate::kernels::simd::arm::Neon;
-#[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::x86::{Avx2, Avx512};
 #[cfg(target_arch = "x86_64")]
 entry_points!(AVX2, input_avx2, output_avx2, product_avx2, Avx2, 2, "avx2,fma", 6, 8, true);
 #[cfg(target_arch = "x86_64")]
