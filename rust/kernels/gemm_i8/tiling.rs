@@ -227,7 +227,9 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
         // Too few column panels to balance the threads on: pack them all once, side by side,
         // then split the rows. (Splitting rows per panel made each task pack its panel again,
         // an im2col gather as costly as the products on a 7×7 map of a 3×3 convolution.)
-        let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
+        // SAFETY: pack_split's jobs cover every panel's kp rows, and each path's packer writes
+        // all NR columns of every row it is given.
+        let mut packed = unsafe { Buf::unwritten::<K::B>(panel_len * n_panels) };
         pack_split::<K>(packed.view_mut::<K::B>(), n_panels, kp, threads, |np, k0, k1, dst| {
             // SAFETY: the caller guarantees the CPU has K's features.
             unsafe { K::pack_b(src, &rows[k0.min(rows.len())..k1.min(rows.len())], np * nr, k1 - k0, dst) };
@@ -309,7 +311,8 @@ pub(crate) unsafe fn drive_quantizing<K: Kernel>(
     // SAFETY (of each call): the caller guarantees the CPU has K's features.
     let sweep =
         |panels: &[K::B], ms: (usize, usize), ns: (usize, usize)| unsafe { sweep::<K>(a, n, ep, out, panels, ms, ns) };
-    let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
+    // SAFETY: as in `drive`'s small-map form.
+    let mut packed = unsafe { Buf::unwritten::<K::B>(panel_len * n_panels) };
     pack_split::<K>(packed.view_mut::<K::B>(), n_panels, kp, threads, |np, k0, k1, dst| {
         // Input rows k0..k1 (those below k) of the panel's columns, quantized side by side.
         let (j0, c1) = (np * nr, k1.min(k));
