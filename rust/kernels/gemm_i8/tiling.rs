@@ -242,7 +242,9 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     let bounds = task_bounds(n_panels, panels_per_task, threads);
     parallel::for_each(bounds.len() - 1, |t: usize| {
         let (np0, np1) = (bounds[t], bounds[t + 1]);
-        let mut panels = Buf::zeroed::<K::B>(panel_len * block.min(np1 - np0));
+        // SAFETY: each block's panels are packed whole (every path's packer writes all kp rows
+        // of NR columns) before its sweep reads them.
+        let mut panels = unsafe { Buf::unwritten::<K::B>(panel_len * block.min(np1 - np0)) };
         for b0 in (np0..np1).step_by(block) {
             let b1 = (b0 + block).min(np1);
             for np in b0..b1 {
