@@ -27,6 +27,27 @@ impl Buf {
         Buf { words: vec![0; bytes.div_ceil(2)], bytes }
     }
 
+    /// `len` elements as the allocator hands the memory out: no zeroing pass, which on a packed
+    /// B the packers overwrite whole was a memset as long as the packing (before the parallel
+    /// loop, on the calling thread alone). In tests the bytes are a poison pattern instead, so
+    /// that a packer leaving an element unwritten changes the products the tests compare.
+    ///
+    /// # Safety
+    /// Every element is written before it is read.
+    pub unsafe fn unwritten<T: Plain>(len: usize) -> Buf {
+        let bytes = len * std::mem::size_of::<T>();
+        let words = bytes.div_ceil(2);
+        let mut v: Vec<i16> = Vec::with_capacity(words);
+        if cfg!(test) {
+            v.resize(words, 0x5a5a);
+        } else {
+            // SAFETY: the capacity holds `words` elements, plain integers with no invalid bit
+            // pattern, which the caller writes before reading.
+            unsafe { v.set_len(words) };
+        }
+        Buf { words: v, bytes }
+    }
+
     pub fn view<T: Plain>(&self) -> &[T] {
         // SAFETY: T is a plain integer with alignment ≤ 2 (the backing store's), any bit pattern
         // is a valid T, and the length stays within the allocation.

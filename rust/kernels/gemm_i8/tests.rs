@@ -278,6 +278,54 @@ fn blocks_of_column_panels_match_the_reference() {
     }
 }
 
+/// The small-map form (few column panels, several threads) with many row panels, which it
+/// splits into tasks that shrink where the threads meet: on 2 and 3 threads the same output as
+/// the reference's, bit for bit, for row counts with and without a partial last row panel, row
+/// panels that do and do not divide by the threads, and a column tail.
+#[test]
+fn small_maps_with_many_row_panels_match_the_reference() {
+    let mut rng = Rng::new(33);
+    let mut split = 0;
+    for threads in [2, 3] {
+        let pool = crate::base::parallel::Pool::new(threads).expect("pool");
+        for path in paths() {
+            for (m, k, n) in [(1000, 67, 169), (203, 40, 49), (64, 9, 33), (97, 130, 196), (48, 16, 7)] {
+                let w = rng.bytes(m * k, 0);
+                let x = rng.bytes(k * n, 2);
+                let src = ConvSource::dense(&x, k, n);
+                let (mut scale, mut bias) = (Vec::new(), Vec::new());
+                let (int8, ep) = epilogue_for(&mut rng, m, &mut scale, &mut bias);
+                let a = PackedA::new(path, &w, m, k);
+                split += usize::from(pool.install(|| quantizes_in_gemm(&a, n)) && m >= 100);
+                let acc = reference::gemm_i32(&w, m, k, &x, n);
+                let what = format!("{path} threads={threads} m={m} k={k} n={n} int8={int8}");
+                if int8 {
+                    let (mut want, mut got) = (vec![0i8; m * n], vec![77i8; m * n]);
+                    for p in 0..m {
+                        // SAFETY: row p has n elements.
+                        let row = OutPtr::I8(want[p * n..].as_mut_ptr());
+                        unsafe { epilogue::finish_row_body(&acc[p * n..(p + 1) * n], 0, p, &ep, row) };
+                    }
+                    pool.install(|| conv_gemm(&a, &src, &ep, Out::I8(&mut got)));
+                    assert_eq!(got, want, "{what}");
+                } else {
+                    let (mut want, mut got) = (vec![0f32; m * n], vec![f32::NAN; m * n]);
+                    for p in 0..m {
+                        // SAFETY: row p has n elements.
+                        let row = OutPtr::F32(want[p * n..].as_mut_ptr());
+                        unsafe { epilogue::finish_row_body(&acc[p * n..(p + 1) * n], 0, p, &ep, row) };
+                    }
+                    pool.install(|| conv_gemm(&a, &src, &ep, Out::F32(&mut got)));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{what}");
+                }
+            }
+        }
+    }
+    // The tiled SIMD paths take the small-map form on the large ones (the reference never does).
+    assert!(split > 0 || paths().iter().all(|p| p.name() == "reference"));
+}
+
 /// Output rows of 32 pixels and more at strides 1 and 2, so whole panels are one run of the
 /// input (the packers' direct loads), beside panels that cross rows.
 #[test]

@@ -227,7 +227,9 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
         // Too few column panels to balance the threads on: pack them all once, side by side,
         // then split the rows. (Splitting rows per panel made each task pack its panel again,
         // an im2col gather as costly as the products on a 7×7 map of a 3×3 convolution.)
-        let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
+        // SAFETY: pack_split's jobs cover every panel's kp rows, and each path's packer writes
+        // all NR columns of every row it is given.
+        let mut packed = unsafe { Buf::unwritten::<K::B>(panel_len * n_panels) };
         pack_split::<K>(packed.view_mut::<K::B>(), n_panels, kp, threads, |np, k0, k1, dst| {
             // SAFETY: the caller guarantees the CPU has K's features.
             unsafe { K::pack_b(src, &rows[k0.min(rows.len())..k1.min(rows.len())], np * nr, k1 - k0, dst) };
@@ -240,7 +242,9 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
     let bounds = task_bounds(n_panels, panels_per_task, threads);
     parallel::for_each(bounds.len() - 1, |t: usize| {
         let (np0, np1) = (bounds[t], bounds[t + 1]);
-        let mut panels = Buf::zeroed::<K::B>(panel_len * block.min(np1 - np0));
+        // SAFETY: each block's panels are packed whole (every path's packer writes all kp rows
+        // of NR columns) before its sweep reads them.
+        let mut panels = unsafe { Buf::unwritten::<K::B>(panel_len * block.min(np1 - np0)) };
         for b0 in (np0..np1).step_by(block) {
             let b1 = (b0 + block).min(np1);
             for np in b0..b1 {
@@ -252,10 +256,12 @@ pub(crate) unsafe fn drive<K: Kernel>(a: &PackedWeights, src: &ConvSource, ep: &
 }
 
 /// The small-map form's products: the rows of A split between tasks, each sweeping all the
-/// packed column panels `panels` (`panel_len` elements each). Tasks of equal row panels, as many
-/// as a multiple of the threads, at least 4 per thread where the rows allow: 26 row panels (208
-/// rows) in 7 tasks of 4 left one thread a task behind the other. Where no row split comes out
-/// even and the row panels are few (3 on 2 threads), each tile is a task.
+/// packed column panels `panels` (`panel_len` elements each). From 4 row panels per thread on,
+/// tasks of up to a quarter of a thread's share, shrinking to single row panels where the threads
+/// meet ([`task_bounds`]): conv10 of squeezenet (125 row panels) in 8 tasks of 16 left one
+/// thread a task (an eighth of the layer) behind the other, 0.045 of its 0.52 ms waited at the
+/// loop's end. Fewer row panels: one task each where they share out evenly, else (3 on 2
+/// threads) each tile is a task.
 fn split_rows<B>(
     panels: &[B],
     panel_len: usize,
@@ -265,14 +271,13 @@ fn split_rows<B>(
 ) where
     B: Sync,
 {
-    let most = m_panels.div_ceil(4 * threads).max(1);
-    let even = (1..=most).rev().find(|&p| m_panels.div_ceil(p).is_multiple_of(threads));
-    // Single row panels are many enough to share out about evenly from 4 per thread on.
-    let per_part = even.or((m_panels >= 4 * threads).then_some(1));
-    if let Some(per_part) = per_part {
-        parallel::for_each(m_panels.div_ceil(per_part), |part| {
-            sweep(panels, (part * per_part, ((part + 1) * per_part).min(m_panels)), (0, n_panels));
-        });
+    if m_panels >= 4 * threads {
+        let bounds = task_bounds(m_panels, m_panels.div_ceil(4 * threads), threads);
+        parallel::for_each(bounds.len() - 1, |t| sweep(panels, (bounds[t], bounds[t + 1]), (0, n_panels)));
+        return;
+    }
+    if m_panels.is_multiple_of(threads) {
+        parallel::for_each(m_panels, |mp| sweep(panels, (mp, mp + 1), (0, n_panels)));
     } else {
         parallel::for_each(m_panels * n_panels, |tile| {
             let (mp, np) = (tile / n_panels, tile % n_panels);
@@ -308,7 +313,8 @@ pub(crate) unsafe fn drive_quantizing<K: Kernel>(
     // SAFETY (of each call): the caller guarantees the CPU has K's features.
     let sweep =
         |panels: &[K::B], ms: (usize, usize), ns: (usize, usize)| unsafe { sweep::<K>(a, n, ep, out, panels, ms, ns) };
-    let mut packed = Buf::zeroed::<K::B>(panel_len * n_panels);
+    // SAFETY: as in `drive`'s small-map form.
+    let mut packed = unsafe { Buf::unwritten::<K::B>(panel_len * n_panels) };
     pack_split::<K>(packed.view_mut::<K::B>(), n_panels, kp, threads, |np, k0, k1, dst| {
         // Input rows k0..k1 (those below k) of the panel's columns, quantized side by side.
         let (j0, c1) = (np * nr, k1.min(k));
