@@ -65,49 +65,37 @@ impl<const L: usize> Lane for Lanes<L> {
     }
 }
 
-// SAFETY (each method): an `Avx2` value is made only by the unsafe `F32Vec` constructors or
-// intrinsics, on a CPU that runs AVX2 and FMA, and these inline into the entry points compiled
-// for it.
+/// `Lane` for an x86 register type: its `F32Vec` operations.
 #[cfg(target_arch = "x86_64")]
-impl Lane for Avx2 {
-    #[inline(always)]
-    fn zero() -> Self {
-        unsafe { <Avx2 as F32Vec>::zero() }
-    }
-    #[inline(always)]
-    fn add(a: Self, b: Self) -> Self {
-        unsafe { <Avx2 as F32Vec>::add(a, b) }
-    }
-    #[inline(always)]
-    fn sub(a: Self, b: Self) -> Self {
-        unsafe { <Avx2 as F32Vec>::sub(a, b) }
-    }
-    #[inline(always)]
-    fn fma(a: Self, s: f32, b: Self) -> Self {
-        unsafe { <Avx2 as F32Vec>::fma(a, <Avx2 as F32Vec>::splat(s), b) }
-    }
+macro_rules! lane_for_register {
+    ($v:ty) => {
+        // SAFETY (each method): a register value is made only by the unsafe `F32Vec`
+        // constructors or intrinsics, on a CPU that runs its instructions (AVX2 and FMA, or
+        // AVX-512F), and these inline into the entry points compiled for it.
+        impl Lane for $v {
+            #[inline(always)]
+            fn zero() -> Self {
+                unsafe { <$v as F32Vec>::zero() }
+            }
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self {
+                unsafe { <$v as F32Vec>::add(a, b) }
+            }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self {
+                unsafe { <$v as F32Vec>::sub(a, b) }
+            }
+            #[inline(always)]
+            fn fma(a: Self, s: f32, b: Self) -> Self {
+                unsafe { <$v as F32Vec>::fma(a, <$v as F32Vec>::splat(s), b) }
+            }
+        }
+    };
 }
-
-// SAFETY: as for `Avx2`, with AVX-512F.
 #[cfg(target_arch = "x86_64")]
-impl Lane for Avx512 {
-    #[inline(always)]
-    fn zero() -> Self {
-        unsafe { <Avx512 as F32Vec>::zero() }
-    }
-    #[inline(always)]
-    fn add(a: Self, b: Self) -> Self {
-        unsafe { <Avx512 as F32Vec>::add(a, b) }
-    }
-    #[inline(always)]
-    fn sub(a: Self, b: Self) -> Self {
-        unsafe { <Avx512 as F32Vec>::sub(a, b) }
-    }
-    #[inline(always)]
-    fn fma(a: Self, s: f32, b: Self) -> Self {
-        unsafe { <Avx512 as F32Vec>::fma(a, <Avx512 as F32Vec>::splat(s), b) }
-    }
-}
+lane_for_register!(Avx2);
+#[cfg(target_arch = "x86_64")]
+lane_for_register!(Avx512);
 
 #[inline(always)]
 fn add<T: Lane>(a: T, b: T) -> T {
