@@ -162,6 +162,24 @@ def test_shift_keeps_the_function_doubles_the_readers_scale_and_halves_its_error
     assert gain > 2.0  # up to one more bit for conv2's input: up to 6 dB (its weights' error stays)
 
 
+def test_shift_names_its_new_layers_apart_from_the_models_own():
+    """The BinaryOp (``c1_shifted``) and Padding (``conv2_padded``) the shift adds take names the
+    model already has here: they must get others, or a reader would read the model's own blob."""
+    text = SHIFTED.replace(*PADDED_READER).replace(*LEAKY_PRODUCER)
+    text = text.replace("Pooling              gap 1 1 c2 gap", "Pooling              conv2_padded 1 1 c2 c1_shifted")
+    model = ncnnq.Model.from_bytes(text.encode()).with_random_weights(2)
+    samples = inputs(8, shape=(4, 10, 10))
+    table = calibrate(model, [s["data"] for s in samples], "kl")
+    moved = shift.shift(model, table, shift.lower_bounds(model, samples, threads=1))[0]
+    names = [layer.name for layer in moved.layers]
+    tops = [top for layer in moved.layers for top in layer.tops]
+    assert len(set(names)) == len(names) and len(set(tops)) == len(tops)
+    assert {"c1_shifted_", "conv2_padded_"} <= set(names)
+    held = inputs(4, seed=5, shape=(4, 10, 10))
+    blobs = ["out", "c1_shifted"]
+    assert compare(outputs(model, held, blobs), outputs(moved, held, blobs), blobs).cosine_min >= 0.99999
+
+
 SHUFFLED = """7767517
 6 7
 Input                data 0 1 data 0=10 1=10 2=4

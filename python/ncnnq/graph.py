@@ -66,21 +66,23 @@ def explicit_padding(model: Model, values: dict[str, float]) -> Model:
     explicit, non-negative pads (ncnn's -233/-234 "same" padding depends on the input size)."""
     lines = model.param_text().splitlines()
     head, body = lines[:2], lines[2:]
+    taken = _names(body)
     out = []
     for line in body:
         tokens = line.split()
         if len(tokens) < 2 or tokens[1] not in values:
             out.append(line)
             continue
-        out.extend(_padded(tokens, values[tokens[1]]))
+        out.extend(_padded(tokens, values[tokens[1]], _fresh(f"{tokens[1]}_padded", taken)))
     layers, blobs = (int(t) for t in head[1].split())
     added = len(out) - len(body)
     text = "\n".join([head[0], f"{layers + added} {blobs + added}", *out]) + "\n"
     return Model.from_bytes(text.encode(), model.bin_bytes("fp32"), name="<padded>")
 
 
-def _padded(tokens: list[str], value: float) -> list[str]:
-    """The Padding line and the rewritten convolution line for one convolution's tokens."""
+def _padded(tokens: list[str], value: float, padded: str) -> list[str]:
+    """The Padding line (layer and blob named ``padded``) and the rewritten convolution line for one
+    convolution's tokens."""
     kind, name, bottoms, tops = tokens[0], tokens[1], int(tokens[2]), int(tokens[3])
     blobs, params = tokens[4 : 4 + bottoms + tops], tokens[4 + bottoms + tops :]
     written = {int(k): v for k, _, v in (p.partition("=") for p in params) if not k.startswith("-")}
@@ -90,7 +92,6 @@ def _padded(tokens: list[str], value: float) -> list[str]:
     bottom = int(written.get(PADS["bottom"], top))
     if kind not in ("Convolution", "ConvolutionDepthWise") or min(left, right, top, bottom) < 0 or bottoms != 1:
         raise ValueError(f"{name}: only explicit convolution padding can be made a Padding layer")
-    padded = f"{name}_padded"
     pad_ids = {str(i) for i in (*PADS.values(), 18)}
     kept = [p for p in params if p.partition("=")[0] not in pad_ids]
     padding = f"Padding {padded} 1 1 {blobs[0]} {padded} 0={top} 1={bottom} 2={left} 3={right} 4=0 5={value:.9g}"
@@ -100,9 +101,11 @@ def _padded(tokens: list[str], value: float) -> list[str]:
 def subtract_after(model: Model, values: dict[str, float]) -> Model:
     """A copy of ``model`` in which each blob named in ``values`` is followed by a BinaryOp
     subtracting that constant, written with six decimals (a layer every ncnn runs), every later
-    layer reading the difference, named ``<blob>_shifted``, instead of the blob."""
+    layer reading the difference, named ``<blob>_shifted`` (``_`` appended while the model has that
+    name), instead of the blob."""
     lines = model.param_text().splitlines()
     head, body = lines[:2], lines[2:]
+    taken = _names(body)
     out = []
     renamed: dict[str, str] = {}
     for line in body:
@@ -115,9 +118,29 @@ def subtract_after(model: Model, values: dict[str, float]) -> Model:
         out.append(" ".join([*tokens[:4], *reads, *tokens[4 + bottoms :]]))
         for top in tokens[4 + bottoms : 4 + bottoms + tops]:
             if top in values:
-                renamed[top] = f"{top}_shifted"
+                renamed[top] = _fresh(f"{top}_shifted", taken)
                 out.append(f"BinaryOp {renamed[top]} 1 1 {top} {renamed[top]} 0=1 1=1 2={values[top]:f}")
     layers, blobs = (int(t) for t in head[1].split())
     added = len(out) - len(body)
     text = "\n".join([head[0], f"{layers + added} {blobs + added}", *out]) + "\n"
     return Model.from_bytes(text.encode(), model.bin_bytes("fp32"), name="<shifted>")
+
+
+def _names(body: list[str]) -> set[str]:
+    """Every layer and blob name on a param file's layer lines."""
+    taken: set[str] = set()
+    for line in body:
+        tokens = line.split()
+        if len(tokens) >= 4:
+            taken.add(tokens[1])
+            taken.update(tokens[4 : 4 + int(tokens[2]) + int(tokens[3])])
+    return taken
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    """``name``, with ``_`` appended until no layer or blob has it (a second layer or blob of one
+    name would be read in its place), now taken."""
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
