@@ -116,6 +116,13 @@ fn truth(case: &Case, ep: &Epilogue, int8: bool) -> (Vec<i32>, Vec<f32>, Vec<i8>
     let src = case.source();
     let (m, k, n) = (case.m, src.k(), src.n());
     let acc = reference::gemm_i32(&case.weights, m, k, &reference::im2col(&src), n);
+    let (f, q) = finished(&acc, m, n, ep, int8);
+    (acc, f, q)
+}
+
+/// The m×n accumulators `acc` through the portable epilogue: float rows, or int8 ones if `int8`
+/// (the other vector empty).
+fn finished(acc: &[i32], m: usize, n: usize, ep: &Epilogue, int8: bool) -> (Vec<f32>, Vec<i8>) {
     let mut f = vec![0f32; if int8 { 0 } else { m * n }];
     let mut q = vec![0i8; if int8 { m * n } else { 0 }];
     for p in 0..m {
@@ -123,7 +130,7 @@ fn truth(case: &Case, ep: &Epilogue, int8: bool) -> (Vec<i32>, Vec<f32>, Vec<i8>
         // SAFETY: row p has n elements.
         unsafe { epilogue::finish_row_body(&acc[p * n..(p + 1) * n], 0, p, ep, out) };
     }
-    (acc, f, q)
+    (f, q)
 }
 
 fn epilogue_for<'a>(rng: &mut Rng, m: usize, scale: &'a mut Vec<f32>, bias: &'a mut Vec<f32>) -> (bool, Epilogue<'a>) {
@@ -297,24 +304,14 @@ fn small_maps_with_many_row_panels_match_the_reference() {
                 let (int8, ep) = epilogue_for(&mut rng, m, &mut scale, &mut bias);
                 let a = PackedA::new(path, &w, m, k);
                 split += usize::from(pool.install(|| quantizes_in_gemm(&a, n)) && m >= 100);
-                let acc = reference::gemm_i32(&w, m, k, &x, n);
+                let (want_f, want_q) = finished(&reference::gemm_i32(&w, m, k, &x, n), m, n, &ep, int8);
                 let what = format!("{path} threads={threads} m={m} k={k} n={n} int8={int8}");
                 if int8 {
-                    let (mut want, mut got) = (vec![0i8; m * n], vec![77i8; m * n]);
-                    for p in 0..m {
-                        // SAFETY: row p has n elements.
-                        let row = OutPtr::I8(want[p * n..].as_mut_ptr());
-                        unsafe { epilogue::finish_row_body(&acc[p * n..(p + 1) * n], 0, p, &ep, row) };
-                    }
+                    let (want, mut got) = (want_q, vec![77i8; m * n]);
                     pool.install(|| conv_gemm(&a, &src, &ep, Out::I8(&mut got)));
                     assert_eq!(got, want, "{what}");
                 } else {
-                    let (mut want, mut got) = (vec![0f32; m * n], vec![f32::NAN; m * n]);
-                    for p in 0..m {
-                        // SAFETY: row p has n elements.
-                        let row = OutPtr::F32(want[p * n..].as_mut_ptr());
-                        unsafe { epilogue::finish_row_body(&acc[p * n..(p + 1) * n], 0, p, &ep, row) };
-                    }
+                    let (want, mut got) = (want_f, vec![f32::NAN; m * n]);
                     pool.install(|| conv_gemm(&a, &src, &ep, Out::F32(&mut got)));
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{what}");
