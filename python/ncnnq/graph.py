@@ -74,10 +74,7 @@ def explicit_padding(model: Model, values: dict[str, float]) -> Model:
             out.append(line)
             continue
         out.extend(_padded(tokens, values[tokens[1]], _fresh(f"{tokens[1]}_padded", taken)))
-    layers, blobs = (int(t) for t in head[1].split())
-    added = len(out) - len(body)
-    text = "\n".join([head[0], f"{layers + added} {blobs + added}", *out]) + "\n"
-    return Model.from_bytes(text.encode(), model.bin_bytes("fp32"), name="<padded>")
+    return _rewritten(model, head, body, out, "<padded>")
 
 
 def _padded(tokens: list[str], value: float, padded: str) -> list[str]:
@@ -120,10 +117,16 @@ def subtract_after(model: Model, values: dict[str, float]) -> Model:
             if top in values:
                 renamed[top] = _fresh(f"{top}_shifted", taken)
                 out.append(f"BinaryOp {renamed[top]} 1 1 {top} {renamed[top]} 0=1 1=1 2={values[top]:f}")
+    return _rewritten(model, head, body, out, "<shifted>")
+
+
+def _rewritten(model: Model, head: list[str], body: list[str], out: list[str], name: str) -> Model:
+    """``model`` with its layer lines ``body`` replaced by ``out`` (each added line one layer and
+    one blob), the same fp32 weights in order."""
     layers, blobs = (int(t) for t in head[1].split())
     added = len(out) - len(body)
     text = "\n".join([head[0], f"{layers + added} {blobs + added}", *out]) + "\n"
-    return Model.from_bytes(text.encode(), model.bin_bytes("fp32"), name="<shifted>")
+    return Model.from_bytes(text.encode(), model.bin_bytes("fp32"), name=name)
 
 
 def _names(body: list[str]) -> set[str]:
