@@ -587,3 +587,24 @@ def test_the_mean_order_counts_noise_on_every_output():
     assert mean_noise_prefix(order, noise, 25.1) == 2  # "d" too: output 1 exact
     exact = {**noise, "exact": (0.0, 0.0)}
     assert mean_noise_order(["exact", *noise], exact, {**macs, "exact": 1})[-1] == "exact"
+
+
+def test_a_tuned_recipe_tunes_its_scales_again_around_the_float_layers():
+    """From a recipe with ``tune``, the int8 input scales are tuned again once the float layers are
+    chosen (the recipe tuned them with every layer int8), judged with the int8 weights and biases
+    as they were and made again for the new scales; the best is written, and a float layer that
+    meets the target at those scales goes back to int8."""
+    r = quantize_model(fragile_model(), fragile_inputs(), "kl+bc+tune", target="sqnr:30", optimize_first=False,
+                       threads=2, validation=0.5)
+    assert r.mixed is not None and r.calibration is not None and r.calibration.tuning is not None
+    search = r.mixed.search
+    actions = [s.action for s in search.steps]
+    assert "input scales tuned around the float layers" in actions
+    assert "input scales tuned, made again" in actions
+    assert search.float_layers == ("conv2",) and search.met
+    # conv2 stays float at the tuned scales too: the result is the best of what was judged with it.
+    assert any(s.action == "int8 again conv2, tuned scales" and not s.met for s in search.steps)
+    tuned = [s for s in search.steps if s.action.startswith("input scales tuned")]
+    assert all(s.float_layers == ("conv2",) for s in tuned)
+    assert search.value >= max(s.value for s in tuned) - 1e-9
+    assert _judged_again(r).sqnr_worst_lower == pytest.approx(search.value, abs=1e-9)

@@ -26,6 +26,10 @@ metric) searches on a validation split of the user's images that took no part in
 5. **Pruning.** The float layers, largest first, are tried in int8 again (at their chosen scales,
    and at their starting ones where step 2 changed them): each that still meets the target goes
    back.
+6. **Tuned again** (from a recipe with ``tune``, which tuned its scales with every layer int8):
+   the int8 layers' input scales are tuned with the float layers in place, judged with the int8
+   weights and biases as they were and made again for the new scales; the best of those and
+   step 5's stays, and from it the float layers are tried in int8 again as in step 5.
 
 With a recipe whose int8 weights or biases depend on the other layers (``round``, ``bc``, and the
 compensation a shifted reader's bias needs for its scales), they are made again, by the recipe's
@@ -45,7 +49,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +60,7 @@ from .errors import InputError
 from .evaluate import SQNR_METRICS, Quality, Target, compare
 from .images import InputSpec
 from .int8 import quantize
+from .methods import tuning
 from .methods.layerwise import MAX_SAMPLES as LAYERWISE_SAMPLES
 from .methods.layerwise import Decision, LayerInputs, Overrides, layerwise
 from .methods.registry import AUTO, Recipe, changes_weights, parse_method
@@ -327,6 +332,7 @@ def search(
     base: Config | None = None,
     finish: Finish | None = None,
     rebias: Rebias | None = None,
+    retune: Finish | None = None,
     progress: Progress | None = None,
 ) -> MixedPrecision:
     """The search of the module docs. ``tables``: a table per method in :data:`VARIANT_METHODS`
@@ -442,6 +448,9 @@ def search(
         for name in reverted:
             decisions_variant[name], isolated[name] = method, own[name]
         config = with_float(floats, reverted)
+        if retune is not None:
+            config, value, quality, floats = _retuned(
+                retune, finish, config, value, quality, floats, layers, macs, judged, judge.met)
     final = config.with_int8([n for n in layers if n not in floats])
     table = Table(
         weights={k: v for k, v in final.weights.items() if k.rsplit("_param_", 1)[0] not in floats},
@@ -463,6 +472,37 @@ def search(
         _target_text(target), table, final, tuple(floats), int8_share, value, judge.met(value), quality, all_value,
         tuple(decisions), tuple(steps), len(validation.samples), len(screening.samples),
     )
+
+
+def _retuned(
+    retune: Finish, finish: Finish | None, config: Config, value: float, quality: Quality, floats: list[str],
+    layers: Sequence[str], macs: Mapping[str, int], judged: Callable[[str, Config], tuple[float, Quality]],
+    met: Callable[[float], bool],
+) -> tuple[Config, float, Quality, list[str]]:
+    """The int8 layers' input scales chosen again with the float layers in place (``retune``),
+    with the int8 weights and biases the scales were judged with and made again for them
+    (``finish``); the best of those and ``config`` is kept. Then, from the kept scales, the float
+    layers, largest first, are tried in int8 again: each that still meets the target goes back."""
+    best = (config, value, quality)
+    tuned = retune(config)
+    made: list[tuple[str, Callable[[], Config]]] = [("input scales tuned around the float layers", lambda: tuned)]
+    if finish is not None:
+        made.append(("input scales tuned, made again", lambda: finish(tuned)))
+    for action, make in made:
+        candidate = make()
+        v, q = judged(action, candidate)
+        if (met(v), *_rank(v, q)) > (met(best[1]), *_rank(best[1], best[2])):
+            best = (candidate, v, q)
+    config, value, quality = best
+    if met(value):
+        for name in sorted(floats, key=lambda n: -macs[n])[:PRUNE_TRIALS]:
+            kept = [n for n in floats if n != name]
+            trial = config.with_int8([n for n in layers if n not in kept])
+            trial = finish(trial) if finish is not None else trial
+            v2, q2 = judged(f"int8 again {name}, tuned scales", trial)
+            if met(v2):
+                floats, config, value, quality = kept, trial, v2, q2
+    return config, value, quality, floats
 
 
 def _reverted(config: Config, base: Config, names: Collection[str]) -> Config:
@@ -750,12 +790,14 @@ def quantize_mixed(
     macs = layer_macs(tuned, tensors[0], layers)
     figure = target.metric if isinstance(target, Target) and metric is None else ""
     screening = check.subset(SCREENING_SAMPLES, check.weights(figure))
-    finish = rebias = None
+    finish = rebias = retune = None
     if recipe is not None:
         finish = _recipe_finish(recipe, calibration, specs, input_type, threads, progress)
         rebias = _shift_rebias(recipe)
+        if _recipe(recipe).has("tune"):
+            retune = _recipe_retune(recipe, calibration, specs, input_type, threads, progress)
     result = search(check, screening, tables, method, macs, target, metric=metric, progress=progress,
-                    base=None if recipe is None else recipe.config(), finish=finish, rebias=rebias)
+                    base=None if recipe is None else recipe.config(), finish=finish, rebias=rebias, retune=retune)
     full = Table(weights=dict(tables[method].weights), activations=dict(tables[method].activations))
     full.weights.update(result.table.weights)
     full.activations.update(result.table.activations)
@@ -833,6 +875,30 @@ def _recipe_finish(
         return Config(config.weights, config.activations, config.int8, overrides.weights, overrides.biases)
 
     return finish
+
+
+def _recipe_retune(
+    calibration: Calibration, samples: Sequence[Sample], specs: dict[str, InputSpec], input_type: str, threads: int,
+    progress: Progress,
+) -> Finish:
+    """``tune`` (:mod:`ncnnq.methods.tuning`) of a configuration's int8 input scales, its float
+    layers float and its int8 weights and biases in place, on the calibration samples other than
+    those the layer-by-layer pass fits on (as the recipe's ``tune``)."""
+    decoded: list[Tensors] = []
+
+    def retune(config: Config) -> Config:
+        if not decoded:
+            fitted = {id(s) for s in spread(samples, LAYERWISE_SAMPLES)}
+            rest = [s for s in samples if id(s) not in fitted] or list(samples)
+            decoded.extend(decode_all(lambda s: load_sample(s, specs, input_type), spread(rest, tuning.MAX_SAMPLES),
+                                      threads))
+        table = Table(weights=dict(config.weights),
+                      activations={k: v for k, v in config.activations.items() if k in config.int8})
+        overrides = Overrides(dict(config.int8_weights), dict(config.biases))
+        tuning.tune(calibration.model, table, overrides, decoded, threads, calibration.fp32, progress)
+        return replace(config, activations={**config.activations, **table.activations})
+
+    return retune
 
 
 def _inputs_key(inputs: LayerInputs) -> bytes:
