@@ -378,18 +378,8 @@ pub(crate) fn v_stride(n2: usize, mr: usize) -> usize {
     vs
 }
 
-/// Output channels (padded) from which [`run_phased`] lays V out ξ-major. The products' A is
-/// then contiguous (a k block of one tile panel at one ξ), as the GEMM's packed A; the input
-/// transform writes N² runs (of 8 channels) per tile panel instead of one, which cost it about
-/// as much as the products saved at 128 output channels: 112×112 128→128 alone (AVX-512, 1
-/// thread, perf samples) products 1257 → 936, input transform 401 → 770, layer 12.2–13.0 →
-/// 14.9–15.4 ms; 28×28 128→128 0.82 → 0.99 ms. From 256 channels, `profile_net` medians of 6
-/// rounds alternated with panel-major V, AVX-512: vgg16 1 thread `conv3_2`/`3_3` 14.2/13.7 →
-/// 13.8/13.1 ms, `conv5_x` 5.70–5.77 → 5.53–5.64, `conv4_x` ±1 %; 2 threads (7 rounds) `conv3_2`/`3_3`
-/// 7.2/6.7 → 6.7/6.2, `conv5_x` 3.08–3.13 → 2.77–2.87 (an earlier 5 rounds: 3–9 % slower on
-/// `conv3_x`/`4_x`, `conv5_x` 2 % slower to 6 % faster); resnet18 `res4` 2 threads 0.89–0.91 →
-/// 0.84–0.85, 1 thread ±1 %.
-const BY_XI_OUTCH: usize = 256;
+#[cfg(test)]
+use transform::BY_XI_OUTCH;
 
 /// Floats per transform point ξ in [`run_phased`]'s V (`[ξ][panel][inch][mr]`, `len` floats a
 /// point), spread off 512-byte multiples so that an input transform's N² writes of one channel
@@ -651,7 +641,7 @@ fn phases<W: Variant>(
     let (ow, oh) = (geo.ow, geo.oh);
     {
         let ms = geo.ms;
-        let by_xi = outch_pad >= BY_XI_OUTCH;
+        let by_xi = outch_pad >= fns_all.by_xi_outch;
         // Floats per ξ (V ξ-major), or per channel (V panel-major, as in `run`).
         let (xs, vs) = (xi_stride(panels * inch * mr), v_stride(n2, mr));
         let geo = &if by_xi {

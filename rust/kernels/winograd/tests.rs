@@ -396,11 +396,11 @@ fn phased_products_by_k_blocks_match_direct_convolution_on_any_threads() {
     }
 }
 
-/// From [`BY_XI_OUTCH`] output channels the phased plan lays V out ξ-major and the input
-/// transform writes it by batches of 8 channels: 75 input channels end on a partial batch, and
-/// the transforms' jobs split them at other than multiples of 8 on 2 and 3 threads (a batch
-/// written at a wrong offset, or a partial one dropped, shows against the direct convolution),
-/// on every path and tile size, with edge tiles and a partial last output panel.
+/// From [`BY_XI_OUTCH`] output channels (from fewer on AVX-512) the phased plan lays V out
+/// ξ-major and the input transform writes it by batches of 8 channels: 75 input channels end on a
+/// partial batch, and the transforms' jobs split them at other than multiples of 8 on 2 and 3
+/// threads (a batch written at a wrong offset, or a partial one dropped, shows against the direct
+/// convolution), on every path and tile size, with edge tiles and a partial last output panel.
 #[test]
 fn xi_major_phased_input_matches_direct_convolution_on_any_threads() {
     let (inch, outch, ow, oh) = (75, BY_XI_OUTCH + 4, 23, 21);

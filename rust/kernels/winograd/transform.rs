@@ -724,6 +724,26 @@ pub struct TransformFns {
     pub(crate) output: OutputFn,
 }
 
+/// Output channels (padded) from which [`super::run_phased`] lays V out ξ-major. The products'
+/// A is then contiguous (a k block of one tile panel at one ξ), as the GEMM's packed A; the input
+/// transform writes N² runs (of 8 channels) per tile panel instead of one, which cost it about
+/// as much as the products saved at 128 output channels: 112×112 128→128 alone (AVX-512, 1
+/// thread, perf samples) products 1257 → 936, input transform 401 → 770, layer 12.2–13.0 →
+/// 14.9–15.4 ms; 28×28 128→128 0.82 → 0.99 ms. From 256 channels, `profile_net` medians of 6
+/// rounds alternated with panel-major V, AVX-512: vgg16 1 thread `conv3_2`/`3_3` 14.2/13.7 →
+/// 13.8/13.1 ms, `conv5_x` 5.70–5.77 → 5.53–5.64, `conv4_x` ±1 %; 2 threads (7 rounds) `conv3_2`/`3_3`
+/// 7.2/6.7 → 6.7/6.2, `conv5_x` 3.08–3.13 → 2.77–2.87 (an earlier 5 rounds: 3–9 % slower on
+/// `conv3_x`/`4_x`, `conv5_x` 2 % slower to 6 % faster); resnet18 `res4` 2 threads 0.89–0.91 →
+/// 0.84–0.85, 1 thread ±1 %.
+pub(crate) const BY_XI_OUTCH: usize = 256;
+/// On AVX-512 from 128 channels since its input transforms compute on registers: in-network
+/// medians of runs alternated in one process (1 thread, 25 rounds) resnet18 `res3a_branch2b`/
+/// `res3b_branch2a`/`res3b_branch2b` (28×28 128→128) 1.78/1.51/1.46 → 1.56/1.39/1.35 ms, googlenet
+/// `conv2/3x3` (56×56 64→192) 3.99 → 3.66, vgg16 (8 rounds) `conv2_1` 9.50 → 8.72, `conv2_2`
+/// 14.77 → 14.56. The other paths, not measured, keep 256.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const BY_XI_OUTCH_AVX512: usize = 128;
+
 /// A path's transforms for each variant. Their input lanes are the path's microkernel's `mr`
 /// (tiles are the GEMM's row side), so they pair with that path's GEMM only.
 #[derive(Clone, Copy)]
@@ -733,6 +753,9 @@ pub struct WinogradFns {
     pub(crate) f23: TransformFns,
     /// The products' kernel, of the path's microkernel's mr × nr tile.
     pub(crate) product: super::product::ProdFn,
+    /// Output channels (padded) from which the phased plan lays V out ξ-major (see
+    /// [`BY_XI_OUTCH`]).
+    pub(crate) by_xi_outch: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -859,7 +882,7 @@ mod avx {
 }
 
 macro_rules! entry_points {
-    ($table:ident, $input:ident, $output:ident, $product:ident, $vec:ty, $nv:literal, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx:literal) => {
+    ($table:ident, $input:ident, $output:ident, $product:ident, $vec:ty, $nv:literal, $features:literal, $in_lanes:literal, $out_lanes:literal, $avx:literal, $by_xi:expr) => {
         pub(crate) const $table: WinogradFns = WinogradFns {
             f63: TransformFns {
                 input: $input::<F63, false>,
@@ -877,6 +900,7 @@ macro_rules! entry_points {
                 output: $output::<F23>,
             },
             product: $product,
+            by_xi_outch: $by_xi,
         };
 
         #[target_feature(enable = $features)]
@@ -919,8 +943,20 @@ macro_rules! entry_points {
 #[cfg(target_arch = "aarch64")]
 use crate::kernels::simd::arm::Neon;
 #[cfg(target_arch = "x86_64")]
-entry_points!(AVX2, input_avx2, output_avx2, product_avx2, Avx2, 2, "avx2,fma", 6, 8, true);
+entry_points!(AVX2, input_avx2, output_avx2, product_avx2, Avx2, 2, "avx2,fma", 6, 8, true, BY_XI_OUTCH);
 #[cfg(target_arch = "x86_64")]
-entry_points!(AVX512, input_avx512, output_avx512, product_avx512, Avx512, 2, "avx512f,avx2,fma", 8, 16, true);
+entry_points!(
+    AVX512,
+    input_avx512,
+    output_avx512,
+    product_avx512,
+    Avx512,
+    2,
+    "avx512f,avx2,fma",
+    8,
+    16,
+    true,
+    BY_XI_OUTCH_AVX512
+);
 #[cfg(target_arch = "aarch64")]
-entry_points!(NEON, input_neon, output_neon, product_neon, Neon, 2, "neon", 8, 8, false);
+entry_points!(NEON, input_neon, output_neon, product_neon, Neon, 2, "neon", 8, 8, false, BY_XI_OUTCH);
