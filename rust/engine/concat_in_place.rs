@@ -14,7 +14,7 @@
 //! and height, the parts' channels summed) is allocated then. A later part whose output turns out
 //! to differ runs normally: copied in when its shape fits, otherwise the Concat's error.
 
-use crate::base::{alloc, Shape, Tensor};
+use crate::base::{alloc, Shape, Tensor, TensorData};
 use crate::error::{Error, Result};
 use crate::layers::{Context, Op};
 use crate::model::Graph;
@@ -118,7 +118,8 @@ impl Plan {
     }
 
     /// At part `node` of `group`: whether the group is used in this run, and if so its output
-    /// buffer.
+    /// buffer: int8 when the Concat is in an int8 chain, whose parts requantize with `int8`.
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &self,
         group: usize,
@@ -127,6 +128,7 @@ impl Plan {
         bottoms: &[Arc<Tensor>],
         ctx: &Context,
         run: &RunState,
+        int8: Option<f32>,
     ) -> Option<Pending> {
         let g = &self.groups[group];
         if node != g.first || !run.needed[g.concat] || g.blobs.iter().any(|&b| run.readers[b] != 1 || (run.wanted)(b)) {
@@ -143,7 +145,12 @@ impl Plan {
         let len = alloc::count(&[total, w, h]).ok()?;
         // SAFETY: every part writes its channels before the Concat hands the buffer on, which it
         // checks ([`Pending::finish`]); a failed run drops the buffer unread.
-        let buf = unsafe { alloc::unwritten(len).ok()? };
+        let buf = unsafe {
+            match int8 {
+                None => Buffer::F32(alloc::unwritten(len).ok()?),
+                Some(s) => Buffer::I8(alloc::unwritten(len).ok()?, s),
+            }
+        };
         Some(Pending {
             buf,
             w,
@@ -166,9 +173,15 @@ pub(super) struct RunState<'a> {
     pub wanted: &'a dyn Fn(usize) -> bool,
 }
 
+/// A group's output: floats, or int8 requantized with the scale beside it.
+enum Buffer {
+    F32(Vec<f32>),
+    I8(Vec<i8>, f32),
+}
+
 /// A group's output while its parts are being written.
 pub(super) struct Pending {
-    buf: Vec<f32>,
+    buf: Buffer,
     w: usize,
     h: usize,
     total: usize,
@@ -189,15 +202,21 @@ impl Pending {
     ) -> Result<()> {
         let (w, h, c) = (self.w, self.h, self.channels[index]);
         let expect = Shape::d3(w, h, c);
-        let part = &mut self.buf[self.offsets[index] * w * h..][..c * w * h];
+        let at = self.offsets[index] * w * h..(self.offsets[index] + c) * w * h;
         if op.top_shape(&bottoms, ctx) == Some(expect) {
-            op.forward_into(bottoms, ctx, part)?;
+            match &mut self.buf {
+                Buffer::F32(v) => op.forward_into(bottoms, ctx, &mut v[at])?,
+                Buffer::I8(v, s) => op.forward_into_i8(bottoms, ctx, *s, &mut v[at])?,
+            }
             #[cfg(test)]
             IN_PLACE.with(|n| n.set(n.get() + 1));
         } else {
             // Not a shape this op writes in place: run it as usual; its top joins by a copy if it
             // fits, as the Concat would have joined it.
-            let tops = op.forward(bottoms, ctx)?;
+            let tops = match &self.buf {
+                Buffer::F32(_) => op.forward(bottoms, ctx)?,
+                Buffer::I8(_, s) => op.forward_chained(bottoms, ctx, *s)?,
+            };
             let [top] = tops.as_slice() else {
                 return Err(Error::layer(
                     ctx.layer,
@@ -205,11 +224,15 @@ impl Pending {
                     format!("produced {} outputs, expected 1", tops.len()),
                 ));
             };
-            if top.shape != expect || top.is_i8() {
-                let first = Shape::d3(w, h, self.channels[0]);
-                return Err(concat.shape_error(format!("cannot concat {first} with {} on axis 0", top.shape)));
+            let fits = top.shape == expect;
+            match (&mut self.buf, &top.data) {
+                (Buffer::F32(v), TensorData::F32(t)) if fits => v[at].copy_from_slice(t),
+                (Buffer::I8(v, _), TensorData::I8(t)) if fits => v[at].copy_from_slice(t),
+                _ => {
+                    let first = Shape::d3(w, h, self.channels[0]);
+                    return Err(concat.shape_error(format!("cannot concat {first} with {} on axis 0", top.shape)));
+                }
             }
-            part.copy_from_slice(top.f32());
         }
         self.written[index] = true;
         Ok(())
@@ -220,6 +243,10 @@ impl Pending {
         if self.written.iter().any(|&w| !w) {
             return Err(Error::layer(concat.layer, concat.layer_type, "an input was not computed before the Concat"));
         }
-        Ok(Tensor::new(Shape::d3(self.w, self.h, self.total), self.buf))
+        let shape = Shape::d3(self.w, self.h, self.total);
+        Ok(match self.buf {
+            Buffer::F32(v) => Tensor::new(shape, v),
+            Buffer::I8(v, _) => Tensor::new_i8(shape, v),
+        })
     }
 }

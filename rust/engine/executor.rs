@@ -3,6 +3,7 @@
 //! element-wise layers work in place without copying.
 
 use super::concat_in_place::{self, Role, RunState};
+use super::int8_chain;
 use crate::base::parallel::Pool;
 use crate::base::Tensor;
 use crate::error::{Error, Result};
@@ -48,6 +49,9 @@ pub struct Net {
     producer: Vec<Option<usize>>,
     pool: Arc<Pool>,
     pub(super) concats: concat_in_place::Plan,
+    pub(super) chains: int8_chain::Plan,
+    /// Whether runs use [`Net::chains`] (tests compare with it off).
+    chains_on: bool,
 }
 
 /// One pool per thread count for the whole process, made on first use: for the many small
@@ -91,6 +95,7 @@ impl Net {
     pub fn from_ops(graph: &Graph, ops: Vec<Arc<dyn Op>>, pool: Arc<Pool>) -> Net {
         assert_eq!(ops.len(), graph.layers.len(), "one op per layer");
         let concats = concat_in_place::Plan::new(graph, &ops);
+        let chains = int8_chain::Plan::new(graph, &ops);
         let nodes = graph
             .layers
             .iter()
@@ -109,7 +114,15 @@ impl Net {
             producer: graph.blobs.iter().map(|b| b.producer).collect(),
             pool,
             concats,
+            chains,
+            chains_on: true,
         }
+    }
+
+    /// Whether runs keep the blobs of int8 chains int8 (`engine::int8_chain`; on by default). The
+    /// outputs are the same either way.
+    pub fn set_int8_chains(&mut self, on: bool) {
+        self.chains_on = on;
     }
 
     pub fn threads(&self) -> usize {
@@ -176,12 +189,20 @@ impl Net {
         }
 
         let mut pending = self.concats.start();
+        let chains = if self.chains_on {
+            let wants = |b: usize| outputs.contains(&b) || observer.as_deref().is_some_and(|o| o.wants(b));
+            self.chains.start(&fed, wants)
+        } else {
+            Vec::new()
+        };
+        let chained = |node: usize| if self.chains_on { self.chains.scale(node, &chains) } else { None };
         for (i, node) in self.nodes.iter().enumerate() {
             if !needed[i] {
                 continue;
             }
             let ctx = Context { layer: &node.name, layer_type: &node.type_name };
             let role = self.concats.role(i);
+            let scale = chained(i);
             if let Role::Concat { group } = role {
                 if let Some(done) = pending[group].take() {
                     // The parts were written into this output and never stored as blobs.
@@ -198,7 +219,7 @@ impl Net {
                 readers[b] -= 1;
                 let t = if readers[b] == 0 { blobs[b].take() } else { blobs[b].clone() };
                 let t = t.ok_or_else(|| Error::input(format!("blob {:?} was consumed twice", self.blob_names[b])))?;
-                if t.is_i8() && !node.op.accepts_int8() {
+                if t.is_i8() && !node.op.accepts_int8() && scale.is_none() {
                     return Err(Error::layer(
                         &node.name,
                         &node.type_name,
@@ -215,7 +236,9 @@ impl Net {
                 if pending[group].is_none() {
                     let wanted = |b: usize| observer.as_deref().is_some_and(|o| o.wants(b));
                     let run = RunState { needed: &needed, readers: &readers, wanted: &wanted };
-                    pending[group] = self.concats.decide(group, i, &*node.op, &bottoms, &ctx, &run);
+                    // In an int8 chain the Concat's output is int8, at the scale its parts write.
+                    let int8 = chained(self.concats.concat_of(group));
+                    pending[group] = self.concats.decide(group, i, &*node.op, &bottoms, &ctx, &run, int8);
                 }
                 if let Some(p) = pending[group].as_mut() {
                     let concat = &self.nodes[self.concats.concat_of(group)];
@@ -224,7 +247,15 @@ impl Net {
                     continue;
                 }
             }
-            let tops = node.op.forward(bottoms, &ctx).map_err(in_context)?;
+            let tops = match scale {
+                Some(s) => {
+                    #[cfg(test)]
+                    int8_chain::CHAINED.with(|n| n.set(n.get() + 1));
+                    node.op.forward_chained(bottoms, &ctx, s)
+                }
+                None => node.op.forward(bottoms, &ctx),
+            }
+            .map_err(in_context)?;
             if tops.len() != node.tops.len() {
                 return Err(Error::layer(
                     &node.name,

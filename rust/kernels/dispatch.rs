@@ -96,6 +96,8 @@ pub struct I8Kernels {
     /// Depthwise: one channel by a vector plan (kernel rows of up to 4 taps), where the CPU also
     /// has the extra features the kernel names (checked at the call: the path does not need them).
     pub(crate) depthwise_plane: Option<super::dw_i8::plan::PlaneKernel>,
+    /// Max pooling of one int8 channel (blobs an int8 chain keeps quantized).
+    pub(crate) max_pool: unsafe fn(win: &super::pooling::window::Window, x: &[i8], out: &mut [i8], row: &mut Vec<i8>),
 }
 
 /// What the f32 family counts per path.
@@ -266,6 +268,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_offset: true,
             depthwise_row: super::dw_i8::x86::row_avx512vnni,
             depthwise_plane: Some(super::dw_i8::x86::PLANE_VBMI),
+            max_pool: super::pooling::int8_rows::x86::plane_avx512,
         }),
     },
     PathDef {
@@ -279,6 +282,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_offset: true,
             depthwise_row: super::dw_i8::x86::row_avx2,
             depthwise_plane: None,
+            max_pool: super::pooling::int8_rows::x86::plane_avx2,
         }),
     },
     PathDef {
@@ -292,6 +296,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_offset: false,
             depthwise_row: super::dw_i8::x86::row_avx2,
             depthwise_plane: None,
+            max_pool: super::pooling::int8_rows::x86::plane_avx2,
         }),
     },
     PathDef {
@@ -306,6 +311,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_offset: false,
             depthwise_row: super::dw_i8::aarch64::row_neon,
             depthwise_plane: None,
+            max_pool: super::pooling::int8_rows::plane_rows,
         }),
     },
     PathDef {
@@ -319,6 +325,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_offset: false,
             depthwise_row: super::dw_i8::aarch64::row_neon,
             depthwise_plane: None,
+            max_pool: super::pooling::int8_rows::plane_rows,
         }),
     },
     PathDef {
@@ -332,6 +339,7 @@ static I8_PATHS: [PathDef<I8Kernels>; 6] = [
             gemv_offset: false,
             depthwise_row: dw_row::row_reference,
             depthwise_plane: None,
+            max_pool: super::pooling::int8_rows::plane_reference,
         }),
     },
 ];

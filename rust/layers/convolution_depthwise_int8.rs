@@ -5,9 +5,9 @@
 //! its outputs.
 
 use super::convolution_int8::{ConvInt8, ConvParams};
-use super::{int8, one, single, Context, Op, Params};
+use super::{int8, one, single, Chain, Context, Op, Params};
 use crate::base::{Activation, Geometry, Shape, Tensor};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::dispatch::{self, I8Path};
 use crate::kernels::dw_i8::{self, DwSource, PadSpec};
 use crate::kernels::gemm_i8::{self, Epilogue, Out};
@@ -158,7 +158,30 @@ impl Op for ConvolutionDepthWise {
         let x = single(bottoms, ctx)?;
         match &self.0 {
             Form::Depthwise(d) => d.run_into(&x, ctx, out),
-            Form::Grouped(g) => g.run_into(&x, ctx, out),
+            Form::Grouped(g) => g.run_into(&x, ctx, None, Out::F32(out)),
+        }
+    }
+
+    fn chain(&self) -> Chain {
+        match &self.0 {
+            // The depthwise kernel reads its input as the grouped convolution does; it has no
+            // chained output (none of the chained models writes one).
+            Form::Depthwise(d) => Chain::Conv { input: d.s_in, requantizes: false },
+            Form::Grouped(g) => g.chain(),
+        }
+    }
+
+    fn forward_chained(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, s: f32) -> Result<Vec<Arc<Tensor>>> {
+        match &self.0 {
+            Form::Depthwise(_) => Err(Error::layer(ctx.layer, ctx.layer_type, "no int8 chain output")),
+            Form::Grouped(g) => one(g.run_requantized(&*single(bottoms, ctx)?, ctx, s)?),
+        }
+    }
+
+    fn forward_into_i8(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, s: f32, out: &mut [i8]) -> Result<()> {
+        match &self.0 {
+            Form::Depthwise(_) => Err(Error::layer(ctx.layer, ctx.layer_type, "no int8 chain output")),
+            Form::Grouped(g) => g.run_into(&*single(bottoms, ctx)?, ctx, Some(s), Out::I8(out)),
         }
     }
 }

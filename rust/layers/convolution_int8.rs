@@ -3,7 +3,7 @@
 //! the layer's single input scale (or taken as is when it arrives as int8), padded in the int8
 //! domain, multiplied by the int8 GEMM per group, and finished by the kernel's epilogue.
 
-use super::{int8, one, single, Context, Op, Params};
+use super::{int8, one, single, Chain, Context, Op, Params};
 use crate::base::alloc;
 use crate::base::{Activation, Geometry, Shape, Tensor};
 use crate::error::Result;
@@ -85,36 +85,50 @@ impl ConvInt8 {
         }
     }
 
-    fn epilogue(&self, from: usize) -> Epilogue<'_> {
+    /// The epilogue from output row `from` on, requantizing with `requant` (the layer's own, or an
+    /// int8 chain's reader scale).
+    fn epilogue(&self, from: usize, requant: Option<f32>) -> Epilogue<'_> {
         Epilogue {
             scale: &self.scale[from..],
             bias: self.bias.as_deref().map(|b| &b[from..]),
             activation: self.activation,
-            requant: self.requant,
+            requant,
             fused: FUSES_BIAS,
         }
     }
 
-    /// The output tensor, every value written by `fill`.
-    fn output(&self, shape: Shape, fill: impl FnOnce(Out)) -> Result<Tensor> {
+    /// The output tensor (int8 when requantizing), every value written by `fill`.
+    fn output(shape: Shape, requant: Option<f32>, fill: impl FnOnce(Out)) -> Result<Tensor> {
         // SAFETY: every caller's `fill` runs the GEMM over all output rows.
-        unsafe { int8::output(shape, self.requant.is_some(), fill) }
+        unsafe { int8::output(shape, requant.is_some(), fill) }
     }
 
     pub fn run(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        self.run_as(x, ctx, self.requant)
+    }
+
+    /// The output requantized with `s` where the layer itself de-scales (an int8 chain's reader
+    /// scale): `q(y·s)` of the very float `y` [`ConvInt8::run`] gives, so a reader quantizing with
+    /// `s` would get the same bytes.
+    pub fn run_requantized(&self, x: &Tensor, ctx: &Context, s: f32) -> Result<Tensor> {
+        assert!(self.requant.is_none(), "the layer requantizes with its own scale");
+        self.run_as(x, ctx, Some(s))
+    }
+
+    fn run_as(&self, x: &Tensor, ctx: &Context, requant: Option<f32>) -> Result<Tensor> {
         let s = x.shape;
         let k = self.packed[0].k;
         if s.dims == 1 && self.group == 1 && self.geometry.kernel == (1, 1) && s.w == k {
             // A flat blob through a 1×1 kernel is an inner product (ncnn runs it as one).
             let q = quantized_vector(self.path, x, self.s_in)?;
             let src = ConvSource::dense(&q, k, 1);
-            return self.output(Shape::d1(self.num_output), |out| {
-                gemm_i8::conv_gemm(&self.packed[0], &src, &self.epilogue(0), out);
+            return Self::output(Shape::d1(self.num_output), requant, |out| {
+                gemm_i8::conv_gemm(&self.packed[0], &src, &self.epilogue(0, requant), out);
             });
         }
         let shape = self.output_shape(s, ctx)?;
         let input = self.input(x, shape)?;
-        self.output(shape, |out| self.convolve(&input, shape, out))
+        Self::output(shape, requant, |out| self.convolve(&input, shape, requant, out))
     }
 
     /// `x` as this layer's GEMM reads it for output `top`: the float values themselves where the
@@ -128,12 +142,11 @@ impl ConvInt8 {
     }
 
     /// The convolution of `input` into all of `out`, the `top` output.
-    fn convolve(&self, input: &Input, top: Shape, out: Out) {
+    fn convolve(&self, input: &Input, top: Shape, requant: Option<f32>, out: Out) {
+        let ep = self.epilogue(0, requant);
         match input {
-            Input::Float(v) => {
-                gemm_i8::conv_gemm_quantizing(&self.packed[0], v, self.s_in, top.w * top.h, &self.epilogue(0), out);
-            }
-            Input::Padded(padded, pw, ph) => self.gemm(padded, (*pw, *ph), top, out),
+            Input::Float(v) => gemm_i8::conv_gemm_quantizing(&self.packed[0], v, self.s_in, top.w * top.h, &ep, out),
+            Input::Padded(padded, pw, ph) => self.gemm(padded, (*pw, *ph), top, &ep, out),
         }
     }
 
@@ -168,6 +181,12 @@ impl ConvInt8 {
         self.requant.is_none().then_some(self.num_output)
     }
 
+    /// What this layer is to an int8 chain: it reads at `s_in`, and writes int8 at a reader's scale
+    /// where it de-scales.
+    pub fn chain(&self) -> Chain {
+        Chain::Conv { input: self.s_in, requantizes: self.requant.is_none() }
+    }
+
     /// The 3-D top [`ConvInt8::run_into`] writes for `x`: a float one (this layer de-scales, it
     /// does not requantize) from a 3-D input. None otherwise.
     pub fn top_shape(&self, x: &Tensor, ctx: &Context) -> Option<Shape> {
@@ -175,19 +194,21 @@ impl ConvInt8 {
     }
 
     /// The de-scaled output for `x` written into `out` (its [`ConvInt8::top_shape`]'s length), every
-    /// value written: the whole output or one part of a larger buffer (a Concat's output).
-    pub fn run_into(&self, x: &Tensor, ctx: &Context, out: &mut [f32]) -> Result<()> {
+    /// value written: the whole output or one part of a larger buffer (a Concat's output). An int8
+    /// `out` gets the output requantized with `requant` (see [`ConvInt8::run_requantized`]).
+    pub fn run_into(&self, x: &Tensor, ctx: &Context, requant: Option<f32>, out: Out) -> Result<()> {
         let shape = self.output_shape(x.shape, ctx)?;
-        assert!(self.requant.is_none(), "a requantized output is int8");
+        assert!(self.requant.is_none(), "a requantized output cannot join a Concat");
+        assert_eq!(requant.is_some(), matches!(out, Out::I8(_)), "int8 output with its scale");
         assert_eq!(out.len(), shape.len(), "the output buffer fits the output shape");
         let input = self.input(x, shape)?;
-        self.convolve(&input, shape, Out::F32(out));
+        self.convolve(&input, shape, requant, out);
         Ok(())
     }
 
     /// Every group's GEMM over `padded` (the input padded to `pw × ph`), into all of `view`, the
     /// `top` output.
-    fn gemm(&self, padded: &[i8], (pw, ph): (usize, usize), top: Shape, mut view: Out) {
+    fn gemm(&self, padded: &[i8], (pw, ph): (usize, usize), top: Shape, ep: &Epilogue, mut view: Out) {
         let geo = &self.geometry;
         let (ow, oh) = (top.w, top.h);
         let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
@@ -210,7 +231,8 @@ impl ConvInt8 {
                 Out::F32(v) => Out::F32(&mut v[rows]),
                 Out::I8(v) => Out::I8(&mut v[rows]),
             };
-            gemm_i8::conv_gemm(a, &src, &self.epilogue(g * out_g), part);
+            let ep = Epilogue { scale: &ep.scale[g * out_g..], bias: ep.bias.map(|b| &b[g * out_g..]), ..*ep };
+            gemm_i8::conv_gemm(a, &src, &ep, part);
         }
     }
 }
@@ -250,7 +272,19 @@ impl Op for Convolution {
     }
 
     fn forward_into(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, out: &mut [f32]) -> Result<()> {
-        self.0.run_into(&*single(bottoms, ctx)?, ctx, out)
+        self.0.run_into(&*single(bottoms, ctx)?, ctx, None, Out::F32(out))
+    }
+
+    fn chain(&self) -> Chain {
+        self.0.chain()
+    }
+
+    fn forward_chained(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, s: f32) -> Result<Vec<Arc<Tensor>>> {
+        one(self.0.run_requantized(&*single(bottoms, ctx)?, ctx, s)?)
+    }
+
+    fn forward_into_i8(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, s: f32, out: &mut [i8]) -> Result<()> {
+        self.0.run_into(&*single(bottoms, ctx)?, ctx, Some(s), Out::I8(out))
     }
 }
 

@@ -47,7 +47,7 @@ pub mod tile;
 pub mod unaryop;
 pub mod yolo_detection;
 
-pub use op::{check_axes, map_inplace, map_op, one, single, take, unsupported, Context, Map, Op, Params};
+pub use op::{check_axes, map_inplace, map_op, one, single, take, unsupported, Chain, Context, Map, Op, Params};
 pub use registry::{build, is_supported};
 
 // Not public: the element-wise layers' chunk size, which they read as `super::PAR_CHUNK`.

@@ -49,6 +49,40 @@ pub trait Op: Send + Sync {
     fn forward_into(&self, _bottoms: Vec<Arc<Tensor>>, ctx: &Context, _out: &mut [f32]) -> Result<()> {
         Err(Error::layer(ctx.layer, ctx.layer_type, "cannot write its output into a given buffer"))
     }
+
+    /// What this layer is to an int8 chain (`engine::int8_chain`), from its parameters alone.
+    fn chain(&self) -> Chain {
+        Chain::None
+    }
+
+    /// Runs as part of an int8 chain: a [`Chain::Conv`] that requantizes writes its top as
+    /// `q(y·s)`, `y` the float top [`Op::forward`] gives; a [`Chain::Select`] takes int8 bottoms
+    /// and gives int8 tops (`s` unused). Only called on layers the chain plan chose.
+    fn forward_chained(&self, _bottoms: Vec<Arc<Tensor>>, ctx: &Context, _s: f32) -> Result<Vec<Arc<Tensor>>> {
+        Err(Error::layer(ctx.layer, ctx.layer_type, "cannot run in an int8 chain"))
+    }
+
+    /// [`Op::forward_into`] into an int8 buffer, the top as [`Op::forward_chained`] writes it
+    /// with `s`: a requantizing [`Chain::Conv`] writing its channels of an int8 chain's Concat.
+    fn forward_into_i8(&self, _bottoms: Vec<Arc<Tensor>>, ctx: &Context, _s: f32, _out: &mut [i8]) -> Result<()> {
+        Err(Error::layer(ctx.layer, ctx.layer_type, "cannot write its output into a given buffer"))
+    }
+}
+
+/// What a layer is to an int8 chain: blobs between int8 convolutions kept int8, at the scale
+/// their readers would quantize them with (`engine::int8_chain`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Chain {
+    /// A chain stops before it.
+    None,
+    /// An int8 convolution: it reads a float input as `q(x·input)` (`q` ncnn's float2int8) and an
+    /// int8 one as is. With `requantizes` (it de-scales its top) it can also write its top as
+    /// `q(y·s)` for any `s` ([`Op::forward_chained`]), the bytes a reader at `s` would make.
+    Conv { input: f32, requantizes: bool },
+    /// Each top value is a bottom value chosen by position or by order (Split, Concat, max
+    /// Pooling), so the layer commutes with the monotone `q` and runs on int8 blobs as well
+    /// ([`Op::forward_chained`]).
+    Select,
 }
 
 /// The tensor itself when uniquely owned, else a copy: the in-place idiom. The copy is an

@@ -1,6 +1,6 @@
 //! Layers that move data without computing: Input (fed by the caller), Split, Noop, Dropout.
 
-use super::{single, take, Context, Op, Params};
+use super::{single, take, Chain, Context, Op, Params};
 use crate::base::Tensor;
 use crate::error::Result;
 use crate::model::Layer;
@@ -30,6 +30,14 @@ impl Op for Split {
 
     fn accepts_int8(&self) -> bool {
         true
+    }
+
+    fn chain(&self) -> Chain {
+        Chain::Select
+    }
+
+    fn forward_chained(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, _s: f32) -> Result<Vec<Arc<Tensor>>> {
+        self.forward(bottoms, ctx)
     }
 }
 

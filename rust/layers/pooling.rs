@@ -1,10 +1,10 @@
 //! Pooling (2-D, on the w×h plane of each channel): max/average, global, adaptive, and ncnn's
 //! four pad modes with its tail-padding and count-exclude-pad rules.
 
-use super::{one, single, Context, Op, Params};
+use super::{one, single, Chain, Context, Op, Params};
 use crate::base::{alloc, parallel};
-use crate::base::{Shape, Tensor};
-use crate::error::Result;
+use crate::base::{Shape, Tensor, TensorData};
+use crate::error::{Error, Result};
 use crate::kernels::dispatch::{self, F32Path};
 use crate::kernels::pooling::{self, Method};
 use crate::model::Layer;
@@ -109,41 +109,35 @@ impl Pooling {
     }
 }
 
-impl Op for Pooling {
-    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
-        let x = single(bottoms, ctx)?;
-        let s = x.shape;
+/// How one input is pooled ([`Pooling::layout`]).
+enum Layout {
+    /// One value per channel over the whole plane, into this shape.
+    Reduce(Shape),
+    /// Adaptive pooling into `ow`×`oh`.
+    Adaptive(usize, usize),
+    /// Windows over each plane.
+    Windows(pooling::Window),
+}
+
+impl Pooling {
+    /// What pooling an input of shape `s` does (2-D or 3-D).
+    fn layout(&self, s: Shape, ctx: &Context) -> Result<Layout> {
         // A 2-D blob pools as one channel and comes out 3-D, as in ncnn's unpacked path (ncnn packs
         // a 2-D blob whose h is a multiple of 4 and then pools rows as channels).
         if s.dims < 2 || s.dims == 4 {
             return Err(ctx.shape_error(format!("Pooling takes a 2-D or 3-D blob, got {s}")));
         }
         let (w, h, c) = (s.w, s.h, s.c);
-        let src = x.f32();
-        let plane = w * h;
-        // One value per channel: global pooling, or one window over the whole plane.
-        let reduce = |shape: Shape| {
-            // SAFETY: the pooling kernels write every output element.
-            let out = unsafe { alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out)) }?;
-            one(Tensor::new(shape, out))
-        };
         if self.global {
-            return reduce(Shape::d1(c));
+            return Ok(Layout::Reduce(Shape::d1(c)));
         }
-        let out_shape = |ow: usize, oh: usize| Shape::d3(ow, oh, c);
         if self.adaptive {
             let size = |v: i32, n: usize| match v {
                 -233 => Ok(n),
                 v if v > 0 => Ok(v as usize),
                 v => Err(ctx.shape_error(format!("adaptive output size {v} (positive or -233)"))),
             };
-            let ow = size(self.out_size.0, w)?;
-            let oh = size(self.out_size.1, h)?;
-            let mut out = alloc::zeroed(ow * oh * c)?;
-            parallel::for_each_chunk(&mut out, ow * oh, 1, |ch, o| {
-                self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh);
-            });
-            return one(Tensor::new(out_shape(ow, oh), out));
+            return Ok(Layout::Adaptive(size(self.out_size.0, w)?, size(self.out_size.1, h)?));
         }
         let b = self.border(w, h);
         let (kw, kh) = self.kernel;
@@ -152,15 +146,82 @@ impl Op for Pooling {
         }
         let win = self.window(w, h, &b);
         if pooling::is_whole_plane(self.method, &win) {
-            return reduce(out_shape(1, 1));
+            return Ok(Layout::Reduce(Shape::d3(1, 1, c)));
         }
-        // SAFETY: the pooling kernels write every output element.
-        let out = unsafe {
-            alloc::overwritten(alloc::count(&[win.ow, win.oh, c])?, |out| {
-                pooling::pool(self.isa, self.method, &win, c, src, out);
-            })
-        }?;
-        one(Tensor::new(out_shape(win.ow, win.oh), out))
+        Ok(Layout::Windows(win))
+    }
+}
+
+impl Op for Pooling {
+    fn forward(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        let s = x.shape;
+        let layout = self.layout(s, ctx)?;
+        let (w, h, c) = (s.w, s.h, s.c);
+        let src = x.f32();
+        let plane = w * h;
+        let out_shape = |ow: usize, oh: usize| Shape::d3(ow, oh, c);
+        match layout {
+            // One value per channel: global pooling, or one window over the whole plane.
+            Layout::Reduce(shape) => {
+                // SAFETY: the pooling kernels write every output element.
+                let out =
+                    unsafe { alloc::overwritten(c, |out| pooling::global(self.isa, self.method, plane, src, out)) }?;
+                one(Tensor::new(shape, out))
+            }
+            Layout::Adaptive(ow, oh) => {
+                let mut out = alloc::zeroed(ow * oh * c)?;
+                parallel::for_each_chunk(&mut out, ow * oh, 1, |ch, o| {
+                    self.adaptive_plane(&src[ch * plane..(ch + 1) * plane], w, h, o, ow, oh);
+                });
+                one(Tensor::new(out_shape(ow, oh), out))
+            }
+            Layout::Windows(win) => {
+                // SAFETY: the pooling kernels write every output element.
+                let out = unsafe {
+                    alloc::overwritten(alloc::count(&[win.ow, win.oh, c])?, |out| {
+                        pooling::pool(self.isa, self.method, &win, c, src, out);
+                    })
+                }?;
+                one(Tensor::new(out_shape(win.ow, win.oh), out))
+            }
+        }
+    }
+
+    /// Max pooling (not adaptive) commutes with quantization: see [`pooling::int8`].
+    fn chain(&self) -> Chain {
+        if self.method == Method::Max && !self.adaptive {
+            Chain::Select
+        } else {
+            Chain::None
+        }
+    }
+
+    fn forward_chained(&self, bottoms: Vec<Arc<Tensor>>, ctx: &Context, _s: f32) -> Result<Vec<Arc<Tensor>>> {
+        let x = single(bottoms, ctx)?;
+        let s = x.shape;
+        let TensorData::I8(src) = &x.data else {
+            return Err(Error::layer(ctx.layer, ctx.layer_type, "a float input in an int8 chain"));
+        };
+        assert!(self.chain() == Chain::Select, "only max pooling runs on int8");
+        let c = s.c;
+        match self.layout(s, ctx)? {
+            Layout::Reduce(shape) => {
+                // SAFETY: global_max writes every output element.
+                let out = unsafe { alloc::overwritten(c, |out| pooling::int8::global_max(s.w * s.h, src, out)) }?;
+                one(Tensor::new_i8(shape, out))
+            }
+            Layout::Windows(win) => {
+                // SAFETY: max_pool writes every output element.
+                let out = unsafe {
+                    alloc::overwritten(alloc::count(&[win.ow, win.oh, c])?, |out| {
+                        pooling::int8::max_pool(dispatch::I8.selected(), &win, c, src, out);
+                    })
+                }?;
+                one(Tensor::new_i8(Shape::d3(win.ow, win.oh, c), out))
+            }
+            Layout::Adaptive(..) => unreachable!("adaptive pooling is no chain layer"),
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! reference reduces in that same order (each column of the window, then the columns), so the
 //! windowed paths are bit-exact; global average sums in lanes and is exact up to reassociation.
 
+pub mod int8;
+pub(crate) mod int8_rows;
 pub mod reference;
 #[cfg(test)]
 mod tests;

@@ -162,3 +162,61 @@ fn whole_plane_windows_are_global_pooling() {
     }
     assert!(taken[0] > 0 && taken[1] > 0, "both methods reach the global path: {taken:?}");
 }
+
+/// int8 max pooling of quantized values against float max pooling quantized after
+/// (`max q(x) = q(max x)`, padding −127 = `q(-FLT_MAX)`), on every int8 path (the reference
+/// included), on odd sizes, strides 1–3, pads including windows wholly in the padding, rows longer and
+/// shorter than a vector.
+#[test]
+fn int8_max_pooling_is_float_max_pooling_quantized() {
+    use crate::kernels::gemm_i8::epilogue::float2int8;
+    let mut rng = Rng::new(21);
+    let geos =
+        [((3, 3), (2, 2)), ((2, 2), (2, 2)), ((3, 3), (1, 1)), ((5, 3), (3, 2)), ((1, 1), (1, 1)), ((2, 4), (1, 2))];
+    let sizes =
+        [(1, 1), (3, 3), (5, 4), (7, 7), (13, 13), (16, 16), (17, 9), (31, 2), (33, 35), (56, 56), (113, 7), (70, 4)];
+    let pads = [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1], [2, 0, 1, 3], [3, 3, 0, 4]];
+    let s = 37.5;
+    let mut all_pad = 0;
+    for &(k, st) in &geos {
+        for &(w, h) in &sizes {
+            for pad in pads {
+                if w + pad[0] + pad[1] < k.0 || h + pad[2] + pad[3] < k.1 {
+                    continue;
+                }
+                let c = 1 + rng.below(3);
+                // Values past ±127/s as well: clamped ones tie.
+                let x: Vec<f32> = rng.vec(w * h * c).iter().map(|v| v * 5.0).collect();
+                let q: Vec<i8> = x.iter().map(|&v| float2int8(v * s)).collect();
+                let win = window(w, h, k, st, pad, false);
+                let n = win.ow * win.oh * c;
+                let mut float = vec![0.0; n];
+                pool(dispatch::F32.reference(), Method::Max, &win, c, &x, &mut float);
+                let want: Vec<i8> = float.iter().map(|&v| float2int8(v * s)).collect();
+                all_pad += float.iter().filter(|&&v| v == -f32::MAX).count();
+                for path in dispatch::I8.available() {
+                    let mut got = vec![0i8; n];
+                    int8::max_pool(path, &win, c, &q, &mut got);
+                    assert_eq!(got, want, "{path:?} k={k:?} s={st:?} {w}x{h} pad={pad:?}");
+                }
+            }
+        }
+    }
+    assert!(all_pad > 0, "some windows lie wholly in the padding");
+}
+
+#[test]
+fn int8_global_max_is_float_global_max_quantized() {
+    use crate::kernels::gemm_i8::epilogue::float2int8;
+    let mut rng = Rng::new(23);
+    for plane in [1, 3, 7, 16, 49, 65, 196] {
+        let c = 1 + rng.below(5);
+        let x = rng.vec(plane * c);
+        let q: Vec<i8> = x.iter().map(|&v| float2int8(v * 90.0)).collect();
+        let mut float = vec![0.0; c];
+        global(dispatch::F32.reference(), Method::Max, plane, &x, &mut float);
+        let mut got = vec![0i8; c];
+        int8::global_max(plane, &q, &mut got);
+        assert_eq!(got, float.iter().map(|&v| float2int8(v * 90.0)).collect::<Vec<_>>(), "plane={plane}");
+    }
+}
