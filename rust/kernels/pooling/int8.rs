@@ -17,13 +17,9 @@ const PAR_MIN: usize = 1 << 16;
 
 /// Pools each `w`×`h` plane of `input` into `ow`×`oh` planes of `out` (max; `win.counted` unused).
 pub fn max_pool(path: I8Path, win: &Window, channels: usize, input: &[i8], out: &mut [i8]) {
-    let (plane_in, plane_out) = (win.w * win.h, win.ow * win.oh);
-    assert!(input.len() >= plane_in * channels && out.len() == plane_out * channels);
-    let (kw, kh) = win.kernel;
-    assert!(kw > 0 && kh > 0 && win.stride.0 > 0 && win.stride.1 > 0);
-    if plane_out == 0 || channels == 0 {
+    let Some((plane_in, plane_out)) = win.planes(channels, input.len(), out.len()) else {
         return;
-    }
+    };
     let plane = path.kernels().max_pool;
     let run = |row: &mut Vec<i8>, c: usize, o: &mut [i8]| {
         let x = &input[c * plane_in..(c + 1) * plane_in];

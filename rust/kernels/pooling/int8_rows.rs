@@ -10,14 +10,7 @@ pub const PAD: i8 = -127;
 pub fn plane_reference(win: &Window, x: &[i8], out: &mut [i8], _row: &mut Vec<i8>) {
     let (kw, kh) = win.kernel;
     let (sw, sh) = win.stride;
-    let at = |px: usize, py: usize| {
-        let inside = px >= win.left && px < win.left + win.w && py >= win.top && py < win.top + win.h;
-        if inside {
-            x[(py - win.top) * win.w + (px - win.left)]
-        } else {
-            PAD
-        }
-    };
+    let at = |px: usize, py: usize| win.at(x, px, py, PAD);
     for oy in 0..win.oh {
         for ox in 0..win.ow {
             let (x0, y0) = (ox * sw, oy * sh);

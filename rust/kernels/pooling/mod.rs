@@ -22,13 +22,9 @@ const PAR_MIN: usize = 1 << 14;
 
 /// Pools each `w`×`h` plane of `input` into `ow`×`oh` planes of `out`.
 pub fn pool(path: F32Path, method: Method, win: &Window, channels: usize, input: &[f32], out: &mut [f32]) {
-    let (plane_in, plane_out) = (win.w * win.h, win.ow * win.oh);
-    assert!(input.len() >= plane_in * channels && out.len() == plane_out * channels);
-    let (kw, kh) = win.kernel;
-    assert!(kw > 0 && kh > 0 && win.stride.0 > 0 && win.stride.1 > 0);
-    if plane_out == 0 || channels == 0 {
+    let Some((plane_in, plane_out)) = win.planes(channels, input.len(), out.len()) else {
         return;
-    }
+    };
     let plane = path.kernels().pooling.plane;
     let divisors = (method == Method::Avg).then(|| win.divisors());
     let div = divisors.as_ref().map(|(c, r)| (c.as_slice(), r.as_slice()));

@@ -16,14 +16,7 @@ pub fn plane(method: Method, win: &Window, x: &[f32], out: &mut [f32]) {
     let (kw, kh) = win.kernel;
     let (sw, sh) = win.stride;
     let pad = pad_value(method);
-    let at = |px: usize, py: usize| {
-        let inside = px >= win.left && px < win.left + win.w && py >= win.top && py < win.top + win.h;
-        if inside {
-            x[(py - win.top) * win.w + (px - win.left)]
-        } else {
-            pad
-        }
-    };
+    let at = |px: usize, py: usize| win.at(x, px, py, pad);
     for oy in 0..win.oh {
         for ox in 0..win.ow {
             let (x0, y0) = (ox * sw, oy * sh);

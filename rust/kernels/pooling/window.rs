@@ -34,6 +34,26 @@ pub struct Window {
 }
 
 impl Window {
+    /// The value at padded coordinates (`px`, `py`) of the plane `x`: `pad` outside the input.
+    pub(crate) fn at<T: Copy>(&self, x: &[T], px: usize, py: usize, pad: T) -> T {
+        let inside = px >= self.left && px < self.left + self.w && py >= self.top && py < self.top + self.h;
+        if inside {
+            x[(py - self.top) * self.w + (px - self.left)]
+        } else {
+            pad
+        }
+    }
+
+    /// The (input, output) plane sizes after checking that `channels` planes fit `input` and
+    /// fill `out` and that the window moves; None when there is nothing to pool.
+    pub(crate) fn planes(&self, channels: usize, input: usize, out: usize) -> Option<(usize, usize)> {
+        let (plane_in, plane_out) = (self.w * self.h, self.ow * self.oh);
+        assert!(input >= plane_in * channels && out == plane_out * channels);
+        let (kw, kh) = self.kernel;
+        assert!(kw > 0 && kh > 0 && self.stride.0 > 0 && self.stride.1 > 0);
+        (plane_out != 0 && channels != 0).then_some((plane_in, plane_out))
+    }
+
     /// Width of the padded row the horizontal pass reads: every window, and the whole input.
     pub(crate) fn span(&self) -> usize {
         (self.ow.saturating_sub(1) * self.stride.0 + self.kernel.0).max(self.left + self.w)
