@@ -5,13 +5,15 @@ use super::{one, single, Chain, Context, Op, Params};
 use crate::base::{alloc, parallel};
 use crate::base::{Shape, Tensor, TensorData};
 use crate::error::{Error, Result};
-use crate::kernels::dispatch::{self, F32Path};
+use crate::kernels::dispatch::{self, F32Path, I8Path};
 use crate::kernels::pooling::{self, Method};
 use crate::model::Layer;
 use std::sync::Arc;
 
 struct Pooling {
     isa: F32Path,
+    /// The int8 kernels' path, for max pooling in an int8 chain.
+    isa_i8: I8Path,
     method: Method,
     kernel: (usize, usize),
     stride: (usize, usize),
@@ -203,7 +205,10 @@ impl Op for Pooling {
         let TensorData::I8(src) = &x.data else {
             return Err(Error::layer(ctx.layer, ctx.layer_type, "a float input in an int8 chain"));
         };
-        assert!(self.chain() == Chain::Select, "only max pooling runs on int8");
+        let not_max = || Error::layer(ctx.layer, ctx.layer_type, "only max pooling runs in an int8 chain");
+        if self.chain() != Chain::Select {
+            return Err(not_max());
+        }
         let c = s.c;
         match self.layout(s, ctx)? {
             Layout::Reduce(shape) => {
@@ -215,12 +220,12 @@ impl Op for Pooling {
                 // SAFETY: max_pool writes every output element.
                 let out = unsafe {
                     alloc::overwritten(alloc::count(&[win.ow, win.oh, c])?, |out| {
-                        pooling::int8::max_pool(dispatch::I8.selected(), &win, c, src, out);
+                        pooling::int8::max_pool(self.isa_i8, &win, c, src, out);
                     })
                 }?;
                 one(Tensor::new_i8(Shape::d3(win.ow, win.oh, c), out))
             }
-            Layout::Adaptive(..) => unreachable!("adaptive pooling is no chain layer"),
+            Layout::Adaptive(..) => Err(not_max()),
         }
     }
 }
@@ -249,6 +254,7 @@ pub fn build(layer: &Layer) -> Result<Box<dyn Op>> {
     let pad = |id: u32| p.int(id).max(0) as usize;
     Ok(Box::new(Pooling {
         isa: dispatch::F32.selected(),
+        isa_i8: dispatch::I8.selected(),
         method,
         kernel,
         stride,
