@@ -32,6 +32,9 @@ pub fn plane_reference(win: &Window, x: &[i8], out: &mut [i8], _row: &mut Vec<i8
 #[inline(always)]
 pub(crate) fn plane_rows_body<R: Rows>(win: &Window, x: &[i8], out: &mut [i8], scratch: &mut Vec<i8>) {
     let (kw, kh) = win.kernel;
+    if kw > MAX_KERNEL || kh > MAX_KERNEL {
+        return plane_reference(win, x, out, scratch);
+    }
     let (sw, sh) = win.stride;
     let (w, h, left, top) = (win.w, win.h, win.left, win.top);
     let span = win.span();
@@ -40,29 +43,37 @@ pub(crate) fn plane_rows_body<R: Rows>(win: &Window, x: &[i8], out: &mut [i8], s
     scratch.clear();
     scratch.resize(span + if sw == 2 { 2 * half } else { 0 }, PAD);
     let (row, split) = scratch.split_at_mut(span);
-    let mut starts = Starts::new(kw.max(kh));
+    // Where each window column starts in `row` (stride 1) or in `split` (stride 2): window ox
+    // covers columns 2·ox + kx, even[ox + kx/2] for even kx and odd[ox + kx/2] for odd.
+    let mut cols = [0; MAX_KERNEL];
+    for (kx, c) in cols[..kw].iter_mut().enumerate() {
+        *c = if sw == 2 && kx % 2 == 1 {
+            half + kx / 2
+        } else if sw == 2 {
+            kx / 2
+        } else {
+            kx
+        };
+    }
+    let mut rows = [0; MAX_KERNEL];
     for oy in 0..win.oh {
         let y0 = oy * sh;
         let (r0, r1) = (y0.max(top), (y0 + kh).min(top + h));
         let mid = &mut row[left..left + w];
         if r0 < r1 {
-            starts.clear();
-            starts.extend((r0..r1).map(|py| (py - top) * w));
-            R::max_of(mid, x, &starts);
+            for (r, py) in rows.iter_mut().zip(r0..r1) {
+                *r = (py - top) * w;
+            }
+            R::max_of(mid, x, &rows[..r1 - r0]);
         } else {
             mid.fill(PAD);
         }
         let o = &mut out[oy * win.ow..(oy + 1) * win.ow];
         if sw == 1 {
-            starts.clear();
-            starts.extend(0..kw);
-            R::max_of(o, row, &starts);
+            R::max_of(o, row, &cols[..kw]);
         } else if sw == 2 {
             R::deinterleave(row, split, half);
-            // Window ox covers columns 2·ox + kx: even[ox + kx/2] for even kx, odd[ox + kx/2] for odd.
-            starts.clear();
-            starts.extend((0..kw).map(|kx| if kx % 2 == 0 { kx / 2 } else { half + kx / 2 }));
-            R::max_of(o, split, &starts);
+            R::max_of(o, split, &cols[..kw]);
         } else {
             for (ox, d) in o.iter_mut().enumerate() {
                 *d = row[ox * sw..ox * sw + kw].iter().copied().fold(PAD, i8::max);
@@ -71,53 +82,9 @@ pub(crate) fn plane_rows_body<R: Rows>(win: &Window, x: &[i8], out: &mut [i8], s
     }
 }
 
-/// Offsets of a window's rows or columns: on the stack for kernels up to 16 (one allocation per
-/// channel was a visible part of small planes' time).
-struct Starts {
-    small: [usize; 16],
-    len: usize,
-    large: Vec<usize>,
-}
-
-impl Starts {
-    #[inline(always)]
-    fn new(k: usize) -> Starts {
-        Starts { small: [0; 16], len: 0, large: if k > 16 { Vec::with_capacity(k) } else { Vec::new() } }
-    }
-
-    #[inline(always)]
-    fn clear(&mut self) {
-        self.len = 0;
-        self.large.clear();
-    }
-
-    #[inline(always)]
-    fn extend(&mut self, values: impl Iterator<Item = usize>) {
-        for v in values {
-            if self.len < 16 && self.large.is_empty() {
-                self.small[self.len] = v;
-                self.len += 1;
-            } else {
-                if self.large.is_empty() {
-                    self.large.extend_from_slice(&self.small[..self.len]);
-                }
-                self.large.push(v);
-            }
-        }
-    }
-}
-
-impl std::ops::Deref for Starts {
-    type Target = [usize];
-    #[inline(always)]
-    fn deref(&self) -> &[usize] {
-        if self.large.is_empty() {
-            &self.small[..self.len]
-        } else {
-            &self.large
-        }
-    }
-}
+/// The largest window side the row body takes: its offsets live on the stack (one allocation per
+/// channel was a visible part of small planes' time); larger windows take the reference.
+const MAX_KERNEL: usize = 16;
 
 /// The two row operations of [`plane_rows_body`], portable or on one instruction set.
 pub(crate) trait Rows {
