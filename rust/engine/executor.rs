@@ -189,13 +189,11 @@ impl Net {
         }
 
         let mut pending = self.concats.start();
-        let chains = if self.chains_on {
-            let wants = |b: usize| outputs.contains(&b) || observer.as_deref().is_some_and(|o| o.wants(b));
-            self.chains.start(&fed, wants)
-        } else {
-            Vec::new()
-        };
-        let chained = |node: usize| if self.chains_on { self.chains.scale(node, &chains) } else { None };
+        // With chains off every blob counts as shown, so no region is used.
+        let wants =
+            |b: usize| !self.chains_on || outputs.contains(&b) || observer.as_deref().is_some_and(|o| o.wants(b));
+        let chains = self.chains.start(&fed, wants);
+        let chained = |node: usize| self.chains.scale(node, &chains);
         for (i, node) in self.nodes.iter().enumerate() {
             if !needed[i] {
                 continue;
