@@ -143,10 +143,12 @@ impl ConvInt8 {
 
     /// The convolution of `input` into all of `out`, the `top` output.
     fn convolve(&self, input: &Input, top: Shape, requant: Option<f32>, out: Out) {
-        let ep = self.epilogue(0, requant);
         match input {
-            Input::Float(v) => gemm_i8::conv_gemm_quantizing(&self.packed[0], v, self.s_in, top.w * top.h, &ep, out),
-            Input::Padded(padded, pw, ph) => self.gemm(padded, (*pw, *ph), top, &ep, out),
+            Input::Float(v) => {
+                let ep = self.epilogue(0, requant);
+                gemm_i8::conv_gemm_quantizing(&self.packed[0], v, self.s_in, top.w * top.h, &ep, out);
+            }
+            Input::Padded(padded, pw, ph) => self.gemm(padded, (*pw, *ph), top, requant, out),
         }
     }
 
@@ -207,8 +209,8 @@ impl ConvInt8 {
     }
 
     /// Every group's GEMM over `padded` (the input padded to `pw × ph`), into all of `view`, the
-    /// `top` output.
-    fn gemm(&self, padded: &[i8], (pw, ph): (usize, usize), top: Shape, ep: &Epilogue, mut view: Out) {
+    /// `top` output (requantized with `requant` where given).
+    fn gemm(&self, padded: &[i8], (pw, ph): (usize, usize), top: Shape, requant: Option<f32>, mut view: Out) {
         let geo = &self.geometry;
         let (ow, oh) = (top.w, top.h);
         let (out_g, in_g) = (self.num_output / self.group, self.inch / self.group);
@@ -231,8 +233,7 @@ impl ConvInt8 {
                 Out::F32(v) => Out::F32(&mut v[rows]),
                 Out::I8(v) => Out::I8(&mut v[rows]),
             };
-            let ep = Epilogue { scale: &ep.scale[g * out_g..], bias: ep.bias.map(|b| &b[g * out_g..]), ..*ep };
-            gemm_i8::conv_gemm(a, &src, &ep, part);
+            gemm_i8::conv_gemm(a, &src, &self.epilogue(g * out_g, requant), part);
         }
     }
 }
